@@ -1,0 +1,204 @@
+//! Link configuration, with the defaults and the reason for each.
+
+use core::time::Duration;
+
+use crate::wire::{body::FragmentHeader, HEADER_LEN, MAX_DATAGRAM_LEN, TAG_LEN};
+
+/// Smallest MTU the link accepts: room for the handshake messages with margin.
+pub const MIN_MTU: usize = 256;
+
+/// Tunable parameters of a link. `Config::default()` is what the defaults below say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Largest datagram the link produces (default 1400: fits a 1500-byte Ethernet or Wi-Fi
+    /// frame with IP/UDP headers to spare). Between [`MIN_MTU`] and
+    /// [`crate::wire::MAX_DATAGRAM_LEN`].
+    pub mtu: usize,
+    /// Counters the replay window remembers (default 2048: a 20 Mbit/s video burst reordered
+    /// across a few milliseconds stays inside it).
+    pub replay_window: usize,
+    /// Rotate the send key after this many frames (default 2^22, half of the hard limit).
+    pub rekey_after_packets: u64,
+    /// Rotate the send key after this many payload bytes (default 2^34 = 16 GiB).
+    pub rekey_after_bytes: u64,
+    /// Rotate the send key after this long (default 120 s, as WireGuard).
+    pub rekey_after_time: Duration,
+    /// Refuse frames on a receive key after this many (default 2^23: the AES-GCM
+    /// confidentiality limit of RFC 9001 section 6.6).
+    pub reject_after_packets: u64,
+    /// Refuse frames on a receive key this long after it was first used (default 180 s, as
+    /// WireGuard): a peer that stopped rekeying is cut off.
+    pub reject_after_time: Duration,
+    /// How long the previous receive key stays usable after a rotation, for frames still in
+    /// flight (default 2 s).
+    pub previous_key_grace: Duration,
+    /// The send counter never reaches this value; at it the link refuses to send rather than
+    /// wrap (default `u64::MAX`). Lowered only by tests.
+    pub counter_limit: u64,
+    /// Send a keepalive when nothing was sent for this long (default 250 ms).
+    pub keepalive_interval: Duration,
+    /// Report the link lost when nothing authenticated arrived for this long (default 1 s).
+    pub link_loss_timeout: Duration,
+    /// Largest video message (default 1 MiB: a key frame at 20 Mbit/s is ~200 KB).
+    pub max_video_message: usize,
+    /// Video messages reassembled at once (default 4); with `max_video_message` this bounds
+    /// reassembly memory.
+    pub video_reassembly_slots: usize,
+    /// An incomplete video message is reported lost after this long (default 250 ms).
+    pub video_reassembly_timeout: Duration,
+    /// Largest control message (default 256 bytes: stick commands are small).
+    pub max_control_message: usize,
+    /// Largest storage message (default 256 KiB).
+    pub max_storage_message: usize,
+    /// Reliable segments in flight (default 64, also the most an ack can describe).
+    pub storage_window: u32,
+    /// First retransmission timeout of the reliable channel, before any RTT sample (default
+    /// 200 ms).
+    pub storage_initial_rto: Duration,
+    /// Smallest retransmission timeout (default 20 ms).
+    pub storage_min_rto: Duration,
+    /// Largest retransmission timeout, backoff included (default 2 s).
+    pub storage_max_rto: Duration,
+    /// Messages queued per channel before `send` reports [`crate::Error::QueueFull`]
+    /// (default 256).
+    pub send_queue_len: usize,
+    /// Events held for the application before received messages are dropped (default 4096).
+    pub max_pending_events: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mtu: 1400,
+            replay_window: 2048,
+            rekey_after_packets: 1 << 22,
+            rekey_after_bytes: 1 << 34,
+            rekey_after_time: Duration::from_secs(120),
+            reject_after_packets: 1 << 23,
+            reject_after_time: Duration::from_secs(180),
+            previous_key_grace: Duration::from_secs(2),
+            counter_limit: u64::MAX,
+            keepalive_interval: Duration::from_millis(250),
+            link_loss_timeout: Duration::from_secs(1),
+            max_video_message: 1 << 20,
+            video_reassembly_slots: 4,
+            video_reassembly_timeout: Duration::from_millis(250),
+            max_control_message: 256,
+            max_storage_message: 256 * 1024,
+            storage_window: 64,
+            storage_initial_rto: Duration::from_millis(200),
+            storage_min_rto: Duration::from_millis(20),
+            storage_max_rto: Duration::from_secs(2),
+            send_queue_len: 256,
+            max_pending_events: 4096,
+        }
+    }
+}
+
+/// A configuration value out of its allowed range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigError(pub &'static str);
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "invalid configuration: {}", self.0)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Check every value against its allowed range.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let checks = [
+            (
+                (MIN_MTU..=MAX_DATAGRAM_LEN).contains(&self.mtu),
+                "mtu must be between 256 and 16384",
+            ),
+            (self.replay_window >= 64, "replay_window must be at least 64"),
+            (
+                self.rekey_after_packets >= 1 && self.rekey_after_packets <= self.reject_after_packets,
+                "rekey_after_packets must be between 1 and reject_after_packets",
+            ),
+            (
+                self.rekey_after_time <= self.reject_after_time,
+                "rekey_after_time must not exceed reject_after_time",
+            ),
+            (self.rekey_after_bytes >= 1, "rekey_after_bytes must be at least 1"),
+            (
+                (1..=64).contains(&self.storage_window),
+                "storage_window must be between 1 and 64",
+            ),
+            (
+                self.storage_min_rto <= self.storage_max_rto
+                    && !self.storage_min_rto.is_zero(),
+                "storage RTO bounds must be positive and ordered",
+            ),
+            (self.video_reassembly_slots >= 1, "video_reassembly_slots must be at least 1"),
+            (
+                self.max_video_message >= 1
+                    && self.max_video_message.div_ceil(self.max_fragment_data())
+                        <= usize::from(u16::MAX),
+                "max_video_message must fit in 65535 fragments",
+            ),
+            (
+                self.max_control_message >= 1 && self.max_control_message <= self.max_plaintext(),
+                "max_control_message must fit in one frame",
+            ),
+            (self.max_storage_message >= 1, "max_storage_message must be at least 1"),
+            (self.send_queue_len >= 1, "send_queue_len must be at least 1"),
+            (self.max_pending_events >= 1, "max_pending_events must be at least 1"),
+            (
+                !self.keepalive_interval.is_zero() && !self.link_loss_timeout.is_zero(),
+                "keepalive_interval and link_loss_timeout must be positive",
+            ),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some((_, why)) => Err(ConfigError(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Largest plaintext one frame carries at this MTU.
+    pub fn max_plaintext(&self) -> usize {
+        self.mtu.saturating_sub(HEADER_LEN + TAG_LEN)
+    }
+
+    /// Largest video fragment data one frame carries at this MTU.
+    pub(crate) fn max_fragment_data(&self) -> usize {
+        self.max_plaintext().saturating_sub(FragmentHeader::LEN).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_named() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let bad = Config {
+            mtu: 10,
+            ..Config::default()
+        };
+        assert_eq!(
+            bad.validate(),
+            Err(ConfigError("mtu must be between 256 and 16384"))
+        );
+        let bad = Config {
+            storage_window: 65,
+            ..Config::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = Config {
+            rekey_after_packets: 1 << 30,
+            ..Config::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

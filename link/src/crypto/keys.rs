@@ -1,0 +1,67 @@
+//! The key schedule (HKDF-SHA256, RFC 5869).
+//!
+//! ```text
+//! prk      = HKDF-Extract(salt = transcript hash, ikm = handshake secret)
+//! a2r_0    = HKDF-Expand(prk, "rotorlink v1 traffic a2r", 32)   aircraft -> remote
+//! r2a_0    = HKDF-Expand(prk, "rotorlink v1 traffic r2a", 32)   remote -> aircraft
+//! key_n    = HKDF-Expand(secret_n, "rotorlink v1 key", 32)       AES-256-GCM key, phase n
+//! secret_n+1 = HKDF-Expand(secret_n, "rotorlink v1 key update", 32)
+//! ```
+//!
+//! Each traffic secret is already uniformly random, so it is used directly as the PRK of its
+//! expansions. The secret of a phase is dropped (and zeroized) once the next one is derived,
+//! so a key leaked later does not open earlier phases.
+
+use super::{Secret, KEY_LEN};
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+const LABEL_A2R: &[u8] = b"rotorlink v1 traffic a2r";
+const LABEL_R2A: &[u8] = b"rotorlink v1 traffic r2a";
+const LABEL_KEY: &[u8] = b"rotorlink v1 key";
+const LABEL_UPDATE: &[u8] = b"rotorlink v1 key update";
+
+/// The first traffic secret of each direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrafficSecrets {
+    /// Protects frames the aircraft sends.
+    pub aircraft_to_remote: Secret,
+    /// Protects frames the remote sends.
+    pub remote_to_aircraft: Secret,
+}
+
+fn expand(hk: &Hkdf<Sha256>, label: &[u8]) -> Secret {
+    let mut out = [0u8; KEY_LEN];
+    // HKDF-SHA256 can expand up to 255 * 32 bytes; 32 always fits.
+    hk.expand(label, &mut out)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    let secret = Secret::new(out);
+    zeroize::Zeroize::zeroize(&mut out);
+    secret
+}
+
+fn expand_from(secret: &Secret, label: &[u8]) -> Secret {
+    // A 32-byte PRK is exactly SHA-256's output length, the minimum `from_prk` accepts.
+    let hk = Hkdf::<Sha256>::from_prk(secret.expose()).expect("a 32-byte PRK is valid");
+    expand(&hk, label)
+}
+
+/// Derive both directions' first traffic secrets from the handshake's shared secret and the
+/// hash of its transcript.
+pub fn traffic_secrets(handshake_secret: &Secret, transcript_hash: &[u8; 32]) -> TrafficSecrets {
+    let hk = Hkdf::<Sha256>::new(Some(transcript_hash), handshake_secret.expose());
+    TrafficSecrets {
+        aircraft_to_remote: expand(&hk, LABEL_A2R),
+        remote_to_aircraft: expand(&hk, LABEL_R2A),
+    }
+}
+
+/// The AES-256-GCM key of a traffic secret.
+pub fn traffic_key(secret: &Secret) -> Secret {
+    expand_from(secret, LABEL_KEY)
+}
+
+/// The traffic secret of the next key phase.
+pub fn next_traffic_secret(secret: &Secret) -> Secret {
+    expand_from(secret, LABEL_UPDATE)
+}

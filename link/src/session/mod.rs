@@ -1,0 +1,258 @@
+//! Packet protection for an established session: per-direction keys, counters, the replay
+//! window and key rotation.
+//!
+//! Each direction has its own chain of traffic secrets (see [`crate::crypto`]). The sender
+//! numbers frames with a 64-bit counter that never resets within a session, so a nonce is
+//! never reused under any key, and one replay window covers every key phase.
+//!
+//! Rotation ("rekey") is decided by the sender alone: when a key has protected
+//! `rekey_after_packets` frames or `rekey_after_bytes` bytes, or is `rekey_after_time` old,
+//! the sender moves to the next secret and flips the key-phase bit. The receiver keeps the
+//! next key ready; a frame with the other phase and a counter above every frame of the
+//! current phase is tried with it, and if it verifies the receiver rotates too. The previous
+//! key stays usable for `previous_key_grace` so that reordered frames still open.
+
+pub mod replay;
+
+use crate::config::Config;
+use crate::crypto::{
+    next_traffic_secret, nonce, traffic_key, AeadKey, AeadProvider, Secret,
+};
+use crate::error::Error;
+use crate::time::Timestamp;
+use crate::wire::{Header, HEADER_LEN, TAG_LEN};
+use replay::ReplayWindow;
+
+/// One key phase of one direction.
+struct PhaseKey<P: AeadProvider> {
+    key: P::Key,
+    phase: bool,
+    generation: u64,
+}
+
+impl<P: AeadProvider> PhaseKey<P> {
+    fn derive(secret: &Secret, phase: bool, generation: u64) -> Self {
+        PhaseKey {
+            key: P::key(&traffic_key(secret)),
+            phase,
+            generation,
+        }
+    }
+}
+
+/// The sending half: current key, counter, and what the key has protected so far.
+pub(crate) struct SendKeys<P: AeadProvider> {
+    secret: Secret,
+    current: PhaseKey<P>,
+    next_counter: u64,
+    packets_on_key: u64,
+    bytes_on_key: u64,
+    key_since: Timestamp,
+}
+
+impl<P: AeadProvider> SendKeys<P> {
+    pub(crate) fn new(secret: Secret, now: Timestamp) -> Self {
+        SendKeys {
+            current: PhaseKey::derive(&secret, false, 0),
+            secret,
+            next_counter: 0,
+            packets_on_key: 0,
+            bytes_on_key: 0,
+            key_since: now,
+        }
+    }
+
+    /// The counter the next frame will carry.
+    pub(crate) fn next_counter(&self) -> u64 {
+        self.next_counter
+    }
+
+    fn rekey_due(&self, now: Timestamp, config: &Config) -> bool {
+        self.packets_on_key >= config.rekey_after_packets
+            || self.bytes_on_key >= config.rekey_after_bytes
+            || now.saturating_since(self.key_since) >= config.rekey_after_time
+    }
+
+    fn rotate(&mut self, now: Timestamp) {
+        self.secret = next_traffic_secret(&self.secret);
+        self.current = PhaseKey::derive(
+            &self.secret,
+            !self.current.phase,
+            self.current.generation + 1,
+        );
+        self.packets_on_key = 0;
+        self.bytes_on_key = 0;
+        self.key_since = now;
+    }
+
+    /// Seal the frame in `frame`: `header` is written into the first [`HEADER_LEN`] bytes
+    /// (with this key's phase and the next counter), the plaintext is at
+    /// `frame[HEADER_LEN..len - TAG_LEN]`, and the tag goes into the last [`TAG_LEN`]
+    /// bytes. Returns whether the key rotated first.
+    ///
+    /// # Errors
+    /// [`Error::CounterExhausted`] when the counter reached `config.counter_limit`; nothing is
+    /// sent then.
+    pub(crate) fn seal(
+        &mut self,
+        now: Timestamp,
+        config: &Config,
+        mut header: Header,
+        frame: &mut [u8],
+    ) -> Result<bool, Error> {
+        if self.next_counter >= config.counter_limit {
+            return Err(Error::CounterExhausted);
+        }
+        let rotated = self.rekey_due(now, config);
+        if rotated {
+            self.rotate(now);
+        }
+        header.key_phase = self.current.phase;
+        header.counter = self.next_counter;
+        header.payload_len = u16::try_from(frame.len() - HEADER_LEN)
+            .map_err(|_| Error::MessageSize { len: frame.len(), max: usize::from(u16::MAX) })?;
+        header.emit(frame)?;
+        let (aad, in_out) = frame.split_at_mut(HEADER_LEN);
+        self.current
+            .key
+            .seal_in_place(&nonce(self.next_counter), aad, in_out)
+            .map_err(|_| Error::DecryptFailed)?;
+        self.next_counter += 1;
+        self.packets_on_key += 1;
+        self.bytes_on_key += (in_out.len() - TAG_LEN) as u64;
+        Ok(rotated)
+    }
+}
+
+/// The previous receive key, kept for a grace period after a rotation.
+struct PreviousKey<P: AeadProvider> {
+    key: PhaseKey<P>,
+    until: Timestamp,
+}
+
+/// The receiving half: current, previous and next keys, and the replay window.
+pub(crate) struct RecvKeys<P: AeadProvider> {
+    secret: Secret,
+    current: PhaseKey<P>,
+    /// Lowest counter seen under the current key; every frame of the previous phase is below.
+    current_first_counter: u64,
+    current_since: Timestamp,
+    packets_on_key: u64,
+    next: PhaseKey<P>,
+    previous: Option<PreviousKey<P>>,
+    window: ReplayWindow,
+}
+
+/// Which key opened a frame.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Previous,
+    Current,
+    Next,
+}
+
+impl<P: AeadProvider> RecvKeys<P> {
+    pub(crate) fn new(secret: Secret, now: Timestamp, config: &Config) -> Self {
+        let next_secret = next_traffic_secret(&secret);
+        RecvKeys {
+            current: PhaseKey::derive(&secret, false, 0),
+            next: PhaseKey::derive(&next_secret, true, 1),
+            secret,
+            current_first_counter: 0,
+            current_since: now,
+            packets_on_key: 0,
+            previous: None,
+            window: ReplayWindow::new(config.replay_window),
+        }
+    }
+
+    /// Authenticate and decrypt one frame in place: `frame` is the whole frame, `header` its
+    /// parsed header. On success the plaintext is `frame[HEADER_LEN..len - TAG_LEN]` and the
+    /// result says whether the receive key rotated.
+    ///
+    /// The replay window is checked before and committed after the tag verifies, so a frame
+    /// that fails changes nothing.
+    ///
+    /// # Errors
+    /// [`Error::Replayed`], [`Error::KeyExpired`] or [`Error::DecryptFailed`]; the state is
+    /// unchanged.
+    pub(crate) fn open(
+        &mut self,
+        now: Timestamp,
+        config: &Config,
+        header: &Header,
+        frame: &mut [u8],
+    ) -> Result<bool, Error> {
+        let counter = header.counter;
+        self.window.check(counter)?;
+        if counter >= config.counter_limit {
+            return Err(Error::KeyExpired);
+        }
+        let slot = if header.key_phase == self.current.phase {
+            Slot::Current
+        } else if counter < self.current_first_counter {
+            Slot::Previous
+        } else {
+            Slot::Next
+        };
+        let key = match slot {
+            Slot::Current => {
+                if self.packets_on_key >= config.reject_after_packets
+                    || now.saturating_since(self.current_since) >= config.reject_after_time
+                {
+                    return Err(Error::KeyExpired);
+                }
+                &self.current.key
+            }
+            Slot::Next => &self.next.key,
+            Slot::Previous => match &self.previous {
+                Some(prev) if now < prev.until => &prev.key.key,
+                _ => return Err(Error::KeyExpired),
+            },
+        };
+        let (aad, in_out) = frame.split_at_mut(HEADER_LEN);
+        key.open_in_place(&nonce(counter), aad, in_out)
+            .map_err(|_| Error::DecryptFailed)?;
+
+        // Authenticated: now, and only now, change state.
+        self.window.commit(counter);
+        match slot {
+            Slot::Current => {
+                self.current_first_counter = self.current_first_counter.min(counter);
+                self.packets_on_key += 1;
+                Ok(false)
+            }
+            Slot::Previous => Ok(false),
+            Slot::Next => {
+                self.rotate(now, counter, config);
+                Ok(true)
+            }
+        }
+    }
+
+    fn rotate(&mut self, now: Timestamp, first_counter: u64, config: &Config) {
+        self.secret = next_traffic_secret(&self.secret);
+        let after_next = PhaseKey::derive(
+            &next_traffic_secret(&self.secret),
+            !self.next.phase,
+            self.next.generation + 1,
+        );
+        let new_current = core::mem::replace(&mut self.next, after_next);
+        let old = core::mem::replace(&mut self.current, new_current);
+        self.previous = Some(PreviousKey {
+            key: old,
+            until: now + config.previous_key_grace,
+        });
+        self.current_first_counter = first_counter;
+        self.current_since = now;
+        self.packets_on_key = 1;
+    }
+
+    /// The generation (number of rotations) of the current receive key.
+    pub(crate) fn generation(&self) -> u64 {
+        self.current.generation
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,113 @@
+//! Counters of everything the link did and every reason it dropped something.
+
+use crate::error::Error;
+use crate::session::replay::ReplayError;
+use crate::wire::Channel;
+
+/// Per-channel traffic counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    /// Messages the application handed to `send`.
+    pub messages_sent: u64,
+    /// Messages delivered to the application by this side.
+    pub messages_delivered: u64,
+    /// Payload bytes delivered to the application by this side.
+    pub bytes_delivered: u64,
+    /// Data frames sent (fragments and retransmissions included).
+    pub frames_sent: u64,
+    /// Data frames received and authenticated.
+    pub frames_received: u64,
+    /// Messages known lost on receive (incomplete video, superseded control).
+    pub messages_lost: u64,
+}
+
+/// What the link has done, and why it dropped what it dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Datagrams produced by `poll_transmit`.
+    pub datagrams_sent: u64,
+    /// Bytes produced by `poll_transmit`.
+    pub bytes_sent: u64,
+    /// Datagrams handed to `handle_datagram`.
+    pub datagrams_received: u64,
+    /// Bytes handed to `handle_datagram`.
+    pub bytes_received: u64,
+    /// Datagrams dropped as malformed.
+    pub dropped_malformed: u64,
+    /// Datagrams dropped for a session index that is not ours.
+    pub dropped_unknown_receiver: u64,
+    /// Datagrams dropped because the tag did not verify.
+    pub dropped_auth: u64,
+    /// Datagrams dropped as duplicates of an accepted counter.
+    pub dropped_duplicate: u64,
+    /// Datagrams dropped as older than the replay window.
+    pub dropped_too_old: u64,
+    /// Datagrams dropped for an expired key.
+    pub dropped_key_expired: u64,
+    /// Authenticated frames dropped as not valid (wrong direction, bad body, wrong state).
+    pub dropped_protocol: u64,
+    /// Control messages dropped on receive because a newer one had already been delivered.
+    pub dropped_stale_control: u64,
+    /// Video fragments dropped because their message was already finished or given up.
+    pub dropped_stale_video: u64,
+    /// Reliable segments received again (already delivered or buffered).
+    pub storage_duplicates: u64,
+    /// Reliable segments retransmitted.
+    pub storage_retransmits: u64,
+    /// Acks sent.
+    pub acks_sent: u64,
+    /// Keepalives sent.
+    pub keepalives_sent: u64,
+    /// Send-key rotations.
+    pub rekeys_sent: u64,
+    /// Receive-key rotations.
+    pub rekeys_received: u64,
+    /// Messages not delivered because the application did not poll events fast enough.
+    pub events_overflowed: u64,
+    /// Calls to `poll_transmit` with a buffer smaller than the MTU.
+    pub transmit_buffer_too_small: u64,
+    /// Per-channel counters, indexed by `Channel as usize - 1`.
+    pub channels: [ChannelStats; 4],
+}
+
+impl Stats {
+    /// The counters of one channel.
+    pub fn channel(&self, channel: Channel) -> &ChannelStats {
+        &self.channels[channel as usize - 1]
+    }
+
+    pub(crate) fn channel_mut(&mut self, channel: Channel) -> &mut ChannelStats {
+        &mut self.channels[channel as usize - 1]
+    }
+
+    /// All datagrams dropped on receive, for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_malformed
+            + self.dropped_unknown_receiver
+            + self.dropped_auth
+            + self.dropped_duplicate
+            + self.dropped_too_old
+            + self.dropped_key_expired
+            + self.dropped_protocol
+    }
+
+    /// Count a dropped datagram under its reason.
+    pub(crate) fn count_drop(&mut self, error: &Error) {
+        let counter = match error {
+            Error::Malformed(_) => &mut self.dropped_malformed,
+            Error::UnknownReceiver => &mut self.dropped_unknown_receiver,
+            Error::DecryptFailed => &mut self.dropped_auth,
+            Error::Replayed(ReplayError::Duplicate) => &mut self.dropped_duplicate,
+            Error::Replayed(ReplayError::TooOld) => &mut self.dropped_too_old,
+            Error::KeyExpired | Error::CounterExhausted => &mut self.dropped_key_expired,
+            Error::UnexpectedFrame
+            | Error::WrongDirection(_)
+            | Error::SendNotAllowed(_)
+            | Error::MessageSize { .. }
+            | Error::QueueFull(_)
+            | Error::Closed => &mut self.dropped_protocol,
+        };
+        *counter += 1;
+    }
+}

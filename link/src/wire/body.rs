@@ -1,0 +1,330 @@
+//! The formats inside a decrypted payload. Each is parsed only after its frame's tag has
+//! verified, but is still checked field by field: an authenticated peer can have bugs.
+//!
+//! ```text
+//! Video fragment (Data, channel 3):    Storage segment (Data, channel 4):
+//! +---------------+---------------+    +---------------+-------+
+//! | message id    | total length  |    | sequence      | flags | data ...
+//! +-------+-------+-------+-------+    +---------------+-------+
+//! | index | count | data ...             flags: 0x01 first segment, 0x02 last segment
+//! +-------+-------+
+//!
+//! Ack (channel 4):                      Close:
+//! +---------------+---------------+    +-------+
+//! | next expected | SACK bitmap (u64) |  | code  |
+//! +---------------+---------------+    +-------+
+//! ```
+
+use super::DecodeError;
+
+fn be_u16(b: &[u8], at: usize) -> Result<u16, DecodeError> {
+    let bytes = b.get(at..at + 2).ok_or(DecodeError::PayloadTooShort)?;
+    Ok(u16::from_be_bytes([bytes[0], bytes[1]]))
+}
+
+fn be_u32(b: &[u8], at: usize) -> Result<u32, DecodeError> {
+    let bytes = b.get(at..at + 4).ok_or(DecodeError::PayloadTooShort)?;
+    Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+fn be_u64(b: &[u8], at: usize) -> Result<u64, DecodeError> {
+    let hi = be_u32(b, at)?;
+    let lo = be_u32(b, at + 4)?;
+    Ok((u64::from(hi) << 32) | u64::from(lo))
+}
+
+fn put(buf: &mut [u8], bytes: &[u8]) -> Result<usize, DecodeError> {
+    buf.get_mut(..bytes.len())
+        .ok_or(DecodeError::Truncated)?
+        .copy_from_slice(bytes);
+    Ok(bytes.len())
+}
+
+/// The header of one video fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentHeader {
+    /// The video message this fragment belongs to.
+    pub message_id: u32,
+    /// Length of the whole message in bytes.
+    pub total_len: u32,
+    /// Index of this fragment, `0..count`.
+    pub index: u16,
+    /// Number of fragments in the message, at least 1.
+    pub count: u16,
+}
+
+impl FragmentHeader {
+    /// Encoded length.
+    pub const LEN: usize = 12;
+
+    /// Size of every fragment but the last: `ceil(total_len / count)`.
+    pub fn fragment_size(&self) -> usize {
+        (self.total_len as usize).div_ceil(usize::from(self.count.max(1)))
+    }
+
+    /// Byte range of this fragment inside the message.
+    pub fn range(&self) -> core::ops::Range<usize> {
+        let size = self.fragment_size();
+        let start = size * usize::from(self.index);
+        let end = (start + size).min(self.total_len as usize);
+        start..end
+    }
+
+    /// Parse a fragment header and return it with the fragment data.
+    ///
+    /// # Errors
+    /// [`DecodeError::PayloadTooShort`] if the header does not fit, and
+    /// [`DecodeError::InvalidField`] if the count is zero, the index is past it, the layout
+    /// leaves a fragment empty, or the data length is not the one the layout gives.
+    pub fn parse(payload: &[u8]) -> Result<(Self, &[u8]), DecodeError> {
+        let h = FragmentHeader {
+            message_id: be_u32(payload, 0)?,
+            total_len: be_u32(payload, 4)?,
+            index: be_u16(payload, 8)?,
+            count: be_u16(payload, 10)?,
+        };
+        let data = &payload[Self::LEN..];
+        if h.count == 0 || h.index >= h.count || h.total_len == 0 {
+            return Err(DecodeError::InvalidField);
+        }
+        // Every fragment, the last included, must be non-empty for the layout to be valid.
+        let size = h.fragment_size();
+        if size * (usize::from(h.count) - 1) >= h.total_len as usize {
+            return Err(DecodeError::InvalidField);
+        }
+        if h.range().len() != data.len() {
+            return Err(DecodeError::InvalidField);
+        }
+        Ok((h, data))
+    }
+
+    /// Write the header into `buf`, returning the bytes written.
+    ///
+    /// # Errors
+    /// [`DecodeError::Truncated`] if `buf` is too short.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+        let mut b = [0u8; Self::LEN];
+        b[0..4].copy_from_slice(&self.message_id.to_be_bytes());
+        b[4..8].copy_from_slice(&self.total_len.to_be_bytes());
+        b[8..10].copy_from_slice(&self.index.to_be_bytes());
+        b[10..12].copy_from_slice(&self.count.to_be_bytes());
+        put(buf, &b)
+    }
+
+    /// The fragment count a sender uses for a message of `total_len` bytes when each fragment
+    /// may carry at most `max_fragment` bytes. `None` if it would need more than `u16::MAX`.
+    pub fn count_for(total_len: usize, max_fragment: usize) -> Option<u16> {
+        if total_len == 0 || max_fragment == 0 {
+            return None;
+        }
+        u16::try_from(total_len.div_ceil(max_fragment)).ok()
+    }
+}
+
+/// Flag of a storage segment that starts a message.
+pub const SEGMENT_FIRST: u8 = 0x01;
+/// Flag of a storage segment that ends a message.
+pub const SEGMENT_LAST: u8 = 0x02;
+
+/// The header of one reliable storage segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHeader {
+    /// Sequence number, one per segment, wrapping.
+    pub seq: u32,
+    /// [`SEGMENT_FIRST`] and/or [`SEGMENT_LAST`].
+    pub flags: u8,
+}
+
+impl SegmentHeader {
+    /// Encoded length.
+    pub const LEN: usize = 5;
+
+    /// Parse a segment header and return it with the segment data.
+    ///
+    /// # Errors
+    /// [`DecodeError::PayloadTooShort`] if the header does not fit and
+    /// [`DecodeError::ReservedFlags`] for undefined flag bits.
+    pub fn parse(payload: &[u8]) -> Result<(Self, &[u8]), DecodeError> {
+        let seq = be_u32(payload, 0)?;
+        let flags = *payload.get(4).ok_or(DecodeError::PayloadTooShort)?;
+        if flags & !(SEGMENT_FIRST | SEGMENT_LAST) != 0 {
+            return Err(DecodeError::ReservedFlags(flags));
+        }
+        Ok((SegmentHeader { seq, flags }, &payload[Self::LEN..]))
+    }
+
+    /// Write the header into `buf`, returning the bytes written.
+    ///
+    /// # Errors
+    /// [`DecodeError::Truncated`] if `buf` is too short.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+        let mut b = [0u8; Self::LEN];
+        b[0..4].copy_from_slice(&self.seq.to_be_bytes());
+        b[4] = self.flags;
+        put(buf, &b)
+    }
+}
+
+/// A selective acknowledgement for the reliable channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckBody {
+    /// Every sequence number before this one has been received.
+    pub next_expected: u32,
+    /// Bit `i` set: segment `next_expected + 1 + i` has been received.
+    pub sack: u64,
+}
+
+impl AckBody {
+    /// Encoded length.
+    pub const LEN: usize = 12;
+
+    /// Parse an ack body; it must be exactly [`AckBody::LEN`] bytes.
+    ///
+    /// # Errors
+    /// [`DecodeError::PayloadTooShort`] or [`DecodeError::TrailingBytes`].
+    pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
+        let body = AckBody {
+            next_expected: be_u32(payload, 0)?,
+            sack: be_u64(payload, 4)?,
+        };
+        if payload.len() != Self::LEN {
+            return Err(DecodeError::TrailingBytes);
+        }
+        Ok(body)
+    }
+
+    /// Write the body into `buf`, returning the bytes written.
+    ///
+    /// # Errors
+    /// [`DecodeError::Truncated`] if `buf` is too short.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+        let mut b = [0u8; Self::LEN];
+        b[0..4].copy_from_slice(&self.next_expected.to_be_bytes());
+        b[4..12].copy_from_slice(&self.sack.to_be_bytes());
+        put(buf, &b)
+    }
+}
+
+/// The body of a close frame: a reason code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseBody {
+    /// Why the sender closed the link (see [`crate::CloseCode`]).
+    pub code: u16,
+}
+
+impl CloseBody {
+    /// Encoded length.
+    pub const LEN: usize = 2;
+
+    /// Parse a close body; it must be exactly [`CloseBody::LEN`] bytes.
+    ///
+    /// # Errors
+    /// [`DecodeError::PayloadTooShort`] or [`DecodeError::TrailingBytes`].
+    pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
+        let code = be_u16(payload, 0)?;
+        if payload.len() != Self::LEN {
+            return Err(DecodeError::TrailingBytes);
+        }
+        Ok(CloseBody { code })
+    }
+
+    /// Write the body into `buf`, returning the bytes written.
+    ///
+    /// # Errors
+    /// [`DecodeError::Truncated`] if `buf` is too short.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+        put(buf, &self.code.to_be_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragment_layout_covers_the_message_exactly() {
+        for total in 1..300usize {
+            for max in 1..40usize {
+                let count = FragmentHeader::count_for(total, max).unwrap();
+                let mut covered = 0;
+                for index in 0..count {
+                    let h = FragmentHeader {
+                        message_id: 7,
+                        total_len: total as u32,
+                        index,
+                        count,
+                    };
+                    let r = h.range();
+                    assert_eq!(r.start, covered, "total {total} max {max}");
+                    assert!(!r.is_empty() && r.len() <= max, "total {total} max {max}");
+                    covered = r.end;
+                    let mut buf = [0u8; FragmentHeader::LEN + 64];
+                    let n = h.emit(&mut buf).unwrap();
+                    let (parsed, data) = FragmentHeader::parse(&buf[..n + r.len()]).unwrap();
+                    assert_eq!((parsed, data.len()), (h, r.len()));
+                }
+                assert_eq!(covered, total);
+            }
+        }
+    }
+
+    #[test]
+    fn inconsistent_fragments_are_rejected() {
+        let mut buf = [0u8; 64];
+        let bad = [
+            (10, 0, 0), // zero count
+            (10, 2, 2), // index past count
+            (0, 0, 1),  // empty message
+            (3, 0, 3),  // size 1 * 2 covers 2 < 3 fine, but wrong data length below
+            (2, 0, 3),  // three fragments cannot split two bytes
+        ];
+        for (total, index, count) in bad {
+            let h = FragmentHeader {
+                message_id: 1,
+                total_len: total,
+                index,
+                count,
+            };
+            let n = h.emit(&mut buf).unwrap();
+            assert_eq!(
+                FragmentHeader::parse(&buf[..n + 5]),
+                Err(DecodeError::InvalidField)
+            );
+        }
+        assert_eq!(
+            FragmentHeader::parse(&buf[..11]),
+            Err(DecodeError::PayloadTooShort)
+        );
+    }
+
+    #[test]
+    fn segment_ack_close_round_trip() {
+        let mut buf = [0u8; 32];
+        let s = SegmentHeader {
+            seq: 0xfffffffe,
+            flags: SEGMENT_FIRST | SEGMENT_LAST,
+        };
+        let n = s.emit(&mut buf).unwrap();
+        buf[n..n + 3].copy_from_slice(b"abc");
+        assert_eq!(SegmentHeader::parse(&buf[..n + 3]), Ok((s, &b"abc"[..])));
+        buf[4] = 0x04;
+        assert_eq!(
+            SegmentHeader::parse(&buf[..5]),
+            Err(DecodeError::ReservedFlags(4))
+        );
+
+        let a = AckBody {
+            next_expected: 9,
+            sack: 0x8000_0000_0000_0001,
+        };
+        let n = a.emit(&mut buf).unwrap();
+        assert_eq!(AckBody::parse(&buf[..n]), Ok(a));
+        assert_eq!(AckBody::parse(&buf[..n - 1]), Err(DecodeError::PayloadTooShort));
+        assert_eq!(AckBody::parse(&buf[..n + 1]), Err(DecodeError::TrailingBytes));
+
+        let c = CloseBody { code: 3 };
+        let n = c.emit(&mut buf).unwrap();
+        assert_eq!(CloseBody::parse(&buf[..n]), Ok(c));
+        assert_eq!(CloseBody::parse(&buf[..1]), Err(DecodeError::PayloadTooShort));
+    }
+}
