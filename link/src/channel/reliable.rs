@@ -5,8 +5,9 @@
 //! ack holding the next sequence number it expects and a 64-bit bitmap of the segments it
 //! holds beyond it. The sender keeps at most `storage_window` (<= 64) segments in flight and
 //! retransmits a segment when its timeout expires (RFC 6298 estimator, Karn's rule,
-//! exponential backoff) or, sooner, when three segments sent after it were acknowledged
-//! (a time-ordered variant of the duplicate-ack threshold).
+//! exponential backoff) or, sooner, when a segment sent after it was acknowledged and a
+//! quarter of the smoothed RTT more has passed (RACK, RFC 8985), so that reordering by the
+//! radio's jitter does not cause spurious retransmissions.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -19,9 +20,6 @@ use crate::wire::body::{AckBody, SegmentHeader, SEGMENT_FIRST, SEGMENT_LAST};
 
 /// The receive window, and the reach of the ack bitmap beyond the next expected segment.
 pub(crate) const WINDOW: u32 = 64;
-
-/// Segments acknowledged after a segment before it counts as lost.
-const REORDER_THRESHOLD: usize = 3;
 
 /// `a - b` as a signed distance on the wrapping sequence space.
 fn seq_diff(a: u32, b: u32) -> i64 {
@@ -37,6 +35,7 @@ struct InFlight {
     tx_order: u64,
     retransmitted: bool,
     sacked: bool,
+    /// The deadline was brought forward by loss detection, not set by the timer.
     lost: bool,
 }
 
@@ -114,6 +113,7 @@ impl ReliableSender {
     }
 
     /// The current retransmission timeout.
+    #[cfg(test)]
     pub(crate) fn rto(&self) -> Duration {
         self.rto.rto
     }
@@ -140,7 +140,7 @@ impl ReliableSender {
         let index = self
             .inflight
             .iter()
-            .position(|s| !s.sacked && (s.lost || s.deadline <= now))?;
+            .position(|s| !s.sacked && s.deadline <= now)?;
         if !self.inflight[index].lost {
             // A timeout, not a detected loss: the path may be worse than estimated.
             self.rto.back_off();
@@ -229,20 +229,22 @@ impl ReliableSender {
                 seg.sacked = true;
             }
         }
-        // A segment is lost once REORDER_THRESHOLD segments transmitted after it arrived.
-        let mut newest_sacked = [0u64; REORDER_THRESHOLD];
-        for seg in self.inflight.iter().filter(|s| s.sacked) {
-            if seg.tx_order > newest_sacked[0] {
-                newest_sacked[0] = seg.tx_order;
-                newest_sacked.sort_unstable();
-            }
-        }
-        let threshold = newest_sacked[0];
-        if threshold > 0 {
-            for seg in self.inflight.iter_mut().filter(|s| !s.sacked) {
-                if seg.tx_order < threshold {
-                    seg.lost = true;
-                }
+        // RACK (RFC 8985) in short: a segment sent before one that has been acknowledged is
+        // lost once a reordering window has also passed, a quarter of the smoothed RTT.
+        let newest_sacked = self
+            .inflight
+            .iter()
+            .filter(|s| s.sacked)
+            .map(|s| s.tx_order)
+            .max()
+            .unwrap_or(0);
+        let srtt = self.rto.srtt.unwrap_or(self.rto.rto);
+        let wait = srtt + srtt / 4;
+        for seg in self.inflight.iter_mut().filter(|s| !s.sacked) {
+            let early = seg.sent_at + wait;
+            if seg.tx_order < newest_sacked && early < seg.deadline {
+                seg.deadline = early;
+                seg.lost = true;
             }
         }
         true
@@ -261,7 +263,7 @@ impl ReliableSender {
     pub(crate) fn retransmit_due(&self, now: Timestamp) -> bool {
         self.inflight
             .iter()
-            .any(|s| !s.sacked && (s.lost || s.deadline <= now))
+            .any(|s| !s.sacked && s.deadline <= now)
     }
 }
 

@@ -1,1 +1,387 @@
 use super::*;
+use crate::wire::body::SEGMENT_FIRST;
+use core::time::Duration;
+extern crate std;
+use std::vec;
+use std::vec::Vec;
+
+fn pair_with(config: Config) -> (Link, Link) {
+    let secret = Secret::new([5; 32]);
+    let hash = [6; 32];
+    let t = Timestamp::ZERO;
+    (
+        Link::from_secret(Role::Aircraft, config.clone(), &secret, &hash, 10, 20, t).unwrap(),
+        Link::from_secret(Role::Remote, config, &secret, &hash, 20, 10, t).unwrap(),
+    )
+}
+
+fn pair() -> (Link, Link) {
+    pair_with(Config::default())
+}
+
+/// Every datagram `from` has to send now.
+fn drain(from: &mut Link, now: Timestamp) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    while let Some(t) = from.poll_transmit(now, &mut buf) {
+        out.push(buf[..t.len].to_vec());
+    }
+    out
+}
+
+fn deliver_all(to: &mut Link, now: Timestamp, frames: &[Vec<u8>]) {
+    for f in frames {
+        to.handle_datagram(now, f).unwrap();
+    }
+}
+
+fn messages(link: &mut Link) -> Vec<(Channel, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some(ev) = link.poll_event() {
+        if let Event::Message { channel, data } = ev {
+            out.push((channel, data.to_vec()));
+        }
+    }
+    out
+}
+
+#[test]
+fn each_channel_carries_messages_in_its_direction() {
+    let (mut air, mut rc) = pair();
+    let t = Timestamp::ZERO;
+    rc.send(Channel::Control, b"stick").unwrap();
+    rc.send(Channel::Storage, b"GET log").unwrap();
+    air.send(Channel::Telemetry, b"alt 120").unwrap();
+    air.send(Channel::Video, &[9u8; 5000]).unwrap();
+    let up = drain(&mut rc, t);
+    deliver_all(&mut air, t, &up);
+    let down = drain(&mut air, t);
+    deliver_all(&mut rc, t, &down);
+    assert_eq!(
+        messages(&mut air),
+        [
+            (Channel::Control, b"stick".to_vec()),
+            (Channel::Storage, b"GET log".to_vec())
+        ]
+    );
+    assert_eq!(
+        messages(&mut rc),
+        [
+            (Channel::Telemetry, b"alt 120".to_vec()),
+            (Channel::Video, vec![9u8; 5000])
+        ]
+    );
+    assert_eq!(air.stats().channel(Channel::Video).frames_sent, 4);
+
+    assert_eq!(
+        air.send(Channel::Control, b"x"),
+        Err(Error::SendNotAllowed(Channel::Control))
+    );
+    assert_eq!(
+        rc.send(Channel::Video, b"x"),
+        Err(Error::SendNotAllowed(Channel::Video))
+    );
+    assert_eq!(
+        rc.send(Channel::Control, &[0; 257]),
+        Err(Error::MessageSize { len: 257, max: 256 })
+    );
+    assert!(matches!(
+        rc.send(Channel::Storage, b""),
+        Err(Error::MessageSize { len: 0, .. })
+    ));
+}
+
+#[test]
+fn control_is_latest_wins_and_goes_before_everything() {
+    let (mut air, mut rc) = pair();
+    let t = Timestamp::ZERO;
+    rc.send(Channel::Storage, b"req").unwrap();
+    rc.send(Channel::Control, b"old").unwrap();
+    rc.send(Channel::Control, b"new").unwrap();
+    let frames = drain(&mut rc, t);
+    assert_eq!(frames.len(), 2);
+    // The control frame went first although storage was queued first.
+    deliver_all(&mut air, t, &frames[..1]);
+    assert_eq!(messages(&mut air), [(Channel::Control, b"new".to_vec())]);
+
+    // On receive, a control frame older than one delivered is dropped.
+    rc.send(Channel::Control, b"a").unwrap();
+    let a = drain(&mut rc, t);
+    rc.send(Channel::Control, b"b").unwrap();
+    let b = drain(&mut rc, t);
+    deliver_all(&mut air, t, &b);
+    deliver_all(&mut air, t, &a);
+    assert_eq!(messages(&mut air), [(Channel::Control, b"b".to_vec())]);
+    assert_eq!(air.stats().dropped_stale_control, 1);
+
+    // Video queued before control still goes after it.
+    air.send(Channel::Video, &[1; 4000]).unwrap();
+    air.send(Channel::Telemetry, b"t").unwrap();
+    let mut buf = [0u8; 1500];
+    let first = air.poll_transmit(t, &mut buf).unwrap();
+    assert_eq!(first.channel, Some(Channel::Telemetry));
+}
+
+#[test]
+fn a_peer_sending_on_a_channel_it_does_not_own_is_refused() {
+    // A remote that believes it is an aircraft sends telemetry: the real aircraft refuses.
+    let secret = Secret::new([5; 32]);
+    let t = Timestamp::ZERO;
+    let cfg = Config::default();
+    let mut air = Link::<RustCrypto>::from_secret(Role::Aircraft, cfg.clone(), &secret, &[6; 32], 10, 20, t).unwrap();
+    // Same keys as the remote, but claiming the aircraft role for sending.
+    let mut fake =
+        Link::<RustCrypto>::from_secret(Role::Aircraft, cfg, &secret, &[6; 32], 20, 10, t).unwrap();
+    fake.send(Channel::Telemetry, b"t").unwrap();
+    // fake sends with aircraft keys, so the aircraft cannot even open it: forged.
+    let frames = drain(&mut fake, t);
+    assert_eq!(air.handle_datagram(t, &frames[0]), Err(Error::DecryptFailed));
+    assert_eq!(air.stats().dropped_auth, 1);
+}
+
+#[test]
+fn video_with_a_lost_fragment_is_reported_lost_and_never_delivered() {
+    let (mut air, mut rc) = pair();
+    let t = Timestamp::ZERO;
+    air.send(Channel::Video, &[3u8; 4000]).unwrap();
+    air.send(Channel::Video, &[4u8; 4000]).unwrap();
+    let frames = drain(&mut air, t);
+    assert_eq!(frames.len(), 6);
+    for (i, f) in frames.iter().enumerate() {
+        if i != 1 {
+            rc.handle_datagram(t, f).unwrap();
+        }
+    }
+    assert_eq!(messages(&mut rc), [(Channel::Video, vec![4u8; 4000])]);
+    let deadline = rc.poll_timeout().unwrap();
+    assert_eq!(deadline, t + Config::default().video_reassembly_timeout);
+    rc.handle_timeout(deadline);
+    assert_eq!(rc.poll_event(), Some(Event::VideoLost { message_id: 0 }));
+    assert_eq!(rc.stats().channel(Channel::Video).messages_lost, 1);
+    assert_eq!(rc.reassembly_bytes(), 0);
+    // The missing fragment arriving late changes nothing.
+    rc.handle_datagram(t, &frames[1]).unwrap();
+    assert_eq!(rc.poll_event(), None);
+}
+
+#[test]
+fn storage_is_reliable_in_order_and_exactly_once_over_loss() {
+    let config = Config::default();
+    let (mut air, mut rc) = pair_with(config);
+    let log: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut expected = Vec::new();
+    for chunk in log.chunks(30_000) {
+        air.send(Channel::Storage, chunk).unwrap();
+        expected.push(chunk.to_vec());
+    }
+    let mut now = Timestamp::ZERO;
+    let mut got = Vec::new();
+    let mut n = 0u32;
+    for _ in 0..2000 {
+        // Drop every 7th frame each way, deliver the rest.
+        for f in drain(&mut air, now) {
+            n += 1;
+            if n % 7 != 0 {
+                rc.handle_datagram(now, &f).unwrap();
+            }
+        }
+        for f in drain(&mut rc, now) {
+            n += 1;
+            if n % 7 != 0 {
+                air.handle_datagram(now, &f).unwrap();
+            }
+        }
+        got.extend(messages(&mut rc).into_iter().map(|(_, m)| m));
+        if air.storage_unacked() == 0 {
+            break;
+        }
+        now = now + Duration::from_millis(10);
+        air.handle_timeout(now);
+        rc.handle_timeout(now);
+    }
+    assert_eq!(got, expected);
+    assert!(air.stats().storage_retransmits > 0);
+    assert_eq!(air.storage_unacked(), 0);
+}
+
+#[test]
+fn forged_truncated_and_replayed_frames_are_dropped_and_counted() {
+    let (mut air, mut rc) = pair();
+    let t = Timestamp::ZERO;
+    rc.send(Channel::Control, b"go").unwrap();
+    let f = drain(&mut rc, t).remove(0);
+    let mut flipped = f.clone();
+    flipped[HEADER_LEN + 1] ^= 0x40;
+    assert_eq!(air.handle_datagram(t, &flipped), Err(Error::DecryptFailed));
+    assert_eq!(
+        air.handle_datagram(t, &f[..f.len() - 1]),
+        Err(Error::Malformed(DecodeError::Truncated))
+    );
+    let mut wrong_index = f.clone();
+    wrong_index[7] ^= 1;
+    assert_eq!(air.handle_datagram(t, &wrong_index), Err(Error::UnknownReceiver));
+    air.handle_datagram(t, &f).unwrap();
+    assert_eq!(
+        air.handle_datagram(t, &f),
+        Err(Error::Replayed(crate::ReplayError::Duplicate))
+    );
+    let s = air.stats();
+    assert_eq!(
+        (s.dropped_auth, s.dropped_malformed, s.dropped_unknown_receiver, s.dropped_duplicate),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(messages(&mut air), [(Channel::Control, b"go".to_vec())]);
+}
+
+#[test]
+fn keepalives_link_loss_and_recovery() {
+    let (mut air, mut rc) = pair();
+    let cfg = Config::default();
+    let t0 = Timestamp::ZERO;
+    assert_eq!(air.poll_timeout(), Some(t0 + cfg.keepalive_interval));
+    let t1 = t0 + cfg.keepalive_interval;
+    air.handle_timeout(t1);
+    let ka = drain(&mut air, t1);
+    assert_eq!(ka.len(), 1);
+    assert_eq!(air.stats().keepalives_sent, 1);
+    rc.handle_datagram(t1, &ka[0]).unwrap();
+    // Nothing more for the link-loss timeout: the remote reports the link lost, once.
+    let lost_at = t1 + cfg.link_loss_timeout;
+    rc.handle_timeout(lost_at - Duration::from_micros(1));
+    assert_eq!(rc.poll_event(), None);
+    rc.handle_timeout(lost_at);
+    assert_eq!(rc.poll_event(), Some(Event::LinkLost));
+    rc.handle_timeout(lost_at + Duration::from_secs(1));
+    assert_eq!(rc.poll_event(), None);
+    // Traffic again: restored.
+    let t2 = lost_at + Duration::from_secs(2);
+    let ka = drain(&mut air, t2);
+    rc.handle_datagram(t2, &ka[0]).unwrap();
+    assert_eq!(rc.poll_event(), Some(Event::LinkRestored));
+}
+
+#[test]
+fn close_is_authenticated_and_final() {
+    let (mut air, mut rc) = pair();
+    let t = Timestamp::ZERO;
+    rc.close(CloseCode(7));
+    let frames = drain(&mut rc, t);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(rc.poll_event(), Some(Event::Closed { code: CloseCode(7), by_peer: false }));
+    assert!(rc.is_closed());
+    assert_eq!(rc.send(Channel::Control, b"x"), Err(Error::Closed));
+    // A forged close does nothing; the real one closes the aircraft's side.
+    let mut forged = frames[0].clone();
+    forged[HEADER_LEN] ^= 1;
+    assert_eq!(air.handle_datagram(t, &forged), Err(Error::DecryptFailed));
+    assert!(!air.is_closed());
+    air.handle_datagram(t, &frames[0]).unwrap();
+    assert_eq!(air.poll_event(), Some(Event::Closed { code: CloseCode(7), by_peer: true }));
+    assert!(air.is_closed());
+    assert_eq!(air.poll_timeout(), None);
+}
+
+#[test]
+fn rekeys_happen_without_losing_a_message() {
+    let config = Config {
+        rekey_after_packets: 50,
+        ..Config::default()
+    };
+    let (mut air, mut rc) = pair_with(config);
+    let t = Timestamp::ZERO;
+    let mut received = 0;
+    for i in 0..500u32 {
+        air.send(Channel::Telemetry, &i.to_be_bytes()).unwrap();
+        let mut frames = drain(&mut air, t);
+        // Deliver in reverse pairs to reorder across phase boundaries.
+        frames.reverse();
+        deliver_all(&mut rc, t, &frames);
+        received += messages(&mut rc).len();
+    }
+    assert_eq!(received, 500);
+    assert_eq!(air.stats().rekeys_sent, 9);
+    assert_eq!(rc.stats().rekeys_received, 9);
+}
+
+#[test]
+fn counter_exhaustion_closes_instead_of_reusing_a_nonce() {
+    let config = Config {
+        counter_limit: 5,
+        ..Config::default()
+    };
+    let (mut air, _rc) = pair_with(config);
+    let t = Timestamp::ZERO;
+    for _ in 0..10 {
+        let _ = air.send(Channel::Telemetry, b"x");
+    }
+    assert_eq!(drain(&mut air, t).len(), 5);
+    assert!(air.is_closed());
+    let events: Vec<_> = core::iter::from_fn(|| air.poll_event().map(|e| std::format!("{e:?}"))).collect();
+    assert!(events.iter().any(|e| e.contains("Closed")), "{events:?}");
+}
+
+#[test]
+fn small_transmit_buffers_and_full_queues_are_reported() {
+    let (mut air, _rc) = pair();
+    air.send(Channel::Telemetry, b"x").unwrap();
+    assert_eq!(air.poll_transmit(Timestamp::ZERO, &mut [0u8; 100]), None);
+    assert_eq!(air.stats().transmit_buffer_too_small, 1);
+    let limit = air.config().send_queue_len;
+    for _ in 1..limit {
+        air.send(Channel::Telemetry, b"x").unwrap();
+    }
+    assert_eq!(
+        air.send(Channel::Telemetry, b"x"),
+        Err(Error::QueueFull(Channel::Telemetry))
+    );
+}
+
+/// Seal a storage frame as the remote would, with an arbitrary segment body.
+fn forge_storage_as_remote(body: &[u8], counter_base: &mut SendKeys<RustCrypto>) -> Vec<u8> {
+    let mut frame = vec![0u8; HEADER_LEN + body.len() + TAG_LEN];
+    frame[HEADER_LEN..HEADER_LEN + body.len()].copy_from_slice(body);
+    let header = Header {
+        frame_type: FrameType::Data,
+        key_phase: false,
+        channel: Some(Channel::Storage),
+        receiver_index: 10,
+        counter: 0,
+        payload_len: 0,
+    };
+    counter_base
+        .seal(Timestamp::ZERO, &Config::default(), header, &mut frame)
+        .unwrap();
+    frame
+}
+
+#[test]
+fn storage_protocol_violations_are_counted_not_delivered() {
+    // An authenticated but buggy remote: a continuation segment without a start, then a
+    // segment far beyond the receive window.
+    let (mut air, _rc) = pair();
+    let secrets = crate::crypto::traffic_secrets(&Secret::new([5; 32]), &[6; 32]);
+    let mut keys = SendKeys::<RustCrypto>::new(secrets.remote_to_aircraft, Timestamp::ZERO);
+    let t = Timestamp::ZERO;
+    let mut body = vec![0u8; 5];
+    SegmentHeader { seq: 0, flags: crate::wire::body::SEGMENT_LAST }
+        .emit(&mut body)
+        .unwrap();
+    body.extend_from_slice(b"orphan");
+    let f = forge_storage_as_remote(&body, &mut keys);
+    air.handle_datagram(t, &f).unwrap();
+    assert!(messages(&mut air).is_empty());
+    assert_eq!(air.stats().dropped_protocol, 1);
+
+    SegmentHeader { seq: 1000, flags: SEGMENT_FIRST }.emit(&mut body).unwrap();
+    let f = forge_storage_as_remote(&body, &mut keys);
+    assert_eq!(air.handle_datagram(t, &f), Err(Error::UnexpectedFrame));
+    assert_eq!(air.stats().dropped_protocol, 2);
+
+    // A good message after that still arrives.
+    SegmentHeader { seq: 1, flags: SEGMENT_FIRST | crate::wire::body::SEGMENT_LAST }
+        .emit(&mut body)
+        .unwrap();
+    let f = forge_storage_as_remote(&body, &mut keys);
+    air.handle_datagram(t, &f).unwrap();
+    assert_eq!(messages(&mut air), [(Channel::Storage, b"orphan".to_vec())]);
+}
