@@ -7,9 +7,9 @@ use crate::wire::{body::FragmentHeader, HEADER_LEN, MAX_DATAGRAM_LEN, TAG_LEN};
 /// Smallest MTU the link accepts: room for the handshake messages with margin.
 pub const MIN_MTU: usize = 256;
 
-/// Tunable parameters of a link. `Config::default()` is what the defaults below say.
+/// Tunable parameters of a link. `Config::default()` is what the defaults below say; change
+/// a few with `Config { mtu: 1200, ..Config::default() }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Config {
     /// Largest datagram the link produces (default 1400: fits a 1500-byte Ethernet or Wi-Fi
     /// frame with IP/UDP headers to spare). Between [`MIN_MTU`] and
@@ -120,26 +120,35 @@ impl Config {
                 (MIN_MTU..=MAX_DATAGRAM_LEN).contains(&self.mtu),
                 "mtu must be between 256 and 16384",
             ),
-            (self.replay_window >= 64, "replay_window must be at least 64"),
             (
-                self.rekey_after_packets >= 1 && self.rekey_after_packets <= self.reject_after_packets,
+                self.replay_window >= 64,
+                "replay_window must be at least 64",
+            ),
+            (
+                self.rekey_after_packets >= 1
+                    && self.rekey_after_packets <= self.reject_after_packets,
                 "rekey_after_packets must be between 1 and reject_after_packets",
             ),
             (
                 self.rekey_after_time <= self.reject_after_time,
                 "rekey_after_time must not exceed reject_after_time",
             ),
-            (self.rekey_after_bytes >= 1, "rekey_after_bytes must be at least 1"),
+            (
+                self.rekey_after_bytes >= 1,
+                "rekey_after_bytes must be at least 1",
+            ),
             (
                 (1..=64).contains(&self.storage_window),
                 "storage_window must be between 1 and 64",
             ),
             (
-                self.storage_min_rto <= self.storage_max_rto
-                    && !self.storage_min_rto.is_zero(),
+                self.storage_min_rto <= self.storage_max_rto && !self.storage_min_rto.is_zero(),
                 "storage RTO bounds must be positive and ordered",
             ),
-            (self.video_reassembly_slots >= 1, "video_reassembly_slots must be at least 1"),
+            (
+                self.video_reassembly_slots >= 1,
+                "video_reassembly_slots must be at least 1",
+            ),
             (
                 self.max_video_message >= 1
                     && self.max_video_message.div_ceil(self.max_fragment_data())
@@ -150,9 +159,18 @@ impl Config {
                 self.max_control_message >= 1 && self.max_control_message <= self.max_plaintext(),
                 "max_control_message must fit in one frame",
             ),
-            (self.max_storage_message >= 1, "max_storage_message must be at least 1"),
-            (self.send_queue_len >= 1, "send_queue_len must be at least 1"),
-            (self.max_pending_events >= 1, "max_pending_events must be at least 1"),
+            (
+                self.max_storage_message >= 1,
+                "max_storage_message must be at least 1",
+            ),
+            (
+                self.send_queue_len >= 1,
+                "send_queue_len must be at least 1",
+            ),
+            (
+                self.max_pending_events >= 1,
+                "max_pending_events must be at least 1",
+            ),
             (
                 !self.keepalive_interval.is_zero() && !self.link_loss_timeout.is_zero(),
                 "keepalive_interval and link_loss_timeout must be positive",
@@ -171,7 +189,9 @@ impl Config {
 
     /// Largest video fragment data one frame carries at this MTU.
     pub(crate) fn max_fragment_data(&self) -> usize {
-        self.max_plaintext().saturating_sub(FragmentHeader::LEN).max(1)
+        self.max_plaintext()
+            .saturating_sub(FragmentHeader::LEN)
+            .max(1)
     }
 }
 
