@@ -97,7 +97,9 @@ impl fmt::Display for Error {
             Error::UnknownReceiver => f.write_str("frame for an unknown session index"),
             Error::DecryptFailed => f.write_str("frame failed authentication"),
             Error::Replayed(ReplayError::Duplicate) => f.write_str("replayed frame"),
-            Error::Replayed(ReplayError::TooOld) => f.write_str("frame older than the replay window"),
+            Error::Replayed(ReplayError::TooOld) => {
+                f.write_str("frame older than the replay window")
+            }
             Error::KeyExpired => f.write_str("frame for an expired key"),
             Error::UnexpectedFrame => f.write_str("frame not valid in this state"),
             Error::WrongDirection(c) => write!(f, "peer may not send on channel {}", c.name()),

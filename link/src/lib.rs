@@ -61,9 +61,9 @@ pub mod wire;
 
 pub use channel::{Channel, Role};
 pub use config::{Config, ConfigError};
-pub use crypto::{AeadProvider, RustCrypto, Secret};
 #[cfg(feature = "aws-lc")]
 pub use crypto::AwsLc;
+pub use crypto::{AeadProvider, RustCrypto, Secret};
 pub use error::{Error, ErrorKind};
 pub use link::{CloseCode, Event, KeyDirection, Link, Transmit};
 pub use session::replay::{ReplayError, ReplayWindow};

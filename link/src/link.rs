@@ -513,14 +513,14 @@ impl<P: AeadProvider> Link<P> {
             counter: 0,
             payload_len: 0,
         };
-        match self.send_keys.seal(now, &self.config, header, &mut buf[..frame_len]) {
+        match self
+            .send_keys
+            .seal(now, &self.config, header, &mut buf[..frame_len])
+        {
             Ok(rotated) => {
                 if rotated {
                     self.stats.rekeys_sent += 1;
-                    self.push_event(Pending::Rekeyed(
-                        KeyDirection::Send,
-                        self.stats.rekeys_sent,
-                    ));
+                    self.push_event(Pending::Rekeyed(KeyDirection::Send, self.stats.rekeys_sent));
                 }
             }
             Err(_) => return None, // unreachable: the counter was checked above
@@ -576,7 +576,10 @@ impl<P: AeadProvider> Link<P> {
             return Some((FrameType::Data, Some(Channel::Telemetry), n));
         }
         let max_plain = body.len();
-        if let Some(n) = self.storage_out.next_new(now, max_plain, body, &mut self.pool) {
+        if let Some(n) = self
+            .storage_out
+            .next_new(now, max_plain, body, &mut self.pool)
+        {
             return Some((FrameType::Data, Some(Channel::Storage), n));
         }
         if let Some(n) = self.video_out.next_fragment(body, &mut self.pool) {

@@ -100,7 +100,12 @@ fn log_byte(i: usize) -> u8 {
 /// # Errors
 /// [`rotorlink::ConfigError`] if the link configuration is invalid.
 pub fn run(cfg: &DemoConfig) -> Result<DemoReport, rotorlink::ConfigError> {
-    let mut pair: Pair = Pair::new(cfg.link.clone(), cfg.path.clone(), cfg.path.clone(), cfg.seed)?;
+    let mut pair: Pair = Pair::new(
+        cfg.link.clone(),
+        cfg.path.clone(),
+        cfg.path.clone(),
+        cfg.seed,
+    )?;
     let tick = Duration::from_millis(10);
     let frame_interval_ticks = 3; // ~33 fps
     let frame_bytes = (cfg.video_bitrate / 8 / 33).max(1) as usize;
@@ -127,9 +132,15 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport, rotorlink::ConfigError> {
         }
         if tick_no % frame_interval_ticks == 0 {
             let key_frame = (tick_no / frame_interval_ticks) % 30 == 0;
-            let len = if key_frame { frame_bytes * 4 } else { frame_bytes };
+            let len = if key_frame {
+                frame_bytes * 4
+            } else {
+                frame_bytes
+            };
             let len = len.min(cfg.link.max_video_message);
-            let _ = pair.aircraft.send(Channel::Video, &vec![tick_no as u8; len]);
+            let _ = pair
+                .aircraft
+                .send(Channel::Video, &vec![tick_no as u8; len]);
         }
         pair.run_until(now + tick);
         tick_no += 1;
@@ -181,13 +192,23 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport, rotorlink::ConfigError> {
         flown: pair.now().saturating_since(Timestamp::ZERO),
         channels: Channel::ALL.map(channel),
         video_lost: r.channel(Channel::Video).messages_lost,
-        control_latency: [pct(50), pct(99), latencies.last().copied().unwrap_or_default()],
+        control_latency: [
+            pct(50),
+            pct(99),
+            latencies.last().copied().unwrap_or_default(),
+        ],
         flight_log_complete: log_received.len() == cfg.flight_log_len
-            && log_received.iter().enumerate().all(|(i, b)| *b == log_byte(i)),
+            && log_received
+                .iter()
+                .enumerate()
+                .all(|(i, b)| *b == log_byte(i)),
         storage_retransmits: a.storage_retransmits + r.storage_retransmits,
         rekeys: a.rekeys_sent + r.rekeys_sent,
         rejected_auth: a.dropped_auth + r.dropped_auth,
-        rejected_replay: a.dropped_duplicate + a.dropped_too_old + r.dropped_duplicate + r.dropped_too_old,
+        rejected_replay: a.dropped_duplicate
+            + a.dropped_too_old
+            + r.dropped_duplicate
+            + r.dropped_too_old,
         rejected_malformed: a.dropped_malformed + r.dropped_malformed,
         downlink: pair.downlink.stats(),
         uplink: pair.uplink.stats(),
@@ -196,9 +217,18 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport, rotorlink::ConfigError> {
 
 impl std::fmt::Display for DemoReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "rotorlink demo flight  (seed {}, {:.1} s flown)", self.seed, self.flown.as_secs_f64())?;
+        writeln!(
+            f,
+            "rotorlink demo flight  (seed {}, {:.1} s flown)",
+            self.seed,
+            self.flown.as_secs_f64()
+        )?;
         writeln!(f)?;
-        writeln!(f, "{:<10} {:>9} {:>10} {:>8} {:>12}", "channel", "sent", "delivered", "lost", "bytes")?;
+        writeln!(
+            f,
+            "{:<10} {:>9} {:>10} {:>8} {:>12}",
+            "channel", "sent", "delivered", "lost", "bytes"
+        )?;
         for (c, ch) in Channel::ALL.iter().zip(&self.channels) {
             writeln!(
                 f,
@@ -212,12 +242,22 @@ impl std::fmt::Display for DemoReport {
         }
         writeln!(f)?;
         let [p50, p99, max] = self.control_latency;
-        writeln!(f, "control latency   p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", ms(p50), ms(p99), ms(max))?;
+        writeln!(
+            f,
+            "control latency   p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+            ms(p50),
+            ms(p99),
+            ms(max)
+        )?;
         writeln!(f, "video frames lost (incomplete)  {}", self.video_lost)?;
         writeln!(
             f,
             "flight log        {}",
-            if self.flight_log_complete { "downloaded complete and intact" } else { "INCOMPLETE" }
+            if self.flight_log_complete {
+                "downloaded complete and intact"
+            } else {
+                "INCOMPLETE"
+            }
         )?;
         writeln!(f, "storage retransmissions  {}", self.storage_retransmits)?;
         writeln!(f, "key rotations            {}", self.rekeys)?;
@@ -261,10 +301,22 @@ mod tests {
         let control = report.channels[0];
         assert_eq!(control.sent, 400);
         // 2 % loss: most control arrives, a little does not.
-        assert!(control.delivered > 360 && control.delivered < 400, "{report}");
-        assert!(report.control_latency[1] <= Duration::from_millis(7), "{report}");
-        assert!(report.control_latency[0] >= Duration::from_millis(5), "{report}");
-        assert!(report.rejected_replay > 0 || report.downlink.duplicated == 0, "{report}");
+        assert!(
+            control.delivered > 360 && control.delivered < 400,
+            "{report}"
+        );
+        assert!(
+            report.control_latency[1] <= Duration::from_millis(7),
+            "{report}"
+        );
+        assert!(
+            report.control_latency[0] >= Duration::from_millis(5),
+            "{report}"
+        );
+        assert!(
+            report.rejected_replay > 0 || report.downlink.duplicated == 0,
+            "{report}"
+        );
         assert_eq!(run(&short()).unwrap(), report);
         let other = run(&DemoConfig { seed: 2, ..short() }).unwrap();
         assert_ne!(other, report);

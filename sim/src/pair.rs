@@ -184,8 +184,13 @@ mod tests {
 
     #[test]
     fn a_clean_path_delivers_everything_after_the_delay() {
-        let mut pair: Pair =
-            Pair::new(Config::default(), PathConfig::default(), PathConfig::default(), 1).unwrap();
+        let mut pair: Pair = Pair::new(
+            Config::default(),
+            PathConfig::default(),
+            PathConfig::default(),
+            1,
+        )
+        .unwrap();
         pair.remote.send(Channel::Control, b"up").unwrap();
         pair.aircraft.send(Channel::Telemetry, b"down").unwrap();
         pair.run_for(Duration::from_millis(20));

@@ -62,7 +62,8 @@ impl Rto {
             }
         }
         let srtt = self.srtt.unwrap_or(rtt);
-        self.rto = (srtt + (self.rttvar * 4).max(Duration::from_millis(1))).clamp(self.min, self.max);
+        self.rto =
+            (srtt + (self.rttvar * 4).max(Duration::from_millis(1))).clamp(self.min, self.max);
     }
 
     fn back_off(&mut self) {
@@ -261,9 +262,7 @@ impl ReliableSender {
 
     /// Is a retransmission due now (timeout or detected loss)?
     pub(crate) fn retransmit_due(&self, now: Timestamp) -> bool {
-        self.inflight
-            .iter()
-            .any(|s| !s.sacked && s.deadline <= now)
+        self.inflight.iter().any(|s| !s.sacked && s.deadline <= now)
     }
 }
 

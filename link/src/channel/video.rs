@@ -163,7 +163,10 @@ impl Reassembler {
         }
         if header.count == 1 {
             self.finish(header.message_id);
-            return Ok(Reassembled::Complete(header.message_id, pool.take_copy(data)));
+            return Ok(Reassembled::Complete(
+                header.message_id,
+                pool.take_copy(data),
+            ));
         }
         let pos = match self.slots.iter().position(|s| s.id == header.message_id) {
             Some(pos) => {
@@ -216,7 +219,12 @@ impl Reassembler {
     }
 
     /// Report as lost every message older than the reassembly timeout.
-    pub(crate) fn expire(&mut self, now: Timestamp, pool: &mut BufPool, lost: &mut impl FnMut(u32)) {
+    pub(crate) fn expire(
+        &mut self,
+        now: Timestamp,
+        pool: &mut BufPool,
+        lost: &mut impl FnMut(u32),
+    ) {
         while let Some(pos) = self
             .slots
             .iter()
@@ -252,10 +260,16 @@ mod tests {
         out
     }
 
-    fn feed(r: &mut Reassembler, now: Timestamp, frag: &[u8], lost: &mut StdVec<u32>) -> Reassembled {
+    fn feed(
+        r: &mut Reassembler,
+        now: Timestamp,
+        frag: &[u8],
+        lost: &mut StdVec<u32>,
+    ) -> Reassembled {
         let (h, data) = FragmentHeader::parse(frag).unwrap();
         let mut pool = BufPool::default();
-        r.on_fragment(now, &h, data, &mut pool, &mut |id| lost.push(id)).unwrap()
+        r.on_fragment(now, &h, data, &mut pool, &mut |id| lost.push(id))
+            .unwrap()
     }
 
     #[test]
@@ -267,13 +281,19 @@ mod tests {
         let mut r = Reassembler::new(4, 1 << 20, Duration::from_millis(100));
         let mut lost = StdVec::new();
         for f in &frags[..7] {
-            assert_eq!(feed(&mut r, Timestamp::ZERO, f, &mut lost), Reassembled::Pending);
+            assert_eq!(
+                feed(&mut r, Timestamp::ZERO, f, &mut lost),
+                Reassembled::Pending
+            );
         }
         assert_eq!(
             feed(&mut r, Timestamp::ZERO, &frags[7], &mut lost),
             Reassembled::Complete(0, msg)
         );
-        assert_eq!(feed(&mut r, Timestamp::ZERO, &frags[3], &mut lost), Reassembled::Stale);
+        assert_eq!(
+            feed(&mut r, Timestamp::ZERO, &frags[3], &mut lost),
+            Reassembled::Stale
+        );
         assert!(lost.is_empty());
         assert_eq!(r.buffered_bytes(), 0);
     }
@@ -287,12 +307,19 @@ mod tests {
         feed(&mut r, Timestamp::ZERO, &frags[2], &mut lost);
         assert_eq!(r.poll_timeout(), Some(Timestamp::from_millis(100)));
         let mut pool = BufPool::default();
-        r.expire(Timestamp::from_millis(99), &mut pool, &mut |id| lost.push(id));
+        r.expire(Timestamp::from_millis(99), &mut pool, &mut |id| {
+            lost.push(id)
+        });
         assert!(lost.is_empty());
-        r.expire(Timestamp::from_millis(100), &mut pool, &mut |id| lost.push(id));
+        r.expire(Timestamp::from_millis(100), &mut pool, &mut |id| {
+            lost.push(id)
+        });
         assert_eq!(lost, [0]);
         // The late fragment does not resurrect it.
-        assert_eq!(feed(&mut r, Timestamp::from_millis(101), &frags[1], &mut lost), Reassembled::Stale);
+        assert_eq!(
+            feed(&mut r, Timestamp::from_millis(101), &frags[1], &mut lost),
+            Reassembled::Stale
+        );
         assert_eq!(r.poll_timeout(), None);
     }
 
@@ -317,13 +344,23 @@ mod tests {
         }
         assert_eq!(lost, [0, 1, 2]);
         // Too large for this receiver: refused.
-        let h = FragmentHeader { message_id: 99, total_len: 4001, index: 0, count: 5 };
+        let h = FragmentHeader {
+            message_id: 99,
+            total_len: 4001,
+            index: 0,
+            count: 5,
+        };
         assert_eq!(
             r.on_fragment(Timestamp::ZERO, &h, &[0; 801], &mut pool, &mut |_| {}),
             Err(DecodeError::InvalidField)
         );
         // Inconsistent with the slot's message: refused.
-        let h = FragmentHeader { message_id: 4, total_len: 3000, index: 1, count: 4 };
+        let h = FragmentHeader {
+            message_id: 4,
+            total_len: 3000,
+            index: 1,
+            count: 4,
+        };
         assert_eq!(
             r.on_fragment(Timestamp::ZERO, &h, &[0; 750], &mut pool, &mut |_| {}),
             Err(DecodeError::InvalidField)

@@ -33,11 +33,7 @@ impl AeadKey for AwsLcKey {
         let (plain, tag_out) = in_out.split_at_mut(split);
         let tag = self
             .0
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(*nonce),
-                Aad::from(aad),
-                plain,
-            )
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), plain)
             .map_err(|_| AeadError)?;
         tag_out.copy_from_slice(tag.as_ref());
         Ok(())

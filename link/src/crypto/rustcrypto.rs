@@ -47,12 +47,7 @@ impl AeadKey for RustCryptoKey {
         let split = in_out.len().checked_sub(TAG_LEN).ok_or(AeadError)?;
         let (cipher, tag) = in_out.split_at_mut(split);
         self.0
-            .decrypt_in_place_detached(
-                Nonce::from_slice(nonce),
-                aad,
-                cipher,
-                Tag::from_slice(tag),
-            )
+            .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, cipher, Tag::from_slice(tag))
             .map_err(|_| AeadError)
     }
 }

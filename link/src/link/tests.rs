@@ -128,14 +128,19 @@ fn a_peer_sending_on_a_channel_it_does_not_own_is_refused() {
     let secret = Secret::new([5; 32]);
     let t = Timestamp::ZERO;
     let cfg = Config::default();
-    let mut air = Link::<RustCrypto>::from_secret(Role::Aircraft, cfg.clone(), &secret, &[6; 32], 10, 20, t).unwrap();
+    let mut air =
+        Link::<RustCrypto>::from_secret(Role::Aircraft, cfg.clone(), &secret, &[6; 32], 10, 20, t)
+            .unwrap();
     // Same keys as the remote, but claiming the aircraft role for sending.
     let mut fake =
         Link::<RustCrypto>::from_secret(Role::Aircraft, cfg, &secret, &[6; 32], 20, 10, t).unwrap();
     fake.send(Channel::Telemetry, b"t").unwrap();
     // fake sends with aircraft keys, so the aircraft cannot even open it: forged.
     let frames = drain(&mut fake, t);
-    assert_eq!(air.handle_datagram(t, &frames[0]), Err(Error::DecryptFailed));
+    assert_eq!(
+        air.handle_datagram(t, &frames[0]),
+        Err(Error::DecryptFailed)
+    );
     assert_eq!(air.stats().dropped_auth, 1);
 }
 
@@ -219,7 +224,10 @@ fn forged_truncated_and_replayed_frames_are_dropped_and_counted() {
     );
     let mut wrong_index = f.clone();
     wrong_index[7] ^= 1;
-    assert_eq!(air.handle_datagram(t, &wrong_index), Err(Error::UnknownReceiver));
+    assert_eq!(
+        air.handle_datagram(t, &wrong_index),
+        Err(Error::UnknownReceiver)
+    );
     air.handle_datagram(t, &f).unwrap();
     assert_eq!(
         air.handle_datagram(t, &f),
@@ -227,7 +235,12 @@ fn forged_truncated_and_replayed_frames_are_dropped_and_counted() {
     );
     let s = air.stats();
     assert_eq!(
-        (s.dropped_auth, s.dropped_malformed, s.dropped_unknown_receiver, s.dropped_duplicate),
+        (
+            s.dropped_auth,
+            s.dropped_malformed,
+            s.dropped_unknown_receiver,
+            s.dropped_duplicate
+        ),
         (1, 1, 1, 1)
     );
     assert_eq!(messages(&mut air), [(Channel::Control, b"go".to_vec())]);
@@ -267,7 +280,13 @@ fn close_is_authenticated_and_final() {
     rc.close(CloseCode(7));
     let frames = drain(&mut rc, t);
     assert_eq!(frames.len(), 1);
-    assert_eq!(rc.poll_event(), Some(Event::Closed { code: CloseCode(7), by_peer: false }));
+    assert_eq!(
+        rc.poll_event(),
+        Some(Event::Closed {
+            code: CloseCode(7),
+            by_peer: false
+        })
+    );
     assert!(rc.is_closed());
     assert_eq!(rc.send(Channel::Control, b"x"), Err(Error::Closed));
     // A forged close does nothing; the real one closes the aircraft's side.
@@ -276,7 +295,13 @@ fn close_is_authenticated_and_final() {
     assert_eq!(air.handle_datagram(t, &forged), Err(Error::DecryptFailed));
     assert!(!air.is_closed());
     air.handle_datagram(t, &frames[0]).unwrap();
-    assert_eq!(air.poll_event(), Some(Event::Closed { code: CloseCode(7), by_peer: true }));
+    assert_eq!(
+        air.poll_event(),
+        Some(Event::Closed {
+            code: CloseCode(7),
+            by_peer: true
+        })
+    );
     assert!(air.is_closed());
     assert_eq!(air.poll_timeout(), None);
 }
@@ -316,7 +341,8 @@ fn counter_exhaustion_closes_instead_of_reusing_a_nonce() {
     }
     assert_eq!(drain(&mut air, t).len(), 5);
     assert!(air.is_closed());
-    let events: Vec<_> = core::iter::from_fn(|| air.poll_event().map(|e| std::format!("{e:?}"))).collect();
+    let events: Vec<_> =
+        core::iter::from_fn(|| air.poll_event().map(|e| std::format!("{e:?}"))).collect();
     assert!(events.iter().any(|e| e.contains("Closed")), "{events:?}");
 }
 
@@ -363,24 +389,35 @@ fn storage_protocol_violations_are_counted_not_delivered() {
     let mut keys = SendKeys::<RustCrypto>::new(secrets.remote_to_aircraft, Timestamp::ZERO);
     let t = Timestamp::ZERO;
     let mut body = vec![0u8; 5];
-    SegmentHeader { seq: 0, flags: crate::wire::body::SEGMENT_LAST }
-        .emit(&mut body)
-        .unwrap();
+    SegmentHeader {
+        seq: 0,
+        flags: crate::wire::body::SEGMENT_LAST,
+    }
+    .emit(&mut body)
+    .unwrap();
     body.extend_from_slice(b"orphan");
     let f = forge_storage_as_remote(&body, &mut keys);
     air.handle_datagram(t, &f).unwrap();
     assert!(messages(&mut air).is_empty());
     assert_eq!(air.stats().dropped_protocol, 1);
 
-    SegmentHeader { seq: 1000, flags: SEGMENT_FIRST }.emit(&mut body).unwrap();
+    SegmentHeader {
+        seq: 1000,
+        flags: SEGMENT_FIRST,
+    }
+    .emit(&mut body)
+    .unwrap();
     let f = forge_storage_as_remote(&body, &mut keys);
     assert_eq!(air.handle_datagram(t, &f), Err(Error::UnexpectedFrame));
     assert_eq!(air.stats().dropped_protocol, 2);
 
     // A good message after that still arrives.
-    SegmentHeader { seq: 1, flags: SEGMENT_FIRST | crate::wire::body::SEGMENT_LAST }
-        .emit(&mut body)
-        .unwrap();
+    SegmentHeader {
+        seq: 1,
+        flags: SEGMENT_FIRST | crate::wire::body::SEGMENT_LAST,
+    }
+    .emit(&mut body)
+    .unwrap();
     let f = forge_storage_as_remote(&body, &mut keys);
     air.handle_datagram(t, &f).unwrap();
     assert_eq!(messages(&mut air), [(Channel::Storage, b"orphan".to_vec())]);

@@ -15,9 +15,7 @@
 pub mod replay;
 
 use crate::config::Config;
-use crate::crypto::{
-    next_traffic_secret, nonce, traffic_key, AeadKey, AeadProvider, Secret,
-};
+use crate::crypto::{next_traffic_secret, nonce, traffic_key, AeadKey, AeadProvider, Secret};
 use crate::error::Error;
 use crate::time::Timestamp;
 use crate::wire::{Header, HEADER_LEN, TAG_LEN};
@@ -109,8 +107,11 @@ impl<P: AeadProvider> SendKeys<P> {
         }
         header.key_phase = self.current.phase;
         header.counter = self.next_counter;
-        header.payload_len = u16::try_from(frame.len() - HEADER_LEN)
-            .map_err(|_| Error::MessageSize { len: frame.len(), max: usize::from(u16::MAX) })?;
+        header.payload_len =
+            u16::try_from(frame.len() - HEADER_LEN).map_err(|_| Error::MessageSize {
+                len: frame.len(),
+                max: usize::from(u16::MAX),
+            })?;
         header.emit(frame)?;
         let (aad, in_out) = frame.split_at_mut(HEADER_LEN);
         self.current

@@ -52,7 +52,10 @@ fn sealed_frames_open_once_and_in_any_order() {
         .map(|i| seal(&mut tx, Timestamp::ZERO, &config, &[i; 5]))
         .collect();
     for i in [3usize, 0, 9, 1, 2, 8, 4, 5, 7, 6] {
-        assert_eq!(open(&mut rx, Timestamp::ZERO, &config, &frames[i]).unwrap(), [i as u8; 5]);
+        assert_eq!(
+            open(&mut rx, Timestamp::ZERO, &config, &frames[i]).unwrap(),
+            [i as u8; 5]
+        );
     }
     for f in &frames {
         assert_eq!(
@@ -70,15 +73,27 @@ fn a_forged_frame_changes_nothing() {
     // Same counter, far-future counter, flipped phase: none verify, none moves the window.
     let mut forged = good.clone();
     forged[HEADER_LEN] ^= 1;
-    assert_eq!(open(&mut rx, Timestamp::ZERO, &config, &forged), Err(Error::DecryptFailed));
+    assert_eq!(
+        open(&mut rx, Timestamp::ZERO, &config, &forged),
+        Err(Error::DecryptFailed)
+    );
     let mut future = good.clone();
     future[8..16].copy_from_slice(&1_000_000u64.to_be_bytes());
-    assert_eq!(open(&mut rx, Timestamp::ZERO, &config, &future), Err(Error::DecryptFailed));
+    assert_eq!(
+        open(&mut rx, Timestamp::ZERO, &config, &future),
+        Err(Error::DecryptFailed)
+    );
     let mut phase = good.clone();
     phase[2] ^= 1;
-    assert_eq!(open(&mut rx, Timestamp::ZERO, &config, &phase), Err(Error::DecryptFailed));
+    assert_eq!(
+        open(&mut rx, Timestamp::ZERO, &config, &phase),
+        Err(Error::DecryptFailed)
+    );
     assert_eq!(rx.generation(), 0);
-    assert_eq!(open(&mut rx, Timestamp::ZERO, &config, &good).unwrap(), b"hello");
+    assert_eq!(
+        open(&mut rx, Timestamp::ZERO, &config, &good).unwrap(),
+        b"hello"
+    );
 }
 
 #[test]
@@ -89,14 +104,20 @@ fn rotation_is_followed_and_the_previous_key_has_a_grace_period() {
     };
     let (mut tx, mut rx) = pair(&config);
     let t0 = Timestamp::ZERO;
-    let frames: Vec<_> = (0..12u8).map(|i| seal(&mut tx, t0, &config, &[i])).collect();
+    let frames: Vec<_> = (0..12u8)
+        .map(|i| seal(&mut tx, t0, &config, &[i]))
+        .collect();
     // Phases: 0-3 phase 0, 4-7 phase 1, 8-11 phase 0 (generation 2).
     assert_eq!(frames[4][2] & 1, 1);
     assert_eq!(frames[8][2] & 1, 0);
     // Deliver 5 (next phase) before 3 and 4: 3 must still open with the previous key,
     // 4 with the current one although it is below the first counter seen.
     for i in [0usize, 1, 2, 5, 3, 4, 6, 7] {
-        assert_eq!(open(&mut rx, t0, &config, &frames[i]).unwrap(), [i as u8], "frame {i}");
+        assert_eq!(
+            open(&mut rx, t0, &config, &frames[i]).unwrap(),
+            [i as u8],
+            "frame {i}"
+        );
     }
     assert_eq!(rx.generation(), 1);
     // Past the grace period, a late frame of the previous phase is refused.
@@ -159,11 +180,19 @@ fn the_hard_limits_refuse_rather_than_reuse() {
     );
     // A sender that ignores the rekey limit (config without it).
     let lax = Config::default();
-    let frames: Vec<_> = (0..3).map(|_| seal(&mut rogue, Timestamp::ZERO, &lax, b"x")).collect();
+    let frames: Vec<_> = (0..3)
+        .map(|_| seal(&mut rogue, Timestamp::ZERO, &lax, b"x"))
+        .collect();
     assert!(open(&mut rx, Timestamp::ZERO, &config, &frames[0]).is_ok());
     assert!(open(&mut rx, Timestamp::ZERO, &config, &frames[1]).is_ok());
-    assert_eq!(open(&mut rx, Timestamp::ZERO, &config, &frames[2]), Err(Error::KeyExpired));
+    assert_eq!(
+        open(&mut rx, Timestamp::ZERO, &config, &frames[2]),
+        Err(Error::KeyExpired)
+    );
     let (_, mut rx) = pair(&config);
     let old = Timestamp::ZERO + config.reject_after_time;
-    assert_eq!(open(&mut rx, old, &config, &frames[0]), Err(Error::KeyExpired));
+    assert_eq!(
+        open(&mut rx, old, &config, &frames[0]),
+        Err(Error::KeyExpired)
+    );
 }

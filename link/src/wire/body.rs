@@ -319,12 +319,21 @@ mod tests {
         };
         let n = a.emit(&mut buf).unwrap();
         assert_eq!(AckBody::parse(&buf[..n]), Ok(a));
-        assert_eq!(AckBody::parse(&buf[..n - 1]), Err(DecodeError::PayloadTooShort));
-        assert_eq!(AckBody::parse(&buf[..n + 1]), Err(DecodeError::TrailingBytes));
+        assert_eq!(
+            AckBody::parse(&buf[..n - 1]),
+            Err(DecodeError::PayloadTooShort)
+        );
+        assert_eq!(
+            AckBody::parse(&buf[..n + 1]),
+            Err(DecodeError::TrailingBytes)
+        );
 
         let c = CloseBody { code: 3 };
         let n = c.emit(&mut buf).unwrap();
         assert_eq!(CloseBody::parse(&buf[..n]), Ok(c));
-        assert_eq!(CloseBody::parse(&buf[..1]), Err(DecodeError::PayloadTooShort));
+        assert_eq!(
+            CloseBody::parse(&buf[..1]),
+            Err(DecodeError::PayloadTooShort)
+        );
     }
 }

@@ -457,9 +457,7 @@ mod tests {
         let buf = frame_bytes(&sample());
         assert_eq!(
             &buf[..HEADER_LEN],
-            &[
-                1, 0x10, 0x01, 3, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 0, 20
-            ]
+            &[1, 0x10, 0x01, 3, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 0, 20]
         );
     }
 

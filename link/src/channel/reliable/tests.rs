@@ -76,7 +76,8 @@ fn an_ack_for_unsent_data_is_refused() {
     let mut pool = BufPool::default();
     tx.push(b"abc".to_vec());
     let mut buf = [0u8; 100];
-    tx.next_new(Timestamp::ZERO, 100, &mut buf, &mut pool).unwrap();
+    tx.next_new(Timestamp::ZERO, 100, &mut buf, &mut pool)
+        .unwrap();
     let bogus = AckBody {
         next_expected: 5,
         sack: 0,
@@ -103,7 +104,14 @@ fn timeouts_back_off_and_acked_segments_are_not_resent() {
     assert_eq!(tx.in_flight(), 4);
     assert_eq!(tx.poll_timeout(), Some(t0 + cfg.storage_initial_rto));
     // Segments 1 and 3 acknowledged selectively, 0 and 2 not.
-    assert!(tx.on_ack(t0, &AckBody { next_expected: 0, sack: 0b101 }, &mut pool));
+    assert!(tx.on_ack(
+        t0,
+        &AckBody {
+            next_expected: 0,
+            sack: 0b101
+        },
+        &mut pool
+    ));
     let t1 = t0 + cfg.storage_initial_rto;
     let mut resent = StdVec::new();
     while let Some(n) = tx.next_retransmit(t1, &mut buf) {
@@ -124,11 +132,25 @@ fn a_later_ack_marks_a_segment_lost_after_the_reorder_window() {
     // Segment 0 alone, acked after 10 ms: srtt = 10 ms.
     tx.next_new(t0, 100, &mut buf, &mut pool).unwrap();
     let t1 = t0 + Duration::from_millis(10);
-    assert!(tx.on_ack(t1, &AckBody { next_expected: 1, sack: 0 }, &mut pool));
+    assert!(tx.on_ack(
+        t1,
+        &AckBody {
+            next_expected: 1,
+            sack: 0
+        },
+        &mut pool
+    ));
     while tx.next_new(t1, 100, &mut buf, &mut pool).is_some() {}
     // 1 missing, 2 acked: 1 is lost once srtt * 5/4 has passed since it was sent.
     let t2 = t1 + Duration::from_millis(10);
-    assert!(tx.on_ack(t2, &AckBody { next_expected: 1, sack: 0b1 }, &mut pool));
+    assert!(tx.on_ack(
+        t2,
+        &AckBody {
+            next_expected: 1,
+            sack: 0b1
+        },
+        &mut pool
+    ));
     assert!(!tx.retransmit_due(t2));
     let lost_at = t1 + Duration::from_micros(12_500);
     assert_eq!(tx.poll_timeout(), Some(lost_at));
