@@ -34,7 +34,11 @@ fn header_strategy() -> impl Strategy<Value = Header> {
             Header {
                 frame_type,
                 key_phase: phase && frame_type.is_encrypted(),
-                channel: frame_type.has_channel().then_some(Channel::ALL[c]),
+                channel: match frame_type {
+                    FrameType::Ack => Some(Channel::Storage),
+                    t if t.has_channel() => Some(Channel::ALL[c]),
+                    _ => None,
+                },
                 receiver_index,
                 counter,
                 payload_len,

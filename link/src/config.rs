@@ -27,7 +27,8 @@ pub struct Config {
     /// Refuse frames on a receive key after this many (default 2^23: the AES-GCM
     /// confidentiality limit of RFC 9001 section 6.6).
     pub reject_after_packets: u64,
-    /// Refuse frames on a receive key this long after it was first used (default 180 s, as
+    /// Refuse frames on a receive key this long after it was installed (at link creation for
+    /// the first key, at rotation for later ones; default 180 s, as
     /// WireGuard): a peer that stopped rekeying is cut off.
     pub reject_after_time: Duration,
     /// How long the previous receive key stays usable after a rotation, for frames still in
@@ -47,7 +48,8 @@ pub struct Config {
     pub video_reassembly_slots: usize,
     /// An incomplete video message is reported lost after this long (default 250 ms).
     pub video_reassembly_timeout: Duration,
-    /// Largest control message (default 256 bytes: stick commands are small).
+    /// Largest control message (default 128 bytes: stick commands are small, and it fits one
+    /// frame at the minimum MTU).
     pub max_control_message: usize,
     /// Largest storage message (default 256 KiB).
     pub max_storage_message: usize,
@@ -84,7 +86,7 @@ impl Default for Config {
             max_video_message: 1 << 20,
             video_reassembly_slots: 4,
             video_reassembly_timeout: Duration::from_millis(250),
-            max_control_message: 256,
+            max_control_message: 128,
             max_storage_message: 256 * 1024,
             storage_window: 64,
             storage_initial_rto: Duration::from_millis(200),
@@ -142,8 +144,10 @@ impl Config {
                 "storage_window must be between 1 and 64",
             ),
             (
-                self.storage_min_rto <= self.storage_max_rto && !self.storage_min_rto.is_zero(),
-                "storage RTO bounds must be positive and ordered",
+                !self.storage_min_rto.is_zero()
+                    && self.storage_min_rto <= self.storage_initial_rto
+                    && self.storage_initial_rto <= self.storage_max_rto,
+                "storage RTOs must be positive and min <= initial <= max",
             ),
             (
                 self.video_reassembly_slots >= 1,
@@ -210,6 +214,11 @@ mod tests {
             bad.validate(),
             Err(ConfigError("mtu must be between 256 and 16384"))
         );
+        let bad = Config {
+            storage_initial_rto: Duration::ZERO,
+            ..Config::default()
+        };
+        assert!(bad.validate().is_err());
         let bad = Config {
             storage_window: 65,
             ..Config::default()

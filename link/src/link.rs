@@ -124,7 +124,8 @@ enum State {
 ///
 /// A datagram that is malformed, forged, replayed or for an expired key is dropped: the
 /// error is returned for logging, counted in [`Link::stats`], and the link carries on
-/// unchanged.
+/// unchanged. An authenticated frame whose body breaks the protocol is dropped and counted
+/// too; its counter stays consumed (it did come from the peer).
 ///
 /// Steady-state sending and receiving allocates nothing: buffers are recycled through an
 /// internal pool (a message returned by `poll_event` is recycled on the next call).
@@ -312,8 +313,8 @@ impl<P: AeadProvider> Link<P> {
     /// Take one datagram from the network.
     ///
     /// # Errors
-    /// Why the datagram was dropped (see [`Error`]); the link is unchanged by a dropped
-    /// datagram and the drop is counted in [`Link::stats`].
+    /// Why the datagram was dropped (see [`Error`]); a datagram that fails authentication
+    /// changes nothing, and every drop is counted in [`Link::stats`].
     pub fn handle_datagram(&mut self, now: Timestamp, datagram: &[u8]) -> Result<(), Error> {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += datagram.len() as u64;

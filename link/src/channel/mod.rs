@@ -4,8 +4,8 @@
 //! |-------------|--------------------|--------------------------------------------------------|
 //! | `Control`   | remote -> aircraft | one frame per message; latest wins: a queued message   |
 //! |             |                    | not yet sent is replaced, and the receiver drops any   |
-//! |             |                    | message older than one it already delivered; always    |
-//! |             |                    | sent first                                             |
+//! |             |                    | message older than one it already delivered; sent      |
+//! |             |                    | before all other data (only a close goes first)        |
 //! | `Telemetry` | aircraft -> remote | one frame per message, unreliable, delivered in the    |
 //! |             |                    | order frames arrive                                    |
 //! | `Video`     | aircraft -> remote | fragmented to the MTU, reassembled with bounded memory |

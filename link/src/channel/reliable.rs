@@ -142,8 +142,10 @@ impl ReliableSender {
             .inflight
             .iter()
             .position(|s| !s.sacked && s.deadline <= now)?;
-        if !self.inflight[index].lost {
-            // A timeout, not a detected loss: the path may be worse than estimated.
+        let first_unacked = self.inflight.iter().position(|s| !s.sacked);
+        if !self.inflight[index].lost && first_unacked == Some(index) {
+            // The oldest segment timed out (RFC 6298 section 5.5): back off once. Later
+            // segments expiring in the same burst do not double the timer again.
             self.rto.back_off();
         }
         self.inflight[index].retransmitted = true;

@@ -50,8 +50,14 @@ fn wycheproof_aes256gcm_awslc() {
 #[test]
 fn providers_refuse_a_buffer_without_room_for_the_tag() {
     let key = RustCrypto::key(&Secret::new([1; 32]));
-    assert_eq!(key.seal_in_place(&nonce(0), b"", &mut [0u8; 15]), Err(AeadError));
-    assert_eq!(key.open_in_place(&nonce(0), b"", &mut [0u8; 15]), Err(AeadError));
+    assert_eq!(
+        key.seal_in_place(&nonce(0), b"", &mut [0u8; 15]),
+        Err(AeadError)
+    );
+    assert_eq!(
+        key.open_in_place(&nonce(0), b"", &mut [0u8; 15]),
+        Err(AeadError)
+    );
 }
 
 #[test]
@@ -77,7 +83,11 @@ fn rfc5869_hkdf_sha256_vectors() {
     ];
     for (ikm, salt, info, prk, okm) in cases {
         let salt = hex::decode(salt).unwrap();
-        let salt = if salt.is_empty() { None } else { Some(&salt[..]) };
+        let salt = if salt.is_empty() {
+            None
+        } else {
+            Some(&salt[..])
+        };
         let (got_prk, hk) = Hkdf::<Sha256>::extract(salt, &hex::decode(ikm).unwrap());
         assert_eq!(hex::encode(got_prk), prk);
         let mut out = std::vec![0u8; 42];
@@ -86,29 +96,144 @@ fn rfc5869_hkdf_sha256_vectors() {
     }
 }
 
-/// The key schedule vector printed in PROTOCOL.md ("Key schedule").
-#[test]
-fn key_schedule_vector() {
-    let secrets = traffic_secrets(&Secret::new([0x42; 32]), &[0x17; 32]);
-    let a2r = &secrets.aircraft_to_remote;
-    let r2a = &secrets.remote_to_aircraft;
-    assert_ne!(a2r, r2a);
-    let k0 = traffic_key(a2r);
-    let s1 = next_traffic_secret(a2r);
-    assert_ne!(&k0, a2r);
-    assert_ne!(&s1, a2r);
-    let got = [
-        hex::encode(a2r.expose()),
-        hex::encode(r2a.expose()),
-        hex::encode(k0.expose()),
-        hex::encode(s1.expose()),
-    ];
-    std::println!("{got:#?}");
-    assert_eq!(got, crate::crypto::tests::KEY_SCHEDULE_VECTOR);
+/// The specification, whose known-answer vectors the tests below check.
+const PROTOCOL_MD: &str = include_str!("../../../PROTOCOL.md");
+
+/// The vectors of PROTOCOL.md: every line `name = hex` of its ```` ```vectors ```` blocks.
+///
+/// Strict on purpose: a malformed line or a duplicate name in a vectors block fails the test
+/// rather than being skipped.
+fn protocol_vectors() -> std::collections::BTreeMap<&'static str, Vec<u8>> {
+    let mut vectors = std::collections::BTreeMap::new();
+    // Inside a fenced block: `Some(true)` if it is a vectors block.
+    let mut fence: Option<bool> = None;
+    for (number, line) in PROTOCOL_MD.lines().enumerate() {
+        let line = line.trim();
+        if let Some(info) = line.strip_prefix("```") {
+            fence = match fence {
+                None => Some(info.trim() == "vectors"),
+                Some(_) => None,
+            };
+            continue;
+        }
+        if fence != Some(true) || line.is_empty() {
+            continue;
+        }
+        let (name, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("PROTOCOL.md:{}: not `name = hex`", number + 1));
+        let name = name.trim();
+        let value = value.trim();
+        assert!(
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "PROTOCOL.md:{}: bad vector name {name:?}",
+            number + 1
+        );
+        assert!(
+            !value.bytes().any(|b| b.is_ascii_uppercase()),
+            "PROTOCOL.md:{}: hex must be lower case",
+            number + 1
+        );
+        let bytes = hex::decode(value)
+            .unwrap_or_else(|e| panic!("PROTOCOL.md:{}: {name}: {e}", number + 1));
+        assert!(
+            vectors.insert(name, bytes).is_none(),
+            "PROTOCOL.md:{}: duplicate vector {name}",
+            number + 1
+        );
+    }
+    assert_eq!(fence, None, "PROTOCOL.md: unterminated code block");
+    vectors
 }
 
-/// Filled in from PROTOCOL.md: a2r_0, r2a_0, key_0(a2r), a2r_1.
-pub(super) const KEY_SCHEDULE_VECTOR: [&str; 4] = ["", "", "", ""];
+/// One 32-byte vector of PROTOCOL.md, by name.
+fn vector32(vectors: &std::collections::BTreeMap<&str, Vec<u8>>, name: &str) -> [u8; 32] {
+    let bytes = vectors
+        .get(name)
+        .unwrap_or_else(|| panic!("PROTOCOL.md has no vector {name}"));
+    bytes
+        .as_slice()
+        .try_into()
+        .unwrap_or_else(|_| panic!("vector {name} is {} bytes, not 32", bytes.len()))
+}
+
+/// The key schedule vectors of PROTOCOL.md ("Known-answer vectors", "Key schedule"):
+/// handshake secret 0x42 * 32 and transcript hash 0x17 * 32 give `prk`, `a2r_0`, `r2a_0`,
+/// `key_0` (the AES key of `a2r_0`) and `a2r_1` (the next aircraft-to-remote secret).
+#[test]
+fn key_schedule_vectors_from_protocol_md() {
+    use hkdf::Hkdf;
+    use sha2::Sha256;
+    let v = protocol_vectors();
+    let handshake_secret = vector32(&v, "handshake_secret");
+    let transcript_hash = vector32(&v, "transcript_hash");
+    assert_eq!(handshake_secret, [0x42; 32]);
+    assert_eq!(transcript_hash, [0x17; 32]);
+
+    let (prk, _) = Hkdf::<Sha256>::extract(Some(&transcript_hash), &handshake_secret);
+    assert_eq!(prk[..], vector32(&v, "prk"), "prk");
+
+    let secrets = traffic_secrets(&Secret::new(handshake_secret), &transcript_hash);
+    let a2r_0 = &secrets.aircraft_to_remote;
+    let r2a_0 = &secrets.remote_to_aircraft;
+    assert_eq!(a2r_0.expose(), &vector32(&v, "a2r_0"), "a2r_0");
+    assert_eq!(r2a_0.expose(), &vector32(&v, "r2a_0"), "r2a_0");
+    assert_eq!(traffic_key(a2r_0).expose(), &vector32(&v, "key_0"), "key_0");
+    assert_eq!(
+        next_traffic_secret(a2r_0).expose(),
+        &vector32(&v, "a2r_1"),
+        "a2r_1"
+    );
+
+    // Pinned here as well: these were computed independently (Python's hmac and hashlib), so
+    // an edit that changed both the document and the key schedule would still fail.
+    assert_eq!(
+        hex::encode(vector32(&v, "a2r_0")),
+        "84832fbe1c8750d5740b1f848e64a089caf7e9e4b9e798b1651e899fbba31d7a"
+    );
+    assert_eq!(
+        hex::encode(vector32(&v, "r2a_0")),
+        "03588275f7a5ed329ae5bba1f9b4da7c79b6a35b6399a3fa34df6b3f71e7383b"
+    );
+    assert_eq!(
+        hex::encode(vector32(&v, "key_0")),
+        "9330d5c2ed19a234fa86553db5b8017352b8cda499dd1b72c6ada998af305d5e"
+    );
+    assert_eq!(
+        hex::encode(vector32(&v, "a2r_1")),
+        "4af509b0bf54feffad583803d877cd60511b35e2b32bb3ef907b81140c8e001b"
+    );
+}
+
+/// Every vectors block of PROTOCOL.md parses, and every frame key listed there is the one the
+/// key schedule gives for that frame's direction and generation.
+#[test]
+fn frame_keys_in_protocol_md_follow_the_key_schedule() {
+    let v = protocol_vectors();
+    let secrets = traffic_secrets(
+        &Secret::new(vector32(&v, "handshake_secret")),
+        &vector32(&v, "transcript_hash"),
+    );
+    let a2r_0 = traffic_key(&secrets.aircraft_to_remote);
+    let a2r_1 = traffic_key(&next_traffic_secret(&secrets.aircraft_to_remote));
+    let r2a_0 = traffic_key(&secrets.remote_to_aircraft);
+    let expected = [
+        ("control_key", &r2a_0),
+        ("keepalive_key", &a2r_0),
+        ("video_0_key", &a2r_0),
+        ("video_1_key", &a2r_0),
+        ("storage_0_key", &r2a_0),
+        ("storage_1_key", &r2a_0),
+        ("ack_key", &a2r_1),
+        ("close_key", &r2a_0),
+    ];
+    for (name, key) in expected {
+        assert_eq!(key.expose(), &vector32(&v, name), "{name}");
+    }
+}
 
 #[test]
 fn secrets_compare_by_value_and_never_print() {

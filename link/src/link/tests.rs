@@ -82,8 +82,8 @@ fn each_channel_carries_messages_in_its_direction() {
         Err(Error::SendNotAllowed(Channel::Video))
     );
     assert_eq!(
-        rc.send(Channel::Control, &[0; 257]),
-        Err(Error::MessageSize { len: 257, max: 256 })
+        rc.send(Channel::Control, &[0; 129]),
+        Err(Error::MessageSize { len: 129, max: 128 })
     );
     assert!(matches!(
         rc.send(Channel::Storage, b""),

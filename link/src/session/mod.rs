@@ -8,8 +8,8 @@
 //! Rotation ("rekey") is decided by the sender alone: when a key has protected
 //! `rekey_after_packets` frames or `rekey_after_bytes` bytes, or is `rekey_after_time` old,
 //! the sender moves to the next secret and flips the key-phase bit. The receiver keeps the
-//! next key ready; a frame with the other phase and a counter above every frame of the
-//! current phase is tried with it, and if it verifies the receiver rotates too. The previous
+//! next key ready; a frame with the other phase and a counter at or above the lowest counter
+//! seen in the current phase is tried with it (every frame of the previous phase is below), and if it verifies the receiver rotates too. The previous
 //! key stays usable for `previous_key_grace` so that reordered frames still open.
 
 pub mod replay;

@@ -386,7 +386,10 @@ impl Header {
         if flags & !allowed != 0 {
             return Err(DecodeError::ReservedFlags(flags));
         }
-        let channel = if frame_type.has_channel() {
+        let channel = if frame_type == FrameType::Ack && frame.channel() != Channel::Storage as u8 {
+            // Only the reliable channel is acknowledged.
+            return Err(DecodeError::BadChannel(frame.channel()));
+        } else if frame_type.has_channel() {
             Some(Channel::from_u8(frame.channel())?)
         } else if frame.channel() != 0 {
             return Err(DecodeError::BadChannel(frame.channel()));

@@ -1,0 +1,617 @@
+//! The frame vectors of PROTOCOL.md ("Known-answer vectors", "Frames"), checked through the
+//! public API only:
+//!
+//! - each datagram opens, with the key the key schedule gives for its direction and
+//!   generation, to the plaintext listed, and its header and body decode to the fields the
+//!   document describes;
+//! - two `Link`s given the inputs the document describes produce exactly these datagrams;
+//! - the peer `Link` accepts the document's bytes and delivers the expected messages.
+//!
+//! The vectors themselves were computed independently of this crate (see the appendix of
+//! PROTOCOL.md), so these tests tie the implementation to the specification.
+
+use std::collections::BTreeMap;
+
+use rotorlink::crypto::{
+    next_traffic_secret, nonce, traffic_key, traffic_secrets, AeadKey, AeadProvider,
+};
+use rotorlink::wire::body::{AckBody, CloseBody, FragmentHeader, SegmentHeader};
+use rotorlink::wire::{Channel, Frame, FrameType, Header, HEADER_LEN, TAG_LEN};
+use rotorlink::{
+    CloseCode, Config, Event, KeyDirection, Link, Role, RustCrypto, Secret, Timestamp,
+};
+
+const PROTOCOL_MD: &str = include_str!("../../PROTOCOL.md");
+
+/// The vectors of PROTOCOL.md: every line `name = hex` of its ```` ```vectors ```` blocks.
+struct Vectors(BTreeMap<&'static str, Vec<u8>>);
+
+impl Vectors {
+    /// Parse PROTOCOL.md, failing on any malformed line or duplicate name in a vectors block.
+    fn load() -> Self {
+        let mut vectors = BTreeMap::new();
+        // Inside a fenced block: `Some(true)` if it is a vectors block.
+        let mut fence: Option<bool> = None;
+        for (number, line) in PROTOCOL_MD.lines().enumerate() {
+            let at = number + 1;
+            let line = line.trim();
+            if let Some(info) = line.strip_prefix("```") {
+                fence = match fence {
+                    None => Some(info.trim() == "vectors"),
+                    Some(_) => None,
+                };
+                continue;
+            }
+            if fence != Some(true) || line.is_empty() {
+                continue;
+            }
+            let (name, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("PROTOCOL.md:{at}: not `name = hex`"));
+            let (name, value) = (name.trim(), value.trim());
+            assert!(
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "PROTOCOL.md:{at}: bad vector name {name:?}"
+            );
+            assert!(
+                !value.bytes().any(|b| b.is_ascii_uppercase()),
+                "PROTOCOL.md:{at}: hex must be lower case"
+            );
+            let bytes =
+                hex::decode(value).unwrap_or_else(|e| panic!("PROTOCOL.md:{at}: {name}: {e}"));
+            assert!(
+                vectors.insert(name, bytes).is_none(),
+                "PROTOCOL.md:{at}: duplicate vector {name}"
+            );
+        }
+        assert_eq!(fence, None, "PROTOCOL.md: unterminated code block");
+        Vectors(vectors)
+    }
+
+    fn get(&self, name: &str) -> &[u8] {
+        self.0
+            .get(name)
+            .unwrap_or_else(|| panic!("PROTOCOL.md has no vector {name}"))
+    }
+
+    fn array<const N: usize>(&self, name: &str) -> [u8; N] {
+        let bytes = self.get(name);
+        bytes
+            .try_into()
+            .unwrap_or_else(|_| panic!("vector {name} is {} bytes, not {N}", bytes.len()))
+    }
+
+    fn u32(&self, name: &str) -> u32 {
+        u32::from_be_bytes(self.array(name))
+    }
+
+    fn secret(&self) -> Secret {
+        Secret::new(self.array("handshake_secret"))
+    }
+
+    fn hash(&self) -> [u8; 32] {
+        self.array("transcript_hash")
+    }
+}
+
+/// Which traffic secret chain protects a frame.
+#[derive(Clone, Copy)]
+enum Sender {
+    Aircraft,
+    Remote,
+}
+
+/// What PROTOCOL.md says about one frame vector.
+struct Expected {
+    name: &'static str,
+    sender: Sender,
+    generation: u32,
+    frame_type: FrameType,
+    channel: Option<Channel>,
+    counter: u64,
+}
+
+const FRAMES: [Expected; 8] = [
+    Expected {
+        name: "control",
+        sender: Sender::Remote,
+        generation: 0,
+        frame_type: FrameType::Data,
+        channel: Some(Channel::Control),
+        counter: 0,
+    },
+    Expected {
+        name: "keepalive",
+        sender: Sender::Aircraft,
+        generation: 0,
+        frame_type: FrameType::Keepalive,
+        channel: None,
+        counter: 0,
+    },
+    Expected {
+        name: "video_0",
+        sender: Sender::Aircraft,
+        generation: 0,
+        frame_type: FrameType::Data,
+        channel: Some(Channel::Video),
+        counter: 1,
+    },
+    Expected {
+        name: "video_1",
+        sender: Sender::Aircraft,
+        generation: 0,
+        frame_type: FrameType::Data,
+        channel: Some(Channel::Video),
+        counter: 2,
+    },
+    Expected {
+        name: "storage_0",
+        sender: Sender::Remote,
+        generation: 0,
+        frame_type: FrameType::Data,
+        channel: Some(Channel::Storage),
+        counter: 1,
+    },
+    Expected {
+        name: "storage_1",
+        sender: Sender::Remote,
+        generation: 0,
+        frame_type: FrameType::Data,
+        channel: Some(Channel::Storage),
+        counter: 2,
+    },
+    Expected {
+        name: "ack",
+        sender: Sender::Aircraft,
+        generation: 1,
+        frame_type: FrameType::Ack,
+        channel: Some(Channel::Storage),
+        counter: 3,
+    },
+    Expected {
+        name: "close",
+        sender: Sender::Remote,
+        generation: 0,
+        frame_type: FrameType::Close,
+        channel: None,
+        counter: 3,
+    },
+];
+
+/// The AES key of `sender`'s chain at `generation`, from the key schedule.
+fn schedule_key(v: &Vectors, sender: Sender, generation: u32) -> Secret {
+    let secrets = traffic_secrets(&v.secret(), &v.hash());
+    let mut secret = match sender {
+        Sender::Aircraft => secrets.aircraft_to_remote,
+        Sender::Remote => secrets.remote_to_aircraft,
+    };
+    for _ in 0..generation {
+        secret = next_traffic_secret(&secret);
+    }
+    traffic_key(&secret)
+}
+
+/// Seal and open one frame vector with provider `P`.
+fn check_aead<P: AeadProvider>(v: &Vectors, name: &str, key: &Secret) {
+    let key = P::key(key);
+    let datagram = v.get(&format!("{name}_datagram"));
+    let header = &datagram[..HEADER_LEN];
+    let nonce_bytes: [u8; 12] = v.array(&format!("{name}_nonce"));
+    let plaintext = v.get(&format!("{name}_plaintext"));
+
+    let mut opened = datagram[HEADER_LEN..].to_vec();
+    key.open_in_place(&nonce_bytes, header, &mut opened)
+        .unwrap_or_else(|_| panic!("{name}: {} does not open it", P::NAME));
+    assert_eq!(
+        &opened[..opened.len() - TAG_LEN],
+        plaintext,
+        "{name} plaintext"
+    );
+
+    let mut sealed = plaintext.to_vec();
+    sealed.resize(plaintext.len() + TAG_LEN, 0);
+    key.seal_in_place(&nonce_bytes, header, &mut sealed)
+        .unwrap();
+    assert_eq!(
+        &sealed[..],
+        &datagram[HEADER_LEN..],
+        "{name}: {} seal",
+        P::NAME
+    );
+
+    // The header is the associated data: changing any byte of it breaks the tag.
+    for i in 0..HEADER_LEN {
+        let mut aad = header.to_vec();
+        aad[i] ^= 0x80;
+        let mut buf = datagram[HEADER_LEN..].to_vec();
+        assert!(
+            key.open_in_place(&nonce_bytes, &aad, &mut buf).is_err(),
+            "{name}: header byte {i} is not authenticated"
+        );
+    }
+}
+
+#[test]
+fn frame_vectors_follow_the_wire_format_and_key_schedule() {
+    let v = Vectors::load();
+    let aircraft_index = v.u32("aircraft_index");
+    let remote_index = v.u32("remote_index");
+    assert_eq!(aircraft_index, u32::from_be_bytes(*b"AIR1"));
+    assert_eq!(remote_index, u32::from_be_bytes(*b"RMT1"));
+
+    for e in &FRAMES {
+        let name = e.name;
+        let datagram = v.get(&format!("{name}_datagram"));
+        let plaintext = v.get(&format!("{name}_plaintext"));
+
+        // The key is the key schedule's for this direction and generation.
+        let key = schedule_key(&v, e.sender, e.generation);
+        assert_eq!(
+            key.expose(),
+            &v.array::<32>(&format!("{name}_key")),
+            "{name}_key"
+        );
+
+        // The header: fields as described, and the listed bytes are the datagram's first 18.
+        let frame = Frame::new_checked(datagram).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let header = Header::parse(&frame).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let receiver = match e.sender {
+            Sender::Aircraft => remote_index,
+            Sender::Remote => aircraft_index,
+        };
+        assert_eq!(
+            header,
+            Header {
+                frame_type: e.frame_type,
+                key_phase: e.generation % 2 == 1,
+                channel: e.channel,
+                receiver_index: receiver,
+                counter: e.counter,
+                payload_len: u16::try_from(plaintext.len() + TAG_LEN).unwrap(),
+            },
+            "{name} header fields"
+        );
+        assert_eq!(
+            frame.header_bytes(),
+            v.get(&format!("{name}_header")),
+            "{name}_header"
+        );
+        assert_eq!(datagram.len(), HEADER_LEN + plaintext.len() + TAG_LEN);
+
+        // The nonce is four zero bytes and the counter.
+        assert_eq!(
+            nonce(e.counter),
+            v.array::<12>(&format!("{name}_nonce")),
+            "{name}_nonce"
+        );
+
+        // The AEAD, through every provider.
+        check_aead::<RustCrypto>(&v, name, &key);
+        #[cfg(feature = "aws-lc")]
+        check_aead::<rotorlink::AwsLc>(&v, name, &key);
+    }
+
+    // The bodies decode to what the document says.
+    assert_eq!(v.get("control_plaintext"), b"throttle 40%");
+    assert_eq!(v.get("keepalive_plaintext"), b"");
+    let video: Vec<u8> = (0..211u8).collect();
+    for (index, range) in [(0u16, 0..106), (1, 106..211)] {
+        let body = v.get(&format!("video_{index}_plaintext"));
+        let (fragment, data) = FragmentHeader::parse(body).unwrap();
+        assert_eq!(
+            fragment,
+            FragmentHeader {
+                message_id: 0,
+                total_len: 211,
+                index,
+                count: 2
+            }
+        );
+        assert_eq!(fragment.fragment_size(), 106);
+        assert_eq!(fragment.range(), range);
+        assert_eq!(data, &video[fragment.range()]);
+    }
+    for (seq, text) in [(0u32, &b"LIST /logs"[..]), (1, b"GET /logs/0007.bin")] {
+        let body = v.get(&format!("storage_{seq}_plaintext"));
+        let (segment, data) = SegmentHeader::parse(body).unwrap();
+        assert_eq!(segment, SegmentHeader { seq, flags: 0x03 });
+        assert_eq!(data, text);
+    }
+    assert_eq!(
+        AckBody::parse(v.get("ack_plaintext")),
+        Ok(AckBody {
+            next_expected: 0,
+            sack: 1
+        })
+    );
+    assert_eq!(
+        CloseBody::parse(v.get("close_plaintext")),
+        Ok(CloseBody {
+            code: CloseCode::NORMAL.0
+        })
+    );
+}
+
+/// Large enough for any MTU used here.
+const BUF_LEN: usize = 1500;
+
+/// The next datagram `link` sends at `now`, which must be the vector `name`.
+fn expect_transmit<P: AeadProvider>(
+    v: &Vectors,
+    link: &mut Link<P>,
+    now: Timestamp,
+    name: &str,
+    frame_type: FrameType,
+    channel: Option<Channel>,
+) -> Vec<u8> {
+    let mut buf = [0u8; BUF_LEN];
+    let t = link
+        .poll_transmit(now, &mut buf)
+        .unwrap_or_else(|| panic!("{name}: nothing to send"));
+    assert_eq!((t.frame_type, t.channel), (frame_type, channel), "{name}");
+    let expected = v.get(&format!("{name}_datagram"));
+    assert_eq!(
+        hex::encode(&buf[..t.len]),
+        hex::encode(expected),
+        "{name}: the link's datagram differs from PROTOCOL.md"
+    );
+    expected.to_vec()
+}
+
+fn expect_nothing_to_send<P: AeadProvider>(link: &mut Link<P>, now: Timestamp) {
+    let mut buf = [0u8; BUF_LEN];
+    assert_eq!(link.poll_transmit(now, &mut buf), None);
+}
+
+fn expect_message<P: AeadProvider>(link: &mut Link<P>, channel: Channel, data: &[u8]) {
+    match link.poll_event() {
+        Some(Event::Message {
+            channel: c,
+            data: d,
+        }) => {
+            assert_eq!((c, d), (channel, data));
+        }
+        other => panic!("expected a {} message, got {other:?}", channel.name()),
+    }
+}
+
+fn expect_event<P: AeadProvider>(link: &mut Link<P>, event: Event<'_>) {
+    assert_eq!(link.poll_event(), Some(event));
+}
+
+fn expect_no_event<P: AeadProvider>(link: &mut Link<P>) {
+    assert_eq!(link.poll_event(), None);
+}
+
+/// The session PROTOCOL.md describes, replayed with two links.
+// `Config` is `#[non_exhaustive]`, so outside its crate it cannot be built with a struct
+// literal; clippy suggests one anyway.
+#[allow(clippy::field_reassign_with_default)]
+fn session<P: AeadProvider>() {
+    let v = Vectors::load();
+    let (aircraft_index, remote_index) = (v.u32("aircraft_index"), v.u32("remote_index"));
+    let t0 = Timestamp::ZERO;
+    let t1 = Timestamp::from_millis(250);
+
+    let mut aircraft_config = Config::default();
+    aircraft_config.mtu = 256;
+    aircraft_config.rekey_after_packets = 3;
+    let mut aircraft = Link::<P>::from_secret(
+        Role::Aircraft,
+        aircraft_config,
+        &v.secret(),
+        &v.hash(),
+        aircraft_index,
+        remote_index,
+        t0,
+    )
+    .unwrap();
+    let mut remote = Link::<P>::from_secret(
+        Role::Remote,
+        Config::default(),
+        &v.secret(),
+        &v.hash(),
+        remote_index,
+        aircraft_index,
+        t0,
+    )
+    .unwrap();
+    assert_eq!(aircraft.config().keepalive_interval.as_millis(), 250);
+
+    // Control, remote -> aircraft, counter 0.
+    let control = v.get("control_plaintext");
+    remote.send(Channel::Control, control).unwrap();
+    let frame = expect_transmit(
+        &v,
+        &mut remote,
+        t0,
+        "control",
+        FrameType::Data,
+        Some(Channel::Control),
+    );
+    expect_nothing_to_send(&mut remote, t0);
+    aircraft.handle_datagram(t0, &frame).unwrap();
+    expect_message(&mut aircraft, Channel::Control, control);
+    expect_no_event(&mut aircraft);
+
+    // Keepalive, aircraft -> remote: due once nothing was sent for 250 ms.
+    expect_nothing_to_send(&mut aircraft, t0);
+    expect_nothing_to_send(&mut aircraft, t1 - core::time::Duration::from_micros(1));
+    let frame = expect_transmit(
+        &v,
+        &mut aircraft,
+        t1,
+        "keepalive",
+        FrameType::Keepalive,
+        None,
+    );
+    expect_nothing_to_send(&mut aircraft, t1);
+    remote.handle_datagram(t1, &frame).unwrap();
+    expect_no_event(&mut remote);
+
+    // Video message 0 in two fragments, aircraft -> remote, counters 1 and 2.
+    let mut video = v.get("video_0_plaintext")[FragmentHeader::LEN..].to_vec();
+    video.extend_from_slice(&v.get("video_1_plaintext")[FragmentHeader::LEN..]);
+    aircraft.send(Channel::Video, &video).unwrap();
+    let video_0 = expect_transmit(
+        &v,
+        &mut aircraft,
+        t1,
+        "video_0",
+        FrameType::Data,
+        Some(Channel::Video),
+    );
+    let video_1 = expect_transmit(
+        &v,
+        &mut aircraft,
+        t1,
+        "video_1",
+        FrameType::Data,
+        Some(Channel::Video),
+    );
+    expect_nothing_to_send(&mut aircraft, t1);
+    remote.handle_datagram(t1, &video_0).unwrap();
+    expect_no_event(&mut remote);
+    remote.handle_datagram(t1, &video_1).unwrap();
+    expect_message(&mut remote, Channel::Video, &video);
+    expect_no_event(&mut remote);
+
+    // Two storage messages, remote -> aircraft, counters 1 and 2.
+    let list = &v.get("storage_0_plaintext")[SegmentHeader::LEN..];
+    let get = &v.get("storage_1_plaintext")[SegmentHeader::LEN..];
+    remote.send(Channel::Storage, list).unwrap();
+    remote.send(Channel::Storage, get).unwrap();
+    let storage_0 = expect_transmit(
+        &v,
+        &mut remote,
+        t1,
+        "storage_0",
+        FrameType::Data,
+        Some(Channel::Storage),
+    );
+    let storage_1 = expect_transmit(
+        &v,
+        &mut remote,
+        t1,
+        "storage_1",
+        FrameType::Data,
+        Some(Channel::Storage),
+    );
+    expect_nothing_to_send(&mut remote, t1);
+
+    // The aircraft gets segment 1 first and acknowledges it selectively; its fourth frame
+    // rotates its send key first (rekey_after_packets = 3).
+    aircraft.handle_datagram(t1, &storage_1).unwrap();
+    expect_no_event(&mut aircraft);
+    let ack = expect_transmit(
+        &v,
+        &mut aircraft,
+        t1,
+        "ack",
+        FrameType::Ack,
+        Some(Channel::Storage),
+    );
+    expect_event(
+        &mut aircraft,
+        Event::Rekeyed {
+            direction: KeyDirection::Send,
+            generation: 1,
+        },
+    );
+    expect_nothing_to_send(&mut aircraft, t1);
+    aircraft.handle_datagram(t1, &storage_0).unwrap();
+    expect_message(&mut aircraft, Channel::Storage, list);
+    expect_message(&mut aircraft, Channel::Storage, get);
+    expect_no_event(&mut aircraft);
+
+    // The remote follows the aircraft's key rotation and takes the ack.
+    remote.handle_datagram(t1, &ack).unwrap();
+    expect_event(
+        &mut remote,
+        Event::Rekeyed {
+            direction: KeyDirection::Receive,
+            generation: 1,
+        },
+    );
+    expect_no_event(&mut remote);
+    assert_eq!(
+        remote.storage_unacked(),
+        2,
+        "the ack acknowledges nothing cumulatively"
+    );
+
+    // Close, remote -> aircraft, counter 3.
+    remote.close(CloseCode::NORMAL);
+    let close = expect_transmit(&v, &mut remote, t1, "close", FrameType::Close, None);
+    expect_event(
+        &mut remote,
+        Event::Closed {
+            code: CloseCode::NORMAL,
+            by_peer: false,
+        },
+    );
+    assert!(remote.is_closed());
+    aircraft.handle_datagram(t1, &close).unwrap();
+    expect_event(
+        &mut aircraft,
+        Event::Closed {
+            code: CloseCode::NORMAL,
+            by_peer: true,
+        },
+    );
+    assert!(aircraft.is_closed());
+    assert_eq!(aircraft.stats().dropped_total(), 0);
+    assert_eq!(remote.stats().dropped_total(), 0);
+}
+
+#[test]
+fn links_produce_and_accept_the_frame_vectors_rustcrypto() {
+    session::<RustCrypto>();
+}
+
+#[cfg(feature = "aws-lc")]
+#[test]
+fn links_produce_and_accept_the_frame_vectors_awslc() {
+    session::<rotorlink::AwsLc>();
+}
+
+/// Every vector replayed to a link that already accepted it is refused, and a vector with a
+/// flipped bit anywhere is refused without changing the link.
+#[test]
+fn the_vectors_are_not_accepted_twice_or_altered() {
+    let v = Vectors::load();
+    let (aircraft_index, remote_index) = (v.u32("aircraft_index"), v.u32("remote_index"));
+    let t0 = Timestamp::ZERO;
+    let mut aircraft: Link = Link::from_secret(
+        Role::Aircraft,
+        Config::default(),
+        &v.secret(),
+        &v.hash(),
+        aircraft_index,
+        remote_index,
+        t0,
+    )
+    .unwrap();
+    let control = v.get("control_datagram");
+    for i in 0..control.len() {
+        let mut bad = control.to_vec();
+        bad[i] ^= 0x01;
+        assert!(
+            aircraft.handle_datagram(t0, &bad).is_err(),
+            "bit flip at byte {i}"
+        );
+    }
+    expect_no_event(&mut aircraft);
+    aircraft.handle_datagram(t0, control).unwrap();
+    expect_message(&mut aircraft, Channel::Control, v.get("control_plaintext"));
+    assert_eq!(
+        aircraft.handle_datagram(t0, control),
+        Err(rotorlink::Error::Replayed(
+            rotorlink::ReplayError::Duplicate
+        ))
+    );
+    expect_no_event(&mut aircraft);
+}
