@@ -2,6 +2,8 @@
 //! window, channel) against the raw AES-256-GCM of the same provider on the same buffer.
 //! The ratio is the framing overhead. `cargo bench --bench aead`.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rotorlink::crypto::{nonce, AeadKey, AeadProvider, Secret, TAG_LEN};
 use rotorlink::{Channel, Config, Event, Link, Role, RustCrypto, Timestamp};
