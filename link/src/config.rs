@@ -2,6 +2,7 @@
 
 use core::time::Duration;
 
+use crate::handshake::{HandshakeConfig, KsfParams, LimitsConfig};
 use crate::wire::{body::FragmentHeader, HEADER_LEN, MAX_DATAGRAM_LEN, TAG_LEN};
 
 /// Smallest MTU the link accepts: room for the handshake messages with margin.
@@ -67,6 +68,15 @@ pub struct Config {
     pub send_queue_len: usize,
     /// Events held for the application before received messages are dropped (default 4096).
     pub max_pending_events: usize,
+    /// Handshake timing and rate limits.
+    pub handshake: HandshakeConfig,
+    /// Brute-force limits on the security code (aircraft).
+    pub limits: LimitsConfig,
+    /// Argon2id parameters of the code's key stretching. Both ends must use the ones the
+    /// aircraft was provisioned with (default [`KsfParams::INTERACTIVE`]).
+    pub ksf: KsfParams,
+    /// The remote starts a resume by itself when the link is lost (default true).
+    pub reconnect_on_loss: bool,
 }
 
 impl Default for Config {
@@ -94,6 +104,10 @@ impl Default for Config {
             storage_max_rto: Duration::from_secs(2),
             send_queue_len: 256,
             max_pending_events: 4096,
+            handshake: HandshakeConfig::default(),
+            limits: LimitsConfig::default(),
+            ksf: KsfParams::default(),
+            reconnect_on_loss: true,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The one error type of the crate, with categories.
 
+use crate::handshake::HandshakeError;
 use crate::session::replay::ReplayError;
 use crate::wire::{Channel, DecodeError};
 use core::fmt;
@@ -40,6 +41,8 @@ pub enum Error {
     CounterExhausted,
     /// The link is closed.
     Closed,
+    /// A handshake message was refused, or a handshake operation is not possible.
+    Handshake(HandshakeError),
 }
 
 /// The broad category of an [`Error`].
@@ -74,6 +77,11 @@ impl Error {
                 ErrorKind::Misuse
             }
             Error::CounterExhausted | Error::Closed => ErrorKind::State,
+            Error::Handshake(HandshakeError::Malformed) => ErrorKind::Malformed,
+            Error::Handshake(HandshakeError::WrongRole | HandshakeError::NotBonded) => {
+                ErrorKind::Misuse
+            }
+            Error::Handshake(_) => ErrorKind::Authentication,
         }
     }
 }
@@ -110,6 +118,7 @@ impl fmt::Display for Error {
             Error::QueueFull(c) => write!(f, "send queue of channel {} is full", c.name()),
             Error::CounterExhausted => f.write_str("packet counter exhausted"),
             Error::Closed => f.write_str("link closed"),
+            Error::Handshake(e) => write!(f, "handshake: {e}"),
         }
     }
 }

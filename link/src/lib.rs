@@ -52,6 +52,7 @@ pub mod channel;
 pub mod config;
 pub mod crypto;
 mod error;
+pub mod handshake;
 mod link;
 mod pool;
 pub mod session;

@@ -1,4 +1,6 @@
-//! [`Link`]: one established, encrypted aircraft-remote session, driven sans-IO.
+//! [`Link`]: one end of the encrypted aircraft-remote link, driven sans-IO.
+
+mod connect;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -9,12 +11,16 @@ use crate::channel::{Channel, Role};
 use crate::config::{Config, ConfigError};
 use crate::crypto::{traffic_secrets, AeadProvider, RustCrypto, Secret};
 use crate::error::Error;
+use crate::handshake::aircraft::AircraftHandshake;
+use crate::handshake::remote::RemoteHandshake;
+use crate::handshake::{HandshakeError, Kind, RefusalReason};
 use crate::pool::BufPool;
 use crate::session::{RecvKeys, SendKeys};
 use crate::stats::Stats;
 use crate::time::{earliest, Timestamp};
 use crate::wire::body::{AckBody, CloseBody, FragmentHeader, SegmentHeader};
 use crate::wire::{DecodeError, Frame, FrameType, Header, HEADER_LEN, MAX_DATAGRAM_LEN, TAG_LEN};
+use rand_chacha::ChaCha20Rng;
 
 /// Why a link was closed. Carried in the close frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,6 +32,8 @@ impl CloseCode {
     /// The send counter is exhausted; a new session is needed. Never sent (no counter is
     /// left to send it with), only reported locally.
     pub const COUNTER_EXHAUSTED: CloseCode = CloseCode(1);
+    /// The aircraft's security code was changed: every bond is revoked.
+    pub const CODE_CHANGED: CloseCode = CloseCode(2);
 }
 
 /// Which half of the session a key rotation happened in.
@@ -60,6 +68,39 @@ pub enum Event<'a> {
         /// How many rotations that direction has had.
         generation: u64,
     },
+    /// A handshake completed: the session is up (on the remote: confirmed by the aircraft).
+    Connected {
+        /// Which handshake.
+        kind: Kind,
+    },
+    /// A remote was linked to this aircraft, or this remote to an aircraft: persist the
+    /// identity (`aircraft_identity()` / `remote_identity()`) now.
+    Bonded,
+    /// A pairing attempt with the code failed.
+    PairingRejected {
+        /// Attempts left before the aircraft locks out.
+        remaining_attempts: u32,
+    },
+    /// The aircraft refuses attempts at the code until `until`.
+    LockedOut {
+        /// When the lockout ends (in the aircraft's clock on the aircraft; in this end's
+        /// clock, from the advertised delay, on the remote).
+        until: Timestamp,
+    },
+    /// The aircraft refused a handshake (advisory: refusals are not authenticated).
+    HandshakeRefused {
+        /// Why.
+        reason: RefusalReason,
+        /// Attempts at the code left before lockout.
+        remaining_attempts: u32,
+        /// When another attempt will be accepted.
+        retry_at: Timestamp,
+    },
+    /// A handshake this end started has failed.
+    HandshakeFailed {
+        /// Why.
+        error: HandshakeError,
+    },
     /// Nothing authenticated arrived for `link_loss_timeout`.
     LinkLost,
     /// An authenticated frame arrived after [`Event::LinkLost`].
@@ -79,6 +120,12 @@ enum Pending {
     Message(Channel, Vec<u8>),
     VideoLost(u32),
     Rekeyed(KeyDirection, u64),
+    Connected(Kind),
+    Bonded,
+    PairingRejected(u32),
+    LockedOut(Timestamp),
+    HandshakeRefused(RefusalReason, u32, Timestamp),
+    HandshakeFailed(HandshakeError),
     LinkLost,
     LinkRestored,
     Closed(CloseCode, bool),
@@ -134,8 +181,18 @@ pub struct Link<P: AeadProvider = RustCrypto> {
     config: Config,
     local_index: u32,
     peer_index: u32,
-    send_keys: SendKeys<P>,
-    recv_keys: RecvKeys<P>,
+    /// The session keys, once a handshake (or `from_secret`) produced them.
+    keys: Option<Keys<P>>,
+    /// The role's handshake state; `None` for a link made with `from_secret`.
+    handshake: Option<Handshake>,
+    /// Handshake frames waiting to be sent (the aircraft's responses and refusals).
+    handshake_out: VecDeque<Vec<u8>>,
+    /// Send an authenticated frame soon, so the remote learns the session is up.
+    reconfirm: bool,
+    /// The kind of the handshake that made the current session.
+    connected_kind: Option<Kind>,
+    /// Randomness for ephemeral keys and indices, seeded from the caller's CSPRNG.
+    rng: ChaCha20Rng,
     state: State,
     pool: BufPool,
     control_out: Option<Vec<u8>>,
@@ -157,6 +214,18 @@ pub struct Link<P: AeadProvider = RustCrypto> {
     stats: Stats,
 }
 
+/// Both halves of the session keys.
+struct Keys<P: AeadProvider> {
+    send: SendKeys<P>,
+    recv: RecvKeys<P>,
+}
+
+/// The handshake state of each role.
+enum Handshake {
+    Remote(alloc::boxed::Box<RemoteHandshake>),
+    Aircraft(alloc::boxed::Box<AircraftHandshake>),
+}
+
 impl<P: AeadProvider> Link<P> {
     /// Build an established link from the shared secret and transcript hash a handshake
     /// produced. Both ends call this with the same secret and hash and opposite roles;
@@ -173,16 +242,36 @@ impl<P: AeadProvider> Link<P> {
         peer_index: u32,
         now: Timestamp,
     ) -> Result<Self, ConfigError> {
+        // No handshake, hence no caller randomness: seed the link's generator from the
+        // session secret (used only for rekey ephemerals; real links get the caller's).
+        let seed = crate::crypto::traffic_key(handshake_secret);
+        let mut link = Self::unconnected(role, config, *seed.expose(), now)?;
+        link.install_keys(
+            handshake_secret,
+            transcript_hash,
+            local_index,
+            peer_index,
+            now,
+        );
+        Ok(link)
+    }
+
+    /// A link with no session yet.
+    fn unconnected(
+        role: Role,
+        config: Config,
+        rng_seed: [u8; 32],
+        now: Timestamp,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let secrets = traffic_secrets(handshake_secret, transcript_hash);
-        let (send, recv) = match role {
-            Role::Aircraft => (secrets.aircraft_to_remote, secrets.remote_to_aircraft),
-            Role::Remote => (secrets.remote_to_aircraft, secrets.aircraft_to_remote),
-        };
         Ok(Link {
             role,
-            send_keys: SendKeys::new(send.clone(), now),
-            recv_keys: RecvKeys::new(recv.clone(), now, &config),
+            keys: None,
+            handshake: None,
+            handshake_out: VecDeque::new(),
+            reconfirm: false,
+            connected_kind: None,
+            rng: rand_core::SeedableRng::from_seed(rng_seed),
             state: State::Open,
             pool: BufPool::default(),
             control_out: None,
@@ -203,10 +292,34 @@ impl<P: AeadProvider> Link<P> {
             last_received: now,
             link_lost: false,
             stats: Stats::default(),
-            local_index,
-            peer_index,
+            local_index: 0,
+            peer_index: 0,
             config,
         })
+    }
+
+    /// Derive and install session keys; the session counts as confirmed.
+    fn install_keys(
+        &mut self,
+        handshake_secret: &Secret,
+        transcript_hash: &[u8; 32],
+        local_index: u32,
+        peer_index: u32,
+        now: Timestamp,
+    ) {
+        let secrets = traffic_secrets(handshake_secret, transcript_hash);
+        let (send, recv) = match self.role {
+            Role::Aircraft => (secrets.aircraft_to_remote, secrets.remote_to_aircraft),
+            Role::Remote => (secrets.remote_to_aircraft, secrets.aircraft_to_remote),
+        };
+        self.keys = Some(Keys {
+            send: SendKeys::new(send, now),
+            recv: RecvKeys::new(recv, now, &self.config),
+        });
+        self.local_index = local_index;
+        self.peer_index = peer_index;
+        self.last_received = now;
+        self.link_lost = false;
     }
 
     /// This end's role.
@@ -326,11 +439,14 @@ impl<P: AeadProvider> Link<P> {
     }
 
     fn receive(&mut self, now: Timestamp, datagram: &[u8]) -> Result<(), Error> {
+        let header = Header::parse(&Frame::new_checked(datagram)?)?;
+        if !header.frame_type.is_encrypted() {
+            return self.receive_handshake(now, datagram);
+        }
         if self.state == State::Closed {
             return Err(Error::Closed);
         }
-        let header = Header::parse(&Frame::new_checked(datagram)?)?;
-        if !header.frame_type.is_encrypted() {
+        if self.keys.is_none() {
             return Err(Error::UnexpectedFrame);
         }
         if header.receiver_index != self.local_index {
@@ -350,11 +466,15 @@ impl<P: AeadProvider> Link<P> {
         header: &Header,
         frame: &mut [u8],
     ) -> Result<(), Error> {
-        if self.recv_keys.open(now, &self.config, header, frame)? {
+        let Some(keys) = self.keys.as_mut() else {
+            return Err(Error::UnexpectedFrame);
+        };
+        if keys.recv.open(now, &self.config, header, frame)? {
             self.stats.rekeys_received += 1;
-            let generation = self.recv_keys.generation();
+            let generation = keys.recv.generation();
             self.push_event(Pending::Rekeyed(KeyDirection::Receive, generation));
         }
+        self.on_authenticated(now);
         self.last_received = now;
         if self.link_lost {
             self.link_lost = false;
@@ -377,8 +497,7 @@ impl<P: AeadProvider> Link<P> {
             (FrameType::Keepalive, None) => Err(DecodeError::TrailingBytes.into()),
             (FrameType::Close, None) => {
                 let body = CloseBody::parse(plaintext)?;
-                self.state = State::Closed;
-                self.push_event(Pending::Closed(CloseCode(body.code), true));
+                self.end_session(CloseCode(body.code), true);
                 Ok(())
             }
             _ => Err(Error::UnexpectedFrame),
@@ -480,6 +599,13 @@ impl<P: AeadProvider> Link<P> {
         self.events.push_back(Pending::Message(channel, message));
     }
 
+    /// The session is over: forget its keys. A link with a handshake can start another.
+    fn end_session(&mut self, code: CloseCode, by_peer: bool) {
+        self.state = State::Closed;
+        self.keys = None;
+        self.push_event(Pending::Closed(code, by_peer));
+    }
+
     fn push_event(&mut self, event: Pending) {
         self.events.push_back(event);
     }
@@ -494,12 +620,27 @@ impl<P: AeadProvider> Link<P> {
             self.stats.transmit_buffer_too_small += 1;
             return None;
         }
-        if self.state == State::Closed {
+        if let Some(frame) = self.next_handshake_frame(now) {
+            let Some(dst) = buf.get_mut(..frame.len()) else {
+                self.stats.transmit_buffer_too_small += 1;
+                return None;
+            };
+            dst.copy_from_slice(&frame);
+            self.last_sent = now;
+            self.stats.datagrams_sent += 1;
+            self.stats.bytes_sent += frame.len() as u64;
+            return Some(Transmit {
+                len: frame.len(),
+                frame_type: FrameType::from_u8(frame[1]).ok()?,
+                channel: None,
+            });
+        }
+        if self.state == State::Closed || !self.may_send_data() {
             return None;
         }
-        if self.send_keys.next_counter() >= self.config.counter_limit {
-            self.state = State::Closed;
-            self.push_event(Pending::Closed(CloseCode::COUNTER_EXHAUSTED, false));
+        let keys = self.keys.as_ref()?;
+        if keys.send.next_counter() >= self.config.counter_limit {
+            self.end_session(CloseCode::COUNTER_EXHAUSTED, false);
             return None;
         }
         let max_plain = self.config.max_plaintext();
@@ -514,8 +655,9 @@ impl<P: AeadProvider> Link<P> {
             counter: 0,
             payload_len: 0,
         };
-        match self
-            .send_keys
+        let keys = self.keys.as_mut()?;
+        match keys
+            .send
             .seal(now, &self.config, header, &mut buf[..frame_len])
         {
             Ok(rotated) => {
@@ -534,8 +676,7 @@ impl<P: AeadProvider> Link<P> {
         }
         if let State::Closing(code) = self.state {
             if frame_type == FrameType::Close {
-                self.state = State::Closed;
-                self.push_event(Pending::Closed(code, false));
+                self.end_session(code, false);
             }
         }
         Some(Transmit {
@@ -586,7 +727,8 @@ impl<P: AeadProvider> Link<P> {
         if let Some(n) = self.video_out.next_fragment(body, &mut self.pool) {
             return Some((FrameType::Data, Some(Channel::Video), n));
         }
-        if now >= self.last_sent + self.config.keepalive_interval {
+        if self.reconfirm || now >= self.last_sent + self.config.keepalive_interval {
+            self.reconfirm = false;
             self.stats.keepalives_sent += 1;
             return Some((FrameType::Keepalive, None, 0));
         }
@@ -595,12 +737,14 @@ impl<P: AeadProvider> Link<P> {
 
     /// The earliest time at which [`Link::handle_timeout`] (or `poll_transmit`) has work.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        if self.state == State::Closed {
-            return None;
+        let handshake = self.handshake_timeout();
+        if self.state == State::Closed || !self.may_send_data() {
+            return handshake;
         }
         let keepalive = Some(self.last_sent + self.config.keepalive_interval);
         let loss = (!self.link_lost).then(|| self.last_received + self.config.link_loss_timeout);
         let timers = earliest(keepalive, loss);
+        let timers = earliest(timers, handshake);
         let timers = earliest(timers, self.storage_out.poll_timeout());
         earliest(timers, self.reassembler.poll_timeout())
     }
@@ -608,12 +752,17 @@ impl<P: AeadProvider> Link<P> {
     /// Run the timers due at `now`: link loss and video reassembly timeouts. (Keepalives and
     /// retransmissions that are due come out of the next `poll_transmit`.)
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.handshake_timers(now);
         if self.state == State::Closed {
             return;
         }
-        if !self.link_lost && now >= self.last_received + self.config.link_loss_timeout {
+        if self.keys.is_some()
+            && !self.link_lost
+            && now >= self.last_received + self.config.link_loss_timeout
+        {
             self.link_lost = true;
             self.push_event(Pending::LinkLost);
+            self.on_link_lost(now);
         }
         let events = &mut self.events;
         let stats = &mut self.stats;
@@ -644,6 +793,20 @@ impl<P: AeadProvider> Link<P> {
                 direction,
                 generation,
             },
+            Pending::Connected(kind) => Event::Connected { kind },
+            Pending::Bonded => Event::Bonded,
+            Pending::PairingRejected(remaining_attempts) => {
+                Event::PairingRejected { remaining_attempts }
+            }
+            Pending::LockedOut(until) => Event::LockedOut { until },
+            Pending::HandshakeRefused(reason, remaining_attempts, retry_at) => {
+                Event::HandshakeRefused {
+                    reason,
+                    remaining_attempts,
+                    retry_at,
+                }
+            }
+            Pending::HandshakeFailed(error) => Event::HandshakeFailed { error },
             Pending::LinkLost => Event::LinkLost,
             Pending::LinkRestored => Event::LinkRestored,
             Pending::Closed(code, by_peer) => Event::Closed { code, by_peer },

@@ -59,6 +59,10 @@ pub struct Stats {
     pub acks_sent: u64,
     /// Keepalives sent.
     pub keepalives_sent: u64,
+    /// Handshakes completed (sessions established).
+    pub handshakes_completed: u64,
+    /// Handshake datagrams dropped (malformed, bad MAC, failed verification, unexpected).
+    pub dropped_handshake: u64,
     /// Send-key rotations.
     pub rekeys_sent: u64,
     /// Receive-key rotations.
@@ -90,6 +94,7 @@ impl Stats {
             + self.dropped_too_old
             + self.dropped_key_expired
             + self.dropped_protocol
+            + self.dropped_handshake
     }
 
     /// Count a dropped datagram under its reason.
@@ -101,6 +106,7 @@ impl Stats {
             Error::Replayed(ReplayError::Duplicate) => &mut self.dropped_duplicate,
             Error::Replayed(ReplayError::TooOld) => &mut self.dropped_too_old,
             Error::KeyExpired | Error::CounterExhausted => &mut self.dropped_key_expired,
+            Error::Handshake(_) => &mut self.dropped_handshake,
             Error::UnexpectedFrame
             | Error::WrongDirection(_)
             | Error::SendNotAllowed(_)

@@ -1,0 +1,481 @@
+//! The aircraft's side of the handshakes: cheap checks first, expensive cryptography only
+//! for initiations that pass them.
+//!
+//! Order of checks on an `Init`, cheapest first: parse; `mac1` (keyed by the public link
+//! id: stops anyone who does not know which aircraft they talk to); a byte-identical
+//! retransmission of the pending `Init` gets the cached response (no new work, no new
+//! attempt); the rate limiter (a token bucket); then per kind the attempt guard (pairing),
+//! the bond table (session) or the ticket (resume). Only then OPAQUE or X25519 runs, and
+//! [`AircraftHandshake::expensive_ops`] counts it.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use rand_core::{CryptoRng, RngCore};
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::identity::AircraftIdentity;
+use super::keys::{
+    confirm_eq, contributory, keyed_secrets, mac1_valid, pair_context, transcript_hash, Resumption,
+};
+use super::limits::{self, AttemptGuard, AttemptStore};
+use super::messages::{
+    self, Finish, Init, InitBody, Kind, Refusal, RefusalReason, Response, ResponseBody,
+    CONFIRM_LEN, SUITE_V1,
+};
+use super::pake::{self, ServerLogin};
+use super::{Established, HandshakeConfig, HandshakeError, HsEvent};
+use crate::crypto::Secret;
+use crate::wire::FrameType;
+use crate::Timestamp;
+
+/// The attempt store the aircraft uses, boxed so that the app picks the implementation.
+pub type BoxedAttemptStore = Box<dyn AttemptStore + Send>;
+
+enum PendingKind {
+    Pair {
+        server: ServerLogin,
+        context: [u8; 32],
+        remote_static: PublicKey,
+        remaining_attempts: u32,
+    },
+    Keyed {
+        kind: Kind,
+        confirm_remote: [u8; CONFIRM_LEN],
+        handshake_secret: Secret,
+    },
+}
+
+struct Pending {
+    kind: PendingKind,
+    init_frame: Vec<u8>,
+    response_frame: Vec<u8>,
+    remote_index: u32,
+    local_index: u32,
+    started: Timestamp,
+}
+
+/// A token bucket: `rate` initiations per second, bursts of `rate`.
+struct Bucket {
+    tokens_micro: u64,
+    last: Timestamp,
+}
+
+/// The aircraft's handshake state.
+pub(crate) struct AircraftHandshake {
+    identity: AircraftIdentity,
+    guard: AttemptGuard<BoxedAttemptStore>,
+    config: HandshakeConfig,
+    pending: Option<Pending>,
+    /// The Finish of the session last established, to answer its retransmissions.
+    last_finish: Option<Vec<u8>>,
+    resumption: Option<(Resumption, Timestamp)>,
+    bucket: Bucket,
+    /// OPAQUE evaluations and X25519 operations performed for initiations.
+    pub(crate) expensive_ops: u64,
+}
+
+/// What an aircraft-side handshake datagram asks the link to do.
+pub(crate) enum Reply {
+    /// Nothing to send.
+    None,
+    /// Send this handshake frame.
+    Send(Vec<u8>),
+    /// A retransmitted `Finish` of the current session: send an authenticated frame so the
+    /// remote learns the session is up.
+    Reconfirm,
+}
+
+impl AircraftHandshake {
+    pub(crate) fn new(
+        identity: AircraftIdentity,
+        attempts: BoxedAttemptStore,
+        limits: limits::LimitsConfig,
+        config: HandshakeConfig,
+        now: Timestamp,
+    ) -> Self {
+        AircraftHandshake {
+            identity,
+            guard: AttemptGuard::new(limits, attempts),
+            bucket: Bucket {
+                tokens_micro: u64::from(config.rate_per_second) * 1_000_000,
+                last: now,
+            },
+            config,
+            pending: None,
+            last_finish: None,
+            resumption: None,
+            expensive_ops: 0,
+        }
+    }
+
+    pub(crate) fn identity(&self) -> &AircraftIdentity {
+        &self.identity
+    }
+
+    pub(crate) fn guard(&self) -> &AttemptGuard<BoxedAttemptStore> {
+        &self.guard
+    }
+
+    /// Replace the code: revokes every bond and resumable session and clears the failure
+    /// count (the owner proved control over a trusted channel).
+    pub(crate) fn change_code(
+        &mut self,
+        new_code: &[u8],
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), HandshakeError> {
+        self.identity
+            .change_code(new_code, rng)
+            .map_err(|_| HandshakeError::Malformed)?;
+        self.resumption = None;
+        self.pending = None;
+        self.last_finish = None;
+        self.guard.reset().map_err(|_| HandshakeError::Store)
+    }
+
+    pub(crate) fn set_resumption(&mut self, resumption: Option<Resumption>, now: Timestamp) {
+        self.resumption = resumption.map(|r| (r, now));
+    }
+
+    /// Keep the resumption state alive while the session is in use.
+    pub(crate) fn touch(&mut self, now: Timestamp) {
+        if let Some((_, last)) = &mut self.resumption {
+            *last = now;
+        }
+    }
+
+    fn take_token(&mut self, now: Timestamp) -> bool {
+        let rate = u64::from(self.config.rate_per_second);
+        let cap = rate * 1_000_000;
+        let elapsed = now.saturating_since(self.bucket.last).as_micros() as u64;
+        self.bucket.last = now;
+        self.bucket.tokens_micro =
+            (self.bucket.tokens_micro + elapsed.saturating_mul(rate)).min(cap);
+        if self.bucket.tokens_micro >= 1_000_000 {
+            self.bucket.tokens_micro -= 1_000_000;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
+        self.pending
+            .as_ref()
+            .map(|p| p.started + self.config.timeout)
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now: Timestamp, events: &mut impl FnMut(HsEvent)) {
+        if let Some(p) = &self.pending {
+            if now >= p.started + self.config.timeout {
+                if let PendingKind::Pair {
+                    remaining_attempts, ..
+                } = p.kind
+                {
+                    // No valid final message: the attempt stays counted as a failure.
+                    events(HsEvent::PairingRejected { remaining_attempts });
+                }
+                self.pending = None;
+            }
+        }
+        if let Some((_, last)) = &self.resumption {
+            if now >= *last + self.config.resume_lifetime {
+                self.resumption = None;
+            }
+        }
+    }
+
+    /// Take a handshake datagram.
+    pub(crate) fn handle(
+        &mut self,
+        now: Timestamp,
+        datagram: &[u8],
+        local_index: u32,
+        rng: &mut (impl RngCore + CryptoRng),
+        events: &mut impl FnMut(HsEvent),
+    ) -> Result<Reply, HandshakeError> {
+        let (header, payload) = messages::parse_frame(datagram)?;
+        match header.frame_type {
+            FrameType::HandshakeInit => {
+                let init = Init::parse(payload)?;
+                self.on_init(now, datagram, &init, local_index, rng, events)
+            }
+            FrameType::HandshakeFinish => {
+                let finish = Finish::parse(payload)?;
+                self.on_finish(header.receiver_index, datagram, &finish, events)
+            }
+            _ => Err(HandshakeError::Unexpected),
+        }
+    }
+
+    fn refuse(&self, remote_index: u32, reason: RefusalReason, retry_after: Duration) -> Reply {
+        let refusal = Refusal {
+            reason,
+            remaining_attempts: self.guard.remaining_attempts(),
+            retry_after_ms: u32::try_from(retry_after.as_millis()).unwrap_or(u32::MAX),
+        };
+        Reply::Send(messages::frame(
+            FrameType::CookieReply,
+            remote_index,
+            &refusal.emit(),
+        ))
+    }
+
+    fn on_init(
+        &mut self,
+        now: Timestamp,
+        frame: &[u8],
+        init: &Init<'_>,
+        local_index: u32,
+        rng: &mut (impl RngCore + CryptoRng),
+        events: &mut impl FnMut(HsEvent),
+    ) -> Result<Reply, HandshakeError> {
+        if init.suite != SUITE_V1 {
+            return Err(HandshakeError::Malformed);
+        }
+        if !mac1_valid(&self.identity.link_id(), frame) {
+            return Err(HandshakeError::BadMac);
+        }
+        if let Some(p) = &self.pending {
+            if p.init_frame == frame {
+                return Ok(Reply::Send(p.response_frame.clone()));
+            }
+        }
+        if !self.take_token(now) {
+            return Ok(self.refuse(
+                init.sender_index,
+                RefusalReason::Busy,
+                Duration::from_secs(1),
+            ));
+        }
+        let remote_index = init.sender_index;
+        let (kind, response_frame) = match init.body {
+            InitBody::Pair { remote_static, ke1 } => {
+                let remaining = match self.guard.begin(now) {
+                    Ok(permit) => permit.remaining_attempts_after_this_one,
+                    Err(limits::Refusal::BackOff { retry_at }) => {
+                        let wait = retry_at.saturating_since(now);
+                        return Ok(self.refuse(remote_index, RefusalReason::BackOff, wait));
+                    }
+                    Err(limits::Refusal::LockedOut { until }) => {
+                        events(HsEvent::LockedOut { until });
+                        let wait = until.saturating_since(now);
+                        return Ok(self.refuse(remote_index, RefusalReason::LockedOut, wait));
+                    }
+                    Err(limits::Refusal::Store(_)) => {
+                        return Err(HandshakeError::Store);
+                    }
+                };
+                if let Some(Pending {
+                    kind:
+                        PendingKind::Pair {
+                            remaining_attempts, ..
+                        },
+                    ..
+                }) = self.pending.take()
+                {
+                    // A newer pairing replaces one that never finished: that one failed.
+                    events(HsEvent::PairingRejected { remaining_attempts });
+                }
+                let response = Response {
+                    sender_index: local_index,
+                    body: ResponseBody::Pair {
+                        remaining_attempts: remaining,
+                        aircraft_static: self.identity.static_public().to_bytes(),
+                        ke2: &[0u8; pake::KE2_LEN],
+                    },
+                };
+                let mut response_frame =
+                    messages::frame(FrameType::HandshakeResponse, remote_index, &response.emit());
+                let prefix_len = response_frame.len() - pake::KE2_LEN;
+                let context = pair_context(frame, &response_frame[..prefix_len]);
+                self.expensive_ops += 1;
+                let (server, ke2) =
+                    pake::server_start(self.identity.password(), ke1, &context, rng)
+                        .map_err(|_| HandshakeError::Malformed)?;
+                response_frame[prefix_len..].copy_from_slice(&ke2);
+                let kind = PendingKind::Pair {
+                    server,
+                    context,
+                    remote_static: PublicKey::from(remote_static),
+                    remaining_attempts: remaining,
+                };
+                (kind, response_frame)
+            }
+            InitBody::Session { bond_id, ephemeral } => {
+                let Some(remote_static) = self.identity.find_bond(&bond_id) else {
+                    return Ok(self.refuse(
+                        remote_index,
+                        RefusalReason::UnknownBond,
+                        Duration::ZERO,
+                    ));
+                };
+                let their_e = PublicKey::from(ephemeral);
+                let mine = StaticSecret::random_from_rng(&mut *rng);
+                let s = self.identity.static_secret();
+                self.expensive_ops += 4;
+                let ee = mine.diffie_hellman(&their_e);
+                let es = s.diffie_hellman(&their_e);
+                let se = mine.diffie_hellman(&remote_static);
+                let ss = s.diffie_hellman(&remote_static);
+                if !contributory(&ee) || !contributory(&es) {
+                    return Err(HandshakeError::AuthenticationFailed);
+                }
+                let mut ikm = Zeroizing::new([0u8; 128]);
+                for (i, dh) in [&ee, &es, &se, &ss].iter().enumerate() {
+                    ikm[i * 32..(i + 1) * 32].copy_from_slice(dh.as_bytes());
+                }
+                keyed_response(
+                    Kind::Session,
+                    b"rotorlink v1 session",
+                    frame,
+                    remote_index,
+                    local_index,
+                    &mine,
+                    &ikm[..],
+                )
+            }
+            InitBody::Resume { ticket, ephemeral } => {
+                let secret = match &self.resumption {
+                    Some((r, last))
+                        if confirm_eq(&r.ticket, &ticket)
+                            && now < *last + self.config.resume_lifetime =>
+                    {
+                        r.secret.clone()
+                    }
+                    _ => {
+                        return Ok(self.refuse(
+                            remote_index,
+                            RefusalReason::UnknownTicket,
+                            Duration::ZERO,
+                        ))
+                    }
+                };
+                let mine = StaticSecret::random_from_rng(&mut *rng);
+                self.expensive_ops += 1;
+                let ee = mine.diffie_hellman(&PublicKey::from(ephemeral));
+                if !contributory(&ee) {
+                    return Err(HandshakeError::AuthenticationFailed);
+                }
+                let mut ikm = Zeroizing::new([0u8; 64]);
+                ikm[..32].copy_from_slice(secret.expose());
+                ikm[32..].copy_from_slice(ee.as_bytes());
+                keyed_response(
+                    Kind::Resume,
+                    b"rotorlink v1 resume",
+                    frame,
+                    remote_index,
+                    local_index,
+                    &mine,
+                    &ikm[..],
+                )
+            }
+        };
+        self.pending = Some(Pending {
+            kind,
+            init_frame: frame.to_vec(),
+            response_frame: response_frame.clone(),
+            remote_index,
+            local_index,
+            started: now,
+        });
+        Ok(Reply::Send(response_frame))
+    }
+
+    fn on_finish(
+        &mut self,
+        receiver_index: u32,
+        frame: &[u8],
+        finish: &Finish<'_>,
+        events: &mut impl FnMut(HsEvent),
+    ) -> Result<Reply, HandshakeError> {
+        if self.last_finish.as_deref() == Some(frame) {
+            return Ok(Reply::Reconfirm);
+        }
+        let pending = self.pending.as_ref().ok_or(HandshakeError::Unexpected)?;
+        if receiver_index != pending.local_index {
+            return Err(HandshakeError::Unexpected);
+        }
+        let (kind, secret) = match (&pending.kind, finish) {
+            (
+                PendingKind::Pair {
+                    server, context, ..
+                },
+                Finish::Pair { ke3 },
+            ) => {
+                let secret = server
+                    .finish(ke3, context)
+                    .map_err(|_| HandshakeError::AuthenticationFailed)?;
+                (Kind::Pair, secret)
+            }
+            (
+                PendingKind::Keyed {
+                    kind,
+                    confirm_remote,
+                    handshake_secret,
+                },
+                Finish::Keyed { kind: k, confirm },
+            ) if kind == k => {
+                if !confirm_eq(confirm_remote, confirm) {
+                    return Err(HandshakeError::AuthenticationFailed);
+                }
+                (*kind, handshake_secret.clone())
+            }
+            _ => return Err(HandshakeError::Unexpected),
+        };
+        // Verified: now, and only now, change state.
+        let Some(pending) = self.pending.take() else {
+            return Err(HandshakeError::Unexpected);
+        };
+        if let PendingKind::Pair { remote_static, .. } = pending.kind {
+            // A failure to persist the reset only leaves the count high: fail safe.
+            let _ = self.guard.succeed();
+            self.identity.add_bond(remote_static);
+            events(HsEvent::Bonded);
+        }
+        self.last_finish = Some(frame.to_vec());
+        events(HsEvent::Established(Established {
+            kind,
+            handshake_secret: secret,
+            transcript_hash: transcript_hash(&[&pending.init_frame, &pending.response_frame]),
+            local_index: pending.local_index,
+            peer_index: pending.remote_index,
+        }));
+        Ok(Reply::Reconfirm)
+    }
+}
+
+/// Build a session or resume response, returning the pending state and the frame.
+fn keyed_response(
+    kind: Kind,
+    label: &[u8],
+    init_frame: &[u8],
+    remote_index: u32,
+    local_index: u32,
+    ephemeral: &StaticSecret,
+    ikm: &[u8],
+) -> (PendingKind, Vec<u8>) {
+    let mut response = Response {
+        sender_index: local_index,
+        body: ResponseBody::Keyed {
+            kind,
+            ephemeral: PublicKey::from(ephemeral).to_bytes(),
+            confirm: [0; CONFIRM_LEN],
+        },
+    };
+    let unconfirmed = messages::frame(FrameType::HandshakeResponse, remote_index, &response.emit());
+    let before_confirm = &unconfirmed[..unconfirmed.len() - CONFIRM_LEN];
+    let s = keyed_secrets(label, &[init_frame, before_confirm], ikm);
+    if let ResponseBody::Keyed { confirm, .. } = &mut response.body {
+        *confirm = s.confirm_aircraft;
+    }
+    let frame = messages::frame(FrameType::HandshakeResponse, remote_index, &response.emit());
+    let pending = PendingKind::Keyed {
+        kind,
+        confirm_remote: s.confirm_remote,
+        handshake_secret: s.handshake_secret,
+    };
+    (pending, frame)
+}

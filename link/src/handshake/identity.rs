@@ -1,0 +1,300 @@
+//! The long-lived security state of each end, which the application persists.
+//!
+//! The aircraft holds its link id (public), its static X25519 key, the OPAQUE password file
+//! (never the code) and the bonds of the remotes linked to it. Changing the code replaces the
+//! password file and revokes every bond. The remote holds its static X25519 key and, once
+//! linked, the bond: the aircraft's link id and static public key.
+
+use alloc::vec::Vec;
+
+use rand_core::{CryptoRng, RngCore};
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::keys::{bond_id, LinkId};
+use super::messages::BOND_ID_LEN;
+use super::pake::{self, KsfParams, PakeError, PasswordFile};
+
+const FORMAT_V1: u8 = 1;
+
+/// The aircraft's security state.
+pub struct AircraftIdentity {
+    link_id: LinkId,
+    static_secret: StaticSecret,
+    password: PasswordFile,
+    ksf: KsfParams,
+    code_epoch: u32,
+    bonds: Vec<PublicKey>,
+}
+
+impl AircraftIdentity {
+    /// Activate an aircraft: set its security code. Only the OPAQUE password file derived from
+    /// the code is kept. Run this over a channel the owner trusts (e.g. a cable at
+    /// activation).
+    ///
+    /// # Errors
+    /// [`PakeError`] if the key-stretching parameters are invalid.
+    pub fn provision(
+        link_id: LinkId,
+        code: &[u8],
+        ksf: KsfParams,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Self, PakeError> {
+        Ok(AircraftIdentity {
+            link_id,
+            static_secret: StaticSecret::random_from_rng(&mut *rng),
+            password: pake::provision(code, ksf, rng)?,
+            ksf,
+            code_epoch: 1,
+            bonds: Vec::new(),
+        })
+    }
+
+    /// Replace the security code. Every bond is revoked: each remote must pair again.
+    ///
+    /// # Errors
+    /// [`PakeError`] if the key-stretching parameters are invalid; nothing changes then.
+    pub fn change_code(
+        &mut self,
+        new_code: &[u8],
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), PakeError> {
+        self.password = pake::provision(new_code, self.ksf, rng)?;
+        self.code_epoch = self.code_epoch.wrapping_add(1);
+        self.bonds.clear();
+        Ok(())
+    }
+
+    /// The public link id (keys the anti-DoS MAC; remotes must know it).
+    pub fn link_id(&self) -> LinkId {
+        self.link_id
+    }
+
+    /// The aircraft's static public key.
+    pub fn static_public(&self) -> PublicKey {
+        PublicKey::from(&self.static_secret)
+    }
+
+    /// How many times the code was set (1 after provisioning).
+    pub fn code_epoch(&self) -> u32 {
+        self.code_epoch
+    }
+
+    /// The remotes linked to this aircraft.
+    pub fn bonds(&self) -> &[PublicKey] {
+        &self.bonds
+    }
+
+    /// The key-stretching parameters the code was registered with.
+    pub fn ksf(&self) -> KsfParams {
+        self.ksf
+    }
+
+    pub(crate) fn password(&self) -> &PasswordFile {
+        &self.password
+    }
+
+    pub(crate) fn static_secret(&self) -> &StaticSecret {
+        &self.static_secret
+    }
+
+    pub(crate) fn add_bond(&mut self, remote: PublicKey) {
+        if !self.bonds.contains(&remote) {
+            self.bonds.push(remote);
+        }
+    }
+
+    pub(crate) fn find_bond(&self, id: &[u8; BOND_ID_LEN]) -> Option<PublicKey> {
+        self.bonds.iter().copied().find(|pk| &bond_id(pk) == id)
+    }
+
+    /// Encode for persistence. Holds secrets: store it as such.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let pw = self.password.to_bytes();
+        let mut out = Zeroizing::new(Vec::new());
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&self.link_id);
+        out.extend_from_slice(self.static_secret.as_bytes());
+        out.extend_from_slice(&self.code_epoch.to_be_bytes());
+        for v in [
+            self.ksf.memory_kib,
+            self.ksf.iterations,
+            self.ksf.parallelism,
+        ] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        out.extend_from_slice(&(pw.len() as u32).to_be_bytes());
+        out.extend_from_slice(&pw);
+        out.extend_from_slice(&(self.bonds.len() as u32).to_be_bytes());
+        for b in &self.bonds {
+            out.extend_from_slice(b.as_bytes());
+        }
+        out
+    }
+
+    /// Decode what [`AircraftIdentity::to_bytes`] wrote.
+    ///
+    /// # Errors
+    /// [`PakeError::Storage`] for bytes that are not a valid identity.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PakeError> {
+        let mut r = Fields(bytes);
+        if r.take(1)? != [FORMAT_V1] {
+            return Err(PakeError::Storage);
+        }
+        let link_id: LinkId = r.array()?;
+        let static_secret = StaticSecret::from(r.array::<32>()?);
+        let code_epoch = r.u32()?;
+        let ksf = KsfParams {
+            memory_kib: r.u32()?,
+            iterations: r.u32()?,
+            parallelism: r.u32()?,
+        };
+        let pw_len = r.u32()? as usize;
+        let password = PasswordFile::from_bytes(r.take(pw_len)?)?;
+        let n = r.u32()? as usize;
+        if n > r.0.len() / 32 {
+            return Err(PakeError::Storage);
+        }
+        let bonds = (0..n)
+            .map(|_| r.array::<32>().map(PublicKey::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !r.0.is_empty() {
+            return Err(PakeError::Storage);
+        }
+        Ok(AircraftIdentity {
+            link_id,
+            static_secret,
+            password,
+            ksf,
+            code_epoch,
+            bonds,
+        })
+    }
+}
+
+impl core::fmt::Debug for AircraftIdentity {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AircraftIdentity")
+            .field("link_id", &self.link_id)
+            .field("code_epoch", &self.code_epoch)
+            .field("bonds", &self.bonds.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a remote keeps about the aircraft it is linked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bond {
+    /// The aircraft's link id.
+    pub link_id: LinkId,
+    /// The aircraft's static public key.
+    pub aircraft_static: PublicKey,
+}
+
+/// The remote's security state.
+#[derive(Clone)]
+pub struct RemoteIdentity {
+    static_secret: StaticSecret,
+    bond: Option<Bond>,
+}
+
+impl RemoteIdentity {
+    /// A fresh identity with a new static key and no bond.
+    pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Self {
+        RemoteIdentity {
+            static_secret: StaticSecret::random_from_rng(rng),
+            bond: None,
+        }
+    }
+
+    /// The remote's static public key.
+    pub fn static_public(&self) -> PublicKey {
+        PublicKey::from(&self.static_secret)
+    }
+
+    /// The aircraft this remote is linked to, if any.
+    pub fn bond(&self) -> Option<&Bond> {
+        self.bond.as_ref()
+    }
+
+    /// Record the bond a pairing produced.
+    pub fn set_bond(&mut self, bond: Bond) {
+        self.bond = Some(bond);
+    }
+
+    pub(crate) fn static_secret(&self) -> &StaticSecret {
+        &self.static_secret
+    }
+
+    /// Encode for persistence. Holds a secret key: store it as such.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(82));
+        out.push(FORMAT_V1);
+        out.extend_from_slice(self.static_secret.as_bytes());
+        if let Some(b) = &self.bond {
+            out.push(1);
+            out.extend_from_slice(&b.link_id);
+            out.extend_from_slice(b.aircraft_static.as_bytes());
+        } else {
+            out.push(0);
+        }
+        out
+    }
+
+    /// Decode what [`RemoteIdentity::to_bytes`] wrote.
+    ///
+    /// # Errors
+    /// [`PakeError::Storage`] for bytes that are not a valid identity.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PakeError> {
+        let mut r = Fields(bytes);
+        if r.take(1)? != [FORMAT_V1] {
+            return Err(PakeError::Storage);
+        }
+        let static_secret = StaticSecret::from(r.array::<32>()?);
+        let bond = match r.take(1)? {
+            [0] => None,
+            [1] => Some(Bond {
+                link_id: r.array()?,
+                aircraft_static: PublicKey::from(r.array::<32>()?),
+            }),
+            _ => return Err(PakeError::Storage),
+        };
+        if !r.0.is_empty() {
+            return Err(PakeError::Storage);
+        }
+        Ok(RemoteIdentity {
+            static_secret,
+            bond,
+        })
+    }
+}
+
+impl core::fmt::Debug for RemoteIdentity {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RemoteIdentity")
+            .field("bond", &self.bond)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checked reads for the persistence formats.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], PakeError> {
+        if self.0.len() < n {
+            return Err(PakeError::Storage);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], PakeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+    fn u32(&mut self) -> Result<u32, PakeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+}

@@ -1,0 +1,442 @@
+//! Handshake message formats (the payloads of frame types 0x01 to 0x04).
+//!
+//! Handshake frames travel in the clear: the header's flags and channel are zero, its counter
+//! is zero, and its receiver index is the receiver's session index (zero in an `Init`, whose
+//! receiver has none yet). Every message starts with its kind, so the three handshakes share
+//! four frame types.
+//!
+//! ```text
+//! Init (remote -> aircraft)
+//! +------+-------+----------------+-------------------------------+---------+
+//! | kind | suite | sender index   | body                          | mac1    |
+//! | 1 B  | 1 B   | 4 B            | Pair:    remote static 32, KE1|  16 B   |
+//! |      |       |                | Session: bond id 8, ephemeral 32         |
+//! |      |       |                | Resume:  ticket 16, ephemeral 32         |
+//! +------+-------+----------------+-------------------------------+---------+
+//! Response (aircraft -> remote)
+//! +------+----------------+------------------------------------------------+
+//! | kind | sender index   | Pair:    remaining attempts 4, aircraft static 32, KE2
+//! |      |                | Session: ephemeral 32, confirm 16              |
+//! |      |                | Resume:  ephemeral 32, confirm 16              |
+//! +------+----------------+------------------------------------------------+
+//! Finish (remote -> aircraft)          Refusal (aircraft -> remote)
+//! +------+---------------------+       +--------+-----------+----------------+
+//! | kind | Pair: KE3           |       | reason | remaining | retry after ms |
+//! |      | else: confirm 16    |       | 1 B    | 4 B       | 4 B            |
+//! +------+---------------------+       +--------+-----------+----------------+
+//! ```
+
+use alloc::vec::Vec;
+
+use crate::handshake::pake::{KE1_LEN, KE2_LEN, KE3_LEN};
+use crate::wire::{DecodeError, Frame, FrameType, Header, HEADER_LEN};
+
+/// The cipher suite byte: X25519, AES-256-GCM, SHA-256, OPAQUE over ristretto255 with
+/// Argon2id. The only one defined.
+pub const SUITE_V1: u8 = 1;
+/// Length of the cheap anti-DoS MAC that ends every `Init`.
+pub const MAC1_LEN: usize = 16;
+/// Length of a key-confirmation value.
+pub const CONFIRM_LEN: usize = 16;
+/// Length of a bond id.
+pub const BOND_ID_LEN: usize = 8;
+/// Length of a resumption ticket.
+pub const TICKET_LEN: usize = 16;
+
+/// Which handshake a message belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// Password pairing: OPAQUE with the security code.
+    Pair = 1,
+    /// Session handshake between bonded devices: X25519 static and ephemeral keys.
+    Session = 2,
+    /// Fast reconnect from the previous session's resumption secret and fresh ephemerals.
+    Resume = 3,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Result<Self, DecodeError> {
+        match b {
+            1 => Ok(Kind::Pair),
+            2 => Ok(Kind::Session),
+            3 => Ok(Kind::Resume),
+            _ => Err(DecodeError::InvalidField),
+        }
+    }
+}
+
+/// The body of an `Init`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitBody<'a> {
+    /// Pairing: the remote's static X25519 public key (to be bonded) and OPAQUE's KE1.
+    Pair {
+        /// The remote's static public key.
+        remote_static: [u8; 32],
+        /// OPAQUE KE1.
+        ke1: &'a [u8],
+    },
+    /// Session: which bond, and the remote's ephemeral public key.
+    Session {
+        /// First 8 bytes of SHA-256 of the remote's static public key.
+        bond_id: [u8; BOND_ID_LEN],
+        /// The remote's ephemeral public key.
+        ephemeral: [u8; 32],
+    },
+    /// Resume: which previous session, and the remote's ephemeral public key.
+    Resume {
+        /// The ticket both sides derived from the previous session.
+        ticket: [u8; TICKET_LEN],
+        /// The remote's ephemeral public key.
+        ephemeral: [u8; 32],
+    },
+}
+
+/// A parsed `Init`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Init<'a> {
+    /// The suite byte (must be [`SUITE_V1`]).
+    pub suite: u8,
+    /// The index the remote receives on.
+    pub sender_index: u32,
+    /// The kind-specific body.
+    pub body: InitBody<'a>,
+    /// The anti-DoS MAC over the frame before it.
+    pub mac1: [u8; MAC1_LEN],
+}
+
+/// The body of a `Response`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseBody<'a> {
+    /// Pairing.
+    Pair {
+        /// Attempts left if this one fails.
+        remaining_attempts: u32,
+        /// The aircraft's static public key (for the bond).
+        aircraft_static: [u8; 32],
+        /// OPAQUE KE2.
+        ke2: &'a [u8],
+    },
+    /// Session or resume: the aircraft's ephemeral key and its key confirmation.
+    Keyed {
+        /// Session or Resume.
+        kind: Kind,
+        /// The aircraft's ephemeral public key.
+        ephemeral: [u8; 32],
+        /// Proof that the aircraft derived the same keys.
+        confirm: [u8; CONFIRM_LEN],
+    },
+}
+
+/// A parsed `Response`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response<'a> {
+    /// The index the aircraft receives on.
+    pub sender_index: u32,
+    /// The kind-specific body.
+    pub body: ResponseBody<'a>,
+}
+
+/// A parsed `Finish`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish<'a> {
+    /// Pairing: OPAQUE KE3.
+    Pair {
+        /// OPAQUE KE3.
+        ke3: &'a [u8],
+    },
+    /// Session or resume: the remote's key confirmation.
+    Keyed {
+        /// Session or Resume.
+        kind: Kind,
+        /// Proof that the remote derived the same keys.
+        confirm: [u8; CONFIRM_LEN],
+    },
+}
+
+/// Why the aircraft refused a handshake. Unauthenticated: advisory only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RefusalReason {
+    /// Too soon after a failed attempt.
+    BackOff = 1,
+    /// Too many failed attempts.
+    LockedOut = 2,
+    /// The bond is not known (revoked by a code change, or never made).
+    UnknownBond = 3,
+    /// The resumption ticket is not known (the aircraft no longer holds the session).
+    UnknownTicket = 4,
+    /// Too many handshakes right now.
+    Busy = 5,
+}
+
+/// A parsed `Refusal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why.
+    pub reason: RefusalReason,
+    /// Password attempts left before lockout.
+    pub remaining_attempts: u32,
+    /// Milliseconds before another attempt is accepted.
+    pub retry_after_ms: u32,
+}
+
+/// Reads fixed-size fields off the front of a slice; every read is checked.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.0.len() < n {
+            return Err(DecodeError::PayloadTooShort);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+    fn end(self) -> Result<(), DecodeError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes)
+        }
+    }
+}
+
+/// Parse a handshake frame's header and check the fields every handshake frame shares.
+///
+/// # Errors
+/// A [`DecodeError`] for a malformed frame, a non-handshake type, or a nonzero counter.
+pub fn parse_frame(datagram: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
+    let frame = Frame::new_checked(datagram)?;
+    let header = Header::parse(&frame)?;
+    if header.frame_type.is_encrypted() || header.counter != 0 {
+        return Err(DecodeError::InvalidField);
+    }
+    Ok((header, &datagram[HEADER_LEN..]))
+}
+
+impl<'a> Init<'a> {
+    /// Parse an `Init` payload.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] for any malformation, including wrong lengths.
+    pub fn parse(payload: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader(payload);
+        let kind = Kind::from_u8(r.u8()?)?;
+        let suite = r.u8()?;
+        let sender_index = r.u32()?;
+        let body = match kind {
+            Kind::Pair => InitBody::Pair {
+                remote_static: r.array()?,
+                ke1: r.take(KE1_LEN)?,
+            },
+            Kind::Session => InitBody::Session {
+                bond_id: r.array()?,
+                ephemeral: r.array()?,
+            },
+            Kind::Resume => InitBody::Resume {
+                ticket: r.array()?,
+                ephemeral: r.array()?,
+            },
+        };
+        let mac1 = r.array()?;
+        r.end()?;
+        Ok(Init {
+            suite,
+            sender_index,
+            body,
+            mac1,
+        })
+    }
+
+    /// The kind of handshake.
+    pub fn kind(&self) -> Kind {
+        match self.body {
+            InitBody::Pair { .. } => Kind::Pair,
+            InitBody::Session { .. } => Kind::Session,
+            InitBody::Resume { .. } => Kind::Resume,
+        }
+    }
+
+    /// The payload bytes, with `mac1` left as zeros for the caller to fill in.
+    pub fn emit(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(6 + 32 + KE1_LEN + MAC1_LEN);
+        out.push(self.kind() as u8);
+        out.push(self.suite);
+        out.extend_from_slice(&self.sender_index.to_be_bytes());
+        match self.body {
+            InitBody::Pair { remote_static, ke1 } => {
+                out.extend_from_slice(&remote_static);
+                out.extend_from_slice(ke1);
+            }
+            InitBody::Session { bond_id, ephemeral } => {
+                out.extend_from_slice(&bond_id);
+                out.extend_from_slice(&ephemeral);
+            }
+            InitBody::Resume { ticket, ephemeral } => {
+                out.extend_from_slice(&ticket);
+                out.extend_from_slice(&ephemeral);
+            }
+        }
+        out.extend_from_slice(&self.mac1);
+        out
+    }
+}
+
+impl<'a> Response<'a> {
+    /// Parse a `Response` payload.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] for any malformation, including wrong lengths.
+    pub fn parse(payload: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader(payload);
+        let kind = Kind::from_u8(r.u8()?)?;
+        let sender_index = r.u32()?;
+        let body = match kind {
+            Kind::Pair => ResponseBody::Pair {
+                remaining_attempts: r.u32()?,
+                aircraft_static: r.array()?,
+                ke2: r.take(KE2_LEN)?,
+            },
+            Kind::Session | Kind::Resume => ResponseBody::Keyed {
+                kind,
+                ephemeral: r.array()?,
+                confirm: r.array()?,
+            },
+        };
+        r.end()?;
+        Ok(Response { sender_index, body })
+    }
+
+    /// The payload bytes.
+    pub fn emit(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(5 + 36 + KE2_LEN);
+        match self.body {
+            ResponseBody::Pair {
+                remaining_attempts,
+                aircraft_static,
+                ke2,
+            } => {
+                out.push(Kind::Pair as u8);
+                out.extend_from_slice(&self.sender_index.to_be_bytes());
+                out.extend_from_slice(&remaining_attempts.to_be_bytes());
+                out.extend_from_slice(&aircraft_static);
+                out.extend_from_slice(ke2);
+            }
+            ResponseBody::Keyed {
+                kind,
+                ephemeral,
+                confirm,
+            } => {
+                out.push(kind as u8);
+                out.extend_from_slice(&self.sender_index.to_be_bytes());
+                out.extend_from_slice(&ephemeral);
+                out.extend_from_slice(&confirm);
+            }
+        }
+        out
+    }
+}
+
+impl<'a> Finish<'a> {
+    /// Parse a `Finish` payload.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] for any malformation, including wrong lengths.
+    pub fn parse(payload: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader(payload);
+        let finish = match Kind::from_u8(r.u8()?)? {
+            Kind::Pair => Finish::Pair {
+                ke3: r.take(KE3_LEN)?,
+            },
+            kind => Finish::Keyed {
+                kind,
+                confirm: r.array()?,
+            },
+        };
+        r.end()?;
+        Ok(finish)
+    }
+
+    /// The payload bytes.
+    pub fn emit(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + KE3_LEN);
+        match self {
+            Finish::Pair { ke3 } => {
+                out.push(Kind::Pair as u8);
+                out.extend_from_slice(ke3);
+            }
+            Finish::Keyed { kind, confirm } => {
+                out.push(*kind as u8);
+                out.extend_from_slice(confirm);
+            }
+        }
+        out
+    }
+}
+
+impl Refusal {
+    /// Encoded length.
+    pub const LEN: usize = 9;
+
+    /// Parse a `Refusal` payload.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] for any malformation.
+    pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader(payload);
+        let reason = match r.u8()? {
+            1 => RefusalReason::BackOff,
+            2 => RefusalReason::LockedOut,
+            3 => RefusalReason::UnknownBond,
+            4 => RefusalReason::UnknownTicket,
+            5 => RefusalReason::Busy,
+            _ => return Err(DecodeError::InvalidField),
+        };
+        let refusal = Refusal {
+            reason,
+            remaining_attempts: r.u32()?,
+            retry_after_ms: r.u32()?,
+        };
+        r.end()?;
+        Ok(refusal)
+    }
+
+    /// The payload bytes.
+    pub fn emit(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        out[0] = self.reason as u8;
+        out[1..5].copy_from_slice(&self.remaining_attempts.to_be_bytes());
+        out[5..9].copy_from_slice(&self.retry_after_ms.to_be_bytes());
+        out
+    }
+}
+
+/// A whole handshake datagram: header (counter 0, no flags or channel) and `payload`.
+pub fn frame(frame_type: FrameType, receiver_index: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = alloc::vec![0u8; HEADER_LEN + payload.len()];
+    let header = Header {
+        frame_type,
+        key_phase: false,
+        channel: None,
+        receiver_index,
+        counter: 0,
+        // Handshake payloads are a few hundred bytes, far below the u16 limit.
+        payload_len: u16::try_from(payload.len()).unwrap_or(u16::MAX),
+    };
+    // The buffer is exactly HEADER_LEN + payload long, so the header fits.
+    let _ = header.emit(&mut out);
+    out[HEADER_LEN..].copy_from_slice(payload);
+    out
+}

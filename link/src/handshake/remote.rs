@@ -1,0 +1,449 @@
+//! The remote's side of the handshakes.
+//!
+//! ```text
+//!   remote                                   aircraft
+//!   Init(kind, index, body, mac1) ------->   cheap checks: mac1, rate, attempts / bond / ticket
+//!                                  <-------  Response(index, body)   or   Refusal(reason)
+//!   verify (OPAQUE / confirm_a);
+//!   install keys; Finish --------------->    verify (KE3 / confirm_r); install keys
+//!                                  <-------  first authenticated frame (a keepalive)
+//!   confirmed: application data may flow
+//! ```
+//!
+//! The `Init` is retransmitted with exponential back-off until a `Response` or a `Refusal`
+//! arrives, the `Finish` until the first authenticated frame arrives. A response that does
+//! not verify changes nothing. A pairing response that fails OPAQUE may have been corrupted
+//! on the air, so the `Init` is sent once more; the aircraft answers a repeated `Init` with
+//! the same cached response, so a second failure on identical bytes means the code is wrong.
+
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use rand_core::{CryptoRng, RngCore};
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::identity::{Bond, RemoteIdentity};
+use super::keys::{
+    confirm_eq, contributory, keyed_secrets, mac1, pair_context, transcript_hash, KeyedSecrets,
+    LinkId, Resumption,
+};
+use super::messages::{
+    self, Finish, Init, InitBody, Kind, Refusal, Response, ResponseBody, MAC1_LEN, SUITE_V1,
+};
+use super::pake::{self, ClientLogin, KsfParams, PakeError};
+use super::{Established, HandshakeConfig, HandshakeError, HsEvent};
+use crate::crypto::Secret;
+use crate::wire::FrameType;
+use crate::Timestamp;
+
+enum Pending {
+    Pair {
+        client: alloc::boxed::Box<ClientLogin>,
+        code: Zeroizing<Vec<u8>>,
+        /// A response that failed OPAQUE once: if the same bytes fail again, the code is wrong.
+        failed_response: Option<Vec<u8>>,
+    },
+    Session {
+        ephemeral: StaticSecret,
+        aircraft_static: PublicKey,
+    },
+    Resume {
+        ephemeral: StaticSecret,
+        secret: Secret,
+    },
+}
+
+struct Attempt {
+    pending: Pending,
+    local_index: u32,
+    init_frame: Vec<u8>,
+    started: Timestamp,
+    next_send: Timestamp,
+    backoff: Duration,
+}
+
+/// A `Finish` retransmitted until the aircraft proves it has the keys.
+struct Unconfirmed {
+    frame: Vec<u8>,
+    next_send: Timestamp,
+    backoff: Duration,
+    /// The bond a pairing made, recorded once confirmed.
+    bond: Option<Bond>,
+}
+
+/// The remote's handshake state.
+pub(crate) struct RemoteHandshake {
+    identity: RemoteIdentity,
+    link_id: LinkId,
+    ksf: KsfParams,
+    config: HandshakeConfig,
+    attempt: Option<Attempt>,
+    unconfirmed: Option<Unconfirmed>,
+    resumption: Option<Resumption>,
+}
+
+impl RemoteHandshake {
+    pub(crate) fn new(
+        identity: RemoteIdentity,
+        link_id: LinkId,
+        ksf: KsfParams,
+        config: HandshakeConfig,
+    ) -> Self {
+        RemoteHandshake {
+            identity,
+            link_id,
+            ksf,
+            config,
+            attempt: None,
+            unconfirmed: None,
+            resumption: None,
+        }
+    }
+
+    pub(crate) fn identity(&self) -> &RemoteIdentity {
+        &self.identity
+    }
+
+    pub(crate) fn in_progress(&self) -> bool {
+        self.attempt.is_some()
+    }
+
+    pub(crate) fn confirmed(&self) -> bool {
+        self.unconfirmed.is_none()
+    }
+
+    fn begin(&mut self, pending: Pending, body: InitBody<'_>, local_index: u32, now: Timestamp) {
+        let init = Init {
+            suite: SUITE_V1,
+            sender_index: local_index,
+            body,
+            mac1: [0; MAC1_LEN],
+        };
+        let mut frame = messages::frame(FrameType::HandshakeInit, 0, &init.emit());
+        let split = frame.len() - MAC1_LEN;
+        let tag = mac1(&self.link_id, &frame[..split]);
+        frame[split..].copy_from_slice(&tag);
+        self.attempt = Some(Attempt {
+            pending,
+            local_index,
+            init_frame: frame,
+            started: now,
+            next_send: now,
+            backoff: self.config.retry_initial,
+        });
+    }
+
+    /// Start pairing with the security code.
+    pub(crate) fn start_pair(
+        &mut self,
+        code: &[u8],
+        local_index: u32,
+        now: Timestamp,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), HandshakeError> {
+        let (client, ke1) = pake::client_start(code, rng).map_err(|_| HandshakeError::Malformed)?;
+        let pending = Pending::Pair {
+            client: alloc::boxed::Box::new(client),
+            code: Zeroizing::new(code.to_vec()),
+            failed_response: None,
+        };
+        let body = InitBody::Pair {
+            remote_static: self.identity.static_public().to_bytes(),
+            ke1: &ke1,
+        };
+        self.begin(pending, body, local_index, now);
+        Ok(())
+    }
+
+    /// Start a session with the bonded aircraft: a resume if the previous session can be
+    /// resumed, else a full session handshake.
+    pub(crate) fn start_connect(
+        &mut self,
+        local_index: u32,
+        now: Timestamp,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(), HandshakeError> {
+        let ephemeral = StaticSecret::random_from_rng(&mut *rng);
+        let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
+        if let Some(resumption) = &self.resumption {
+            let body = InitBody::Resume {
+                ticket: resumption.ticket,
+                ephemeral: ephemeral_public,
+            };
+            let pending = Pending::Resume {
+                ephemeral,
+                secret: resumption.secret.clone(),
+            };
+            self.begin(pending, body, local_index, now);
+            return Ok(());
+        }
+        let bond = *self.identity.bond().ok_or(HandshakeError::NotBonded)?;
+        let body = InitBody::Session {
+            bond_id: super::keys::bond_id(&self.identity.static_public()),
+            ephemeral: ephemeral_public,
+        };
+        let pending = Pending::Session {
+            ephemeral,
+            aircraft_static: bond.aircraft_static,
+        };
+        self.begin(pending, body, local_index, now);
+        Ok(())
+    }
+
+    pub(crate) fn set_resumption(&mut self, resumption: Resumption) {
+        self.resumption = Some(resumption);
+    }
+
+    /// The handshake frame due at `now`, if any.
+    pub(crate) fn poll_transmit(&mut self, now: Timestamp) -> Option<Vec<u8>> {
+        let max = self.config.retry_max;
+        if let Some(a) = &mut self.attempt {
+            if now >= a.next_send {
+                a.next_send = now + a.backoff;
+                a.backoff = (a.backoff * 2).min(max);
+                return Some(a.init_frame.clone());
+            }
+        } else if let Some(u) = &mut self.unconfirmed {
+            if now >= u.next_send {
+                u.next_send = now + u.backoff;
+                u.backoff = (u.backoff * 2).min(max);
+                return Some(u.frame.clone());
+            }
+        }
+        None
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
+        match (&self.attempt, &self.unconfirmed) {
+            (Some(a), _) => Some(a.next_send.min(a.started + self.config.timeout)),
+            (None, Some(u)) => Some(u.next_send),
+            (None, None) => None,
+        }
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now: Timestamp, events: &mut impl FnMut(HsEvent)) {
+        if let Some(a) = &self.attempt {
+            if now >= a.started + self.config.timeout {
+                self.attempt = None;
+                events(HsEvent::Failed(HandshakeError::Timeout));
+            }
+        }
+    }
+
+    /// An authenticated frame arrived under the new keys: the aircraft has them.
+    pub(crate) fn on_confirmed(&mut self, events: &mut impl FnMut(HsEvent)) {
+        if let Some(u) = self.unconfirmed.take() {
+            if let Some(bond) = u.bond {
+                self.identity.set_bond(bond);
+                events(HsEvent::Bonded);
+            }
+        }
+    }
+
+    /// Take a handshake datagram addressed to this remote.
+    pub(crate) fn handle(
+        &mut self,
+        now: Timestamp,
+        datagram: &[u8],
+        rng: &mut (impl RngCore + CryptoRng),
+        events: &mut impl FnMut(HsEvent),
+    ) -> Result<(), HandshakeError> {
+        let (header, payload) = messages::parse_frame(datagram)?;
+        let attempt = self.attempt.as_mut().ok_or(HandshakeError::Unexpected)?;
+        if header.receiver_index != attempt.local_index {
+            return Err(HandshakeError::Unexpected);
+        }
+        match header.frame_type {
+            FrameType::HandshakeResponse => {
+                let response = Response::parse(payload)?;
+                self.on_response(now, datagram, &response, rng, events)
+            }
+            FrameType::CookieReply => {
+                let refusal = Refusal::parse(payload)?;
+                self.on_refusal(now, &refusal, rng, events);
+                Ok(())
+            }
+            _ => Err(HandshakeError::Unexpected),
+        }
+    }
+
+    fn on_refusal(
+        &mut self,
+        now: Timestamp,
+        refusal: &Refusal,
+        rng: &mut (impl RngCore + CryptoRng),
+        events: &mut impl FnMut(HsEvent),
+    ) {
+        use messages::RefusalReason as R;
+        let local_index = self.attempt.as_ref().map_or(0, |a| a.local_index);
+        self.attempt = None;
+        if refusal.reason == R::UnknownTicket {
+            // The aircraft no longer holds the session: fall back to the full handshake.
+            self.resumption = None;
+            if let Err(e) = self.start_connect(local_index, now, rng) {
+                events(HsEvent::Failed(e));
+            }
+            return;
+        }
+        events(HsEvent::Refused {
+            reason: refusal.reason,
+            remaining_attempts: refusal.remaining_attempts,
+            retry_at: now + Duration::from_millis(u64::from(refusal.retry_after_ms)),
+        });
+    }
+
+    fn on_response(
+        &mut self,
+        now: Timestamp,
+        frame: &[u8],
+        response: &Response<'_>,
+        rng: &mut (impl RngCore + CryptoRng),
+        events: &mut impl FnMut(HsEvent),
+    ) -> Result<(), HandshakeError> {
+        let Some(attempt) = self.attempt.as_mut() else {
+            return Err(HandshakeError::Unexpected);
+        };
+        let init_frame = &attempt.init_frame;
+        let (kind, secret, finish, bond) = match (&mut attempt.pending, &response.body) {
+            (
+                Pending::Pair {
+                    client,
+                    code,
+                    failed_response,
+                },
+                ResponseBody::Pair {
+                    remaining_attempts,
+                    aircraft_static,
+                    ke2,
+                },
+            ) => {
+                let prefix = &frame[..frame.len() - ke2.len()];
+                let context = pair_context(init_frame, prefix);
+                match client.finish(code, ke2, &context, self.ksf, rng) {
+                    Ok((ke3, secret)) => {
+                        let bond = Bond {
+                            link_id: self.link_id,
+                            aircraft_static: PublicKey::from(*aircraft_static),
+                        };
+                        let finish = Finish::Pair { ke3: &ke3 }.emit();
+                        (Kind::Pair, secret, finish, Some(bond))
+                    }
+                    Err(PakeError::WrongCode) => {
+                        if failed_response.as_deref() == Some(frame) {
+                            let remaining = *remaining_attempts;
+                            self.attempt = None;
+                            events(HsEvent::PairingRejected {
+                                remaining_attempts: remaining,
+                            });
+                            return Err(HandshakeError::WrongCode);
+                        }
+                        // Perhaps corrupted on the air: ask for the (cached) response again.
+                        *failed_response = Some(frame.to_vec());
+                        attempt.next_send = now;
+                        return Err(HandshakeError::AuthenticationFailed);
+                    }
+                    Err(_) => return Err(HandshakeError::Malformed),
+                }
+            }
+            (
+                Pending::Session {
+                    ephemeral,
+                    aircraft_static,
+                },
+                ResponseBody::Keyed {
+                    kind: Kind::Session,
+                    ephemeral: theirs,
+                    confirm,
+                },
+            ) => {
+                let their_e = PublicKey::from(*theirs);
+                let ee = ephemeral.diffie_hellman(&their_e);
+                let es = ephemeral.diffie_hellman(aircraft_static);
+                let se = self.identity.static_secret().diffie_hellman(&their_e);
+                let ss = self
+                    .identity
+                    .static_secret()
+                    .diffie_hellman(aircraft_static);
+                if !contributory(&ee) || !contributory(&se) {
+                    return Err(HandshakeError::AuthenticationFailed);
+                }
+                let mut ikm = Zeroizing::new([0u8; 128]);
+                for (i, dh) in [&ee, &es, &se, &ss].iter().enumerate() {
+                    ikm[i * 32..(i + 1) * 32].copy_from_slice(dh.as_bytes());
+                }
+                let s = verify_keyed(
+                    b"rotorlink v1 session",
+                    init_frame,
+                    frame,
+                    &ikm[..],
+                    confirm,
+                )?;
+                let finish = Finish::Keyed {
+                    kind: Kind::Session,
+                    confirm: s.confirm_remote,
+                }
+                .emit();
+                (Kind::Session, s.handshake_secret, finish, None)
+            }
+            (
+                Pending::Resume { ephemeral, secret },
+                ResponseBody::Keyed {
+                    kind: Kind::Resume,
+                    ephemeral: theirs,
+                    confirm,
+                },
+            ) => {
+                let ee = ephemeral.diffie_hellman(&PublicKey::from(*theirs));
+                if !contributory(&ee) {
+                    return Err(HandshakeError::AuthenticationFailed);
+                }
+                let mut ikm = Zeroizing::new([0u8; 64]);
+                ikm[..32].copy_from_slice(secret.expose());
+                ikm[32..].copy_from_slice(ee.as_bytes());
+                let s = verify_keyed(b"rotorlink v1 resume", init_frame, frame, &ikm[..], confirm)?;
+                let finish = Finish::Keyed {
+                    kind: Kind::Resume,
+                    confirm: s.confirm_remote,
+                }
+                .emit();
+                (Kind::Resume, s.handshake_secret, finish, None)
+            }
+            _ => return Err(HandshakeError::Unexpected),
+        };
+        let transcript = transcript_hash(&[init_frame, frame]);
+        let local_index = attempt.local_index;
+        self.attempt = None;
+        self.unconfirmed = Some(Unconfirmed {
+            frame: messages::frame(FrameType::HandshakeFinish, response.sender_index, &finish),
+            next_send: now,
+            backoff: self.config.retry_initial,
+            bond,
+        });
+        events(HsEvent::Established(Established {
+            kind,
+            handshake_secret: secret,
+            transcript_hash: transcript,
+            local_index,
+            peer_index: response.sender_index,
+        }));
+        Ok(())
+    }
+}
+
+/// Derive a keyed handshake's secrets and check the aircraft's confirmation.
+fn verify_keyed(
+    label: &[u8],
+    init_frame: &[u8],
+    response_frame: &[u8],
+    ikm: &[u8],
+    confirm: &[u8; messages::CONFIRM_LEN],
+) -> Result<KeyedSecrets, HandshakeError> {
+    let before_confirm = &response_frame[..response_frame.len() - messages::CONFIRM_LEN];
+    let s = keyed_secrets(label, &[init_frame, before_confirm], ikm);
+    if confirm_eq(&s.confirm_aircraft, confirm) {
+        Ok(s)
+    } else {
+        Err(HandshakeError::AuthenticationFailed)
+    }
+}

@@ -1,0 +1,462 @@
+//! Pairing, bonded sessions, resume and the brute-force limits, end to end between two links
+//! over an in-memory radio with optional loss.
+
+use std::time::Duration;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use rotorlink::handshake::limits::{
+    AttemptRecord, AttemptStore, LimitsConfig, MemoryAttemptStore, StoreError,
+};
+use rotorlink::handshake::{AircraftIdentity, HandshakeError, KsfParams, RemoteIdentity};
+use rotorlink::{Channel, Config, Event, Link, Timestamp};
+
+const LINK_ID: [u8; 16] = *b"RL-TEST-AIRCRAFT";
+const CODE: &[u8] = b"483920";
+
+fn config() -> Config {
+    Config {
+        ksf: KsfParams::INSECURE_FAST,
+        limits: LimitsConfig {
+            max_failures: 3,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(2),
+            lockout: Duration::from_secs(60),
+        },
+        ..Config::default()
+    }
+}
+
+fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
+}
+
+/// Both ends, the radio between them and everything each end reported.
+struct Net {
+    air: Link,
+    rc: Link,
+    now: Timestamp,
+    loss: f64,
+    rng: ChaCha20Rng,
+    air_events: Vec<String>,
+    rc_events: Vec<String>,
+    air_messages: Vec<(Channel, Vec<u8>)>,
+    rc_messages: Vec<(Channel, Vec<u8>)>,
+    /// Every datagram put on the air, for replay tests.
+    log: Vec<(bool, Vec<u8>)>,
+}
+
+fn collect(link: &mut Link, events: &mut Vec<String>, messages: &mut Vec<(Channel, Vec<u8>)>) {
+    while let Some(ev) = link.poll_event() {
+        match ev {
+            Event::Message { channel, data } => messages.push((channel, data.to_vec())),
+            other => events.push(format!("{other:?}")),
+        }
+    }
+}
+
+impl Net {
+    fn new(air: Link, rc: Link) -> Self {
+        Net {
+            air,
+            rc,
+            now: Timestamp::ZERO,
+            loss: 0.0,
+            rng: rng(99),
+            air_events: Vec::new(),
+            rc_events: Vec::new(),
+            air_messages: Vec::new(),
+            rc_messages: Vec::new(),
+            log: Vec::new(),
+        }
+    }
+
+    fn lost(&mut self) -> bool {
+        (self.rng.next_u64() as f64 / u64::MAX as f64) < self.loss
+    }
+
+    /// Exchange everything due now (one hop each way, repeated until quiet), then advance
+    /// the clock by `dt` and run timers.
+    fn step(&mut self, dt: Duration) {
+        let mut buf = vec![0u8; 2048];
+        for _ in 0..50 {
+            let mut moved = false;
+            while let Some(t) = self.rc.poll_transmit(self.now, &mut buf) {
+                moved = true;
+                self.log.push((true, buf[..t.len].to_vec()));
+                if !self.lost() {
+                    let _ = self.air.handle_datagram(self.now, &buf[..t.len]);
+                }
+            }
+            while let Some(t) = self.air.poll_transmit(self.now, &mut buf) {
+                moved = true;
+                self.log.push((false, buf[..t.len].to_vec()));
+                if !self.lost() {
+                    let _ = self.rc.handle_datagram(self.now, &buf[..t.len]);
+                }
+            }
+            collect(&mut self.air, &mut self.air_events, &mut self.air_messages);
+            collect(&mut self.rc, &mut self.rc_events, &mut self.rc_messages);
+            if !moved {
+                break;
+            }
+        }
+        self.now = self.now + dt;
+        self.air.handle_timeout(self.now);
+        self.rc.handle_timeout(self.now);
+    }
+
+    fn run(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.step(Duration::from_millis(5));
+        }
+    }
+
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            self.step(Duration::from_millis(5));
+            if done(self) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+fn has(events: &[String], needle: &str) -> bool {
+    events.iter().any(|e| e.contains(needle))
+}
+
+fn provisioned(seed: u64) -> (AircraftIdentity, MemoryAttemptStore) {
+    let identity =
+        AircraftIdentity::provision(LINK_ID, CODE, KsfParams::INSECURE_FAST, &mut rng(seed))
+            .unwrap();
+    (identity, MemoryAttemptStore::new())
+}
+
+fn aircraft(identity: AircraftIdentity, store: MemoryAttemptStore, seed: u64) -> Link {
+    Link::aircraft(
+        config(),
+        identity,
+        Box::new(store),
+        &mut rng(seed),
+        Timestamp::ZERO,
+    )
+    .unwrap()
+}
+
+fn remote(identity: RemoteIdentity, seed: u64) -> Link {
+    Link::remote(config(), identity, LINK_ID, &mut rng(seed), Timestamp::ZERO).unwrap()
+}
+
+fn paired_net() -> Net {
+    let (identity, store) = provisioned(1);
+    let air = aircraft(identity, store, 2);
+    let rc = remote(RemoteIdentity::generate(&mut rng(3)), 4);
+    let mut net = Net::new(air, rc);
+    net.rc.pair(CODE, net.now).unwrap();
+    assert!(net.run_until(Duration::from_secs(2), |n| n.rc.is_connected()));
+    net.run(Duration::from_millis(50));
+    net
+}
+
+#[test]
+fn the_right_code_pairs_bonds_and_carries_data() {
+    let mut net = paired_net();
+    assert!(
+        has(&net.rc_events, "Connected { kind: Pair }"),
+        "{:?}",
+        net.rc_events
+    );
+    assert!(
+        has(&net.air_events, "Connected { kind: Pair }"),
+        "{:?}",
+        net.air_events
+    );
+    assert!(has(&net.rc_events, "Bonded") && has(&net.air_events, "Bonded"));
+    let bond = net.rc.remote_identity().unwrap().bond().copied().unwrap();
+    assert_eq!(bond.link_id, LINK_ID);
+    assert_eq!(
+        bond.aircraft_static,
+        net.air.aircraft_identity().unwrap().static_public()
+    );
+    assert_eq!(net.air.aircraft_identity().unwrap().bonds().len(), 1);
+    assert_eq!(net.air.remaining_attempts(), Some(3));
+
+    net.rc.send(Channel::Control, b"sticks").unwrap();
+    net.air.send(Channel::Telemetry, b"alt 100").unwrap();
+    net.run(Duration::from_millis(50));
+    assert_eq!(net.air_messages, [(Channel::Control, b"sticks".to_vec())]);
+    assert_eq!(net.rc_messages, [(Channel::Telemetry, b"alt 100".to_vec())]);
+}
+
+#[test]
+fn data_queued_before_pairing_waits_for_key_confirmation() {
+    let (identity, store) = provisioned(1);
+    let mut net = Net::new(
+        aircraft(identity, store, 2),
+        remote(RemoteIdentity::generate(&mut rng(3)), 4),
+    );
+    net.rc.send(Channel::Control, b"early").unwrap();
+    net.rc.pair(CODE, net.now).unwrap();
+    net.step(Duration::ZERO);
+    // Nothing but handshake frames went out before the session was confirmed.
+    let first_data = net.log.iter().position(|(_, f)| f[1] >= 0x10).unwrap();
+    let confirm = net
+        .log
+        .iter()
+        .position(|(up, f)| !up && f[1] == 0x12)
+        .unwrap();
+    assert!(confirm <= first_data, "data before key confirmation");
+    net.run(Duration::from_millis(50));
+    assert_eq!(net.air_messages, [(Channel::Control, b"early".to_vec())]);
+}
+
+#[test]
+fn bonded_devices_reconnect_without_the_code_after_a_restart() {
+    let net = paired_net();
+    let air_bytes = net.air.aircraft_identity().unwrap().to_bytes();
+    let rc_bytes = net.rc.remote_identity().unwrap().to_bytes();
+    drop(net);
+
+    let identity = AircraftIdentity::from_bytes(&air_bytes).unwrap();
+    let air = aircraft(identity, MemoryAttemptStore::new(), 12);
+    let rc = remote(RemoteIdentity::from_bytes(&rc_bytes).unwrap(), 14);
+    let mut net = Net::new(air, rc);
+    net.rc.connect(net.now).unwrap();
+    assert!(net.run_until(Duration::from_secs(1), |n| n.rc.is_connected()));
+    assert!(
+        has(&net.rc_events, "Connected { kind: Session }"),
+        "{:?}",
+        net.rc_events
+    );
+    // Four X25519 on the aircraft for one session handshake, and no OPAQUE.
+    assert_eq!(net.air.handshake_crypto_ops(), 4);
+    net.rc.send(Channel::Storage, b"LIST").unwrap();
+    net.run(Duration::from_millis(50));
+    assert_eq!(net.air_messages, [(Channel::Storage, b"LIST".to_vec())]);
+}
+
+#[test]
+fn an_unbonded_remote_cannot_connect() {
+    let (identity, store) = provisioned(1);
+    let mut net = Net::new(
+        aircraft(identity, store, 2),
+        remote(RemoteIdentity::generate(&mut rng(3)), 4),
+    );
+    assert_eq!(
+        net.rc.connect(net.now),
+        Err(rotorlink::Error::Handshake(HandshakeError::NotBonded))
+    );
+    // A remote claiming a bond it does not have is refused.
+    let mut stranger = RemoteIdentity::generate(&mut rng(5));
+    stranger.set_bond(rotorlink::handshake::Bond {
+        link_id: LINK_ID,
+        aircraft_static: net.air.aircraft_identity().unwrap().static_public(),
+    });
+    net.rc = remote(stranger, 6);
+    net.rc.connect(net.now).unwrap();
+    net.run(Duration::from_millis(100));
+    assert!(!net.rc.is_connected());
+    assert!(has(&net.rc_events, "UnknownBond"), "{:?}", net.rc_events);
+    assert_eq!(
+        net.air.handshake_crypto_ops(),
+        0,
+        "no DH for an unknown bond"
+    );
+}
+
+#[test]
+fn a_wrong_code_fails_on_both_sides_and_consumes_an_attempt() {
+    let (identity, store) = provisioned(1);
+    let mut net = Net::new(
+        aircraft(identity, store, 2),
+        remote(RemoteIdentity::generate(&mut rng(3)), 4),
+    );
+    net.rc.pair(b"000000", net.now).unwrap();
+    net.run(Duration::from_secs(11));
+    assert!(!net.rc.is_connected() && !net.air.is_connected());
+    assert!(
+        has(&net.rc_events, "PairingRejected { remaining_attempts: 2 }"),
+        "{:?}",
+        net.rc_events
+    );
+    assert!(
+        has(&net.air_events, "PairingRejected { remaining_attempts: 2 }"),
+        "{:?}",
+        net.air_events
+    );
+    assert_eq!(net.air.remaining_attempts(), Some(2));
+    assert!(net.air.aircraft_identity().unwrap().bonds().is_empty());
+}
+
+#[test]
+fn back_off_is_enforced_and_the_lockout_survives_a_restart() {
+    let (identity, _) = provisioned(1);
+    let air_bytes = identity.to_bytes();
+    let store = SharedStore::default();
+    let air = Link::aircraft(
+        config(),
+        identity,
+        Box::new(store.clone()),
+        &mut rng(2),
+        Timestamp::ZERO,
+    )
+    .unwrap();
+    let mut net = Net::new(air, remote(RemoteIdentity::generate(&mut rng(3)), 4));
+    // First wrong attempt, then an immediate second one: refused by the back-off.
+    net.rc.pair(b"111111", net.now).unwrap();
+    net.run(Duration::from_millis(100));
+    net.rc.pair(b"222222", net.now).unwrap();
+    net.run(Duration::from_millis(100));
+    assert!(
+        has(&net.rc_events, "reason: BackOff"),
+        "{:?}",
+        net.rc_events
+    );
+    assert_eq!(net.air.remaining_attempts(), Some(2));
+    // Wait out each back-off and fail twice more: locked out.
+    for code in [b"333333", b"444444"] {
+        net.run(Duration::from_secs(3));
+        net.rc.pair(code, net.now).unwrap();
+        net.run(Duration::from_millis(100));
+    }
+    assert_eq!(net.air.remaining_attempts(), Some(0));
+    net.run(Duration::from_secs(3));
+    net.rc.pair(CODE, net.now).unwrap();
+    net.run(Duration::from_millis(100));
+    assert!(has(&net.rc_events, "LockedOut"), "{:?}", net.rc_events);
+    assert!(
+        !net.rc.is_connected(),
+        "even the right code is refused while locked out"
+    );
+
+    // Restart the aircraft from its stored identity and the same attempt record: still
+    // locked, even for the right code.
+    drop(net);
+    let identity = AircraftIdentity::from_bytes(&air_bytes).unwrap();
+    let air = Link::aircraft(
+        config(),
+        identity,
+        Box::new(store),
+        &mut rng(7),
+        Timestamp::ZERO,
+    )
+    .unwrap();
+    let mut net = Net::new(air, remote(RemoteIdentity::generate(&mut rng(3)), 8));
+    assert_eq!(net.air.remaining_attempts(), Some(0));
+    net.rc.pair(CODE, net.now).unwrap();
+    net.run(Duration::from_millis(100));
+    assert!(has(&net.rc_events, "LockedOut"), "{:?}", net.rc_events);
+    assert!(!net.rc.is_connected());
+}
+
+/// An attempt store shared between aircraft "restarts", as flash memory would be.
+#[derive(Clone, Default)]
+struct SharedStore(std::sync::Arc<std::sync::Mutex<Option<AttemptRecord>>>);
+
+impl AttemptStore for SharedStore {
+    fn load(&mut self) -> Result<AttemptRecord, StoreError> {
+        Ok(self.0.lock().unwrap().unwrap_or_default())
+    }
+    fn save(&mut self, record: &AttemptRecord) -> Result<(), StoreError> {
+        *self.0.lock().unwrap() = Some(*record);
+        Ok(())
+    }
+}
+
+#[test]
+fn pairing_completes_at_twenty_percent_loss() {
+    for seed in 0..5 {
+        let (identity, store) = provisioned(1);
+        let mut net = Net::new(
+            aircraft(identity, store, 2),
+            remote(RemoteIdentity::generate(&mut rng(3)), 4),
+        );
+        net.loss = 0.2;
+        net.rng = rng(seed);
+        net.rc.pair(CODE, net.now).unwrap();
+        assert!(
+            net.run_until(Duration::from_secs(5), |n| n.rc.is_connected()
+                && n.air.is_connected()),
+            "seed {seed}: {:?} {:?}",
+            net.rc_events,
+            net.air_events
+        );
+    }
+}
+
+#[test]
+fn a_replayed_handshake_never_yields_a_session() {
+    let net = paired_net();
+    let recorded: Vec<Vec<u8>> = net
+        .log
+        .iter()
+        .filter(|(up, f)| *up && f[1] < 0x10)
+        .map(|(_, f)| f.clone())
+        .collect();
+    let air_bytes = net.air.aircraft_identity().unwrap().to_bytes();
+    drop(net);
+    // A fresh aircraft (same identity) hears the old Init and Finish replayed.
+    let identity = AircraftIdentity::from_bytes(&air_bytes).unwrap();
+    let mut air = aircraft(identity, MemoryAttemptStore::new(), 22);
+    let mut buf = vec![0u8; 2048];
+    for f in &recorded {
+        let _ = air.handle_datagram(Timestamp::ZERO, f);
+        while air.poll_transmit(Timestamp::ZERO, &mut buf).is_some() {}
+    }
+    assert!(!air.is_connected());
+    while let Some(ev) = air.poll_event() {
+        assert!(!matches!(ev, Event::Connected { .. }), "{ev:?}");
+    }
+    assert!(air.stats().dropped_handshake >= 1);
+}
+
+#[test]
+fn a_lost_link_resumes_in_one_round_trip_and_storage_carries_on() {
+    let mut net = paired_net();
+    let log: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+    for chunk in log.chunks(50_000) {
+        net.air.send(Channel::Storage, chunk).unwrap();
+    }
+    net.run(Duration::from_millis(20));
+    // Cut the radio for two seconds.
+    net.loss = 1.0;
+    net.run(Duration::from_secs(2));
+    assert!(has(&net.rc_events, "LinkLost"));
+    net.loss = 0.0;
+    let before = net.air.handshake_crypto_ops();
+    assert!(net.run_until(Duration::from_secs(3), |n| has(
+        &n.rc_events,
+        "Connected { kind: Resume }"
+    )));
+    assert_eq!(
+        net.air.handshake_crypto_ops() - before,
+        1,
+        "resume costs one X25519"
+    );
+    net.run(Duration::from_secs(2));
+    let got: Vec<u8> = net
+        .rc_messages
+        .iter()
+        .filter(|(c, _)| *c == Channel::Storage)
+        .flat_map(|(_, m)| m.clone())
+        .collect();
+    assert_eq!(got, log);
+}
+
+#[test]
+fn changing_the_code_revokes_bonds() {
+    let mut net = paired_net();
+    net.air.change_code(b"new-code").unwrap();
+    net.run(Duration::from_millis(50));
+    assert!(has(&net.rc_events, "Closed"), "{:?}", net.rc_events);
+    assert!(net.air.aircraft_identity().unwrap().bonds().is_empty());
+    net.rc.connect(net.now).unwrap();
+    net.run(Duration::from_millis(100));
+    // The resume ticket and the bond are both gone: refused.
+    assert!(!net.rc.is_connected());
+    assert!(has(&net.rc_events, "UnknownBond"), "{:?}", net.rc_events);
+}
