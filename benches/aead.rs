@@ -5,6 +5,8 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 use rotorlink::crypto::{nonce, AeadKey, AeadProvider, Secret, TAG_LEN};
 use rotorlink::{Channel, Config, Event, Link, Role, RustCrypto, Timestamp};
 
@@ -34,9 +36,28 @@ fn bench_provider<P: AeadProvider>(c: &mut Criterion) {
         };
         let s = Secret::new([2; 32]);
         let t = Timestamp::ZERO;
-        let mut air =
-            Link::<P>::from_secret(Role::Aircraft, config.clone(), &s, &[3; 32], 1, 2, t).unwrap();
-        let mut rc = Link::<P>::from_secret(Role::Remote, config, &s, &[3; 32], 2, 1, t).unwrap();
+        let mut air = Link::<P>::from_secret(
+            Role::Aircraft,
+            config.clone(),
+            &s,
+            &[3; 32],
+            1,
+            2,
+            &mut ChaCha20Rng::seed_from_u64(101),
+            t,
+        )
+        .unwrap();
+        let mut rc = Link::<P>::from_secret(
+            Role::Remote,
+            config,
+            &s,
+            &[3; 32],
+            2,
+            1,
+            &mut ChaCha20Rng::seed_from_u64(102),
+            t,
+        )
+        .unwrap();
         let payload = vec![0x5a; size];
         let mut wire = vec![0u8; rotorlink::wire::MAX_DATAGRAM_LEN];
         group.bench_with_input(BenchmarkId::new("link", size), &size, |b, _| {

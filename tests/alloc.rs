@@ -5,6 +5,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 use rotorlink::{Channel, Config, Event, Link, Role, Secret, Timestamp};
 
 struct Counting;
@@ -67,9 +69,28 @@ fn steady_state_send_and_receive_allocate_nothing() {
     let s = Secret::new([1; 32]);
     let t0 = Timestamp::ZERO;
     let cfg = Config::default();
-    let mut air: Link =
-        Link::from_secret(Role::Aircraft, cfg.clone(), &s, &[2; 32], 1, 2, t0).unwrap();
-    let mut rc: Link = Link::from_secret(Role::Remote, cfg, &s, &[2; 32], 2, 1, t0).unwrap();
+    let mut air: Link = Link::from_secret(
+        Role::Aircraft,
+        cfg.clone(),
+        &s,
+        &[2; 32],
+        1,
+        2,
+        &mut ChaCha20Rng::seed_from_u64(101),
+        t0,
+    )
+    .unwrap();
+    let mut rc: Link = Link::from_secret(
+        Role::Remote,
+        cfg,
+        &s,
+        &[2; 32],
+        2,
+        1,
+        &mut ChaCha20Rng::seed_from_u64(102),
+        t0,
+    )
+    .unwrap();
     let mut buf = vec![0u8; 1500];
     let video = vec![0xab; 20_000];
     for _ in 0..50 {

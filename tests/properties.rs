@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 use rotorlink::wire::body::{AckBody, CloseBody, FragmentHeader, SegmentHeader};
 use rotorlink::wire::{Channel, Frame, FrameType, Header, HEADER_LEN};
 use rotorlink::{Config, Error, Event, Link, ReplayError, Role, Secret, Timestamp};
@@ -51,8 +53,28 @@ fn pair() -> (Link, Link) {
     let t = Timestamp::ZERO;
     let c = Config::default();
     (
-        Link::from_secret(Role::Aircraft, c.clone(), &s, &[4; 32], 1, 2, t).unwrap(),
-        Link::from_secret(Role::Remote, c, &s, &[4; 32], 2, 1, t).unwrap(),
+        Link::from_secret(
+            Role::Aircraft,
+            c.clone(),
+            &s,
+            &[4; 32],
+            1,
+            2,
+            &mut ChaCha20Rng::seed_from_u64(101),
+            t,
+        )
+        .unwrap(),
+        Link::from_secret(
+            Role::Remote,
+            c,
+            &s,
+            &[4; 32],
+            2,
+            1,
+            &mut ChaCha20Rng::seed_from_u64(102),
+            t,
+        )
+        .unwrap(),
     )
 }
 

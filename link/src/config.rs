@@ -5,8 +5,11 @@ use core::time::Duration;
 use crate::handshake::{HandshakeConfig, KsfParams, LimitsConfig};
 use crate::wire::{body::FragmentHeader, HEADER_LEN, MAX_DATAGRAM_LEN, TAG_LEN};
 
-/// Smallest MTU the link accepts: room for the handshake messages with margin.
+/// Smallest MTU a link made with `Link::from_secret` accepts.
 pub const MIN_MTU: usize = 256;
+/// Smallest MTU a link that runs the handshakes accepts: its largest frame, the pairing
+/// response, is 379 bytes.
+pub const MIN_HANDSHAKE_MTU: usize = 400;
 
 /// Tunable parameters of a link. `Config::default()` is what the defaults below say; change
 /// a few with `Config { mtu: 1200, ..Config::default() }`.
@@ -193,11 +196,32 @@ impl Config {
                 !self.keepalive_interval.is_zero() && !self.link_loss_timeout.is_zero(),
                 "keepalive_interval and link_loss_timeout must be positive",
             ),
+            (
+                self.handshake.rate_per_second >= 1
+                    && !self.handshake.retry_initial.is_zero()
+                    && self.handshake.retry_initial <= self.handshake.retry_max
+                    && !self.handshake.timeout.is_zero(),
+                "handshake: rate >= 1, 0 < retry_initial <= retry_max, timeout > 0",
+            ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, why)) => Err(ConfigError(why)),
             None => Ok(()),
         }
+    }
+
+    /// [`Config::validate`], plus room for the handshake messages.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first field out of range.
+    pub fn validate_for_handshakes(&self) -> Result<(), ConfigError> {
+        self.validate()?;
+        if self.mtu < MIN_HANDSHAKE_MTU {
+            return Err(ConfigError(
+                "mtu must be at least 400 to carry the handshakes",
+            ));
+        }
+        Ok(())
     }
 
     /// Largest plaintext one frame carries at this MTU.

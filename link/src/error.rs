@@ -41,6 +41,8 @@ pub enum Error {
     CounterExhausted,
     /// The link is closed.
     Closed,
+    /// The storage channel is locked: prove the code with `unlock_storage` first.
+    StorageLocked,
     /// A handshake message was refused, or a handshake operation is not possible.
     Handshake(HandshakeError),
 }
@@ -76,7 +78,7 @@ impl Error {
             Error::SendNotAllowed(_) | Error::MessageSize { .. } | Error::QueueFull(_) => {
                 ErrorKind::Misuse
             }
-            Error::CounterExhausted | Error::Closed => ErrorKind::State,
+            Error::CounterExhausted | Error::Closed | Error::StorageLocked => ErrorKind::State,
             Error::Handshake(HandshakeError::Malformed) => ErrorKind::Malformed,
             Error::Handshake(HandshakeError::WrongRole | HandshakeError::NotBonded) => {
                 ErrorKind::Misuse
@@ -119,6 +121,7 @@ impl fmt::Display for Error {
             Error::CounterExhausted => f.write_str("packet counter exhausted"),
             Error::Closed => f.write_str("link closed"),
             Error::Handshake(e) => write!(f, "handshake: {e}"),
+            Error::StorageLocked => f.write_str("storage locked: unlock it with the code first"),
         }
     }
 }

@@ -11,32 +11,53 @@
 //! - [`wire`]: the frame format, zero-copy views and typed decode errors.
 //! - [`crypto`]: the AEAD provider trait (RustCrypto by default, AWS-LC with feature
 //!   `aws-lc`), secrets, and the HKDF key schedule.
+//! - [`handshake`]: password pairing (OPAQUE), bonded session handshakes and fast
+//!   reconnect (X25519), brute-force limits, the identities each end persists.
 //! - [`session`]: per-direction keys, the replay window, key rotation.
 //! - [`channel`]: the four logical channels and their delivery semantics.
-//! - [`Link`]: all of it together, one end of an established session.
+//! - [`Link`]: all of it together, one end of the link.
 //!
 //! ```
-//! use rotorlink::{Channel, Config, Event, Link, Role, Secret, Timestamp};
+//! use rotorlink::handshake::{AircraftIdentity, KsfParams, MemoryAttemptStore, RemoteIdentity};
+//! use rotorlink::{Channel, Config, Event, Link, Timestamp};
+//! use rand_chacha::ChaCha20Rng;
+//! use rand_core::SeedableRng;
 //!
+//! // Fast key stretching keeps this example quick; keep the default in real use.
+//! let config = Config { ksf: KsfParams::INSECURE_FAST, ..Config::default() };
+//! let mut rng = ChaCha20Rng::from_seed([7; 32]); // use a real CSPRNG (e.g. OsRng)
 //! let now = Timestamp::ZERO;
-//! let secret = Secret::new([7; 32]); // from the handshake
-//! let hash = [1; 32]; // the handshake transcript hash
-//! let mut aircraft: Link =
-//!     Link::from_secret(Role::Aircraft, Config::default(), &secret, &hash, 1, 2, now)?;
-//! let mut remote: Link =
-//!     Link::from_secret(Role::Remote, Config::default(), &secret, &hash, 2, 1, now)?;
 //!
-//! remote.send(Channel::Control, b"throttle 40%")?;
+//! // Activation: the owner sets the code; the aircraft keeps only OPAQUE's password file.
+//! let link_id = *b"my-aircraft-0001";
+//! let identity = AircraftIdentity::provision(link_id, b"246813", config.ksf, &mut rng)?;
+//! let attempts = Box::new(MemoryAttemptStore::new()); // persist it in real use
+//! let mut aircraft: Link = Link::aircraft(config.clone(), identity, attempts, &mut rng, now)?;
+//!
+//! // The pilot links a remote with the code.
+//! let mut remote: Link =
+//!     Link::remote(config, RemoteIdentity::generate(&mut rng), link_id, &mut rng, now)?;
+//! remote.pair(b"246813", now)?;
+//! remote.send(Channel::Control, b"throttle 40%")?; // queued until the session is up
+//!
+//! // The caller moves datagrams (here directly; in real life over a radio or UDP).
 //! let mut buf = [0u8; 1500];
-//! while let Some(t) = remote.poll_transmit(now, &mut buf) {
-//!     aircraft.handle_datagram(now, &buf[..t.len])?;
-//! }
-//! match aircraft.poll_event() {
-//!     Some(Event::Message { channel, data }) => {
-//!         assert_eq!((channel, data), (Channel::Control, &b"throttle 40%"[..]))
+//! for _ in 0..4 {
+//!     while let Some(t) = remote.poll_transmit(now, &mut buf) {
+//!         let _ = aircraft.handle_datagram(now, &buf[..t.len]);
 //!     }
-//!     other => panic!("unexpected {other:?}"),
+//!     while let Some(t) = aircraft.poll_transmit(now, &mut buf) {
+//!         let _ = remote.handle_datagram(now, &buf[..t.len]);
+//!     }
 //! }
+//! assert!(remote.is_connected() && aircraft.is_connected());
+//! let mut got = None;
+//! while let Some(event) = aircraft.poll_event() {
+//!     if let Event::Message { channel, data } = event {
+//!         got = Some((channel, data.to_vec()));
+//!     }
+//! }
+//! assert_eq!(got, Some((Channel::Control, b"throttle 40%".to_vec())));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -1,6 +1,7 @@
 //! [`Link`]: one end of the encrypted aircraft-remote link, driven sans-IO.
 
 mod connect;
+mod control;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -34,6 +35,9 @@ impl CloseCode {
     pub const COUNTER_EXHAUSTED: CloseCode = CloseCode(1);
     /// The aircraft's security code was changed: every bond is revoked.
     pub const CODE_CHANGED: CloseCode = CloseCode(2);
+    /// The send key reached its hard limit before a key update completed. Never sent, only
+    /// reported locally; a remote reconnects.
+    pub const KEY_EXPIRED: CloseCode = CloseCode(3);
 }
 
 /// Which half of the session a key rotation happened in.
@@ -101,6 +105,13 @@ pub enum Event<'a> {
         /// Why.
         error: HandshakeError,
     },
+    /// The code was proven inside this session: the storage channel is open.
+    StorageUnlocked,
+    /// A storage unlock failed (wrong code).
+    StorageUnlockRejected {
+        /// Attempts left before the aircraft locks out.
+        remaining_attempts: u32,
+    },
     /// Nothing authenticated arrived for `link_loss_timeout`.
     LinkLost,
     /// An authenticated frame arrived after [`Event::LinkLost`].
@@ -129,6 +140,8 @@ enum Pending {
     LinkLost,
     LinkRestored,
     Closed(CloseCode, bool),
+    StorageUnlocked,
+    StorageUnlockRejected(u32),
 }
 
 /// What [`Link::poll_transmit`] wrote.
@@ -191,6 +204,15 @@ pub struct Link<P: AeadProvider = RustCrypto> {
     reconfirm: bool,
     /// The kind of the handshake that made the current session.
     connected_kind: Option<Kind>,
+    /// Hash of the handshake transcript of the current session (binds unlocks to it).
+    session_transcript: [u8; 32],
+    /// The link's own reliable channel (key updates, storage unlock).
+    session_out: ReliableSender,
+    session_in: ReliableReceiver,
+    rekey: control::Rekey,
+    unlock: control::Unlock,
+    /// Has the code been proven inside this session, opening the storage channel?
+    storage_unlocked: bool,
     /// Randomness for ephemeral keys and indices, seeded from the caller's CSPRNG.
     rng: ChaCha20Rng,
     state: State,
@@ -227,12 +249,15 @@ enum Handshake {
 }
 
 impl<P: AeadProvider> Link<P> {
-    /// Build an established link from the shared secret and transcript hash a handshake
-    /// produced. Both ends call this with the same secret and hash and opposite roles;
-    /// `local_index` is the index this end receives on, `peer_index` the other end's.
+    /// Build an established link from a shared secret and transcript hash obtained some other
+    /// way (tests, benchmarks, a handshake of your own). Both ends call this with the same
+    /// secret and hash and opposite roles; `local_index` is the index this end receives on,
+    /// `peer_index` the other end's; `rng` seeds the ephemeral keys of later key updates.
+    /// No code is proven, so the storage channel starts unlocked.
     ///
     /// # Errors
     /// [`ConfigError`] if `config` fails [`Config::validate`].
+    #[allow(clippy::too_many_arguments)] // each is a distinct input of the key schedule
     pub fn from_secret(
         role: Role,
         config: Config,
@@ -240,12 +265,12 @@ impl<P: AeadProvider> Link<P> {
         transcript_hash: &[u8; 32],
         local_index: u32,
         peer_index: u32,
+        rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng),
         now: Timestamp,
     ) -> Result<Self, ConfigError> {
-        // No handshake, hence no caller randomness: seed the link's generator from the
-        // session secret (used only for rekey ephemerals; real links get the caller's).
-        let seed = crate::crypto::traffic_key(handshake_secret);
-        let mut link = Self::unconnected(role, config, *seed.expose(), now)?;
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let mut link = Self::unconnected(role, config, seed, now)?;
         link.install_keys(
             handshake_secret,
             transcript_hash,
@@ -253,6 +278,8 @@ impl<P: AeadProvider> Link<P> {
             peer_index,
             now,
         );
+        // Nothing here proved a code: the caller vouches for the secret.
+        link.storage_unlocked = true;
         Ok(link)
     }
 
@@ -271,6 +298,12 @@ impl<P: AeadProvider> Link<P> {
             handshake_out: VecDeque::new(),
             reconfirm: false,
             connected_kind: None,
+            session_transcript: [0; 32],
+            session_out: ReliableSender::new(&config),
+            session_in: ReliableReceiver::new(&config),
+            rekey: control::Rekey::Idle,
+            unlock: control::Unlock::Idle,
+            storage_unlocked: false,
             rng: rand_core::SeedableRng::from_seed(rng_seed),
             state: State::Open,
             pool: BufPool::default(),
@@ -299,7 +332,7 @@ impl<P: AeadProvider> Link<P> {
     }
 
     /// Derive and install session keys; the session counts as confirmed.
-    fn install_keys(
+    pub(super) fn install_keys(
         &mut self,
         handshake_secret: &Secret,
         transcript_hash: &[u8; 32],
@@ -320,6 +353,14 @@ impl<P: AeadProvider> Link<P> {
         self.peer_index = peer_index;
         self.last_received = now;
         self.link_lost = false;
+        self.session_transcript = *transcript_hash;
+        // Packet counters restart with new keys, and latest-wins compares counters.
+        self.newest_control = None;
+        self.session_out = ReliableSender::new(&self.config);
+        self.session_in = ReliableReceiver::new(&self.config);
+        self.rekey = control::Rekey::Idle;
+        self.unlock = control::Unlock::Idle;
+        self.storage_unlocked = false;
     }
 
     /// This end's role.
@@ -354,6 +395,8 @@ impl<P: AeadProvider> Link<P> {
             || self.video_out.queued() > 0
             || self.storage_out.queued() > 0
             || self.storage_in.ack_pending()
+            || self.session_out.queued() > 0
+            || self.session_in.ack_pending()
             || matches!(self.state, State::Closing(_))
     }
 
@@ -381,10 +424,14 @@ impl<P: AeadProvider> Link<P> {
         if self.state != State::Open {
             return Err(Error::Closed);
         }
-        if !self.role.may_send(channel) {
+        if channel == Channel::Session || !self.role.may_send(channel) {
             return Err(Error::SendNotAllowed(channel));
         }
+        if channel == Channel::Storage && !self.storage_unlocked {
+            return Err(Error::StorageLocked);
+        }
         let (max, queued) = match channel {
+            Channel::Session => (0, 0),
             Channel::Control => (self.config.max_control_message, 0),
             Channel::Telemetry => (self.config.max_plaintext(), self.telemetry_out.len()),
             Channel::Video => (self.config.max_video_message, self.video_out.queued()),
@@ -410,7 +457,7 @@ impl<P: AeadProvider> Link<P> {
             Channel::Video => {
                 self.video_out.push(buf, self.config.max_fragment_data());
             }
-            Channel::Storage => self.storage_out.push(buf),
+            Channel::Storage | Channel::Session => self.storage_out.push(buf),
         }
         self.stats.channel_mut(channel).messages_sent += 1;
         Ok(())
@@ -473,6 +520,7 @@ impl<P: AeadProvider> Link<P> {
             self.stats.rekeys_received += 1;
             let generation = keys.recv.generation();
             self.push_event(Pending::Rekeyed(KeyDirection::Receive, generation));
+            self.on_receive_rotated(now);
         }
         self.on_authenticated(now);
         self.last_received = now;
@@ -485,9 +533,14 @@ impl<P: AeadProvider> Link<P> {
             (FrameType::Data, Some(channel)) => {
                 self.receive_data(now, channel, header.counter, plaintext)
             }
-            (FrameType::Ack, Some(Channel::Storage)) => {
+            (FrameType::Ack, Some(channel)) => {
                 let ack = AckBody::parse(plaintext)?;
-                if self.storage_out.on_ack(now, &ack, &mut self.pool) {
+                let sender = if channel == Channel::Session {
+                    &mut self.session_out
+                } else {
+                    &mut self.storage_out
+                };
+                if sender.on_ack(now, &ack, &mut self.pool) {
                     Ok(())
                 } else {
                     Err(Error::UnexpectedFrame)
@@ -549,7 +602,31 @@ impl<P: AeadProvider> Link<P> {
                     Reassembled::Complete(_, message) => self.deliver_owned(channel, message),
                 }
             }
+            Channel::Session => {
+                let (segment, bytes) = SegmentHeader::parse(data)?;
+                let mut messages = Vec::new();
+                let outcome =
+                    self.session_in
+                        .on_segment(&segment, bytes, &mut self.pool, &mut |m| {
+                            messages.push(m);
+                        });
+                if outcome == SegmentOutcome::OutOfWindow {
+                    return Err(Error::UnexpectedFrame);
+                }
+                let mut result = Ok(());
+                for m in messages {
+                    if let Err(e) = self.on_control(now, &m) {
+                        result = Err(e);
+                    }
+                    self.pool.give(m);
+                }
+                result?;
+            }
             Channel::Storage => {
+                if !self.storage_unlocked {
+                    // Not acknowledged either: the remote is told by `send`, not by the air.
+                    return Err(Error::StorageLocked);
+                }
                 let (segment, bytes) = SegmentHeader::parse(data)?;
                 if self.events.len() >= self.config.max_pending_events {
                     // Not acknowledged: the sender retransmits once the app caught up.
@@ -604,6 +681,9 @@ impl<P: AeadProvider> Link<P> {
         self.state = State::Closed;
         self.keys = None;
         self.push_event(Pending::Closed(code, by_peer));
+        if code == CloseCode::KEY_EXPIRED {
+            self.on_link_lost(Timestamp::ZERO.max(self.last_sent));
+        }
     }
 
     fn push_event(&mut self, event: Pending) {
@@ -643,6 +723,12 @@ impl<P: AeadProvider> Link<P> {
             self.end_session(CloseCode::COUNTER_EXHAUSTED, false);
             return None;
         }
+        if keys.send.expired(now, &self.config) {
+            // The key update did not complete in time; the peer refuses this key now.
+            self.end_session(CloseCode::KEY_EXPIRED, false);
+            return None;
+        }
+        self.maybe_start_rekey(now);
         let max_plain = self.config.max_plaintext();
         let body = &mut buf[HEADER_LEN..HEADER_LEN + max_plain];
         let (frame_type, channel, len) = self.next_frame_body(now, body)?;
@@ -656,17 +742,12 @@ impl<P: AeadProvider> Link<P> {
             payload_len: 0,
         };
         let keys = self.keys.as_mut()?;
-        match keys
+        if keys
             .send
-            .seal(now, &self.config, header, &mut buf[..frame_len])
+            .seal(&self.config, header, &mut buf[..frame_len])
+            .is_err()
         {
-            Ok(rotated) => {
-                if rotated {
-                    self.stats.rekeys_sent += 1;
-                    self.push_event(Pending::Rekeyed(KeyDirection::Send, self.stats.rekeys_sent));
-                }
-            }
-            Err(_) => return None, // unreachable: the counter was checked above
+            return None; // unreachable: the counter was checked above
         }
         self.last_sent = now;
         self.stats.datagrams_sent += 1;
@@ -702,10 +783,25 @@ impl<P: AeadProvider> Link<P> {
             self.pool.give(msg);
             return Some((FrameType::Data, Some(Channel::Control), n));
         }
+        if self.session_in.ack_pending() {
+            let n = self.session_in.take_ack().emit(body).ok()?;
+            self.stats.acks_sent += 1;
+            return Some((FrameType::Ack, Some(Channel::Session), n));
+        }
         if self.storage_in.ack_pending() {
             let n = self.storage_in.take_ack().emit(body).ok()?;
             self.stats.acks_sent += 1;
             return Some((FrameType::Ack, Some(Channel::Storage), n));
+        }
+        let max_plain = body.len();
+        if let Some(n) = self.session_out.next_retransmit(now, body) {
+            return Some((FrameType::Data, Some(Channel::Session), n));
+        }
+        if let Some(n) = self
+            .session_out
+            .next_new(now, max_plain, body, &mut self.pool)
+        {
+            return Some((FrameType::Data, Some(Channel::Session), n));
         }
         if let Some(n) = self.storage_out.next_retransmit(now, body) {
             self.stats.storage_retransmits += 1;
@@ -717,7 +813,6 @@ impl<P: AeadProvider> Link<P> {
             self.pool.give(msg);
             return Some((FrameType::Data, Some(Channel::Telemetry), n));
         }
-        let max_plain = body.len();
         if let Some(n) = self
             .storage_out
             .next_new(now, max_plain, body, &mut self.pool)
@@ -746,6 +841,7 @@ impl<P: AeadProvider> Link<P> {
         let timers = earliest(keepalive, loss);
         let timers = earliest(timers, handshake);
         let timers = earliest(timers, self.storage_out.poll_timeout());
+        let timers = earliest(timers, self.session_out.poll_timeout());
         earliest(timers, self.reassembler.poll_timeout())
     }
 
@@ -807,6 +903,10 @@ impl<P: AeadProvider> Link<P> {
                 }
             }
             Pending::HandshakeFailed(error) => Event::HandshakeFailed { error },
+            Pending::StorageUnlocked => Event::StorageUnlocked,
+            Pending::StorageUnlockRejected(remaining_attempts) => {
+                Event::StorageUnlockRejected { remaining_attempts }
+            }
             Pending::LinkLost => Event::LinkLost,
             Pending::LinkRestored => Event::LinkRestored,
             Pending::Closed(code, by_peer) => Event::Closed { code, by_peer },

@@ -63,6 +63,10 @@ pub struct Stats {
     pub handshakes_completed: u64,
     /// Handshake datagrams dropped (malformed, bad MAC, failed verification, unexpected).
     pub dropped_handshake: u64,
+    /// Storage frames refused because the storage channel was locked.
+    pub dropped_storage_locked: u64,
+    /// Storage unlock attempts that failed (wrong code), on the aircraft.
+    pub unlock_failures: u64,
     /// Send-key rotations.
     pub rekeys_sent: u64,
     /// Receive-key rotations.
@@ -71,18 +75,19 @@ pub struct Stats {
     pub events_overflowed: u64,
     /// Calls to `poll_transmit` with a buffer smaller than the MTU.
     pub transmit_buffer_too_small: u64,
-    /// Per-channel counters, indexed by `Channel as usize - 1`.
-    pub channels: [ChannelStats; 4],
+    /// Per-channel counters, indexed by `Channel as usize` (0 is the internal session
+    /// channel).
+    pub channels: [ChannelStats; 5],
 }
 
 impl Stats {
     /// The counters of one channel.
     pub fn channel(&self, channel: Channel) -> &ChannelStats {
-        &self.channels[channel as usize - 1]
+        &self.channels[channel as usize]
     }
 
     pub(crate) fn channel_mut(&mut self, channel: Channel) -> &mut ChannelStats {
-        &mut self.channels[channel as usize - 1]
+        &mut self.channels[channel as usize]
     }
 
     /// All datagrams dropped on receive, for any reason.
@@ -95,6 +100,7 @@ impl Stats {
             + self.dropped_key_expired
             + self.dropped_protocol
             + self.dropped_handshake
+            + self.dropped_storage_locked
     }
 
     /// Count a dropped datagram under its reason.
@@ -107,6 +113,7 @@ impl Stats {
             Error::Replayed(ReplayError::TooOld) => &mut self.dropped_too_old,
             Error::KeyExpired | Error::CounterExhausted => &mut self.dropped_key_expired,
             Error::Handshake(_) => &mut self.dropped_handshake,
+            Error::StorageLocked => &mut self.dropped_storage_locked,
             Error::UnexpectedFrame
             | Error::WrongDirection(_)
             | Error::SendNotAllowed(_)

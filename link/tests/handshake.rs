@@ -151,6 +151,15 @@ fn remote(identity: RemoteIdentity, seed: u64) -> Link {
     Link::remote(config(), identity, LINK_ID, &mut rng(seed), Timestamp::ZERO).unwrap()
 }
 
+/// Prove the code inside the session so that storage opens.
+fn unlock(net: &mut Net) {
+    net.rc.unlock_storage(CODE).unwrap();
+    assert!(
+        net.run_until(Duration::from_secs(1), |n| n.rc.storage_unlocked()
+            && n.air.storage_unlocked())
+    );
+}
+
 fn paired_net() -> Net {
     let (identity, store) = provisioned(1);
     let air = aircraft(identity, store, 2);
@@ -234,6 +243,7 @@ fn bonded_devices_reconnect_without_the_code_after_a_restart() {
     );
     // Four X25519 on the aircraft for one session handshake, and no OPAQUE.
     assert_eq!(net.air.handshake_crypto_ops(), 4);
+    unlock(&mut net);
     net.rc.send(Channel::Storage, b"LIST").unwrap();
     net.run(Duration::from_millis(50));
     assert_eq!(net.air_messages, [(Channel::Storage, b"LIST".to_vec())]);
@@ -417,6 +427,7 @@ fn a_replayed_handshake_never_yields_a_session() {
 #[test]
 fn a_lost_link_resumes_in_one_round_trip_and_storage_carries_on() {
     let mut net = paired_net();
+    unlock(&mut net);
     let log: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
     for chunk in log.chunks(50_000) {
         net.air.send(Channel::Storage, chunk).unwrap();
@@ -459,4 +470,195 @@ fn changing_the_code_revokes_bonds() {
     // The resume ticket and the bond are both gone: refused.
     assert!(!net.rc.is_connected());
     assert!(has(&net.rc_events, "UnknownBond"), "{:?}", net.rc_events);
+}
+
+#[test]
+fn storage_is_refused_before_unlock_and_a_wrong_code_is_counted() {
+    let mut net = paired_net();
+    assert_eq!(
+        net.rc.send(Channel::Storage, b"GET /log"),
+        Err(rotorlink::Error::StorageLocked)
+    );
+    assert_eq!(
+        net.air.send(Channel::Storage, b"log"),
+        Err(rotorlink::Error::StorageLocked)
+    );
+    // A wrong code: refused on both sides, and it costs an attempt.
+    net.rc.unlock_storage(b"999999").unwrap();
+    net.run(Duration::from_millis(100));
+    assert!(!net.rc.storage_unlocked() && !net.air.storage_unlocked());
+    assert!(
+        has(
+            &net.rc_events,
+            "StorageUnlockRejected { remaining_attempts: 2 }"
+        ),
+        "{:?}",
+        net.rc_events
+    );
+    assert!(
+        has(&net.air_events, "StorageUnlockRejected"),
+        "{:?}",
+        net.air_events
+    );
+    assert_eq!(net.air.stats().unlock_failures, 1);
+    assert_eq!(net.air.remaining_attempts(), Some(2));
+    // Too soon after: the back-off refuses the next attempt without running OPAQUE.
+    net.rc.unlock_storage(CODE).unwrap();
+    net.run(Duration::from_millis(100));
+    assert!(
+        has(&net.rc_events, "reason: BackOff"),
+        "{:?}",
+        net.rc_events
+    );
+    assert!(!net.rc.storage_unlocked());
+    // After the back-off, the right code opens storage, and the count resets.
+    net.run(Duration::from_secs(1));
+    unlock(&mut net);
+    assert_eq!(net.air.remaining_attempts(), Some(3));
+    net.rc.send(Channel::Storage, b"GET /log").unwrap();
+    net.run(Duration::from_millis(50));
+    assert_eq!(net.air_messages, [(Channel::Storage, b"GET /log".to_vec())]);
+}
+
+#[test]
+fn a_forged_response_leaves_the_handshake_able_to_finish() {
+    let (identity, store) = provisioned(1);
+    let mut net = Net::new(
+        aircraft(identity, store, 2),
+        remote(RemoteIdentity::generate(&mut rng(3)), 4),
+    );
+    net.rc.pair(CODE, net.now).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let init = net.rc.poll_transmit(net.now, &mut buf).unwrap();
+    let init = buf[..init.len].to_vec();
+    net.air.handle_datagram(net.now, &init).unwrap();
+    let genuine = net.air.poll_transmit(net.now, &mut buf).unwrap();
+    let genuine = buf[..genuine.len].to_vec();
+    // An attacker answers first with a response of the right shape but its own contents.
+    for byte in [0x00u8, 0x5a, 0xff] {
+        let mut forged = genuine.clone();
+        for b in &mut forged[30..] {
+            *b ^= byte | 1;
+        }
+        assert!(net.rc.handle_datagram(net.now, &forged).is_err());
+    }
+    net.rc.handle_datagram(net.now, &genuine).unwrap();
+    assert!(net.run_until(Duration::from_secs(1), |n| n.rc.is_connected()));
+}
+
+#[test]
+fn resume_falls_back_to_the_full_handshake_when_the_aircraft_forgot_the_session() {
+    let mut net = paired_net();
+    let air_bytes = net.air.aircraft_identity().unwrap().to_bytes();
+    // The aircraft reboots (its resumption state is gone); the remote keeps its link.
+    let identity = AircraftIdentity::from_bytes(&air_bytes).unwrap();
+    net.air = aircraft(identity, MemoryAttemptStore::new(), 31);
+    net.rc_events.clear();
+    net.rc.connect(net.now).unwrap();
+    assert!(net.run_until(Duration::from_secs(2), |n| has(
+        &n.rc_events,
+        "Connected { kind: Session }"
+    )));
+    assert!(net.rc.is_connected() && net.air.is_connected());
+}
+
+#[test]
+fn sessions_have_unrelated_keys_and_recordings_stay_closed_to_long_term_secrets() {
+    // Two sessions of the same bonded pair carry the same messages.
+    let net = paired_net();
+    let air_bytes = net.air.aircraft_identity().unwrap().to_bytes();
+    let rc_bytes = net.rc.remote_identity().unwrap().to_bytes();
+    drop(net);
+    let session = |seed: u64| {
+        let identity = AircraftIdentity::from_bytes(&air_bytes).unwrap();
+        let air = aircraft(identity, MemoryAttemptStore::new(), seed);
+        let rc = remote(RemoteIdentity::from_bytes(&rc_bytes).unwrap(), seed + 1);
+        let mut net = Net::new(air, rc);
+        net.rc.connect(net.now).unwrap();
+        assert!(net.run_until(Duration::from_secs(1), |n| n.rc.is_connected()));
+        for i in 0..20u8 {
+            net.rc.send(Channel::Control, &[i; 16]).unwrap();
+            net.step(Duration::from_millis(5));
+        }
+        net.run(Duration::from_millis(50));
+        assert_eq!(net.air_messages.len(), 20);
+        net.log
+    };
+    let first = session(40);
+    let second = session(50);
+    let data = |log: &[(bool, Vec<u8>)]| -> Vec<Vec<u8>> {
+        log.iter()
+            .filter(|(up, f)| *up && f[1] == 0x10)
+            .map(|(_, f)| f.clone())
+            .collect()
+    };
+    // Same plaintexts, same counters, different ciphertexts: unrelated keys.
+    let (a, b) = (data(&first), data(&second));
+    assert!(!a.is_empty());
+    for (x, y) in a.iter().zip(&b) {
+        assert_ne!(x[18..], y[18..]);
+    }
+    // Everything recorded in the first session, replayed to fresh links that hold both ends'
+    // long-term secrets (static keys, password file), opens nothing and makes no session.
+    let identity = AircraftIdentity::from_bytes(&air_bytes).unwrap();
+    let mut air = aircraft(identity, MemoryAttemptStore::new(), 60);
+    let mut rc = remote(RemoteIdentity::from_bytes(&rc_bytes).unwrap(), 61);
+    let mut buf = vec![0u8; 2048];
+    for (up, frame) in &first {
+        let to = if *up { &mut air } else { &mut rc };
+        let _ = to.handle_datagram(Timestamp::ZERO, frame);
+        while to.poll_transmit(Timestamp::ZERO, &mut buf).is_some() {}
+    }
+    for link in [&mut air, &mut rc] {
+        assert!(!link.is_connected());
+        while let Some(ev) = link.poll_event() {
+            assert!(
+                !matches!(ev, Event::Message { .. } | Event::Connected { .. }),
+                "{ev:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn stick_commands_flow_again_right_after_a_resume() {
+    let mut net = paired_net();
+    for i in 0..50u8 {
+        net.rc.send(Channel::Control, &[i]).unwrap();
+        net.step(Duration::from_millis(10));
+    }
+    net.loss = 1.0;
+    net.run(Duration::from_secs(2));
+    net.loss = 0.0;
+    assert!(net.run_until(Duration::from_secs(3), |n| has(
+        &n.rc_events,
+        "Connected { kind: Resume }"
+    )));
+    net.air_messages.clear();
+    net.rc.send(Channel::Control, b"after").unwrap();
+    net.run(Duration::from_millis(50));
+    // The new keys restart the packet counters; latest-wins must restart with them.
+    assert_eq!(net.air_messages, [(Channel::Control, b"after".to_vec())]);
+    assert_eq!(net.air.stats().dropped_stale_control, 0);
+}
+
+#[test]
+fn a_late_copy_of_the_pairing_init_costs_no_attempt() {
+    let mut net = paired_net();
+    let init = net
+        .log
+        .iter()
+        .find(|(up, f)| *up && f[1] == 0x01)
+        .map(|(_, f)| f.clone())
+        .unwrap();
+    assert_eq!(net.air.remaining_attempts(), Some(3));
+    net.air.handle_datagram(net.now, &init).unwrap();
+    net.run(Duration::from_secs(11));
+    assert_eq!(net.air.remaining_attempts(), Some(3));
+    assert!(
+        !has(&net.air_events, "PairingRejected"),
+        "{:?}",
+        net.air_events
+    );
+    assert!(net.air.is_connected() && net.rc.is_connected());
 }

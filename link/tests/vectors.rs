@@ -1,8 +1,8 @@
 //! The frame vectors of PROTOCOL.md ("Known-answer vectors", "Frames"), checked through the
 //! public API only:
 //!
-//! - each datagram opens, with the key the key schedule gives for its direction and
-//!   generation, to the plaintext listed, and its header and body decode to the fields the
+//! - each datagram opens, with the key the key schedule gives for its direction (all are in
+//!   key phase 0), to the plaintext listed, and its header and body decode to the fields the
 //!   document describes;
 //! - two `Link`s given the inputs the document describes produce exactly these datagrams;
 //! - the peer `Link` accepts the document's bytes and delivers the expected messages.
@@ -10,84 +10,22 @@
 //! The vectors themselves were computed independently of this crate (see the appendix of
 //! PROTOCOL.md), so these tests tie the implementation to the specification.
 
-use std::collections::BTreeMap;
-
-use rotorlink::crypto::{
-    next_traffic_secret, nonce, traffic_key, traffic_secrets, AeadKey, AeadProvider,
-};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use rotorlink::crypto::{nonce, traffic_key, traffic_secrets, AeadKey, AeadProvider};
 use rotorlink::wire::body::{AckBody, CloseBody, FragmentHeader, SegmentHeader};
 use rotorlink::wire::{Channel, Frame, FrameType, Header, HEADER_LEN, TAG_LEN};
-use rotorlink::{
-    CloseCode, Config, Event, KeyDirection, Link, Role, RustCrypto, Secret, Timestamp,
-};
+use rotorlink::{CloseCode, Config, Event, Link, Role, RustCrypto, Secret, Timestamp};
+
+mod protocol_vectors {
+    use std::collections::BTreeMap;
+    include!("common/protocol_vectors.rs");
+}
+use protocol_vectors::Vectors;
 
 const PROTOCOL_MD: &str = include_str!("../../PROTOCOL.md");
 
-/// The vectors of PROTOCOL.md: every line `name = hex` of its ```` ```vectors ```` blocks.
-struct Vectors(BTreeMap<&'static str, Vec<u8>>);
-
 impl Vectors {
-    /// Parse PROTOCOL.md, failing on any malformed line or duplicate name in a vectors block.
-    fn load() -> Self {
-        let mut vectors = BTreeMap::new();
-        // Inside a fenced block: `Some(true)` if it is a vectors block.
-        let mut fence: Option<bool> = None;
-        for (number, line) in PROTOCOL_MD.lines().enumerate() {
-            let at = number + 1;
-            let line = line.trim();
-            if let Some(info) = line.strip_prefix("```") {
-                fence = match fence {
-                    None => Some(info.trim() == "vectors"),
-                    Some(_) => None,
-                };
-                continue;
-            }
-            if fence != Some(true) || line.is_empty() {
-                continue;
-            }
-            let (name, value) = line
-                .split_once('=')
-                .unwrap_or_else(|| panic!("PROTOCOL.md:{at}: not `name = hex`"));
-            let (name, value) = (name.trim(), value.trim());
-            assert!(
-                !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
-                "PROTOCOL.md:{at}: bad vector name {name:?}"
-            );
-            assert!(
-                !value.bytes().any(|b| b.is_ascii_uppercase()),
-                "PROTOCOL.md:{at}: hex must be lower case"
-            );
-            let bytes =
-                hex::decode(value).unwrap_or_else(|e| panic!("PROTOCOL.md:{at}: {name}: {e}"));
-            assert!(
-                vectors.insert(name, bytes).is_none(),
-                "PROTOCOL.md:{at}: duplicate vector {name}"
-            );
-        }
-        assert_eq!(fence, None, "PROTOCOL.md: unterminated code block");
-        Vectors(vectors)
-    }
-
-    fn get(&self, name: &str) -> &[u8] {
-        self.0
-            .get(name)
-            .unwrap_or_else(|| panic!("PROTOCOL.md has no vector {name}"))
-    }
-
-    fn array<const N: usize>(&self, name: &str) -> [u8; N] {
-        let bytes = self.get(name);
-        bytes
-            .try_into()
-            .unwrap_or_else(|_| panic!("vector {name} is {} bytes, not {N}", bytes.len()))
-    }
-
-    fn u32(&self, name: &str) -> u32 {
-        u32::from_be_bytes(self.array(name))
-    }
-
     fn secret(&self) -> Secret {
         Secret::new(self.array("handshake_secret"))
     }
@@ -104,11 +42,11 @@ enum Sender {
     Remote,
 }
 
-/// What PROTOCOL.md says about one frame vector.
+/// What PROTOCOL.md says about one frame vector. Every frame is in key phase 0 (generation
+/// 0 of its direction's traffic secret).
 struct Expected {
     name: &'static str,
     sender: Sender,
-    generation: u32,
     frame_type: FrameType,
     channel: Option<Channel>,
     counter: u64,
@@ -118,7 +56,6 @@ const FRAMES: [Expected; 8] = [
     Expected {
         name: "control",
         sender: Sender::Remote,
-        generation: 0,
         frame_type: FrameType::Data,
         channel: Some(Channel::Control),
         counter: 0,
@@ -126,7 +63,6 @@ const FRAMES: [Expected; 8] = [
     Expected {
         name: "keepalive",
         sender: Sender::Aircraft,
-        generation: 0,
         frame_type: FrameType::Keepalive,
         channel: None,
         counter: 0,
@@ -134,7 +70,6 @@ const FRAMES: [Expected; 8] = [
     Expected {
         name: "video_0",
         sender: Sender::Aircraft,
-        generation: 0,
         frame_type: FrameType::Data,
         channel: Some(Channel::Video),
         counter: 1,
@@ -142,7 +77,6 @@ const FRAMES: [Expected; 8] = [
     Expected {
         name: "video_1",
         sender: Sender::Aircraft,
-        generation: 0,
         frame_type: FrameType::Data,
         channel: Some(Channel::Video),
         counter: 2,
@@ -150,7 +84,6 @@ const FRAMES: [Expected; 8] = [
     Expected {
         name: "storage_0",
         sender: Sender::Remote,
-        generation: 0,
         frame_type: FrameType::Data,
         channel: Some(Channel::Storage),
         counter: 1,
@@ -158,7 +91,6 @@ const FRAMES: [Expected; 8] = [
     Expected {
         name: "storage_1",
         sender: Sender::Remote,
-        generation: 0,
         frame_type: FrameType::Data,
         channel: Some(Channel::Storage),
         counter: 2,
@@ -166,7 +98,6 @@ const FRAMES: [Expected; 8] = [
     Expected {
         name: "ack",
         sender: Sender::Aircraft,
-        generation: 1,
         frame_type: FrameType::Ack,
         channel: Some(Channel::Storage),
         counter: 3,
@@ -174,23 +105,19 @@ const FRAMES: [Expected; 8] = [
     Expected {
         name: "close",
         sender: Sender::Remote,
-        generation: 0,
         frame_type: FrameType::Close,
         channel: None,
         counter: 3,
     },
 ];
 
-/// The AES key of `sender`'s chain at `generation`, from the key schedule.
-fn schedule_key(v: &Vectors, sender: Sender, generation: u32) -> Secret {
+/// The AES key of `sender`'s first traffic secret, from the key schedule.
+fn schedule_key(v: &Vectors, sender: Sender) -> Secret {
     let secrets = traffic_secrets(&v.secret(), &v.hash());
-    let mut secret = match sender {
+    let secret = match sender {
         Sender::Aircraft => secrets.aircraft_to_remote,
         Sender::Remote => secrets.remote_to_aircraft,
     };
-    for _ in 0..generation {
-        secret = next_traffic_secret(&secret);
-    }
     traffic_key(&secret)
 }
 
@@ -236,7 +163,7 @@ fn check_aead<P: AeadProvider>(v: &Vectors, name: &str, key: &Secret) {
 
 #[test]
 fn frame_vectors_follow_the_wire_format_and_key_schedule() {
-    let v = Vectors::load();
+    let v = Vectors::load(PROTOCOL_MD);
     let aircraft_index = v.u32("aircraft_index");
     let remote_index = v.u32("remote_index");
     assert_eq!(aircraft_index, u32::from_be_bytes(*b"AIR1"));
@@ -247,8 +174,8 @@ fn frame_vectors_follow_the_wire_format_and_key_schedule() {
         let datagram = v.get(&format!("{name}_datagram"));
         let plaintext = v.get(&format!("{name}_plaintext"));
 
-        // The key is the key schedule's for this direction and generation.
-        let key = schedule_key(&v, e.sender, e.generation);
+        // The key is the key schedule's for this direction.
+        let key = schedule_key(&v, e.sender);
         assert_eq!(
             key.expose(),
             &v.array::<32>(&format!("{name}_key")),
@@ -266,7 +193,7 @@ fn frame_vectors_follow_the_wire_format_and_key_schedule() {
             header,
             Header {
                 frame_type: e.frame_type,
-                key_phase: e.generation % 2 == 1,
+                key_phase: false,
                 channel: e.channel,
                 receiver_index: receiver,
                 counter: e.counter,
@@ -387,18 +314,18 @@ fn expect_no_event<P: AeadProvider>(link: &mut Link<P>) {
 }
 
 /// The session PROTOCOL.md describes, replayed with two links.
-// `Config` is `#[non_exhaustive]`, so outside its crate it cannot be built with a struct
-// literal; clippy suggests one anyway.
-#[allow(clippy::field_reassign_with_default)]
 fn session<P: AeadProvider>() {
-    let v = Vectors::load();
+    let v = Vectors::load(PROTOCOL_MD);
     let (aircraft_index, remote_index) = (v.u32("aircraft_index"), v.u32("remote_index"));
     let t0 = Timestamp::ZERO;
     let t1 = Timestamp::from_millis(250);
 
-    let mut aircraft_config = Config::default();
-    aircraft_config.mtu = 256;
-    aircraft_config.rekey_after_packets = 3;
+    let aircraft_config = Config {
+        mtu: 256,
+        ..Config::default()
+    };
+    // The links draw randomness only for key update ephemerals, and no key update falls due
+    // in these few frames (default limits), so the seeds do not affect the datagrams.
     let mut aircraft = Link::<P>::from_secret(
         Role::Aircraft,
         aircraft_config,
@@ -406,6 +333,7 @@ fn session<P: AeadProvider>() {
         &v.hash(),
         aircraft_index,
         remote_index,
+        &mut ChaCha20Rng::seed_from_u64(1),
         t0,
     )
     .unwrap();
@@ -416,6 +344,7 @@ fn session<P: AeadProvider>() {
         &v.hash(),
         remote_index,
         aircraft_index,
+        &mut ChaCha20Rng::seed_from_u64(2),
         t0,
     )
     .unwrap();
@@ -502,8 +431,8 @@ fn session<P: AeadProvider>() {
     );
     expect_nothing_to_send(&mut remote, t1);
 
-    // The aircraft gets segment 1 first and acknowledges it selectively; its fourth frame
-    // rotates its send key first (rekey_after_packets = 3).
+    // The aircraft gets segment 1 first and acknowledges it selectively, still in key
+    // phase 0.
     aircraft.handle_datagram(t1, &storage_1).unwrap();
     expect_no_event(&mut aircraft);
     let ack = expect_transmit(
@@ -514,28 +443,15 @@ fn session<P: AeadProvider>() {
         FrameType::Ack,
         Some(Channel::Storage),
     );
-    expect_event(
-        &mut aircraft,
-        Event::Rekeyed {
-            direction: KeyDirection::Send,
-            generation: 1,
-        },
-    );
+    expect_no_event(&mut aircraft);
     expect_nothing_to_send(&mut aircraft, t1);
     aircraft.handle_datagram(t1, &storage_0).unwrap();
     expect_message(&mut aircraft, Channel::Storage, list);
     expect_message(&mut aircraft, Channel::Storage, get);
     expect_no_event(&mut aircraft);
 
-    // The remote follows the aircraft's key rotation and takes the ack.
+    // The remote takes the ack.
     remote.handle_datagram(t1, &ack).unwrap();
-    expect_event(
-        &mut remote,
-        Event::Rekeyed {
-            direction: KeyDirection::Receive,
-            generation: 1,
-        },
-    );
     expect_no_event(&mut remote);
     assert_eq!(
         remote.storage_unacked(),
@@ -582,7 +498,7 @@ fn links_produce_and_accept_the_frame_vectors_awslc() {
 /// flipped bit anywhere is refused without changing the link.
 #[test]
 fn the_vectors_are_not_accepted_twice_or_altered() {
-    let v = Vectors::load();
+    let v = Vectors::load(PROTOCOL_MD);
     let (aircraft_index, remote_index) = (v.u32("aircraft_index"), v.u32("remote_index"));
     let t0 = Timestamp::ZERO;
     let mut aircraft: Link = Link::from_secret(
@@ -592,6 +508,7 @@ fn the_vectors_are_not_accepted_twice_or_altered() {
         &v.hash(),
         aircraft_index,
         remote_index,
+        &mut ChaCha20Rng::seed_from_u64(1),
         t0,
     )
     .unwrap();

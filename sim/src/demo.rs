@@ -25,6 +25,10 @@ pub struct DemoConfig {
     pub flight_log_len: usize,
     /// Link configuration.
     pub link: Config,
+    /// The code the pilot types.
+    pub code: Vec<u8>,
+    /// The code the aircraft was provisioned with.
+    pub aircraft_code: Vec<u8>,
 }
 
 impl Default for DemoConfig {
@@ -44,6 +48,8 @@ impl Default for DemoConfig {
             video_bitrate: 4_000_000,
             flight_log_len: 1 << 20,
             link: Config::default(),
+            code: b"246813".to_vec(),
+            aircraft_code: b"246813".to_vec(),
         }
     }
 }
@@ -64,6 +70,14 @@ pub struct ChannelReport {
 pub struct DemoReport {
     /// The seed.
     pub seed: u64,
+    /// Did the remote pair with the aircraft?
+    pub paired: bool,
+    /// Time from the first handshake message to the remote's confirmed session.
+    pub handshake: Option<Duration>,
+    /// Did the storage unlock (a second proof of the code) succeed?
+    pub storage_unlocked: bool,
+    /// Pairing attempts the aircraft has left.
+    pub remaining_attempts: u32,
     /// Virtual time flown.
     pub flown: Duration,
     /// Per channel: control, telemetry, video, storage.
@@ -100,12 +114,17 @@ fn log_byte(i: usize) -> u8 {
 /// # Errors
 /// [`rotorlink::ConfigError`] if the link configuration is invalid.
 pub fn run(cfg: &DemoConfig) -> Result<DemoReport, rotorlink::ConfigError> {
-    let mut pair: Pair = Pair::new(
+    let mut pair: Pair = Pair::pairing(
         cfg.link.clone(),
         cfg.path.clone(),
         cfg.path.clone(),
         cfg.seed,
+        &cfg.aircraft_code,
+        &cfg.code,
     )?;
+    let mut connected_at = None;
+    let mut unlock_asked = false;
+    let mut seen_remote = 0;
     let tick = Duration::from_millis(10);
     let frame_interval_ticks = 3; // ~33 fps
     let frame_bytes = (cfg.video_bitrate / 8 / 33).max(1) as usize;
@@ -117,20 +136,38 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport, rotorlink::ConfigError> {
     let mut tick_no: u64 = 0;
     while pair.now() < end {
         let now = pair.now();
+        // The pilot paired with the code; once connected, the remote proves it again to
+        // open the onboard storage, then asks for the flight log.
+        for r in &pair.remote_received[seen_remote..] {
+            if let Received::Other(t, e) = r {
+                if e.starts_with("Connected") && connected_at.is_none() {
+                    connected_at = Some(*t);
+                }
+            }
+        }
+        seen_remote = pair.remote_received.len();
+        if connected_at.is_some() && !unlock_asked {
+            unlock_asked = pair.remote.unlock_storage(&cfg.code).is_ok();
+        }
+        if pair.remote.storage_unlocked() && !log_requested {
+            log_requested = pair
+                .remote
+                .send(Channel::Storage, b"GET /flightlog")
+                .is_ok();
+        }
+        let flying = pair.remote.is_connected() && pair.aircraft.is_connected();
         // Remote: a stick command every tick, stamped with its send time.
         let mut stick = now.as_micros().to_be_bytes().to_vec();
         stick.extend_from_slice(&[0x80, 0x80, 0x40, 0x80]);
-        let _ = pair.remote.send(Channel::Control, &stick);
-        if !log_requested && now >= Timestamp::from_millis(1000) {
-            let _ = pair.remote.send(Channel::Storage, b"GET /flightlog");
-            log_requested = true;
+        if flying {
+            let _ = pair.remote.send(Channel::Control, &stick);
         }
         // Aircraft: telemetry every other tick, video every third, key frame every 30th.
-        if tick_no % 2 == 0 {
+        if flying && tick_no % 2 == 0 {
             let telemetry = format!("t={} alt=120.5 spd=12.0 bat=87%", now.as_micros());
             let _ = pair.aircraft.send(Channel::Telemetry, telemetry.as_bytes());
         }
-        if tick_no % frame_interval_ticks == 0 {
+        if flying && tick_no % frame_interval_ticks == 0 {
             let key_frame = (tick_no / frame_interval_ticks) % 30 == 0;
             let len = if key_frame {
                 frame_bytes * 4
@@ -189,6 +226,10 @@ pub fn run(cfg: &DemoConfig) -> Result<DemoReport, rotorlink::ConfigError> {
     };
     Ok(DemoReport {
         seed: cfg.seed,
+        paired: connected_at.is_some(),
+        handshake: connected_at.map(|t| t.saturating_since(Timestamp::ZERO)),
+        storage_unlocked: pair.remote.storage_unlocked(),
+        remaining_attempts: pair.aircraft.remaining_attempts().unwrap_or(0),
         flown: pair.now().saturating_since(Timestamp::ZERO),
         channels: Channel::ALL.map(channel),
         video_lost: r.channel(Channel::Video).messages_lost,
@@ -223,6 +264,24 @@ impl std::fmt::Display for DemoReport {
             self.seed,
             self.flown.as_secs_f64()
         )?;
+        writeln!(f)?;
+        match self.handshake {
+            Some(t) => writeln!(
+                f,
+                "paired with the code in {:.1} ms (OPAQUE, Argon2id); storage {}",
+                ms(t),
+                if self.storage_unlocked {
+                    "unlocked"
+                } else {
+                    "LOCKED"
+                }
+            )?,
+            None => writeln!(
+                f,
+                "NOT PAIRED: the aircraft refused the code ({} attempts left)",
+                self.remaining_attempts
+            )?,
+        }
         writeln!(f)?;
         writeln!(
             f,
@@ -290,6 +349,10 @@ mod tests {
             duration: Duration::from_secs(4),
             video_bitrate: 1_000_000,
             flight_log_len: 200_000,
+            link: rotorlink::Config {
+                ksf: rotorlink::handshake::KsfParams::INSECURE_FAST,
+                ..rotorlink::Config::default()
+            },
             ..DemoConfig::default()
         }
     }
@@ -297,12 +360,14 @@ mod tests {
     #[test]
     fn the_demo_flight_downloads_the_log_and_is_deterministic() {
         let report = run(&short()).unwrap();
+        assert!(report.paired && report.storage_unlocked, "{report}");
         assert!(report.flight_log_complete, "{report}");
         let control = report.channels[0];
-        assert_eq!(control.sent, 400);
+        // Stick commands start once the session is up, a few round trips in.
+        assert!(control.sent > 390 && control.sent < 400, "{report}");
         // 2 % loss: most control arrives, a little does not.
         assert!(
-            control.delivered > 360 && control.delivered < 400,
+            control.delivered > 360 && control.delivered < control.sent,
             "{report}"
         );
         assert!(
@@ -320,5 +385,18 @@ mod tests {
         assert_eq!(run(&short()).unwrap(), report);
         let other = run(&DemoConfig { seed: 2, ..short() }).unwrap();
         assert_ne!(other, report);
+    }
+
+    #[test]
+    fn a_wrong_code_never_pairs_and_costs_an_attempt() {
+        let cfg = DemoConfig {
+            code: b"000000".to_vec(),
+            ..short()
+        };
+        let report = run(&cfg).unwrap();
+        assert!(!report.paired && !report.storage_unlocked, "{report}");
+        assert_eq!(report.channels[0].delivered, 0);
+        assert_eq!(report.remaining_attempts, 9);
+        assert!(!report.flight_log_complete);
     }
 }

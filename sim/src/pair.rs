@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use rotorlink::handshake::{AircraftIdentity, MemoryAttemptStore, RemoteIdentity};
 use rotorlink::{
     AeadProvider, Channel, Config, ConfigError, Event, Link, Role, RustCrypto, Secret, Timestamp,
 };
@@ -60,17 +63,67 @@ impl<P: AeadProvider> Pair<P> {
         let secret = Secret::new([0x5a; 32]);
         let hash = [0xa5; 32];
         let t = Timestamp::ZERO;
-        let mtu = config.mtu;
-        Ok(Pair {
-            aircraft: Link::from_secret(Role::Aircraft, config.clone(), &secret, &hash, 1, 2, t)?,
-            remote: Link::from_secret(Role::Remote, config, &secret, &hash, 2, 1, t)?,
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let aircraft = Link::from_secret(
+            Role::Aircraft,
+            config.clone(),
+            &secret,
+            &hash,
+            1,
+            2,
+            &mut rng,
+            t,
+        )?;
+        let remote = Link::from_secret(Role::Remote, config, &secret, &hash, 2, 1, &mut rng, t)?;
+        Ok(Self::with_links(aircraft, remote, uplink, downlink, seed))
+    }
+
+    /// An aircraft provisioned with `aircraft_code` and a new remote that starts pairing
+    /// with `pilot_code` (the handshake runs as the simulation runs). Every key and nonce
+    /// comes from `seed`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `config` is invalid (or its key-stretching parameters are).
+    pub fn pairing(
+        config: Config,
+        uplink: PathConfig,
+        downlink: PathConfig,
+        seed: u64,
+        aircraft_code: &[u8],
+        pilot_code: &[u8],
+    ) -> Result<Self, ConfigError> {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5eed);
+        let link_id = *b"rotorlink-sim-01";
+        let identity = AircraftIdentity::provision(link_id, aircraft_code, config.ksf, &mut rng)
+            .map_err(|_| ConfigError("ksf: invalid key-stretching parameters"))?;
+        let t = Timestamp::ZERO;
+        let attempts = Box::new(MemoryAttemptStore::new());
+        let aircraft = Link::aircraft(config.clone(), identity, attempts, &mut rng, t)?;
+        let remote_id = RemoteIdentity::generate(&mut rng);
+        let mut remote = Link::remote(config, remote_id, link_id, &mut rng, t)?;
+        // Starting a pairing on a fresh remote cannot fail.
+        let _ = remote.pair(pilot_code, t);
+        Ok(Self::with_links(aircraft, remote, uplink, downlink, seed))
+    }
+
+    fn with_links(
+        aircraft: Link<P>,
+        remote: Link<P>,
+        uplink: PathConfig,
+        downlink: PathConfig,
+        seed: u64,
+    ) -> Self {
+        let mtu = aircraft.config().mtu;
+        Pair {
+            aircraft,
+            remote,
             downlink: Path::new(downlink, seed.wrapping_mul(2)),
             uplink: Path::new(uplink, seed.wrapping_mul(2).wrapping_add(1)),
-            now: t,
+            now: Timestamp::ZERO,
             buf: vec![0; mtu],
             aircraft_received: Vec::new(),
             remote_received: Vec::new(),
-        })
+        }
     }
 
     /// The current virtual time.

@@ -45,7 +45,7 @@ impl Role {
         match channel {
             Channel::Control => self == Role::Remote,
             Channel::Telemetry | Channel::Video => self == Role::Aircraft,
-            Channel::Storage => true,
+            Channel::Storage | Channel::Session => true,
         }
     }
 }

@@ -5,12 +5,15 @@
 //! a2r_0    = HKDF-Expand(prk, "rotorlink v1 traffic a2r", 32)   aircraft -> remote
 //! r2a_0    = HKDF-Expand(prk, "rotorlink v1 traffic r2a", 32)   remote -> aircraft
 //! key_n    = HKDF-Expand(secret_n, "rotorlink v1 key", 32)       AES-256-GCM key, phase n
-//! secret_n+1 = HKDF-Expand(secret_n, "rotorlink v1 key update", 32)
+//! dh         = X25519(fresh ephemeral, peer's fresh ephemeral)      (a key update exchange)
+//! secret_n+1 = HKDF-Expand(HKDF-Extract(salt = secret_n, ikm = dh), "rotorlink v1 key update", 32)
 //! ```
 //!
 //! Each traffic secret is already uniformly random, so it is used directly as the PRK of its
-//! expansions. The secret of a phase is dropped (and zeroized) once the next one is derived,
-//! so a key leaked later does not open earlier phases.
+//! key expansion. Every key update mixes a fresh X25519 exchange into both directions'
+//! secrets, so a traffic key or secret that leaks stops working after the next update; the
+//! secret of a phase is dropped (and zeroized) once the next one is in use, so a key leaked
+//! later does not open earlier phases either.
 
 use super::{Secret, KEY_LEN};
 use hkdf::Hkdf;
@@ -61,7 +64,9 @@ pub fn traffic_key(secret: &Secret) -> Secret {
     expand_from(secret, LABEL_KEY)
 }
 
-/// The traffic secret of the next key phase.
-pub fn next_traffic_secret(secret: &Secret) -> Secret {
-    expand_from(secret, LABEL_UPDATE)
+/// The traffic secret of the next key phase, from the current one and the output of a fresh
+/// X25519 exchange.
+pub fn updated_traffic_secret(secret: &Secret, dh: &[u8; 32]) -> Secret {
+    let hk = Hkdf::<Sha256>::new(Some(secret.expose()), dh);
+    expand(&hk, LABEL_UPDATE)
 }

@@ -10,7 +10,7 @@ mod rustcrypto;
 #[cfg(feature = "aws-lc")]
 mod awslc;
 
-pub use keys::{next_traffic_secret, traffic_key, traffic_secrets, TrafficSecrets};
+pub use keys::{traffic_key, traffic_secrets, updated_traffic_secret, TrafficSecrets};
 pub use rustcrypto::RustCrypto;
 
 #[cfg(feature = "aws-lc")]

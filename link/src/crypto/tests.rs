@@ -1,5 +1,5 @@
 //! Known-answer tests: Wycheproof AES-256-GCM through every provider, RFC 5869 HKDF-SHA256,
-//! and the link's own key schedule vectors from PROTOCOL.md.
+//! and the link's own key schedule and key update vectors from PROTOCOL.md.
 
 use super::*;
 extern crate std;
@@ -99,54 +99,15 @@ fn rfc5869_hkdf_sha256_vectors() {
 /// The specification, whose known-answer vectors the tests below check.
 const PROTOCOL_MD: &str = include_str!("../../../PROTOCOL.md");
 
-/// The vectors of PROTOCOL.md: every line `name = hex` of its ```` ```vectors ```` blocks.
-///
-/// Strict on purpose: a malformed line or a duplicate name in a vectors block fails the test
-/// rather than being skipped.
+mod protocol_vectors_md {
+    use super::std::collections::BTreeMap;
+    use super::Vec;
+    include!("../../tests/common/protocol_vectors.rs");
+}
+
+/// The vectors of PROTOCOL.md (see `tests/common/protocol_vectors.rs`).
 fn protocol_vectors() -> std::collections::BTreeMap<&'static str, Vec<u8>> {
-    let mut vectors = std::collections::BTreeMap::new();
-    // Inside a fenced block: `Some(true)` if it is a vectors block.
-    let mut fence: Option<bool> = None;
-    for (number, line) in PROTOCOL_MD.lines().enumerate() {
-        let line = line.trim();
-        if let Some(info) = line.strip_prefix("```") {
-            fence = match fence {
-                None => Some(info.trim() == "vectors"),
-                Some(_) => None,
-            };
-            continue;
-        }
-        if fence != Some(true) || line.is_empty() {
-            continue;
-        }
-        let (name, value) = line
-            .split_once('=')
-            .unwrap_or_else(|| panic!("PROTOCOL.md:{}: not `name = hex`", number + 1));
-        let name = name.trim();
-        let value = value.trim();
-        assert!(
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
-            "PROTOCOL.md:{}: bad vector name {name:?}",
-            number + 1
-        );
-        assert!(
-            !value.bytes().any(|b| b.is_ascii_uppercase()),
-            "PROTOCOL.md:{}: hex must be lower case",
-            number + 1
-        );
-        let bytes = hex::decode(value)
-            .unwrap_or_else(|e| panic!("PROTOCOL.md:{}: {name}: {e}", number + 1));
-        assert!(
-            vectors.insert(name, bytes).is_none(),
-            "PROTOCOL.md:{}: duplicate vector {name}",
-            number + 1
-        );
-    }
-    assert_eq!(fence, None, "PROTOCOL.md: unterminated code block");
-    vectors
+    protocol_vectors_md::parse(PROTOCOL_MD)
 }
 
 /// One 32-byte vector of PROTOCOL.md, by name.
@@ -161,8 +122,8 @@ fn vector32(vectors: &std::collections::BTreeMap<&str, Vec<u8>>, name: &str) -> 
 }
 
 /// The key schedule vectors of PROTOCOL.md ("Known-answer vectors", "Key schedule"):
-/// handshake secret 0x42 * 32 and transcript hash 0x17 * 32 give `prk`, `a2r_0`, `r2a_0`,
-/// `key_0` (the AES key of `a2r_0`) and `a2r_1` (the next aircraft-to-remote secret).
+/// handshake secret 0x42 * 32 and transcript hash 0x17 * 32 give `prk`, `a2r_0`, `r2a_0` and
+/// `key_0` (the AES key of `a2r_0`).
 #[test]
 fn key_schedule_vectors_from_protocol_md() {
     use hkdf::Hkdf;
@@ -182,11 +143,6 @@ fn key_schedule_vectors_from_protocol_md() {
     assert_eq!(a2r_0.expose(), &vector32(&v, "a2r_0"), "a2r_0");
     assert_eq!(r2a_0.expose(), &vector32(&v, "r2a_0"), "r2a_0");
     assert_eq!(traffic_key(a2r_0).expose(), &vector32(&v, "key_0"), "key_0");
-    assert_eq!(
-        next_traffic_secret(a2r_0).expose(),
-        &vector32(&v, "a2r_1"),
-        "a2r_1"
-    );
 
     // Pinned here as well: these were computed independently (Python's hmac and hashlib), so
     // an edit that changed both the document and the key schedule would still fail.
@@ -202,14 +158,82 @@ fn key_schedule_vectors_from_protocol_md() {
         hex::encode(vector32(&v, "key_0")),
         "9330d5c2ed19a234fa86553db5b8017352b8cda499dd1b72c6ada998af305d5e"
     );
+}
+
+/// The key update vectors of PROTOCOL.md ("Known-answer vectors", "Key update"): two fixed
+/// X25519 ephemerals (private keys 0x01 * 32 and 0x02 * 32, clamped by X25519), their public
+/// keys and shared secret, and the next traffic secret of each direction of the session of
+/// the key schedule vectors.
+#[test]
+fn key_update_vectors_from_protocol_md() {
+    use x25519_dalek::{PublicKey, StaticSecret};
+    let v = protocol_vectors();
+    let aircraft = StaticSecret::from(vector32(&v, "update_aircraft_private"));
+    let remote = StaticSecret::from(vector32(&v, "update_remote_private"));
+    assert_eq!(vector32(&v, "update_aircraft_private"), [0x01; 32]);
+    assert_eq!(vector32(&v, "update_remote_private"), [0x02; 32]);
+    let aircraft_public = PublicKey::from(&aircraft);
+    let remote_public = PublicKey::from(&remote);
+    assert_eq!(
+        aircraft_public.as_bytes(),
+        &vector32(&v, "update_aircraft_public"),
+        "update_aircraft_public"
+    );
+    assert_eq!(
+        remote_public.as_bytes(),
+        &vector32(&v, "update_remote_public"),
+        "update_remote_public"
+    );
+    let dh = aircraft.diffie_hellman(&remote_public);
+    assert!(dh.was_contributory());
+    assert_eq!(dh.as_bytes(), &vector32(&v, "update_dh"), "update_dh");
+    assert_eq!(
+        remote.diffie_hellman(&aircraft_public).as_bytes(),
+        dh.as_bytes(),
+        "both ends compute the same DH"
+    );
+
+    let secrets = traffic_secrets(
+        &Secret::new(vector32(&v, "handshake_secret")),
+        &vector32(&v, "transcript_hash"),
+    );
+    let a2r_1 = updated_traffic_secret(&secrets.aircraft_to_remote, dh.as_bytes());
+    let r2a_1 = updated_traffic_secret(&secrets.remote_to_aircraft, dh.as_bytes());
+    assert_eq!(a2r_1.expose(), &vector32(&v, "a2r_1"), "a2r_1");
+    assert_eq!(r2a_1.expose(), &vector32(&v, "r2a_1"), "r2a_1");
+    assert_eq!(
+        traffic_key(&a2r_1).expose(),
+        &vector32(&v, "key_1"),
+        "key_1"
+    );
+
+    // The update is HKDF-Extract(salt = old secret, ikm = dh), then one Expand.
+    {
+        use hkdf::Hkdf;
+        use sha2::Sha256;
+        let hk = Hkdf::<Sha256>::new(Some(secrets.aircraft_to_remote.expose()), dh.as_bytes());
+        let mut okm = [0u8; 32];
+        hk.expand(b"rotorlink v1 key update", &mut okm).unwrap();
+        assert_eq!(&okm, a2r_1.expose());
+    }
+
+    // Pinned (computed independently with Python's `cryptography` X25519, hmac and hashlib).
+    assert_eq!(
+        hex::encode(vector32(&v, "update_dh")),
+        "2ed76ab549b1e73c031eb49c9448f0798aea81b698279a0c3dc3e49fbfc4b953"
+    );
     assert_eq!(
         hex::encode(vector32(&v, "a2r_1")),
-        "4af509b0bf54feffad583803d877cd60511b35e2b32bb3ef907b81140c8e001b"
+        "eb7c3daa817d048007ca6eff40a7fdd50ebe566974fb05aca8ed4e8987cdd9b2"
+    );
+    assert_eq!(
+        hex::encode(vector32(&v, "r2a_1")),
+        "d0c9275985149b1e8dac71ac61379d140afab29c79dac2944a514ad881aee7e8"
     );
 }
 
 /// Every vectors block of PROTOCOL.md parses, and every frame key listed there is the one the
-/// key schedule gives for that frame's direction and generation.
+/// key schedule gives for that frame's direction (all frames are in phase 0).
 #[test]
 fn frame_keys_in_protocol_md_follow_the_key_schedule() {
     let v = protocol_vectors();
@@ -218,7 +242,6 @@ fn frame_keys_in_protocol_md_follow_the_key_schedule() {
         &vector32(&v, "transcript_hash"),
     );
     let a2r_0 = traffic_key(&secrets.aircraft_to_remote);
-    let a2r_1 = traffic_key(&next_traffic_secret(&secrets.aircraft_to_remote));
     let r2a_0 = traffic_key(&secrets.remote_to_aircraft);
     let expected = [
         ("control_key", &r2a_0),
@@ -227,7 +250,7 @@ fn frame_keys_in_protocol_md_follow_the_key_schedule() {
         ("video_1_key", &a2r_0),
         ("storage_0_key", &r2a_0),
         ("storage_1_key", &r2a_0),
-        ("ack_key", &a2r_1),
+        ("ack_key", &a2r_0),
         ("close_key", &r2a_0),
     ];
     for (name, key) in expected {

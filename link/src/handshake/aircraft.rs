@@ -1,12 +1,13 @@
 //! The aircraft's side of the handshakes: cheap checks first, expensive cryptography only
 //! for initiations that pass them.
 //!
-//! Order of checks on an `Init`, cheapest first: parse; `mac1` (keyed by the public link
-//! id: stops anyone who does not know which aircraft they talk to); a byte-identical
-//! retransmission of the pending `Init` gets the cached response (no new work, no new
-//! attempt); the rate limiter (a token bucket); then per kind the attempt guard (pairing),
-//! the bond table (session) or the ticket (resume). Only then OPAQUE or X25519 runs, and
-//! [`AircraftHandshake::expensive_ops`] counts it.
+//! Order of checks on an `Init`, cheapest first: parse; look up the bond (session) or the
+//! ticket (resume); `mac1`, keyed by the public link id and, for a session, the bond key or,
+//! for a resume, the resumption secret, so only a bonded remote or the holder of the
+//! previous session gets past it; a byte-identical retransmission of the pending `Init` gets
+//! the cached response (no new work, no new attempt); the rate limiter (a token bucket); for
+//! a pairing the attempt guard. Only then OPAQUE or X25519 runs, and
+//! `AircraftHandshake::expensive_ops` counts it.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -63,16 +64,48 @@ struct Bucket {
     last: Timestamp,
 }
 
+impl Bucket {
+    fn full(rate: u32, now: Timestamp) -> Self {
+        Bucket {
+            tokens_micro: u64::from(rate) * 1_000_000,
+            last: now,
+        }
+    }
+
+    fn take(&mut self, rate: u32, now: Timestamp) -> bool {
+        let rate = u64::from(rate);
+        let elapsed = now.saturating_since(self.last).as_micros() as u64;
+        self.last = now;
+        self.tokens_micro =
+            (self.tokens_micro + elapsed.saturating_mul(rate)).min(rate * 1_000_000);
+        if self.tokens_micro >= 1_000_000 {
+            self.tokens_micro -= 1_000_000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Session and resume initiations remembered, so that a replayed one costs no X25519.
+const RECENT_INITS: usize = 256;
+
 /// The aircraft's handshake state.
 pub(crate) struct AircraftHandshake {
     identity: AircraftIdentity,
     guard: AttemptGuard<BoxedAttemptStore>,
     config: HandshakeConfig,
     pending: Option<Pending>,
-    /// The Finish of the session last established, to answer its retransmissions.
+    /// The Init and Finish of the session last established, to recognise retransmissions.
+    last_init: Option<Vec<u8>>,
     last_finish: Option<Vec<u8>>,
     resumption: Option<(Resumption, Timestamp)>,
-    bucket: Bucket,
+    /// Pairings and keyed handshakes have separate budgets, so that a flood of pairing
+    /// attempts (which only need the public link id) cannot crowd out bonded remotes.
+    pair_bucket: Bucket,
+    keyed_bucket: Bucket,
+    /// Ephemeral keys of recent session and resume initiations.
+    recent_ephemerals: alloc::collections::VecDeque<[u8; 32]>,
     /// OPAQUE evaluations and X25519 operations performed for initiations.
     pub(crate) expensive_ops: u64,
 }
@@ -99,12 +132,12 @@ impl AircraftHandshake {
         AircraftHandshake {
             identity,
             guard: AttemptGuard::new(limits, attempts),
-            bucket: Bucket {
-                tokens_micro: u64::from(config.rate_per_second) * 1_000_000,
-                last: now,
-            },
+            pair_bucket: Bucket::full(config.rate_per_second, now),
+            keyed_bucket: Bucket::full(config.rate_per_second, now),
+            recent_ephemerals: alloc::collections::VecDeque::with_capacity(RECENT_INITS),
             config,
             pending: None,
+            last_init: None,
             last_finish: None,
             resumption: None,
             expensive_ops: 0,
@@ -119,6 +152,10 @@ impl AircraftHandshake {
         &self.guard
     }
 
+    pub(crate) fn guard_mut(&mut self) -> &mut AttemptGuard<BoxedAttemptStore> {
+        &mut self.guard
+    }
+
     /// Replace the code: revokes every bond and resumable session and clears the failure
     /// count (the owner proved control over a trusted channel).
     pub(crate) fn change_code(
@@ -131,6 +168,7 @@ impl AircraftHandshake {
             .map_err(|_| HandshakeError::Malformed)?;
         self.resumption = None;
         self.pending = None;
+        self.last_init = None;
         self.last_finish = None;
         self.guard.reset().map_err(|_| HandshakeError::Store)
     }
@@ -143,21 +181,6 @@ impl AircraftHandshake {
     pub(crate) fn touch(&mut self, now: Timestamp) {
         if let Some((_, last)) = &mut self.resumption {
             *last = now;
-        }
-    }
-
-    fn take_token(&mut self, now: Timestamp) -> bool {
-        let rate = u64::from(self.config.rate_per_second);
-        let cap = rate * 1_000_000;
-        let elapsed = now.saturating_since(self.bucket.last).as_micros() as u64;
-        self.bucket.last = now;
-        self.bucket.tokens_micro =
-            (self.bucket.tokens_micro + elapsed.saturating_mul(rate)).min(cap);
-        if self.bucket.tokens_micro >= 1_000_000 {
-            self.bucket.tokens_micro -= 1_000_000;
-            true
-        } else {
-            false
         }
     }
 
@@ -235,7 +258,30 @@ impl AircraftHandshake {
         if init.suite != SUITE_V1 {
             return Err(HandshakeError::Malformed);
         }
-        if !mac1_valid(&self.identity.link_id(), frame) {
+        let link_id = self.identity.link_id();
+        let mac_ok = match init.body {
+            InitBody::Pair { .. } => mac1_valid(&link_id, &[], frame),
+            InitBody::Session { bond_id, .. } => match self.identity.find_bond(&bond_id) {
+                Some((_, key)) => mac1_valid(&link_id, key.expose(), frame),
+                None => {
+                    let reason = RefusalReason::UnknownBond;
+                    return Ok(self.refuse(init.sender_index, reason, Duration::ZERO));
+                }
+            },
+            InitBody::Resume { ticket, .. } => match &self.resumption {
+                Some((r, last))
+                    if confirm_eq(&r.ticket, &ticket)
+                        && now < *last + self.config.resume_lifetime =>
+                {
+                    mac1_valid(&link_id, r.secret.expose(), frame)
+                }
+                _ => {
+                    let reason = RefusalReason::UnknownTicket;
+                    return Ok(self.refuse(init.sender_index, reason, Duration::ZERO));
+                }
+            },
+        };
+        if !mac_ok {
             return Err(HandshakeError::BadMac);
         }
         if let Some(p) = &self.pending {
@@ -243,12 +289,38 @@ impl AircraftHandshake {
                 return Ok(Reply::Send(p.response_frame.clone()));
             }
         }
-        if !self.take_token(now) {
-            return Ok(self.refuse(
-                init.sender_index,
-                RefusalReason::Busy,
-                Duration::from_secs(1),
-            ));
+        if self.last_init.as_deref() == Some(frame) {
+            // A late retransmission of the handshake that made the current session.
+            return Ok(Reply::None);
+        }
+        if let InitBody::Pair { ke1, .. } = init.body {
+            // Garbage must not cost the owner an attempt.
+            pake::check_ke1(ke1).map_err(|_| HandshakeError::Malformed)?;
+        }
+        let ephemeral = match init.body {
+            InitBody::Session { ephemeral, .. } | InitBody::Resume { ephemeral, .. } => {
+                if self.recent_ephemerals.contains(&ephemeral) {
+                    return Err(HandshakeError::Replayed);
+                }
+                Some(ephemeral)
+            }
+            InitBody::Pair { .. } => None,
+        };
+        let rate = self.config.rate_per_second;
+        let bucket = match ephemeral {
+            Some(_) => &mut self.keyed_bucket,
+            None => &mut self.pair_bucket,
+        };
+        if !bucket.take(rate, now) {
+            let wait = Duration::from_secs(1);
+            return Ok(self.refuse(init.sender_index, RefusalReason::Busy, wait));
+        }
+        if let Some(e) = ephemeral {
+            // Remembered only once it is processed: a refused one may be retransmitted.
+            if self.recent_ephemerals.len() == RECENT_INITS {
+                self.recent_ephemerals.pop_front();
+            }
+            self.recent_ephemerals.push_back(e);
         }
         let remote_index = init.sender_index;
         let (kind, response_frame) = match init.body {
@@ -305,12 +377,8 @@ impl AircraftHandshake {
                 (kind, response_frame)
             }
             InitBody::Session { bond_id, ephemeral } => {
-                let Some(remote_static) = self.identity.find_bond(&bond_id) else {
-                    return Ok(self.refuse(
-                        remote_index,
-                        RefusalReason::UnknownBond,
-                        Duration::ZERO,
-                    ));
+                let Some((remote_static, _)) = self.identity.find_bond(&bond_id) else {
+                    return Err(HandshakeError::Unexpected); // checked with mac1 above
                 };
                 let their_e = PublicKey::from(ephemeral);
                 let mine = StaticSecret::random_from_rng(&mut *rng);
@@ -401,10 +469,18 @@ impl AircraftHandshake {
         let (kind, secret) = match (&pending.kind, finish) {
             (
                 PendingKind::Pair {
-                    server, context, ..
+                    server,
+                    context,
+                    remote_static,
+                    ..
                 },
                 Finish::Pair { ke3 },
             ) => {
+                // A bond needs a real key: a low-order point gives no shared secret.
+                let shared = self.identity.static_secret().diffie_hellman(remote_static);
+                if !contributory(&shared) {
+                    return Err(HandshakeError::AuthenticationFailed);
+                }
                 let secret = server
                     .finish(ke3, context)
                     .map_err(|_| HandshakeError::AuthenticationFailed)?;
@@ -435,6 +511,7 @@ impl AircraftHandshake {
             self.identity.add_bond(remote_static);
             events(HsEvent::Bonded);
         }
+        self.last_init = Some(pending.init_frame.clone());
         self.last_finish = Some(frame.to_vec());
         events(HsEvent::Established(Established {
             kind,

@@ -11,9 +11,10 @@ use rand_core::{CryptoRng, RngCore};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use super::keys::{bond_id, LinkId};
+use super::keys::{bond_id, bond_key, LinkId};
 use super::messages::BOND_ID_LEN;
 use super::pake::{self, KsfParams, PakeError, PasswordFile};
+use crate::crypto::Secret;
 
 const FORMAT_V1: u8 = 1;
 
@@ -25,6 +26,8 @@ pub struct AircraftIdentity {
     ksf: KsfParams,
     code_epoch: u32,
     bonds: Vec<PublicKey>,
+    /// The bond key of each bond, in the same order (cached: one X25519 each).
+    bond_keys: Vec<Secret>,
 }
 
 impl AircraftIdentity {
@@ -47,6 +50,7 @@ impl AircraftIdentity {
             ksf,
             code_epoch: 1,
             bonds: Vec::new(),
+            bond_keys: Vec::new(),
         })
     }
 
@@ -62,6 +66,7 @@ impl AircraftIdentity {
         self.password = pake::provision(new_code, self.ksf, rng)?;
         self.code_epoch = self.code_epoch.wrapping_add(1);
         self.bonds.clear();
+        self.bond_keys.clear();
         Ok(())
     }
 
@@ -100,12 +105,16 @@ impl AircraftIdentity {
 
     pub(crate) fn add_bond(&mut self, remote: PublicKey) {
         if !self.bonds.contains(&remote) {
+            let key = bond_key(&self.static_secret.diffie_hellman(&remote));
+            self.bond_keys.push(key);
             self.bonds.push(remote);
         }
     }
 
-    pub(crate) fn find_bond(&self, id: &[u8; BOND_ID_LEN]) -> Option<PublicKey> {
-        self.bonds.iter().copied().find(|pk| &bond_id(pk) == id)
+    /// The bonded remote with this id, and its bond key.
+    pub(crate) fn find_bond(&self, id: &[u8; BOND_ID_LEN]) -> Option<(PublicKey, &Secret)> {
+        let i = self.bonds.iter().position(|pk| &bond_id(pk) == id)?;
+        Some((self.bonds[i], &self.bond_keys[i]))
     }
 
     /// Encode for persistence. Holds secrets: store it as such.
@@ -161,6 +170,10 @@ impl AircraftIdentity {
         if !r.0.is_empty() {
             return Err(PakeError::Storage);
         }
+        let bond_keys = bonds
+            .iter()
+            .map(|pk| bond_key(&static_secret.diffie_hellman(pk)))
+            .collect();
         Ok(AircraftIdentity {
             link_id,
             static_secret,
@@ -168,6 +181,7 @@ impl AircraftIdentity {
             ksf,
             code_epoch,
             bonds,
+            bond_keys,
         })
     }
 }

@@ -2,7 +2,11 @@
 //! schedules, transcript hashes, bond ids and resumption tickets.
 //!
 //! ```text
-//! mac1 key     = SHA-256("rotorlink v1 mac1" || link id)
+//! mac1 key     = SHA-256("rotorlink v1 mac1" || link id || proof key)
+//!   proof key: Pair: empty (anyone who knows the link id may try the code);
+//!              Session: the bond key, SHA-256("rotorlink v1 bond" || X25519(remote static,
+//!              aircraft static)), which both ends cache when they bond;
+//!              Resume: the resumption secret.
 //! mac1         = HMAC-SHA256(mac1 key, Init frame up to mac1)[..16]
 //! pair context = SHA-256("rotorlink v1 pair" || Init frame || Response frame up to KE2)
 //! th           = SHA-256(label || Init frame || Response frame up to its confirm)
@@ -30,16 +34,28 @@ use crate::crypto::{Secret, KEY_LEN};
 /// The public identifier of an aircraft (like a network name): keys the anti-DoS MAC.
 pub type LinkId = [u8; 16];
 
-fn mac1_key(link_id: &LinkId) -> [u8; 32] {
+fn mac1_key(link_id: &LinkId, proof_key: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut h = Sha256::new();
     h.update(b"rotorlink v1 mac1");
     h.update(link_id);
-    h.finalize().into()
+    h.update(proof_key);
+    Zeroizing::new(h.finalize().into())
 }
 
-/// The anti-DoS MAC of an `Init` frame (everything before the MAC itself).
-pub fn mac1(link_id: &LinkId, frame_before_mac: &[u8]) -> [u8; MAC1_LEN] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&mac1_key(link_id))
+/// The bond key of a remote and an aircraft: both compute it from their static keys when
+/// they bond, and it keys the `mac1` of their session handshakes, so that only a bonded
+/// remote can make the aircraft spend a Diffie-Hellman.
+pub fn bond_key(shared_static: &SharedSecret) -> Secret {
+    let mut h = Sha256::new();
+    h.update(b"rotorlink v1 bond");
+    h.update(shared_static.as_bytes());
+    Secret::new(h.finalize().into())
+}
+
+/// The anti-DoS MAC of an `Init` frame (everything before the MAC itself). `proof_key` is
+/// empty for a pairing, the bond key for a session and the resumption secret for a resume.
+pub fn mac1(link_id: &LinkId, proof_key: &[u8], frame_before_mac: &[u8]) -> [u8; MAC1_LEN] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&mac1_key(link_id, proof_key)[..])
         .expect("HMAC takes keys of any length");
     mac.update(frame_before_mac);
     let full = mac.finalize().into_bytes();
@@ -49,12 +65,12 @@ pub fn mac1(link_id: &LinkId, frame_before_mac: &[u8]) -> [u8; MAC1_LEN] {
 }
 
 /// Check an `Init` frame's MAC in constant time.
-pub fn mac1_valid(link_id: &LinkId, init_frame: &[u8]) -> bool {
+pub fn mac1_valid(link_id: &LinkId, proof_key: &[u8], init_frame: &[u8]) -> bool {
     let Some(split) = init_frame.len().checked_sub(MAC1_LEN) else {
         return false;
     };
     let (body, tag) = init_frame.split_at(split);
-    mac1(link_id, body).ct_eq(tag).into()
+    mac1(link_id, proof_key, body).ct_eq(tag).into()
 }
 
 /// The id under which a remote's bond is stored: the start of SHA-256 of its static key.

@@ -74,6 +74,8 @@ pub enum HandshakeError {
     Unexpected,
     /// The message failed cryptographic verification (tampered, or not from the peer).
     AuthenticationFailed,
+    /// A replay of a recent initiation (its ephemeral key was seen before).
+    Replayed,
     /// The security code is wrong (the pairing or unlock attempt failed).
     WrongCode,
     /// This remote has no bond: it must pair first.
@@ -99,6 +101,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::BadMac => "handshake initiation with a wrong MAC",
             HandshakeError::Unexpected => "unexpected handshake message",
             HandshakeError::AuthenticationFailed => "handshake message failed verification",
+            HandshakeError::Replayed => "replayed handshake initiation",
             HandshakeError::WrongCode => "wrong security code",
             HandshakeError::NotBonded => "not linked to an aircraft: pair first",
             HandshakeError::Timeout => "handshake timed out",
@@ -125,6 +128,8 @@ pub(crate) enum HsEvent {
     Established(Established),
     /// The remote got the first authenticated frame of the new session.
     Confirmed,
+    /// The remote never got it: the new keys are abandoned.
+    Unconfirmed,
     PairingRejected {
         remaining_attempts: u32,
     },

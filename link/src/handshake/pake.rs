@@ -348,9 +348,19 @@ impl fmt::Debug for ServerLogin {
     }
 }
 
-/// The aircraft answers the remote's KE1: the state, and KE2 ([`KE2_LEN`] bytes) to send
-/// back. Cheap for the aircraft (no Argon2), but each call gives the remote one guess at the
-/// code: rate-limit calls, not failed KE3s.
+/// Check that a KE1 decodes, without running OPAQUE: lets the aircraft refuse garbage before
+/// it counts an attempt.
+///
+/// # Errors
+/// [`PakeError::Malformed`] if KE1 is not [`KE1_LEN`] bytes or does not deserialize.
+pub fn check_ke1(ke1: &[u8]) -> Result<(), PakeError> {
+    check_lengths(ke1, KE1_LEN, &[])?;
+    CredentialRequest::<Suite>::deserialize(ke1)
+        .map(|_| ())
+        .map_err(|_| PakeError::Malformed)
+}
+
+/// Aircraft: answer a KE1 with KE2. `context` must be the one the remote will use.
 ///
 /// # Errors
 /// [`PakeError::Malformed`] if KE1 is not [`KE1_LEN`] bytes or does not deserialize, or the

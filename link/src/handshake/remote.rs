@@ -66,6 +66,7 @@ struct Attempt {
 /// A `Finish` retransmitted until the aircraft proves it has the keys.
 struct Unconfirmed {
     frame: Vec<u8>,
+    since: Timestamp,
     next_send: Timestamp,
     backoff: Duration,
     /// The bond a pairing made, recorded once confirmed.
@@ -113,7 +114,14 @@ impl RemoteHandshake {
         self.unconfirmed.is_none()
     }
 
-    fn begin(&mut self, pending: Pending, body: InitBody<'_>, local_index: u32, now: Timestamp) {
+    fn begin(
+        &mut self,
+        pending: Pending,
+        body: InitBody<'_>,
+        proof_key: &[u8],
+        local_index: u32,
+        now: Timestamp,
+    ) {
         let init = Init {
             suite: SUITE_V1,
             sender_index: local_index,
@@ -122,7 +130,7 @@ impl RemoteHandshake {
         };
         let mut frame = messages::frame(FrameType::HandshakeInit, 0, &init.emit());
         let split = frame.len() - MAC1_LEN;
-        let tag = mac1(&self.link_id, &frame[..split]);
+        let tag = mac1(&self.link_id, proof_key, &frame[..split]);
         frame[split..].copy_from_slice(&tag);
         self.attempt = Some(Attempt {
             pending,
@@ -152,7 +160,7 @@ impl RemoteHandshake {
             remote_static: self.identity.static_public().to_bytes(),
             ke1: &ke1,
         };
-        self.begin(pending, body, local_index, now);
+        self.begin(pending, body, &[], local_index, now);
         Ok(())
     }
 
@@ -171,11 +179,12 @@ impl RemoteHandshake {
                 ticket: resumption.ticket,
                 ephemeral: ephemeral_public,
             };
+            let secret = resumption.secret.clone();
             let pending = Pending::Resume {
                 ephemeral,
-                secret: resumption.secret.clone(),
+                secret: secret.clone(),
             };
-            self.begin(pending, body, local_index, now);
+            self.begin(pending, body, secret.expose(), local_index, now);
             return Ok(());
         }
         let bond = *self.identity.bond().ok_or(HandshakeError::NotBonded)?;
@@ -183,11 +192,16 @@ impl RemoteHandshake {
             bond_id: super::keys::bond_id(&self.identity.static_public()),
             ephemeral: ephemeral_public,
         };
+        let shared = self
+            .identity
+            .static_secret()
+            .diffie_hellman(&bond.aircraft_static);
+        let proof = super::keys::bond_key(&shared);
         let pending = Pending::Session {
             ephemeral,
             aircraft_static: bond.aircraft_static,
         };
-        self.begin(pending, body, local_index, now);
+        self.begin(pending, body, proof.expose(), local_index, now);
         Ok(())
     }
 
@@ -217,7 +231,7 @@ impl RemoteHandshake {
     pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
         match (&self.attempt, &self.unconfirmed) {
             (Some(a), _) => Some(a.next_send.min(a.started + self.config.timeout)),
-            (None, Some(u)) => Some(u.next_send),
+            (None, Some(u)) => Some(u.next_send.min(u.since + self.config.timeout)),
             (None, None) => None,
         }
     }
@@ -227,6 +241,13 @@ impl RemoteHandshake {
             if now >= a.started + self.config.timeout {
                 self.attempt = None;
                 events(HsEvent::Failed(HandshakeError::Timeout));
+            }
+        }
+        if let Some(u) = &self.unconfirmed {
+            if now >= u.since + self.config.timeout {
+                // The aircraft never showed it holds the keys: give the session up.
+                self.unconfirmed = None;
+                events(HsEvent::Unconfirmed);
             }
         }
     }
@@ -416,6 +437,7 @@ impl RemoteHandshake {
         self.attempt = None;
         self.unconfirmed = Some(Unconfirmed {
             frame: messages::frame(FrameType::HandshakeFinish, response.sender_index, &finish),
+            since: now,
             next_send: now,
             backoff: self.config.retry_initial,
             bond,

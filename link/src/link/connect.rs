@@ -42,6 +42,7 @@ impl<P: AeadProvider> Link<P> {
         rng: &mut (impl RngCore + CryptoRng),
         now: Timestamp,
     ) -> Result<Self, ConfigError> {
+        config.validate_for_handshakes()?;
         let mut link = Self::unconnected(Role::Remote, config, seed(rng), now)?;
         let hs = RemoteHandshake::new(
             identity,
@@ -65,6 +66,7 @@ impl<P: AeadProvider> Link<P> {
         rng: &mut (impl RngCore + CryptoRng),
         now: Timestamp,
     ) -> Result<Self, ConfigError> {
+        config.validate_for_handshakes()?;
         let mut link = Self::unconnected(Role::Aircraft, config, seed(rng), now)?;
         let hs = AircraftHandshake::new(
             identity,
@@ -86,13 +88,6 @@ impl<P: AeadProvider> Link<P> {
         }
     }
 
-    fn remote_hs(&mut self) -> Result<&mut RemoteHandshake, Error> {
-        match &mut self.handshake {
-            Some(Handshake::Remote(hs)) => Ok(hs),
-            _ => Err(Error::Handshake(HandshakeError::WrongRole)),
-        }
-    }
-
     /// Remote: link to the aircraft with its security code (OPAQUE). On success the link
     /// reports [`crate::Event::Connected`] and [`crate::Event::Bonded`]; later sessions use
     /// [`Link::connect`] without the code.
@@ -101,11 +96,11 @@ impl<P: AeadProvider> Link<P> {
     /// [`Error::Handshake`] with [`HandshakeError::WrongRole`] on the aircraft.
     pub fn pair(&mut self, code: &[u8], now: Timestamp) -> Result<(), Error> {
         let index = self.fresh_index();
-        let mut rng = self.rng.clone();
-        let hs = self.remote_hs()?;
-        let result = hs.start_pair(code, index, now, &mut rng);
-        self.rng = rng;
-        result.map_err(Error::Handshake)
+        let Some(Handshake::Remote(hs)) = &mut self.handshake else {
+            return Err(Error::Handshake(HandshakeError::WrongRole));
+        };
+        hs.start_pair(code, index, now, &mut self.rng)
+            .map_err(Error::Handshake)
     }
 
     /// Remote: open a session with the bonded aircraft (a one-round-trip resume when the
@@ -116,11 +111,11 @@ impl<P: AeadProvider> Link<P> {
     /// [`HandshakeError::WrongRole`] on the aircraft.
     pub fn connect(&mut self, now: Timestamp) -> Result<(), Error> {
         let index = self.fresh_index();
-        let mut rng = self.rng.clone();
-        let hs = self.remote_hs()?;
-        let result = hs.start_connect(index, now, &mut rng);
-        self.rng = rng;
-        result.map_err(Error::Handshake)
+        let Some(Handshake::Remote(hs)) = &mut self.handshake else {
+            return Err(Error::Handshake(HandshakeError::WrongRole));
+        };
+        hs.start_connect(index, now, &mut self.rng)
+            .map_err(Error::Handshake)
     }
 
     /// The remote's identity (with its bond once paired), to persist after
@@ -148,13 +143,11 @@ impl<P: AeadProvider> Link<P> {
     /// [`Error::Handshake`]: [`HandshakeError::WrongRole`] on a remote,
     /// [`HandshakeError::Store`] if the attempt counter cannot be reset.
     pub fn change_code(&mut self, new_code: &[u8]) -> Result<(), Error> {
-        let mut rng = self.rng.clone();
-        let result = match &mut self.handshake {
-            Some(Handshake::Aircraft(hs)) => hs.change_code(new_code, &mut rng),
+        match &mut self.handshake {
+            Some(Handshake::Aircraft(hs)) => hs.change_code(new_code, &mut self.rng),
             _ => Err(HandshakeError::WrongRole),
-        };
-        self.rng = rng;
-        result.map_err(Error::Handshake)?;
+        }
+        .map_err(Error::Handshake)?;
         if self.keys.is_some() {
             self.close(super::CloseCode::CODE_CHANGED);
         }
@@ -254,18 +247,18 @@ impl<P: AeadProvider> Link<P> {
         datagram: &[u8],
     ) -> Result<(), Error> {
         let mut out = Vec::new();
-        let mut rng = self.rng.clone();
+        // Drawn before any key material, from the same generator: an index is public.
         let new_index = self.fresh_index();
+        let rng = &mut self.rng;
         let result = match &mut self.handshake {
             Some(Handshake::Remote(hs)) => hs
-                .handle(now, datagram, &mut rng, &mut |e| out.push(e))
+                .handle(now, datagram, rng, &mut |e| out.push(e))
                 .map(|()| Reply::None),
             Some(Handshake::Aircraft(hs)) => {
-                hs.handle(now, datagram, new_index, &mut rng, &mut |e| out.push(e))
+                hs.handle(now, datagram, new_index, rng, &mut |e| out.push(e))
             }
             None => Err(HandshakeError::Unexpected),
         };
-        self.rng = rng;
         for e in out {
             self.apply(e, now);
         }
@@ -304,15 +297,20 @@ impl<P: AeadProvider> Link<P> {
                 ));
             }
             HsEvent::Bonded => self.push_event(Pending::Bonded),
+            HsEvent::Unconfirmed => {
+                self.keys = None;
+                self.push_event(Pending::HandshakeFailed(HandshakeError::Timeout));
+            }
             HsEvent::Failed(error) => self.push_event(Pending::HandshakeFailed(error)),
         }
     }
 
     fn establish(&mut self, e: Established, now: Timestamp) {
         // A new pairing or session starts the channels afresh; a resume continues them.
-        if self.keys.is_some() && e.kind != Kind::Resume {
+        if self.connected_kind.is_some() && e.kind != Kind::Resume {
             self.reset_channels();
         }
+        let unlocked = self.storage_unlocked;
         self.install_keys(
             &e.handshake_secret,
             &e.transcript_hash,
@@ -320,6 +318,10 @@ impl<P: AeadProvider> Link<P> {
             e.peer_index,
             now,
         );
+        if e.kind == Kind::Resume {
+            // The same session, continued: the code proven in it still holds.
+            self.storage_unlocked = unlocked;
+        }
         self.stats.handshakes_completed += 1;
         self.state = super::State::Open;
         self.connected_kind = Some(e.kind);

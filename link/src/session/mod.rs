@@ -5,17 +5,19 @@
 //! numbers frames with a 64-bit counter that never resets within a session, so a nonce is
 //! never reused under any key, and one replay window covers every key phase.
 //!
-//! Rotation ("rekey") is decided by the sender alone: when a key has protected
-//! `rekey_after_packets` frames or `rekey_after_bytes` bytes, or is `rekey_after_time` old,
-//! the sender moves to the next secret and flips the key-phase bit. The receiver keeps the
-//! next key ready; a frame with the other phase and a counter at or above the lowest counter
-//! seen in the current phase is tried with it (every frame of the previous phase is below), and if it verifies the receiver rotates too. The previous
-//! key stays usable for `previous_key_grace` so that reordered frames still open.
+//! Rotation ("rekey") follows a key update exchange on the session channel, which mixes a
+//! fresh X25519 result into both directions' secrets (driven by [`crate::Link`]). This module
+//! only holds the keys: the sender moves to a new secret with `SendKeys::rotate_to` and
+//! flips the key-phase bit; the receiver is told the next secret with `RecvKeys::set_next`
+//! and moves to it when a frame with the other phase, and a counter at or above the lowest
+//! counter seen in the current phase, verifies under it (every frame of the previous phase
+//! is below). The previous key stays usable for `previous_key_grace` so that reordered
+//! frames still open.
 
 pub mod replay;
 
 use crate::config::Config;
-use crate::crypto::{next_traffic_secret, nonce, traffic_key, AeadKey, AeadProvider, Secret};
+use crate::crypto::{nonce, traffic_key, AeadKey, AeadProvider, Secret};
 use crate::error::Error;
 use crate::time::Timestamp;
 use crate::wire::{Header, HEADER_LEN, TAG_LEN};
@@ -65,19 +67,34 @@ impl<P: AeadProvider> SendKeys<P> {
         self.next_counter
     }
 
-    fn rekey_due(&self, now: Timestamp, config: &Config) -> bool {
+    /// The current traffic secret (input of the next key update).
+    pub(crate) fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
+    /// How many rotations this direction has had.
+    pub(crate) fn generation(&self) -> u64 {
+        self.current.generation
+    }
+
+    /// Has the key protected enough (frames, bytes or time) that it should be updated?
+    pub(crate) fn rekey_due(&self, now: Timestamp, config: &Config) -> bool {
         self.packets_on_key >= config.rekey_after_packets
             || self.bytes_on_key >= config.rekey_after_bytes
             || now.saturating_since(self.key_since) >= config.rekey_after_time
     }
 
-    fn rotate(&mut self, now: Timestamp) {
-        self.secret = next_traffic_secret(&self.secret);
-        self.current = PhaseKey::derive(
-            &self.secret,
-            !self.current.phase,
-            self.current.generation + 1,
-        );
+    /// Has the key reached the limit past which the peer refuses it? Nothing more may be
+    /// sent with it.
+    pub(crate) fn expired(&self, now: Timestamp, config: &Config) -> bool {
+        self.packets_on_key >= config.reject_after_packets
+            || now.saturating_since(self.key_since) >= config.reject_after_time
+    }
+
+    /// Move to the next key phase with `secret`.
+    pub(crate) fn rotate_to(&mut self, secret: Secret, now: Timestamp) {
+        self.current = PhaseKey::derive(&secret, !self.current.phase, self.current.generation + 1);
+        self.secret = secret;
         self.packets_on_key = 0;
         self.bytes_on_key = 0;
         self.key_since = now;
@@ -86,24 +103,19 @@ impl<P: AeadProvider> SendKeys<P> {
     /// Seal the frame in `frame`: `header` is written into the first [`HEADER_LEN`] bytes
     /// (with this key's phase and the next counter), the plaintext is at
     /// `frame[HEADER_LEN..len - TAG_LEN]`, and the tag goes into the last [`TAG_LEN`]
-    /// bytes. Returns whether the key rotated first.
+    /// bytes.
     ///
     /// # Errors
     /// [`Error::CounterExhausted`] when the counter reached `config.counter_limit`; nothing is
     /// sent then.
     pub(crate) fn seal(
         &mut self,
-        now: Timestamp,
         config: &Config,
         mut header: Header,
         frame: &mut [u8],
-    ) -> Result<bool, Error> {
+    ) -> Result<(), Error> {
         if self.next_counter >= config.counter_limit {
             return Err(Error::CounterExhausted);
-        }
-        let rotated = self.rekey_due(now, config);
-        if rotated {
-            self.rotate(now);
         }
         header.key_phase = self.current.phase;
         header.counter = self.next_counter;
@@ -117,11 +129,11 @@ impl<P: AeadProvider> SendKeys<P> {
         self.current
             .key
             .seal_in_place(&nonce(self.next_counter), aad, in_out)
-            .map_err(|_| Error::DecryptFailed)?;
+            .map_err(|_| Error::CounterExhausted)?;
         self.next_counter += 1;
         self.packets_on_key += 1;
         self.bytes_on_key += (in_out.len() - TAG_LEN) as u64;
-        Ok(rotated)
+        Ok(())
     }
 }
 
@@ -129,6 +141,12 @@ impl<P: AeadProvider> SendKeys<P> {
 struct PreviousKey<P: AeadProvider> {
     key: PhaseKey<P>,
     until: Timestamp,
+}
+
+/// The next receive key, known once a key update exchange produced it.
+struct NextKey<P: AeadProvider> {
+    key: PhaseKey<P>,
+    secret: Secret,
 }
 
 /// The receiving half: current, previous and next keys, and the replay window.
@@ -139,7 +157,7 @@ pub(crate) struct RecvKeys<P: AeadProvider> {
     current_first_counter: u64,
     current_since: Timestamp,
     packets_on_key: u64,
-    next: PhaseKey<P>,
+    next: Option<NextKey<P>>,
     previous: Option<PreviousKey<P>>,
     window: ReplayWindow,
 }
@@ -154,17 +172,27 @@ enum Slot {
 
 impl<P: AeadProvider> RecvKeys<P> {
     pub(crate) fn new(secret: Secret, now: Timestamp, config: &Config) -> Self {
-        let next_secret = next_traffic_secret(&secret);
         RecvKeys {
             current: PhaseKey::derive(&secret, false, 0),
-            next: PhaseKey::derive(&next_secret, true, 1),
             secret,
             current_first_counter: 0,
             current_since: now,
             packets_on_key: 0,
+            next: None,
             previous: None,
             window: ReplayWindow::new(config.replay_window),
         }
+    }
+
+    /// The current traffic secret (input of the next key update).
+    pub(crate) fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
+    /// The secret the peer will move to after the current key update.
+    pub(crate) fn set_next(&mut self, secret: Secret) {
+        let key = PhaseKey::derive(&secret, !self.current.phase, self.current.generation + 1);
+        self.next = Some(NextKey { key, secret });
     }
 
     /// Authenticate and decrypt one frame in place: `frame` is the whole frame, `header` its
@@ -205,7 +233,11 @@ impl<P: AeadProvider> RecvKeys<P> {
                 }
                 &self.current.key
             }
-            Slot::Next => &self.next.key,
+            Slot::Next => match &self.next {
+                Some(next) => &next.key.key,
+                // No key update is under way: nothing legitimate uses the other phase.
+                None => return Err(Error::DecryptFailed),
+            },
             Slot::Previous => match &self.previous {
                 Some(prev) if now < prev.until => &prev.key.key,
                 _ => return Err(Error::KeyExpired),
@@ -232,14 +264,9 @@ impl<P: AeadProvider> RecvKeys<P> {
     }
 
     fn rotate(&mut self, now: Timestamp, first_counter: u64, config: &Config) {
-        self.secret = next_traffic_secret(&self.secret);
-        let after_next = PhaseKey::derive(
-            &next_traffic_secret(&self.secret),
-            !self.next.phase,
-            self.next.generation + 1,
-        );
-        let new_current = core::mem::replace(&mut self.next, after_next);
-        let old = core::mem::replace(&mut self.current, new_current);
+        let Some(next) = self.next.take() else { return };
+        let old = core::mem::replace(&mut self.current, next.key);
+        self.secret = next.secret;
         self.previous = Some(PreviousKey {
             key: old,
             until: now + config.previous_key_grace,

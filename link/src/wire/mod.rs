@@ -152,6 +152,9 @@ impl FrameType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Channel {
+    /// The link's own control messages (key updates, storage unlock): reliable, in order.
+    /// Internal: the application cannot send on it.
+    Session = 0,
     /// Stick commands, remote to aircraft: small, latest wins, highest priority.
     Control = 1,
     /// Telemetry, aircraft to remote: unreliable, delivered in order of arrival.
@@ -163,7 +166,7 @@ pub enum Channel {
 }
 
 impl Channel {
-    /// All channels, in priority order.
+    /// The application's channels, in priority order.
     pub const ALL: [Channel; 4] = [
         Channel::Control,
         Channel::Telemetry,
@@ -177,6 +180,7 @@ impl Channel {
     /// [`DecodeError::BadChannel`] for any byte that is not a defined channel.
     pub fn from_u8(b: u8) -> Result<Self, DecodeError> {
         Ok(match b {
+            0 => Channel::Session,
             1 => Channel::Control,
             2 => Channel::Telemetry,
             3 => Channel::Video,
@@ -188,6 +192,7 @@ impl Channel {
     /// A short lower-case name, for reports.
     pub fn name(self) -> &'static str {
         match self {
+            Channel::Session => "session",
             Channel::Control => "control",
             Channel::Telemetry => "telemetry",
             Channel::Video => "video",
@@ -386,8 +391,9 @@ impl Header {
         if flags & !allowed != 0 {
             return Err(DecodeError::ReservedFlags(flags));
         }
-        let channel = if frame_type == FrameType::Ack && frame.channel() != Channel::Storage as u8 {
-            // Only the reliable channel is acknowledged.
+        let reliable = [Channel::Session as u8, Channel::Storage as u8];
+        let channel = if frame_type == FrameType::Ack && !reliable.contains(&frame.channel()) {
+            // Only the reliable channels are acknowledged.
             return Err(DecodeError::BadChannel(frame.channel()));
         } else if frame_type.has_channel() {
             Some(Channel::from_u8(frame.channel())?)
