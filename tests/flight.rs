@@ -1,0 +1,160 @@
+//! Whole flights over the simulated radio: what the link delivers, and what it refuses.
+
+use std::time::Duration;
+
+use rotorlink::handshake::KsfParams;
+use rotorlink::Config;
+use rotorlink_sim::aircraft::AircraftConfig;
+use rotorlink_sim::report::Report;
+use rotorlink_sim::scenario::{self, Scenario};
+use rotorlink_sim::PathConfig;
+
+/// A short flight that runs quickly in a debug build.
+fn flight(radio: PathConfig) -> Scenario {
+    Scenario {
+        seed: 7,
+        duration: Duration::from_secs(4),
+        uplink: radio.clone(),
+        downlink: radio,
+        aircraft: AircraftConfig {
+            video_bitrate: 2_000_000,
+            initial_log_len: 300_000,
+            ..AircraftConfig::default()
+        },
+        link: Config {
+            ksf: KsfParams::INSECURE_FAST,
+            ..Config::default()
+        },
+        ..Scenario::default()
+    }
+}
+
+fn fly(s: &Scenario) -> Report {
+    scenario::run(s, &mut |_| {}).unwrap()
+}
+
+fn clean() -> PathConfig {
+    PathConfig::default()
+}
+
+#[test]
+fn a_clean_channel_delivers_everything() {
+    let r = fly(&flight(clean()));
+    assert!(r.paired && r.storage_unlocked, "{r}");
+    let c = &r.channels;
+    for (name, ch) in [
+        ("control", c.control),
+        ("telemetry", c.telemetry),
+        ("video", c.video),
+    ] {
+        assert!(ch.sent > 0, "{name}: {r}");
+        // Whatever was still in flight when the flight ended may be missing: one tick.
+        assert!(ch.sent - ch.delivered <= 2, "{name}: {r}");
+    }
+    assert_eq!(r.video_frames.incomplete, c.video.sent - c.video.delivered);
+    assert!(r.flight_log_complete, "{r}");
+    assert_eq!(
+        r.rejected.auth + r.rejected.replay + r.rejected.malformed,
+        0,
+        "{r}"
+    );
+    assert_eq!(r.failsafe_events, 0);
+}
+
+#[test]
+fn ten_percent_loss_still_delivers_the_whole_log_and_keeps_control_fast() {
+    let mut s = flight(PathConfig {
+        loss: 0.10,
+        ..clean()
+    });
+    s.duration = Duration::from_secs(8);
+    let r = fly(&s);
+    assert!(r.paired, "{r}");
+    assert!(r.flight_log_complete, "every storage byte, in order: {r}");
+    let control = r.channels.control;
+    // About a tenth of the stick commands are lost, never late: latest wins, no retries.
+    let lost = control.lost as f64 / control.sent as f64;
+    assert!((0.05..0.16).contains(&lost), "{r}");
+    let latency = control.latency.unwrap();
+    // Channel delay 5 ms; a few frame times of margin.
+    assert!(latency.p99_ms <= 5.0 + 3.0, "{r}");
+    assert!(r.storage_retransmits > 0);
+}
+
+#[test]
+fn reorder_and_duplication_deliver_each_message_exactly_once() {
+    let r = fly(&flight(PathConfig {
+        jitter: Duration::from_millis(8),
+        duplicate: 0.05,
+        ..clean()
+    }));
+    assert!(r.paired, "{r}");
+    let c = &r.channels;
+    // Duplicates are refused as replays; nothing is delivered twice.
+    assert!(r.rejected.replay > 0, "{r}");
+    for ch in [c.control, c.telemetry, c.video] {
+        assert!(ch.delivered <= ch.sent, "{r}");
+    }
+    assert!(r.flight_log_complete, "{r}");
+    assert!(c.telemetry.sent - c.telemetry.delivered <= 2, "{r}");
+}
+
+#[test]
+fn corruption_never_delivers_a_corrupted_payload() {
+    let r = fly(&flight(PathConfig {
+        corrupt: 0.05,
+        ..clean()
+    }));
+    assert!(r.paired, "{r}");
+    assert!(r.rejected.auth + r.rejected.malformed > 50, "{r}");
+    assert_eq!(r.corrupted_payloads, 0, "{r}");
+    assert!(r.flight_log_complete, "the log's SHA-256 matched: {r}");
+}
+
+#[test]
+fn a_link_cut_raises_the_failsafe_and_the_link_recovers() {
+    let mut s = flight(clean());
+    s.duration = Duration::from_secs(10);
+    s.outage = Some((Duration::from_secs(3), Duration::from_secs(6)));
+    let r = fly(&s);
+    assert!(r.paired, "{r}");
+    assert_eq!(r.failsafe_events, 1, "{r}");
+    assert!(r.reconnects >= 1, "the remote resumed the session: {r}");
+    // Sticks flow again after the outage: three seconds of 100 Hz were lost, not more.
+    let control = r.channels.control;
+    assert!(control.delivered > control.sent - 400, "{r}");
+    assert!(r.flight_log_complete, "{r}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report() {
+    let s = flight(PathConfig {
+        loss: 0.05,
+        jitter: Duration::from_millis(3),
+        duplicate: 0.01,
+        corrupt: 0.01,
+        ..clean()
+    });
+    let a = fly(&s);
+    assert_eq!(fly(&s), a);
+    let b = fly(&Scenario { seed: 8, ..s });
+    assert_ne!(a, b);
+}
+
+#[test]
+fn a_wrong_code_never_pairs() {
+    let s = Scenario {
+        password: b"000000".to_vec(),
+        ..flight(clean())
+    };
+    let r = fly(&s);
+    assert!(!r.paired && !r.storage_unlocked, "{r}");
+    assert_eq!(r.channels.control.delivered, 0);
+    assert!(
+        r.refusal
+            .as_deref()
+            .unwrap_or("")
+            .contains("PairingRejected"),
+        "{r}"
+    );
+}
