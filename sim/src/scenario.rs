@@ -38,12 +38,16 @@ impl Default for Scenario {
     /// The demo: 30 s over a moderately lossy radio (2 % loss, 5 ms +- 2 ms, 0.5 %
     /// duplicates, 0.1 % corrupted), 20 Mbit/s video, a 1 MiB flight log.
     fn default() -> Self {
-        let mut radio = PathConfig::default();
-        radio.loss = 0.02;
-        radio.delay = Duration::from_millis(5);
-        radio.jitter = Duration::from_millis(2);
-        radio.duplicate = 0.005;
-        radio.corrupt = 0.001;
+        // Fields not named here keep their defaults as the channel model grows.
+        #[allow(clippy::needless_update)]
+        let radio = PathConfig {
+            loss: 0.02,
+            delay: Duration::from_millis(5),
+            jitter: Duration::from_millis(2),
+            duplicate: 0.005,
+            corrupt: 0.001,
+            ..PathConfig::default()
+        };
         Scenario {
             seed: 1,
             duration: Duration::from_secs(30),
