@@ -210,6 +210,7 @@ proptest! {
             jitter: Duration::from_millis(4),
             duplicate: 0.02,
             corrupt: 0.0,
+            ..PathConfig::default()
         };
         let mut pair: Pair = Pair::new(Config::default(), path.clone(), path, seed).unwrap();
         let sent: Vec<Vec<u8>> = sizes

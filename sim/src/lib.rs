@@ -9,11 +9,16 @@
 //! so the same seed gives the same run, byte for byte, as fast as the CPU allows.
 
 pub mod aircraft;
+pub mod channel;
 pub mod pair;
 pub mod path;
 pub mod remote;
 pub mod report;
 pub mod scenario;
 
+pub use channel::{
+    Adversary, Air, Burst, ChannelConfig, ChannelConfigError, ChannelStats, Direction,
+    DistanceProfile, FnAdversary, RadioChannel, Recorder, Sighting,
+};
 pub use pair::{Pair, Side};
 pub use path::{Path, PathConfig, PathStats};

@@ -1,5 +1,6 @@
-//! [`Pair`]: an aircraft and a remote linked over two simulated [`Path`]s, stepped in
-//! virtual time (in the spirit of quinn-proto's test `Pair`).
+//! [`Pair`]: an aircraft and a remote linked over two simulated [`RadioChannel`]s, stepped
+//! in virtual time (in the spirit of quinn-proto's test `Pair`), with an optional on-path
+//! [`Adversary`] between the links and the channels.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use rotorlink::{
     AeadProvider, Channel, Config, ConfigError, Event, Link, Role, RustCrypto, Secret, Timestamp,
 };
 
-use crate::path::{Path, PathConfig};
+use crate::channel::{Adversary, ChannelConfig, Direction, OnPath, RadioChannel};
 
 /// Which end of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,15 +32,19 @@ pub enum Received {
 }
 
 /// Two links and the radio between them.
+///
+/// Every datagram a link transmits goes to the [`Adversary`], if one is set
+/// ([`Pair::set_adversary`]), and then into the channel of its direction.
 pub struct Pair<P: AeadProvider = RustCrypto> {
     /// The aircraft's link.
     pub aircraft: Link<P>,
     /// The remote's link.
     pub remote: Link<P>,
     /// Aircraft to remote.
-    pub downlink: Path,
+    pub downlink: RadioChannel,
     /// Remote to aircraft.
-    pub uplink: Path,
+    pub uplink: RadioChannel,
+    on_path: OnPath,
     now: Timestamp,
     buf: Vec<u8>,
     /// Everything the aircraft's link delivered.
@@ -50,16 +55,19 @@ pub struct Pair<P: AeadProvider = RustCrypto> {
 
 impl<P: AeadProvider> Pair<P> {
     /// Two links sharing a fixed session secret (as a completed handshake would leave them),
-    /// over paths seeded from `seed`.
+    /// over channels seeded from `seed`.
     ///
     /// # Errors
-    /// [`ConfigError`] if `config` is invalid.
+    /// [`ConfigError`] if `config` is invalid, or either channel's configuration is (see
+    /// [`ChannelConfig::validate`]).
     pub fn new(
         config: Config,
-        uplink: PathConfig,
-        downlink: PathConfig,
+        uplink: ChannelConfig,
+        downlink: ChannelConfig,
         seed: u64,
     ) -> Result<Self, ConfigError> {
+        uplink.validate()?;
+        downlink.validate()?;
         let secret = Secret::new([0x5a; 32]);
         let hash = [0xa5; 32];
         let t = Timestamp::ZERO;
@@ -83,15 +91,18 @@ impl<P: AeadProvider> Pair<P> {
     /// comes from `seed`.
     ///
     /// # Errors
-    /// [`ConfigError`] if `config` is invalid (or its key-stretching parameters are).
+    /// [`ConfigError`] if `config` is invalid (or its key-stretching parameters are), or
+    /// either channel's configuration is (see [`ChannelConfig::validate`]).
     pub fn pairing(
         config: Config,
-        uplink: PathConfig,
-        downlink: PathConfig,
+        uplink: ChannelConfig,
+        downlink: ChannelConfig,
         seed: u64,
         aircraft_code: &[u8],
         pilot_code: &[u8],
     ) -> Result<Self, ConfigError> {
+        uplink.validate()?;
+        downlink.validate()?;
         let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5eed);
         let link_id = *b"rotorlink-sim-01";
         let identity = AircraftIdentity::provision(link_id, aircraft_code, config.ksf, &mut rng)
@@ -109,16 +120,17 @@ impl<P: AeadProvider> Pair<P> {
     fn with_links(
         aircraft: Link<P>,
         remote: Link<P>,
-        uplink: PathConfig,
-        downlink: PathConfig,
+        uplink: ChannelConfig,
+        downlink: ChannelConfig,
         seed: u64,
     ) -> Self {
         let mtu = aircraft.config().mtu;
         Pair {
             aircraft,
             remote,
-            downlink: Path::new(downlink, seed.wrapping_mul(2)),
-            uplink: Path::new(uplink, seed.wrapping_mul(2).wrapping_add(1)),
+            downlink: RadioChannel::new(downlink, seed.wrapping_mul(2)),
+            uplink: RadioChannel::new(uplink, seed.wrapping_mul(2).wrapping_add(1)),
+            on_path: OnPath::new(),
             now: Timestamp::ZERO,
             buf: vec![0; mtu],
             aircraft_received: Vec::new(),
@@ -139,17 +151,58 @@ impl<P: AeadProvider> Pair<P> {
         }
     }
 
-    /// Move every datagram both links want to send now onto the paths, deliver every
-    /// datagram that has arrived, and collect events. Returns true if anything moved.
+    /// The channel carrying datagrams travelling `dir`.
+    pub fn channel(&mut self, dir: Direction) -> &mut RadioChannel {
+        match dir {
+            Direction::Uplink => &mut self.uplink,
+            Direction::Downlink => &mut self.downlink,
+        }
+    }
+
+    /// Put `adversary` on the path between the links and the channels, replacing (and
+    /// returning) any other. Datagrams the old one scheduled still go out.
+    pub fn set_adversary(&mut self, adversary: Box<dyn Adversary>) -> Option<Box<dyn Adversary>> {
+        self.on_path.set(adversary)
+    }
+
+    /// Take the adversary off the path; datagrams it scheduled still go out.
+    pub fn take_adversary(&mut self) -> Option<Box<dyn Adversary>> {
+        self.on_path.take()
+    }
+
+    /// Put `datagram` on the air travelling `dir` at `at` (now, if `at` has passed), as an
+    /// adversary would: it bypasses the adversary and enters the channel, impairments and
+    /// all. [`Pair::run_until`] wakes up for it.
+    pub fn inject(&mut self, dir: Direction, datagram: Vec<u8>, at: Timestamp) {
+        self.on_path.schedule(at.max(self.now), dir, datagram);
+    }
+
+    /// Move every datagram both links want to send now onto the channels (through the
+    /// adversary, if any), put every injection due onto them, deliver every datagram that
+    /// has arrived, and collect events. Returns true if anything moved.
     pub fn flush(&mut self) -> bool {
         let now = self.now;
-        let mut moved = false;
+        let mut moved = self
+            .on_path
+            .release(now, &mut self.uplink, &mut self.downlink);
         while let Some(t) = self.aircraft.poll_transmit(now, &mut self.buf) {
-            self.downlink.send(now, &self.buf[..t.len]);
+            self.on_path.transmit(
+                now,
+                Direction::Downlink,
+                &self.buf[..t.len],
+                &mut self.uplink,
+                &mut self.downlink,
+            );
             moved = true;
         }
         while let Some(t) = self.remote.poll_transmit(now, &mut self.buf) {
-            self.uplink.send(now, &self.buf[..t.len]);
+            self.on_path.transmit(
+                now,
+                Direction::Uplink,
+                &self.buf[..t.len],
+                &mut self.uplink,
+                &mut self.downlink,
+            );
             moved = true;
         }
         while let Some(d) = self.downlink.receive(now) {
@@ -166,11 +219,12 @@ impl<P: AeadProvider> Pair<P> {
         moved
     }
 
-    /// The next moment anything happens: an arrival or a link timer.
+    /// The next moment anything happens: an arrival, an injection or a link timer.
     pub fn next_wakeup(&self) -> Option<Timestamp> {
         [
             self.downlink.next_arrival(),
             self.uplink.next_arrival(),
+            self.on_path.next_injection(),
             self.aircraft.poll_timeout(),
             self.remote.poll_timeout(),
         ]
@@ -239,8 +293,8 @@ mod tests {
     fn a_clean_path_delivers_everything_after_the_delay() {
         let mut pair: Pair = Pair::new(
             Config::default(),
-            PathConfig::default(),
-            PathConfig::default(),
+            ChannelConfig::default(),
+            ChannelConfig::default(),
             1,
         )
         .unwrap();
@@ -253,5 +307,78 @@ mod tests {
             Received::Message(t, _, _) => assert_eq!(*t, Timestamp::from_millis(5)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_flight_over_a_bad_radio() {
+        use crate::channel::{Burst, Recorder};
+        let radio = ChannelConfig {
+            loss: 0.05,
+            burst: Some(Burst::mean_length(3.0, 0.05)),
+            jitter: Duration::from_millis(3),
+            reorder: 0.05,
+            duplicate: 0.05,
+            corrupt: 0.05,
+            rate_bps: Some(2_000_000),
+            queue_bytes: 4_000,
+            ..ChannelConfig::default()
+        };
+        let fly = |seed| {
+            let mut pair: Pair =
+                Pair::new(Config::default(), radio.clone(), radio.clone(), seed).unwrap();
+            let recorder = Recorder::new();
+            pair.set_adversary(Box::new(recorder.clone()));
+            for i in 0..200u32 {
+                pair.aircraft
+                    .send(Channel::Video, &vec![i as u8; 3_000])
+                    .unwrap();
+                pair.remote
+                    .send(Channel::Control, &i.to_be_bytes())
+                    .unwrap();
+                pair.run_for(Duration::from_millis(5));
+            }
+            pair.run_for(Duration::from_secs(1));
+            (
+                pair.aircraft_received,
+                pair.remote_received,
+                recorder.log(),
+                pair.uplink.stats(),
+                pair.downlink.stats(),
+            )
+        };
+        let one = fly(3);
+        assert!(
+            one.4.dropped_queue > 0 && one.4.lost_burst > 0,
+            "{:?}",
+            one.4
+        );
+        assert_eq!(one, fly(3));
+        assert_ne!(one, fly(4));
+    }
+
+    #[test]
+    fn a_pair_with_an_adversary_can_move_to_another_thread() {
+        fn send<T: Send>(_: &T) {}
+        let mut pair: Pair = Pair::new(
+            Config::default(),
+            ChannelConfig::default(),
+            ChannelConfig::default(),
+            1,
+        )
+        .unwrap();
+        pair.set_adversary(Box::new(crate::channel::Recorder::new()));
+        send(&pair);
+    }
+
+    #[test]
+    fn an_invalid_channel_is_a_config_error() {
+        let bad = ChannelConfig {
+            duplicate: 1.5,
+            ..ChannelConfig::default()
+        };
+        let err = Pair::<RustCrypto>::new(Config::default(), ChannelConfig::default(), bad, 1)
+            .err()
+            .unwrap();
+        assert!(err.0.starts_with("duplicate:"), "{err}");
     }
 }
