@@ -158,3 +158,20 @@ fn a_wrong_code_never_pairs() {
         "{r}"
     );
 }
+
+#[test]
+fn burst_loss_still_delivers_the_whole_log() {
+    let mut s = flight(PathConfig {
+        burst: Some(rotorlink_sim::Burst::mean_length(8.0, 0.05)),
+        ..clean()
+    });
+    s.duration = Duration::from_secs(8);
+    let r = fly(&s);
+    assert!(r.paired, "{r}");
+    assert!(r.flight_log_complete, "{r}");
+    let control = r.channels.control;
+    let lost = control.lost as f64 / control.sent as f64;
+    assert!((0.01..0.12).contains(&lost), "about 5 % lost, in bursts: {r}");
+    // Bursts of about 8 frames are shorter than the failsafe delay: no failsafe.
+    assert_eq!(r.failsafe_events, 0, "{r}");
+}
