@@ -1,14 +1,32 @@
 //! The `rotorlink` command line.
+//!
+//! Exit status: 0 when the remote paired, 2 for a bad flag or configuration (with a one-line
+//! message naming the flag), 3 when the remote did not pair, 1 when a file could not be
+//! written.
 
+mod cli;
+
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
+use rotorlink_sim::report::Report;
 use rotorlink_sim::scenario::{self, Scenario};
+
+use cli::args::{self, FlagError, SimArgs, SweepArgs};
+use cli::progress::Progress;
+use cli::sweep::{self, Point};
+use cli::units::{show_duration, show_rate, trim};
 
 /// rotorlink: an open, verifiable encrypted link between an aircraft and its remote.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Exit status: 0 paired, 2 bad flag or configuration, 3 not paired."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,38 +42,219 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Fly one simulated flight over the radio the flags describe (the same both ways;
+    /// every flag left out keeps the demo's value) and print its report.
+    ///
+    /// Values take units: percentages as 5% or 0.05, durations as 500us, 10ms, 1.5s or
+    /// 2min, rates as 500kbit, 50mbit or 1gbit.
+    Sim(SimArgs),
+    /// Fly one simulated flight per loss rate, in parallel over the cores; print a table,
+    /// and write a CSV and an SVG plot of goodput and control latency against loss.
+    ///
+    /// Every other flag of `sim` is a fixed parameter of all the flights, the seed included.
+    /// The exit status is 3 if any flight did not pair (the files are written all the same).
+    Sweep(SweepArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_error(&e),
+    };
     match cli.command {
-        Command::Demo { seed } => {
-            let scenario = Scenario {
-                seed,
-                ..Scenario::default()
-            };
-            let started = Instant::now();
-            match scenario::run(&scenario, &mut |_| {}) {
-                Ok(report) => {
-                    let wall = started.elapsed().max(Duration::from_micros(1));
-                    print!("{report}");
-                    println!(
-                        "\nsimulated {:.1} s in {:.2} s of wall time ({:.0}x real time)",
-                        report.duration_s,
-                        wall.as_secs_f64(),
-                        report.duration_s / wall.as_secs_f64()
-                    );
-                    if report.paired {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(3)
-                    }
-                }
-                Err(e) => {
-                    eprintln!("rotorlink: {e}");
-                    ExitCode::from(2)
-                }
+        Command::Demo { seed } => demo(seed),
+        Command::Sim(a) => sim(&a),
+        Command::Sweep(a) => run_sweep(&a),
+    }
+}
+
+/// A bad value gets one line naming its flag (clap's first line) and status 2; help,
+/// version and other usage errors are clap's own.
+fn parse_error(e: &clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("error: invalid value");
+            eprintln!("{}", line.trim_end());
+            ExitCode::from(2)
+        }
+        _ => e.exit(),
+    }
+}
+
+fn flag_error(e: &FlagError) -> ExitCode {
+    eprintln!("error: invalid value for '{}': {}", e.flag, e.message);
+    ExitCode::from(2)
+}
+
+/// Write to standard output; a closed pipe (`| head`) is not an error worth a panic.
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+fn status(paired: bool) -> ExitCode {
+    if paired {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    }
+}
+
+/// `simulated 30.0 s in 0.32 s of wall time (92x real time)`.
+fn speed(simulated_s: f64, wall: Duration) -> String {
+    let wall = wall.max(Duration::from_micros(1)).as_secs_f64();
+    format!(
+        "simulated {simulated_s:.1} s in {wall:.2} s of wall time ({:.0}x real time)\n",
+        simulated_s / wall
+    )
+}
+
+/// Fly one scenario with a progress bar (unless `quiet`); the report and the wall time.
+fn fly(s: &Scenario, quiet: bool) -> Result<(Report, Duration), rotorlink::ConfigError> {
+    let progress = Progress::new(1, format!("flying {}", show_duration(s.duration)), quiet);
+    let started = Instant::now();
+    let result = scenario::run(s, &mut progress.run_callback());
+    progress.finish();
+    result.map(|r| (r, started.elapsed()))
+}
+
+fn demo(seed: u64) -> ExitCode {
+    let scenario = Scenario {
+        seed,
+        ..Scenario::default()
+    };
+    match fly(&scenario, false) {
+        Ok((report, wall)) => {
+            out(&format!("{report}\n{}", speed(report.duration_s, wall)));
+            status(report.paired)
+        }
+        Err(e) => {
+            eprintln!("rotorlink: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn sim(a: &SimArgs) -> ExitCode {
+    let scenario = match args::scenario(a.loss, a.duration, &a.radio, &a.flight) {
+        Ok(s) => s,
+        Err(e) => return flag_error(&e),
+    };
+    let (report, wall) = match fly(&scenario, a.flight.json) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rotorlink: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if a.flight.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => out(&format!("{json}\n")),
+            Err(e) => {
+                eprintln!("rotorlink: cannot write the report as JSON: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        out(&format!(
+            "radio (each way): {}\nvideo {}, link MTU {}\n\n{report}\n{}",
+            args::describe(&scenario.uplink, true),
+            show_rate(scenario.aircraft.video_bitrate),
+            scenario.link.mtu,
+            speed(report.duration_s, wall)
+        ));
+    }
+    status(report.paired)
+}
+
+fn run_sweep(a: &SweepArgs) -> ExitCode {
+    let scenarios: Result<Vec<Scenario>, FlagError> = a
+        .loss
+        .iter()
+        .map(|&loss| args::scenario(Some(loss), a.duration, &a.radio, &a.flight))
+        .collect();
+    let scenarios = match scenarios {
+        Ok(s) => s,
+        Err(e) => return flag_error(&e),
+    };
+    let Some(first) = scenarios.first() else {
+        eprintln!("error: invalid value for '--loss': no loss rate to fly");
+        return ExitCode::from(2);
+    };
+    let radio = args::describe(&first.uplink, false);
+    let fixed = format!(
+        "{} per flight, seed {}, video {}, link MTU {}; radio: {radio}",
+        show_duration(a.duration),
+        a.flight.seed,
+        show_rate(first.aircraft.video_bitrate),
+        first.link.mtu,
+    );
+    let progress = Progress::new(
+        scenarios.len(),
+        format!("{} flights", scenarios.len()),
+        a.flight.json,
+    );
+    let started = Instant::now();
+    let results = sweep::run_all(&scenarios, &progress);
+    let wall = started.elapsed();
+    progress.finish();
+    let mut points = Vec::with_capacity(results.len());
+    for (&loss, result) in a.loss.iter().zip(results) {
+        match result {
+            Ok(report) => points.push(Point { loss, report }),
+            Err(e) => {
+                eprintln!("rotorlink: {e}");
+                return ExitCode::from(2);
             }
         }
     }
+    let mut wrote = Vec::new();
+    if let Some(path) = &a.csv {
+        if let Err(e) = std::fs::write(path, sweep::csv(&points)) {
+            eprintln!("rotorlink: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        wrote.push(path.display().to_string());
+    }
+    if let Some(path) = &a.svg {
+        if let Err(e) = std::fs::write(path, sweep::chart(&points, fixed.clone()).render()) {
+            eprintln!("rotorlink: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        wrote.push(path.display().to_string());
+    }
+    if a.flight.json {
+        let all: Vec<_> = points
+            .iter()
+            .map(|p| serde_json::json!({ "loss": p.loss, "report": p.report }))
+            .collect();
+        match serde_json::to_string_pretty(&all) {
+            Ok(json) => out(&format!("{json}\n")),
+            Err(e) => {
+                eprintln!("rotorlink: cannot write the reports as JSON: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(points.len());
+        let simulated = a.duration.as_secs_f64() * points.len() as f64;
+        let mut text = format!("rotorlink sweep: {fixed}\n\n{}\n", sweep::table(&points));
+        text.push_str(&format!(
+            "{} flights ({} s simulated) in {:.2} s of wall time on {threads} thread{}\n",
+            points.len(),
+            trim(simulated),
+            wall.as_secs_f64(),
+            if threads == 1 { "" } else { "s" }
+        ));
+        if !wrote.is_empty() {
+            text.push_str(&format!("wrote {}\n", wrote.join(" and ")));
+        }
+        out(&text);
+    }
+    status(points.iter().all(|p| p.report.paired))
 }

@@ -154,7 +154,7 @@ fn a_wrong_code_never_pairs() {
         r.refusal
             .as_deref()
             .unwrap_or("")
-            .contains("PairingRejected"),
+            .contains("rejected the code"),
         "{r}"
     );
 }
@@ -171,7 +171,10 @@ fn burst_loss_still_delivers_the_whole_log() {
     assert!(r.flight_log_complete, "{r}");
     let control = r.channels.control;
     let lost = control.lost as f64 / control.sent as f64;
-    assert!((0.01..0.12).contains(&lost), "about 5 % lost, in bursts: {r}");
+    assert!(
+        (0.01..0.12).contains(&lost),
+        "about 5 % lost, in bursts: {r}"
+    );
     // Bursts of about 8 frames are shorter than the failsafe delay: no failsafe.
     assert_eq!(r.failsafe_events, 0, "{r}");
 }

@@ -137,12 +137,16 @@ impl RemoteApp {
     pub fn on_event(&mut self, event: &str) {
         if event.starts_with("Connected { kind: Resume }") {
             self.stats.reconnects += 1;
-        } else if event.starts_with("PairingRejected")
-            || event.starts_with("HandshakeRefused")
-            || event.starts_with("HandshakeFailed")
-            || event.starts_with("LockedOut")
-        {
-            self.stats.refusal = Some(event.to_string());
+        } else if let Some(rest) = event.strip_prefix("PairingRejected") {
+            let left = rest.trim_matches(|c: char| !c.is_ascii_digit());
+            self.stats.refusal = Some(format!(
+                "the aircraft rejected the code ({left} attempts left before lockout)"
+            ));
+        } else if event.starts_with("LockedOut") {
+            self.stats.refusal =
+                Some("the aircraft is locked out after too many wrong codes".into());
+        } else if event.starts_with("HandshakeRefused") || event.starts_with("HandshakeFailed") {
+            self.stats.refusal = Some(format!("handshake refused or failed: {event}"));
         }
     }
 }

@@ -53,7 +53,7 @@ pub struct ChannelConfig {
 
 impl Default for ChannelConfig {
     /// A clean channel with 5 ms of delay: no loss, no jitter, no reordering, no
-    /// duplicates, no corruption, unlimited rate (with a 64 KiB queue, should a rate be
+    /// duplicates, no corruption, unlimited rate (with a 1 MiB queue, should a rate be
     /// set), no MTU, no distance loss. `reorder_delay` is 10 ms.
     fn default() -> Self {
         ChannelConfig {
@@ -66,7 +66,8 @@ impl Default for ChannelConfig {
             duplicate: 0.0,
             corrupt: 0.0,
             rate_bps: None,
-            queue_bytes: 64 * 1024,
+            // Room for a 20 Mbit/s key frame (~300 KB), which the aircraft sends at once.
+            queue_bytes: 1024 * 1024,
             mtu: None,
             distance: None,
         }

@@ -1,0 +1,409 @@
+//! The flags of `sim` and `sweep`, and the scenario they describe.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use rotorlink_sim::channel::Burst;
+use rotorlink_sim::scenario::Scenario;
+use rotorlink_sim::PathConfig;
+
+use super::units::{self, show_duration, show_percent, show_rate};
+
+/// How the radio behaves, the same both ways; every flag left out keeps the demo radio's
+/// value. The loss is not here: `sim` takes one, `sweep` a list.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct RadioArgs {
+    /// Make losses come in bursts of LEN datagrams on average (a Gilbert-Elliott chain),
+    /// keeping the average loss of --loss [default: independent losses].
+    #[arg(long, value_name = "LEN", value_parser = units::burst_length)]
+    pub(crate) burst: Option<f64>,
+    /// Fixed one-way delay, e.g. 10ms [default: 5ms].
+    #[arg(long, value_name = "DURATION", value_parser = units::duration)]
+    pub(crate) delay: Option<Duration>,
+    /// Extra random delay per datagram, uniform in 0..=DURATION, e.g. 3ms [default: 2ms].
+    #[arg(long, value_name = "DURATION", value_parser = units::duration)]
+    pub(crate) jitter: Option<Duration>,
+    /// Datagrams held back so that later ones overtake them, e.g. 1% [default: 0%].
+    #[arg(long, value_name = "PERCENT", value_parser = units::percent)]
+    pub(crate) reorder: Option<f64>,
+    /// Datagrams that arrive twice, e.g. 0.5% [default: 0.5%].
+    #[arg(long, value_name = "PERCENT", value_parser = units::percent)]
+    pub(crate) duplicate: Option<f64>,
+    /// Datagrams with one bit flipped, e.g. 0.1% [default: 0.1%].
+    #[arg(long, value_name = "PERCENT", value_parser = units::percent)]
+    pub(crate) corrupt: Option<f64>,
+    /// Bottleneck rate of the radio, e.g. 50mbit, 500kbit, 1gbit [default: unlimited].
+    #[arg(long, value_name = "RATE", value_parser = units::rate)]
+    pub(crate) rate: Option<u64>,
+    /// Bytes that may wait for the bottleneck of --rate before datagrams are dropped, e.g.
+    /// 64KiB, 1MiB [default: 1MiB].
+    #[arg(long, value_name = "BYTES", value_parser = units::bytes)]
+    pub(crate) queue: Option<usize>,
+    /// Largest datagram, in bytes, of the radio and of both links (400..=16384)
+    /// [default: 1400].
+    #[arg(long, value_name = "BYTES", value_parser = units::mtu)]
+    pub(crate) mtu: Option<usize>,
+}
+
+/// What flies and how long, and how to print it.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct FlightArgs {
+    /// Video bitrate of the aircraft, e.g. 20mbit, 2mbit; 0 for no video [default: 20mbit].
+    #[arg(long, value_name = "RATE", value_parser = units::video_rate)]
+    pub(crate) video: Option<u64>,
+    /// Seed of every random choice: the same flags and seed give the same report.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// The security code the pilot types [default: the demo's, 246813].
+    #[arg(long, value_name = "CODE")]
+    pub(crate) password: Option<String>,
+    /// The code the aircraft was provisioned with [default: the same as --password].
+    #[arg(long, value_name = "CODE")]
+    pub(crate) aircraft_password: Option<String>,
+    /// Print the report as JSON and nothing else on standard output.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `rotorlink sim`: one flight.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SimArgs {
+    /// Datagrams lost, e.g. 5% or 0.05 [default: 2%].
+    #[arg(long, value_name = "PERCENT", value_parser = units::percent)]
+    pub(crate) loss: Option<f64>,
+    /// Virtual flight time, e.g. 60s, 1.5s, 2min.
+    #[arg(long, value_name = "DURATION", value_parser = units::flight_duration, default_value = "30s")]
+    pub(crate) duration: Duration,
+    #[command(flatten)]
+    pub(crate) radio: RadioArgs,
+    #[command(flatten)]
+    pub(crate) flight: FlightArgs,
+}
+
+/// `rotorlink sweep`: one flight per loss rate.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SweepArgs {
+    /// The loss rates to fly, in percent, comma-separated (the % sign is optional).
+    #[arg(
+        long,
+        value_name = "PERCENTS",
+        value_parser = units::percent_point,
+        value_delimiter = ',',
+        default_value = "0,1,2,5,10,20"
+    )]
+    pub(crate) loss: Vec<f64>,
+    /// Virtual flight time of each run.
+    #[arg(long, value_name = "DURATION", value_parser = units::flight_duration, default_value = "10s")]
+    pub(crate) duration: Duration,
+    /// Write one CSV row per loss rate (and a header) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) csv: Option<PathBuf>,
+    /// Write an SVG plot of goodput and control latency against loss to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) svg: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) radio: RadioArgs,
+    #[command(flatten)]
+    pub(crate) flight: FlightArgs,
+}
+
+/// A flag whose value is fine on its own but not with the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FlagError {
+    /// The flag at fault, `--burst`.
+    pub(crate) flag: &'static str,
+    /// What is wrong.
+    pub(crate) message: String,
+}
+
+/// The radio of one direction: the demo radio with the flags applied, and `loss`.
+///
+/// # Errors
+/// A [`FlagError`] if the combination is impossible (a burst chain that cannot average
+/// that loss) or the channel model refuses it.
+pub(crate) fn radio(
+    base: &PathConfig,
+    loss: Option<f64>,
+    args: &RadioArgs,
+) -> Result<PathConfig, FlagError> {
+    let mut c = base.clone();
+    if let Some(loss) = loss {
+        c.loss = loss;
+    }
+    if let Some(len) = args.burst {
+        // The bursts carry all the loss.
+        let average = c.loss;
+        let most = len / (len + 1.0);
+        if average > most {
+            return Err(FlagError {
+                flag: "--burst",
+                message: format!(
+                    "bursts of {} datagrams on average cannot make {} loss (at most {})",
+                    units::trim(len),
+                    show_percent(average),
+                    show_percent(most)
+                ),
+            });
+        }
+        c.burst = Some(Burst::mean_length(len, average));
+        c.loss = 0.0;
+    }
+    if let Some(d) = args.delay {
+        c.delay = d;
+    }
+    if let Some(j) = args.jitter {
+        c.jitter = j;
+    }
+    if let Some(r) = args.reorder {
+        c.reorder = r;
+    }
+    if let Some(d) = args.duplicate {
+        c.duplicate = d;
+    }
+    if let Some(p) = args.corrupt {
+        c.corrupt = p;
+    }
+    if let Some(r) = args.rate {
+        c.rate_bps = Some(r);
+    }
+    if let Some(q) = args.queue {
+        c.queue_bytes = q;
+    }
+    if let Some(m) = args.mtu {
+        c.mtu = Some(m);
+    }
+    c.validate().map_err(|e| {
+        let field = e.field();
+        let flag = match field.split('.').next().unwrap_or(field) {
+            "loss" => "--loss",
+            "burst" => "--burst",
+            "reorder" | "reorder_delay" => "--reorder",
+            "duplicate" => "--duplicate",
+            "corrupt" => "--corrupt",
+            "rate_bps" => "--rate",
+            "mtu" => "--mtu",
+            _ => "the radio",
+        };
+        FlagError {
+            flag,
+            message: e.message().to_string(),
+        }
+    })?;
+    Ok(c)
+}
+
+/// The scenario of one run: the demo's, with `loss`, the radio flags and the flight flags
+/// applied.
+///
+/// # Errors
+/// As [`radio`].
+pub(crate) fn scenario(
+    loss: Option<f64>,
+    duration: Duration,
+    radio_args: &RadioArgs,
+    flight: &FlightArgs,
+) -> Result<Scenario, FlagError> {
+    let mut s = Scenario {
+        seed: flight.seed,
+        duration,
+        ..Scenario::default()
+    };
+    s.uplink = radio(&s.uplink, loss, radio_args)?;
+    s.downlink = radio(&s.downlink, loss, radio_args)?;
+    if let Some(m) = radio_args.mtu {
+        s.link.mtu = m;
+    }
+    if let Some(v) = flight.video {
+        s.aircraft.video_bitrate = v;
+    }
+    if let Some(p) = &flight.password {
+        s.password = p.as_bytes().to_vec();
+    }
+    s.aircraft_password = match &flight.aircraft_password {
+        Some(p) => p.as_bytes().to_vec(),
+        None => s.password.clone(),
+    };
+    Ok(s)
+}
+
+/// One line for people: what the radio of `c` does (`loss 5%, delay 5 ms, ...`); without
+/// the loss rate itself if `with_loss` is false (a sweep varies it).
+pub(crate) fn describe(c: &PathConfig, with_loss: bool) -> String {
+    let mut parts = Vec::new();
+    match (&c.burst, with_loss) {
+        (Some(b), true) => parts.push(format!(
+            "loss {} in bursts of {} datagrams",
+            show_percent(b.average_loss() + c.loss),
+            units::trim(b.mean_burst_length())
+        )),
+        (Some(b), false) => parts.push(format!(
+            "losses in bursts of {} datagrams",
+            units::trim(b.mean_burst_length())
+        )),
+        (None, true) => parts.push(format!("loss {}", show_percent(c.loss))),
+        (None, false) => {}
+    }
+    parts.push(format!("delay {}", show_duration(c.delay)));
+    if !c.jitter.is_zero() {
+        parts.push(format!("jitter {}", show_duration(c.jitter)));
+    }
+    for (name, p) in [
+        ("reorder", c.reorder),
+        ("duplicate", c.duplicate),
+        ("corrupt", c.corrupt),
+    ] {
+        if p > 0.0 {
+            parts.push(format!("{name} {}", show_percent(p)));
+        }
+    }
+    if let Some(r) = c.rate_bps {
+        parts.push(format!(
+            "rate {} (queue {})",
+            show_rate(r),
+            units::show_bytes(c.queue_bytes)
+        ));
+    }
+    if let Some(m) = c.mtu {
+        parts.push(format!("mtu {m}"));
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Sim {
+        #[command(flatten)]
+        args: SimArgs,
+    }
+
+    fn parse(flags: &[&str]) -> SimArgs {
+        let argv = std::iter::once("sim").chain(flags.iter().copied());
+        Sim::try_parse_from(argv).expect("flags parse").args
+    }
+
+    fn build(flags: &[&str]) -> Result<Scenario, FlagError> {
+        let a = parse(flags);
+        scenario(a.loss, a.duration, &a.radio, &a.flight)
+    }
+
+    /// The defaults the help text promises are the demo's.
+    #[test]
+    fn no_flags_fly_the_demo_as_documented() {
+        let s = build(&[]).unwrap();
+        let demo = Scenario::default();
+        assert_eq!(s.duration, Duration::from_secs(30));
+        assert_eq!(s, demo);
+        let r = &s.uplink;
+        assert_eq!(r.loss, 0.02);
+        assert_eq!(r.burst, None);
+        assert_eq!(r.delay, Duration::from_millis(5));
+        assert_eq!(r.jitter, Duration::from_millis(2));
+        assert_eq!(r.reorder, 0.0);
+        assert_eq!(r.duplicate, 0.005);
+        assert_eq!(r.corrupt, 0.001);
+        assert_eq!(r.rate_bps, None);
+        assert_eq!(r.queue_bytes, 1024 * 1024);
+        assert_eq!(r.mtu, None);
+        assert_eq!(s.link.mtu, 1400);
+        assert_eq!(s.aircraft.video_bitrate, 20_000_000);
+        assert_eq!(s.password, b"246813");
+        assert_eq!(s.aircraft_password, b"246813");
+    }
+
+    #[test]
+    fn flags_apply_to_both_directions() {
+        let s = build(&[
+            "--loss",
+            "5%",
+            "--delay",
+            "10ms",
+            "--jitter",
+            "3ms",
+            "--reorder",
+            "1%",
+            "--duplicate",
+            "0.5%",
+            "--corrupt",
+            "0%",
+            "--rate",
+            "50mbit",
+            "--queue",
+            "1MiB",
+            "--mtu",
+            "1200",
+            "--duration",
+            "60s",
+            "--video",
+            "2mbit",
+            "--seed",
+            "9",
+        ])
+        .unwrap();
+        assert_eq!(s.uplink, s.downlink);
+        let r = &s.uplink;
+        assert_eq!(r.loss, 0.05);
+        assert_eq!(r.delay, Duration::from_millis(10));
+        assert_eq!(r.jitter, Duration::from_millis(3));
+        assert_eq!(r.reorder, 0.01);
+        assert_eq!(r.corrupt, 0.0);
+        assert_eq!(r.rate_bps, Some(50_000_000));
+        assert_eq!(r.queue_bytes, 1 << 20);
+        assert_eq!(r.mtu, Some(1200));
+        assert_eq!(s.link.mtu, 1200);
+        assert_eq!(s.duration, Duration::from_secs(60));
+        assert_eq!(s.aircraft.video_bitrate, 2_000_000);
+        assert_eq!(s.seed, 9);
+        assert!(describe(r, true).contains("rate 50 Mbit/s (queue 1 MiB)"));
+    }
+
+    #[test]
+    fn the_aircraft_code_defaults_to_the_pilots() {
+        let s = build(&["--password", "1234"]).unwrap();
+        assert_eq!(s.aircraft_password, b"1234");
+        let s = build(&["--password", "1234", "--aircraft-password", "5678"]).unwrap();
+        assert_eq!(
+            (&s.password[..], &s.aircraft_password[..]),
+            (&b"1234"[..], &b"5678"[..])
+        );
+    }
+
+    #[test]
+    fn a_burst_carries_the_whole_loss() {
+        let s = build(&["--loss", "10%", "--burst", "4"]).unwrap();
+        let b = s.uplink.burst.expect("a burst chain");
+        assert_eq!(s.uplink.loss, 0.0);
+        assert!((b.average_loss() - 0.10).abs() < 1e-12);
+        assert!((b.mean_burst_length() - 4.0).abs() < 1e-12);
+        assert!(describe(&s.uplink, true).starts_with("loss 10% in bursts of 4 datagrams"));
+        let e = build(&["--loss", "60%", "--burst", "1"]).unwrap_err();
+        assert_eq!(e.flag, "--burst");
+        assert!(build(&["--loss", "50%", "--burst", "1"]).is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_the_parser() {
+        for flags in [
+            &["--loss", "150%"][..],
+            &["--mtu", "10"],
+            &["--delay", "abc"],
+            &["--duration", "0s"],
+            &["--rate", "0mbit"],
+            &["--queue", "0"],
+            &["--video", "fast"],
+        ] {
+            let argv = std::iter::once("sim").chain(flags.iter().copied());
+            let e = Sim::try_parse_from(argv).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{flags:?}"
+            );
+            assert!(e.to_string().contains(flags[0]), "{e}");
+        }
+    }
+}

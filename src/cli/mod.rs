@@ -1,0 +1,9 @@
+//! The pieces of the command line: flags ([`args`]) and their value parsers ([`units`]),
+//! the progress bar ([`progress`]), and the sweep with its CSV, plot and table ([`sweep`],
+//! [`svg`]).
+
+pub(crate) mod args;
+pub(crate) mod progress;
+pub(crate) mod svg;
+pub(crate) mod sweep;
+pub(crate) mod units;

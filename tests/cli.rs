@@ -1,0 +1,187 @@
+//! The `rotorlink` binary, run for real: its exit statuses, its JSON, its error messages,
+//! and the files a sweep writes. Flights are short and the video is slow, so that the
+//! whole file stays fast in a debug build.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn rotorlink(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rotorlink"))
+        .args(args)
+        .output()
+        .expect("the rotorlink binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// A flight of `sim --json`, parsed; the whole of stdout must be one JSON object.
+fn sim_json(extra: &[&str]) -> (Option<i32>, Value) {
+    let mut args = vec!["sim", "--duration", "2s", "--video", "2mbit", "--json"];
+    args.extend_from_slice(extra);
+    let out = rotorlink(&args);
+    let text = stdout(&out);
+    let value: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{text}"));
+    assert!(value.is_object(), "{text}");
+    (out.status.code(), value)
+}
+
+/// A directory of its own for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rotorlink-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
+}
+
+#[test]
+fn demo_pairs_and_prints_a_report() {
+    let out = rotorlink(&["demo"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(text.contains("rotorlink flight  seed 1"), "{text}");
+    assert!(text.contains("paired with the code"), "{text}");
+    for channel in ["control", "telemetry", "video", "storage"] {
+        assert!(text.contains(channel), "{channel} missing:\n{text}");
+    }
+    assert!(text.contains("x real time"), "{text}");
+}
+
+#[test]
+fn sim_json_is_one_object_with_every_key() {
+    let out = rotorlink(&["sim", "--duration", "3s", "--video", "2mbit", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let r: Value = serde_json::from_str(&text).expect("stdout is exactly one JSON value");
+    assert_eq!(r["paired"], Value::Bool(true), "{text}");
+    assert!(
+        r["handshake_ms"].as_f64().is_some_and(|t| t > 0.0),
+        "{text}"
+    );
+    for channel in ["control", "telemetry", "video", "storage"] {
+        let c = &r["channels"][channel];
+        for key in ["sent", "delivered", "lost", "goodput_mbps", "bytes"] {
+            assert!(
+                c[key].is_number(),
+                "channels.{channel}.{key} missing:\n{text}"
+            );
+        }
+        assert!(c["sent"].as_u64().unwrap() > 0, "nothing sent on {channel}");
+    }
+    for key in ["p50_ms", "p99_ms", "max_ms"] {
+        assert!(
+            r["channels"]["control"]["latency"][key].is_number(),
+            "{text}"
+        );
+    }
+    for key in ["rejected", "video_frames"] {
+        assert!(r[key].is_object(), "{key} missing:\n{text}");
+    }
+    for key in ["rekeys", "failsafe_events", "seed"] {
+        assert!(r[key].is_u64(), "{key} missing:\n{text}");
+    }
+    assert_eq!(r["seed"], 1);
+    assert_eq!(r["duration_s"], 3.0);
+}
+
+#[test]
+fn a_wrong_code_does_not_pair_and_exits_3() {
+    let (code, r) = sim_json(&["--password", "a", "--aircraft-password", "b"]);
+    assert_eq!(code, Some(3), "{r:#}");
+    assert_eq!(r["paired"], Value::Bool(false));
+    assert!(r["handshake_ms"].is_null());
+    assert!(r["refusal"].is_string(), "no refusal in {r:#}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_json() {
+    let flags = ["--seed", "42", "--loss", "5%", "--jitter", "3ms"];
+    let (code_a, a) = sim_json(&flags);
+    let (code_b, b) = sim_json(&flags);
+    assert_eq!((code_a, code_b), (Some(0), Some(0)));
+    assert_eq!(a, b);
+    assert_eq!(a["seed"], 42);
+}
+
+#[test]
+fn bad_values_get_one_line_naming_the_flag_and_exit_2() {
+    for (args, flag) in [
+        (&["sim", "--loss", "150%"][..], "--loss"),
+        (&["sim", "--mtu", "10"][..], "--mtu"),
+        (&["sim", "--delay", "abc"][..], "--delay"),
+        (&["sim", "--rate", "50"][..], "--rate"),
+        (&["sim", "--burst", "1", "--loss", "80%"][..], "--burst"),
+        (&["sweep", "--loss", "0,150"][..], "--loss"),
+    ] {
+        let out = rotorlink(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn sweep_writes_a_csv_and_an_svg() {
+    let dir = scratch("sweep");
+    let (csv, svg) = (dir.join("sweep.csv"), dir.join("sweep.svg"));
+    let out = rotorlink(&[
+        "sweep",
+        "--loss",
+        "0,10",
+        "--duration",
+        "2s",
+        "--video",
+        "2mbit",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let table = text.lines().filter(|l| l.contains(" yes ")).count();
+    assert_eq!(table, 2, "one summary row per point:\n{text}");
+
+    let csv = std::fs::read_to_string(&csv).expect("the CSV was written");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    for column in [
+        "loss_percent",
+        "seed",
+        "paired",
+        "video_mbps",
+        "control_p99_ms",
+    ] {
+        assert!(header.contains(&column), "{column} missing: {}", lines[0]);
+    }
+    let col = |row: &str, name: &str| {
+        let i = header.iter().position(|h| *h == name).unwrap();
+        row.split(',').nth(i).unwrap().to_string()
+    };
+    assert_eq!(col(lines[1], "loss_percent"), "0");
+    assert_eq!(col(lines[2], "loss_percent"), "10");
+    assert_eq!(col(lines[1], "paired"), "true");
+    assert!(lines.iter().all(|l| l.split(',').count() == header.len()));
+
+    let svg = std::fs::read_to_string(&svg).expect("the SVG was written");
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
+    assert!(svg.trim_end().ends_with("</svg>"));
+    for series in ["total goodput", "video goodput", "control p99"] {
+        assert!(
+            svg.contains(&format!("data-series=\"{series}\"")),
+            "{series} missing"
+        );
+    }
+    assert!(svg.contains("<polyline"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
