@@ -128,7 +128,8 @@ pub enum Event<'a> {
 /// An event waiting in the queue; messages own a pooled buffer.
 #[derive(Debug)]
 enum Pending {
-    Message(Channel, Vec<u8>),
+    /// A message: the bytes of the buffer from the index on.
+    Message(Channel, Vec<u8>, usize),
     VideoLost(u32),
     Rekeyed(KeyDirection, u64),
     Connected(Kind),
@@ -503,16 +504,30 @@ impl<P: AeadProvider> Link<P> {
         frame.clear();
         frame.extend_from_slice(datagram);
         let result = self.open_and_dispatch(now, &header, &mut frame);
-        self.scratch = frame;
-        result
+        match result {
+            Ok(Some(channel)) => {
+                // A whole-frame message: hand the decrypted frame itself to the application
+                // (no copy) and take another buffer for the next datagram.
+                frame.truncate(frame.len() - TAG_LEN);
+                self.scratch = self.pool.take();
+                self.deliver_frame(channel, frame);
+                Ok(())
+            }
+            other => {
+                self.scratch = frame;
+                other.map(|_| ())
+            }
+        }
     }
 
+    /// Authenticate and handle one frame. `Ok(Some(channel))`: the frame's plaintext is a
+    /// whole message for the application, to deliver as it is.
     fn open_and_dispatch(
         &mut self,
         now: Timestamp,
         header: &Header,
         frame: &mut [u8],
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Channel>, Error> {
         let Some(keys) = self.keys.as_mut() else {
             return Err(Error::UnexpectedFrame);
         };
@@ -541,17 +556,17 @@ impl<P: AeadProvider> Link<P> {
                     &mut self.storage_out
                 };
                 if sender.on_ack(now, &ack, &mut self.pool) {
-                    Ok(())
+                    Ok(None)
                 } else {
                     Err(Error::UnexpectedFrame)
                 }
             }
-            (FrameType::Keepalive, None) if plaintext.is_empty() => Ok(()),
+            (FrameType::Keepalive, None) if plaintext.is_empty() => Ok(None),
             (FrameType::Keepalive, None) => Err(DecodeError::TrailingBytes.into()),
             (FrameType::Close, None) => {
                 let body = CloseBody::parse(plaintext)?;
                 self.end_session(CloseCode(body.code), true);
-                Ok(())
+                Ok(None)
             }
             _ => Err(Error::UnexpectedFrame),
         }
@@ -563,7 +578,7 @@ impl<P: AeadProvider> Link<P> {
         channel: Channel,
         counter: u64,
         data: &[u8],
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Channel>, Error> {
         if !self.role.peer().may_send(channel) {
             return Err(Error::WrongDirection(channel));
         }
@@ -576,12 +591,12 @@ impl<P: AeadProvider> Link<P> {
                 if self.newest_control.is_some_and(|newest| counter < newest) {
                     self.stats.dropped_stale_control += 1;
                     self.stats.channel_mut(channel).messages_lost += 1;
-                    return Ok(());
+                    return Ok(None);
                 }
                 self.newest_control = Some(counter);
-                self.deliver(channel, data);
+                return Ok(Some(channel));
             }
-            Channel::Telemetry => self.deliver(channel, data),
+            Channel::Telemetry => return Ok(Some(channel)),
             Channel::Video => {
                 let (fragment, bytes) = FragmentHeader::parse(data)?;
                 let events = &mut self.events;
@@ -631,7 +646,7 @@ impl<P: AeadProvider> Link<P> {
                 if self.events.len() >= self.config.max_pending_events {
                     // Not acknowledged: the sender retransmits once the app caught up.
                     self.stats.events_overflowed += 1;
-                    return Ok(());
+                    return Ok(None);
                 }
                 let errors_before = self.storage_in.protocol_errors;
                 let events = &mut self.events;
@@ -642,7 +657,7 @@ impl<P: AeadProvider> Link<P> {
                             let s = stats.channel_mut(Channel::Storage);
                             s.messages_delivered += 1;
                             s.bytes_delivered += message.len() as u64;
-                            events.push_back(Pending::Message(Channel::Storage, message));
+                            events.push_back(Pending::Message(Channel::Storage, message, 0));
                         });
                 self.stats.dropped_protocol += self.storage_in.protocol_errors - errors_before;
                 match outcome {
@@ -652,28 +667,29 @@ impl<P: AeadProvider> Link<P> {
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 
-    fn deliver(&mut self, channel: Channel, data: &[u8]) {
-        if self.events.len() >= self.config.max_pending_events {
-            self.stats.events_overflowed += 1;
-            return;
-        }
-        let buf = self.pool.take_copy(data);
-        self.deliver_owned(channel, buf);
+    /// Deliver a decrypted frame (tag already cut off) whose plaintext is one message.
+    fn deliver_frame(&mut self, channel: Channel, frame: Vec<u8>) {
+        self.deliver_at(channel, frame, HEADER_LEN);
     }
 
     fn deliver_owned(&mut self, channel: Channel, message: Vec<u8>) {
+        self.deliver_at(channel, message, 0);
+    }
+
+    /// Queue `buf[start..]` as a message for the application.
+    fn deliver_at(&mut self, channel: Channel, buf: Vec<u8>, start: usize) {
         if self.events.len() >= self.config.max_pending_events {
             self.stats.events_overflowed += 1;
-            self.pool.give(message);
+            self.pool.give(buf);
             return;
         }
         let s = self.stats.channel_mut(channel);
         s.messages_delivered += 1;
-        s.bytes_delivered += message.len() as u64;
-        self.events.push_back(Pending::Message(channel, message));
+        s.bytes_delivered += buf.len().saturating_sub(start) as u64;
+        self.events.push_back(Pending::Message(channel, buf, start));
     }
 
     /// The session is over: forget its keys. A link with a handshake can start another.
@@ -880,8 +896,8 @@ impl<P: AeadProvider> Link<P> {
             self.pool.give(buf);
         }
         Some(match self.events.pop_front()? {
-            Pending::Message(channel, buf) => {
-                let data = self.delivered.insert(buf);
+            Pending::Message(channel, buf, start) => {
+                let data = &self.delivered.insert(buf)[start..];
                 Event::Message { channel, data }
             }
             Pending::VideoLost(message_id) => Event::VideoLost { message_id },
