@@ -125,6 +125,47 @@ pub enum Event<'a> {
     },
 }
 
+impl Event<'_> {
+    /// This event without a borrow of the link, for keeping: `None` for a
+    /// [`Event::Message`] (copy its data instead).
+    pub fn detached(&self) -> Option<Event<'static>> {
+        Some(match *self {
+            Event::Message { .. } => return None,
+            Event::VideoLost { message_id } => Event::VideoLost { message_id },
+            Event::Rekeyed {
+                direction,
+                generation,
+            } => Event::Rekeyed {
+                direction,
+                generation,
+            },
+            Event::Connected { kind } => Event::Connected { kind },
+            Event::Bonded => Event::Bonded,
+            Event::PairingRejected { remaining_attempts } => {
+                Event::PairingRejected { remaining_attempts }
+            }
+            Event::LockedOut { until } => Event::LockedOut { until },
+            Event::HandshakeRefused {
+                reason,
+                remaining_attempts,
+                retry_at,
+            } => Event::HandshakeRefused {
+                reason,
+                remaining_attempts,
+                retry_at,
+            },
+            Event::HandshakeFailed { error } => Event::HandshakeFailed { error },
+            Event::StorageUnlocked => Event::StorageUnlocked,
+            Event::StorageUnlockRejected { remaining_attempts } => {
+                Event::StorageUnlockRejected { remaining_attempts }
+            }
+            Event::LinkLost => Event::LinkLost,
+            Event::LinkRestored => Event::LinkRestored,
+            Event::Closed { code, by_peer } => Event::Closed { code, by_peer },
+        })
+    }
+}
+
 /// An event waiting in the queue; messages own a pooled buffer.
 #[derive(Debug)]
 enum Pending {

@@ -27,8 +27,8 @@ pub enum Side {
 pub enum Received {
     /// A message, with the time it was delivered.
     Message(Timestamp, Channel, Vec<u8>),
-    /// Any other event, in its `Debug` form.
-    Other(Timestamp, String),
+    /// Any other event.
+    Event(Timestamp, Event<'static>),
 }
 
 /// Two links and the radio between them.
@@ -280,7 +280,10 @@ fn collect<P: AeadProvider>(link: &mut Link<P>, now: Timestamp, into: &mut Vec<R
     while let Some(ev) = link.poll_event() {
         into.push(match ev {
             Event::Message { channel, data } => Received::Message(now, channel, data.to_vec()),
-            other => Received::Other(now, format!("{other:?}")),
+            other => match other.detached() {
+                Some(event) => Received::Event(now, event),
+                None => continue,
+            },
         });
     }
 }

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use rotorlink::{Channel, Link, Timestamp};
+use rotorlink::handshake::Kind;
+use rotorlink::{Channel, Event, Link, Timestamp};
 use sha2::{Digest, Sha256};
 
 use crate::aircraft::{stamp_of, stamped, GET_FLIGHT_LOG, TELEMETRY_LEN};
@@ -133,20 +134,23 @@ impl RemoteApp {
         }
     }
 
-    /// Take one of the link's other events, in its `Debug` form.
-    pub fn on_event(&mut self, event: &str) {
-        if event.starts_with("Connected { kind: Resume }") {
-            self.stats.reconnects += 1;
-        } else if let Some(rest) = event.strip_prefix("PairingRejected") {
-            let left = rest.trim_matches(|c: char| !c.is_ascii_digit());
-            self.stats.refusal = Some(format!(
-                "the aircraft rejected the code ({left} attempts left before lockout)"
-            ));
-        } else if event.starts_with("LockedOut") {
-            self.stats.refusal =
-                Some("the aircraft is locked out after too many wrong codes".into());
-        } else if event.starts_with("HandshakeRefused") || event.starts_with("HandshakeFailed") {
-            self.stats.refusal = Some(format!("handshake refused or failed: {event}"));
-        }
+    /// Take one of the link's other events.
+    pub fn on_event(&mut self, event: &Event<'static>) {
+        let refusal = match *event {
+            Event::Connected { kind: Kind::Resume } => {
+                self.stats.reconnects += 1;
+                return;
+            }
+            Event::PairingRejected { remaining_attempts } => format!(
+                "the aircraft rejected the code ({remaining_attempts} attempts left before lockout)"
+            ),
+            Event::LockedOut { .. } => {
+                "the aircraft is locked out after too many wrong codes".to_string()
+            }
+            Event::HandshakeRefused { reason, .. } => format!("the aircraft refused: {reason:?}"),
+            Event::HandshakeFailed { error } => format!("the handshake failed: {error}"),
+            _ => return,
+        };
+        self.stats.refusal = Some(refusal);
     }
 }

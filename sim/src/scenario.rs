@@ -111,7 +111,7 @@ pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(f64)) -> Result<Report,
         for r in pair.remote_received.drain(..) {
             match r {
                 Received::Message(t, channel, data) => remote.on_message(t, channel, &data),
-                Received::Other(_, event) => remote.on_event(&event),
+                Received::Event(_, event) => remote.on_event(&event),
             }
         }
         if pair.now().saturating_since(Timestamp::ZERO) >= next_progress {
