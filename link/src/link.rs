@@ -449,7 +449,9 @@ impl<P: AeadProvider> Link<P> {
 
     /// Bytes held for video reassembly and reliable reordering: bounded by the configuration.
     pub fn reassembly_bytes(&self) -> usize {
-        self.reassembler.buffered_bytes() + self.storage_in.buffered_bytes()
+        self.reassembler.buffered_bytes()
+            + self.storage_in.buffered_bytes()
+            + self.session_in.buffered_bytes()
     }
 
     /// Queue a message on a channel.

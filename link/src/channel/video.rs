@@ -161,7 +161,12 @@ impl Reassembler {
         if self.finished.contains(&header.message_id) {
             return Ok(Reassembled::Stale);
         }
+        let in_progress = self.slots.iter().any(|s| s.id == header.message_id);
         if header.count == 1 {
+            if in_progress {
+                // A one-fragment message with the id of one being reassembled: inconsistent.
+                return Err(DecodeError::InvalidField);
+            }
             self.finish(header.message_id);
             return Ok(Reassembled::Complete(
                 header.message_id,
@@ -363,6 +368,30 @@ mod tests {
         };
         assert_eq!(
             r.on_fragment(Timestamp::ZERO, &h, &[0; 750], &mut pool, &mut |_| {}),
+            Err(DecodeError::InvalidField)
+        );
+    }
+
+    #[test]
+    fn a_single_fragment_reusing_an_id_in_progress_is_refused() {
+        let mut r = Reassembler::new(4, 1 << 20, Duration::from_millis(100));
+        let mut pool = BufPool::default();
+        let first = FragmentHeader {
+            message_id: 5,
+            total_len: 20,
+            index: 0,
+            count: 2,
+        };
+        let got = r.on_fragment(Timestamp::ZERO, &first, &[2; 10], &mut pool, &mut |_| {});
+        assert_eq!(got, Ok(Reassembled::Pending));
+        let single = FragmentHeader {
+            message_id: 5,
+            total_len: 3,
+            index: 0,
+            count: 1,
+        };
+        assert_eq!(
+            r.on_fragment(Timestamp::ZERO, &single, &[2; 3], &mut pool, &mut |_| {}),
             Err(DecodeError::InvalidField)
         );
     }
