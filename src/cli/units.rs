@@ -58,38 +58,49 @@ pub(crate) fn percent_point(s: &str) -> Result<f64, String> {
     Ok(v / 100.0)
 }
 
-/// A duration with its unit: `500us` (or `500µs`), `10ms`, `1.5s`, `2min`. Rounded to
-/// the microsecond.
-pub(crate) fn duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
+/// `s` as a number followed by one of `units` (name, scale), scaled. `what` names the kind
+/// of value and `example` shows how to write one, for the error messages.
+fn with_unit(
+    s: &str,
+    t: &str,
+    what: &str,
+    example: &str,
+    units: &[(&str, f64)],
+) -> Result<f64, String> {
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (value, unit) = t.split_at(split);
+    let unit = unit.trim();
     if value.is_empty() {
-        return Err(format!(
-            "'{s}' is not a duration (write it like 10ms, 1.5s or 500us)"
-        ));
+        return Err(format!("'{s}' is not a {what} (write it like {example})"));
     }
-    let micros_per_unit = match unit.trim() {
-        "us" | "µs" => 1.0,
-        "ms" => 1e3,
-        "s" => 1e6,
-        "min" => 60e6,
-        "" => {
-            return Err(format!(
-                "'{s}' has no unit (write it like 10ms, 1.5s or 500us)"
-            ))
-        }
-        other => {
-            return Err(format!(
-                "unknown unit '{other}' in '{s}' (use us, ms, s or min)"
-            ))
-        }
+    if unit.is_empty() {
+        return Err(format!("'{s}' has no unit (write it like {example})"));
+    }
+    let Some(&(_, scale)) = units.iter().find(|(name, _)| *name == unit) else {
+        let names: Vec<&str> = units.iter().map(|(name, _)| *name).collect();
+        return Err(format!(
+            "unknown unit '{unit}' in '{s}' (use {})",
+            names.join(", ")
+        ));
     };
-    let v = number(value)
-        .ok_or_else(|| format!("'{s}' is not a duration (write it like 10ms, 1.5s or 500us)"))?;
-    let micros = (v * micros_per_unit).round();
+    let v =
+        number(value).ok_or_else(|| format!("'{s}' is not a {what} (write it like {example})"))?;
+    Ok(v * scale)
+}
+
+/// A duration with its unit: `500us` (or `500µs`), `10ms`, `1.5s`, `2min`. Rounded to
+/// the microsecond.
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
+    let units = [
+        ("us", 1.0),
+        ("µs", 1.0),
+        ("ms", 1e3),
+        ("s", 1e6),
+        ("min", 60e6),
+    ];
+    let micros = with_unit(s, s.trim(), "duration", "10ms, 1.5s or 500us", &units)?.round();
     // About 11 days: far beyond any flight, and far from overflowing virtual time.
     if micros > 1e12 {
         return Err(format!("{s} is too long"));
@@ -111,34 +122,8 @@ pub(crate) fn flight_duration(s: &str) -> Result<Duration, String> {
 pub(crate) fn rate(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();
     let t = t.strip_suffix("/s").unwrap_or(&t);
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (value, unit) = t.split_at(split);
-    if value.is_empty() {
-        return Err(format!(
-            "'{s}' is not a rate (write it like 50mbit, 500kbit or 1gbit)"
-        ));
-    }
-    let scale = match unit.trim() {
-        "bit" => 1.0,
-        "kbit" => 1e3,
-        "mbit" => 1e6,
-        "gbit" => 1e9,
-        "" => {
-            return Err(format!(
-                "'{s}' has no unit (write it like 50mbit, 500kbit or 1gbit)"
-            ))
-        }
-        other => {
-            return Err(format!(
-                "unknown unit '{other}' in '{s}' (use bit, kbit, mbit or gbit)"
-            ))
-        }
-    };
-    let v = number(value)
-        .ok_or_else(|| format!("'{s}' is not a rate (write it like 50mbit or 500kbit)"))?;
-    let bps = (v * scale).round();
+    let units = [("bit", 1.0), ("kbit", 1e3), ("mbit", 1e6), ("gbit", 1e9)];
+    let bps = with_unit(s, t, "rate", "50mbit, 500kbit or 1gbit", &units)?.round();
     if bps < 1.0 {
         return Err(format!("{s} is less than 1 bit/s"));
     }
