@@ -54,6 +54,17 @@ enum Command {
     /// Every other flag of `sim` is a fixed parameter of all the flights, the seed included.
     /// The exit status is 3 if any flight did not pair (the files are written all the same).
     Sweep(SweepArgs),
+    /// Run an aircraft on a real UDP socket: wait for a remote to pair with the code in
+    /// --code-file, fly (telemetry, video, onboard storage) and print the report when the
+    /// remote closes the link.
+    Aircraft(cli::net::AircraftArgs),
+    /// Run a remote on a real UDP socket: pair with the aircraft at --connect using the code
+    /// in --code-file, fly for --duration, download the flight log and print the same report
+    /// as `sim`.
+    Remote(cli::net::RemoteArgs),
+    /// Put the simulated radio between a remote and an aircraft over real UDP: datagrams
+    /// arriving at --listen go through the channel model to --forward, and the replies back.
+    Proxy(cli::proxy::ProxyArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +76,9 @@ fn main() -> ExitCode {
         Command::Demo { seed } => demo(seed),
         Command::Sim(a) => sim(&a),
         Command::Sweep(a) => run_sweep(&a),
+        Command::Aircraft(a) => cli::net::aircraft(&a),
+        Command::Remote(a) => cli::net::remote(&a),
+        Command::Proxy(a) => cli::proxy::run(&a),
     }
 }
 

@@ -79,6 +79,8 @@ mod pool;
 pub mod session;
 mod stats;
 mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod wire;
 
 pub use channel::{Channel, Role};

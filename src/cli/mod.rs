@@ -3,7 +3,9 @@
 //! [`svg`]).
 
 pub(crate) mod args;
+pub(crate) mod net;
 pub(crate) mod progress;
+pub(crate) mod proxy;
 pub(crate) mod svg;
 pub(crate) mod sweep;
 pub(crate) mod units;
