@@ -1,0 +1,391 @@
+//! The application's handle on a link run by the driver task, and the two ways to start one.
+
+use core::fmt;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use rand_core::OsRng;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::driver::drive;
+use super::{LinkEvent, Options, Transport};
+use crate::handshake::{
+    AircraftIdentity, BoxedAttemptStore, HandshakeError, LinkId, RefusalReason, RemoteIdentity,
+};
+use crate::{
+    AeadProvider, Channel, CloseCode, Config, ConfigError, Error, Event, Link, RustCrypto, Stats,
+    Timestamp,
+};
+
+/// What the handle and the driver share.
+pub(super) struct Shared<P: AeadProvider> {
+    link: Mutex<Link<P>>,
+    /// Wakes the driver: the application queued something or closed the link.
+    pub(super) wake: Notify,
+    /// Wakes senders waiting for queue space: the driver moved datagrams onto the transport.
+    pub(super) drained: Notify,
+    /// The instant the link's clock reads zero.
+    epoch: Instant,
+}
+
+impl<P: AeadProvider> Shared<P> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Link<P>> {
+        // A panic while holding the lock can only come from a bug in the link; its state is
+        // still the link's own (every method leaves it consistent), so carry on with it.
+        self.link.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The link's time at `at`.
+    pub(super) fn timestamp(&self, at: Instant) -> Timestamp {
+        let micros = at.saturating_duration_since(self.epoch).as_micros();
+        Timestamp::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    /// The instant of the link's time `t`.
+    pub(super) fn instant(&self, t: Timestamp) -> Instant {
+        self.epoch + t.saturating_since(Timestamp::ZERO)
+    }
+}
+
+/// One end of a link, run by a driver task. Made by [`Remote::connect`],
+/// [`Aircraft::listen`] or [`Connection::spawn`].
+///
+/// Dropping the handle closes the link (the driver sends the close frame and stops);
+/// [`Connection::close`] does the same and waits for it.
+pub struct Connection<P: AeadProvider = RustCrypto> {
+    shared: Arc<Shared<P>>,
+    events: mpsc::UnboundedReceiver<LinkEvent>,
+    /// Events read while waiting for the session, handed out again by `recv`.
+    early: VecDeque<LinkEvent>,
+    driver: Option<JoinHandle<()>>,
+}
+
+impl<P: AeadProvider> Connection<P> {
+    /// Run `link` over `transport` in a new task of the current tokio runtime. The link's
+    /// clock reads [`Timestamp::ZERO`] now: make the link with `Timestamp::ZERO`.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn spawn<T: Transport>(link: Link<P>, transport: T, options: Options) -> Self
+    where
+        Link<P>: Send + 'static,
+    {
+        let shared = Arc::new(Shared {
+            link: Mutex::new(link),
+            wake: Notify::new(),
+            drained: Notify::new(),
+            epoch: Instant::now(),
+        });
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let driver = tokio::spawn(drive(shared.clone(), transport, events_tx, options));
+        Connection {
+            shared,
+            events,
+            early: VecDeque::new(),
+            driver: Some(driver),
+        }
+    }
+
+    /// Queue a message, waiting while the channel's queue is full (until the driver has
+    /// sent some of it). Before the session is up, messages wait in the queue.
+    ///
+    /// # Errors
+    /// As [`Link::send`], except that [`Error::QueueFull`] is waited out.
+    pub async fn send(&self, channel: Channel, data: Bytes) -> Result<(), Error> {
+        loop {
+            let drained = self.shared.drained.notified();
+            tokio::pin!(drained);
+            // Registered before trying, so a drain between the try and the wait is not missed.
+            drained.as_mut().enable();
+            match self.try_send(channel, &data) {
+                Err(Error::QueueFull(_)) => drained.await,
+                other => return other,
+            }
+        }
+    }
+
+    /// Queue a message now, or fail.
+    ///
+    /// # Errors
+    /// As [`Link::send`], [`Error::QueueFull`] included.
+    pub fn try_send(&self, channel: Channel, data: &[u8]) -> Result<(), Error> {
+        self.with_link(|link| link.send(channel, data))
+    }
+
+    /// The next message or event; `None` once the link has closed and every event was
+    /// read.
+    ///
+    /// Cancel-safe: an event is either returned or kept for the next call.
+    pub async fn recv(&mut self) -> Option<LinkEvent> {
+        match self.early.pop_front() {
+            Some(event) => Some(event),
+            None => self.events.recv().await,
+        }
+    }
+
+    /// Prove the code inside the session to open the storage channel (see
+    /// [`Link::unlock_storage`]); the answer arrives as [`Event::StorageUnlocked`] or
+    /// [`Event::StorageUnlockRejected`].
+    ///
+    /// # Errors
+    /// As [`Link::unlock_storage`].
+    pub fn unlock_storage(&self, code: &[u8]) -> Result<(), Error> {
+        self.with_link(|link| link.unlock_storage(code))
+    }
+
+    /// True once a session is up and confirmed.
+    pub fn is_connected(&self) -> bool {
+        self.shared.lock().is_connected()
+    }
+
+    /// True once the storage channel is open.
+    pub fn storage_unlocked(&self) -> bool {
+        self.shared.lock().storage_unlocked()
+    }
+
+    /// The link's counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats().clone()
+    }
+
+    /// The link's clock now.
+    pub fn now(&self) -> Timestamp {
+        self.shared.timestamp(Instant::now())
+    }
+
+    /// Run `f` on the link itself (to persist [`Link::remote_identity`] after
+    /// [`Event::Bonded`], or to drive a synchronous application), then wake the driver.
+    /// Keep it short: the driver waits for the lock.
+    pub fn with_link<R>(&self, f: impl FnOnce(&mut Link<P>) -> R) -> R {
+        let result = f(&mut self.shared.lock());
+        self.shared.wake.notify_one();
+        result
+    }
+
+    /// Close the link and wait until the driver has sent the close frame and stopped.
+    /// Returns the link's final counters.
+    pub async fn close(mut self) -> Stats {
+        self.with_link(|link| link.close(CloseCode::NORMAL));
+        if let Some(driver) = self.driver.take() {
+            // The driver only ends by returning; a panic in it is a bug to surface.
+            if let Err(e) = driver.await {
+                if e.is_panic() {
+                    std::panic::resume_unwind(e.into_panic());
+                }
+            }
+        }
+        self.stats()
+    }
+
+    /// Wait for [`Event::Connected`], keeping the events read on the way for `recv`.
+    async fn connected(&mut self) -> Result<(), ConnectError> {
+        loop {
+            let event = self.events.recv().await.ok_or(ConnectError::Closed)?;
+            let LinkEvent::Link(link_event) = &event else {
+                self.early.push_back(event);
+                continue;
+            };
+            let failure = match *link_event {
+                Event::Connected { .. } => None,
+                Event::PairingRejected { remaining_attempts } => {
+                    Some(ConnectError::Rejected { remaining_attempts })
+                }
+                Event::LockedOut { until } => Some(ConnectError::LockedOut {
+                    retry_after: until.saturating_since(self.now()),
+                }),
+                Event::HandshakeRefused {
+                    reason, retry_at, ..
+                } => Some(ConnectError::Refused {
+                    reason,
+                    retry_after: retry_at.saturating_since(self.now()),
+                }),
+                Event::HandshakeFailed { error } => Some(ConnectError::Failed(error)),
+                Event::Closed { .. } => Some(ConnectError::Closed),
+                _ => {
+                    self.early.push_back(event);
+                    continue;
+                }
+            };
+            self.early.push_back(event);
+            return failure.map_or(Ok(()), Err);
+        }
+    }
+}
+
+impl<P: AeadProvider> Drop for Connection<P> {
+    fn drop(&mut self) {
+        if self.driver.is_some() {
+            // The driver sends the close frame and stops on its own.
+            self.with_link(|link| link.close(CloseCode::NORMAL));
+        }
+    }
+}
+
+impl<P: AeadProvider> fmt::Debug for Connection<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("link", &*self.shared.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`Remote::connect`] did not get a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The configuration is invalid.
+    Config(ConfigError),
+    /// The aircraft rejected the code.
+    Rejected {
+        /// Attempts left before the aircraft locks out.
+        remaining_attempts: u32,
+    },
+    /// The aircraft refuses attempts at the code for this long.
+    LockedOut {
+        /// How long.
+        retry_after: core::time::Duration,
+    },
+    /// The aircraft refused the handshake (advisory: refusals are not authenticated).
+    Refused {
+        /// Why.
+        reason: RefusalReason,
+        /// When it will take another attempt.
+        retry_after: core::time::Duration,
+    },
+    /// The handshake failed: no answer in time, or an answer that did not verify.
+    Failed(HandshakeError),
+    /// The link closed before the session was up.
+    Closed,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Config(e) => write!(f, "invalid configuration: {e}"),
+            ConnectError::Rejected { remaining_attempts } => write!(
+                f,
+                "the aircraft rejected the code ({remaining_attempts} attempts left before lockout)"
+            ),
+            ConnectError::LockedOut { retry_after } => write!(
+                f,
+                "the aircraft is locked out after too many wrong codes (retry in {:.0} s)",
+                retry_after.as_secs_f64()
+            ),
+            ConnectError::Refused {
+                reason,
+                retry_after,
+            } => write!(
+                f,
+                "the aircraft refused the handshake ({reason:?}; retry in {:.1} s)",
+                retry_after.as_secs_f64()
+            ),
+            ConnectError::Failed(e) => write!(f, "the handshake failed: {e}"),
+            ConnectError::Closed => f.write_str("the link closed before the session was up"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl From<ConfigError> for ConnectError {
+    fn from(e: ConfigError) -> Self {
+        ConnectError::Config(e)
+    }
+}
+
+/// Starting a remote.
+#[derive(Debug)]
+pub struct Remote;
+
+impl Remote {
+    /// Pair with the aircraft whose public link id is `link_id`, with its security `code`,
+    /// over `transport`; return once the session is confirmed. Keys come from the
+    /// operating system's generator. The events read on the way ([`Event::Connected`],
+    /// [`Event::Bonded`]) are still delivered by [`Connection::recv`]; persist
+    /// [`Link::remote_identity`] (through [`Connection::with_link`]) to reconnect later
+    /// with [`Remote::reconnect`] without the code.
+    ///
+    /// ```text
+    /// remote                                  aircraft
+    ///   Init(pairing: OPAQUE KE1)     ───────▶
+    ///                                 ◀───────  Response(KE2)
+    ///   Finish(KE3)                   ───────▶   (bond stored)
+    ///                                 ◀───────  first authenticated frame: Connected
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConnectError`]: the code was rejected, the aircraft is locked out or refused, no
+    /// answer came within the handshake timeout, or the configuration is invalid.
+    pub async fn connect<T: Transport>(
+        transport: T,
+        link_id: LinkId,
+        code: &[u8],
+        config: Config,
+    ) -> Result<Connection, ConnectError> {
+        let mut link = Link::remote(
+            config,
+            RemoteIdentity::generate(&mut OsRng),
+            link_id,
+            &mut OsRng,
+            Timestamp::ZERO,
+        )?;
+        link.pair(code, Timestamp::ZERO)
+            .map_err(|_| ConnectError::Failed(HandshakeError::WrongRole))?;
+        Self::start(link, transport).await
+    }
+
+    /// Open a session with the aircraft `identity` is bonded to, without the code.
+    ///
+    /// # Errors
+    /// As [`Remote::connect`]; [`ConnectError::Failed`] with [`HandshakeError::NotBonded`]
+    /// if `identity` has no bond.
+    pub async fn reconnect<T: Transport>(
+        transport: T,
+        identity: RemoteIdentity,
+        link_id: LinkId,
+        config: Config,
+    ) -> Result<Connection, ConnectError> {
+        let mut link = Link::remote(config, identity, link_id, &mut OsRng, Timestamp::ZERO)?;
+        link.connect(Timestamp::ZERO).map_err(|e| match e {
+            Error::Handshake(h) => ConnectError::Failed(h),
+            _ => ConnectError::Failed(HandshakeError::WrongRole),
+        })?;
+        Self::start(link, transport).await
+    }
+
+    async fn start<T: Transport>(link: Link, transport: T) -> Result<Connection, ConnectError> {
+        let mut connection = Connection::spawn(link, transport, Options::default());
+        connection.connected().await?;
+        Ok(connection)
+    }
+}
+
+/// Starting an aircraft.
+#[derive(Debug)]
+pub struct Aircraft;
+
+impl Aircraft {
+    /// Listen for remotes over `transport`: a remote pairs with the code `identity` was
+    /// provisioned with, or reconnects with its bond. Returns at once; the pairing shows
+    /// up as [`Event::Bonded`] (persist [`Link::aircraft_identity`] then) and
+    /// [`Event::Connected`] from [`Connection::recv`], and the failsafe as
+    /// [`LinkEvent::Failsafe`].
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `config` is invalid.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn listen<T: Transport>(
+        transport: T,
+        identity: AircraftIdentity,
+        attempts: BoxedAttemptStore,
+        config: Config,
+    ) -> Result<Connection, ConfigError> {
+        let link = Link::aircraft(config, identity, attempts, &mut OsRng, Timestamp::ZERO)?;
+        Ok(Connection::spawn(link, transport, Options::default()))
+    }
+}

@@ -1,0 +1,369 @@
+use std::boxed::Box;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use std::vec;
+use std::vec::Vec;
+
+use bytes::Bytes;
+use rand_core::OsRng;
+use tokio::sync::{mpsc, Mutex};
+use tokio::time::timeout;
+
+use super::*;
+use crate::handshake::{AircraftIdentity, KsfParams, MemoryAttemptStore};
+use crate::{CloseCode, Config, Error};
+
+const LINK_ID: [u8; 16] = *b"tokio-test-00001";
+const CODE: &[u8] = b"246813";
+
+fn config() -> Config {
+    Config {
+        ksf: KsfParams::INSECURE_FAST,
+        ..Config::default()
+    }
+}
+
+fn aircraft<T: Transport>(transport: T) -> Connection {
+    let identity = AircraftIdentity::provision(LINK_ID, CODE, config().ksf, &mut OsRng).unwrap();
+    Aircraft::listen(
+        transport,
+        identity,
+        Box::new(MemoryAttemptStore::new()),
+        config(),
+    )
+    .unwrap()
+}
+
+/// One end of an in-memory datagram pipe; `cut` loses everything sent while set.
+struct Pipe {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    rx: Mutex<mpsc::UnboundedReceiver<Vec<u8>>>,
+    cut: Arc<AtomicBool>,
+}
+
+fn pipes() -> (Pipe, Pipe, Arc<AtomicBool>) {
+    let (a_tx, a_rx) = mpsc::unbounded_channel();
+    let (b_tx, b_rx) = mpsc::unbounded_channel();
+    let cut = Arc::new(AtomicBool::new(false));
+    let a = Pipe {
+        tx: b_tx,
+        rx: Mutex::new(a_rx),
+        cut: cut.clone(),
+    };
+    let b = Pipe {
+        tx: a_tx,
+        rx: Mutex::new(b_rx),
+        cut: cut.clone(),
+    };
+    (a, b, cut)
+}
+
+impl Transport for Pipe {
+    async fn send(&self, datagram: &[u8]) -> io::Result<()> {
+        if !self.cut.load(Ordering::Relaxed) {
+            let _ = self.tx.send(datagram.to_vec());
+        }
+        Ok(())
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let d = self.rx.lock().await.recv().await;
+        let d = d.ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))?;
+        buf[..d.len()].copy_from_slice(&d);
+        Ok(d.len())
+    }
+}
+
+/// The next event that is not a message or a rekey, within `within`.
+async fn next_event(c: &mut Connection, within: Duration) -> Option<LinkEvent> {
+    timeout(within, async {
+        loop {
+            match c.recv().await? {
+                LinkEvent::Message { .. } => {}
+                other => return Some(other),
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Messages on `channel`, until `n` arrived.
+async fn messages(c: &mut Connection, channel: Channel, n: usize) -> Vec<Bytes> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        match c.recv().await {
+            Some(LinkEvent::Message { channel: ch, data }) if ch == channel => got.push(data),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    got
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_remote_pairs_sends_and_closes_over_a_pipe() {
+    let (a, r, _) = pipes();
+    let mut aircraft = aircraft(a);
+    let remote = Remote::connect(r, LINK_ID, CODE, config()).await.unwrap();
+    assert!(remote.is_connected());
+    remote
+        .send(Channel::Control, Bytes::from_static(b"sticks"))
+        .await
+        .unwrap();
+    let got = messages(&mut aircraft, Channel::Control, 1).await;
+    assert_eq!(got, [Bytes::from_static(b"sticks")]);
+    assert!(aircraft.is_connected());
+    aircraft
+        .send(Channel::Telemetry, Bytes::from_static(b"alt 12m"))
+        .await
+        .unwrap();
+    let stats = remote.close().await;
+    assert_eq!(stats.channel(Channel::Control).messages_sent, 1);
+    loop {
+        match next_event(&mut aircraft, Duration::from_secs(5)).await {
+            Some(LinkEvent::Link(Event::Closed { code, by_peer })) => {
+                assert_eq!((code, by_peer), (CloseCode::NORMAL, true));
+                break;
+            }
+            Some(_) => {}
+            None => panic!("the aircraft never saw the close"),
+        }
+    }
+    // The driver stopped, so the event stream ends.
+    assert_eq!(aircraft.recv().await, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_events_read_while_connecting_are_still_delivered() {
+    let (a, r, _) = pipes();
+    let _aircraft = aircraft(a);
+    let mut remote = Remote::connect(r, LINK_ID, CODE, config()).await.unwrap();
+    let mut seen = Vec::new();
+    while let Some(e) = next_event(&mut remote, Duration::from_millis(100)).await {
+        seen.push(e);
+    }
+    assert!(
+        seen.contains(&LinkEvent::Link(Event::Connected {
+            kind: crate::handshake::Kind::Pair
+        })),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&LinkEvent::Link(Event::Bonded)), "{seen:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wrong_code_is_rejected_with_the_attempts_left() {
+    let (a, r, _) = pipes();
+    let _aircraft = aircraft(a);
+    let err = Remote::connect(r, LINK_ID, b"000000", config())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ConnectError::Rejected { remaining_attempts } if remaining_attempts > 0),
+        "{err}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn nobody_answering_times_out() {
+    let (_a, r, cut) = pipes();
+    cut.store(true, Ordering::Relaxed);
+    let err = Remote::connect(r, LINK_ID, CODE, config())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ConnectError::Failed(crate::handshake::HandshakeError::Timeout)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn send_waits_for_queue_space_and_storage_arrives_in_order() {
+    let (a, r, _) = pipes();
+    let mut aircraft = aircraft(a);
+    let remote = Remote::connect(r, LINK_ID, CODE, config()).await.unwrap();
+    remote.unlock_storage(CODE).unwrap();
+    loop {
+        match next_event(&mut aircraft, Duration::from_secs(5)).await {
+            Some(LinkEvent::Link(Event::StorageUnlocked)) => break,
+            Some(_) => {}
+            None => panic!("storage never unlocked"),
+        }
+    }
+    let n = config().send_queue_len * 3;
+    // More than the queue holds: `try_send` would fail part way, `send` waits instead.
+    let sender = tokio::spawn(async move {
+        for i in 0..n {
+            let m = Bytes::from(vec![i as u8; 3000]);
+            remote.send(Channel::Storage, m).await.unwrap();
+        }
+        remote
+    });
+    let got = messages(&mut aircraft, Channel::Storage, n).await;
+    assert_eq!(got.len(), n);
+    for (i, m) in got.iter().enumerate() {
+        assert_eq!(&m[..], &vec![i as u8; 3000][..]);
+    }
+    let remote = sender.await.unwrap();
+    assert!(matches!(
+        remote.try_send(Channel::Video, b"x"),
+        Err(Error::SendNotAllowed(Channel::Video))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_aircraft_reports_the_failsafe_when_control_stops_and_clears_it_when_it_resumes() {
+    let (a, r, _) = pipes();
+    let mut aircraft = aircraft(a);
+    let remote = Remote::connect(r, LINK_ID, CODE, config()).await.unwrap();
+    remote
+        .send(Channel::Control, Bytes::from_static(b"sticks"))
+        .await
+        .unwrap();
+    let _ = messages(&mut aircraft, Channel::Control, 1).await;
+    let silent_from = aircraft.now();
+    // Keepalives still flow, so the link is up: only the pilot's commands stopped.
+    loop {
+        match next_event(&mut aircraft, Duration::from_secs(5)).await {
+            Some(LinkEvent::Failsafe) => break,
+            Some(LinkEvent::Link(Event::LinkLost)) => panic!("the link itself was fine"),
+            Some(_) => {}
+            None => panic!("no failsafe"),
+        }
+    }
+    let waited = aircraft.now().saturating_since(silent_from);
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_millis(1600),
+        "{waited:?}"
+    );
+    remote
+        .send(Channel::Control, Bytes::from_static(b"sticks again"))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_event(&mut aircraft, Duration::from_secs(1)).await,
+        Some(LinkEvent::FailsafeCleared)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_radio_outage_is_reported_lost_then_restored() {
+    let (a, r, cut) = pipes();
+    let _aircraft = aircraft(a);
+    let mut remote = Remote::connect(r, LINK_ID, CODE, config()).await.unwrap();
+    cut.store(true, Ordering::Relaxed);
+    let mut lost = false;
+    while let Some(e) = next_event(&mut remote, Duration::from_secs(3)).await {
+        if e == LinkEvent::Link(Event::LinkLost) {
+            lost = true;
+            break;
+        }
+    }
+    assert!(lost);
+    cut.store(false, Ordering::Relaxed);
+    let mut restored = false;
+    while let Some(e) = next_event(&mut remote, Duration::from_secs(5)).await {
+        if matches!(
+            e,
+            LinkEvent::Link(Event::LinkRestored | Event::Connected { .. })
+        ) {
+            restored = true;
+            break;
+        }
+    }
+    assert!(restored);
+}
+
+async fn udp_pair() -> (Connection, Connection, SocketAddr) {
+    let listen = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let at = listen.local_addr().unwrap();
+    let aircraft = aircraft(listen);
+    let transport = UdpTransport::connect("127.0.0.1:0".parse().unwrap(), at)
+        .await
+        .unwrap();
+    let remote = Remote::connect(transport, LINK_ID, CODE, config())
+        .await
+        .unwrap();
+    (aircraft, remote, at)
+}
+
+#[tokio::test]
+async fn a_remote_and_an_aircraft_talk_over_loopback_udp() {
+    let (mut aircraft, remote, _) = udp_pair().await;
+    for i in 0..10u8 {
+        remote
+            .send(Channel::Control, Bytes::from(vec![i]))
+            .await
+            .unwrap();
+        let got = timeout(
+            Duration::from_secs(5),
+            messages(&mut aircraft, Channel::Control, 1),
+        )
+        .await
+        .unwrap();
+        assert_eq!(got, [Bytes::from(vec![i])]);
+    }
+    let mut remote = remote;
+    aircraft
+        .send(Channel::Telemetry, Bytes::from_static(b"battery 97%"))
+        .await
+        .unwrap();
+    let got = timeout(
+        Duration::from_secs(5),
+        messages(&mut remote, Channel::Telemetry, 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, [Bytes::from_static(b"battery 97%")]);
+}
+
+#[tokio::test]
+async fn garbage_from_another_address_does_not_take_the_aircraft_over() {
+    let (mut aircraft, mut remote, at) = udp_pair().await;
+    let intruder = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // A forged data frame: right shape, wrong tag.
+    let mut forged = vec![0u8; 64];
+    forged[0] = 1;
+    forged[1] = crate::wire::FrameType::Data as u8;
+    forged[3] = Channel::Control as u8;
+    intruder.send_to(&forged, at).await.unwrap();
+    remote
+        .send(Channel::Control, Bytes::from_static(b"mine"))
+        .await
+        .unwrap();
+    let got = timeout(
+        Duration::from_secs(5),
+        messages(&mut aircraft, Channel::Control, 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, [Bytes::from_static(b"mine")]);
+    // Replies still go to the remote, not to the intruder.
+    aircraft
+        .send(Channel::Telemetry, Bytes::from_static(b"to the pilot"))
+        .await
+        .unwrap();
+    let got = timeout(
+        Duration::from_secs(5),
+        messages(&mut remote, Channel::Telemetry, 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, [Bytes::from_static(b"to the pilot")]);
+    let mut buf = [0u8; 2048];
+    let stray = timeout(Duration::from_millis(300), intruder.recv(&mut buf)).await;
+    assert!(stray.is_err(), "the intruder got a reply");
+    let s = aircraft.stats();
+    assert_eq!(
+        s.dropped_auth + s.dropped_malformed + s.dropped_unknown_receiver,
+        1,
+        "{s:?}"
+    );
+}
