@@ -74,6 +74,8 @@ pub struct AircraftApp {
     failsafe: bool,
     altitude_cm: i32,
     battery: u8,
+    /// Added to the link's clock in stamps (see [`AircraftApp::with_clock_offset`]).
+    clock_offset: Duration,
     /// What happened.
     pub stats: AircraftStats,
 }
@@ -108,8 +110,18 @@ impl AircraftApp {
             failsafe: false,
             altitude_cm: 0,
             battery: 100,
+            clock_offset: Duration::ZERO,
             stats: AircraftStats::default(),
         }
+    }
+
+    /// Stamp messages with the link's clock plus `offset`, and measure latencies the same
+    /// way. Two processes on one host give the wall-clock time at which their link's clock
+    /// read zero, so that one-way latencies compare one clock (in the simulator both links
+    /// share the virtual clock and the offset is zero).
+    pub fn with_clock_offset(mut self, offset: Duration) -> Self {
+        self.clock_offset = offset;
+        self
     }
 
     /// Is the failsafe (return to home) active?
@@ -151,7 +163,7 @@ impl AircraftApp {
                 body.extend_from_slice(&self.altitude_cm.to_be_bytes());
                 body.extend_from_slice(&[self.battery, u8::from(self.failsafe)]);
                 body.extend_from_slice(&(self.rng.next_u32() as u16).to_be_bytes());
-                let message = stamped(now, &body);
+                let message = stamped(now + self.clock_offset, &body);
                 // Every record also goes to the flight log in onboard storage.
                 self.flight_log.extend_from_slice(&message);
                 let _ = link.send(Channel::Telemetry, &message);
@@ -162,7 +174,7 @@ impl AircraftApp {
                 + Duration::from_micros(1_000_000 / u64::from(self.config.video_fps.max(1)));
             if flying && self.config.video_bitrate > 0 {
                 let key = self.frame_no % self.config.key_frame_interval.max(1) == 0;
-                let mut frame = stamped(now, &self.frame_no.to_be_bytes());
+                let mut frame = stamped(now + self.clock_offset, &self.frame_no.to_be_bytes());
                 frame.resize(self.frame_len(key), key as u8);
                 self.frame_no += 1;
                 if link.send(Channel::Video, &frame).is_ok() {
@@ -177,9 +189,8 @@ impl AircraftApp {
         match channel {
             Channel::Control => {
                 if let Some(sent) = stamp_of(data) {
-                    self.stats
-                        .control_latencies
-                        .push(now.saturating_since(sent));
+                    let at = now + self.clock_offset;
+                    self.stats.control_latencies.push(at.saturating_since(sent));
                 }
                 self.stats.sticks_applied += 1;
                 self.last_stick = Some(now);

@@ -40,6 +40,8 @@ pub struct RemoteApp {
     unlock_asked: bool,
     log_asked: bool,
     log: Vec<u8>,
+    /// Added to the link's clock in stamps (see [`crate::aircraft::AircraftApp::with_clock_offset`]).
+    clock_offset: Duration,
     /// What happened.
     pub stats: RemoteStats,
 }
@@ -55,8 +57,16 @@ impl RemoteApp {
             unlock_asked: false,
             log_asked: false,
             log: Vec::new(),
+            clock_offset: Duration::ZERO,
             stats: RemoteStats::default(),
         }
+    }
+
+    /// Stamp and measure with the link's clock plus `offset` (see
+    /// [`crate::aircraft::AircraftApp::with_clock_offset`]).
+    pub fn with_clock_offset(mut self, offset: Duration) -> Self {
+        self.clock_offset = offset;
+        self
     }
 
     /// When [`RemoteApp::poll`] next has something to do.
@@ -74,7 +84,10 @@ impl RemoteApp {
             self.next_stick = self.next_stick + STICK_PERIOD;
             if connected {
                 let sticks = [0x80, 0x00, 0x7f, 0xf0, 0x80, 0x00, 0x90, 0x00];
-                if link.send(Channel::Control, &stamped(now, &sticks)).is_ok() {
+                if link
+                    .send(Channel::Control, &stamped(now + self.clock_offset, &sticks))
+                    .is_ok()
+                {
                     self.stats.sticks_sent += 1;
                 }
             }
@@ -95,9 +108,8 @@ impl RemoteApp {
                     self.stats.corrupted_payloads += 1;
                 }
                 if let Some(sent) = stamp_of(data) {
-                    self.stats
-                        .telemetry_latencies
-                        .push(now.saturating_since(sent));
+                    let at = now + self.clock_offset;
+                    self.stats.telemetry_latencies.push(at.saturating_since(sent));
                 }
             }
             Channel::Video => {

@@ -3,10 +3,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
+use rotorlink::{Channel, Stats};
+use serde::{Deserialize, Serialize};
+
+use crate::remote::RemoteStats;
 
 /// Latency percentiles of one channel, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     /// Median.
     pub p50_ms: f64,
@@ -33,7 +36,7 @@ impl Latency {
 }
 
 /// One channel's traffic.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChannelReport {
     /// Messages the sending application queued.
     pub sent: u64,
@@ -51,7 +54,7 @@ pub struct ChannelReport {
 }
 
 /// The four channels.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Channels {
     /// Stick commands, remote to aircraft.
     pub control: ChannelReport,
@@ -64,7 +67,7 @@ pub struct Channels {
 }
 
 /// Video frames by outcome at the remote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct VideoFrames {
     /// Delivered whole.
     pub complete: u64,
@@ -73,7 +76,7 @@ pub struct VideoFrames {
 }
 
 /// Frames both links dropped, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rejected {
     /// Failed authentication (forged or corrupted), unknown index, expired key.
     pub auth: u64,
@@ -86,7 +89,7 @@ pub struct Rejected {
 }
 
 /// The whole report of one run. Its JSON form is one object with these keys.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The seed of every random choice.
     pub seed: u64,
@@ -126,6 +129,184 @@ pub struct Report {
     pub radio_sent: u64,
     /// Datagrams the radio lost (both directions).
     pub radio_lost: u64,
+    /// True when the flight ran on real sockets in real time (`rotorlink remote`); then the
+    /// radio figures are the datagrams both links sent and those that did not arrive.
+    #[serde(skip)]
+    pub real_time: bool,
+}
+
+/// The channels a report covers, in the order of [`EndSummary`]'s arrays.
+const CHANNELS: [Channel; 4] = [
+    Channel::Control,
+    Channel::Telemetry,
+    Channel::Video,
+    Channel::Storage,
+];
+
+/// What one end of a flight counted: the part of the report it alone can see. The aircraft
+/// sends its own to the remote at the end of a flight over real sockets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndSummary {
+    /// Messages the application queued, per channel (control, telemetry, video, storage).
+    pub messages_sent: [u64; 4],
+    /// Messages delivered to the application, per channel.
+    pub messages_delivered: [u64; 4],
+    /// Payload bytes delivered to the application, per channel.
+    pub bytes_delivered: [u64; 4],
+    /// Frames this end dropped, by reason.
+    pub rejected: Rejected,
+    /// Key updates this end started.
+    pub rekeys_sent: u64,
+    /// Storage segments this end retransmitted.
+    pub storage_retransmits: u64,
+    /// Datagrams this end sent.
+    pub datagrams_sent: u64,
+    /// Datagrams this end received.
+    pub datagrams_received: u64,
+    /// One-way latencies, in microseconds, of the stamped messages this end received
+    /// (stick commands on the aircraft, telemetry on the remote).
+    pub latencies_us: Vec<u64>,
+    /// Failsafes this end raised (the aircraft's return to home).
+    pub failsafe_events: u64,
+}
+
+impl EndSummary {
+    /// The summary of a link's `stats`, the `latencies` its application measured and its
+    /// `failsafe_events`.
+    pub fn of(stats: &Stats, latencies: &[Duration], failsafe_events: u64) -> Self {
+        let per_channel = |f: fn(&rotorlink::ChannelStats) -> u64| {
+            CHANNELS.map(|c| f(stats.channel(c)))
+        };
+        EndSummary {
+            messages_sent: per_channel(|c| c.messages_sent),
+            messages_delivered: per_channel(|c| c.messages_delivered),
+            bytes_delivered: per_channel(|c| c.bytes_delivered),
+            rejected: Rejected {
+                auth: stats.dropped_auth + stats.dropped_unknown_receiver + stats.dropped_key_expired,
+                replay: stats.dropped_duplicate + stats.dropped_too_old,
+                malformed: stats.dropped_malformed,
+                other: stats.dropped_protocol + stats.dropped_handshake + stats.dropped_storage_locked,
+            },
+            rekeys_sent: stats.rekeys_sent,
+            storage_retransmits: stats.storage_retransmits,
+            datagrams_sent: stats.datagrams_sent,
+            datagrams_received: stats.datagrams_received,
+            latencies_us: latencies
+                .iter()
+                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+                .collect(),
+            failsafe_events,
+        }
+    }
+
+    /// Take one delivered message of `len` bytes on `channel` off the counts (a message
+    /// that was not part of the flight).
+    pub fn uncount_delivered(&mut self, channel: Channel, len: usize) {
+        if let Some(i) = CHANNELS.iter().position(|&c| c == channel) {
+            self.messages_delivered[i] = self.messages_delivered[i].saturating_sub(1);
+            self.bytes_delivered[i] = self.bytes_delivered[i].saturating_sub(len as u64);
+        }
+    }
+
+    fn latency(&self) -> Latency {
+        let mut samples: Vec<Duration> =
+            self.latencies_us.iter().map(|&us| Duration::from_micros(us)).collect();
+        Latency::of(&mut samples)
+    }
+}
+
+/// Everything a report is made of: both ends' summaries, what the remote's application saw,
+/// and the radio's totals.
+#[derive(Debug, Clone, Copy)]
+pub struct Flight<'a> {
+    /// The seed of every random choice.
+    pub seed: u64,
+    /// Seconds flown.
+    pub duration_s: f64,
+    /// The aircraft's summary.
+    pub aircraft: &'a EndSummary,
+    /// The remote's summary.
+    pub remote: &'a EndSummary,
+    /// What the remote's application counted.
+    pub remote_app: &'a RemoteStats,
+    /// Was the storage unlocked on the remote?
+    pub storage_unlocked: bool,
+    /// Datagrams the radio carried and lost (both directions).
+    pub radio: (u64, u64),
+    /// Real sockets in real time, rather than the simulated radio.
+    pub real_time: bool,
+}
+
+fn channel(from: &EndSummary, to: &EndSummary, c: usize, seconds: f64) -> ChannelReport {
+    let (sent, delivered) = (from.messages_sent[c], to.messages_delivered[c]);
+    ChannelReport {
+        sent,
+        delivered,
+        lost: sent.saturating_sub(delivered),
+        goodput_mbps: to.bytes_delivered[c] as f64 * 8.0 / seconds.max(1e-9) / 1e6,
+        bytes: to.bytes_delivered[c],
+        latency: None,
+    }
+}
+
+impl Report {
+    /// The report of a flight.
+    pub fn assemble(flight: &Flight<'_>) -> Report {
+        let (a, r, seconds) = (flight.aircraft, flight.remote, flight.duration_s);
+        let mut control = channel(r, a, 0, seconds);
+        control.latency = Some(a.latency());
+        let mut telemetry = channel(a, r, 1, seconds);
+        telemetry.latency = Some(r.latency());
+        let video = channel(a, r, 2, seconds);
+        let (up, down) = (channel(r, a, 3, seconds), channel(a, r, 3, seconds));
+        let storage = ChannelReport {
+            sent: up.sent + down.sent,
+            delivered: up.delivered + down.delivered,
+            lost: up.lost + down.lost,
+            goodput_mbps: up.goodput_mbps + down.goodput_mbps,
+            bytes: up.bytes + down.bytes,
+            latency: None,
+        };
+        let (ar, rr) = (&a.rejected, &r.rejected);
+        let app = flight.remote_app;
+        let paired = app.connected_at.is_some();
+        Report {
+            seed: flight.seed,
+            duration_s: seconds,
+            paired,
+            handshake_ms: app
+                .connected_at
+                .map(|t| t.saturating_since(rotorlink::Timestamp::ZERO).as_secs_f64() * 1e3),
+            refusal: if paired { None } else { app.refusal.clone() },
+            storage_unlocked: flight.storage_unlocked,
+            channels: Channels {
+                control,
+                telemetry,
+                video,
+                storage,
+            },
+            video_frames: VideoFrames {
+                complete: video.delivered,
+                incomplete: video.sent.saturating_sub(video.delivered),
+            },
+            corrupted_payloads: app.corrupted_payloads,
+            storage_bytes: app.log_bytes,
+            flight_log_complete: app.log_complete,
+            rekeys: a.rekeys_sent + r.rekeys_sent,
+            reconnects: app.reconnects,
+            rejected: Rejected {
+                auth: ar.auth + rr.auth,
+                replay: ar.replay + rr.replay,
+                malformed: ar.malformed + rr.malformed,
+                other: ar.other + rr.other,
+            },
+            failsafe_events: a.failsafe_events,
+            storage_retransmits: a.storage_retransmits + r.storage_retransmits,
+            radio_sent: flight.radio.0,
+            radio_lost: flight.radio.1,
+            real_time: flight.real_time,
+        }
+    }
 }
 
 fn ms(v: Option<Latency>) -> String {
@@ -138,8 +319,14 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "rotorlink flight  seed {}  {:.1} s simulated",
-            self.seed, self.duration_s
+            "rotorlink flight  seed {}  {:.1} s {}",
+            self.seed,
+            self.duration_s,
+            if self.real_time {
+                "over UDP"
+            } else {
+                "simulated"
+            }
         )?;
         match (self.paired, self.handshake_ms) {
             (true, Some(t)) => writeln!(
@@ -210,8 +397,14 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "radio            {} datagrams, {} lost",
-            self.radio_sent, self.radio_lost
+            "{}{} datagrams, {} lost",
+            if self.real_time {
+                "udp              "
+            } else {
+                "radio            "
+            },
+            self.radio_sent,
+            self.radio_lost
         )
     }
 }

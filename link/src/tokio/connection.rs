@@ -25,7 +25,7 @@ pub(super) struct Shared<P: AeadProvider> {
     link: Mutex<Link<P>>,
     /// Wakes the driver: the application queued something or closed the link.
     pub(super) wake: Notify,
-    /// Wakes senders waiting for queue space: the driver moved datagrams onto the transport.
+    /// Wakes tasks waiting for queue space or acknowledgements: the driver went round once.
     pub(super) drained: Notify,
     /// The instant the link's clock reads zero.
     epoch: Instant,
@@ -163,6 +163,26 @@ impl<P: AeadProvider> Connection<P> {
         let result = f(&mut self.shared.lock());
         self.shared.wake.notify_one();
         result
+    }
+
+    /// Wait until every storage message queued so far was acknowledged by the peer (and the
+    /// other channels' queues went out), e.g. before [`Connection::close`], which sends
+    /// nothing after the close frame. Waits forever if the peer is gone: wrap it in a
+    /// timeout.
+    pub async fn flush(&self) {
+        loop {
+            let drained = self.shared.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            let done = {
+                let link = self.shared.lock();
+                link.is_closed() || (link.storage_unacked() == 0 && !link.has_pending_send())
+            };
+            if done {
+                return;
+            }
+            drained.await;
+        }
     }
 
     /// Close the link and wait until the driver has sent the close frame and stopped.

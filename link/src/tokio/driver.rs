@@ -84,9 +84,8 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             (wake_at, link.is_closed(), delivered)
         };
         let moved = !lens.is_empty() || delivered > 0;
-        if !lens.is_empty() {
-            shared.drained.notify_waiters();
-        }
+        // Queues may have emptied, acknowledgements may have arrived: let waiters look.
+        shared.drained.notify_waiters();
         let mut at = 0;
         for len in lens.drain(..) {
             // A failed send is a lost datagram to the link, which recovers from losses.

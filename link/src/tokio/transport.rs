@@ -120,6 +120,14 @@ impl UdpTransport {
         self.socket.local_addr()
     }
 
+    /// Where the last datagram came from (the peer, for a connected socket).
+    pub fn last_sender(&self) -> Option<SocketAddr> {
+        match &self.peers {
+            None => self.socket.peer_addr().ok(),
+            Some(peers) => lock(peers).last_from,
+        }
+    }
+
     /// The address datagrams go to, if known yet.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match &self.peers {

@@ -1,0 +1,223 @@
+//! Whole-system tests over real UDP on the loopback interface: `rotorlink aircraft` and
+//! `rotorlink remote` as two processes, directly and through `rotorlink proxy` with 5 %
+//! loss, moving a 10 MiB flight log over the storage channel alongside the stick commands.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rotorlink");
+const LOG_SIZE: u64 = 10 << 20;
+
+/// A child process whose standard error is read on a thread, line by line.
+struct Process {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: Vec<String>,
+}
+
+impl Process {
+    fn start(args: &[&str]) -> Process {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Process {
+            child,
+            lines,
+            stderr: Vec::new(),
+        }
+    }
+
+    /// The address in the first standard-error line that starts with `prefix`
+    /// (`aircraft: listening on 127.0.0.1:PORT`, `proxy: 127.0.0.1:PORT -> ...`).
+    fn address(&mut self, prefix: &str) -> SocketAddr {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no '{prefix}' line; stderr: {:?}", self.stderr));
+            self.stderr.push(line.clone());
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let addr = rest.split_whitespace().next().unwrap();
+                return addr.parse().unwrap();
+            }
+        }
+    }
+
+    /// Wait for the process (killing it after `within`) and collect its output.
+    fn finish(mut self, within: Duration) -> (Option<i32>, String, Vec<String>) {
+        let deadline = std::time::Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let mut stdout = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            out.read_to_string(&mut stdout).unwrap();
+        }
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.stderr.push(line);
+        }
+        (status, stdout, std::mem::take(&mut self.stderr))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn code_file(name: &str, code: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rotorlink-udp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{code}\n")).unwrap();
+    path
+}
+
+fn start_aircraft(code: &PathBuf) -> (Process, SocketAddr) {
+    let mut aircraft = Process::start(&[
+        "aircraft",
+        "--listen",
+        "127.0.0.1:0",
+        "--code-file",
+        code.to_str().unwrap(),
+        "--log-size",
+        "10MiB",
+        "--video",
+        "2mbit",
+        "--duration",
+        "90s",
+        "--json",
+    ]);
+    let at = aircraft.address("aircraft: listening on ");
+    (aircraft, at)
+}
+
+fn remote(to: SocketAddr, code: &PathBuf) -> Output {
+    Command::new(BIN)
+        .args([
+            "remote",
+            "--connect",
+            &to.to_string(),
+            "--code-file",
+            code.to_str().unwrap(),
+            "--duration",
+            "60s",
+            "--until-downloaded",
+            "--json",
+        ])
+        .output()
+        .expect("the binary runs")
+}
+
+/// Fly once to `to` and check both processes' reports.
+fn fly(to: SocketAddr, aircraft: Process) -> Value {
+    let code = code_file("code", "246813");
+    let out = remote(to, &code);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "remote failed: {stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the report is JSON");
+    let (status, aircraft_out, aircraft_err) = aircraft.finish(Duration::from_secs(20));
+    assert_eq!(status, Some(0), "aircraft: {aircraft_err:?}");
+    // The aircraft prints the same report, which the remote sent it over the link.
+    let aircraft_report: Value = serde_json::from_str(&aircraft_out).expect("JSON");
+    assert_eq!(aircraft_report, report);
+
+    assert_eq!(report["paired"], true, "{report}");
+    assert_eq!(report["storage_unlocked"], true);
+    assert_eq!(report["flight_log_complete"], true, "{report}");
+    // The log grows with telemetry records during the flight.
+    assert!(report["storage_bytes"].as_u64().unwrap() >= LOG_SIZE, "{report}");
+    assert_eq!(report["corrupted_payloads"], 0);
+    let control = &report["channels"]["control"];
+    assert!(control["delivered"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["channels"]["telemetry"]["delivered"].as_u64().unwrap() > 0);
+    // Both ends' counters made it into one report: the aircraft's storage sends (the log)
+    // and the remote's deliveries.
+    let storage = &report["channels"]["storage"];
+    assert!(storage["bytes"].as_u64().unwrap() >= LOG_SIZE, "{report}");
+    report
+}
+
+#[test]
+fn two_processes_pair_and_move_ten_mebibytes_over_loopback_udp() {
+    let code = code_file("code", "246813");
+    let (aircraft, at) = start_aircraft(&code);
+    let report = fly(at, aircraft);
+    assert_eq!(report["rejected"]["auth"], 0, "{report}");
+}
+
+#[test]
+fn two_processes_move_ten_mebibytes_through_the_proxy_at_five_percent_loss() {
+    let code = code_file("code", "246813");
+    let (aircraft, at) = start_aircraft(&code);
+    let mut proxy = Process::start(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--forward",
+        &at.to_string(),
+        "--loss",
+        "5%",
+        "--delay",
+        "2ms",
+        "--seed",
+        "7",
+        "--duration",
+        "90s",
+    ]);
+    let via = proxy.address("proxy: ");
+    let report = fly(via, aircraft);
+    // The proxy's losses show: retransmitted storage segments, lost datagrams.
+    assert!(
+        report["storage_retransmits"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    let lost = report["radio_lost"].as_u64().unwrap();
+    let sent = report["radio_sent"].as_u64().unwrap();
+    assert!(
+        lost as f64 > 0.02 * sent as f64,
+        "{lost} of {sent} lost: {report}"
+    );
+}
+
+#[test]
+fn a_wrong_code_file_exits_with_status_3() {
+    let right = code_file("right", "246813");
+    let wrong = code_file("wrong", "135792");
+    let (aircraft, at) = start_aircraft(&right);
+    let out = remote(at, &wrong);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("rejected the code"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    drop(aircraft);
+}
