@@ -155,11 +155,19 @@ fn fly(to: SocketAddr, aircraft: Process) -> Value {
     assert_eq!(report["storage_unlocked"], true);
     assert_eq!(report["flight_log_complete"], true, "{report}");
     // The log grows with telemetry records during the flight.
-    assert!(report["storage_bytes"].as_u64().unwrap() >= LOG_SIZE, "{report}");
+    assert!(
+        report["storage_bytes"].as_u64().unwrap() >= LOG_SIZE,
+        "{report}"
+    );
     assert_eq!(report["corrupted_payloads"], 0);
     let control = &report["channels"]["control"];
     assert!(control["delivered"].as_u64().unwrap() > 0, "{report}");
-    assert!(report["channels"]["telemetry"]["delivered"].as_u64().unwrap() > 0);
+    assert!(
+        report["channels"]["telemetry"]["delivered"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     // Both ends' counters made it into one report: the aircraft's storage sends (the log)
     // and the remote's deliveries.
     let storage = &report["channels"]["storage"];

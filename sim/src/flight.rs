@@ -75,7 +75,7 @@ pub async fn fly_aircraft(
     conn: &mut Connection,
     app: &mut AircraftApp,
     stop: impl Future<Output = ()>,
-    on_event: &mut dyn FnMut(&LinkEvent),
+    on_event: &mut (dyn FnMut(&LinkEvent) + Send),
 ) -> AircraftFlight {
     tokio::pin!(stop);
     let mut report = None;
@@ -152,7 +152,7 @@ pub async fn fly_remote(
     app: &mut RemoteApp,
     flight: &RemoteFlight,
     stop: impl Future<Output = ()>,
-    on_event: &mut dyn FnMut(&LinkEvent),
+    on_event: &mut (dyn FnMut(&LinkEvent) + Send),
 ) -> Report {
     tokio::pin!(stop);
     let start = conn.now();
@@ -216,7 +216,11 @@ pub async fn fly_remote(
     if conn.storage_unlocked() {
         let mut message = REPORT.to_vec();
         message.extend_from_slice(&serde_json::to_vec(&report).unwrap_or_default());
-        if conn.send(Channel::Storage, Bytes::from(message)).await.is_ok() {
+        if conn
+            .send(Channel::Storage, Bytes::from(message))
+            .await
+            .is_ok()
+        {
             // Closing drops what is not acknowledged yet; the aircraft then goes without.
             let _ = tokio::time::timeout(REPORT_WAIT, conn.flush()).await;
         }
@@ -229,7 +233,7 @@ fn remote_event(
     app: &mut RemoteApp,
     event: LinkEvent,
     summary: &mut Option<EndSummary>,
-    on_event: &mut dyn FnMut(&LinkEvent),
+    on_event: &mut (dyn FnMut(&LinkEvent) + Send),
 ) {
     match event {
         LinkEvent::Message {

@@ -109,7 +109,9 @@ impl RemoteApp {
                 }
                 if let Some(sent) = stamp_of(data) {
                     let at = now + self.clock_offset;
-                    self.stats.telemetry_latencies.push(at.saturating_since(sent));
+                    self.stats
+                        .telemetry_latencies
+                        .push(at.saturating_since(sent));
                 }
             }
             Channel::Video => {

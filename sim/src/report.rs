@@ -174,18 +174,21 @@ impl EndSummary {
     /// The summary of a link's `stats`, the `latencies` its application measured and its
     /// `failsafe_events`.
     pub fn of(stats: &Stats, latencies: &[Duration], failsafe_events: u64) -> Self {
-        let per_channel = |f: fn(&rotorlink::ChannelStats) -> u64| {
-            CHANNELS.map(|c| f(stats.channel(c)))
-        };
+        let per_channel =
+            |f: fn(&rotorlink::ChannelStats) -> u64| CHANNELS.map(|c| f(stats.channel(c)));
         EndSummary {
             messages_sent: per_channel(|c| c.messages_sent),
             messages_delivered: per_channel(|c| c.messages_delivered),
             bytes_delivered: per_channel(|c| c.bytes_delivered),
             rejected: Rejected {
-                auth: stats.dropped_auth + stats.dropped_unknown_receiver + stats.dropped_key_expired,
+                auth: stats.dropped_auth
+                    + stats.dropped_unknown_receiver
+                    + stats.dropped_key_expired,
                 replay: stats.dropped_duplicate + stats.dropped_too_old,
                 malformed: stats.dropped_malformed,
-                other: stats.dropped_protocol + stats.dropped_handshake + stats.dropped_storage_locked,
+                other: stats.dropped_protocol
+                    + stats.dropped_handshake
+                    + stats.dropped_storage_locked,
             },
             rekeys_sent: stats.rekeys_sent,
             storage_retransmits: stats.storage_retransmits,
@@ -209,8 +212,11 @@ impl EndSummary {
     }
 
     fn latency(&self) -> Latency {
-        let mut samples: Vec<Duration> =
-            self.latencies_us.iter().map(|&us| Duration::from_micros(us)).collect();
+        let mut samples: Vec<Duration> = self
+            .latencies_us
+            .iter()
+            .map(|&us| Duration::from_micros(us))
+            .collect();
         Latency::of(&mut samples)
     }
 }

@@ -199,7 +199,9 @@ async fn run_aircraft(a: &AircraftArgs, code: &[u8]) -> ExitCode {
     eprintln!("aircraft: listening on {local}");
     let app_config = AircraftConfig {
         video_bitrate: a.video.unwrap_or(AircraftConfig::default().video_bitrate),
-        initial_log_len: a.log_size.unwrap_or(AircraftConfig::default().initial_log_len),
+        initial_log_len: a
+            .log_size
+            .unwrap_or(AircraftConfig::default().initial_log_len),
         ..AircraftConfig::default()
     };
     let mut app = AircraftApp::new(app_config, a.seed).with_clock_offset(wall_clock());
@@ -212,7 +214,10 @@ async fn run_aircraft(a: &AircraftArgs, code: &[u8]) -> ExitCode {
             None => ctrl_c().await,
         }
     };
-    let flight = fly_aircraft(&mut conn, &mut app, stop, &mut |e| print_event("aircraft", e)).await;
+    let flight = fly_aircraft(&mut conn, &mut app, stop, &mut |e| {
+        print_event("aircraft", e)
+    })
+    .await;
     conn.close().await;
     if let Err(status) = transport.finish() {
         return status;
@@ -370,7 +375,11 @@ impl Transport for Captured {
 
     async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.udp.recv(buf).await?;
-        self.record(self.udp.last_sender(), self.udp.local_addr().ok(), &buf[..n]);
+        self.record(
+            self.udp.last_sender(),
+            self.udp.local_addr().ok(),
+            &buf[..n],
+        );
         Ok(n)
     }
 
