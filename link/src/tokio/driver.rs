@@ -12,7 +12,8 @@ use tokio::time::{sleep_until, Instant};
 
 use super::connection::Shared;
 use super::{LinkEvent, Options, Transport};
-use crate::wire::MAX_DATAGRAM_LEN;
+use crate::handshake::{messages, Kind};
+use crate::wire::{FrameType, MAX_DATAGRAM_LEN};
 use crate::{AeadProvider, Channel, Event, Link, Role, Timestamp};
 
 /// If the link asks to be woken in the past and nothing moved, wait this long instead of
@@ -40,6 +41,9 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
         Role::Aircraft => options.failsafe_after,
         Role::Remote => None,
     });
+    // A session is up and its peer alive: then only datagrams that prove a key or a bond
+    // may move the transport's peer, not a pairing `Init` (anyone can make one).
+    let mut link_up = false;
     loop {
         let now_instant = Instant::now();
         let (wake_at, closed, delivered) = {
@@ -66,7 +70,14 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                         }
                     }
                     other => match other.detached() {
-                        Some(e) => LinkEvent::Link(e),
+                        Some(e) => {
+                            link_up = match e {
+                                Event::Connected { .. } | Event::LinkRestored => true,
+                                Event::LinkLost | Event::Closed { .. } => false,
+                                _ => link_up,
+                            };
+                            LinkEvent::Link(e)
+                        }
                         None => continue,
                     },
                 };
@@ -109,12 +120,13 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                 // Receive errors (an ICMP port unreachable on a connected socket) are
                 // transient: the link's timers decide when the peer is gone.
                 if let Ok(n) = received {
+                    let datagram = &rx_buf[..n];
                     let accepted = {
                         let mut link = shared.lock();
                         let now = shared.timestamp(Instant::now());
-                        link.handle_datagram(now, &rx_buf[..n]).is_ok()
+                        link.handle_datagram(now, datagram).is_ok()
                     };
-                    if accepted {
+                    if accepted && (!link_up || !is_pairing_init(datagram)) {
                         transport.accept_last();
                     }
                 }
@@ -123,6 +135,15 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             () = sleep_until_or_forever(wake_at) => {}
         }
     }
+}
+
+/// Is `datagram` a pairing `Init` (which needs only the public link id)?
+fn is_pairing_init(datagram: &[u8]) -> bool {
+    messages::parse_frame(datagram)
+        .ok()
+        .filter(|(header, _)| header.frame_type == FrameType::HandshakeInit)
+        .and_then(|(_, payload)| messages::Init::parse(payload).ok())
+        .is_some_and(|init| init.kind() == Kind::Pair)
 }
 
 async fn sleep_until_or_forever(at: Option<Instant>) {

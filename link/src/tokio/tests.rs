@@ -367,3 +367,60 @@ async fn garbage_from_another_address_does_not_take_the_aircraft_over() {
         "{s:?}"
     );
 }
+
+#[tokio::test]
+async fn a_pairing_init_from_elsewhere_does_not_take_a_live_session_over() {
+    let (mut aircraft, mut remote, at) = udp_pair().await;
+    // A well-formed pairing Init needs only the public link id.
+    let mut intruder_link: crate::Link = crate::Link::remote(
+        config(),
+        crate::handshake::RemoteIdentity::generate(&mut OsRng),
+        LINK_ID,
+        &mut OsRng,
+        crate::Timestamp::ZERO,
+    )
+    .unwrap();
+    intruder_link
+        .pair(b"000000", crate::Timestamp::ZERO)
+        .unwrap();
+    let mut init = [0u8; 1500];
+    let len = intruder_link
+        .poll_transmit(crate::Timestamp::ZERO, &mut init)
+        .unwrap()
+        .len;
+    let intruder = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let datagrams_before = aircraft.stats().datagrams_received;
+    intruder.send_to(&init[..len], at).await.unwrap();
+    while aircraft.stats().datagrams_received == datagrams_before {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    aircraft
+        .send(Channel::Telemetry, Bytes::from_static(b"to the pilot"))
+        .await
+        .unwrap();
+    let got = timeout(
+        Duration::from_secs(5),
+        messages(&mut remote, Channel::Telemetry, 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, [Bytes::from_static(b"to the pilot")]);
+    // The intruder gets at most the answer to its own Init, never the session's frames.
+    let mut buf = [0u8; 2048];
+    while let Ok(Ok(n)) = timeout(Duration::from_millis(300), intruder.recv(&mut buf)).await {
+        let (header, _) = crate::handshake::messages::parse_frame(&buf[..n])
+            .expect("only handshake frames may reach the intruder");
+        assert_ne!(header.frame_type, crate::wire::FrameType::Data);
+    }
+    remote
+        .send(Channel::Control, Bytes::from_static(b"still flying"))
+        .await
+        .unwrap();
+    let got = timeout(
+        Duration::from_secs(5),
+        messages(&mut aircraft, Channel::Control, 1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, [Bytes::from_static(b"still flying")]);
+}
