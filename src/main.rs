@@ -7,15 +7,17 @@
 mod cli;
 
 use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
+use rotorlink_sim::pcap::PcapTap;
 use rotorlink_sim::report::Report;
 use rotorlink_sim::scenario::{self, Scenario};
 
-use cli::args::{self, FlagError, SimArgs, SweepArgs};
+use cli::args::{self, flag_error, FlagError, SimArgs, SweepArgs};
 use cli::progress::Progress;
 use cli::sweep::{self, Point};
 use cli::units::{show_duration, show_rate, trim};
@@ -96,11 +98,6 @@ fn parse_error(e: &clap::Error) -> ExitCode {
     }
 }
 
-fn flag_error(e: &FlagError) -> ExitCode {
-    eprintln!("error: invalid value for '{}': {}", e.flag, e.message);
-    ExitCode::from(2)
-}
-
 /// Write to standard output; a closed pipe (`| head`) is not an error worth a panic.
 fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
@@ -127,10 +124,18 @@ fn speed(simulated_s: f64, wall: Duration) -> String {
 }
 
 /// Fly one scenario with a progress bar (unless `quiet`); the report and the wall time.
-fn fly(s: &Scenario, quiet: bool) -> Result<(Report, Duration), rotorlink::ConfigError> {
+/// With a `tap`, every datagram on the air is also written to its capture.
+fn fly(
+    s: &Scenario,
+    quiet: bool,
+    tap: Option<&PcapTap>,
+) -> Result<(Report, Duration), rotorlink::ConfigError> {
     let progress = Progress::new(1, format!("flying {}", show_duration(s.duration)), quiet);
     let started = Instant::now();
-    let result = scenario::run(s, &mut progress.run_callback());
+    let result = match tap {
+        Some(tap) => scenario::run_observed(s, &mut progress.run_callback(), Box::new(tap.clone())),
+        None => scenario::run(s, &mut progress.run_callback()),
+    };
     progress.finish();
     result.map(|r| (r, started.elapsed()))
 }
@@ -140,7 +145,7 @@ fn demo(seed: u64) -> ExitCode {
         seed,
         ..Scenario::default()
     };
-    match fly(&scenario, false) {
+    match fly(&scenario, false, None) {
         Ok((report, wall)) => {
             out(&format!("{report}\n{}", speed(report.duration_s, wall)));
             status(report.paired)
@@ -157,13 +162,28 @@ fn sim(a: &SimArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return flag_error(&e),
     };
-    let (report, wall) = match fly(&scenario, a.flight.json) {
+    let tap = match &a.pcap {
+        Some(path) => match PcapTap::create(path) {
+            Ok(tap) => Some((path, tap)),
+            Err(e) => return cannot_write_capture(path, &e),
+        },
+        None => None,
+    };
+    let (report, wall) = match fly(&scenario, a.flight.json, tap.as_ref().map(|(_, t)| t)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("rotorlink: {e}");
             return ExitCode::from(2);
         }
     };
+    let mut captured = String::new();
+    if let Some((path, tap)) = tap {
+        let records = tap.records();
+        if let Err(e) = tap.finish() {
+            return cannot_write_capture(path, &e);
+        }
+        captured = format!("wrote {records} datagrams to {}\n", path.display());
+    }
     if a.flight.json {
         match serde_json::to_string_pretty(&report) {
             Ok(json) => out(&format!("{json}\n")),
@@ -180,8 +200,14 @@ fn sim(a: &SimArgs) -> ExitCode {
             scenario.link.mtu,
             speed(report.duration_s, wall)
         ));
+        out(&captured);
     }
     status(report.paired)
+}
+
+fn cannot_write_capture(path: &Path, e: &std::io::Error) -> ExitCode {
+    eprintln!("rotorlink: cannot write {}: {e}", path.display());
+    ExitCode::FAILURE
 }
 
 fn run_sweep(a: &SweepArgs) -> ExitCode {

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -102,7 +102,7 @@ fn code_file(name: &str, code: &str) -> PathBuf {
     path
 }
 
-fn start_aircraft(code: &PathBuf) -> (Process, SocketAddr) {
+fn start_aircraft(code: &Path) -> (Process, SocketAddr) {
     let mut aircraft = Process::start(&[
         "aircraft",
         "--listen",
@@ -121,7 +121,7 @@ fn start_aircraft(code: &PathBuf) -> (Process, SocketAddr) {
     (aircraft, at)
 }
 
-fn remote(to: SocketAddr, code: &PathBuf) -> Output {
+fn remote(to: SocketAddr, code: &Path) -> Output {
     Command::new(BIN)
         .args([
             "remote",

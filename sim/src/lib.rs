@@ -3,15 +3,23 @@
 //! A deterministic, virtual-time harness for the rotorlink core: a simulated radio path
 //! ([`path`]) and a stepper that drives an aircraft and a remote [`rotorlink::Link`] across it
 //! ([`pair`]), the fake aircraft and remote applications ([`aircraft`], [`remote`]), and whole
-//! flights with their reports ([`scenario`], [`report`]).
+//! flights with their reports ([`scenario`], [`report`]), and pcap captures of everything on
+//! the air for Wireshark ([`pcap`]).
+//!
+//! For the tokio driver, [`net`] puts the same radio under a pair of
+//! [`rotorlink::tokio::Transport`]s in tokio time, and between two real UDP endpoints
+//! ([`net::proxy`]).
 //!
 //! Every random choice comes from one seed, and time only moves when the stepper moves it,
 //! so the same seed gives the same run, byte for byte, as fast as the CPU allows.
 
 pub mod aircraft;
 pub mod channel;
+pub mod flight;
+pub mod net;
 pub mod pair;
 pub mod path;
+pub mod pcap;
 pub mod remote;
 pub mod report;
 pub mod scenario;

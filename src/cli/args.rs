@@ -75,6 +75,10 @@ pub(crate) struct SimArgs {
     /// Virtual flight time, e.g. 60s, 1.5s, 2min.
     #[arg(long, value_name = "DURATION", value_parser = units::flight_duration, default_value = "30s")]
     pub(crate) duration: Duration,
+    /// Write every datagram on the air to FILE as a pcap (UDP port 47474; open it in
+    /// Wireshark with tools/wireshark/rotorlink.lua).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pcap: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) radio: RadioArgs,
     #[command(flatten)]
@@ -106,6 +110,12 @@ pub(crate) struct SweepArgs {
     pub(crate) radio: RadioArgs,
     #[command(flatten)]
     pub(crate) flight: FlightArgs,
+}
+
+/// Report `e` in one line naming the flag; exit status 2.
+pub(crate) fn flag_error(e: &FlagError) -> std::process::ExitCode {
+    eprintln!("error: invalid value for '{}': {}", e.flag, e.message);
+    std::process::ExitCode::from(2)
 }
 
 /// A flag whose value is fine on its own but not with the others.

@@ -48,7 +48,7 @@ use rand_core::{RngCore, SeedableRng};
 use rotorlink::Timestamp;
 
 /// What a channel did to the datagrams it carried.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ChannelStats {
     /// Datagrams put on the channel.
     pub sent: u64,
