@@ -185,3 +185,109 @@ fn sweep_writes_a_csv_and_an_svg() {
     assert!(svg.contains("<polyline"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The records of a classic little-endian pcap file, after checking its global header:
+/// (seconds, microseconds, captured bytes) of each.
+fn pcap_records(file: &[u8]) -> Vec<(u32, u32, Vec<u8>)> {
+    let u32le = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+    assert!(file.len() >= 24, "no pcap global header");
+    assert_eq!(&file[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "pcap magic");
+    assert_eq!(u32le(20), 1, "LINKTYPE_ETHERNET");
+    let mut records = Vec::new();
+    let mut at = 24;
+    while at < file.len() {
+        let len = u32le(at + 8) as usize;
+        assert_eq!(
+            len,
+            u32le(at + 12) as usize,
+            "record {} truncated",
+            records.len()
+        );
+        records.push((
+            u32le(at),
+            u32le(at + 4),
+            file[at + 16..at + 16 + len].to_vec(),
+        ));
+        at += 16 + len;
+    }
+    assert_eq!(at, file.len(), "the last record ends with the file");
+    records
+}
+
+#[test]
+fn sim_pcap_captures_every_datagram_on_the_air() {
+    let dir = scratch("pcap");
+    let file = dir.join("capture.pcap");
+    let path = file.to_str().unwrap();
+    let (code, report) = sim_json(&["--pcap", path]);
+    assert_eq!(code, Some(0), "{report}");
+    let records = pcap_records(&std::fs::read(&file).expect("the capture was written"));
+    assert!(!records.is_empty());
+    assert_eq!(
+        records.len() as u64,
+        report["radio_sent"].as_u64().unwrap(),
+        "one record per datagram put on the air"
+    );
+    // Simulation time from zero, in order; UDP to port 47474; rotorlink version 1 inside.
+    assert_eq!((records[0].0, records[0].1), (0, 0));
+    let micros: Vec<u64> = records
+        .iter()
+        .map(|(s, us, _)| u64::from(*s) * 1_000_000 + u64::from(*us))
+        .collect();
+    assert!(micros.windows(2).all(|w| w[0] <= w[1]));
+    assert!(*micros.last().unwrap() <= 2_000_000);
+    for (_, _, frame) in &records {
+        assert_eq!(&frame[12..14], &[0x08, 0x00], "IPv4 over Ethernet");
+        assert_eq!(frame[23], 17, "UDP");
+        assert_eq!(&frame[36..38], &47474u16.to_be_bytes(), "destination port");
+        assert_eq!(frame[42], 1, "rotorlink version 1");
+    }
+
+    // The same flight without a capture gives the same report.
+    let (_, plain) = sim_json(&[]);
+    assert_eq!(plain, report);
+
+    // Without --json, the report says where the capture went.
+    let out = rotorlink(&[
+        "sim",
+        "--duration",
+        "1s",
+        "--video",
+        "2mbit",
+        "--pcap",
+        path,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("datagrams to {path}")),
+        "{}",
+        stdout(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sim_pcap_to_an_unwritable_file_exits_1_with_one_line() {
+    let dir = scratch("pcap-unwritable");
+    let file = dir.join("no-such-dir").join("capture.pcap");
+    let out = rotorlink(&["sim", "--duration", "1s", "--pcap", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("rotorlink: cannot write "), "{err}");
+    assert!(err.contains("capture.pcap"), "{err}");
+    assert!(stdout(&out).is_empty(), "no report: {}", stdout(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A file that opens but fails on write: the error surfaces at the end, not lost.
+    if std::path::Path::new("/dev/full").exists() {
+        let out = rotorlink(&["sim", "--duration", "1s", "--pcap", "/dev/full"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("rotorlink: cannot write /dev/full: "),
+            "{err}"
+        );
+    }
+}

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use rotorlink::{Channel, Config, ConfigError, Stats, Timestamp};
+use rotorlink::{Config, ConfigError, Timestamp};
 
 use crate::aircraft::{AircraftApp, AircraftConfig};
+use crate::channel::Adversary;
 use crate::pair::{Pair, Received};
 use crate::path::PathConfig;
 use crate::remote::RemoteApp;
-use crate::report::{ChannelReport, Channels, Latency, Rejected, Report, VideoFrames};
+use crate::report::{EndSummary, Flight, Report};
 
 /// Everything that defines a run. The same scenario gives the same report, byte for byte.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +68,32 @@ impl Default for Scenario {
 /// # Errors
 /// [`ConfigError`] if the link configuration is invalid.
 pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(f64)) -> Result<Report, ConfigError> {
-    let s = scenario;
+    fly(scenario, progress, None)
+}
+
+/// Fly the scenario with `observer` on the radio path: it is handed every datagram either
+/// link transmits, as a [`Pair`]'s [`Adversary`] is (see [`Pair::set_adversary`]).
+///
+/// An observer that forwards every datagram unchanged at once, such as a
+/// [`PcapTap`](crate::pcap::PcapTap) or a [`Recorder`](crate::Recorder), leaves the run
+/// exactly as [`run`] flies it: the same report, byte for byte. One that does more makes
+/// its own run, and the report shows what it did.
+///
+/// # Errors
+/// [`ConfigError`] if the link configuration is invalid.
+pub fn run_observed(
+    scenario: &Scenario,
+    progress: &mut dyn FnMut(f64),
+    observer: Box<dyn Adversary>,
+) -> Result<Report, ConfigError> {
+    fly(scenario, progress, Some(observer))
+}
+
+fn fly(
+    s: &Scenario,
+    progress: &mut dyn FnMut(f64),
+    observer: Option<Box<dyn Adversary>>,
+) -> Result<Report, ConfigError> {
     let mut pair: Pair = Pair::pairing(
         s.link.clone(),
         s.uplink.clone(),
@@ -76,6 +102,9 @@ pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(f64)) -> Result<Report,
         &s.aircraft_password,
         &s.password,
     )?;
+    if let Some(observer) = observer {
+        pair.set_adversary(observer);
+    }
     let mut aircraft = AircraftApp::new(s.aircraft.clone(), s.seed);
     let mut remote = RemoteApp::new(&s.password);
     let end = Timestamp::ZERO + s.duration;
@@ -123,81 +152,74 @@ pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(f64)) -> Result<Report,
         }
     }
     progress(1.0);
-    Ok(report(s, &pair, &aircraft, &mut remote))
+    Ok(report(s, &pair, &aircraft, &remote))
 }
 
-fn channel(sent: &Stats, received: &Stats, c: Channel, seconds: f64) -> ChannelReport {
-    let tx = sent.channel(c);
-    let rx = received.channel(c);
-    ChannelReport {
-        sent: tx.messages_sent,
-        delivered: rx.messages_delivered,
-        lost: tx.messages_sent.saturating_sub(rx.messages_delivered),
-        goodput_mbps: rx.bytes_delivered as f64 * 8.0 / seconds.max(1e-9) / 1e6,
-        bytes: rx.bytes_delivered,
-        latency: None,
-    }
-}
-
-fn report(s: &Scenario, pair: &Pair, aircraft: &AircraftApp, remote: &mut RemoteApp) -> Report {
-    let (a, r) = (pair.aircraft.stats(), pair.remote.stats());
-    let seconds = s.duration.as_secs_f64();
-    let mut control = channel(r, a, Channel::Control, seconds);
-    control.latency = Some(Latency::of(&mut aircraft.stats.control_latencies.clone()));
-    let mut telemetry = channel(a, r, Channel::Telemetry, seconds);
-    telemetry.latency = Some(Latency::of(&mut remote.stats.telemetry_latencies));
-    let video = channel(a, r, Channel::Video, seconds);
-    let up = channel(r, a, Channel::Storage, seconds);
-    let down = channel(a, r, Channel::Storage, seconds);
-    let storage = ChannelReport {
-        sent: up.sent + down.sent,
-        delivered: up.delivered + down.delivered,
-        lost: up.lost + down.lost,
-        goodput_mbps: up.goodput_mbps + down.goodput_mbps,
-        bytes: up.bytes + down.bytes,
-        latency: None,
-    };
-    let both = |f: fn(&Stats) -> u64| f(a) + f(r);
-    let rejected = Rejected {
-        auth: both(|s| s.dropped_auth + s.dropped_unknown_receiver + s.dropped_key_expired),
-        replay: both(|s| s.dropped_duplicate + s.dropped_too_old),
-        malformed: both(|s| s.dropped_malformed),
-        other: both(|s| s.dropped_protocol + s.dropped_handshake + s.dropped_storage_locked),
-    };
-    let paired = remote.stats.connected_at.is_some();
-    Report {
+fn report(s: &Scenario, pair: &Pair, aircraft: &AircraftApp, remote: &RemoteApp) -> Report {
+    let aircraft_end = EndSummary::of(
+        pair.aircraft.stats(),
+        &aircraft.stats.control_latencies,
+        aircraft.stats.failsafe_events,
+    );
+    let remote_end = EndSummary::of(pair.remote.stats(), &remote.stats.telemetry_latencies, 0);
+    Report::assemble(&Flight {
         seed: s.seed,
-        duration_s: seconds,
-        paired,
-        handshake_ms: remote
-            .stats
-            .connected_at
-            .map(|t| t.saturating_since(Timestamp::ZERO).as_secs_f64() * 1e3),
-        refusal: if paired {
-            None
-        } else {
-            remote.stats.refusal.clone()
-        },
+        duration_s: s.duration.as_secs_f64(),
+        aircraft: &aircraft_end,
+        remote: &remote_end,
+        remote_app: &remote.stats,
         storage_unlocked: pair.remote.storage_unlocked(),
-        channels: Channels {
-            control,
-            telemetry,
-            video,
-            storage,
-        },
-        video_frames: VideoFrames {
-            complete: video.delivered,
-            incomplete: video.sent.saturating_sub(video.delivered),
-        },
-        corrupted_payloads: remote.stats.corrupted_payloads,
-        storage_bytes: remote.stats.log_bytes,
-        flight_log_complete: remote.stats.log_complete,
-        rekeys: a.rekeys_sent + r.rekeys_sent,
-        reconnects: remote.stats.reconnects,
-        rejected,
-        failsafe_events: aircraft.stats.failsafe_events,
-        storage_retransmits: a.storage_retransmits + r.storage_retransmits,
-        radio_sent: pair.uplink.stats().sent + pair.downlink.stats().sent,
-        radio_lost: pair.uplink.stats().lost + pair.downlink.stats().lost,
+        radio: (
+            pair.uplink.stats().sent + pair.downlink.stats().sent,
+            pair.uplink.stats().lost + pair.downlink.stats().lost,
+        ),
+        real_time: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pcap::{PcapTap, PcapWriter, AIRCRAFT_ADDR};
+
+    /// A short flight that still pairs, unlocks storage and sends on every channel.
+    fn short() -> Scenario {
+        Scenario {
+            duration: Duration::from_secs(2),
+            aircraft: AircraftConfig {
+                video_bitrate: 2_000_000,
+                ..AircraftConfig::default()
+            },
+            ..Scenario::default()
+        }
+    }
+
+    #[test]
+    fn a_tap_changes_nothing_and_captures_every_datagram_sent() {
+        let s = short();
+        let plain = run(&s, &mut |_| {}).unwrap();
+        let tap = PcapTap::new(PcapWriter::new(Vec::new()).unwrap());
+        let tapped = run_observed(&s, &mut |_| {}, Box::new(tap.clone())).unwrap();
+        assert_eq!(tapped, plain, "a tap must not change the run");
+        assert!(plain.paired);
+        // `radio_sent` counts the datagrams put on the channels, which is every datagram
+        // the links transmit when the observer forwards each one once, at once.
+        assert!(plain.radio_sent > 100, "{}", plain.radio_sent);
+        assert_eq!(tap.records(), plain.radio_sent);
+        let capture = tap.finish().unwrap();
+        // Walk the records: as many as radio_sent, both directions present.
+        let (mut at, mut records, mut from_aircraft) = (24, 0u64, 0u64);
+        while at < capture.len() {
+            let len = u32::from_le_bytes(capture[at + 8..at + 12].try_into().unwrap()) as usize;
+            let ip_src = &capture[at + 16 + 26..at + 16 + 30];
+            if ip_src == AIRCRAFT_ADDR.ip().octets() {
+                from_aircraft += 1;
+            }
+            records += 1;
+            at += 16 + len;
+        }
+        assert_eq!(at, capture.len());
+        assert_eq!(records, plain.radio_sent);
+        assert!(from_aircraft > 0 && from_aircraft < records);
     }
 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Check that tshark and the rotorlink Lua dissector decode a capture of a whole link.
+#
+#   tools/wireshark/check.sh CAPTURE
+#
+# CAPTURE is a pcap with every frame both ends sent from the start of the link, such as
+# `rotorlink sim --duration 3s --pcap CAPTURE` writes. The checks:
+#
+#   - every record is rotorlink, and decodes with no expert info of warning level or above
+#     (IPv4 and UDP checksums are verified too);
+#   - every header field is there: version 1, type, flags, key phase, channel, receiver
+#     index, counter, and a payload length that accounts for the whole UDP payload;
+#   - encrypted frames: ciphertext length = payload length - 16, and a tag;
+#   - handshake frames: the message name, a kind (Init, Response, Finish), sender indices
+#     (Init, Response), a reason (Refusal);
+#   - the handshake messages Init, Response and Finish appear, and Data on all four
+#     application channels (control, telemetry, video, storage);
+#   - the packet counters of each sender and session (source address, receiver index)
+#     go 0, 1, 2, ... in capture order, as every frame sent is in the capture;
+#   - with the UDP port turned off (-o rotorlink.udp_port:0), the heuristic dissector still
+#     finds every record.
+#
+# It prints a short summary and exits 0, or names the failed check and exits 1. The
+# dissector is tools/wireshark/rotorlink.lua, or $ROTORLINK_DISSECTOR.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+dissector="${ROTORLINK_DISSECTOR:-$here/rotorlink.lua}"
+
+fail() {
+    printf 'check.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+[ $# -eq 1 ] || { echo "usage: $0 CAPTURE" >&2; exit 2; }
+capture="$1"
+command -v tshark >/dev/null || fail "tshark is not installed (apt-get install tshark)"
+[ -r "$capture" ] || fail "cannot read $capture"
+[ -r "$dissector" ] || fail "cannot read the dissector $dissector"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# tshark with the dissector, quiet about running as root.
+shark() {
+    if ! tshark -X "lua_script:$dissector" -r "$capture" "$@" >"$work/out" 2>"$work/err"; then
+        grep -v 'Running as user' "$work/err" >&2 || true
+        fail "tshark failed (a field the dissector does not define, or an unreadable capture)"
+    fi
+    if grep -v 'Running as user' "$work/err" | grep -q .; then
+        grep -v 'Running as user' "$work/err" >&2
+        fail "tshark printed errors (a Lua error in the dissector?)"
+    fi
+    cat "$work/out"
+}
+
+fields=(
+    frame.number ip.src udp.length
+    rotorlink.version rotorlink.type rotorlink.flags rotorlink.flags.key_phase
+    rotorlink.flags.reserved rotorlink.channel rotorlink.receiver_index rotorlink.counter
+    rotorlink.length rotorlink.ciphertext_len rotorlink.tag
+    rotorlink.hs.message rotorlink.hs.kind rotorlink.hs.sender_index rotorlink.hs.reason
+)
+args=(-T fields -E occurrence=f -E separator=/t)
+for field in "${fields[@]}"; do
+    args+=(-e "$field")
+done
+shark "${args[@]}" >"$work/fields"
+
+records="$(shark -T fields -e frame.number | wc -l)"
+[ "$records" -gt 0 ] || fail "$capture has no records"
+
+# Expert infos of warning level and above, any protocol, with checksums verified.
+shark -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
+    -Y '_ws.expert.severity >= 0x00600000' -T fields -e frame.number -e _ws.expert.message \
+    >"$work/experts"
+if [ -s "$work/experts" ]; then
+    head -n 10 "$work/experts" >&2
+    fail "$(wc -l <"$work/experts") records have expert infos of warning level or above"
+fi
+
+# The heuristic alone: no port registration.
+heuristic="$(shark -o rotorlink.udp_port:0 -Y rotorlink -T fields -e frame.number | wc -l)"
+[ "$heuristic" -eq "$records" ] ||
+    fail "the heuristic dissector finds $heuristic of $records records"
+
+awk -F '\t' -v records="$records" '
+function bad(msg) {
+    printf "check.sh: frame %s: %s\n", $1, msg > "/dev/stderr"
+    failed = 1
+    exit 1
+}
+function need(col, name) {
+    if ($col == "") bad("no " name)
+}
+{
+    n++
+    for (i = 4; i <= 12; i++) need(i, "header field " fields[i])
+    if ($4 != 1) bad("version " $4)
+    if (!($5 in type_of)) bad("unknown type " $5)
+    type = type_of[$5]
+    if ($12 + 18 + 8 != $3) bad("payload length " $12 " but UDP length " $3)
+    types[type]++
+    if (type >= 16 && type <= 19) {
+        need(13, "ciphertext length")
+        need(14, "tag")
+        if ($13 != $12 - 16) bad("ciphertext length " $13 " of a " $12 "-byte payload")
+        if (type == 16) data[$9]++
+        # Counters: 0, 1, 2, ... per sender and session.
+        stream = $2 " " $10
+        expect = (stream in next_ctr) ? next_ctr[stream] : 0
+        if ($11 != expect) bad("counter " $11 " from " $2 " to receiver " $10 ", expected " expect)
+        next_ctr[stream] = $11 + 1
+        if (!(stream in first)) { first[stream] = n; streams++ }
+    } else if (type >= 1 && type <= 4) {
+        need(15, "handshake message")
+        if ($11 != 0) bad("handshake counter " $11)
+        if (type == 4) {
+            need(18, "refusal reason")
+        } else {
+            need(16, "handshake kind")
+            msgs[$15 " " (($16 in kind_name) ? kind_name[$16] : "kind " $16)]++
+        }
+        if (type <= 2) need(17, "sender index")
+    }
+}
+BEGIN {
+    split("frame ip udp version type flags key_phase reserved channel receiver_index counter length", fields, " ")
+    # tshark prints the type in hex, as the dissector displays it.
+    split("0x01 0x02 0x03 0x04 0x10 0x11 0x12 0x13", hex, " ")
+    split("1 2 3 4 16 17 18 19", dec, " ")
+    for (i = 1; i <= 8; i++) type_of[hex[i]] = dec[i] + 0
+    kind_name[1] = "Pair"; kind_name[2] = "Session"; kind_name[3] = "Resume"
+}
+END {
+    if (failed) exit 1
+    if (n != records) { print "check.sh: " n " decoded of " records " records" > "/dev/stderr"; exit 1 }
+    split("Init Response Finish", names, " ")
+    for (t = 1; t <= 3; t++) if (!(t in types)) {
+        print "check.sh: no handshake " names[t] > "/dev/stderr"; exit 1
+    }
+    split("control telemetry video storage", chans, " ")
+    for (c = 1; c <= 4; c++) if (!(c in data)) {
+        print "check.sh: no Data on channel " c " (" chans[c] ")" > "/dev/stderr"; exit 1
+    }
+    printf "%d records, all rotorlink, every header field decoded, no expert warnings\n", n
+    printf "handshake messages:"
+    split("Init Response Finish", message, " ")
+    sep = " "
+    for (i = 1; i <= 3; i++) for (k = 1; k <= 3; k++) {
+        m = message[i] " " kind_name[k]
+        if (m in msgs) { printf "%s%s %d", sep, m, msgs[m]; sep = ", " }
+    }
+    printf "%sRefusal %d\n", sep, types[4]
+    printf "Data by channel: session %d, control %d, telemetry %d, video %d, storage %d\n", \
+        data[0], data[1], data[2], data[3], data[4]
+    printf "Ack %d, Keepalive %d, Close %d\n", types[17], types[18], types[19]
+    printf "counters: %d streams, each 0, 1, 2, ... without a gap\n", streams
+    for (s in next_ctr) {
+        split(s, part, " ")
+        printf "  from %s to receiver index %s: 0..%d\n", part[1], part[2], next_ctr[s] - 1
+    }
+}
+' "$work/fields"
+
+echo "heuristic dissector (port 47474 off): $heuristic of $records records"
+echo "ok: $capture decodes with $(basename "$dissector")"

@@ -1,0 +1,544 @@
+-- rotorlink.lua: a Wireshark dissector for the rotorlink protocol, version 1.
+--
+-- The wire format is PROTOCOL.md: section 3 (frame format), 4 (frame types), 5 (channels)
+-- and 17 (handshake messages); section 30 ("Captures") says how captures are made.
+--
+-- Use it for one run:
+--   wireshark -X lua_script:tools/wireshark/rotorlink.lua capture.pcap
+--   tshark -X lua_script:tools/wireshark/rotorlink.lua -r capture.pcap -V
+-- or for good, by copying it into the personal Lua plugins folder (Wireshark: Help >
+-- About Wireshark > Folders > Personal Lua Plugins; usually ~/.local/lib/wireshark/plugins).
+--
+-- It is registered on UDP port 47474 (the fixed port of captures; preference
+-- rotorlink.udp_port, 0 to turn the port off) and as the heuristic UDP dissector
+-- "rotorlink_udp", which claims a datagram on any port only if it is a well-formed frame:
+-- version 1, a known type, flags and channel valid for the type, the payload length equal
+-- to the rest of the datagram, and for handshake frames counter 0 and the exact length of
+-- a message of the kind in the first payload byte.
+--
+-- Frames are decoded whatever the checks of PROTOCOL.md 3.1 say; each failed check adds
+-- an expert info (rotorlink.malformed), never a Lua error.
+--
+-- Fields (display filter names):
+--   rotorlink.version              u8    protocol version (1)
+--   rotorlink.type                 u8    frame type, with its name (HandshakeInit ... Close)
+--   rotorlink.flags                u8    flags byte
+--   rotorlink.flags.key_phase      u8    bit 0x01: key phase (encrypted frames)
+--   rotorlink.flags.reserved       u8    bits 0xfe: reserved, 0
+--   rotorlink.channel              u8    channel byte, with its name for Data and Ack
+--                                        (0 Session, 1 Control, 2 Telemetry, 3 Video,
+--                                        4 Storage); "none" on the other types
+--   rotorlink.receiver_index       u32   receiver index
+--   rotorlink.counter              u64   packet counter (the AEAD nonce; 0 in handshakes)
+--   rotorlink.length               u16   payload length
+--   rotorlink.payload              bytes the payload
+--   rotorlink.trailing             bytes bytes after the payload (malformed)
+--   encrypted frames (types 0x10..0x13):
+--   rotorlink.ciphertext           bytes ciphertext, without the tag
+--   rotorlink.ciphertext_len       u16   ciphertext length (= plaintext length)
+--   rotorlink.tag                  bytes the 16-byte AES-GCM tag
+--   handshake frames (types 0x01..0x04, PROTOCOL.md 17):
+--   rotorlink.hs.message           string Init, Response, Finish or Refusal
+--   rotorlink.hs.kind              u8    1 Pair, 2 Session, 3 Resume
+--   rotorlink.hs.suite             u8    cipher suite (1)
+--   rotorlink.hs.sender_index      u32   the sender's index
+--   rotorlink.hs.remote_static     bytes remote static public key (Pair Init)
+--   rotorlink.hs.bond_id           bytes bond id (Session Init)
+--   rotorlink.hs.ticket            bytes resumption ticket (Resume Init)
+--   rotorlink.hs.remote_ephemeral  bytes remote ephemeral public key (Session, Resume Init)
+--   rotorlink.hs.ke1               bytes OPAQUE KE1 (Pair Init), with
+--     rotorlink.hs.ke1.blinded_element, rotorlink.hs.ke1.client_nonce,
+--     rotorlink.hs.ke1.client_key_share
+--   rotorlink.hs.mac1              bytes anti-DoS MAC (Init)
+--   rotorlink.hs.remaining_attempts u32  attempts left (Pair Response, Refusal)
+--   rotorlink.hs.aircraft_static   bytes aircraft static public key (Pair Response)
+--   rotorlink.hs.ke2               bytes OPAQUE KE2 (Pair Response), with
+--     rotorlink.hs.ke2.evaluated_element, rotorlink.hs.ke2.masking_nonce,
+--     rotorlink.hs.ke2.masked_response, rotorlink.hs.ke2.server_nonce,
+--     rotorlink.hs.ke2.server_key_share, rotorlink.hs.ke2.server_mac
+--   rotorlink.hs.aircraft_ephemeral bytes aircraft ephemeral public key (Session, Resume
+--                                        Response)
+--   rotorlink.hs.confirm_a         bytes aircraft key confirmation (Session, Resume Response)
+--   rotorlink.hs.ke3               bytes OPAQUE KE3 (Pair Finish)
+--   rotorlink.hs.confirm_r         bytes remote key confirmation (Session, Resume Finish)
+--   rotorlink.hs.reason            u8    refusal reason (1 BackOff ... 5 Busy)
+--   rotorlink.hs.retry_after       u32   refusal: retry after, in milliseconds
+-- Expert infos:
+--   rotorlink.malformed            error: a frame a receiver drops (PROTOCOL.md 3.1, 17)
+--   rotorlink.unexpected           warning: a body length that cannot be valid once
+--                                  decrypted (Ack, Close, Keepalive), or a suite other than 1
+
+local rotorlink = Proto("rotorlink", "rotorlink")
+
+local UDP_PORT = 47474
+local HEADER_LEN = 18
+local TAG_LEN = 16
+local MAX_PAYLOAD_LEN = 16384 - HEADER_LEN
+
+-- Frame types (PROTOCOL.md 4).
+local HANDSHAKE_INIT, HANDSHAKE_RESPONSE, HANDSHAKE_FINISH, COOKIE_REPLY = 0x01, 0x02, 0x03, 0x04
+local DATA, ACK, KEEPALIVE, CLOSE = 0x10, 0x11, 0x12, 0x13
+
+local type_names = {
+    [HANDSHAKE_INIT] = "HandshakeInit",
+    [HANDSHAKE_RESPONSE] = "HandshakeResponse",
+    [HANDSHAKE_FINISH] = "HandshakeFinish",
+    [COOKIE_REPLY] = "CookieReply",
+    [DATA] = "Data",
+    [ACK] = "Ack",
+    [KEEPALIVE] = "Keepalive",
+    [CLOSE] = "Close",
+}
+
+-- The handshake message each handshake type carries (PROTOCOL.md 17).
+local message_names = {
+    [HANDSHAKE_INIT] = "Init",
+    [HANDSHAKE_RESPONSE] = "Response",
+    [HANDSHAKE_FINISH] = "Finish",
+    [COOKIE_REPLY] = "Refusal",
+}
+
+local channel_names = {
+    [0] = "Session",
+    [1] = "Control",
+    [2] = "Telemetry",
+    [3] = "Video",
+    [4] = "Storage",
+}
+
+-- The channels each encrypted type allows (PROTOCOL.md 3.1 check 8).
+local allowed_channels = {
+    [DATA] = { [0] = true, [1] = true, [2] = true, [3] = true, [4] = true },
+    [ACK] = { [0] = true, [4] = true },
+    [KEEPALIVE] = { [0] = true },
+    [CLOSE] = { [0] = true },
+}
+
+local kind_names = { [1] = "Pair", [2] = "Session", [3] = "Resume" }
+
+local reason_names = {
+    [1] = "BackOff",
+    [2] = "LockedOut",
+    [3] = "UnknownBond",
+    [4] = "UnknownTicket",
+    [5] = "Busy",
+}
+
+-- The plaintext length of encrypted bodies of fixed size (PROTOCOL.md 6.4 to 6.6).
+local body_lengths = { [ACK] = 12, [KEEPALIVE] = 0, [CLOSE] = 2 }
+
+local function is_handshake(ftype)
+    return ftype >= HANDSHAKE_INIT and ftype <= COOKIE_REPLY
+end
+
+local function is_encrypted(ftype)
+    return ftype >= DATA and ftype <= CLOSE
+end
+
+-- The key phase bit (0x01) of a flags byte.
+local function key_phase_of(flags)
+    return flags % 2
+end
+
+local f = rotorlink.fields
+f.version = ProtoField.uint8("rotorlink.version", "Version", base.DEC)
+f.type = ProtoField.uint8("rotorlink.type", "Type", base.HEX, type_names)
+f.flags = ProtoField.uint8("rotorlink.flags", "Flags", base.HEX)
+f.key_phase = ProtoField.uint8("rotorlink.flags.key_phase", "Key phase", base.DEC, nil, 0x01)
+f.reserved = ProtoField.uint8("rotorlink.flags.reserved", "Reserved", base.HEX, nil, 0xfe)
+f.channel = ProtoField.uint8("rotorlink.channel", "Channel", base.DEC, channel_names)
+f.receiver_index = ProtoField.uint32("rotorlink.receiver_index", "Receiver index", base.HEX)
+f.counter = ProtoField.uint64("rotorlink.counter", "Packet counter", base.DEC)
+f.length = ProtoField.uint16("rotorlink.length", "Payload length", base.DEC)
+f.payload = ProtoField.bytes("rotorlink.payload", "Payload")
+f.trailing = ProtoField.bytes("rotorlink.trailing", "Trailing bytes")
+f.ciphertext = ProtoField.bytes("rotorlink.ciphertext", "Ciphertext")
+f.ciphertext_len = ProtoField.uint16("rotorlink.ciphertext_len", "Ciphertext length", base.DEC)
+f.tag = ProtoField.bytes("rotorlink.tag", "Tag")
+
+f.hs_message = ProtoField.string("rotorlink.hs.message", "Handshake message")
+f.hs_kind = ProtoField.uint8("rotorlink.hs.kind", "Kind", base.DEC, kind_names)
+f.hs_suite = ProtoField.uint8("rotorlink.hs.suite", "Suite", base.DEC)
+f.hs_sender_index = ProtoField.uint32("rotorlink.hs.sender_index", "Sender index", base.HEX)
+f.hs_remote_static =
+    ProtoField.bytes("rotorlink.hs.remote_static", "Remote static public key")
+f.hs_bond_id = ProtoField.bytes("rotorlink.hs.bond_id", "Bond id")
+f.hs_ticket = ProtoField.bytes("rotorlink.hs.ticket", "Resumption ticket")
+f.hs_remote_ephemeral =
+    ProtoField.bytes("rotorlink.hs.remote_ephemeral", "Remote ephemeral public key")
+f.hs_ke1 = ProtoField.bytes("rotorlink.hs.ke1", "OPAQUE KE1")
+f.hs_ke1_blinded = ProtoField.bytes("rotorlink.hs.ke1.blinded_element", "Blinded element")
+f.hs_ke1_nonce = ProtoField.bytes("rotorlink.hs.ke1.client_nonce", "Client nonce")
+f.hs_ke1_share = ProtoField.bytes("rotorlink.hs.ke1.client_key_share", "Client key share")
+f.hs_mac1 = ProtoField.bytes("rotorlink.hs.mac1", "mac1")
+f.hs_remaining =
+    ProtoField.uint32("rotorlink.hs.remaining_attempts", "Remaining attempts", base.DEC)
+f.hs_aircraft_static =
+    ProtoField.bytes("rotorlink.hs.aircraft_static", "Aircraft static public key")
+f.hs_ke2 = ProtoField.bytes("rotorlink.hs.ke2", "OPAQUE KE2")
+f.hs_ke2_evaluated = ProtoField.bytes("rotorlink.hs.ke2.evaluated_element", "Evaluated element")
+f.hs_ke2_masking_nonce = ProtoField.bytes("rotorlink.hs.ke2.masking_nonce", "Masking nonce")
+f.hs_ke2_masked = ProtoField.bytes("rotorlink.hs.ke2.masked_response", "Masked response")
+f.hs_ke2_server_nonce = ProtoField.bytes("rotorlink.hs.ke2.server_nonce", "Server nonce")
+f.hs_ke2_share = ProtoField.bytes("rotorlink.hs.ke2.server_key_share", "Server key share")
+f.hs_ke2_mac = ProtoField.bytes("rotorlink.hs.ke2.server_mac", "Server MAC")
+f.hs_aircraft_ephemeral =
+    ProtoField.bytes("rotorlink.hs.aircraft_ephemeral", "Aircraft ephemeral public key")
+f.hs_confirm_a = ProtoField.bytes("rotorlink.hs.confirm_a", "Aircraft confirmation (confirm_a)")
+f.hs_ke3 = ProtoField.bytes("rotorlink.hs.ke3", "OPAQUE KE3")
+f.hs_confirm_r = ProtoField.bytes("rotorlink.hs.confirm_r", "Remote confirmation (confirm_r)")
+f.hs_reason = ProtoField.uint8("rotorlink.hs.reason", "Reason", base.DEC, reason_names)
+f.hs_retry_after = ProtoField.uint32("rotorlink.hs.retry_after", "Retry after (ms)", base.DEC)
+
+local ef_malformed = ProtoExpert.new(
+    "rotorlink.malformed", "Malformed rotorlink frame", expert.group.MALFORMED, expert.severity.ERROR)
+local ef_unexpected = ProtoExpert.new(
+    "rotorlink.unexpected", "Unexpected rotorlink field value", expert.group.PROTOCOL,
+    expert.severity.WARN)
+rotorlink.experts = { ef_malformed, ef_unexpected }
+
+rotorlink.prefs.udp_port = Pref.uint(
+    "UDP port", UDP_PORT, "The UDP port rotorlink is decoded on (0: none; the heuristic "
+    .. "dissector still finds rotorlink on any port)")
+
+-- The layouts of the handshake messages, by type and kind: {field, size} in order.
+local KE1 = { { f.hs_ke1_blinded, 32 }, { f.hs_ke1_nonce, 32 }, { f.hs_ke1_share, 32 } }
+local KE2 = {
+    { f.hs_ke2_evaluated, 32 }, { f.hs_ke2_masking_nonce, 32 }, { f.hs_ke2_masked, 128 },
+    { f.hs_ke2_server_nonce, 32 }, { f.hs_ke2_share, 32 }, { f.hs_ke2_mac, 64 },
+}
+local layouts = {
+    [HANDSHAKE_INIT] = {
+        [1] = { { f.hs_kind, 1 }, { f.hs_suite, 1 }, { f.hs_sender_index, 4 },
+                { f.hs_remote_static, 32 }, { f.hs_ke1, 96, KE1 }, { f.hs_mac1, 16 } },
+        [2] = { { f.hs_kind, 1 }, { f.hs_suite, 1 }, { f.hs_sender_index, 4 },
+                { f.hs_bond_id, 8 }, { f.hs_remote_ephemeral, 32 }, { f.hs_mac1, 16 } },
+        [3] = { { f.hs_kind, 1 }, { f.hs_suite, 1 }, { f.hs_sender_index, 4 },
+                { f.hs_ticket, 16 }, { f.hs_remote_ephemeral, 32 }, { f.hs_mac1, 16 } },
+    },
+    [HANDSHAKE_RESPONSE] = {
+        [1] = { { f.hs_kind, 1 }, { f.hs_sender_index, 4 }, { f.hs_remaining, 4 },
+                { f.hs_aircraft_static, 32 }, { f.hs_ke2, 320, KE2 } },
+        [2] = { { f.hs_kind, 1 }, { f.hs_sender_index, 4 }, { f.hs_aircraft_ephemeral, 32 },
+                { f.hs_confirm_a, 16 } },
+    },
+    [HANDSHAKE_FINISH] = {
+        [1] = { { f.hs_kind, 1 }, { f.hs_ke3, 64 } },
+        [2] = { { f.hs_kind, 1 }, { f.hs_confirm_r, 16 } },
+    },
+}
+layouts[HANDSHAKE_RESPONSE][3] = layouts[HANDSHAKE_RESPONSE][2]
+layouts[HANDSHAKE_FINISH][3] = layouts[HANDSHAKE_FINISH][2]
+local REFUSAL = { { f.hs_reason, 1 }, { f.hs_remaining, 4 }, { f.hs_retry_after, 4 } }
+
+-- The malformations found in the frame being dissected (their PROTOCOL.md error names),
+-- for the Info column.
+local problems = {}
+
+-- Add a malformed-frame expert info to `item` and note `code` for the Info column.
+local function malformed(item, code, text)
+    item:add_proto_expert_info(ef_malformed, text .. " (" .. code .. ")")
+    problems[#problems + 1] = code
+end
+
+local function layout_len(layout)
+    local n = 0
+    for _, item in ipairs(layout) do
+        n = n + item[2]
+    end
+    return n
+end
+
+-- The layout of a handshake payload whose first byte is `first`, or nil for a kind that
+-- does not exist.
+local function layout_of(ftype, first)
+    if ftype == COOKIE_REPLY then
+        return REFUSAL
+    end
+    return layouts[ftype][first]
+end
+
+-- Add the fields of `layout` found in `range` to `tree`, as far as the bytes go.
+-- Returns the number of bytes the layout wants.
+local function add_layout(range, tree, layout)
+    local off, len = 0, range:len()
+    for _, item in ipairs(layout) do
+        local field, size, sub = item[1], item[2], item[3]
+        if off + size > len then
+            if off < len then
+                tree:add(field, range(off))
+            end
+            off = off + size
+        else
+            local ti = tree:add(field, range(off, size))
+            if sub then
+                add_layout(range(off, size), ti, sub)
+            end
+            off = off + size
+        end
+    end
+    return off
+end
+
+-- Decode a handshake payload. Returns the Info column text after the type name.
+local function dissect_handshake(ftype, payload, tree)
+    local len = payload:len()
+    local message = message_names[ftype]
+    local st = tree:add(rotorlink, payload, message)
+    st:add(f.hs_message, message):set_generated()
+    if len == 0 then
+        malformed(st, "PayloadTooShort", message .. ": empty payload")
+        return ""
+    end
+    local first = payload(0, 1):uint()
+    local layout = layout_of(ftype, first)
+    if not layout then
+        st:add(f.hs_kind, payload(0, 1))
+        malformed(st, "InvalidField", string.format("unknown handshake kind %d", first))
+        return string.format(" kind=%d", first)
+    end
+    local want = add_layout(payload, st, layout)
+    local info
+    if ftype == COOKIE_REPLY then
+        local reason = reason_names[first]
+        if not reason then
+            malformed(st, "InvalidField", string.format("unknown refusal reason %d", first))
+            reason = tostring(first)
+        end
+        st:set_text("Refusal: " .. reason)
+        info = " (Refusal) reason=" .. reason
+        if len >= want then
+            info = info .. string.format(" attempts=%d retry=%dms",
+                payload(1, 4):uint(), payload(5, 4):uint())
+        end
+    else
+        local kind = kind_names[first]
+        st:set_text(string.format("%s (%s)", message, kind))
+        info = " kind=" .. kind
+        if ftype == HANDSHAKE_INIT and len >= 6 then
+            info = info .. string.format(" sender=0x%08x", payload(2, 4):uint())
+            local suite = payload(1, 1):uint()
+            if suite ~= 1 then
+                st:add_proto_expert_info(ef_unexpected, string.format(
+                    "suite %d: only suite 1 is defined; an aircraft drops this Init", suite))
+            end
+        elseif ftype == HANDSHAKE_RESPONSE and len >= 5 then
+            info = info .. string.format(" sender=0x%08x", payload(1, 4):uint())
+        end
+    end
+    if len < want then
+        malformed(st, "PayloadTooShort", string.format(
+            "this message is %d bytes, the payload only %d", want, len))
+    elseif len > want then
+        malformed(st, "TrailingBytes", string.format(
+            "this message is %d bytes, the payload %d", want, len))
+    end
+    return info
+end
+
+-- Decode the encrypted part of a frame. Returns the Info column text after the channel.
+local function dissect_encrypted(ftype, tvb, take, complete, top, li)
+    if take < TAG_LEN then
+        malformed(li, "PayloadTooShort", string.format(
+            "encrypted payload of %d bytes: shorter than the %d-byte tag", take, TAG_LEN))
+        return ""
+    end
+    local clen = take - TAG_LEN
+    local ct = top:add(f.ciphertext_len, clen)
+    ct:set_generated()
+    if clen > 0 then
+        top:add(f.ciphertext, tvb(HEADER_LEN, clen))
+    end
+    top:add(f.tag, tvb(HEADER_LEN + clen, TAG_LEN))
+    local want = body_lengths[ftype]
+    if want and clen ~= want and complete then
+        ct:add_proto_expert_info(ef_unexpected, string.format(
+            "a %s plaintext is %d bytes, this one %d: the receiver drops it once decrypted",
+            type_names[ftype], want, clen))
+    end
+    return " len=" .. clen
+end
+
+local function dissect(tvb, pinfo, tree)
+    problems = {}
+    local len = tvb:len()
+    pinfo.cols.protocol = "rotorlink"
+    local top = tree:add(rotorlink, tvb(), "rotorlink")
+    if len < HEADER_LEN then
+        -- Decode what there is of the header.
+        local fields = { { f.version, 1 }, { f.type, 1 }, { f.flags, 1 }, { f.channel, 1 },
+                         { f.receiver_index, 4 }, { f.counter, 8 }, { f.length, 2 } }
+        local off = 0
+        for _, item in ipairs(fields) do
+            if off + item[2] > len then
+                break
+            end
+            top:add(item[1], tvb(off, item[2]))
+            off = off + item[2]
+        end
+        malformed(top, "Truncated", string.format(
+            "%d bytes: shorter than the %d-byte header", len, HEADER_LEN))
+        top:set_text(string.format("rotorlink, truncated frame (%d bytes)", len))
+        pinfo.cols.info = string.format("Truncated frame (%d bytes) [Malformed: Truncated]", len)
+        return
+    end
+
+    local version = tvb(0, 1):uint()
+    local ftype = tvb(1, 1):uint()
+    local flags = tvb(2, 1):uint()
+    local channel = tvb(3, 1):uint()
+    local receiver = tvb(4, 4):uint()
+    local counter = tvb(8, 8):uint64()
+    local plen = tvb(16, 2):uint()
+    local known = type_names[ftype] ~= nil
+    local tname = type_names[ftype] or string.format("Unknown(0x%02x)", ftype)
+    local has_channel = ftype == DATA or ftype == ACK
+
+    -- Header fields, each checked as PROTOCOL.md 3.1 does.
+    local vi = top:add(f.version, tvb(0, 1))
+    if version ~= 1 then
+        malformed(vi, "BadVersion", string.format("version %d: only 1 is defined", version))
+    end
+    local ti = top:add(f.type, tvb(1, 1))
+    if not known then
+        malformed(ti, "UnknownType", string.format("unknown frame type 0x%02x", ftype))
+    end
+    local fi = top:add(f.flags, tvb(2, 1))
+    fi:add(f.key_phase, tvb(2, 1))
+    fi:add(f.reserved, tvb(2, 1))
+    -- Encrypted types allow the key phase bit, handshake types no bit. (Plain arithmetic,
+    -- not bit32: it works with the Lua of every Wireshark version.)
+    local reserved = is_encrypted(ftype) and flags - key_phase_of(flags) or flags
+    if known and reserved ~= 0 then
+        malformed(fi, "ReservedFlags", string.format(
+            "flag bits 0x%02x are reserved on %s", reserved, tname))
+    end
+    local ci = top:add(f.channel, tvb(3, 1))
+    if not has_channel then
+        ci:set_text(string.format("Channel: none (%d)", channel))
+    end
+    if known then
+        local ok = (allowed_channels[ftype] and allowed_channels[ftype][channel])
+            or (is_handshake(ftype) and channel == 0)
+        if not ok then
+            malformed(ci, "BadChannel", string.format(
+                "channel %d is not allowed on %s", channel, tname))
+        end
+    end
+    top:add(f.receiver_index, tvb(4, 4))
+    local ki = top:add(f.counter, tvb(8, 8))
+    if is_handshake(ftype) and counter ~= UInt64(0) then
+        malformed(ki, "InvalidField", "a handshake frame with a non-zero counter")
+    end
+    local li = top:add(f.length, tvb(16, 2))
+
+    -- The payload: as many bytes as the length says and the datagram holds.
+    local avail = len - HEADER_LEN
+    if plen > MAX_PAYLOAD_LEN then
+        malformed(li, "Oversize", string.format(
+            "payload length %d exceeds %d", plen, MAX_PAYLOAD_LEN))
+    end
+    if plen > avail then
+        malformed(li, "Truncated", string.format(
+            "payload length %d, but only %d bytes follow the header", plen, avail))
+    end
+    local take = math.min(plen, avail)
+    local payload = tvb(HEADER_LEN, take)
+    if take > 0 then
+        top:add(f.payload, payload)
+    end
+    if avail > plen then
+        local tr = top:add(f.trailing, tvb(HEADER_LEN + plen))
+        malformed(tr, "TrailingBytes", string.format(
+            "%d bytes after the payload", avail - plen))
+    end
+
+    local info = tname
+    if is_handshake(ftype) then
+        info = info .. dissect_handshake(ftype, payload, top)
+        if ftype ~= HANDSHAKE_INIT then
+            info = info .. string.format(" receiver=0x%08x", receiver)
+        end
+    elseif is_encrypted(ftype) then
+        if has_channel then
+            info = info .. " ch=" .. (channel_names[channel] or tostring(channel))
+        end
+        info = info .. " ctr=" .. tostring(counter) .. " phase=" .. key_phase_of(flags)
+        info = info .. dissect_encrypted(ftype, tvb, take, take == plen, top, li)
+    end
+    top:set_text("rotorlink, " .. info)
+    if #problems > 0 then
+        info = info .. " [Malformed: " .. table.concat(problems, ", ") .. "]"
+    end
+    pinfo.cols.info = info
+end
+
+function rotorlink.dissector(tvb, pinfo, tree)
+    local ok, err = pcall(dissect, tvb, pinfo, tree)
+    if not ok then
+        tree:add_proto_expert_info(ef_malformed, "rotorlink dissector error: " .. tostring(err))
+    end
+    return tvb:len()
+end
+
+-- The heuristic: a well-formed frame, nothing less.
+local function looks_like_rotorlink(tvb)
+    local len = tvb:len()
+    if len < HEADER_LEN or tvb(0, 1):uint() ~= 1 then
+        return false
+    end
+    local ftype = tvb(1, 1):uint()
+    local flags = tvb(2, 1):uint()
+    local channel = tvb(3, 1):uint()
+    local plen = tvb(16, 2):uint()
+    if plen ~= len - HEADER_LEN or plen > MAX_PAYLOAD_LEN then
+        return false
+    end
+    if is_encrypted(ftype) then
+        return flags <= 1 and allowed_channels[ftype][channel] == true
+            and plen >= TAG_LEN
+    end
+    if not is_handshake(ftype) or flags ~= 0 or channel ~= 0 or plen == 0
+        or tvb(8, 4):uint() ~= 0 or tvb(12, 4):uint() ~= 0 then
+        return false
+    end
+    local first = tvb(HEADER_LEN, 1):uint()
+    if ftype == COOKIE_REPLY and not reason_names[first] then
+        return false
+    end
+    local layout = layout_of(ftype, first)
+    return layout ~= nil and layout_len(layout) == plen
+end
+
+local function heuristic(tvb, pinfo, tree)
+    local ok, yes = pcall(looks_like_rotorlink, tvb)
+    if not (ok and yes) then
+        return false
+    end
+    rotorlink.dissector(tvb, pinfo, tree)
+    return true
+end
+
+rotorlink:register_heuristic("udp", heuristic)
+
+-- The port: UDP_PORT, or the preference.
+local udp_table = DissectorTable.get("udp.port")
+local registered_port = 0
+
+local function register_port(port)
+    if registered_port ~= 0 then
+        udp_table:remove(registered_port, rotorlink)
+    end
+    registered_port = port
+    if port ~= 0 then
+        udp_table:add(port, rotorlink)
+    end
+end
+
+function rotorlink.prefs_changed()
+    if rotorlink.prefs.udp_port ~= registered_port then
+        register_port(rotorlink.prefs.udp_port)
+    end
+end
+
+register_port(UDP_PORT)
