@@ -16,8 +16,8 @@ use crate::handshake::{messages, Kind};
 use crate::wire::{FrameType, MAX_DATAGRAM_LEN};
 use crate::{AeadProvider, Channel, Event, Link, Role, Timestamp};
 
-/// If the link asks to be woken in the past and nothing moved, wait this long instead of
-/// spinning (a guard against a timer that `handle_timeout` does not clear).
+/// If the link asks to be woken in the past and nothing moved, or the transport fails to
+/// receive, wait this long instead of spinning.
 const SPIN_GUARD: Duration = Duration::from_millis(1);
 
 /// Run the link until it is closed and the close frame is out.
@@ -118,7 +118,11 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
         tokio::select! {
             received = transport.recv(&mut rx_buf) => {
                 // Receive errors (an ICMP port unreachable on a connected socket) are
-                // transient: the link's timers decide when the peer is gone.
+                // transient: the link's timers decide when the peer is gone. A transport
+                // that fails at once every time must not make the driver spin, though.
+                if received.is_err() {
+                    tokio::time::sleep(SPIN_GUARD).await;
+                }
                 if let Ok(n) = received {
                     let datagram = &rx_buf[..n];
                     let accepted = {

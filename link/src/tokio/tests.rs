@@ -424,3 +424,31 @@ async fn a_pairing_init_from_elsewhere_does_not_take_a_live_session_over() {
     .unwrap();
     assert_eq!(got, [Bytes::from_static(b"still flying")]);
 }
+
+/// A transport whose every receive fails at once, counting the attempts.
+struct Broken(std::sync::atomic::AtomicU64);
+
+impl Transport for Broken {
+    async fn send(&self, _datagram: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn recv(&self, _buf: &mut [u8]) -> io::Result<usize> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transport_that_always_fails_does_not_make_the_driver_spin() {
+    let broken = Arc::new(Broken(std::sync::atomic::AtomicU64::new(0)));
+    let conn = aircraft(broken.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let tries = broken.0.load(Ordering::Relaxed);
+    // One try per millisecond at most, not millions.
+    assert!(
+        (50..=101).contains(&tries),
+        "{tries} receive attempts in 100 ms"
+    );
+    drop(conn);
+}
