@@ -102,8 +102,8 @@ fn code_file(name: &str, code: &str) -> PathBuf {
     path
 }
 
-fn start_aircraft(code: &Path) -> (Process, SocketAddr) {
-    let mut aircraft = Process::start(&[
+fn start_aircraft(code: &Path, extra: &[&str]) -> (Process, SocketAddr) {
+    let mut args = vec![
         "aircraft",
         "--listen",
         "127.0.0.1:0",
@@ -116,15 +116,18 @@ fn start_aircraft(code: &Path) -> (Process, SocketAddr) {
         "--duration",
         "90s",
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let mut aircraft = Process::start(&args);
     let at = aircraft.address("aircraft: listening on ");
     (aircraft, at)
 }
 
-fn remote(to: SocketAddr, code: &Path) -> Output {
+fn remote(to: SocketAddr, code: &Path, extra: &[&str]) -> Output {
     Command::new(BIN)
+        .arg("remote")
+        .args(extra)
         .args([
-            "remote",
             "--connect",
             &to.to_string(),
             "--code-file",
@@ -139,9 +142,9 @@ fn remote(to: SocketAddr, code: &Path) -> Output {
 }
 
 /// Fly once to `to` and check both processes' reports.
-fn fly(to: SocketAddr, aircraft: Process) -> Value {
+fn fly(to: SocketAddr, aircraft: Process, extra: &[&str]) -> Value {
     let code = code_file("code", "246813");
-    let out = remote(to, &code);
+    let out = remote(to, &code, extra);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "remote failed: {stderr}");
     let report: Value = serde_json::from_slice(&out.stdout).expect("the report is JSON");
@@ -178,15 +181,45 @@ fn fly(to: SocketAddr, aircraft: Process) -> Value {
 #[test]
 fn two_processes_pair_and_move_ten_mebibytes_over_loopback_udp() {
     let code = code_file("code", "246813");
-    let (aircraft, at) = start_aircraft(&code);
-    let report = fly(at, aircraft);
+    let dir = code.parent().unwrap();
+    let (aircraft_pcap, remote_pcap) = (dir.join("aircraft.pcap"), dir.join("remote.pcap"));
+    let (aircraft, at) = start_aircraft(&code, &["--pcap", aircraft_pcap.to_str().unwrap()]);
+    let report = fly(at, aircraft, &["--pcap", remote_pcap.to_str().unwrap()]);
     assert_eq!(report["rejected"]["auth"], 0, "{report}");
+    // Each end captured what it sent and received: every datagram of the flight shows at
+    // least once, and the remote's capture opens with its pairing Init.
+    let sent = report["radio_sent"].as_u64().unwrap();
+    let records = |path: &Path| {
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(bytes[..4], 0xa1b2_c3d4u32.to_le_bytes());
+        let (mut at, mut n, mut first_type) = (24, 0u64, None);
+        while at + 16 <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+            // Ethernet 14 + IPv4 20 + UDP 8, then the frame: version, type, ...
+            first_type.get_or_insert(bytes[at + 16 + 42 + 1]);
+            at += 16 + len;
+            n += 1;
+        }
+        assert_eq!(at, bytes.len(), "{}: truncated record", path.display());
+        (n, first_type)
+    };
+    let (air_records, _) = records(&aircraft_pcap);
+    let (remote_records, first) = records(&remote_pcap);
+    assert_eq!(
+        first,
+        Some(0x01),
+        "the remote's capture starts with a HandshakeInit"
+    );
+    assert!(
+        air_records + remote_records >= sent,
+        "{air_records} + {remote_records} < {sent}"
+    );
 }
 
 #[test]
 fn two_processes_move_ten_mebibytes_through_the_proxy_at_five_percent_loss() {
     let code = code_file("code", "246813");
-    let (aircraft, at) = start_aircraft(&code);
+    let (aircraft, at) = start_aircraft(&code, &[]);
     let mut proxy = Process::start(&[
         "proxy",
         "--listen",
@@ -203,7 +236,7 @@ fn two_processes_move_ten_mebibytes_through_the_proxy_at_five_percent_loss() {
         "90s",
     ]);
     let via = proxy.address("proxy: ");
-    let report = fly(via, aircraft);
+    let report = fly(via, aircraft, &[]);
     // The proxy's losses show: retransmitted storage segments, lost datagrams.
     assert!(
         report["storage_retransmits"].as_u64().unwrap() > 0,
@@ -221,8 +254,8 @@ fn two_processes_move_ten_mebibytes_through_the_proxy_at_five_percent_loss() {
 fn a_wrong_code_file_exits_with_status_3() {
     let right = code_file("right", "246813");
     let wrong = code_file("wrong", "135792");
-    let (aircraft, at) = start_aircraft(&right);
-    let out = remote(at, &wrong);
+    let (aircraft, at) = start_aircraft(&right, &[]);
+    let out = remote(at, &wrong, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("rejected the code"), "{stderr}");
