@@ -63,6 +63,9 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
+// Bad input must never reach a panic: outside tests, every `unwrap`/`expect` is refused
+// unless allowed where it stands, with the local invariant that makes it unreachable.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 extern crate alloc;

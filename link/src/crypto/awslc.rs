@@ -16,6 +16,7 @@ impl AeadProvider for AwsLc {
 
     fn key(bytes: &Secret) -> AwsLcKey {
         // AES_256_GCM takes exactly 32 bytes, which `Secret` always holds: this cannot fail.
+        #[allow(clippy::expect_used)]
         let unbound = UnboundKey::new(&AES_256_GCM, bytes.expose())
             .expect("a 32-byte key is valid for AES-256-GCM");
         AwsLcKey(LessSafeKey::new(unbound))

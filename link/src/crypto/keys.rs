@@ -36,6 +36,7 @@ pub struct TrafficSecrets {
 fn expand(hk: &Hkdf<Sha256>, label: &[u8]) -> Secret {
     let mut out = [0u8; KEY_LEN];
     // HKDF-SHA256 can expand up to 255 * 32 bytes; 32 always fits.
+    #[allow(clippy::expect_used)]
     hk.expand(label, &mut out)
         .expect("32 bytes is a valid HKDF-SHA256 output length");
     let secret = Secret::new(out);
@@ -45,6 +46,7 @@ fn expand(hk: &Hkdf<Sha256>, label: &[u8]) -> Secret {
 
 fn expand_from(secret: &Secret, label: &[u8]) -> Secret {
     // A 32-byte PRK is exactly SHA-256's output length, the minimum `from_prk` accepts.
+    #[allow(clippy::expect_used)]
     let hk = Hkdf::<Sha256>::from_prk(secret.expose()).expect("a 32-byte PRK is valid");
     expand(&hk, label)
 }
