@@ -330,6 +330,19 @@ impl<W: Write> PcapTap<W> {
         Ok(writer.into_inner())
     }
 
+    /// Write one datagram from `src` to `dst` at `at` (the tap's clock: the simulation's, or
+    /// the wall clock for a real socket). After a write error nothing more is written, and
+    /// [`PcapTap::finish`] reports the error.
+    pub fn record(&self, at: Duration, src: SocketAddrV4, dst: SocketAddrV4, datagram: &[u8]) {
+        let mut guard = self.lock();
+        let shared = &mut *guard;
+        if let (Some(writer), None) = (shared.writer.as_mut(), shared.error.as_ref()) {
+            if let Err(e) = writer.write_udp(at, src, dst, datagram) {
+                shared.error = Some(e);
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared<W>> {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -337,20 +350,11 @@ impl<W: Write> PcapTap<W> {
 
 impl<W: Write + Send + 'static> Adversary for PcapTap<W> {
     fn on_air(&mut self, now: Timestamp, dir: Direction, datagram: Vec<u8>, air: &mut Air) {
-        {
-            let mut guard = self.lock();
-            let shared = &mut *guard;
-            if let (Some(writer), None) = (shared.writer.as_mut(), shared.error.as_ref()) {
-                let (src, dst) = match dir {
-                    Direction::Downlink => (AIRCRAFT_ADDR, REMOTE_ADDR),
-                    Direction::Uplink => (REMOTE_ADDR, AIRCRAFT_ADDR),
-                };
-                let at = now.saturating_since(Timestamp::ZERO);
-                if let Err(e) = writer.write_udp(at, src, dst, &datagram) {
-                    shared.error = Some(e);
-                }
-            }
-        }
+        let (src, dst) = match dir {
+            Direction::Downlink => (AIRCRAFT_ADDR, REMOTE_ADDR),
+            Direction::Uplink => (REMOTE_ADDR, AIRCRAFT_ADDR),
+        };
+        self.record(now.saturating_since(Timestamp::ZERO), src, dst, &datagram);
         air.forward(datagram);
     }
 }

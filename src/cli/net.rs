@@ -2,12 +2,11 @@
 //! sockets, flying the simulator's applications through the tokio driver
 //! ([`rotorlink_sim::flight`]), with an optional pcap of every datagram.
 
-use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
@@ -16,7 +15,7 @@ use rotorlink::tokio::{Aircraft, LinkEvent, Remote, Transport, UdpTransport};
 use rotorlink::Config;
 use rotorlink_sim::aircraft::{AircraftApp, AircraftConfig};
 use rotorlink_sim::flight::{fly_aircraft, fly_remote, RemoteFlight};
-use rotorlink_sim::pcap::{PcapWriter, UDP_PORT};
+use rotorlink_sim::pcap::{PcapTap, UDP_PORT};
 use rotorlink_sim::remote::RemoteApp;
 use rotorlink_sim::report::Report;
 
@@ -297,13 +296,7 @@ async fn run_remote(a: &RemoteArgs, code: &[u8]) -> ExitCode {
 #[derive(Clone)]
 struct Captured {
     udp: Arc<UdpTransport>,
-    pcap: Option<Arc<Mutex<Capture>>>,
-}
-
-struct Capture {
-    writer: PcapWriter<BufWriter<File>>,
-    /// The first write error, reported at the end.
-    error: Option<io::Error>,
+    pcap: Option<PcapTap>,
 }
 
 /// An address as IPv4 for the capture (IPv6 peers are recorded as 0.0.0.0).
@@ -316,21 +309,14 @@ fn v4(addr: Option<SocketAddr>) -> SocketAddrV4 {
 
 impl Captured {
     fn new(udp: UdpTransport, pcap: Option<&Path>) -> Result<Self, ExitCode> {
-        let pcap = match pcap {
-            None => None,
-            Some(path) => {
-                let writer = File::create(path)
-                    .and_then(|f| PcapWriter::new(BufWriter::new(f)))
-                    .map_err(|e| {
-                        eprintln!("error: --pcap {}: {e}", path.display());
-                        ExitCode::FAILURE
-                    })?;
-                Some(Arc::new(Mutex::new(Capture {
-                    writer,
-                    error: None,
-                })))
-            }
-        };
+        let pcap = pcap
+            .map(|path| {
+                PcapTap::create(path).map_err(|e| {
+                    eprintln!("error: --pcap {}: {e}", path.display());
+                    ExitCode::FAILURE
+                })
+            })
+            .transpose()?;
         Ok(Captured {
             udp: Arc::new(udp),
             pcap,
@@ -339,25 +325,15 @@ impl Captured {
 
     fn record(&self, from: Option<SocketAddr>, to: Option<SocketAddr>, datagram: &[u8]) {
         if let Some(pcap) = &self.pcap {
-            let mut c = pcap.lock().unwrap_or_else(PoisonError::into_inner);
-            if c.error.is_none() {
-                if let Err(e) = c.writer.write_udp(wall_clock(), v4(from), v4(to), datagram) {
-                    c.error = Some(e);
-                }
-            }
+            pcap.record(wall_clock(), v4(from), v4(to), datagram);
         }
     }
 
     /// Flush the capture; a write error is reported here, with exit status 1.
     fn finish(&self) -> Result<(), ExitCode> {
-        let Some(pcap) = &self.pcap else {
-            return Ok(());
-        };
-        let mut c = pcap.lock().unwrap_or_else(PoisonError::into_inner);
-        let flushed = c.writer.flush();
-        match c.error.take().map_or(flushed, Err) {
-            Ok(()) => Ok(()),
-            Err(e) => {
+        match self.pcap.as_ref().map(PcapTap::finish) {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => {
                 eprintln!("error: --pcap: {e}");
                 Err(ExitCode::FAILURE)
             }

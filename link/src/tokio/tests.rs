@@ -92,17 +92,22 @@ async fn next_event(c: &mut Connection, within: Duration) -> Option<LinkEvent> {
     .flatten()
 }
 
-/// Messages on `channel`, until `n` arrived.
+/// The next `n` messages on `channel` (other events are skipped); fails the test if they
+/// do not all arrive within 5 s.
 async fn messages(c: &mut Connection, channel: Channel, n: usize) -> Vec<Bytes> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        match c.recv().await {
-            Some(LinkEvent::Message { channel: ch, data }) if ch == channel => got.push(data),
-            Some(_) => {}
-            None => break,
+    let collect = async {
+        let mut got = Vec::new();
+        while got.len() < n {
+            match c.recv().await {
+                Some(LinkEvent::Message { channel: ch, data }) if ch == channel => got.push(data),
+                Some(_) => {}
+                None => break,
+            }
         }
-    }
-    got
+        got
+    };
+    let got = timeout(Duration::from_secs(5), collect).await;
+    got.unwrap_or_else(|_| panic!("{n} messages on {channel:?} did not arrive within 5 s"))
 }
 
 #[tokio::test(start_paused = true)]
@@ -302,12 +307,7 @@ async fn a_remote_and_an_aircraft_talk_over_loopback_udp() {
             .send(Channel::Control, Bytes::from(vec![i]))
             .await
             .unwrap();
-        let got = timeout(
-            Duration::from_secs(5),
-            messages(&mut aircraft, Channel::Control, 1),
-        )
-        .await
-        .unwrap();
+        let got = messages(&mut aircraft, Channel::Control, 1).await;
         assert_eq!(got, [Bytes::from(vec![i])]);
     }
     let mut remote = remote;
@@ -315,12 +315,7 @@ async fn a_remote_and_an_aircraft_talk_over_loopback_udp() {
         .send(Channel::Telemetry, Bytes::from_static(b"battery 97%"))
         .await
         .unwrap();
-    let got = timeout(
-        Duration::from_secs(5),
-        messages(&mut remote, Channel::Telemetry, 1),
-    )
-    .await
-    .unwrap();
+    let got = messages(&mut remote, Channel::Telemetry, 1).await;
     assert_eq!(got, [Bytes::from_static(b"battery 97%")]);
 }
 
@@ -338,24 +333,14 @@ async fn garbage_from_another_address_does_not_take_the_aircraft_over() {
         .send(Channel::Control, Bytes::from_static(b"mine"))
         .await
         .unwrap();
-    let got = timeout(
-        Duration::from_secs(5),
-        messages(&mut aircraft, Channel::Control, 1),
-    )
-    .await
-    .unwrap();
+    let got = messages(&mut aircraft, Channel::Control, 1).await;
     assert_eq!(got, [Bytes::from_static(b"mine")]);
     // Replies still go to the remote, not to the intruder.
     aircraft
         .send(Channel::Telemetry, Bytes::from_static(b"to the pilot"))
         .await
         .unwrap();
-    let got = timeout(
-        Duration::from_secs(5),
-        messages(&mut remote, Channel::Telemetry, 1),
-    )
-    .await
-    .unwrap();
+    let got = messages(&mut remote, Channel::Telemetry, 1).await;
     assert_eq!(got, [Bytes::from_static(b"to the pilot")]);
     let mut buf = [0u8; 2048];
     let stray = timeout(Duration::from_millis(300), intruder.recv(&mut buf)).await;
@@ -398,12 +383,7 @@ async fn a_pairing_init_from_elsewhere_does_not_take_a_live_session_over() {
         .send(Channel::Telemetry, Bytes::from_static(b"to the pilot"))
         .await
         .unwrap();
-    let got = timeout(
-        Duration::from_secs(5),
-        messages(&mut remote, Channel::Telemetry, 1),
-    )
-    .await
-    .unwrap();
+    let got = messages(&mut remote, Channel::Telemetry, 1).await;
     assert_eq!(got, [Bytes::from_static(b"to the pilot")]);
     // The intruder gets at most the answer to its own Init, never the session's frames.
     let mut buf = [0u8; 2048];
@@ -416,12 +396,7 @@ async fn a_pairing_init_from_elsewhere_does_not_take_a_live_session_over() {
         .send(Channel::Control, Bytes::from_static(b"still flying"))
         .await
         .unwrap();
-    let got = timeout(
-        Duration::from_secs(5),
-        messages(&mut aircraft, Channel::Control, 1),
-    )
-    .await
-    .unwrap();
+    let got = messages(&mut aircraft, Channel::Control, 1).await;
     assert_eq!(got, [Bytes::from_static(b"still flying")]);
 }
 
