@@ -2475,7 +2475,7 @@ mod flood {
         f.pair.remote.connect(now).unwrap();
         f.fly(ms(300));
         assert!(f.pair.remote.is_connected(), "the bonded pilot flies");
-        f.pair.remote.unlock_storage(CODE).unwrap();
+        f.pair.remote.unlock_storage(CODE, f.pair.now()).unwrap();
         f.fly(ms(500));
         assert!(
             f.pair.remote.storage_unlocked(),
@@ -2675,7 +2675,7 @@ mod storage {
 
         // More wrong codes, as fast as the pilot can type them.
         for _ in 0..40 {
-            f.pair.remote.unlock_storage(WRONG).unwrap();
+            f.pair.remote.unlock_storage(WRONG, f.pair.now()).unwrap();
             f.fly(ms(25));
         }
         assert_eq!(f.pair.aircraft.stats().unlock_failures, 3);
@@ -2689,7 +2689,7 @@ mod storage {
         };
         assert!(refused(RefusalReason::BackOff) >= 5);
         assert!(refused(RefusalReason::LockedOut) >= 5);
-        f.pair.remote.unlock_storage(CODE).unwrap();
+        f.pair.remote.unlock_storage(CODE, f.pair.now()).unwrap();
         f.fly(ms(100));
         assert!(
             !f.pair.remote.storage_unlocked(),

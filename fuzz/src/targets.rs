@@ -77,6 +77,21 @@ const LOCAL_INDEX: u32 = 0x4c4f_4341;
 const PEER_INDEX: u32 = 0x5045_4552;
 /// When every target's links are created.
 const T0: Timestamp = Timestamp::from_millis(1_000);
+/// The aircraft's and the remote's addresses in every target.
+const AIRCRAFT_ADDR: std::net::SocketAddr = std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 1), 47474),
+);
+const REMOTE_ADDR: std::net::SocketAddr = std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 2), 47474),
+);
+
+/// Where datagrams to the end of role `to` come from: the other end.
+fn source_for(to: Role) -> std::net::SocketAddr {
+    match to {
+        Role::Aircraft => REMOTE_ADDR,
+        Role::Remote => AIRCRAFT_ADDR,
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Reading and writing inputs
@@ -417,6 +432,7 @@ fn secret_link<P: AeadProvider>(
         &TRANSCRIPT,
         local,
         peer,
+        AIRCRAFT_ADDR,
         &mut rng(seed),
         T0,
     )
@@ -705,13 +721,13 @@ fn fixture() -> &'static Fixture {
             Link::aircraft(config.clone(), identity, attempts, &mut rng, T0).expect("aircraft");
         let mut rc: Link =
             Link::remote(config, remote_identity, LINK_ID, &mut rng, T0).expect("remote");
-        rc.pair(CODE, T0).expect("pair");
+        rc.pair(CODE, AIRCRAFT_ADDR, T0).expect("pair");
         for _ in 0..8 {
             for d in transmit_all(&mut rc, T0) {
-                let _ = air.handle_datagram(T0, &d);
+                let _ = air.handle_datagram(T0, REMOTE_ADDR, &d);
             }
             for d in transmit_all(&mut air, T0) {
-                let _ = rc.handle_datagram(T0, &d);
+                let _ = rc.handle_datagram(T0, AIRCRAFT_ADDR, &d);
             }
         }
         assert!(
@@ -920,9 +936,9 @@ impl Handshakes {
 
     fn restart(&mut self, how: u8) {
         let _ = match how % 3 {
-            0 => self.rc.connect(self.now),
-            1 => self.rc.pair(CODE, self.now),
-            _ => self.rc.pair(WRONG_CODE, self.now),
+            0 => self.rc.connect(AIRCRAFT_ADDR, self.now),
+            1 => self.rc.pair(CODE, AIRCRAFT_ADDR, self.now),
+            _ => self.rc.pair(WRONG_CODE, AIRCRAFT_ADDR, self.now),
         };
     }
 
@@ -1066,7 +1082,7 @@ impl Handshakes {
             }
         }
         let now = self.now;
-        let _ = self.link(to).handle_datagram(now, d);
+        let _ = self.link(to).handle_datagram(now, source_for(to), d);
     }
 
     /// The invariants: no session, bond or message without the genuine messages; the
@@ -1597,8 +1613,11 @@ impl<P: AeadProvider> Receiver<P> {
     /// what was sealed.
     fn deliver(&mut self, d: Vec<u8>) {
         let closed = self.link.is_closed();
+        // A session whose keys wore out (its send key's age or count) has ended: the link
+        // stays open but holds no keys to open anything with.
+        let ended = !closed && !self.link.is_connected();
         let header = Frame::new_checked(&d[..]).and_then(|f| Header::parse(&f));
-        let result = self.link.handle_datagram(self.now, &d);
+        let result = self.link.handle_datagram(self.now, source_for(self.link.role()), &d);
         let events = drain(&mut self.link);
         let expected_drop = match header {
             Err(e) => Some(Error::Malformed(e)),
@@ -1609,6 +1628,7 @@ impl<P: AeadProvider> Receiver<P> {
                 return;
             }
             Ok(_) if closed => Some(Error::Closed),
+            Ok(_) if ended => Some(Error::UnexpectedFrame),
             Ok(h) if h.receiver_index != LOCAL_INDEX => Some(Error::UnknownReceiver),
             Ok(h) => match self.model.check(h.counter) {
                 Err(kind) => Some(Error::Replayed(kind)),
@@ -1977,7 +1997,7 @@ pub fn reassembly(data: &[u8]) {
             );
             let d = sealer.seal(&header, counter, &body);
             counter += 1;
-            let _ = link.handle_datagram(now, &d);
+            let _ = link.handle_datagram(now, source_for(link.role()), &d);
         }
         for e in drain(&mut link) {
             if let Seen::Message(Channel::Video, message) = e {
@@ -2399,7 +2419,7 @@ impl Net {
 
     fn deliver(&mut self, to: Role, d: &[u8]) {
         let now = self.now;
-        let _ = self.link(to).handle_datagram(now, d);
+        let _ = self.link(to).handle_datagram(now, source_for(to), d);
         self.check(to);
     }
 

@@ -50,12 +50,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
                 other => println!("aircraft: {other}"),
             }
         }
-        Ok::<_, rotorlink::Error>(aircraft.stats())
+        Ok::<_, rotorlink::SendError>(aircraft.stats())
     });
 
     // The remote: pair with the code; `connect` returns once the session is confirmed.
     let transport = UdpTransport::connect("127.0.0.1:0".parse()?, address).await?;
-    let mut remote = Remote::connect(transport, LINK_ID, CODE, config).await?;
+    let mut remote = Remote::connect(transport, address, LINK_ID, CODE, config).await?;
     println!("remote: paired with the aircraft at {address}");
     for throttle in [10, 20, 30] {
         let command = format!("throttle {throttle}%");

@@ -24,21 +24,11 @@ pub enum Error {
     KeyExpired,
     /// A frame type that is not valid in the link's current state.
     UnexpectedFrame,
+    /// The authenticated peer sent a body that breaks the format (its counter stays
+    /// consumed: the frame did come from the peer).
+    Violation(DecodeError),
     /// The peer sent a frame on a channel it may not send on.
     WrongDirection(Channel),
-    /// This side may not send on this channel (e.g. the aircraft on `Control`).
-    SendNotAllowed(Channel),
-    /// The message is empty or larger than the channel allows.
-    MessageSize {
-        /// The size given.
-        len: usize,
-        /// The channel's maximum.
-        max: usize,
-    },
-    /// The channel's send queue is full; try again after `poll_transmit`.
-    QueueFull(Channel),
-    /// The send counter reached its limit: the session must be re-established.
-    CounterExhausted,
     /// The link is closed.
     Closed,
     /// The storage channel is locked: prove the code with `unlock_storage` first.
@@ -59,8 +49,10 @@ pub enum ErrorKind {
     Replay,
     /// The peer broke the protocol with an authenticated frame.
     Protocol,
-    /// The caller used the API wrongly or beyond a limit.
+    /// The caller used the API wrongly.
     Misuse,
+    /// A fault of this end, not of the datagram (the attempt store failed).
+    Local,
     /// The link is closed or exhausted.
     State,
 }
@@ -74,17 +66,24 @@ impl Error {
                 ErrorKind::Authentication
             }
             Error::Replayed(_) => ErrorKind::Replay,
-            Error::UnexpectedFrame | Error::WrongDirection(_) => ErrorKind::Protocol,
-            Error::SendNotAllowed(_) | Error::MessageSize { .. } | Error::QueueFull(_) => {
-                ErrorKind::Misuse
+            Error::UnexpectedFrame | Error::WrongDirection(_) | Error::Violation(_) => {
+                ErrorKind::Protocol
             }
-            Error::CounterExhausted | Error::Closed | Error::StorageLocked => ErrorKind::State,
+            Error::Closed | Error::StorageLocked => ErrorKind::State,
+            Error::Handshake(HandshakeError::Store) => ErrorKind::Local,
             Error::Handshake(HandshakeError::Malformed) => ErrorKind::Malformed,
             Error::Handshake(HandshakeError::WrongRole | HandshakeError::NotBonded) => {
                 ErrorKind::Misuse
             }
             Error::Handshake(_) => ErrorKind::Authentication,
         }
+    }
+}
+
+impl Error {
+    /// A malformed body inside an authenticated frame: the peer broke the protocol.
+    pub(crate) fn violation(e: DecodeError) -> Self {
+        Error::Violation(e)
     }
 }
 
@@ -113,12 +112,7 @@ impl fmt::Display for Error {
             Error::KeyExpired => f.write_str("frame for an expired key"),
             Error::UnexpectedFrame => f.write_str("frame not valid in this state"),
             Error::WrongDirection(c) => write!(f, "peer may not send on channel {}", c.name()),
-            Error::SendNotAllowed(c) => write!(f, "this side may not send on channel {}", c.name()),
-            Error::MessageSize { len, max } => {
-                write!(f, "message of {len} bytes (allowed 1 to {max})")
-            }
-            Error::QueueFull(c) => write!(f, "send queue of channel {} is full", c.name()),
-            Error::CounterExhausted => f.write_str("packet counter exhausted"),
+            Error::Violation(e) => write!(f, "authenticated frame breaks the protocol: {e}"),
             Error::Closed => f.write_str("link closed"),
             Error::Handshake(e) => write!(f, "handshake: {e}"),
             Error::StorageLocked => f.write_str("storage locked: unlock it with the code first"),
@@ -128,3 +122,46 @@ impl fmt::Display for Error {
 
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}
+
+/// Why [`crate::Link::send`] refused a message. Nothing was queued; nothing is counted as a
+/// dropped datagram (no datagram is involved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The link is closed (or closing).
+    Closed,
+    /// This side may not send on this channel (e.g. the aircraft on `Control`).
+    NotAllowed(Channel),
+    /// The storage channel is locked: prove the code with `unlock_storage` first.
+    StorageLocked,
+    /// The message is empty or larger than the channel allows.
+    MessageSize {
+        /// The size given.
+        len: usize,
+        /// The channel's maximum.
+        max: usize,
+    },
+    /// The channel's send queue is full; try again after `poll_transmit`.
+    QueueFull(Channel),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed => f.write_str("link closed"),
+            SendError::NotAllowed(c) => {
+                write!(f, "this side may not send on channel {}", c.name())
+            }
+            SendError::StorageLocked => {
+                f.write_str("storage locked: unlock it with the code first")
+            }
+            SendError::MessageSize { len, max } => {
+                write!(f, "message of {len} bytes (allowed 1 to {max})")
+            }
+            SendError::QueueFull(c) => write!(f, "send queue of channel {} is full", c.name()),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for SendError {}

@@ -37,24 +37,29 @@
 //! // The pilot links a remote with the code.
 //! let mut remote: Link =
 //!     Link::remote(config, RemoteIdentity::generate(&mut rng), link_id, &mut rng, now)?;
-//! remote.pair(b"246813", now)?;
+//! // Addresses are opaque to the link (it only compares them); over UDP they are the
+//! // sockets' addresses.
+//! let (aircraft_addr, remote_addr) = ("10.0.0.1:47474".parse()?, "10.0.0.2:47474".parse()?);
+//! remote.pair(b"246813", aircraft_addr, now)?;
 //! remote.send(Channel::Control, b"throttle 40%")?; // queued until the session is up
 //!
 //! // The caller moves datagrams (here directly; in real life over a radio or UDP).
 //! let mut buf = [0u8; 1500];
 //! for _ in 0..4 {
 //!     while let Some(t) = remote.poll_transmit(now, &mut buf) {
-//!         let _ = aircraft.handle_datagram(now, &buf[..t.len]);
+//!         assert_eq!(t.destination, aircraft_addr);
+//!         let _ = aircraft.handle_datagram(now, remote_addr, &buf[..t.len]);
 //!     }
 //!     while let Some(t) = aircraft.poll_transmit(now, &mut buf) {
-//!         let _ = remote.handle_datagram(now, &buf[..t.len]);
+//!         assert_eq!(t.destination, remote_addr);
+//!         let _ = remote.handle_datagram(now, aircraft_addr, &buf[..t.len]);
 //!     }
 //! }
 //! assert!(remote.is_connected() && aircraft.is_connected());
 //! let mut got = None;
 //! while let Some(event) = aircraft.poll_event() {
 //!     if let Event::Message { channel, data } = event {
-//!         got = Some((channel, data.to_vec()));
+//!         got = Some((channel, data.into_vec()));
 //!     }
 //! }
 //! assert_eq!(got, Some((Channel::Control, b"throttle 40%".to_vec())));
@@ -77,6 +82,9 @@ pub mod config;
 pub mod crypto;
 mod error;
 pub mod handshake;
+mod connection;
+mod endpoint;
+mod event;
 mod link;
 mod pool;
 pub mod session;
@@ -91,8 +99,9 @@ pub use config::{Config, ConfigError};
 #[cfg(feature = "aws-lc")]
 pub use crypto::AwsLc;
 pub use crypto::{AeadProvider, RustCrypto, Secret};
-pub use error::{Error, ErrorKind};
-pub use link::{CloseCode, Event, KeyDirection, Link, Transmit};
+pub use error::{Error, ErrorKind, SendError};
+pub use event::{CloseCode, Event, KeyDirection, Message};
+pub use link::{Link, Transmit};
 pub use session::replay::{ReplayError, ReplayWindow};
 pub use stats::{ChannelStats, Stats};
 pub use time::Timestamp;

@@ -65,6 +65,12 @@ pub struct Stats {
     pub dropped_handshake: u64,
     /// Storage frames refused because the storage channel was locked.
     pub dropped_storage_locked: u64,
+    /// Datagrams that arrived after the link closed for good.
+    pub dropped_closed: u64,
+    /// Times the peer's address moved (an authenticated, newest frame from a new source).
+    pub peer_address_changes: u64,
+    /// Frames that could not be sealed (a local fault; nothing was sent, no counter spent).
+    pub seal_failures: u64,
     /// Storage unlock attempts that failed (wrong code), on the aircraft.
     pub unlock_failures: u64,
     /// Send-key rotations.
@@ -101,6 +107,7 @@ impl Stats {
             + self.dropped_protocol
             + self.dropped_handshake
             + self.dropped_storage_locked
+            + self.dropped_closed
     }
 
     /// Count a dropped datagram under its reason.
@@ -111,15 +118,13 @@ impl Stats {
             Error::DecryptFailed => &mut self.dropped_auth,
             Error::Replayed(ReplayError::Duplicate) => &mut self.dropped_duplicate,
             Error::Replayed(ReplayError::TooOld) => &mut self.dropped_too_old,
-            Error::KeyExpired | Error::CounterExhausted => &mut self.dropped_key_expired,
+            Error::KeyExpired => &mut self.dropped_key_expired,
             Error::Handshake(_) => &mut self.dropped_handshake,
             Error::StorageLocked => &mut self.dropped_storage_locked,
-            Error::UnexpectedFrame
-            | Error::WrongDirection(_)
-            | Error::SendNotAllowed(_)
-            | Error::MessageSize { .. }
-            | Error::QueueFull(_)
-            | Error::Closed => &mut self.dropped_protocol,
+            Error::Closed => &mut self.dropped_closed,
+            Error::UnexpectedFrame | Error::WrongDirection(_) | Error::Violation(_) => {
+                &mut self.dropped_protocol
+            }
         };
         *counter += 1;
     }

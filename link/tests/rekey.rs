@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use rotorlink::{Channel, Config, Error, Event, Link, Role, Secret, Timestamp};
+use rotorlink::{Channel, CloseCode, Config, Error, Event, Link, Role, Secret, Timestamp};
 
 fn config() -> Config {
     Config {
@@ -21,7 +21,7 @@ fn rng(seed: u64) -> ChaCha20Rng {
 fn link(role: Role, local: u32, peer: u32, seed: u64) -> Link {
     let secret = Secret::new([0x33; 32]);
     let (cfg, hash, now) = (config(), [0x44; 32], Timestamp::ZERO);
-    Link::from_secret(role, cfg, &secret, &hash, local, peer, &mut rng(seed), now).unwrap()
+    Link::from_secret(role, cfg, &secret, &hash, local, peer, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &mut rng(seed), now).unwrap()
 }
 
 /// Shuttle frames until both sides are quiet; return what the aircraft sent.
@@ -32,11 +32,11 @@ fn exchange(air: &mut Link, rc: &mut Link, now: Timestamp) -> Vec<Vec<u8>> {
         let mut moved = false;
         while let Some(t) = air.poll_transmit(now, &mut buf) {
             sent.push(buf[..t.len].to_vec());
-            rc.handle_datagram(now, &buf[..t.len]).unwrap();
+            rc.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &buf[..t.len]).unwrap();
             moved = true;
         }
         while let Some(t) = rc.poll_transmit(now, &mut buf) {
-            air.handle_datagram(now, &buf[..t.len]).unwrap();
+            air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &buf[..t.len]).unwrap();
             moved = true;
         }
         if !moved {
@@ -72,7 +72,7 @@ fn traffic_flows_across_key_updates_and_a_leaked_secret_stops_working() {
         air.send(Channel::Telemetry, &i.to_be_bytes()).unwrap();
         rc.send(Channel::Control, &i.to_be_bytes()).unwrap();
         for frame in exchange(&mut air, &mut rc, now) {
-            let opened = spy.handle_datagram(now, &frame).is_ok();
+            let opened = spy.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &frame).is_ok();
             if i < 20 {
                 spy_opened_early += usize::from(opened);
             } else if i > 100 {
@@ -116,6 +116,7 @@ fn a_peer_that_never_answers_a_key_update_is_cut_off_at_the_hard_limit() {
         &[0x44; 32],
         1,
         2,
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
         &mut rng(4),
         now,
     )
@@ -130,6 +131,15 @@ fn a_peer_that_never_answers_a_key_update_is_cut_off_at_the_hard_limit() {
     }
     // Nothing came back, so no update completed: the key stops at its hard limit.
     assert_eq!(sent, 30);
-    assert!(air.is_closed());
-    assert_eq!(air.send(Channel::Telemetry, b"x"), Err(Error::Closed));
+    // The session ends (the link does not close): its keys are gone, nothing more is sent.
+    assert!(!air.is_connected() && !air.is_closed());
+    let mut ended = false;
+    while let Some(e) = air.poll_event() {
+        ended |= e
+            == Event::SessionEnded {
+                code: CloseCode::KEY_EXPIRED,
+            };
+    }
+    assert!(ended);
+    assert!(air.poll_transmit(Timestamp::ZERO, &mut buf).is_none());
 }

@@ -19,10 +19,8 @@ use super::{Secret, KEY_LEN};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-const LABEL_A2R: &[u8] = b"rotorlink v1 traffic a2r";
-const LABEL_R2A: &[u8] = b"rotorlink v1 traffic r2a";
-const LABEL_KEY: &[u8] = b"rotorlink v1 key";
-const LABEL_UPDATE: &[u8] = b"rotorlink v1 key update";
+use super::label::{KEY as LABEL_KEY, KEY_UPDATE as LABEL_UPDATE};
+use super::label::{TRAFFIC_A2R as LABEL_A2R, TRAFFIC_R2A as LABEL_R2A};
 
 /// The first traffic secret of each direction.
 #[derive(Debug, Clone, PartialEq, Eq)]

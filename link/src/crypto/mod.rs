@@ -5,6 +5,7 @@
 //! x86-64); HKDF-SHA256 from RustCrypto's `hkdf`.
 
 mod keys;
+pub mod label;
 mod rustcrypto;
 
 #[cfg(feature = "aws-lc")]

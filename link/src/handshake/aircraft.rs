@@ -28,7 +28,7 @@ use super::messages::{
 };
 use super::pake::{self, ServerLogin};
 use super::{Established, HandshakeConfig, HandshakeError, HsEvent};
-use crate::crypto::Secret;
+use crate::crypto::{label, Secret};
 use crate::wire::FrameType;
 use crate::Timestamp;
 
@@ -106,8 +106,31 @@ pub(crate) struct AircraftHandshake {
     keyed_bucket: Bucket,
     /// Ephemeral keys of recent session and resume initiations.
     recent_ephemerals: alloc::collections::VecDeque<[u8; 32]>,
-    /// OPAQUE evaluations and X25519 operations performed for initiations.
-    pub(crate) expensive_ops: u64,
+    /// OPAQUE evaluations and X25519 operations performed for initiations and unlocks.
+    expensive_ops: u64,
+}
+
+/// Why the guarded OPAQUE evaluation did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guarded {
+    /// KE1 is not a valid OPAQUE request: no attempt was spent on it.
+    Malformed,
+    /// Too soon after a failed attempt.
+    BackOff { retry_at: Timestamp },
+    /// Too many failed attempts.
+    LockedOut { until: Timestamp },
+    /// The attempt counter could not be read or saved: no attempt runs without it.
+    Store,
+    /// Only an aircraft evaluates OPAQUE.
+    NotAircraft,
+}
+
+/// A guarded OPAQUE evaluation that ran: the server state and its KE2.
+pub(crate) struct GuardedLogin {
+    pub(crate) server: ServerLogin,
+    pub(crate) ke2: Vec<u8>,
+    /// Failed attempts left if this one fails too.
+    pub(crate) remaining: u32,
 }
 
 /// What an aircraft-side handshake datagram asks the link to do.
@@ -148,12 +171,47 @@ impl AircraftHandshake {
         &self.identity
     }
 
-    pub(crate) fn guard(&self) -> &AttemptGuard<BoxedAttemptStore> {
-        &self.guard
+    pub(crate) fn remaining_attempts(&self) -> u32 {
+        self.guard.remaining_attempts()
     }
 
-    pub(crate) fn guard_mut(&mut self) -> &mut AttemptGuard<BoxedAttemptStore> {
-        &mut self.guard
+    pub(crate) fn expensive_ops(&self) -> u64 {
+        self.expensive_ops
+    }
+
+    /// The one guarded OPAQUE evaluation, for pairing and for storage unlock alike: KE1 is
+    /// checked first (garbage must not cost the owner an attempt), then an attempt is
+    /// counted and saved, then OPAQUE runs with the context `context(remaining)` gives.
+    pub(crate) fn guarded_login(
+        &mut self,
+        now: Timestamp,
+        ke1: &[u8],
+        context: impl FnOnce(u32) -> [u8; 32],
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<GuardedLogin, Guarded> {
+        pake::check_ke1(ke1).map_err(|_| Guarded::Malformed)?;
+        let remaining = match self.guard.begin(now) {
+            Ok(permit) => permit.remaining_attempts_after_this_one,
+            Err(limits::Refusal::BackOff { retry_at }) => return Err(Guarded::BackOff { retry_at }),
+            Err(limits::Refusal::LockedOut { until }) => return Err(Guarded::LockedOut { until }),
+            Err(limits::Refusal::Store(_)) => return Err(Guarded::Store),
+        };
+        self.expensive_ops += 1;
+        let (server, ke2) =
+            pake::server_start(self.identity.password(), ke1, &context(remaining), rng)
+                .map_err(|_| Guarded::Malformed)?;
+        Ok(GuardedLogin {
+            server,
+            ke2,
+            remaining,
+        })
+    }
+
+    /// The code was proven: the failure count starts again. Returns the attempts left.
+    pub(crate) fn code_proven(&mut self) -> u32 {
+        // A failure to persist the reset only leaves the count high: fail safe.
+        let _ = self.guard.succeed();
+        self.guard.remaining_attempts()
     }
 
     /// Replace the code: revokes every bond and resumable session and clears the failure
@@ -294,7 +352,7 @@ impl AircraftHandshake {
             return Ok(Reply::None);
         }
         if let InitBody::Pair { ke1, .. } = init.body {
-            // Garbage must not cost the owner an attempt.
+            // Garbage must not cost the owner an attempt, nor a token of the bucket.
             pake::check_ke1(ke1).map_err(|_| HandshakeError::Malformed)?;
         }
         let ephemeral = match init.body {
@@ -325,19 +383,39 @@ impl AircraftHandshake {
         let remote_index = init.sender_index;
         let (kind, response_frame) = match init.body {
             InitBody::Pair { remote_static, ke1 } => {
-                let remaining = match self.guard.begin(now) {
-                    Ok(permit) => permit.remaining_attempts_after_this_one,
-                    Err(limits::Refusal::BackOff { retry_at }) => {
+                let aircraft_static = self.identity.static_public().to_bytes();
+                let mut response_frame = Vec::new();
+                let build_context = |remaining| {
+                    let response = Response {
+                        sender_index: local_index,
+                        body: ResponseBody::Pair {
+                            remaining_attempts: remaining,
+                            aircraft_static,
+                            ke2: &[0u8; pake::KE2_LEN],
+                        },
+                    };
+                    response_frame = messages::frame(
+                        FrameType::HandshakeResponse,
+                        remote_index,
+                        &response.emit(),
+                    );
+                    let prefix_len = response_frame.len() - pake::KE2_LEN;
+                    pair_context(frame, &response_frame[..prefix_len])
+                };
+                let login = match self.guarded_login(now, ke1, build_context, rng) {
+                    Ok(login) => login,
+                    Err(Guarded::BackOff { retry_at }) => {
                         let wait = retry_at.saturating_since(now);
                         return Ok(self.refuse(remote_index, RefusalReason::BackOff, wait));
                     }
-                    Err(limits::Refusal::LockedOut { until }) => {
+                    Err(Guarded::LockedOut { until }) => {
                         events(HsEvent::LockedOut { until });
                         let wait = until.saturating_since(now);
                         return Ok(self.refuse(remote_index, RefusalReason::LockedOut, wait));
                     }
-                    Err(limits::Refusal::Store(_)) => {
-                        return Err(HandshakeError::Store);
+                    Err(Guarded::Store) => return Err(HandshakeError::Store),
+                    Err(Guarded::Malformed | Guarded::NotAircraft) => {
+                        return Err(HandshakeError::Malformed)
                     }
                 };
                 if let Some(Pending {
@@ -351,28 +429,14 @@ impl AircraftHandshake {
                     // A newer pairing replaces one that never finished: that one failed.
                     events(HsEvent::PairingRejected { remaining_attempts });
                 }
-                let response = Response {
-                    sender_index: local_index,
-                    body: ResponseBody::Pair {
-                        remaining_attempts: remaining,
-                        aircraft_static: self.identity.static_public().to_bytes(),
-                        ke2: &[0u8; pake::KE2_LEN],
-                    },
-                };
-                let mut response_frame =
-                    messages::frame(FrameType::HandshakeResponse, remote_index, &response.emit());
                 let prefix_len = response_frame.len() - pake::KE2_LEN;
+                response_frame[prefix_len..].copy_from_slice(&login.ke2);
                 let context = pair_context(frame, &response_frame[..prefix_len]);
-                self.expensive_ops += 1;
-                let (server, ke2) =
-                    pake::server_start(self.identity.password(), ke1, &context, rng)
-                        .map_err(|_| HandshakeError::Malformed)?;
-                response_frame[prefix_len..].copy_from_slice(&ke2);
                 let kind = PendingKind::Pair {
-                    server,
+                    server: login.server,
                     context,
                     remote_static: PublicKey::from(remote_static),
-                    remaining_attempts: remaining,
+                    remaining_attempts: login.remaining,
                 };
                 (kind, response_frame)
             }
@@ -397,7 +461,7 @@ impl AircraftHandshake {
                 }
                 keyed_response(
                     Kind::Session,
-                    b"rotorlink v1 session",
+                    label::SESSION,
                     frame,
                     remote_index,
                     local_index,
@@ -432,7 +496,7 @@ impl AircraftHandshake {
                 ikm[32..].copy_from_slice(ee.as_bytes());
                 keyed_response(
                     Kind::Resume,
-                    b"rotorlink v1 resume",
+                    label::RESUME,
                     frame,
                     remote_index,
                     local_index,
@@ -506,8 +570,7 @@ impl AircraftHandshake {
             return Err(HandshakeError::Unexpected);
         };
         if let PendingKind::Pair { remote_static, .. } = pending.kind {
-            // A failure to persist the reset only leaves the count high: fail safe.
-            let _ = self.guard.succeed();
+            self.code_proven();
             self.identity.add_bond(remote_static);
             events(HsEvent::Bonded);
         }

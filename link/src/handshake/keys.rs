@@ -29,14 +29,14 @@ use x25519_dalek::{PublicKey, SharedSecret};
 use zeroize::Zeroizing;
 
 use super::messages::{BOND_ID_LEN, CONFIRM_LEN, MAC1_LEN, TICKET_LEN};
-use crate::crypto::{Secret, KEY_LEN};
+use crate::crypto::{label, Secret, KEY_LEN};
 
 /// The public identifier of an aircraft (like a network name): keys the anti-DoS MAC.
 pub type LinkId = [u8; 16];
 
 fn mac1_key(link_id: &LinkId, proof_key: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut h = Sha256::new();
-    h.update(b"rotorlink v1 mac1");
+    h.update(label::MAC1);
     h.update(link_id);
     h.update(proof_key);
     Zeroizing::new(h.finalize().into())
@@ -47,7 +47,7 @@ fn mac1_key(link_id: &LinkId, proof_key: &[u8]) -> Zeroizing<[u8; 32]> {
 /// remote can make the aircraft spend a Diffie-Hellman.
 pub fn bond_key(shared_static: &SharedSecret) -> Secret {
     let mut h = Sha256::new();
-    h.update(b"rotorlink v1 bond");
+    h.update(label::BOND);
     h.update(shared_static.as_bytes());
     Secret::new(h.finalize().into())
 }
@@ -122,13 +122,13 @@ pub fn keyed_secrets(label: &[u8], th_frames: &[&[u8]], ikm: &[u8]) -> KeyedSecr
     let mut secret = Zeroizing::new([0u8; KEY_LEN]);
     // Output lengths of 16 and 32 bytes are always valid for HKDF-SHA256.
     let ok = hk
-        .expand(b"rotorlink v1 aircraft confirm", &mut confirm_aircraft)
+        .expand(label::AIRCRAFT_CONFIRM, &mut confirm_aircraft)
         .is_ok()
         && hk
-            .expand(b"rotorlink v1 remote confirm", &mut confirm_remote)
+            .expand(label::REMOTE_CONFIRM, &mut confirm_remote)
             .is_ok()
         && hk
-            .expand(b"rotorlink v1 handshake secret", &mut secret[..])
+            .expand(label::HANDSHAKE_SECRET, &mut secret[..])
             .is_ok();
     debug_assert!(ok);
     KeyedSecrets {
@@ -151,9 +151,9 @@ pub fn resumption(handshake_secret: &Secret, transcript_hash: &[u8; 32]) -> Resu
     let hk = Hkdf::<Sha256>::new(Some(transcript_hash), handshake_secret.expose());
     let mut ticket = [0u8; TICKET_LEN];
     let mut secret = Zeroizing::new([0u8; KEY_LEN]);
-    let ok = hk.expand(b"rotorlink v1 ticket", &mut ticket).is_ok()
+    let ok = hk.expand(label::TICKET, &mut ticket).is_ok()
         && hk
-            .expand(b"rotorlink v1 resumption", &mut secret[..])
+            .expand(label::RESUMPTION, &mut secret[..])
             .is_ok();
     debug_assert!(ok);
     Resumption {
@@ -167,7 +167,7 @@ pub fn resumption(handshake_secret: &Secret, transcript_hash: &[u8; 32]) -> Resu
 /// attempts and static key) into OPAQUE's own transcript, so that a change to any of them
 /// makes OPAQUE fail.
 pub fn pair_context(init_frame: &[u8], response_before_ke2: &[u8]) -> [u8; 32] {
-    transcript_hash(&[b"rotorlink v1 pair", init_frame, response_before_ke2])
+    transcript_hash(&[label::PAIR, init_frame, response_before_ke2])
 }
 
 /// Constant-time comparison of confirmation values.

@@ -39,13 +39,11 @@ use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
-use crate::crypto::{Secret, KEY_LEN};
+use crate::crypto::{label, Secret, KEY_LEN};
 
 /// The credential identifier of the one account: the remote.
 pub const CREDENTIAL_ID: &[u8] = b"rotorlink remote";
 
-/// HKDF-Extract salt that reduces OPAQUE's 64-byte session key to the session [`Secret`].
-const SESSION_SALT: &[u8] = b"rotorlink v1 pake session";
 
 /// Length of KE1 (`CredentialRequest`, remote -> aircraft): 96 bytes.
 pub const KE1_LEN: usize = <CredentialRequestLen<Suite> as Unsigned>::USIZE;
@@ -183,7 +181,7 @@ fn server_params(context: &[u8]) -> ServerLoginParameters<'_, '_> {
 
 /// Reduce OPAQUE's session key to the session secret, and wipe it.
 fn session_secret(session_key: &mut [u8]) -> Secret {
-    let (mut prk, _) = Hkdf::<Sha256>::extract(Some(SESSION_SALT), session_key);
+    let (mut prk, _) = Hkdf::<Sha256>::extract(Some(label::PAKE_SESSION), session_key);
     session_key.zeroize();
     let mut bytes: [u8; KEY_LEN] = prk.into();
     prk.as_mut_slice().zeroize();

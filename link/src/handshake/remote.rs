@@ -33,7 +33,7 @@ use super::messages::{
 };
 use super::pake::{self, ClientLogin, KsfParams, PakeError};
 use super::{Established, HandshakeConfig, HandshakeError, HsEvent};
-use crate::crypto::Secret;
+use crate::crypto::{label, Secret};
 use crate::wire::FrameType;
 use crate::Timestamp;
 
@@ -394,7 +394,7 @@ impl RemoteHandshake {
                     ikm[i * 32..(i + 1) * 32].copy_from_slice(dh.as_bytes());
                 }
                 let s = verify_keyed(
-                    b"rotorlink v1 session",
+                    label::SESSION,
                     init_frame,
                     frame,
                     &ikm[..],
@@ -422,7 +422,7 @@ impl RemoteHandshake {
                 let mut ikm = Zeroizing::new([0u8; 64]);
                 ikm[..32].copy_from_slice(secret.expose());
                 ikm[32..].copy_from_slice(ee.as_bytes());
-                let s = verify_keyed(b"rotorlink v1 resume", init_frame, frame, &ikm[..], confirm)?;
+                let s = verify_keyed(label::RESUME, init_frame, frame, &ikm[..], confirm)?;
                 let finish = Finish::Keyed {
                     kind: Kind::Resume,
                     confirm: s.confirm_remote,

@@ -1,11 +1,31 @@
 use super::*;
-use crate::wire::body::SEGMENT_FIRST;
+use crate::session::SendKeys;
+use crate::wire::body::{SegmentHeader, SEGMENT_FIRST};
+use crate::wire::{DecodeError, HEADER_LEN, TAG_LEN};
+use crate::RustCrypto;
 use core::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 extern crate std;
 use std::vec;
 use std::vec::Vec;
+
+const AIRCRAFT: SocketAddr = SocketAddr::V4(core::net::SocketAddrV4::new(
+    core::net::Ipv4Addr::new(10, 0, 0, 1),
+    47474,
+));
+const REMOTE: SocketAddr = SocketAddr::V4(core::net::SocketAddrV4::new(
+    core::net::Ipv4Addr::new(10, 0, 0, 2),
+    47474,
+));
+
+/// The address datagrams to `to` come from: the other end's.
+fn from(to: &Link) -> SocketAddr {
+    match to.role() {
+        Role::Aircraft => REMOTE,
+        Role::Remote => AIRCRAFT,
+    }
+}
 
 fn pair_with(config: Config) -> (Link, Link) {
     let secret = Secret::new([5; 32]);
@@ -19,6 +39,7 @@ fn pair_with(config: Config) -> (Link, Link) {
             &hash,
             10,
             20,
+            REMOTE,
             &mut ChaCha20Rng::seed_from_u64(101),
             t,
         )
@@ -30,6 +51,7 @@ fn pair_with(config: Config) -> (Link, Link) {
             &hash,
             20,
             10,
+            AIRCRAFT,
             &mut ChaCha20Rng::seed_from_u64(102),
             t,
         )
@@ -53,7 +75,7 @@ fn drain(from: &mut Link, now: Timestamp) -> Vec<Vec<u8>> {
 
 fn deliver_all(to: &mut Link, now: Timestamp, frames: &[Vec<u8>]) {
     for f in frames {
-        to.handle_datagram(now, f).unwrap();
+        to.handle_datagram(now, from(&to), f).unwrap();
     }
 }
 
@@ -97,19 +119,19 @@ fn each_channel_carries_messages_in_its_direction() {
 
     assert_eq!(
         air.send(Channel::Control, b"x"),
-        Err(Error::SendNotAllowed(Channel::Control))
+        Err(SendError::NotAllowed(Channel::Control))
     );
     assert_eq!(
         rc.send(Channel::Video, b"x"),
-        Err(Error::SendNotAllowed(Channel::Video))
+        Err(SendError::NotAllowed(Channel::Video))
     );
     assert_eq!(
         rc.send(Channel::Control, &[0; 129]),
-        Err(Error::MessageSize { len: 129, max: 128 })
+        Err(SendError::MessageSize { len: 129, max: 128 })
     );
     assert!(matches!(
         rc.send(Channel::Storage, b""),
-        Err(Error::MessageSize { len: 0, .. })
+        Err(SendError::MessageSize { len: 0, .. })
     ));
 }
 
@@ -157,6 +179,7 @@ fn a_peer_sending_on_a_channel_it_does_not_own_is_refused() {
         &[6; 32],
         10,
         20,
+        REMOTE,
         &mut ChaCha20Rng::seed_from_u64(103),
         t,
     )
@@ -169,6 +192,7 @@ fn a_peer_sending_on_a_channel_it_does_not_own_is_refused() {
         &[6; 32],
         20,
         10,
+        REMOTE,
         &mut ChaCha20Rng::seed_from_u64(104),
         t,
     )
@@ -177,7 +201,7 @@ fn a_peer_sending_on_a_channel_it_does_not_own_is_refused() {
     // fake sends with aircraft keys, so the aircraft cannot even open it: forged.
     let frames = drain(&mut fake, t);
     assert_eq!(
-        air.handle_datagram(t, &frames[0]),
+        air.handle_datagram(t, from(&air), &frames[0]),
         Err(Error::DecryptFailed)
     );
     assert_eq!(air.stats().dropped_auth, 1);
@@ -193,7 +217,7 @@ fn video_with_a_lost_fragment_is_reported_lost_and_never_delivered() {
     assert_eq!(frames.len(), 6);
     for (i, f) in frames.iter().enumerate() {
         if i != 1 {
-            rc.handle_datagram(t, f).unwrap();
+            rc.handle_datagram(t, from(&rc), f).unwrap();
         }
     }
     assert_eq!(messages(&mut rc), [(Channel::Video, vec![4u8; 4000])]);
@@ -204,7 +228,7 @@ fn video_with_a_lost_fragment_is_reported_lost_and_never_delivered() {
     assert_eq!(rc.stats().channel(Channel::Video).messages_lost, 1);
     assert_eq!(rc.reassembly_bytes(), 0);
     // The missing fragment arriving late changes nothing.
-    rc.handle_datagram(t, &frames[1]).unwrap();
+    rc.handle_datagram(t, from(&rc), &frames[1]).unwrap();
     assert_eq!(rc.poll_event(), None);
 }
 
@@ -226,13 +250,13 @@ fn storage_is_reliable_in_order_and_exactly_once_over_loss() {
         for f in drain(&mut air, now) {
             n += 1;
             if n % 7 != 0 {
-                rc.handle_datagram(now, &f).unwrap();
+                rc.handle_datagram(now, from(&rc), &f).unwrap();
             }
         }
         for f in drain(&mut rc, now) {
             n += 1;
             if n % 7 != 0 {
-                air.handle_datagram(now, &f).unwrap();
+                air.handle_datagram(now, from(&air), &f).unwrap();
             }
         }
         got.extend(messages(&mut rc).into_iter().map(|(_, m)| m));
@@ -256,20 +280,20 @@ fn forged_truncated_and_replayed_frames_are_dropped_and_counted() {
     let f = drain(&mut rc, t).remove(0);
     let mut flipped = f.clone();
     flipped[HEADER_LEN + 1] ^= 0x40;
-    assert_eq!(air.handle_datagram(t, &flipped), Err(Error::DecryptFailed));
+    assert_eq!(air.handle_datagram(t, from(&air), &flipped), Err(Error::DecryptFailed));
     assert_eq!(
-        air.handle_datagram(t, &f[..f.len() - 1]),
+        air.handle_datagram(t, from(&air), &f[..f.len() - 1]),
         Err(Error::Malformed(DecodeError::Truncated))
     );
     let mut wrong_index = f.clone();
     wrong_index[7] ^= 1;
     assert_eq!(
-        air.handle_datagram(t, &wrong_index),
+        air.handle_datagram(t, from(&air), &wrong_index),
         Err(Error::UnknownReceiver)
     );
-    air.handle_datagram(t, &f).unwrap();
+    air.handle_datagram(t, from(&air), &f).unwrap();
     assert_eq!(
-        air.handle_datagram(t, &f),
+        air.handle_datagram(t, from(&air), &f),
         Err(Error::Replayed(crate::ReplayError::Duplicate))
     );
     let s = air.stats();
@@ -296,7 +320,7 @@ fn keepalives_link_loss_and_recovery() {
     let ka = drain(&mut air, t1);
     assert_eq!(ka.len(), 1);
     assert_eq!(air.stats().keepalives_sent, 1);
-    rc.handle_datagram(t1, &ka[0]).unwrap();
+    rc.handle_datagram(t1, from(&rc), &ka[0]).unwrap();
     // Nothing more for the link-loss timeout: the remote reports the link lost, once.
     let lost_at = t1 + cfg.link_loss_timeout;
     rc.handle_timeout(lost_at - Duration::from_micros(1));
@@ -308,7 +332,7 @@ fn keepalives_link_loss_and_recovery() {
     // Traffic again: restored.
     let t2 = lost_at + Duration::from_secs(2);
     let ka = drain(&mut air, t2);
-    rc.handle_datagram(t2, &ka[0]).unwrap();
+    rc.handle_datagram(t2, from(&rc), &ka[0]).unwrap();
     assert_eq!(rc.poll_event(), Some(Event::LinkRestored));
 }
 
@@ -327,13 +351,13 @@ fn close_is_authenticated_and_final() {
         })
     );
     assert!(rc.is_closed());
-    assert_eq!(rc.send(Channel::Control, b"x"), Err(Error::Closed));
+    assert_eq!(rc.send(Channel::Control, b"x"), Err(SendError::Closed));
     // A forged close does nothing; the real one closes the aircraft's side.
     let mut forged = frames[0].clone();
     forged[HEADER_LEN] ^= 1;
-    assert_eq!(air.handle_datagram(t, &forged), Err(Error::DecryptFailed));
+    assert_eq!(air.handle_datagram(t, from(&air), &forged), Err(Error::DecryptFailed));
     assert!(!air.is_closed());
-    air.handle_datagram(t, &frames[0]).unwrap();
+    air.handle_datagram(t, from(&air), &frames[0]).unwrap();
     assert_eq!(
         air.poll_event(),
         Some(Event::Closed {
@@ -374,7 +398,7 @@ fn rekeys_happen_without_losing_a_message() {
 }
 
 #[test]
-fn counter_exhaustion_closes_instead_of_reusing_a_nonce() {
+fn counter_exhaustion_ends_the_session_instead_of_reusing_a_nonce() {
     let config = Config {
         counter_limit: 5,
         ..Config::default()
@@ -385,10 +409,15 @@ fn counter_exhaustion_closes_instead_of_reusing_a_nonce() {
         let _ = air.send(Channel::Telemetry, b"x");
     }
     assert_eq!(drain(&mut air, t).len(), 5);
-    assert!(air.is_closed());
-    let events: Vec<_> =
-        core::iter::from_fn(|| air.poll_event().map(|e| std::format!("{e:?}"))).collect();
-    assert!(events.iter().any(|e| e.contains("Closed")), "{events:?}");
+    assert!(!air.is_connected());
+    assert!(!air.is_closed(), "a worn-out session does not close the link");
+    assert_eq!(
+        air.poll_event(),
+        Some(Event::SessionEnded {
+            code: CloseCode::COUNTER_EXHAUSTED
+        })
+    );
+    assert!(drain(&mut air, t).is_empty());
 }
 
 #[test]
@@ -403,7 +432,7 @@ fn small_transmit_buffers_and_full_queues_are_reported() {
     }
     assert_eq!(
         air.send(Channel::Telemetry, b"x"),
-        Err(Error::QueueFull(Channel::Telemetry))
+        Err(SendError::QueueFull(Channel::Telemetry))
     );
 }
 
@@ -442,7 +471,7 @@ fn storage_protocol_violations_are_counted_not_delivered() {
     .unwrap();
     body.extend_from_slice(b"orphan");
     let f = forge_storage_as_remote(&body, &mut keys);
-    air.handle_datagram(t, &f).unwrap();
+    air.handle_datagram(t, from(&air), &f).unwrap();
     assert!(messages(&mut air).is_empty());
     assert_eq!(air.stats().dropped_protocol, 1);
 
@@ -453,7 +482,7 @@ fn storage_protocol_violations_are_counted_not_delivered() {
     .emit(&mut body)
     .unwrap();
     let f = forge_storage_as_remote(&body, &mut keys);
-    assert_eq!(air.handle_datagram(t, &f), Err(Error::UnexpectedFrame));
+    assert_eq!(air.handle_datagram(t, from(&air), &f), Err(Error::UnexpectedFrame));
     assert_eq!(air.stats().dropped_protocol, 2);
 
     // A good message after that still arrives.
@@ -464,6 +493,6 @@ fn storage_protocol_violations_are_counted_not_delivered() {
     .emit(&mut body)
     .unwrap();
     let f = forge_storage_as_remote(&body, &mut keys);
-    air.handle_datagram(t, &f).unwrap();
+    air.handle_datagram(t, from(&air), &f).unwrap();
     assert_eq!(messages(&mut air), [(Channel::Storage, b"orphan".to_vec())]);
 }

@@ -40,6 +40,15 @@ impl<P: AeadProvider> PhaseKey<P> {
     }
 }
 
+/// Why a frame could not be sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SealError {
+    /// The counter reached its limit: the session must end.
+    CounterExhausted,
+    /// The frame does not fit the header, or the AEAD refused it (a local fault).
+    Failed,
+}
+
 /// The sending half: current key, counter, and what the key has protected so far.
 pub(crate) struct SendKeys<P: AeadProvider> {
     secret: Secret,
@@ -84,6 +93,16 @@ impl<P: AeadProvider> SendKeys<P> {
             || now.saturating_since(self.key_since) >= config.rekey_after_time
     }
 
+    /// When the key is old enough that it should be updated.
+    pub(crate) fn rekey_at(&self, config: &Config) -> Timestamp {
+        self.key_since + config.rekey_after_time
+    }
+
+    /// When the key is too old for the peer to accept: nothing may be sent with it then.
+    pub(crate) fn reject_at(&self, config: &Config) -> Timestamp {
+        self.key_since + config.reject_after_time
+    }
+
     /// Has the key reached the limit past which the peer refuses it? Nothing more may be
     /// sent with it.
     pub(crate) fn expired(&self, now: Timestamp, config: &Config) -> bool {
@@ -106,30 +125,28 @@ impl<P: AeadProvider> SendKeys<P> {
     /// bytes.
     ///
     /// # Errors
-    /// [`Error::CounterExhausted`] when the counter reached `config.counter_limit`; nothing is
-    /// sent then.
+    /// [`SealError::CounterExhausted`] when the counter reached `config.counter_limit`;
+    /// [`SealError::Failed`] for a frame the header cannot describe or the AEAD refuses.
+    /// Nothing is sent then, and no counter is spent.
     pub(crate) fn seal(
         &mut self,
         config: &Config,
         mut header: Header,
         frame: &mut [u8],
-    ) -> Result<(), Error> {
+    ) -> Result<(), SealError> {
         if self.next_counter >= config.counter_limit {
-            return Err(Error::CounterExhausted);
+            return Err(SealError::CounterExhausted);
         }
         header.key_phase = self.current.phase;
         header.counter = self.next_counter;
         header.payload_len =
-            u16::try_from(frame.len() - HEADER_LEN).map_err(|_| Error::MessageSize {
-                len: frame.len(),
-                max: usize::from(u16::MAX),
-            })?;
-        header.emit(frame)?;
+            u16::try_from(frame.len().saturating_sub(HEADER_LEN)).map_err(|_| SealError::Failed)?;
+        header.emit(frame).map_err(|_| SealError::Failed)?;
         let (aad, in_out) = frame.split_at_mut(HEADER_LEN);
         self.current
             .key
             .seal_in_place(&nonce(self.next_counter), aad, in_out)
-            .map_err(|_| Error::CounterExhausted)?;
+            .map_err(|_| SealError::Failed)?;
         self.next_counter += 1;
         self.packets_on_key += 1;
         self.bytes_on_key += (in_out.len() - TAG_LEN) as u64;
@@ -187,6 +204,11 @@ impl<P: AeadProvider> RecvKeys<P> {
     /// The current traffic secret (input of the next key update).
     pub(crate) fn secret(&self) -> &Secret {
         &self.secret
+    }
+
+    /// Would `counter` be the newest frame received on this session (if it authenticates)?
+    pub(crate) fn is_newest(&self, counter: u64) -> bool {
+        self.window.top().is_none_or(|top| counter > top)
     }
 
     /// The secret the peer will move to after the current key update.

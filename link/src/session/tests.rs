@@ -182,7 +182,7 @@ fn the_hard_limits_refuse_rather_than_reuse() {
     let mut frame = std::vec![0u8; HEADER_LEN + 1 + TAG_LEN];
     assert_eq!(
         tx.seal(&config, header(), &mut frame),
-        Err(Error::CounterExhausted)
+        Err(crate::session::SealError::CounterExhausted)
     );
     assert_eq!(tx.next_counter(), 3);
 

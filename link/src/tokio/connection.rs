@@ -2,6 +2,7 @@
 
 use core::fmt;
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -16,8 +17,8 @@ use crate::handshake::{
     AircraftIdentity, BoxedAttemptStore, HandshakeError, LinkId, RefusalReason, RemoteIdentity,
 };
 use crate::{
-    AeadProvider, Channel, CloseCode, Config, ConfigError, Error, Event, Link, RustCrypto, Stats,
-    Timestamp,
+    AeadProvider, Channel, CloseCode, Config, ConfigError, Error, Event, Link, RustCrypto,
+    SendError, Stats, Timestamp,
 };
 
 /// What the handle and the driver share.
@@ -57,7 +58,7 @@ impl<P: AeadProvider> Shared<P> {
 /// [`Connection::close`] does the same and waits for it.
 pub struct Connection<P: AeadProvider = RustCrypto> {
     shared: Arc<Shared<P>>,
-    events: mpsc::UnboundedReceiver<LinkEvent>,
+    events: mpsc::Receiver<LinkEvent>,
     /// Events read while waiting for the session, handed out again by `recv`.
     early: VecDeque<LinkEvent>,
     driver: Option<JoinHandle<()>>,
@@ -73,13 +74,14 @@ impl<P: AeadProvider> Connection<P> {
     where
         Link<P>: Send + 'static,
     {
+        let capacity = link.config().max_pending_events;
         let shared = Arc::new(Shared {
             link: Mutex::new(link),
             wake: Notify::new(),
             drained: Notify::new(),
             epoch: Instant::now(),
         });
-        let (events_tx, events) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::channel(capacity);
         let driver = tokio::spawn(drive(shared.clone(), transport, events_tx, options));
         Connection {
             shared,
@@ -93,15 +95,15 @@ impl<P: AeadProvider> Connection<P> {
     /// sent some of it). Before the session is up, messages wait in the queue.
     ///
     /// # Errors
-    /// As [`Link::send`], except that [`Error::QueueFull`] is waited out.
-    pub async fn send(&self, channel: Channel, data: Bytes) -> Result<(), Error> {
+    /// As [`Link::send`], except that [`SendError::QueueFull`] is waited out.
+    pub async fn send(&self, channel: Channel, data: Bytes) -> Result<(), SendError> {
         loop {
             let drained = self.shared.drained.notified();
             tokio::pin!(drained);
             // Registered before trying, so a drain between the try and the wait is not missed.
             drained.as_mut().enable();
             match self.try_send(channel, &data) {
-                Err(Error::QueueFull(_)) => drained.await,
+                Err(SendError::QueueFull(_)) => drained.await,
                 other => return other,
             }
         }
@@ -110,8 +112,8 @@ impl<P: AeadProvider> Connection<P> {
     /// Queue a message now, or fail.
     ///
     /// # Errors
-    /// As [`Link::send`], [`Error::QueueFull`] included.
-    pub fn try_send(&self, channel: Channel, data: &[u8]) -> Result<(), Error> {
+    /// As [`Link::send`], [`SendError::QueueFull`] included.
+    pub fn try_send(&self, channel: Channel, data: &[u8]) -> Result<(), SendError> {
         self.with_link(|link| link.send(channel, data))
     }
 
@@ -133,7 +135,8 @@ impl<P: AeadProvider> Connection<P> {
     /// # Errors
     /// As [`Link::unlock_storage`].
     pub fn unlock_storage(&self, code: &[u8]) -> Result<(), Error> {
-        self.with_link(|link| link.unlock_storage(code))
+        let now = self.now();
+        self.with_link(|link| link.unlock_storage(code, now))
     }
 
     /// True once a session is up and confirmed.
@@ -208,21 +211,21 @@ impl<P: AeadProvider> Connection<P> {
                 self.early.push_back(event);
                 continue;
             };
-            let failure = match *link_event {
+            let failure = match link_event {
                 Event::Connected { .. } => None,
-                Event::PairingRejected { remaining_attempts } => {
+                &Event::PairingRejected { remaining_attempts } => {
                     Some(ConnectError::Rejected { remaining_attempts })
                 }
-                Event::LockedOut { until } => Some(ConnectError::LockedOut {
+                &Event::LockedOut { until } => Some(ConnectError::LockedOut {
                     retry_after: until.saturating_since(self.now()),
                 }),
-                Event::HandshakeRefused {
+                &Event::HandshakeRefused {
                     reason, retry_at, ..
                 } => Some(ConnectError::Refused {
                     reason,
                     retry_after: retry_at.saturating_since(self.now()),
                 }),
-                Event::HandshakeFailed { error } => Some(ConnectError::Failed(error)),
+                &Event::HandshakeFailed { error } => Some(ConnectError::Failed(error)),
                 Event::Closed { .. } => Some(ConnectError::Closed),
                 _ => {
                     self.early.push_back(event);
@@ -321,8 +324,8 @@ impl From<ConfigError> for ConnectError {
 pub struct Remote;
 
 impl Remote {
-    /// Pair with the aircraft whose public link id is `link_id`, with its security `code`,
-    /// over `transport`; return once the session is confirmed. Keys come from the
+    /// Pair with the aircraft at `aircraft` whose public link id is `link_id`, with its
+    /// security `code`, over `transport`; return once the session is confirmed. Keys come from the
     /// operating system's generator. The events read on the way ([`Event::Connected`],
     /// [`Event::Bonded`]) are still delivered by [`Connection::recv`]; persist
     /// [`Link::remote_identity`] (through [`Connection::with_link`]) to reconnect later
@@ -341,6 +344,7 @@ impl Remote {
     /// answer came within the handshake timeout, or the configuration is invalid.
     pub async fn connect<T: Transport>(
         transport: T,
+        aircraft: SocketAddr,
         link_id: LinkId,
         code: &[u8],
         config: Config,
@@ -352,24 +356,26 @@ impl Remote {
             &mut OsRng,
             Timestamp::ZERO,
         )?;
-        link.pair(code, Timestamp::ZERO)
+        link.pair(code, aircraft, Timestamp::ZERO)
             .map_err(|_| ConnectError::Failed(HandshakeError::WrongRole))?;
         Self::start(link, transport).await
     }
 
-    /// Open a session with the aircraft `identity` is bonded to, without the code.
+    /// Open a session with the aircraft at `aircraft` that `identity` is bonded to, without
+    /// the code.
     ///
     /// # Errors
     /// As [`Remote::connect`]; [`ConnectError::Failed`] with [`HandshakeError::NotBonded`]
     /// if `identity` has no bond.
     pub async fn reconnect<T: Transport>(
         transport: T,
+        aircraft: SocketAddr,
         identity: RemoteIdentity,
         link_id: LinkId,
         config: Config,
     ) -> Result<Connection, ConnectError> {
         let mut link = Link::remote(config, identity, link_id, &mut OsRng, Timestamp::ZERO)?;
-        link.connect(Timestamp::ZERO).map_err(|e| match e {
+        link.connect(aircraft, Timestamp::ZERO).map_err(|e| match e {
             Error::Handshake(h) => ConnectError::Failed(h),
             _ => ConnectError::Failed(HandshakeError::WrongRole),
         })?;

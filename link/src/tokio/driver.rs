@@ -1,6 +1,8 @@
 //! The driver task: moves datagrams between the link and the transport, runs the timers,
 //! hands events to the application, and watches for the failsafe.
 
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use std::vec;
@@ -12,8 +14,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::connection::Shared;
 use super::{LinkEvent, Options, Transport};
-use crate::handshake::{messages, Kind};
-use crate::wire::{FrameType, MAX_DATAGRAM_LEN};
+use crate::wire::MAX_DATAGRAM_LEN;
 use crate::{AeadProvider, Channel, Event, Link, Role, Timestamp};
 
 /// If the link asks to be woken in the past and nothing moved, or the transport fails to
@@ -21,10 +22,16 @@ use crate::{AeadProvider, Channel, Event, Link, Role, Timestamp};
 const SPIN_GUARD: Duration = Duration::from_millis(1);
 
 /// Run the link until it is closed and the close frame is out.
+///
+/// Events go to the application through a channel bounded by `max_pending_events`. When
+/// the application falls behind, the driver holds the one event that did not fit and stops
+/// taking events from the link until there is room: the link's own queue (bounded by the
+/// same limit) then applies its back-pressure (storage is not acknowledged, so the peer
+/// retransmits; other messages are counted in [`crate::Stats::events_overflowed`]).
 pub(super) async fn drive<P: AeadProvider, T: Transport>(
     shared: Arc<Shared<P>>,
     transport: T,
-    events: mpsc::UnboundedSender<LinkEvent>,
+    events: mpsc::Sender<LinkEvent>,
     options: Options,
 ) where
     Link<P>: Send + 'static,
@@ -35,15 +42,15 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
     let mut rx_buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
     // Datagrams of one round, back to back, sent once the lock is released.
     let mut outgoing = Vec::with_capacity(64 * mtu);
-    let mut lens = Vec::with_capacity(64);
+    let mut sends: Vec<(usize, SocketAddr)> = Vec::with_capacity(64);
     let role = shared.lock().role();
     let mut failsafe = Failsafe::new(match role {
         Role::Aircraft => options.failsafe_after,
         Role::Remote => None,
     });
-    // A session is up and its peer alive: then only datagrams that prove a key or a bond
-    // may move the transport's peer, not a pairing `Init` (anyone can make one).
-    let mut link_up = false;
+    // Events that did not fit the application's channel, oldest first (at most a few: the
+    // link is not polled while any wait).
+    let mut held: VecDeque<LinkEvent> = VecDeque::new();
     loop {
         let now_instant = Instant::now();
         let (wake_at, closed, delivered) = {
@@ -52,41 +59,36 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             link.handle_timeout(now);
             while let Some(t) = link.poll_transmit(now, &mut tx_buf) {
                 outgoing.extend_from_slice(&tx_buf[..t.len]);
-                lens.push(t.len);
+                sends.push((t.len, t.destination));
             }
             let mut delivered = 0;
-            while let Some(event) = link.poll_event() {
+            offer(&events, &mut held);
+            while held.is_empty() {
+                let Some(event) = link.poll_event() else {
+                    break;
+                };
                 delivered += 1;
                 let event = match event {
                     Event::Message { channel, data } => {
                         if channel == Channel::Control {
                             if let Some(e) = failsafe.on_control(now) {
-                                let _ = events.send(e);
+                                held.push_back(e);
                             }
                         }
                         LinkEvent::Message {
                             channel,
-                            data: Bytes::copy_from_slice(data),
+                            data: Bytes::copy_from_slice(&data),
                         }
                     }
-                    other => match other.detached() {
-                        Some(e) => {
-                            link_up = match e {
-                                Event::Connected { .. } | Event::LinkRestored => true,
-                                Event::LinkLost | Event::Closed { .. } => false,
-                                _ => link_up,
-                            };
-                            LinkEvent::Link(e)
-                        }
-                        None => continue,
-                    },
+                    other => LinkEvent::Link(other),
                 };
-                // A closed receiver means nobody listens: the events are dropped.
-                let _ = events.send(event);
+                held.push_back(event);
+                offer(&events, &mut held);
             }
             if let Some(e) = failsafe.on_time(now) {
                 delivered += 1;
-                let _ = events.send(e);
+                held.push_back(e);
+                offer(&events, &mut held);
             }
             let wake_at = match (link.poll_timeout(), failsafe.deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -94,17 +96,23 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             };
             (wake_at, link.is_closed(), delivered)
         };
-        let moved = !lens.is_empty() || delivered > 0;
+        let moved = !sends.is_empty() || delivered > 0;
         // Queues may have emptied, acknowledgements may have arrived: let waiters look.
         shared.drained.notify_waiters();
         let mut at = 0;
-        for len in lens.drain(..) {
+        for (len, to) in sends.drain(..) {
             // A failed send is a lost datagram to the link, which recovers from losses.
-            let _ = transport.send(&outgoing[at..at + len]).await;
+            let _ = transport.send(&outgoing[at..at + len], to).await;
             at += len;
         }
         outgoing.clear();
         if closed {
+            // The last events (the close itself) still reach a listening application.
+            for event in held.drain(..) {
+                if events.send(event).await.is_err() {
+                    break;
+                }
+            }
             return;
         }
         let wake_at = wake_at.map(|t| {
@@ -117,22 +125,29 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
         });
         tokio::select! {
             received = transport.recv(&mut rx_buf) => {
-                // Receive errors (an ICMP port unreachable on a connected socket) are
-                // transient: the link's timers decide when the peer is gone. A transport
-                // that fails at once every time must not make the driver spin, though.
-                if received.is_err() {
-                    tokio::time::sleep(SPIN_GUARD).await;
-                }
-                if let Ok(n) = received {
-                    let datagram = &rx_buf[..n];
-                    let accepted = {
+                match received {
+                    Ok((n, from)) => {
                         let mut link = shared.lock();
                         let now = shared.timestamp(Instant::now());
-                        link.handle_datagram(now, datagram).is_ok()
-                    };
-                    if accepted && (!link_up || !is_pairing_init(datagram)) {
-                        transport.accept_last();
+                        // Dropped datagrams are counted by the link; the peer address is
+                        // the link's business (only authenticated frames move it).
+                        let _ = link.handle_datagram(now, from, &rx_buf[..n]);
                     }
+                    // Receive errors (an ICMP port unreachable on a connected socket) are
+                    // transient: the link's timers decide when the peer is gone. A transport
+                    // that fails at once every time must not make the driver spin, though.
+                    Err(_) => tokio::time::sleep(SPIN_GUARD).await,
+                }
+            }
+            permit = events.reserve(), if !held.is_empty() => {
+                match permit {
+                    Ok(permit) => {
+                        if let Some(event) = held.pop_front() {
+                            permit.send(event);
+                        }
+                    }
+                    // Nobody listens any more: the events are dropped.
+                    Err(_) => held.clear(),
                 }
             }
             () = shared.wake.notified() => {}
@@ -141,13 +156,19 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
     }
 }
 
-/// Is `datagram` a pairing `Init` (which needs only the public link id)?
-fn is_pairing_init(datagram: &[u8]) -> bool {
-    messages::parse_frame(datagram)
-        .ok()
-        .filter(|(header, _)| header.frame_type == FrameType::HandshakeInit)
-        .and_then(|(_, payload)| messages::Init::parse(payload).ok())
-        .is_some_and(|init| init.kind() == Kind::Pair)
+/// Hand held events to the application while its channel has room.
+fn offer(events: &mpsc::Sender<LinkEvent>, held: &mut VecDeque<LinkEvent>) {
+    while let Some(event) = held.pop_front() {
+        match events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                held.push_front(event);
+                return;
+            }
+            // Nobody listens: the events are dropped.
+            Err(mpsc::error::TrySendError::Closed(_)) => held.clear(),
+        }
+    }
 }
 
 async fn sleep_until_or_forever(at: Option<Instant>) {

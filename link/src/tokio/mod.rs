@@ -11,6 +11,10 @@
 //!  conn.recv() ◀── LinkEvent ◀── poll_event ◀─┴─ handle_datagram ◀─────────────────┘
 //! ```
 //!
+//! The driver hands the link every datagram with its source and sends each datagram where
+//! the link says: the link alone decides who its peer is. Events reach the application
+//! through a channel bounded by [`crate::Config::max_pending_events`].
+//!
 //! The link sits behind a mutex shared by the handle and the driver, so `send`,
 //! [`Connection::stats`] and the others act at once; the driver owns the transport and the
 //! timers, and wakes when a datagram arrives, a timer is due or the handle queued something.
@@ -35,8 +39,9 @@
 //! let mut aircraft = Aircraft::listen(transport, identity, Box::new(MemoryAttemptStore::new()), config.clone())?;
 //!
 //! // On the remote: pair with the code; returns once the session is confirmed.
-//! let transport = UdpTransport::connect("127.0.0.1:0".parse()?, "127.0.0.1:47474".parse()?).await?;
-//! let remote = Remote::connect(transport, link_id, b"246813", config).await?;
+//! let aircraft_addr = "127.0.0.1:47474".parse()?;
+//! let transport = UdpTransport::connect("127.0.0.1:0".parse()?, aircraft_addr).await?;
+//! let remote = Remote::connect(transport, aircraft_addr, link_id, b"246813", config).await?;
 //! remote.send(Channel::Control, Bytes::from_static(b"throttle 40%")).await?;
 //!
 //! while let Some(event) = aircraft.recv().await {
@@ -81,7 +86,7 @@ pub enum LinkEvent {
     /// Anything else the link reports: [`Event::Connected`], [`Event::Bonded`] (persist the
     /// identity now), [`Event::PairingRejected`], [`Event::Rekeyed`], [`Event::LinkLost`],
     /// [`Event::LinkRestored`], [`Event::Closed`], ... Never [`Event::Message`].
-    Link(Event<'static>),
+    Link(Event),
     /// Aircraft: no control message arrived for [`Options::failsafe_after`] after the pilot
     /// had been flying: the aircraft should hold or return home.
     Failsafe,

@@ -14,7 +14,7 @@ use tokio::time::timeout;
 
 use super::*;
 use crate::handshake::{AircraftIdentity, KsfParams, MemoryAttemptStore};
-use crate::{CloseCode, Config, Error};
+use crate::{CloseCode, Config, Error, SendError};
 
 const LINK_ID: [u8; 16] = *b"tokio-test-00001";
 const CODE: &[u8] = b"246813";
@@ -37,8 +37,20 @@ fn aircraft<T: Transport>(transport: T) -> Connection {
     .unwrap()
 }
 
+/// The aircraft's and the remote's addresses on the in-memory pipe.
+const PIPE_AIRCRAFT: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::new(10, 0, 0, 1),
+    47474,
+));
+const PIPE_REMOTE: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::new(10, 0, 0, 2),
+    47474,
+));
+
 /// One end of an in-memory datagram pipe; `cut` loses everything sent while set.
 struct Pipe {
+    /// Where this end's datagrams come from, as seen by the other end.
+    peer: SocketAddr,
     tx: mpsc::UnboundedSender<Vec<u8>>,
     rx: Mutex<mpsc::UnboundedReceiver<Vec<u8>>>,
     cut: Arc<AtomicBool>,
@@ -49,11 +61,13 @@ fn pipes() -> (Pipe, Pipe, Arc<AtomicBool>) {
     let (b_tx, b_rx) = mpsc::unbounded_channel();
     let cut = Arc::new(AtomicBool::new(false));
     let a = Pipe {
+        peer: PIPE_REMOTE,
         tx: b_tx,
         rx: Mutex::new(a_rx),
         cut: cut.clone(),
     };
     let b = Pipe {
+        peer: PIPE_AIRCRAFT,
         tx: a_tx,
         rx: Mutex::new(b_rx),
         cut: cut.clone(),
@@ -62,18 +76,18 @@ fn pipes() -> (Pipe, Pipe, Arc<AtomicBool>) {
 }
 
 impl Transport for Pipe {
-    async fn send(&self, datagram: &[u8]) -> io::Result<()> {
+    async fn send(&self, datagram: &[u8], _to: SocketAddr) -> io::Result<()> {
         if !self.cut.load(Ordering::Relaxed) {
             let _ = self.tx.send(datagram.to_vec());
         }
         Ok(())
     }
 
-    async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let d = self.rx.lock().await.recv().await;
         let d = d.ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))?;
         buf[..d.len()].copy_from_slice(&d);
-        Ok(d.len())
+        Ok((d.len(), self.peer))
     }
 }
 
@@ -114,7 +128,7 @@ async fn messages(c: &mut Connection, channel: Channel, n: usize) -> Vec<Bytes> 
 async fn a_remote_pairs_sends_and_closes_over_a_pipe() {
     let (a, r, _) = pipes();
     let mut aircraft = aircraft(a);
-    let remote = Remote::connect(r, LINK_ID, CODE, config()).await.unwrap();
+    let remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config()).await.unwrap();
     assert!(remote.is_connected());
     remote
         .send(Channel::Control, Bytes::from_static(b"sticks"))
@@ -147,7 +161,7 @@ async fn a_remote_pairs_sends_and_closes_over_a_pipe() {
 async fn the_events_read_while_connecting_are_still_delivered() {
     let (a, r, _) = pipes();
     let _aircraft = aircraft(a);
-    let mut remote = Remote::connect(r, LINK_ID, CODE, config()).await.unwrap();
+    let mut remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config()).await.unwrap();
     let mut seen = Vec::new();
     while let Some(e) = next_event(&mut remote, Duration::from_millis(100)).await {
         seen.push(e);
@@ -165,7 +179,7 @@ async fn the_events_read_while_connecting_are_still_delivered() {
 async fn a_wrong_code_is_rejected_with_the_attempts_left() {
     let (a, r, _) = pipes();
     let _aircraft = aircraft(a);
-    let err = Remote::connect(r, LINK_ID, b"000000", config())
+    let err = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, b"000000", config())
         .await
         .unwrap_err();
     assert!(
@@ -178,7 +192,7 @@ async fn a_wrong_code_is_rejected_with_the_attempts_left() {
 async fn nobody_answering_times_out() {
     let (_a, r, cut) = pipes();
     cut.store(true, Ordering::Relaxed);
-    let err = Remote::connect(r, LINK_ID, CODE, config())
+    let err = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config())
         .await
         .unwrap_err();
     assert_eq!(
@@ -191,7 +205,7 @@ async fn nobody_answering_times_out() {
 async fn send_waits_for_queue_space_and_storage_arrives_in_order() {
     let (a, r, _) = pipes();
     let mut aircraft = aircraft(a);
-    let remote = Remote::connect(r, LINK_ID, CODE, config()).await.unwrap();
+    let remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config()).await.unwrap();
     remote.unlock_storage(CODE).unwrap();
     loop {
         match next_event(&mut aircraft, Duration::from_secs(5)).await {
@@ -217,7 +231,7 @@ async fn send_waits_for_queue_space_and_storage_arrives_in_order() {
     let remote = sender.await.unwrap();
     assert!(matches!(
         remote.try_send(Channel::Video, b"x"),
-        Err(Error::SendNotAllowed(Channel::Video))
+        Err(SendError::NotAllowed(Channel::Video))
     ));
 }
 
@@ -225,7 +239,7 @@ async fn send_waits_for_queue_space_and_storage_arrives_in_order() {
 async fn the_aircraft_reports_the_failsafe_when_control_stops_and_clears_it_when_it_resumes() {
     let (a, r, _) = pipes();
     let mut aircraft = aircraft(a);
-    let remote = Remote::connect(r, LINK_ID, CODE, config()).await.unwrap();
+    let remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config()).await.unwrap();
     remote
         .send(Channel::Control, Bytes::from_static(b"sticks"))
         .await
@@ -260,7 +274,7 @@ async fn the_aircraft_reports_the_failsafe_when_control_stops_and_clears_it_when
 async fn a_radio_outage_is_reported_lost_then_restored() {
     let (a, r, cut) = pipes();
     let _aircraft = aircraft(a);
-    let mut remote = Remote::connect(r, LINK_ID, CODE, config()).await.unwrap();
+    let mut remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config()).await.unwrap();
     cut.store(true, Ordering::Relaxed);
     let mut lost = false;
     while let Some(e) = next_event(&mut remote, Duration::from_secs(3)).await {
@@ -293,7 +307,7 @@ async fn udp_pair() -> (Connection, Connection, SocketAddr) {
     let transport = UdpTransport::connect("127.0.0.1:0".parse().unwrap(), at)
         .await
         .unwrap();
-    let remote = Remote::connect(transport, LINK_ID, CODE, config())
+    let remote = Remote::connect(transport, at, LINK_ID, CODE, config())
         .await
         .unwrap();
     (aircraft, remote, at)
@@ -366,7 +380,7 @@ async fn a_pairing_init_from_elsewhere_does_not_take_a_live_session_over() {
     )
     .unwrap();
     intruder_link
-        .pair(b"000000", crate::Timestamp::ZERO)
+        .pair(b"000000", at, crate::Timestamp::ZERO)
         .unwrap();
     let mut init = [0u8; 1500];
     let len = intruder_link
@@ -404,11 +418,11 @@ async fn a_pairing_init_from_elsewhere_does_not_take_a_live_session_over() {
 struct Broken(std::sync::atomic::AtomicU64);
 
 impl Transport for Broken {
-    async fn send(&self, _datagram: &[u8]) -> io::Result<()> {
+    async fn send(&self, _datagram: &[u8], _to: SocketAddr) -> io::Result<()> {
         Ok(())
     }
 
-    async fn recv(&self, _buf: &mut [u8]) -> io::Result<usize> {
+    async fn recv(&self, _buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.0.fetch_add(1, Ordering::Relaxed);
         Err(io::Error::from(io::ErrorKind::ConnectionRefused))
     }

@@ -21,6 +21,7 @@
 //! allocates or panics on any input.
 
 pub mod body;
+pub mod session;
 
 use core::fmt;
 
@@ -74,6 +75,8 @@ pub enum DecodeError {
     /// A field whose value is inconsistent with the others (e.g. a fragment index past the
     /// fragment count).
     InvalidField,
+    /// A session-channel message type this implementation does not know.
+    UnknownMessage(u8),
 }
 
 impl fmt::Display for DecodeError {
@@ -88,6 +91,7 @@ impl fmt::Display for DecodeError {
             DecodeError::Oversize(n) => write!(f, "payload length {n} exceeds the maximum"),
             DecodeError::PayloadTooShort => f.write_str("payload too short for its frame type"),
             DecodeError::InvalidField => f.write_str("inconsistent field value"),
+            DecodeError::UnknownMessage(t) => write!(f, "unknown session message type {t}"),
         }
     }
 }

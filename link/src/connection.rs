@@ -1,0 +1,1010 @@
+//! [`Connection`]: one session's carrying side — keys, replay window, channels, send
+//! scheduler, timers and the peer's address.
+//!
+//! The peer address moves only when a frame authenticates under the current session and is
+//! the newest the connection has seen (so a delayed copy of an old frame cannot pull the
+//! peer back), or when a handshake completes (the caller installs the new session with the
+//! source of the completing datagram). Handshake datagrams never reach it.
+
+mod key_update;
+mod timers;
+mod unlock;
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use rand_chacha::ChaCha20Rng;
+
+use self::key_update::KeyUpdate;
+pub(crate) use self::timers::Timer;
+use self::unlock::{Outcome, Unlock};
+use crate::channel::reliable::{ReliableReceiver, ReliableSender, SegmentOutcome};
+use crate::channel::video::{Reassembled, Reassembler, VideoSender};
+use crate::channel::{Channel, Role};
+use crate::config::Config;
+use crate::crypto::{traffic_secrets, AeadProvider, Secret};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, SendError};
+use crate::event::{CloseCode, Event, KeyDirection, Message};
+use crate::handshake::{Kind, RefusalReason};
+use crate::pool::BufPool;
+use crate::session::{RecvKeys, SealError, SendKeys};
+use crate::stats::Stats;
+use crate::time::Timestamp;
+use crate::wire::body::{AckBody, CloseBody, FragmentHeader, SegmentHeader};
+use crate::wire::session::SessionMessage;
+use crate::wire::{DecodeError, FrameType, Header, HEADER_LEN, MAX_DATAGRAM_LEN, TAG_LEN};
+
+/// Both halves of the session keys.
+pub(crate) struct Keys<P: AeadProvider> {
+    pub(crate) send: SendKeys<P>,
+    pub(crate) recv: RecvKeys<P>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Carrying (or waiting for its first session).
+    Open,
+    /// A close frame is due; then the link is `Closed` (`for_good`) or only the session
+    /// ends (a code change on the aircraft: the endpoint takes new pairings).
+    Closing { code: CloseCode, for_good: bool },
+    /// Final: nothing is sent, accepted or delivered any more.
+    Closed,
+}
+
+/// A frame that authenticated, waiting to be dispatched (its plaintext is in the scratch
+/// buffer).
+pub(crate) struct Opened {
+    header: Header,
+}
+
+/// What [`Connection::poll_transmit`] wrote.
+pub(crate) struct Sealed {
+    pub(crate) len: usize,
+    pub(crate) destination: SocketAddr,
+    pub(crate) frame_type: FrameType,
+    pub(crate) channel: Option<Channel>,
+}
+
+/// One session's carrying side. Persists across sessions of the same link: a resume
+/// continues its channels, a new session starts them afresh.
+pub(crate) struct Connection<P: AeadProvider> {
+    role: Role,
+    config: Config,
+    state: State,
+    local_index: u32,
+    peer_index: u32,
+    /// Where frames go; moves only on authenticated frames or completed handshakes.
+    peer: Option<SocketAddr>,
+    /// Send one authenticated frame to this address soon (a session confirmation).
+    reconfirm: Option<SocketAddr>,
+    keys: Option<Keys<P>>,
+    /// False while a remote's new session waits for the aircraft's first frame.
+    confirmed: bool,
+    /// The kind of the handshake that made the current session.
+    kind: Option<Kind>,
+    /// Hash of the handshake transcript of the current session (binds unlocks to it).
+    session_transcript: [u8; 32],
+    session_out: ReliableSender,
+    session_in: ReliableReceiver,
+    key_update: KeyUpdate,
+    unlock: Unlock,
+    /// Has the code been proven inside this session, opening the storage channel?
+    storage_unlocked: bool,
+    /// Randomness for key-update ephemerals and unlocks.
+    rng: ChaCha20Rng,
+    pool: BufPool,
+    control_out: Option<Vec<u8>>,
+    telemetry_out: VecDeque<Vec<u8>>,
+    video_out: VideoSender,
+    storage_out: ReliableSender,
+    storage_in: ReliableReceiver,
+    reassembler: Reassembler,
+    /// Counter of the newest control frame delivered (latest wins).
+    newest_control: Option<u64>,
+    events: VecDeque<Event>,
+    /// Frame being decrypted; its capacity is kept between datagrams.
+    scratch: Vec<u8>,
+    last_sent: Timestamp,
+    last_received: Timestamp,
+    link_lost: bool,
+    stats: Stats,
+}
+
+impl<P: AeadProvider> Connection<P> {
+    /// A connection with no session yet.
+    pub(crate) fn new(role: Role, config: Config, rng: ChaCha20Rng, now: Timestamp) -> Self {
+        Connection {
+            role,
+            state: State::Open,
+            local_index: 0,
+            peer_index: 0,
+            peer: None,
+            reconfirm: None,
+            keys: None,
+            confirmed: false,
+            kind: None,
+            session_transcript: [0; 32],
+            session_out: ReliableSender::new(&config),
+            session_in: ReliableReceiver::new(&config),
+            key_update: KeyUpdate::Idle,
+            unlock: Unlock::Idle,
+            storage_unlocked: false,
+            rng,
+            pool: BufPool::default(),
+            control_out: None,
+            telemetry_out: VecDeque::new(),
+            video_out: VideoSender::default(),
+            storage_out: ReliableSender::new(&config),
+            storage_in: ReliableReceiver::new(&config),
+            reassembler: Reassembler::new(
+                config.video_reassembly_slots,
+                config.max_video_message,
+                config.video_reassembly_timeout,
+            ),
+            newest_control: None,
+            events: VecDeque::new(),
+            scratch: Vec::with_capacity(MAX_DATAGRAM_LEN),
+            last_sent: now,
+            last_received: now,
+            link_lost: false,
+            stats: Stats::default(),
+            config,
+        }
+    }
+
+    /// Start a session with `peer`: derive and install its keys.
+    ///
+    /// A resume continues the channels (and the code proven in the session it continues);
+    /// any other kind starts them afresh. `confirmed`: application data may flow at once (a
+    /// remote waits for the aircraft's first authenticated frame).
+    #[allow(clippy::too_many_arguments)] // each is a distinct input of the session
+    pub(crate) fn install(
+        &mut self,
+        kind: Option<Kind>,
+        handshake_secret: &Secret,
+        transcript_hash: &[u8; 32],
+        local_index: u32,
+        peer_index: u32,
+        peer: SocketAddr,
+        confirmed: bool,
+        now: Timestamp,
+    ) {
+        let resumed = kind == Some(Kind::Resume);
+        if self.kind.is_some() && !resumed {
+            self.reset_channels();
+        }
+        let secrets = traffic_secrets(handshake_secret, transcript_hash);
+        let (send, recv) = match self.role {
+            Role::Aircraft => (secrets.aircraft_to_remote, secrets.remote_to_aircraft),
+            Role::Remote => (secrets.remote_to_aircraft, secrets.aircraft_to_remote),
+        };
+        self.keys = Some(Keys {
+            send: SendKeys::new(send, now),
+            recv: RecvKeys::new(recv, now, &self.config),
+        });
+        self.local_index = local_index;
+        self.peer_index = peer_index;
+        self.peer = Some(peer);
+        self.confirmed = confirmed;
+        self.kind = kind;
+        self.last_received = now;
+        self.link_lost = false;
+        self.session_transcript = *transcript_hash;
+        // Packet counters restart with new keys, and latest-wins compares counters.
+        self.newest_control = None;
+        self.session_out = ReliableSender::new(&self.config);
+        self.session_in = ReliableReceiver::new(&self.config);
+        self.key_update = KeyUpdate::Idle;
+        self.unlock = Unlock::Idle;
+        if !resumed {
+            self.storage_unlocked = false;
+        }
+    }
+
+    /// Open the storage channel without a proof of the code (a link made from a secret:
+    /// the caller vouches for it).
+    pub(crate) fn unlock_without_code(&mut self) {
+        self.storage_unlocked = true;
+    }
+
+    fn reset_channels(&mut self) {
+        let config = &self.config;
+        self.control_out = None;
+        self.telemetry_out.clear();
+        self.video_out = VideoSender::default();
+        self.storage_out = ReliableSender::new(config);
+        self.storage_in = ReliableReceiver::new(config);
+        self.reassembler = Reassembler::new(
+            config.video_reassembly_slots,
+            config.max_video_message,
+            config.video_reassembly_timeout,
+        );
+        self.newest_control = None;
+    }
+
+    /// The remote's session was confirmed by the aircraft: data may flow.
+    pub(crate) fn confirm(&mut self) {
+        self.confirmed = true;
+    }
+
+    /// The remote's new session was never confirmed: its keys are abandoned.
+    pub(crate) fn abandon_keys(&mut self) {
+        self.keys = None;
+    }
+
+    /// Send one authenticated frame to `to` soon, without moving the peer.
+    pub(crate) fn reconfirm_to(&mut self, to: SocketAddr) {
+        if self.keys.is_some() {
+            self.reconfirm = Some(to);
+        }
+    }
+
+    pub(crate) fn push_event(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Take a delivered message's buffer back into the pool.
+    pub(crate) fn recycle(&mut self, message: Message) {
+        self.pool.give(message.into_parts().0);
+    }
+
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub(crate) fn stats_mut(&mut self) -> &mut Stats {
+        &mut self.stats
+    }
+
+    pub(crate) fn role(&self) -> Role {
+        self.role
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn local_index(&self) -> u32 {
+        self.local_index
+    }
+
+    pub(crate) fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    pub(crate) fn session_kind(&self) -> Option<Kind> {
+        self.kind
+    }
+
+    pub(crate) fn has_keys(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// True once a session is up and confirmed: application data flows.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.keys.is_some() && self.confirmed && self.state != State::Closed
+    }
+
+    pub(crate) fn storage_unlocked(&self) -> bool {
+        self.storage_unlocked
+    }
+
+    pub(crate) fn has_pending_send(&self) -> bool {
+        self.control_out.is_some()
+            || !self.telemetry_out.is_empty()
+            || self.video_out.queued() > 0
+            || self.storage_out.queued() > 0
+            || self.storage_in.ack_pending()
+            || self.session_out.queued() > 0
+            || self.session_in.ack_pending()
+            || matches!(self.state, State::Closing { .. })
+    }
+
+    pub(crate) fn storage_unacked(&self) -> usize {
+        self.storage_out.queued() + self.storage_out.in_flight()
+    }
+
+    pub(crate) fn retransmit_due(&self, now: Timestamp) -> bool {
+        self.storage_out.retransmit_due(now)
+    }
+
+    pub(crate) fn reassembly_bytes(&self) -> usize {
+        self.reassembler.buffered_bytes()
+            + self.storage_in.buffered_bytes()
+            + self.session_in.buffered_bytes()
+    }
+
+    /// Queue a message on a channel (see [`crate::Link::send`]).
+    pub(crate) fn send(&mut self, channel: Channel, payload: &[u8]) -> Result<(), SendError> {
+        if self.state != State::Open {
+            return Err(SendError::Closed);
+        }
+        if channel == Channel::Session || !self.role.may_send(channel) {
+            return Err(SendError::NotAllowed(channel));
+        }
+        if channel == Channel::Storage && !self.storage_unlocked {
+            return Err(SendError::StorageLocked);
+        }
+        let (max, queued) = match channel {
+            Channel::Session => (0, 0),
+            Channel::Control => (self.config.max_control_message, 0),
+            Channel::Telemetry => (self.config.max_plaintext(), self.telemetry_out.len()),
+            Channel::Video => (self.config.max_video_message, self.video_out.queued()),
+            Channel::Storage => (self.config.max_storage_message, self.storage_out.queued()),
+        };
+        if payload.is_empty() || payload.len() > max {
+            return Err(SendError::MessageSize {
+                len: payload.len(),
+                max,
+            });
+        }
+        if queued >= self.config.send_queue_len {
+            return Err(SendError::QueueFull(channel));
+        }
+        let buf = self.pool.take_copy(payload);
+        match channel {
+            Channel::Control => {
+                if let Some(old) = self.control_out.replace(buf) {
+                    self.pool.give(old);
+                }
+            }
+            Channel::Telemetry => self.telemetry_out.push_back(buf),
+            Channel::Video => {
+                self.video_out.push(buf, self.config.max_fragment_data());
+            }
+            Channel::Storage | Channel::Session => self.storage_out.push(buf),
+        }
+        self.stats.channel_mut(channel).messages_sent += 1;
+        Ok(())
+    }
+
+    /// Close the link for good: a close frame goes out with the next `poll_transmit`.
+    pub(crate) fn close(&mut self, code: CloseCode) {
+        match self.state {
+            State::Open if self.keys.is_some() => {
+                self.state = State::Closing {
+                    code,
+                    for_good: true,
+                }
+            }
+            // Nobody to tell: closed at once.
+            State::Open => self.finish_close(code, false),
+            _ => {}
+        }
+    }
+
+    /// End the session only (a close frame tells the peer); the link stays open for new
+    /// handshakes.
+    pub(crate) fn end_session_with_peer(&mut self, code: CloseCode) {
+        if self.state == State::Open && self.keys.is_some() {
+            self.state = State::Closing {
+                code,
+                for_good: false,
+            };
+        }
+    }
+
+    fn finish_close(&mut self, code: CloseCode, by_peer: bool) {
+        self.state = State::Closed;
+        self.keys = None;
+        self.push_event(Event::Closed { code, by_peer });
+    }
+
+    /// The session's keys are worn out or were retired: forget them, keep the link.
+    fn end_session(&mut self, code: CloseCode) {
+        self.keys = None;
+        self.push_event(Event::SessionEnded { code });
+    }
+
+    /// Authenticate a data-phase frame from `from` (already copied into nothing: `datagram`
+    /// is the whole frame, `header` its parsed header).
+    ///
+    /// # Errors
+    /// Why the frame was dropped; nothing changed then.
+    pub(crate) fn open(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        header: Header,
+        datagram: &[u8],
+    ) -> Result<Opened, Error> {
+        if self.state == State::Closed {
+            return Err(Error::Closed);
+        }
+        let Some(keys) = self.keys.as_mut() else {
+            return Err(Error::UnexpectedFrame);
+        };
+        if header.receiver_index != self.local_index {
+            return Err(Error::UnknownReceiver);
+        }
+        let newest = keys.recv.is_newest(header.counter);
+        self.scratch.clear();
+        self.scratch.extend_from_slice(datagram);
+        let rotated = keys
+            .recv
+            .open(now, &self.config, &header, &mut self.scratch)?;
+        // Authenticated.
+        if rotated {
+            self.stats.rekeys_received += 1;
+            let generation = keys.recv.generation();
+            self.push_event(Event::Rekeyed {
+                direction: KeyDirection::Receive,
+                generation,
+            });
+            if let Some(keys) = self.keys.as_mut() {
+                if let Some(generation) = self.key_update.on_receive_rotated(keys, now) {
+                    self.stats.rekeys_sent += 1;
+                    self.events.push_back(Event::Rekeyed {
+                        direction: KeyDirection::Send,
+                        generation,
+                    });
+                }
+            }
+        }
+        if newest && self.peer != Some(from) {
+            // Roaming: the peer is wherever its newest authenticated frame came from.
+            self.peer = Some(from);
+            self.stats.peer_address_changes += 1;
+        }
+        self.last_received = now;
+        if self.link_lost {
+            self.link_lost = false;
+            self.push_event(Event::LinkRestored);
+        }
+        Ok(Opened { header })
+    }
+
+    /// Handle an authenticated frame's body.
+    ///
+    /// # Errors
+    /// A protocol violation by the authenticated peer; its counter stays consumed.
+    pub(crate) fn dispatch(
+        &mut self,
+        now: Timestamp,
+        opened: Opened,
+        endpoint: &mut Endpoint,
+    ) -> Result<(), Error> {
+        let header = opened.header;
+        let mut frame = core::mem::take(&mut self.scratch);
+        let plaintext_end = frame.len() - TAG_LEN;
+        let result = self.dispatch_body(now, &header, &frame[HEADER_LEN..plaintext_end], endpoint);
+        match result {
+            Ok(Some(channel)) => {
+                // A whole-frame message: hand the decrypted frame itself to the application
+                // (no copy) and take another buffer for the next datagram.
+                frame.truncate(plaintext_end);
+                self.scratch = self.pool.take();
+                self.deliver(channel, frame, HEADER_LEN);
+                Ok(())
+            }
+            other => {
+                self.scratch = frame;
+                other.map(|_| ())
+            }
+        }
+    }
+
+    /// `Ok(Some(channel))`: the plaintext is a whole message for the application.
+    fn dispatch_body(
+        &mut self,
+        now: Timestamp,
+        header: &Header,
+        plaintext: &[u8],
+        endpoint: &mut Endpoint,
+    ) -> Result<Option<Channel>, Error> {
+        match (header.frame_type, header.channel) {
+            (FrameType::Data, Some(channel)) => {
+                self.receive_data(now, channel, header.counter, plaintext, endpoint)
+            }
+            (FrameType::Ack, Some(channel)) => {
+                let ack = AckBody::parse(plaintext).map_err(Error::violation)?;
+                let sender = if channel == Channel::Session {
+                    &mut self.session_out
+                } else {
+                    &mut self.storage_out
+                };
+                if sender.on_ack(now, &ack, &mut self.pool) {
+                    Ok(None)
+                } else {
+                    Err(Error::UnexpectedFrame)
+                }
+            }
+            (FrameType::Keepalive, None) if plaintext.is_empty() => Ok(None),
+            (FrameType::Keepalive, None) => Err(Error::violation(DecodeError::TrailingBytes)),
+            (FrameType::Close, None) => {
+                let body = CloseBody::parse(plaintext).map_err(Error::violation)?;
+                match CloseCode(body.code) {
+                    // The aircraft's code changed: only the session (and the bond) is over;
+                    // the remote may pair again with the new code.
+                    CloseCode::CODE_CHANGED => self.end_session(CloseCode::CODE_CHANGED),
+                    code => self.finish_close(code, true),
+                }
+                Ok(None)
+            }
+            _ => Err(Error::UnexpectedFrame),
+        }
+    }
+
+    fn receive_data(
+        &mut self,
+        now: Timestamp,
+        channel: Channel,
+        counter: u64,
+        data: &[u8],
+        endpoint: &mut Endpoint,
+    ) -> Result<Option<Channel>, Error> {
+        if !self.role.peer().may_send(channel) {
+            return Err(Error::WrongDirection(channel));
+        }
+        self.stats.channel_mut(channel).frames_received += 1;
+        match channel {
+            Channel::Control => {
+                if data.len() > self.config.max_control_message {
+                    return Err(Error::violation(DecodeError::Oversize(data.len())));
+                }
+                if self.newest_control.is_some_and(|newest| counter < newest) {
+                    self.stats.dropped_stale_control += 1;
+                    self.stats.channel_mut(channel).messages_lost += 1;
+                    return Ok(None);
+                }
+                self.newest_control = Some(counter);
+                return Ok(Some(channel));
+            }
+            Channel::Telemetry => return Ok(Some(channel)),
+            Channel::Video => {
+                let (fragment, bytes) = FragmentHeader::parse(data).map_err(Error::violation)?;
+                let events = &mut self.events;
+                let stats = &mut self.stats;
+                let outcome = self
+                    .reassembler
+                    .on_fragment(
+                        now,
+                        &fragment,
+                        bytes,
+                        &mut self.pool,
+                        &mut |message_id| {
+                            stats.channel_mut(Channel::Video).messages_lost += 1;
+                            events.push_back(Event::VideoLost { message_id });
+                        },
+                    )
+                    .map_err(Error::violation)?;
+                match outcome {
+                    Reassembled::Pending => {}
+                    Reassembled::Stale => self.stats.dropped_stale_video += 1,
+                    Reassembled::Complete(_, message) => self.deliver(channel, message, 0),
+                }
+            }
+            Channel::Session => {
+                let (segment, bytes) = SegmentHeader::parse(data).map_err(Error::violation)?;
+                let mut messages = Vec::new();
+                let outcome =
+                    self.session_in
+                        .on_segment(&segment, bytes, &mut self.pool, &mut |m| {
+                            messages.push(m);
+                        });
+                if outcome == SegmentOutcome::OutOfWindow {
+                    return Err(Error::UnexpectedFrame);
+                }
+                let mut result = Ok(());
+                for m in messages {
+                    if let Err(e) = self.on_session_message(now, &m, endpoint) {
+                        result = Err(e);
+                    }
+                    self.pool.give(m);
+                }
+                result?;
+            }
+            Channel::Storage => {
+                if !self.storage_unlocked {
+                    // Not acknowledged either: the remote is told by `send`, not by the air.
+                    return Err(Error::StorageLocked);
+                }
+                let (segment, bytes) = SegmentHeader::parse(data).map_err(Error::violation)?;
+                if self.events.len() >= self.config.max_pending_events {
+                    // Not acknowledged: the sender retransmits once the app caught up.
+                    self.stats.events_overflowed += 1;
+                    return Ok(None);
+                }
+                let errors_before = self.storage_in.protocol_errors;
+                let events = &mut self.events;
+                let stats = &mut self.stats;
+                let outcome =
+                    self.storage_in
+                        .on_segment(&segment, bytes, &mut self.pool, &mut |message| {
+                            let s = stats.channel_mut(Channel::Storage);
+                            s.messages_delivered += 1;
+                            s.bytes_delivered += message.len() as u64;
+                            events.push_back(Event::Message {
+                                channel: Channel::Storage,
+                                data: Message::new(message, 0),
+                            });
+                        });
+                self.stats.dropped_protocol += self.storage_in.protocol_errors - errors_before;
+                match outcome {
+                    SegmentOutcome::Accepted => {}
+                    SegmentOutcome::Duplicate => self.stats.storage_duplicates += 1,
+                    SegmentOutcome::OutOfWindow => return Err(Error::UnexpectedFrame),
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Queue `buf[start..]` as a message for the application.
+    fn deliver(&mut self, channel: Channel, buf: Vec<u8>, start: usize) {
+        if self.events.len() >= self.config.max_pending_events {
+            self.stats.events_overflowed += 1;
+            self.pool.give(buf);
+            return;
+        }
+        let s = self.stats.channel_mut(channel);
+        s.messages_delivered += 1;
+        s.bytes_delivered += buf.len().saturating_sub(start) as u64;
+        self.events.push_back(Event::Message {
+            channel,
+            data: Message::new(buf, start),
+        });
+    }
+
+    /// Queue a session-channel message.
+    fn send_session(&mut self, message: SessionMessage<'_>) {
+        let mut buf = self.pool.take();
+        message.emit(&mut buf);
+        self.session_out.push(buf);
+    }
+
+    /// Handle one message of the session channel.
+    fn on_session_message(
+        &mut self,
+        now: Timestamp,
+        msg: &[u8],
+        endpoint: &mut Endpoint,
+    ) -> Result<(), Error> {
+        let message = SessionMessage::parse(msg).map_err(Error::violation)?;
+        let Some(keys) = self.keys.as_mut() else {
+            return Err(Error::UnexpectedFrame);
+        };
+        let mut out = self.pool.take();
+        let outcome = match (message, self.role) {
+            (SessionMessage::KeyUpdateRequest(theirs), _) => {
+                if let Some(response) =
+                    self.key_update
+                        .on_request(self.role, theirs, keys, &mut self.rng)?
+                {
+                    response.emit(&mut out);
+                }
+                Outcome::Pending
+            }
+            (SessionMessage::KeyUpdateResponse(theirs), _) => {
+                let generation = self.key_update.on_response(theirs, keys, now)?;
+                self.stats.rekeys_sent += 1;
+                self.push_event(Event::Rekeyed {
+                    direction: KeyDirection::Send,
+                    generation,
+                });
+                Outcome::Pending
+            }
+            (SessionMessage::UnlockInit(ke1), Role::Aircraft) => self.unlock.on_init(
+                now,
+                ke1,
+                &self.session_transcript,
+                endpoint,
+                &mut out,
+            )?,
+            (SessionMessage::UnlockResponse { ke2, .. }, Role::Remote) => {
+                self.unlock.on_response(
+                    ke2,
+                    &self.session_transcript,
+                    self.config.ksf,
+                    &mut self.rng,
+                    &mut out,
+                )?
+            }
+            (SessionMessage::UnlockFinish(ke3), Role::Aircraft) => {
+                self.unlock
+                    .on_finish(ke3, &self.session_transcript, endpoint, &mut out)?
+            }
+            (SessionMessage::UnlockResult { ok, remaining }, Role::Remote) => {
+                self.unlock.on_result(ok, remaining)?
+            }
+            (
+                SessionMessage::UnlockRefused {
+                    reason,
+                    remaining,
+                    retry_after_ms,
+                },
+                Role::Remote,
+            ) => self
+                .unlock
+                .on_refused(now, reason, remaining, retry_after_ms)?,
+            _ => return Err(Error::UnexpectedFrame),
+        };
+        if out.is_empty() {
+            self.pool.give(out);
+        } else {
+            self.session_out.push(out);
+        }
+        self.on_unlock_outcome(outcome);
+        Ok(())
+    }
+
+    fn on_unlock_outcome(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Pending => {}
+            Outcome::Unlocked => {
+                self.storage_unlocked = true;
+                self.push_event(Event::StorageUnlocked);
+            }
+            Outcome::Rejected { remaining } => {
+                if self.role == Role::Aircraft {
+                    self.stats.unlock_failures += 1;
+                }
+                self.push_event(Event::StorageUnlockRejected {
+                    remaining_attempts: remaining,
+                });
+            }
+            Outcome::Refused {
+                reason,
+                remaining,
+                retry_at,
+            } => {
+                if reason == RefusalReason::LockedOut {
+                    self.push_event(Event::LockedOut { until: retry_at });
+                }
+                if self.role == Role::Remote {
+                    self.push_event(Event::HandshakeRefused {
+                        reason,
+                        remaining_attempts: remaining,
+                        retry_at,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Remote: prove the code again to open the aircraft's storage.
+    pub(crate) fn unlock_storage(&mut self, code: &[u8], now: Timestamp) -> Result<(), Error> {
+        if self.keys.is_none() || self.state != State::Open {
+            return Err(Error::Closed);
+        }
+        let mut out = self.pool.take();
+        self.unlock.start(code, now, &mut self.rng, &mut out)?;
+        self.session_out.push(out);
+        Ok(())
+    }
+
+    /// Start a key update if the send key is due and none is under way.
+    fn maybe_start_rekey(&mut self, now: Timestamp) {
+        let due = self
+            .keys
+            .as_ref()
+            .is_some_and(|k| k.send.rekey_due(now, &self.config));
+        if due && self.key_update.is_idle() {
+            let request = self.key_update.start(&mut self.rng);
+            self.send_session(request);
+        }
+    }
+
+    /// Write the next frame to send into `buf`, highest priority first.
+    pub(crate) fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Sealed> {
+        if self.state == State::Closed || !self.is_connected() {
+            return None;
+        }
+        let peer = self.peer?;
+        let keys = self.keys.as_ref()?;
+        if keys.send.next_counter() >= self.config.counter_limit {
+            self.end_session(CloseCode::COUNTER_EXHAUSTED);
+            return None;
+        }
+        if keys.send.expired(now, &self.config) {
+            // The key update did not complete in time; the peer refuses this key now.
+            self.end_session(CloseCode::KEY_EXPIRED);
+            return None;
+        }
+        self.maybe_start_rekey(now);
+        let max_plain = self.config.max_plaintext();
+        let body = &mut buf[HEADER_LEN..HEADER_LEN + max_plain];
+        let (frame_type, channel, len, destination) = match self.reconfirm {
+            // A confirmation owed to a source other than the peer: one keepalive there.
+            Some(to) if to != peer => {
+                self.reconfirm = None;
+                (FrameType::Keepalive, None, 0, to)
+            }
+            _ => {
+                let (t, c, n) = self.next_frame_body(now, body)?;
+                (t, c, n, peer)
+            }
+        };
+        let frame_len = HEADER_LEN + len + TAG_LEN;
+        let header = Header {
+            frame_type,
+            key_phase: false,
+            channel,
+            receiver_index: self.peer_index,
+            counter: 0,
+            payload_len: 0,
+        };
+        let keys = self.keys.as_mut()?;
+        match keys.send.seal(&self.config, header, &mut buf[..frame_len]) {
+            Ok(()) => {}
+            Err(SealError::CounterExhausted) => {
+                self.end_session(CloseCode::COUNTER_EXHAUSTED);
+                return None;
+            }
+            Err(SealError::Failed) => {
+                self.stats.seal_failures += 1;
+                return None;
+            }
+        }
+        self.last_sent = now;
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += frame_len as u64;
+        if frame_type == FrameType::Keepalive {
+            self.stats.keepalives_sent += 1;
+        }
+        if let (FrameType::Data, Some(c)) = (frame_type, channel) {
+            self.stats.channel_mut(c).frames_sent += 1;
+        }
+        if let State::Closing { code, for_good } = self.state {
+            if frame_type == FrameType::Close {
+                if for_good {
+                    self.finish_close(code, false);
+                } else {
+                    self.state = State::Open;
+                    self.end_session(code);
+                }
+            }
+        }
+        Some(Sealed {
+            len: frame_len,
+            destination,
+            frame_type,
+            channel,
+        })
+    }
+
+    /// Pick the highest-priority frame due and write its plaintext into `body`.
+    fn next_frame_body(
+        &mut self,
+        now: Timestamp,
+        body: &mut [u8],
+    ) -> Option<(FrameType, Option<Channel>, usize)> {
+        if let State::Closing { code, .. } = self.state {
+            let n = CloseBody { code: code.0 }.emit(body).ok()?;
+            return Some((FrameType::Close, None, n));
+        }
+        if let Some(msg) = self.control_out.take() {
+            let n = msg.len().min(body.len());
+            body[..n].copy_from_slice(&msg[..n]);
+            self.pool.give(msg);
+            return Some((FrameType::Data, Some(Channel::Control), n));
+        }
+        if self.session_in.ack_pending() {
+            let n = self.session_in.take_ack().emit(body).ok()?;
+            self.stats.acks_sent += 1;
+            return Some((FrameType::Ack, Some(Channel::Session), n));
+        }
+        if self.storage_in.ack_pending() {
+            let n = self.storage_in.take_ack().emit(body).ok()?;
+            self.stats.acks_sent += 1;
+            return Some((FrameType::Ack, Some(Channel::Storage), n));
+        }
+        let max_plain = body.len();
+        if let Some(n) = self.session_out.next_retransmit(now, body) {
+            return Some((FrameType::Data, Some(Channel::Session), n));
+        }
+        if let Some(n) = self
+            .session_out
+            .next_new(now, max_plain, body, &mut self.pool)
+        {
+            return Some((FrameType::Data, Some(Channel::Session), n));
+        }
+        if let Some(n) = self.storage_out.next_retransmit(now, body) {
+            self.stats.storage_retransmits += 1;
+            return Some((FrameType::Data, Some(Channel::Storage), n));
+        }
+        if let Some(msg) = self.telemetry_out.pop_front() {
+            let n = msg.len().min(body.len());
+            body[..n].copy_from_slice(&msg[..n]);
+            self.pool.give(msg);
+            return Some((FrameType::Data, Some(Channel::Telemetry), n));
+        }
+        if let Some(n) = self
+            .storage_out
+            .next_new(now, max_plain, body, &mut self.pool)
+        {
+            return Some((FrameType::Data, Some(Channel::Storage), n));
+        }
+        if let Some(n) = self.video_out.next_fragment(body, &mut self.pool) {
+            return Some((FrameType::Data, Some(Channel::Video), n));
+        }
+        if self.reconfirm.take().is_some() || now >= self.last_sent + self.config.keepalive_interval
+        {
+            return Some((FrameType::Keepalive, None, 0));
+        }
+        None
+    }
+
+    /// When `timer` is due, if it is armed.
+    pub(crate) fn deadline(&self, timer: Timer) -> Option<Timestamp> {
+        if self.state == State::Closed {
+            return None;
+        }
+        let keys = self.keys.as_ref();
+        let sending = self.is_connected();
+        match timer {
+            Timer::Keepalive => sending.then(|| self.last_sent + self.config.keepalive_interval),
+            Timer::LinkLoss => (keys.is_some() && !self.link_lost)
+                .then(|| self.last_received + self.config.link_loss_timeout),
+            Timer::StorageRetransmit => sending.then(|| self.storage_out.poll_timeout())?,
+            Timer::SessionRetransmit => sending.then(|| self.session_out.poll_timeout())?,
+            Timer::Rekey => keys
+                .filter(|_| sending && self.key_update.is_idle())
+                .map(|k| k.send.rekey_at(&self.config)),
+            Timer::KeyReject => keys
+                .filter(|_| sending)
+                .map(|k| k.send.reject_at(&self.config)),
+            Timer::Reassembly => self.reassembler.poll_timeout(),
+            Timer::Unlock => self.unlock.deadline(self.config.handshake.timeout),
+        }
+    }
+
+    /// The earliest armed timer.
+    pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
+        Timer::ALL.iter().filter_map(|&t| self.deadline(t)).min()
+    }
+
+    /// Run every timer due at `now`. Returns true if the link was lost now.
+    pub(crate) fn handle_timeout(&mut self, now: Timestamp) -> bool {
+        let mut lost = false;
+        for timer in Timer::ALL {
+            if self.deadline(timer).is_some_and(|at| now >= at) {
+                lost |= self.on_timer(timer, now);
+            }
+        }
+        lost
+    }
+
+    fn on_timer(&mut self, timer: Timer, now: Timestamp) -> bool {
+        match timer {
+            Timer::KeyReject => {
+                // The key update did not complete in time; the peer refuses this key now.
+                self.end_session(CloseCode::KEY_EXPIRED);
+                return true;
+            }
+            Timer::Rekey => self.maybe_start_rekey(now),
+            Timer::LinkLoss => {
+                self.link_lost = true;
+                self.push_event(Event::LinkLost);
+                return true;
+            }
+            Timer::Reassembly => {
+                let events = &mut self.events;
+                let stats = &mut self.stats;
+                self.reassembler.expire(now, &mut self.pool, &mut |message_id| {
+                    stats.channel_mut(Channel::Video).messages_lost += 1;
+                    events.push_back(Event::VideoLost { message_id });
+                });
+            }
+            Timer::Unlock => {
+                self.unlock.expire();
+                self.push_event(Event::HandshakeFailed {
+                    error: crate::handshake::HandshakeError::Timeout,
+                });
+            }
+            // Retransmissions and keepalives come out of the next `poll_transmit`.
+            Timer::SessionRetransmit | Timer::StorageRetransmit | Timer::Keepalive => {}
+        }
+        false
+    }
+}
