@@ -24,10 +24,21 @@ pub fn links<P: AeadProvider>() -> (Link<P>, Link<P>) {
         &[3; 32],
         1,
         2,
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
         &mut rng,
         t,
     );
-    let rc = Link::from_secret(Role::Remote, config, &s, &[3; 32], 2, 1, &mut rng, t);
+    let rc = Link::from_secret(
+        Role::Remote,
+        config,
+        &s,
+        &[3; 32],
+        2,
+        1,
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        &mut rng,
+        t,
+    );
     (air.expect("valid config"), rc.expect("valid config"))
 }
 
@@ -44,12 +55,20 @@ pub fn round_trip<P: AeadProvider>(
     air.send(Channel::Telemetry, payload)
         .expect("queue has room");
     while let Some(tx) = air.poll_transmit(t, wire) {
-        rc.handle_datagram(t, &wire[..tx.len])
-            .expect("authentic frame");
+        rc.handle_datagram(
+            t,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            &wire[..tx.len],
+        )
+        .expect("authentic frame");
     }
     while let Some(back) = rc.poll_transmit(t, wire) {
-        air.handle_datagram(t, &wire[..back.len])
-            .expect("authentic frame");
+        air.handle_datagram(
+            t,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &wire[..back.len],
+        )
+        .expect("authentic frame");
     }
     // The aircraft's events are key update notices only.
     while air.poll_event().is_some() {}

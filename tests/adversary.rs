@@ -35,7 +35,8 @@ use rotorlink::handshake::messages::{
 use rotorlink::handshake::{pake, AircraftIdentity, KsfParams, RefusalReason, RemoteIdentity};
 use rotorlink::wire::{Frame, FrameType, Header, HEADER_LEN, TAG_LEN};
 use rotorlink::{
-    Channel, CloseCode, Config, Error, Event, Link, Role, RustCrypto, Secret, Stats, Timestamp,
+    Channel, CloseCode, Config, Error, Event, Link, Role, RustCrypto, Secret, SendError, Stats,
+    Timestamp,
 };
 use rotorlink_sim::aircraft::{AircraftApp, AircraftConfig, GET_FLIGHT_LOG};
 use rotorlink_sim::pair::Received;
@@ -113,7 +114,7 @@ struct Flight {
     aircraft: AircraftApp,
     remote: RemoteApp,
     /// Every event other than a message, in order, with the side that reported it.
-    events: Vec<(Side, Timestamp, Event<'static>)>,
+    events: Vec<(Side, Timestamp, Event)>,
 }
 
 impl Flight {
@@ -182,7 +183,7 @@ impl Flight {
         }
     }
 
-    fn count(&self, side: Side, f: impl Fn(&Event<'static>) -> bool) -> usize {
+    fn count(&self, side: Side, f: impl Fn(&Event) -> bool) -> usize {
         self.events
             .iter()
             .filter(|(s, _, e)| *s == side && f(e))
@@ -764,10 +765,16 @@ mod replay {
         f.fly(ms(1500));
         let first = f.pair.remote.local_index();
         *lock(&mode) = Mode::Wait;
-        f.pair.remote.connect(f.pair.now()).unwrap();
+        f.pair
+            .remote
+            .connect(
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                f.pair.now(),
+            )
+            .unwrap();
         f.fly(ms(300));
         assert_ne!(f.pair.remote.local_index(), first, "a new session");
-        let resumed = |e: &Event<'static>| matches!(e, Event::Connected { kind: Kind::Resume });
+        let resumed = |e: &Event| matches!(e, Event::Connected { kind: Kind::Resume });
         assert_eq!(f.count(Side::Remote, resumed), 1);
         // The switch itself may lose what was in flight under the old keys: let it settle,
         // then count only the attack.
@@ -1169,8 +1176,8 @@ fn assert_nonces_unique(
 mod limits {
     use super::*;
 
-    /// A flight of 7 s with key updates every 40 frames and a counter limit of 300, the
-    /// pilot's application reconnecting whenever its own link closed; every frame on the air.
+    /// A flight of 7 s with key updates every 40 frames and a counter limit of 300; every
+    /// frame on the air.
     fn exhaust(app: AircraftConfig, seed: u64) -> (Flight, Vec<(Timestamp, Direction, Vec<u8>)>) {
         let config = Config {
             rekey_after_packets: 40,
@@ -1180,14 +1187,11 @@ mod limits {
         let recorder = Recorder::new();
         let mut f = Flight::pairing_app(config.clone(), seed, CODE, app);
         f.pair.set_adversary(Box::new(recorder.clone()));
-        for _ in 0..70 {
-            f.fly(ms(100));
-            // An application reconnects when its link closed (after a peer's exhaustion the
-            // remote's link reconnects by itself, on the link loss).
-            if f.pair.remote.is_closed() {
-                f.pair.remote.connect(f.pair.now()).unwrap();
-            }
-        }
+        // A worn-out session ends without closing the link, and the bonded remote starts
+        // the next one by itself (on its own exhaustion at once, on the aircraft's when the
+        // link is lost): no application step is needed.
+        f.fly(ms(7000));
+        assert!(f.pair.remote.is_connected() || !f.pair.remote.is_closed());
         let keys = keys_on_air(&recorder.log());
         assert_nonces_unique(&keys, config.reject_after_packets, config.counter_limit);
         let sessions: BTreeSet<_> = keys.keys().map(|(d, i, _)| (*d, *i)).collect();
@@ -1208,9 +1212,10 @@ mod limits {
     }
 
     fn exhausted(f: &Flight, side: Side) -> usize {
-        f.count(side, |e| {
-            matches!(e, Event::Closed { code, by_peer: false } if *code == CloseCode::COUNTER_EXHAUSTED)
-        })
+        f.count(
+            side,
+            |e| matches!(e, Event::SessionEnded { code } if *code == CloseCode::COUNTER_EXHAUSTED),
+        )
     }
 
     /// Key updates every 40 frames and a counter limit of 300. With video on, the aircraft
@@ -1349,11 +1354,13 @@ mod limits {
         let mut f = Flight::pairing(config.clone(), 15);
         f.pair.set_adversary(Box::new(adversary));
         f.fly(ms(4000));
-        let expired = f.count(Side::Remote, |e| {
-            matches!(e, Event::Closed { code, by_peer: false } if *code == CloseCode::KEY_EXPIRED)
-        }) + f.count(Side::Aircraft, |e| {
-            matches!(e, Event::Closed { code, by_peer: false } if *code == CloseCode::KEY_EXPIRED)
-        });
+        let expired = f.count(
+            Side::Remote,
+            |e| matches!(e, Event::SessionEnded { code } if *code == CloseCode::KEY_EXPIRED),
+        ) + f.count(
+            Side::Aircraft,
+            |e| matches!(e, Event::SessionEnded { code } if *code == CloseCode::KEY_EXPIRED),
+        );
         assert!(expired >= 3, "{expired} keys expired");
         assert!(*lock(&blocked) > 10);
         let keys = keys_on_air(&lock(&log));
@@ -1445,12 +1452,23 @@ fn a_leaked_traffic_secret_opens_only_its_own_key_phase() {
         &hash,
         7,
         9,
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
         &mut rng(1),
         t,
     )
     .unwrap();
-    pair.remote =
-        Link::from_secret(Role::Remote, config, &secret, &hash, 9, 7, &mut rng(2), t).unwrap();
+    pair.remote = Link::from_secret(
+        Role::Remote,
+        config,
+        &secret,
+        &hash,
+        9,
+        7,
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        &mut rng(2),
+        t,
+    )
+    .unwrap();
     let recorder = Recorder::new();
     pair.set_adversary(Box::new(recorder.clone()));
     for i in 0..200u32 {
@@ -1579,7 +1597,7 @@ fn provision(seed: u64) -> AircraftIdentity {
 /// handshake datagram the aircraft sends.
 struct Guesser {
     link: Arc<Mutex<Link>>,
-    events: Vec<Event<'static>>,
+    events: Vec<Event>,
     guesses: u32,
     /// An attempt is running (between `pair` and its outcome).
     busy: bool,
@@ -1612,7 +1630,12 @@ impl Guesser {
         if !self.busy {
             self.guesses += 1;
             let guess = format!("{:06}", 900_000 + self.guesses);
-            link.pair(guess.as_bytes(), now).unwrap();
+            link.pair(
+                guess.as_bytes(),
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                now,
+            )
+            .unwrap();
             self.busy = true;
         }
         link.handle_timeout(now);
@@ -1621,21 +1644,21 @@ impl Guesser {
             pair.inject(Direction::Uplink, buf[..t.len].to_vec(), now);
         }
         while let Some(e) = link.poll_event() {
-            if let Some(e) = e.detached() {
-                if matches!(
-                    e,
-                    Event::PairingRejected { .. }
-                        | Event::HandshakeRefused { .. }
-                        | Event::HandshakeFailed { .. }
-                ) {
-                    self.busy = false;
-                }
+            if matches!(
+                e,
+                Event::PairingRejected { .. }
+                    | Event::HandshakeRefused { .. }
+                    | Event::HandshakeFailed { .. }
+            ) {
+                self.busy = false;
+            }
+            if !matches!(e, Event::Message { .. }) {
                 self.events.push(e);
             }
         }
     }
 
-    fn count(&self, f: impl Fn(&Event<'static>) -> bool) -> usize {
+    fn count(&self, f: impl Fn(&Event) -> bool) -> usize {
         self.events.iter().filter(|e| f(e)).count()
     }
 
@@ -1651,7 +1674,11 @@ fn feeding(guesser: &Guesser, block_remote: bool) -> Box<dyn Adversary> {
     Box::new(FnAdversary::new(
         move |now: Timestamp, dir: Direction, d: Vec<u8>, air: &mut Air| {
             if dir == Direction::Downlink && !is_encrypted(&d) {
-                let _ = lock(&link).handle_datagram(now, &d);
+                let _ = lock(&link).handle_datagram(
+                    now,
+                    std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                    &d,
+                );
             }
             if !(block_remote && dir == Direction::Uplink) {
                 air.forward(d);
@@ -1742,7 +1769,13 @@ mod handshake {
         *lock(&rewrites) = (Drops::default(), Drops::default());
         *lock(&active) = true;
         let index = f.pair.remote.local_index();
-        f.pair.remote.connect(f.pair.now()).unwrap();
+        f.pair
+            .remote
+            .connect(
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                f.pair.now(),
+            )
+            .unwrap();
         f.fly(ms(800));
         assert_eq!(f.pair.remote.local_index(), index, "no new session");
         assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 2);
@@ -1809,7 +1842,11 @@ mod handshake {
             move |now: Timestamp, dir: Direction, d: Vec<u8>, air: &mut Air| match dir {
                 // The aircraft's answers go to the attacker's remote only.
                 Direction::Downlink => {
-                    let _ = lock(&link).handle_datagram(now, &d);
+                    let _ = lock(&link).handle_datagram(
+                        now,
+                        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                        &d,
+                    );
                 }
                 // The pilot's messages go to the impostor only.
                 Direction::Uplink => {
@@ -1817,7 +1854,11 @@ mod handshake {
                         *lock(&fin) += 1;
                     }
                     let mut imp = lock(&imp);
-                    let _ = imp.handle_datagram(now, &d);
+                    let _ = imp.handle_datagram(
+                        now,
+                        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                        &d,
+                    );
                     let mut buf = vec![0u8; 2048];
                     while let Some(t) = imp.poll_transmit(now, &mut buf) {
                         air.inject(Direction::Downlink, buf[..t.len].to_vec(), now);
@@ -1832,7 +1873,14 @@ mod handshake {
             let rejected = f.count(Side::Remote, |e| matches!(e, Event::PairingRejected { .. }));
             if rejected == pilot_attempts && pilot_attempts < 3 {
                 // The pilot, told the code was wrong, types it again.
-                f.pair.remote.pair(CODE, f.pair.now()).unwrap();
+                f.pair
+                    .remote
+                    .pair(
+                        CODE,
+                        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                        f.pair.now(),
+                    )
+                    .unwrap();
                 pilot_attempts += 1;
             }
         }
@@ -1920,7 +1968,14 @@ mod handshake {
             .bonds()
             .is_empty());
         *lock(&active) = false;
-        f.pair.remote.pair(CODE, f.pair.now()).unwrap();
+        f.pair
+            .remote
+            .pair(
+                CODE,
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                f.pair.now(),
+            )
+            .unwrap();
         f.fly(ms(1000));
         let bonds = f
             .pair
@@ -1952,7 +2007,8 @@ mod handshake {
         let ops = f.pair.aircraft.handshake_crypto_ops();
         f.pair.aircraft.change_code(b"999999").unwrap();
         f.fly(ms(100));
-        let closed = |e: &Event<'static>| matches!(e, Event::Closed { code, by_peer: true } if *code == CloseCode::CODE_CHANGED);
+        // The session (and the bond) is over; the remote's link stays open to pair again.
+        let closed = |e: &Event| matches!(e, Event::SessionEnded { code } if *code == CloseCode::CODE_CHANGED);
         assert_eq!(f.count(Side::Remote, closed), 1);
         assert!(f
             .pair
@@ -1961,16 +2017,29 @@ mod handshake {
             .unwrap()
             .bonds()
             .is_empty());
-        f.pair.remote.connect(f.pair.now()).unwrap();
+        f.pair
+            .remote
+            .connect(
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                f.pair.now(),
+            )
+            .unwrap();
         f.fly(ms(500));
-        let refused = |reason: RefusalReason| move |e: &Event<'static>| matches!(e, Event::HandshakeRefused { reason: r, .. } if *r == reason);
+        let refused = |reason: RefusalReason| move |e: &Event| matches!(e, Event::HandshakeRefused { reason: r, .. } if *r == reason);
         assert_eq!(
             f.count(Side::Remote, refused(RefusalReason::UnknownBond)),
             1
         );
         assert!(!f.pair.remote.is_connected());
         assert_eq!(f.pair.aircraft.handshake_crypto_ops(), ops);
-        f.pair.remote.pair(CODE, f.pair.now()).unwrap();
+        f.pair
+            .remote
+            .pair(
+                CODE,
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                f.pair.now(),
+            )
+            .unwrap();
         f.fly(ms(500));
         assert!(
             !f.pair.remote.is_connected(),
@@ -1979,7 +2048,14 @@ mod handshake {
         assert_eq!(f.pair.aircraft.remaining_attempts(), Some(9));
         // After the back-off that failure earned (1 s):
         f.fly(ms(600));
-        f.pair.remote.pair(b"999999", f.pair.now()).unwrap();
+        f.pair
+            .remote
+            .pair(
+                b"999999",
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                f.pair.now(),
+            )
+            .unwrap();
         f.fly(ms(500));
         assert!(f.pair.remote.is_connected(), "the new code does");
     }
@@ -2015,7 +2091,11 @@ mod handshake {
             move |now: Timestamp, dir: Direction, d: Vec<u8>, air: &mut Air| {
                 if dir == Direction::Uplink && d[1] == FrameType::HandshakeInit as u8 {
                     let mut imp = lock(&imp);
-                    let _ = imp.handle_datagram(now, &d);
+                    let _ = imp.handle_datagram(
+                        now,
+                        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                        &d,
+                    );
                     let mut buf = vec![0u8; 2048];
                     while let Some(t) = imp.poll_transmit(now, &mut buf) {
                         for _ in 0..2 {
@@ -2090,7 +2170,14 @@ mod handshake {
         // the rate limiter has tokens again.
         f.pair.take_adversary();
         f.fly(ms(1000));
-        f.pair.remote.pair(CODE, f.pair.now()).unwrap();
+        f.pair
+            .remote
+            .pair(
+                CODE,
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                f.pair.now(),
+            )
+            .unwrap();
         f.fly(ms(300));
         assert_eq!(
             f.pair.aircraft.handshake_crypto_ops(),
@@ -2441,7 +2528,13 @@ mod flood {
         assert_eq!(f.pair.aircraft.remaining_attempts(), Some(0));
         // The pilot reconnects during the flood (a resume: one X25519) and flies on.
         let sessions = f.count(Side::Remote, |e| matches!(e, Event::Connected { .. }));
-        f.pair.remote.connect(f.pair.now()).unwrap();
+        f.pair
+            .remote
+            .connect(
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                f.pair.now(),
+            )
+            .unwrap();
         f.fly(ms(800));
         let now = f.count(Side::Remote, |e| matches!(e, Event::Connected { .. }));
         assert_eq!(now, sessions + 1);
@@ -2472,7 +2565,10 @@ mod flood {
         let identity = RemoteIdentity::from_bytes(&identity).unwrap();
         let now = f.pair.now();
         f.pair.remote = Link::remote(config, identity, LINK_ID, &mut rng(37), now).unwrap();
-        f.pair.remote.connect(now).unwrap();
+        f.pair
+            .remote
+            .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), now)
+            .unwrap();
         f.fly(ms(300));
         assert!(f.pair.remote.is_connected(), "the bonded pilot flies");
         f.pair.remote.unlock_storage(CODE, f.pair.now()).unwrap();
@@ -2562,6 +2658,7 @@ fn rogue_session(f: &mut Flight, remote: &RemoteIdentity, seed: u64) -> Link {
         &th,
         index,
         parsed.sender_index,
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
         &mut rng(seed),
         f.pair.now(),
     )
@@ -2621,7 +2718,7 @@ mod storage {
         assert!(!f.pair.aircraft.storage_unlocked());
         assert_eq!(
             f.pair.aircraft.send(Channel::Storage, b"log"),
-            Err(Error::StorageLocked)
+            Err(SendError::StorageLocked)
         );
         // It may fly: bonded remotes are trusted with the sticks.
         let sticks = f
@@ -2669,7 +2766,7 @@ mod storage {
         assert_eq!(f.remote.stats.log_bytes, 0);
         assert_eq!(
             f.pair.remote.send(Channel::Storage, GET_FLIGHT_LOG),
-            Err(Error::StorageLocked)
+            Err(SendError::StorageLocked)
         );
         assert_eq!(undelivered(&f.pair), [0, 0, 0]);
 

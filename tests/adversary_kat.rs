@@ -283,6 +283,7 @@ fn the_link_refuses_a_low_order_key_update() {
         &hash,
         1,
         2,
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
         &mut rng(1),
         now,
     )
@@ -293,7 +294,11 @@ fn the_link_refuses_a_low_order_key_update() {
         let i = u32::try_from(i).unwrap();
         let forged = key_update_request(&r2a, *point, i, u64::from(i));
         assert_eq!(
-            aircraft.handle_datagram(now, &forged),
+            aircraft.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                &forged
+            ),
             Err(Error::Handshake(HandshakeError::AuthenticationFailed)),
             "low-order point {}",
             h(point)
@@ -313,7 +318,13 @@ fn the_link_refuses_a_low_order_key_update() {
     let good = PublicKey::from(&StaticSecret::from([0x77; 32])).to_bytes();
     let n = u32::try_from(points.len()).unwrap();
     let forged = key_update_request(&r2a, good, n, u64::from(n));
-    aircraft.handle_datagram(now, &forged).unwrap();
+    aircraft
+        .handle_datagram(
+            now,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &forged,
+        )
+        .unwrap();
     let out = sent(&mut aircraft, now);
     assert!(
         out.contains(&(FrameType::Data, Some(Channel::Session))),
@@ -381,7 +392,11 @@ fn the_link_refuses_a_low_order_handshake_ephemeral() {
         let index = 100 + u32::try_from(i).unwrap();
         let init = session_init(&remote, &aircraft_static, index, *point);
         assert_eq!(
-            aircraft.handle_datagram(now, &init),
+            aircraft.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                &init
+            ),
             Err(Error::Handshake(HandshakeError::AuthenticationFailed)),
             "low-order ephemeral {}",
             h(point)
@@ -394,7 +409,13 @@ fn the_link_refuses_a_low_order_handshake_ephemeral() {
     // Positive control: an ordinary ephemeral gets a Response.
     let e = PublicKey::from(&StaticSecret::from([0x99; 32])).to_bytes();
     let init = session_init(&remote, &aircraft_static, 7, e);
-    aircraft.handle_datagram(now, &init).unwrap();
+    aircraft
+        .handle_datagram(
+            now,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &init,
+        )
+        .unwrap();
     assert_eq!(
         sent(&mut aircraft, now),
         [(FrameType::HandshakeResponse, None)]

@@ -48,10 +48,20 @@ fn round(air: &mut Link, rc: &mut Link, now: Timestamp, buf: &mut [u8], video: &
     air.send(Channel::Storage, &[7; 3000]).unwrap();
     for _ in 0..3 {
         while let Some(t) = rc.poll_transmit(now, buf) {
-            air.handle_datagram(now, &buf[..t.len]).unwrap();
+            air.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                &buf[..t.len],
+            )
+            .unwrap();
         }
         while let Some(t) = air.poll_transmit(now, buf) {
-            rc.handle_datagram(now, &buf[..t.len]).unwrap();
+            rc.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                &buf[..t.len],
+            )
+            .unwrap();
         }
         for link in [&mut *air, &mut *rc] {
             while let Some(ev) = link.poll_event() {
@@ -76,6 +86,7 @@ fn steady_state_send_and_receive_allocate_nothing() {
         &[2; 32],
         1,
         2,
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
         &mut ChaCha20Rng::seed_from_u64(101),
         t0,
     )
@@ -87,6 +98,7 @@ fn steady_state_send_and_receive_allocate_nothing() {
         &[2; 32],
         2,
         1,
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
         &mut ChaCha20Rng::seed_from_u64(102),
         t0,
     )

@@ -60,6 +60,7 @@ fn pair() -> (Link, Link) {
             &[4; 32],
             1,
             2,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
             &mut ChaCha20Rng::seed_from_u64(101),
             t,
         )
@@ -71,6 +72,7 @@ fn pair() -> (Link, Link) {
             &[4; 32],
             2,
             1,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
             &mut ChaCha20Rng::seed_from_u64(102),
             t,
         )
@@ -155,10 +157,10 @@ proptest! {
         let bit = bit.index(frame.len() * 8);
         let mut flipped = frame.clone();
         flipped[bit / 8] ^= 1 << (bit % 8);
-        prop_assert!(rc.handle_datagram(t, &flipped).is_err());
+        prop_assert!(rc.handle_datagram(t, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &flipped).is_err());
         prop_assert!(messages(&mut rc).is_empty());
         prop_assert_eq!(rc.stats().dropped_total(), 1);
-        prop_assert!(rc.handle_datagram(t, &frame).is_ok());
+        prop_assert!(rc.handle_datagram(t, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &frame).is_ok());
     }
 
     /// Frames delivered in any order inside the window, with duplicates, arrive exactly once;
@@ -179,7 +181,7 @@ proptest! {
         schedule.extend(&dups);
         let mut got = Vec::new();
         for i in schedule {
-            let _ = rc.handle_datagram(t, &frames[i]);
+            let _ = rc.handle_datagram(t, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &frames[i]);
             got.extend(messages(&mut rc));
         }
         got.sort();
@@ -187,7 +189,7 @@ proptest! {
         prop_assert_eq!(got, expected);
         prop_assert_eq!(rc.stats().dropped_duplicate, dups.len() as u64);
         for f in &frames {
-            prop_assert_eq!(rc.handle_datagram(t, f), Err(Error::Replayed(ReplayError::Duplicate)));
+            prop_assert_eq!(rc.handle_datagram(t, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), f), Err(Error::Replayed(ReplayError::Duplicate)));
         }
         prop_assert!(messages(&mut rc).is_empty());
     }
@@ -241,7 +243,11 @@ fn frames_too_short_for_a_header_or_tag_are_typed_errors() {
     for len in 0..HEADER_LEN + 16 {
         let bytes = vec![0u8; len];
         assert!(matches!(
-            air.handle_datagram(Timestamp::ZERO, &bytes),
+            air.handle_datagram(
+                Timestamp::ZERO,
+                std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                &bytes
+            ),
             Err(Error::Malformed(_))
         ));
     }

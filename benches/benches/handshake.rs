@@ -27,11 +27,19 @@ fn shuttle(air: &mut Link, rc: &mut Link, done: impl Fn(&Link, &Link) -> bool) {
     for _ in 0..32 {
         let mut moved = false;
         while let Some(t) = rc.poll_transmit(now, &mut buf) {
-            let _ = air.handle_datagram(now, &buf[..t.len]);
+            let _ = air.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                &buf[..t.len],
+            );
             moved = true;
         }
         while let Some(t) = air.poll_transmit(now, &mut buf) {
-            let _ = rc.handle_datagram(now, &buf[..t.len]);
+            let _ = rc.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                &buf[..t.len],
+            );
             moved = true;
         }
         while air.poll_event().is_some() {}
@@ -80,7 +88,12 @@ fn benches(c: &mut Criterion) {
 
     // Pair once to get bonded identities for the session and resume benches.
     let (mut air, mut rc) = (aircraft(&air_fresh, 3), remote(&rc_fresh, 4));
-    rc.pair(CODE, Timestamp::ZERO).unwrap();
+    rc.pair(
+        CODE,
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        Timestamp::ZERO,
+    )
+    .unwrap();
     shuttle(&mut air, &mut rc, connected);
     let air_bonded = air.aircraft_identity().unwrap().to_bytes().to_vec();
     let rc_bonded = rc.remote_identity().unwrap().to_bytes().to_vec();
@@ -92,7 +105,12 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || (aircraft(&air_fresh, 5), remote(&rc_fresh, 6)),
             |(mut air, mut rc)| {
-                rc.pair(CODE, Timestamp::ZERO).unwrap();
+                rc.pair(
+                    CODE,
+                    std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                    Timestamp::ZERO,
+                )
+                .unwrap();
                 shuttle(&mut air, &mut rc, connected);
             },
             BatchSize::SmallInput,
@@ -102,7 +120,11 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || (aircraft(&air_bonded, 7), remote(&rc_bonded, 8)),
             |(mut air, mut rc)| {
-                rc.connect(Timestamp::ZERO).unwrap();
+                rc.connect(
+                    std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                    Timestamp::ZERO,
+                )
+                .unwrap();
                 shuttle(&mut air, &mut rc, connected);
             },
             BatchSize::SmallInput,
@@ -112,13 +134,21 @@ fn benches(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let (mut air, mut rc) = (aircraft(&air_bonded, 9), remote(&rc_bonded, 10));
-                rc.connect(Timestamp::ZERO).unwrap();
+                rc.connect(
+                    std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                    Timestamp::ZERO,
+                )
+                .unwrap();
                 shuttle(&mut air, &mut rc, connected);
                 let before = air.stats().handshakes_completed;
                 (air, rc, before)
             },
             |(mut air, mut rc, before)| {
-                rc.connect(Timestamp::ZERO).unwrap(); // holds a ticket: a resume
+                rc.connect(
+                    std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                    Timestamp::ZERO,
+                )
+                .unwrap(); // holds a ticket: a resume
                 shuttle(&mut air, &mut rc, |a, r| {
                     a.stats().handshakes_completed > before && r.is_connected()
                 });
@@ -143,11 +173,21 @@ fn benches(c: &mut Criterion) {
                     &[5; 32],
                     1,
                     2,
+                    std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
                     &mut r,
                     t,
                 );
-                let rc =
-                    Link::from_secret(Role::Remote, config.clone(), &s, &[5; 32], 2, 1, &mut r, t);
+                let rc = Link::from_secret(
+                    Role::Remote,
+                    config.clone(),
+                    &s,
+                    &[5; 32],
+                    2,
+                    1,
+                    std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                    &mut r,
+                    t,
+                );
                 (air.unwrap(), rc.unwrap())
             },
             |(mut air, mut rc)| {

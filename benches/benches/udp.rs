@@ -231,7 +231,7 @@ fn bench_raw(c: &mut Criterion, rt: &Runtime) {
 async fn wait_for<P: AeadProvider>(
     conn: &mut Connection<P>,
     what: &str,
-    pred: impl Fn(&Event<'static>) -> bool,
+    pred: impl Fn(&Event) -> bool,
 ) {
     let waiting = async {
         loop {
@@ -267,7 +267,7 @@ async fn pair_rustcrypto() -> (Connection<RustCrypto>, Connection<RustCrypto>) {
     let transport = UdpTransport::connect(addr("127.0.0.1:0"), at)
         .await
         .expect("bind loopback");
-    let remote = Remote::connect(transport, LINK_ID, CODE, config())
+    let remote = Remote::connect(transport, at, LINK_ID, CODE, config())
         .await
         .expect("pairing");
     (aircraft, remote)
@@ -287,7 +287,8 @@ async fn pair_aws_lc() -> (Connection<AwsLc>, Connection<AwsLc>) {
     let identity = RemoteIdentity::generate(&mut OsRng);
     let mut link = Link::<AwsLc>::remote(config(), identity, LINK_ID, &mut OsRng, Timestamp::ZERO)
         .expect("valid config");
-    link.pair(CODE, Timestamp::ZERO).expect("a remote pairs");
+    link.pair(CODE, at, Timestamp::ZERO)
+        .expect("a remote pairs");
     let mut remote = Connection::spawn(link, transport, Options::default());
     wait_for(&mut remote, "session", |e| {
         matches!(e, Event::Connected { .. })
@@ -299,7 +300,7 @@ async fn pair_aws_lc() -> (Connection<AwsLc>, Connection<AwsLc>) {
 /// Open the storage channel on both ends.
 async fn unlock<P: AeadProvider>(aircraft: &mut Connection<P>, remote: &mut Connection<P>) {
     remote.unlock_storage(CODE).expect("session up");
-    let unlocked = |e: &Event<'static>| matches!(e, Event::StorageUnlocked);
+    let unlocked = |e: &Event| matches!(e, Event::StorageUnlocked);
     wait_for(remote, "storage unlock (remote)", unlocked).await;
     wait_for(aircraft, "storage unlock (aircraft)", unlocked).await;
 }

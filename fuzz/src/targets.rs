@@ -78,12 +78,14 @@ const PEER_INDEX: u32 = 0x5045_4552;
 /// When every target's links are created.
 const T0: Timestamp = Timestamp::from_millis(1_000);
 /// The aircraft's and the remote's addresses in every target.
-const AIRCRAFT_ADDR: std::net::SocketAddr = std::net::SocketAddr::V4(
-    std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 1), 47474),
-);
-const REMOTE_ADDR: std::net::SocketAddr = std::net::SocketAddr::V4(
-    std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 2), 47474),
-);
+const AIRCRAFT_ADDR: std::net::SocketAddr = std::net::SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::new(10, 0, 0, 1),
+    47474,
+));
+const REMOTE_ADDR: std::net::SocketAddr = std::net::SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::new(10, 0, 0, 2),
+    47474,
+));
 
 /// Where datagrams to the end of role `to` come from: the other end.
 fn source_for(to: Role) -> std::net::SocketAddr {
@@ -1617,7 +1619,9 @@ impl<P: AeadProvider> Receiver<P> {
         // stays open but holds no keys to open anything with.
         let ended = !closed && !self.link.is_connected();
         let header = Frame::new_checked(&d[..]).and_then(|f| Header::parse(&f));
-        let result = self.link.handle_datagram(self.now, source_for(self.link.role()), &d);
+        let result = self
+            .link
+            .handle_datagram(self.now, source_for(self.link.role()), &d);
         let events = drain(&mut self.link);
         let expected_drop = match header {
             Err(e) => Some(Error::Malformed(e)),

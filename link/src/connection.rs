@@ -77,8 +77,8 @@ pub(crate) struct Connection<P: AeadProvider> {
     peer_index: u32,
     /// Where frames go; moves only on authenticated frames or completed handshakes.
     peer: Option<SocketAddr>,
-    /// Send one authenticated frame to this address soon (a session confirmation).
-    reconfirm: Option<SocketAddr>,
+    /// Send an authenticated frame to the peer soon (a session confirmation).
+    reconfirm: bool,
     keys: Option<Keys<P>>,
     /// False while a remote's new session waits for the aircraft's first frame.
     confirmed: bool,
@@ -121,7 +121,7 @@ impl<P: AeadProvider> Connection<P> {
             local_index: 0,
             peer_index: 0,
             peer: None,
-            reconfirm: None,
+            reconfirm: false,
             keys: None,
             confirmed: false,
             kind: None,
@@ -234,10 +234,12 @@ impl<P: AeadProvider> Connection<P> {
         self.keys = None;
     }
 
-    /// Send one authenticated frame to `to` soon, without moving the peer.
-    pub(crate) fn reconfirm_to(&mut self, to: SocketAddr) {
+    /// Send an authenticated frame to the peer soon, so a remote that missed the session's
+    /// confirmation learns it is up. It goes to the peer whoever asked: a replayed `Finish`
+    /// from elsewhere gets nothing encrypted.
+    pub(crate) fn reconfirm(&mut self) {
         if self.keys.is_some() {
-            self.reconfirm = Some(to);
+            self.reconfirm = true;
         }
     }
 
@@ -567,16 +569,10 @@ impl<P: AeadProvider> Connection<P> {
                 let stats = &mut self.stats;
                 let outcome = self
                     .reassembler
-                    .on_fragment(
-                        now,
-                        &fragment,
-                        bytes,
-                        &mut self.pool,
-                        &mut |message_id| {
-                            stats.channel_mut(Channel::Video).messages_lost += 1;
-                            events.push_back(Event::VideoLost { message_id });
-                        },
-                    )
+                    .on_fragment(now, &fragment, bytes, &mut self.pool, &mut |message_id| {
+                        stats.channel_mut(Channel::Video).messages_lost += 1;
+                        events.push_back(Event::VideoLost { message_id });
+                    })
                     .map_err(Error::violation)?;
                 match outcome {
                     Reassembled::Pending => {}
@@ -694,22 +690,17 @@ impl<P: AeadProvider> Connection<P> {
                 });
                 Outcome::Pending
             }
-            (SessionMessage::UnlockInit(ke1), Role::Aircraft) => self.unlock.on_init(
-                now,
-                ke1,
+            (SessionMessage::UnlockInit(ke1), Role::Aircraft) => {
+                self.unlock
+                    .on_init(now, ke1, &self.session_transcript, endpoint, &mut out)?
+            }
+            (SessionMessage::UnlockResponse { ke2, .. }, Role::Remote) => self.unlock.on_response(
+                ke2,
                 &self.session_transcript,
-                endpoint,
+                self.config.ksf,
+                &mut self.rng,
                 &mut out,
             )?,
-            (SessionMessage::UnlockResponse { ke2, .. }, Role::Remote) => {
-                self.unlock.on_response(
-                    ke2,
-                    &self.session_transcript,
-                    self.config.ksf,
-                    &mut self.rng,
-                    &mut out,
-                )?
-            }
             (SessionMessage::UnlockFinish(ke3), Role::Aircraft) => {
                 self.unlock
                     .on_finish(ke3, &self.session_transcript, endpoint, &mut out)?
@@ -814,17 +805,7 @@ impl<P: AeadProvider> Connection<P> {
         self.maybe_start_rekey(now);
         let max_plain = self.config.max_plaintext();
         let body = &mut buf[HEADER_LEN..HEADER_LEN + max_plain];
-        let (frame_type, channel, len, destination) = match self.reconfirm {
-            // A confirmation owed to a source other than the peer: one keepalive there.
-            Some(to) if to != peer => {
-                self.reconfirm = None;
-                (FrameType::Keepalive, None, 0, to)
-            }
-            _ => {
-                let (t, c, n) = self.next_frame_body(now, body)?;
-                (t, c, n, peer)
-            }
-        };
+        let (frame_type, channel, len) = self.next_frame_body(now, body)?;
         let frame_len = HEADER_LEN + len + TAG_LEN;
         let header = Header {
             frame_type,
@@ -867,7 +848,7 @@ impl<P: AeadProvider> Connection<P> {
         }
         Some(Sealed {
             len: frame_len,
-            destination,
+            destination: peer,
             frame_type,
             channel,
         })
@@ -928,7 +909,8 @@ impl<P: AeadProvider> Connection<P> {
         if let Some(n) = self.video_out.next_fragment(body, &mut self.pool) {
             return Some((FrameType::Data, Some(Channel::Video), n));
         }
-        if self.reconfirm.take().is_some() || now >= self.last_sent + self.config.keepalive_interval
+        if core::mem::take(&mut self.reconfirm)
+            || now >= self.last_sent + self.config.keepalive_interval
         {
             return Some((FrameType::Keepalive, None, 0));
         }
@@ -991,10 +973,11 @@ impl<P: AeadProvider> Connection<P> {
             Timer::Reassembly => {
                 let events = &mut self.events;
                 let stats = &mut self.stats;
-                self.reassembler.expire(now, &mut self.pool, &mut |message_id| {
-                    stats.channel_mut(Channel::Video).messages_lost += 1;
-                    events.push_back(Event::VideoLost { message_id });
-                });
+                self.reassembler
+                    .expire(now, &mut self.pool, &mut |message_id| {
+                        stats.channel_mut(Channel::Video).messages_lost += 1;
+                        events.push_back(Event::VideoLost { message_id });
+                    });
             }
             Timer::Unlock => {
                 self.unlock.expire();

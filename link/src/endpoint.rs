@@ -8,8 +8,8 @@
 //!   the connection's peer;
 //! - a completed handshake ([`HsEvent::Established`]): the caller starts a session with the
 //!   source, which becomes the peer;
-//! - a request to re-confirm the current session to the source (a retransmitted `Finish`):
-//!   one authenticated frame goes there, the peer does not move;
+//! - a request to re-confirm the current session (a retransmitted `Finish`): one
+//!   authenticated frame goes to the peer — never to the source, which proved nothing;
 //! - a drop, with its reason.
 //!
 //! The endpoint sends no encrypted frame and never changes the peer address: that belongs to
@@ -35,8 +35,8 @@ use crate::time::Timestamp;
 pub(crate) enum Answer {
     /// Nothing more (a reply may be queued for the source).
     Handled,
-    /// A retransmitted `Finish` of the current session: send one authenticated frame to the
-    /// source, so a remote that missed the confirmation learns the session is up.
+    /// A retransmitted `Finish` of the current session: send an authenticated frame to the
+    /// peer, so a remote that missed the confirmation learns the session is up.
     Reconfirm,
 }
 

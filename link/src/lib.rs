@@ -79,12 +79,12 @@ extern crate std;
 
 pub mod channel;
 pub mod config;
-pub mod crypto;
-mod error;
-pub mod handshake;
 mod connection;
+pub mod crypto;
 mod endpoint;
+mod error;
 mod event;
+pub mod handshake;
 mod link;
 mod pool;
 pub mod session;

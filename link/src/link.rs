@@ -376,7 +376,7 @@ impl<P: AeadProvider> Link<P> {
                 .handle(now, from, datagram, index, &mut events);
             self.apply(events, Some(from), now);
             if answer.map_err(Error::Handshake)? == Answer::Reconfirm {
-                self.connection.reconfirm_to(from);
+                self.connection.reconfirm();
             }
             return Ok(());
         }
@@ -455,8 +455,9 @@ impl<P: AeadProvider> Link<P> {
             .set_resumption(resumption(&e.handshake_secret, &e.transcript_hash), now);
         if aircraft {
             // Tell the remote at once that the session is up.
-            self.connection.reconfirm_to(from);
-            self.connection.push_event(Event::Connected { kind: e.kind });
+            self.connection.reconfirm();
+            self.connection
+                .push_event(Event::Connected { kind: e.kind });
         }
     }
 

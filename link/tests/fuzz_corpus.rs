@@ -281,17 +281,30 @@ fn real_transcript() -> Vec<(String, Vec<u8>)> {
     let rc_identity = RemoteIdentity::generate(&mut rng);
     let mut rc: Link =
         Link::remote(config.clone(), rc_identity, link_id, &mut rng, now).expect("remote");
-    rc.pair(b"246813", std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), now).expect("pair");
+    rc.pair(
+        b"246813",
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        now,
+    )
+    .expect("pair");
     let mut out = Vec::new();
     let mut buf = vec![0u8; 2048];
     for round in 0..4 {
         while let Some(t) = rc.poll_transmit(now, &mut buf) {
             out.push((format!("pair-remote-{round}"), buf[..t.len].to_vec()));
-            let _ = air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &buf[..t.len]);
+            let _ = air.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                &buf[..t.len],
+            );
         }
         while let Some(t) = air.poll_transmit(now, &mut buf) {
             out.push((format!("pair-aircraft-{round}"), buf[..t.len].to_vec()));
-            let _ = rc.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &buf[..t.len]);
+            let _ = rc.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                &buf[..t.len],
+            );
         }
     }
     assert!(air.is_connected() && rc.is_connected());
@@ -302,10 +315,16 @@ fn real_transcript() -> Vec<(String, Vec<u8>)> {
     }
     let mut stranger: Link =
         Link::remote(config, stranger_identity, link_id, &mut rng, now).expect("remote");
-    stranger.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), now).expect("connect");
+    stranger
+        .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), now)
+        .expect("connect");
     while let Some(t) = stranger.poll_transmit(now, &mut buf) {
         out.push(("session-stranger".into(), buf[..t.len].to_vec()));
-        let _ = air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &buf[..t.len]);
+        let _ = air.handle_datagram(
+            now,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &buf[..t.len],
+        );
     }
     while let Some(t) = air.poll_transmit(now, &mut buf) {
         out.push(("refusal".into(), buf[..t.len].to_vec()));

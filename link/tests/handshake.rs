@@ -85,14 +85,22 @@ impl Net {
                 moved = true;
                 self.log.push((true, buf[..t.len].to_vec()));
                 if !self.lost() {
-                    let _ = self.air.handle_datagram(self.now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &buf[..t.len]);
+                    let _ = self.air.handle_datagram(
+                        self.now,
+                        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                        &buf[..t.len],
+                    );
                 }
             }
             while let Some(t) = self.air.poll_transmit(self.now, &mut buf) {
                 moved = true;
                 self.log.push((false, buf[..t.len].to_vec()));
                 if !self.lost() {
-                    let _ = self.rc.handle_datagram(self.now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &buf[..t.len]);
+                    let _ = self.rc.handle_datagram(
+                        self.now,
+                        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                        &buf[..t.len],
+                    );
                 }
             }
             collect(&mut self.air, &mut self.air_events, &mut self.air_messages);
@@ -165,7 +173,13 @@ fn paired_net() -> Net {
     let air = aircraft(identity, store, 2);
     let rc = remote(RemoteIdentity::generate(&mut rng(3)), 4);
     let mut net = Net::new(air, rc);
-    net.rc.pair(CODE, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .pair(
+            CODE,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            net.now,
+        )
+        .unwrap();
     assert!(net.run_until(Duration::from_secs(2), |n| n.rc.is_connected()));
     net.run(Duration::from_millis(50));
     net
@@ -209,7 +223,13 @@ fn data_queued_before_pairing_waits_for_key_confirmation() {
         remote(RemoteIdentity::generate(&mut rng(3)), 4),
     );
     net.rc.send(Channel::Control, b"early").unwrap();
-    net.rc.pair(CODE, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .pair(
+            CODE,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            net.now,
+        )
+        .unwrap();
     net.step(Duration::ZERO);
     // Nothing but handshake frames went out before the session was confirmed.
     let first_data = net.log.iter().position(|(_, f)| f[1] >= 0x10).unwrap();
@@ -234,7 +254,9 @@ fn bonded_devices_reconnect_without_the_code_after_a_restart() {
     let air = aircraft(identity, MemoryAttemptStore::new(), 12);
     let rc = remote(RemoteIdentity::from_bytes(&rc_bytes).unwrap(), 14);
     let mut net = Net::new(air, rc);
-    net.rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now)
+        .unwrap();
     assert!(net.run_until(Duration::from_secs(1), |n| n.rc.is_connected()));
     assert!(
         has(&net.rc_events, "Connected { kind: Session }"),
@@ -257,7 +279,8 @@ fn an_unbonded_remote_cannot_connect() {
         remote(RemoteIdentity::generate(&mut rng(3)), 4),
     );
     assert_eq!(
-        net.rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now),
+        net.rc
+            .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now),
         Err(rotorlink::Error::Handshake(HandshakeError::NotBonded))
     );
     // A remote claiming a bond it does not have is refused.
@@ -267,7 +290,9 @@ fn an_unbonded_remote_cannot_connect() {
         aircraft_static: net.air.aircraft_identity().unwrap().static_public(),
     });
     net.rc = remote(stranger, 6);
-    net.rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now)
+        .unwrap();
     net.run(Duration::from_millis(100));
     assert!(!net.rc.is_connected());
     assert!(has(&net.rc_events, "UnknownBond"), "{:?}", net.rc_events);
@@ -285,7 +310,13 @@ fn a_wrong_code_fails_on_both_sides_and_consumes_an_attempt() {
         aircraft(identity, store, 2),
         remote(RemoteIdentity::generate(&mut rng(3)), 4),
     );
-    net.rc.pair(b"000000", std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .pair(
+            b"000000",
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            net.now,
+        )
+        .unwrap();
     net.run(Duration::from_secs(11));
     assert!(!net.rc.is_connected() && !net.air.is_connected());
     assert!(
@@ -317,9 +348,21 @@ fn back_off_is_enforced_and_the_lockout_survives_a_restart() {
     .unwrap();
     let mut net = Net::new(air, remote(RemoteIdentity::generate(&mut rng(3)), 4));
     // First wrong attempt, then an immediate second one: refused by the back-off.
-    net.rc.pair(b"111111", std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .pair(
+            b"111111",
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            net.now,
+        )
+        .unwrap();
     net.run(Duration::from_millis(100));
-    net.rc.pair(b"222222", std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .pair(
+            b"222222",
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            net.now,
+        )
+        .unwrap();
     net.run(Duration::from_millis(100));
     assert!(
         has(&net.rc_events, "reason: BackOff"),
@@ -330,12 +373,24 @@ fn back_off_is_enforced_and_the_lockout_survives_a_restart() {
     // Wait out each back-off and fail twice more: locked out.
     for code in [b"333333", b"444444"] {
         net.run(Duration::from_secs(3));
-        net.rc.pair(code, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+        net.rc
+            .pair(
+                code,
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                net.now,
+            )
+            .unwrap();
         net.run(Duration::from_millis(100));
     }
     assert_eq!(net.air.remaining_attempts(), Some(0));
     net.run(Duration::from_secs(3));
-    net.rc.pair(CODE, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .pair(
+            CODE,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            net.now,
+        )
+        .unwrap();
     net.run(Duration::from_millis(100));
     assert!(has(&net.rc_events, "LockedOut"), "{:?}", net.rc_events);
     assert!(
@@ -357,7 +412,13 @@ fn back_off_is_enforced_and_the_lockout_survives_a_restart() {
     .unwrap();
     let mut net = Net::new(air, remote(RemoteIdentity::generate(&mut rng(3)), 8));
     assert_eq!(net.air.remaining_attempts(), Some(0));
-    net.rc.pair(CODE, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .pair(
+            CODE,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            net.now,
+        )
+        .unwrap();
     net.run(Duration::from_millis(100));
     assert!(has(&net.rc_events, "LockedOut"), "{:?}", net.rc_events);
     assert!(!net.rc.is_connected());
@@ -387,7 +448,13 @@ fn pairing_completes_at_twenty_percent_loss() {
         );
         net.loss = 0.2;
         net.rng = rng(seed);
-        net.rc.pair(CODE, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+        net.rc
+            .pair(
+                CODE,
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                net.now,
+            )
+            .unwrap();
         assert!(
             net.run_until(Duration::from_secs(5), |n| n.rc.is_connected()
                 && n.air.is_connected()),
@@ -414,7 +481,11 @@ fn a_replayed_handshake_never_yields_a_session() {
     let mut air = aircraft(identity, MemoryAttemptStore::new(), 22);
     let mut buf = vec![0u8; 2048];
     for f in &recorded {
-        let _ = air.handle_datagram(Timestamp::ZERO, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), f);
+        let _ = air.handle_datagram(
+            Timestamp::ZERO,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            f,
+        );
         while air.poll_transmit(Timestamp::ZERO, &mut buf).is_some() {}
     }
     assert!(!air.is_connected());
@@ -470,7 +541,9 @@ fn changing_the_code_revokes_bonds() {
     );
     assert!(!net.rc.is_closed() && !net.air.is_closed());
     assert!(net.air.aircraft_identity().unwrap().bonds().is_empty());
-    net.rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now)
+        .unwrap();
     net.run(Duration::from_millis(100));
     // The resume ticket and the bond are both gone: refused.
     assert!(!net.rc.is_connected());
@@ -532,11 +605,23 @@ fn a_forged_response_leaves_the_handshake_able_to_finish() {
         aircraft(identity, store, 2),
         remote(RemoteIdentity::generate(&mut rng(3)), 4),
     );
-    net.rc.pair(CODE, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .pair(
+            CODE,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            net.now,
+        )
+        .unwrap();
     let mut buf = vec![0u8; 2048];
     let init = net.rc.poll_transmit(net.now, &mut buf).unwrap();
     let init = buf[..init.len].to_vec();
-    net.air.handle_datagram(net.now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &init).unwrap();
+    net.air
+        .handle_datagram(
+            net.now,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &init,
+        )
+        .unwrap();
     let genuine = net.air.poll_transmit(net.now, &mut buf).unwrap();
     let genuine = buf[..genuine.len].to_vec();
     // An attacker answers first with a response of the right shape but its own contents.
@@ -545,9 +630,22 @@ fn a_forged_response_leaves_the_handshake_able_to_finish() {
         for b in &mut forged[30..] {
             *b ^= byte | 1;
         }
-        assert!(net.rc.handle_datagram(net.now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &forged).is_err());
+        assert!(net
+            .rc
+            .handle_datagram(
+                net.now,
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                &forged
+            )
+            .is_err());
     }
-    net.rc.handle_datagram(net.now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &genuine).unwrap();
+    net.rc
+        .handle_datagram(
+            net.now,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            &genuine,
+        )
+        .unwrap();
     assert!(net.run_until(Duration::from_secs(1), |n| n.rc.is_connected()));
 }
 
@@ -559,7 +657,9 @@ fn resume_falls_back_to_the_full_handshake_when_the_aircraft_forgot_the_session(
     let identity = AircraftIdentity::from_bytes(&air_bytes).unwrap();
     net.air = aircraft(identity, MemoryAttemptStore::new(), 31);
     net.rc_events.clear();
-    net.rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+    net.rc
+        .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now)
+        .unwrap();
     assert!(net.run_until(Duration::from_secs(2), |n| has(
         &n.rc_events,
         "Connected { kind: Session }"
@@ -579,7 +679,9 @@ fn sessions_have_unrelated_keys_and_recordings_stay_closed_to_long_term_secrets(
         let air = aircraft(identity, MemoryAttemptStore::new(), seed);
         let rc = remote(RemoteIdentity::from_bytes(&rc_bytes).unwrap(), seed + 1);
         let mut net = Net::new(air, rc);
-        net.rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now).unwrap();
+        net.rc
+            .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), net.now)
+            .unwrap();
         assert!(net.run_until(Duration::from_secs(1), |n| n.rc.is_connected()));
         for i in 0..20u8 {
             net.rc.send(Channel::Control, &[i; 16]).unwrap();
@@ -611,7 +713,11 @@ fn sessions_have_unrelated_keys_and_recordings_stay_closed_to_long_term_secrets(
     let mut buf = vec![0u8; 2048];
     for (up, frame) in &first {
         let to = if *up { &mut air } else { &mut rc };
-        let _ = to.handle_datagram(Timestamp::ZERO, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), frame);
+        let _ = to.handle_datagram(
+            Timestamp::ZERO,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            frame,
+        );
         while to.poll_transmit(Timestamp::ZERO, &mut buf).is_some() {}
     }
     for link in [&mut air, &mut rc] {
@@ -657,7 +763,13 @@ fn a_late_copy_of_the_pairing_init_costs_no_attempt() {
         .map(|(_, f)| f.clone())
         .unwrap();
     assert_eq!(net.air.remaining_attempts(), Some(3));
-    net.air.handle_datagram(net.now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &init).unwrap();
+    net.air
+        .handle_datagram(
+            net.now,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &init,
+        )
+        .unwrap();
     net.run(Duration::from_secs(11));
     assert_eq!(net.air.remaining_attempts(), Some(3));
     assert!(

@@ -73,7 +73,8 @@ fn run(
         while let Some(t) = rc.poll_transmit(now, &mut buf) {
             let mut d = buf[..t.len].to_vec();
             tamper(true, &mut d);
-            let _ = air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &d);
+            let _ =
+                air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &d);
         }
         while let Some(t) = air.poll_transmit(now, &mut buf) {
             let mut d = buf[..t.len].to_vec();
@@ -148,7 +149,12 @@ proptest! {
 fn bonded() -> (Link, Link) {
     let mut air = aircraft(provisioned());
     let mut rc = remote(RemoteIdentity::generate(&mut rng(4)));
-    rc.pair(CODE, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), Timestamp::ZERO).unwrap();
+    rc.pair(
+        CODE,
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        Timestamp::ZERO,
+    )
+    .unwrap();
     let (air_up, rc_up) = run(&mut air, &mut rc, Duration::from_millis(200), |_, _| {});
     assert!(air_up && rc_up);
     let air_id = AircraftIdentity::from_bytes(&air.aircraft_identity().unwrap().to_bytes());
@@ -184,7 +190,11 @@ fn a_session_flood_costs_no_diffie_hellman_and_the_bonded_remote_still_connects(
     let (mut air, mut rc) = bonded();
     let victim = rc.remote_identity().unwrap().static_public();
     let mut attacker = rng(66);
-    rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), Timestamp::ZERO).unwrap();
+    rc.connect(
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        Timestamp::ZERO,
+    )
+    .unwrap();
     let mut buf = vec![0u8; 2048];
     let mut now = Timestamp::ZERO;
     let mut up = false;
@@ -192,13 +202,27 @@ fn a_session_flood_costs_no_diffie_hellman_and_the_bonded_remote_still_connects(
         // 100 forged initiations per 10 ms, interleaved with the real remote's traffic.
         for _ in 0..100 {
             let forged = forged_session_init(&victim, &mut attacker);
-            assert!(air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &forged).is_err());
+            assert!(air
+                .handle_datagram(
+                    now,
+                    std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                    &forged
+                )
+                .is_err());
         }
         while let Some(t) = rc.poll_transmit(now, &mut buf) {
-            let _ = air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &buf[..t.len]);
+            let _ = air.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                &buf[..t.len],
+            );
         }
         while let Some(t) = air.poll_transmit(now, &mut buf) {
-            let _ = rc.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &buf[..t.len]);
+            let _ = rc.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                &buf[..t.len],
+            );
         }
         up |= connected(&mut rc);
         now = now + Duration::from_millis(10);
@@ -218,7 +242,12 @@ fn a_pairing_flood_is_bounded_by_the_back_off() {
     let mut attackers: Vec<Link> = (0..200)
         .map(|i| {
             let mut l = remote(RemoteIdentity::generate(&mut rng(100 + i)));
-            l.pair(b"guess", std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), Timestamp::ZERO).unwrap();
+            l.pair(
+                b"guess",
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                Timestamp::ZERO,
+            )
+            .unwrap();
             l
         })
         .collect();
@@ -227,7 +256,11 @@ fn a_pairing_flood_is_bounded_by_the_back_off() {
     for _ in 0..100 {
         for a in &mut attackers {
             while let Some(t) = a.poll_transmit(now, &mut buf) {
-                let _ = air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &buf[..t.len]);
+                let _ = air.handle_datagram(
+                    now,
+                    std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                    &buf[..t.len],
+                );
             }
         }
         while air.poll_transmit(now, &mut buf).is_some() {}
@@ -244,17 +277,32 @@ fn a_pairing_flood_is_bounded_by_the_back_off() {
 #[test]
 fn replayed_session_initiations_cost_nothing() {
     let (mut air, mut rc) = bonded();
-    rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), Timestamp::ZERO).unwrap();
+    rc.connect(
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        Timestamp::ZERO,
+    )
+    .unwrap();
     let mut buf = vec![0u8; 2048];
     let t = rc.poll_transmit(Timestamp::ZERO, &mut buf).unwrap();
     let init = buf[..t.len].to_vec();
-    air.handle_datagram(Timestamp::ZERO, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &init).unwrap();
+    air.handle_datagram(
+        Timestamp::ZERO,
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+        &init,
+    )
+    .unwrap();
     assert_eq!(air.handshake_crypto_ops(), 4);
     // Let the pending handshake time out, then replay the recorded initiation many times.
     let later = Timestamp::ZERO + Duration::from_secs(20);
     air.handle_timeout(later);
     for _ in 0..1000 {
-        assert!(air.handle_datagram(later, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &init).is_err());
+        assert!(air
+            .handle_datagram(
+                later,
+                std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                &init
+            )
+            .is_err());
     }
     assert_eq!(air.handshake_crypto_ops(), 4);
 }

@@ -461,11 +461,22 @@ fn the_aircraft_answers_the_vector_init_as_the_document_says() {
     let init = v.get("hs_init_datagram");
     let mut bad = init.to_vec();
     *bad.last_mut().unwrap() ^= 1;
-    assert!(air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &bad).is_err());
+    assert!(air
+        .handle_datagram(
+            now,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &bad
+        )
+        .is_err());
     assert!(drain(&mut air, now).is_empty());
     assert_eq!(air.handshake_crypto_ops(), 0);
 
-    air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), init).unwrap();
+    air.handle_datagram(
+        now,
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+        init,
+    )
+    .unwrap();
     let sent = drain(&mut air, now);
     assert_eq!(sent.len(), 1);
     let response = &sent[0];
@@ -501,7 +512,12 @@ fn the_aircraft_answers_the_vector_init_as_the_document_says() {
     assert_eq!(&expected[expected.len() - CONFIRM_LEN..], &confirm);
 
     // A retransmitted Init gets the same response, at no cost.
-    air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), init).unwrap();
+    air.handle_datagram(
+        now,
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+        init,
+    )
+    .unwrap();
     assert_eq!(drain(&mut air, now), std::slice::from_ref(response));
     assert_eq!(air.handshake_crypto_ops(), 4);
 
@@ -509,11 +525,19 @@ fn the_aircraft_answers_the_vector_init_as_the_document_says() {
     let mut wrong = confirm_remote;
     wrong[0] ^= 1;
     assert!(air
-        .handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &session_finish(aircraft_index, wrong))
+        .handle_datagram(
+            now,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &session_finish(aircraft_index, wrong)
+        )
         .is_err());
     assert!(!air.is_connected());
-    air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &session_finish(aircraft_index, confirm_remote))
-        .unwrap();
+    air.handle_datagram(
+        now,
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+        &session_finish(aircraft_index, confirm_remote),
+    )
+    .unwrap();
     assert!(air.is_connected());
     assert!(
         events(&mut air).contains(&"Connected { kind: Session }".to_string()),
@@ -545,7 +569,8 @@ fn the_remote_finishes_against_the_document_key_schedule() {
     let now = Timestamp::ZERO;
     let mut rc = Link::remote(config(), remote_identity(&k), k.link_id, &mut rng(9), now).unwrap();
     rc.send(rotorlink::Channel::Control, b"early").unwrap();
-    rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), now).unwrap();
+    rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), now)
+        .unwrap();
     let sent = drain(&mut rc, now);
     assert_eq!(sent.len(), 1, "only the Init");
     let init = &sent[0];
@@ -592,10 +617,21 @@ fn the_remote_finishes_against_the_document_key_schedule() {
     // A response with a flipped confirmation bit changes nothing.
     let mut bad = response.clone();
     *bad.last_mut().unwrap() ^= 1;
-    assert!(rc.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &bad).is_err());
+    assert!(rc
+        .handle_datagram(
+            now,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            &bad
+        )
+        .is_err());
     assert!(drain(&mut rc, now).is_empty());
 
-    rc.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &response).unwrap();
+    rc.handle_datagram(
+        now,
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        &response,
+    )
+    .unwrap();
     let sent = drain(&mut rc, now);
     assert_eq!(
         sent,
@@ -607,8 +643,12 @@ fn the_remote_finishes_against_the_document_key_schedule() {
     // The aircraft's first authenticated frame confirms the session; data flows.
     let th = transcript_hash(&[init, &response]);
     let traffic = traffic_secrets(&handshake_secret, &th);
-    rc.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &keepalive(&traffic.aircraft_to_remote, remote_index))
-        .unwrap();
+    rc.handle_datagram(
+        now,
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        &keepalive(&traffic.aircraft_to_remote, remote_index),
+    )
+    .unwrap();
     assert!(rc.is_connected());
     assert!(events(&mut rc).contains(&"Connected { kind: Session }".to_string()));
     let sent = drain(&mut rc, now);
@@ -644,7 +684,11 @@ impl Run {
             while let Some(t) = self.rc.poll_transmit(self.now, &mut buf) {
                 moved = true;
                 let datagram = buf[..t.len].to_vec();
-                let _ = self.air.handle_datagram(self.now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &datagram);
+                let _ = self.air.handle_datagram(
+                    self.now,
+                    std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                    &datagram,
+                );
                 if datagram[1] < 0x10 {
                     self.seen.push(Seen {
                         from_remote: true,
@@ -655,7 +699,11 @@ impl Run {
             while let Some(t) = self.air.poll_transmit(self.now, &mut buf) {
                 moved = true;
                 let datagram = buf[..t.len].to_vec();
-                let _ = self.rc.handle_datagram(self.now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &datagram);
+                let _ = self.rc.handle_datagram(
+                    self.now,
+                    std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                    &datagram,
+                );
                 if datagram[1] < 0x10 {
                     self.seen.push(Seen {
                         from_remote: false,
@@ -729,7 +777,13 @@ fn a_seeded_run_reproduces_the_regression_vectors() {
     };
 
     // Pairing with the code.
-    run.rc.pair(code, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), run.now).unwrap();
+    run.rc
+        .pair(
+            code,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            run.now,
+        )
+        .unwrap();
     run.until_connected("Connected { kind: Pair }");
 
     // Both ends restart from their persisted identities; the bond carries a session.
@@ -751,11 +805,15 @@ fn a_seeded_run_reproduces_the_regression_vectors() {
         run.now,
     )
     .unwrap();
-    run.rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), run.now).unwrap();
+    run.rc
+        .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), run.now)
+        .unwrap();
     run.until_connected("Connected { kind: Session }");
 
     // A reconnect within the session's lifetime resumes it.
-    run.rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), run.now).unwrap();
+    run.rc
+        .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), run.now)
+        .unwrap();
     run.until_connected("Connected { kind: Resume }");
 
     let hashes: Vec<String> = run

@@ -21,7 +21,18 @@ fn rng(seed: u64) -> ChaCha20Rng {
 fn link(role: Role, local: u32, peer: u32, seed: u64) -> Link {
     let secret = Secret::new([0x33; 32]);
     let (cfg, hash, now) = (config(), [0x44; 32], Timestamp::ZERO);
-    Link::from_secret(role, cfg, &secret, &hash, local, peer, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &mut rng(seed), now).unwrap()
+    Link::from_secret(
+        role,
+        cfg,
+        &secret,
+        &hash,
+        local,
+        peer,
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        &mut rng(seed),
+        now,
+    )
+    .unwrap()
 }
 
 /// Shuttle frames until both sides are quiet; return what the aircraft sent.
@@ -32,11 +43,21 @@ fn exchange(air: &mut Link, rc: &mut Link, now: Timestamp) -> Vec<Vec<u8>> {
         let mut moved = false;
         while let Some(t) = air.poll_transmit(now, &mut buf) {
             sent.push(buf[..t.len].to_vec());
-            rc.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &buf[..t.len]).unwrap();
+            rc.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                &buf[..t.len],
+            )
+            .unwrap();
             moved = true;
         }
         while let Some(t) = rc.poll_transmit(now, &mut buf) {
-            air.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &buf[..t.len]).unwrap();
+            air.handle_datagram(
+                now,
+                std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+                &buf[..t.len],
+            )
+            .unwrap();
             moved = true;
         }
         if !moved {
@@ -72,7 +93,13 @@ fn traffic_flows_across_key_updates_and_a_leaked_secret_stops_working() {
         air.send(Channel::Telemetry, &i.to_be_bytes()).unwrap();
         rc.send(Channel::Control, &i.to_be_bytes()).unwrap();
         for frame in exchange(&mut air, &mut rc, now) {
-            let opened = spy.handle_datagram(now, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &frame).is_ok();
+            let opened = spy
+                .handle_datagram(
+                    now,
+                    std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                    &frame,
+                )
+                .is_ok();
             if i < 20 {
                 spy_opened_early += usize::from(opened);
             } else if i > 100 {

@@ -364,7 +364,13 @@ fn session<P: AeadProvider>() {
         Some(Channel::Control),
     );
     expect_nothing_to_send(&mut remote, t0);
-    aircraft.handle_datagram(t0, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &frame).unwrap();
+    aircraft
+        .handle_datagram(
+            t0,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &frame,
+        )
+        .unwrap();
     expect_message(&mut aircraft, Channel::Control, control);
     expect_no_event(&mut aircraft);
 
@@ -380,7 +386,13 @@ fn session<P: AeadProvider>() {
         None,
     );
     expect_nothing_to_send(&mut aircraft, t1);
-    remote.handle_datagram(t1, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &frame).unwrap();
+    remote
+        .handle_datagram(
+            t1,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            &frame,
+        )
+        .unwrap();
     expect_no_event(&mut remote);
 
     // Video message 0 in two fragments, aircraft -> remote, counters 1 and 2.
@@ -404,9 +416,21 @@ fn session<P: AeadProvider>() {
         Some(Channel::Video),
     );
     expect_nothing_to_send(&mut aircraft, t1);
-    remote.handle_datagram(t1, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &video_0).unwrap();
+    remote
+        .handle_datagram(
+            t1,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            &video_0,
+        )
+        .unwrap();
     expect_no_event(&mut remote);
-    remote.handle_datagram(t1, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &video_1).unwrap();
+    remote
+        .handle_datagram(
+            t1,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            &video_1,
+        )
+        .unwrap();
     expect_message(&mut remote, Channel::Video, &video);
     expect_no_event(&mut remote);
 
@@ -435,7 +459,13 @@ fn session<P: AeadProvider>() {
 
     // The aircraft gets segment 1 first and acknowledges it selectively, still in key
     // phase 0.
-    aircraft.handle_datagram(t1, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &storage_1).unwrap();
+    aircraft
+        .handle_datagram(
+            t1,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &storage_1,
+        )
+        .unwrap();
     expect_no_event(&mut aircraft);
     let ack = expect_transmit(
         &v,
@@ -447,13 +477,21 @@ fn session<P: AeadProvider>() {
     );
     expect_no_event(&mut aircraft);
     expect_nothing_to_send(&mut aircraft, t1);
-    aircraft.handle_datagram(t1, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &storage_0).unwrap();
+    aircraft
+        .handle_datagram(
+            t1,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &storage_0,
+        )
+        .unwrap();
     expect_message(&mut aircraft, Channel::Storage, list);
     expect_message(&mut aircraft, Channel::Storage, get);
     expect_no_event(&mut aircraft);
 
     // The remote takes the ack.
-    remote.handle_datagram(t1, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &ack).unwrap();
+    remote
+        .handle_datagram(t1, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &ack)
+        .unwrap();
     expect_no_event(&mut remote);
     assert_eq!(
         remote.storage_unacked(),
@@ -472,7 +510,13 @@ fn session<P: AeadProvider>() {
         },
     );
     assert!(remote.is_closed());
-    aircraft.handle_datagram(t1, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &close).unwrap();
+    aircraft
+        .handle_datagram(
+            t1,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            &close,
+        )
+        .unwrap();
     expect_event(
         &mut aircraft,
         Event::Closed {
@@ -520,15 +564,27 @@ fn the_vectors_are_not_accepted_twice_or_altered() {
         let mut bad = control.to_vec();
         bad[i] ^= 0x01;
         assert!(
-            aircraft.handle_datagram(t0, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &bad).is_err(),
+            aircraft
+                .handle_datagram(t0, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), &bad)
+                .is_err(),
             "bit flip at byte {i}"
         );
     }
     expect_no_event(&mut aircraft);
-    aircraft.handle_datagram(t0, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), control).unwrap();
+    aircraft
+        .handle_datagram(
+            t0,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            control,
+        )
+        .unwrap();
     expect_message(&mut aircraft, Channel::Control, v.get("control_plaintext"));
     assert_eq!(
-        aircraft.handle_datagram(t0, std::net::SocketAddr::from(([10, 0, 0, 2], 47474)), control),
+        aircraft.handle_datagram(
+            t0,
+            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+            control
+        ),
         Err(rotorlink::Error::Replayed(
             rotorlink::ReplayError::Duplicate
         ))

@@ -244,8 +244,8 @@ fn remote_event(
         }
         LinkEvent::Message { channel, data } => app.on_message(conn.now(), channel, &data),
         LinkEvent::Link(e) => {
-            on_event(&LinkEvent::Link(e));
             app.on_event(&e);
+            on_event(&LinkEvent::Link(e));
         }
         other => on_event(&other),
     }

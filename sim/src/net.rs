@@ -18,16 +18,16 @@
 //! use std::time::Duration;
 //! use rotorlink::tokio::Transport;
 //! use rotorlink_sim::net::SimNet;
-//! use rotorlink_sim::PathConfig;
+//! use rotorlink_sim::{PathConfig, Side};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
 //! let radio = PathConfig { delay: Duration::from_millis(10), ..PathConfig::default() };
 //! let (aircraft, remote) = SimNet::pair(radio.clone(), radio, 7);
-//! remote.send(b"hello").await?;
+//! remote.send(b"hello", Side::Aircraft.addr()).await?;
 //! let mut buf = [0; 64];
-//! let n = aircraft.recv(&mut buf).await?;
-//! assert_eq!(&buf[..n], b"hello");
+//! let (n, from) = aircraft.recv(&mut buf).await?;
+//! assert_eq!((&buf[..n], from), (&b"hello"[..], Side::Remote.addr()));
 //! assert_eq!(aircraft.channel_stats().delivered, 1);
 //! # Ok(())
 //! # }
@@ -240,15 +240,17 @@ impl SimTransport {
 }
 
 impl Transport for SimTransport {
-    async fn send(&self, datagram: &[u8]) -> io::Result<()> {
+    async fn send(&self, datagram: &[u8], _to: SocketAddr) -> io::Result<()> {
         let way = self.outgoing();
         lock(&way.channel).send(self.now(), datagram);
         way.sent.notify_waiters();
         Ok(())
     }
 
-    async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let way = self.incoming();
+        // A radio has no addresses: everything that arrives comes from the other end.
+        let from = self.side.other().addr();
         loop {
             // Listen for sends before looking at the channel, so that a send between the
             // look and the wait still wakes us.
@@ -260,7 +262,7 @@ impl Transport for SimTransport {
                 if let Some(datagram) = channel.receive(self.now()) {
                     let n = datagram.len().min(buf.len());
                     buf[..n].copy_from_slice(&datagram[..n]);
-                    return Ok(n);
+                    return Ok((n, from));
                 }
                 channel.next_arrival()
             };
@@ -520,21 +522,23 @@ mod tests {
         let start = Instant::now();
         let receive = async {
             let mut buf = [0; 16];
-            let n = aircraft.recv(&mut buf).await.unwrap();
+            let (n, from) = aircraft.recv(&mut buf).await.unwrap();
+            assert_eq!(from, Side::Remote.addr());
             (buf[..n].to_vec(), start.elapsed())
         };
         let send = async {
             sleep(Duration::from_millis(3)).await;
-            remote.send(b"up").await.unwrap();
+            remote.send(b"up", Side::Aircraft.addr()).await.unwrap();
         };
         let ((got, at), ()) = tokio::join!(receive, send);
         assert_eq!(got, b"up");
         assert_eq!(at, Duration::from_millis(13));
 
         let sent = Instant::now();
-        aircraft.send(b"down").await.unwrap();
+        aircraft.send(b"down", Side::Remote.addr()).await.unwrap();
         let mut buf = [0; 16];
-        let n = remote.recv(&mut buf).await.unwrap();
+        let (n, from) = remote.recv(&mut buf).await.unwrap();
+        assert_eq!(from, Side::Aircraft.addr());
         assert_eq!(&buf[..n], b"down");
         assert_eq!(sent.elapsed(), Duration::from_millis(25));
         assert_eq!(remote.net().now(), Timestamp::from_millis(38));
@@ -549,9 +553,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_long_datagram_is_truncated() {
         let (aircraft, remote) = SimNet::pair(radio(1), radio(1), 1);
-        remote.send(b"0123456789").await.unwrap();
+        remote
+            .send(b"0123456789", Side::Aircraft.addr())
+            .await
+            .unwrap();
         let mut buf = [0; 4];
-        assert_eq!(aircraft.recv(&mut buf).await.unwrap(), 4);
+        assert_eq!(aircraft.recv(&mut buf).await.unwrap().0, 4);
         assert_eq!(&buf, b"0123");
     }
 
@@ -563,7 +570,7 @@ mod tests {
         };
         let (aircraft, remote) = SimNet::pair(lossy, radio(5), 3);
         for i in 0..100u8 {
-            remote.send(&[i]).await.unwrap();
+            remote.send(&[i], Side::Aircraft.addr()).await.unwrap();
             sleep(Duration::from_millis(1)).await;
         }
         let mut buf = [0; 16];
@@ -572,8 +579,8 @@ mod tests {
         let stats = aircraft.channel_stats();
         assert_eq!((stats.sent, stats.lost, stats.delivered), (100, 100, 0));
         // The other way still works.
-        aircraft.send(b"x").await.unwrap();
-        assert_eq!(remote.recv(&mut buf).await.unwrap(), 1);
+        aircraft.send(b"x", Side::Remote.addr()).await.unwrap();
+        assert_eq!(remote.recv(&mut buf).await.unwrap().0, 1);
     }
 
     /// What the aircraft receives over a bad uplink, with the virtual time of each arrival.
@@ -596,7 +603,10 @@ mod tests {
             let net = aircraft.net();
             let sender = tokio::spawn(async move {
                 for i in 0..300u16 {
-                    remote.send(&i.to_be_bytes()).await.unwrap();
+                    remote
+                        .send(&i.to_be_bytes(), Side::Aircraft.addr())
+                        .await
+                        .unwrap();
                     if i % 3 == 0 {
                         sleep(Duration::from_millis(1)).await;
                     }
@@ -605,7 +615,7 @@ mod tests {
             let mut got = Vec::new();
             let mut buf = [0; 16];
             while let Ok(n) = timeout(Duration::from_secs(1), aircraft.recv(&mut buf)).await {
-                got.push((net.now().as_micros(), buf[..n.unwrap()].to_vec()));
+                got.push((net.now().as_micros(), buf[..n.unwrap().0].to_vec()));
             }
             sender.await.unwrap();
             (got, aircraft.channel_stats())
@@ -631,7 +641,7 @@ mod tests {
         let (aircraft, remote) = SimNet::pair(radio(10), radio(10), 5);
         let mut buf = [0; 16];
 
-        remote.send(b"due").await.unwrap();
+        remote.send(b"due", Side::Aircraft.addr()).await.unwrap();
         let cancelled = tokio::select! {
             biased;
             () = sleep(Duration::from_millis(10)) => true,
@@ -640,11 +650,11 @@ mod tests {
         assert!(cancelled);
         assert_eq!(aircraft.channel_stats().delivered, 0);
         let n = timeout(Duration::ZERO, aircraft.recv(&mut buf)).await;
-        assert_eq!(&buf[..n.unwrap().unwrap()], b"due");
+        assert_eq!(&buf[..n.unwrap().unwrap().0], b"due");
 
         let sender = async {
             for i in 0..100u8 {
-                remote.send(&[i]).await.unwrap();
+                remote.send(&[i], Side::Aircraft.addr()).await.unwrap();
                 sleep(Duration::from_micros(700)).await;
             }
         };
@@ -652,7 +662,7 @@ mod tests {
             let (mut got, mut cancels) = (Vec::new(), 0);
             while got.len() < 100 {
                 tokio::select! {
-                    r = aircraft.recv(&mut buf) => got.push(buf[..r.unwrap()].to_vec()),
+                    r = aircraft.recv(&mut buf) => got.push(buf[..r.unwrap().0].to_vec()),
                     () = sleep(Duration::from_millis(1)) => cancels += 1,
                 }
             }

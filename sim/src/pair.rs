@@ -2,6 +2,7 @@
 //! in virtual time (in the spirit of quinn-proto's test `Pair`), with an optional on-path
 //! [`Adversary`] between the links and the channels.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
@@ -12,6 +13,7 @@ use rotorlink::{
 };
 
 use crate::channel::{Adversary, ChannelConfig, Direction, OnPath, RadioChannel};
+use crate::pcap::{AIRCRAFT_ADDR, REMOTE_ADDR};
 
 /// Which end of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,13 +24,32 @@ pub enum Side {
     Remote,
 }
 
+impl Side {
+    /// This end's address on the simulated radio (the radio has none; the link only compares
+    /// them, and captures show these).
+    pub fn addr(self) -> SocketAddr {
+        SocketAddr::V4(match self {
+            Side::Aircraft => AIRCRAFT_ADDR,
+            Side::Remote => REMOTE_ADDR,
+        })
+    }
+
+    /// The other end.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Aircraft => Side::Remote,
+            Side::Remote => Side::Aircraft,
+        }
+    }
+}
+
 /// An event taken out of a link, owning its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
     /// A message, with the time it was delivered.
     Message(Timestamp, Channel, Vec<u8>),
     /// Any other event.
-    Event(Timestamp, Event<'static>),
+    Event(Timestamp, Event),
 }
 
 /// Two links and the radio between them.
@@ -79,10 +100,21 @@ impl<P: AeadProvider> Pair<P> {
             &hash,
             1,
             2,
+            Side::Remote.addr(),
             &mut rng,
             t,
         )?;
-        let remote = Link::from_secret(Role::Remote, config, &secret, &hash, 2, 1, &mut rng, t)?;
+        let remote = Link::from_secret(
+            Role::Remote,
+            config,
+            &secret,
+            &hash,
+            2,
+            1,
+            Side::Aircraft.addr(),
+            &mut rng,
+            t,
+        )?;
         Ok(Self::with_links(aircraft, remote, uplink, downlink, seed))
     }
 
@@ -113,7 +145,7 @@ impl<P: AeadProvider> Pair<P> {
         let remote_id = RemoteIdentity::generate(&mut rng);
         let mut remote = Link::remote(config, remote_id, link_id, &mut rng, t)?;
         // Starting a pairing on a fresh remote cannot fail.
-        let _ = remote.pair(pilot_code, t);
+        let _ = remote.pair(pilot_code, Side::Aircraft.addr(), t);
         Ok(Self::with_links(aircraft, remote, uplink, downlink, seed))
     }
 
@@ -207,11 +239,13 @@ impl<P: AeadProvider> Pair<P> {
         }
         while let Some(d) = self.downlink.receive(now) {
             // Drops are counted in the link's stats; the simulation carries on.
-            let _ = self.remote.handle_datagram(now, &d);
+            // A radio has no addresses: everything on the downlink comes from the aircraft's
+            // side, an adversary's injections included.
+            let _ = self.remote.handle_datagram(now, Side::Aircraft.addr(), &d);
             moved = true;
         }
         while let Some(d) = self.uplink.receive(now) {
-            let _ = self.aircraft.handle_datagram(now, &d);
+            let _ = self.aircraft.handle_datagram(now, Side::Remote.addr(), &d);
             moved = true;
         }
         collect(&mut self.aircraft, now, &mut self.aircraft_received);
@@ -279,11 +313,12 @@ impl<P: AeadProvider> Pair<P> {
 fn collect<P: AeadProvider>(link: &mut Link<P>, now: Timestamp, into: &mut Vec<Received>) {
     while let Some(ev) = link.poll_event() {
         into.push(match ev {
-            Event::Message { channel, data } => Received::Message(now, channel, data.to_vec()),
-            other => match other.detached() {
-                Some(event) => Received::Event(now, event),
-                None => continue,
-            },
+            Event::Message { channel, data } => {
+                let message = data.to_vec();
+                link.recycle(data);
+                Received::Message(now, channel, message)
+            }
+            other => Received::Event(now, other),
         });
     }
 }

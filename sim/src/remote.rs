@@ -93,7 +93,7 @@ impl RemoteApp {
             }
         }
         if connected && !self.unlock_asked {
-            self.unlock_asked = link.unlock_storage(&self.code).is_ok();
+            self.unlock_asked = link.unlock_storage(&self.code, now).is_ok();
         }
         if link.storage_unlocked() && !self.log_asked {
             self.log_asked = link.send(Channel::Storage, GET_FLIGHT_LOG).is_ok();
@@ -149,7 +149,7 @@ impl RemoteApp {
     }
 
     /// Take one of the link's other events.
-    pub fn on_event(&mut self, event: &Event<'static>) {
+    pub fn on_event(&mut self, event: &Event) {
         let refusal = match *event {
             Event::Connected { kind: Kind::Resume } => {
                 self.stats.reconnects += 1;

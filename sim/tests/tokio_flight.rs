@@ -12,7 +12,7 @@ use rotorlink_sim::flight::{fly_aircraft, fly_remote, RemoteFlight};
 use rotorlink_sim::net::SimNet;
 use rotorlink_sim::remote::RemoteApp;
 use rotorlink_sim::scenario::Scenario;
-use rotorlink_sim::PathConfig;
+use rotorlink_sim::{PathConfig, Side};
 
 const LINK_ID: [u8; 16] = *b"tokio-sim-flight";
 const CODE: &[u8] = b"246813";
@@ -53,9 +53,15 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
     });
 
     let started = tokio::time::Instant::now();
-    let mut remote = Remote::connect(remote_end.clone(), LINK_ID, CODE, config())
-        .await
-        .unwrap();
+    let mut remote = Remote::connect(
+        remote_end.clone(),
+        Side::Aircraft.addr(),
+        LINK_ID,
+        CODE,
+        config(),
+    )
+    .await
+    .unwrap();
     let mut app = RemoteApp::new(CODE);
     let flight = RemoteFlight {
         seed: 11,
@@ -124,7 +130,7 @@ async fn pairing_over_a_dead_radio_times_out_in_virtual_time() {
     )
     .unwrap();
     let started = tokio::time::Instant::now();
-    let err = Remote::connect(remote_end, LINK_ID, CODE, config())
+    let err = Remote::connect(remote_end, Side::Aircraft.addr(), LINK_ID, CODE, config())
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectError::Failed(_)), "{err}");

@@ -263,7 +263,14 @@ async fn run_remote(a: &RemoteArgs, code: &[u8]) -> ExitCode {
         Err(status) => return status,
     };
     let epoch = wall_clock();
-    let connected = Remote::connect(transport.clone(), a.link_id, code, Config::default()).await;
+    let connected = Remote::connect(
+        transport.clone(),
+        transport.udp.peer_addr().unwrap_or(a.connect),
+        a.link_id,
+        code,
+        Config::default(),
+    )
+    .await;
     let mut conn = match connected {
         Ok(conn) => conn,
         Err(e) => {
@@ -342,24 +349,16 @@ impl Captured {
 }
 
 impl Transport for Captured {
-    async fn send(&self, datagram: &[u8]) -> io::Result<()> {
-        if let Some(to) = self.udp.peer_addr() {
-            self.record(self.udp.local_addr().ok(), Some(to), datagram);
-        }
-        self.udp.send(datagram).await
+    async fn send(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
+        // A connected socket sends to its one peer whatever `to` says.
+        let to = self.udp.peer_addr().unwrap_or(to);
+        self.record(self.udp.local_addr().ok(), Some(to), datagram);
+        self.udp.send(datagram, to).await
     }
 
-    async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.udp.recv(buf).await?;
-        self.record(
-            self.udp.last_sender(),
-            self.udp.local_addr().ok(),
-            &buf[..n],
-        );
-        Ok(n)
-    }
-
-    fn accept_last(&self) {
-        self.udp.accept_last();
+    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let (n, from) = self.udp.recv(buf).await?;
+        self.record(Some(from), self.udp.local_addr().ok(), &buf[..n]);
+        Ok((n, from))
     }
 }

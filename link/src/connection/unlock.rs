@@ -20,10 +20,10 @@ use core::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use zeroize::Zeroizing;
 
+use crate::crypto::label;
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::handshake::aircraft::Guarded;
-use crate::crypto::label;
 use crate::handshake::keys::transcript_hash;
 use crate::handshake::pake::{self, ClientLogin, KsfParams, ServerLogin};
 use crate::handshake::{HandshakeError, RefusalReason};

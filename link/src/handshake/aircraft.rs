@@ -192,7 +192,9 @@ impl AircraftHandshake {
         pake::check_ke1(ke1).map_err(|_| Guarded::Malformed)?;
         let remaining = match self.guard.begin(now) {
             Ok(permit) => permit.remaining_attempts_after_this_one,
-            Err(limits::Refusal::BackOff { retry_at }) => return Err(Guarded::BackOff { retry_at }),
+            Err(limits::Refusal::BackOff { retry_at }) => {
+                return Err(Guarded::BackOff { retry_at })
+            }
             Err(limits::Refusal::LockedOut { until }) => return Err(Guarded::LockedOut { until }),
             Err(limits::Refusal::Store(_)) => return Err(Guarded::Store),
         };

@@ -127,9 +127,7 @@ pub fn keyed_secrets(label: &[u8], th_frames: &[&[u8]], ikm: &[u8]) -> KeyedSecr
         && hk
             .expand(label::REMOTE_CONFIRM, &mut confirm_remote)
             .is_ok()
-        && hk
-            .expand(label::HANDSHAKE_SECRET, &mut secret[..])
-            .is_ok();
+        && hk.expand(label::HANDSHAKE_SECRET, &mut secret[..]).is_ok();
     debug_assert!(ok);
     KeyedSecrets {
         confirm_aircraft,
@@ -152,9 +150,7 @@ pub fn resumption(handshake_secret: &Secret, transcript_hash: &[u8; 32]) -> Resu
     let mut ticket = [0u8; TICKET_LEN];
     let mut secret = Zeroizing::new([0u8; KEY_LEN]);
     let ok = hk.expand(label::TICKET, &mut ticket).is_ok()
-        && hk
-            .expand(label::RESUMPTION, &mut secret[..])
-            .is_ok();
+        && hk.expand(label::RESUMPTION, &mut secret[..]).is_ok();
     debug_assert!(ok);
     Resumption {
         ticket,

@@ -44,7 +44,6 @@ use crate::crypto::{label, Secret, KEY_LEN};
 /// The credential identifier of the one account: the remote.
 pub const CREDENTIAL_ID: &[u8] = b"rotorlink remote";
 
-
 /// Length of KE1 (`CredentialRequest`, remote -> aircraft): 96 bytes.
 pub const KE1_LEN: usize = <CredentialRequestLen<Suite> as Unsigned>::USIZE;
 /// Length of KE2 (`CredentialResponse`, aircraft -> remote): 320 bytes.

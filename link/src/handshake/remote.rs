@@ -393,13 +393,7 @@ impl RemoteHandshake {
                 for (i, dh) in [&ee, &es, &se, &ss].iter().enumerate() {
                     ikm[i * 32..(i + 1) * 32].copy_from_slice(dh.as_bytes());
                 }
-                let s = verify_keyed(
-                    label::SESSION,
-                    init_frame,
-                    frame,
-                    &ikm[..],
-                    confirm,
-                )?;
+                let s = verify_keyed(label::SESSION, init_frame, frame, &ikm[..], confirm)?;
                 let finish = Finish::Keyed {
                     kind: Kind::Session,
                     confirm: s.confirm_remote,

@@ -280,7 +280,10 @@ fn forged_truncated_and_replayed_frames_are_dropped_and_counted() {
     let f = drain(&mut rc, t).remove(0);
     let mut flipped = f.clone();
     flipped[HEADER_LEN + 1] ^= 0x40;
-    assert_eq!(air.handle_datagram(t, from(&air), &flipped), Err(Error::DecryptFailed));
+    assert_eq!(
+        air.handle_datagram(t, from(&air), &flipped),
+        Err(Error::DecryptFailed)
+    );
     assert_eq!(
         air.handle_datagram(t, from(&air), &f[..f.len() - 1]),
         Err(Error::Malformed(DecodeError::Truncated))
@@ -355,7 +358,10 @@ fn close_is_authenticated_and_final() {
     // A forged close does nothing; the real one closes the aircraft's side.
     let mut forged = frames[0].clone();
     forged[HEADER_LEN] ^= 1;
-    assert_eq!(air.handle_datagram(t, from(&air), &forged), Err(Error::DecryptFailed));
+    assert_eq!(
+        air.handle_datagram(t, from(&air), &forged),
+        Err(Error::DecryptFailed)
+    );
     assert!(!air.is_closed());
     air.handle_datagram(t, from(&air), &frames[0]).unwrap();
     assert_eq!(
@@ -410,7 +416,10 @@ fn counter_exhaustion_ends_the_session_instead_of_reusing_a_nonce() {
     }
     assert_eq!(drain(&mut air, t).len(), 5);
     assert!(!air.is_connected());
-    assert!(!air.is_closed(), "a worn-out session does not close the link");
+    assert!(
+        !air.is_closed(),
+        "a worn-out session does not close the link"
+    );
     assert_eq!(
         air.poll_event(),
         Some(Event::SessionEnded {
@@ -482,7 +491,10 @@ fn storage_protocol_violations_are_counted_not_delivered() {
     .emit(&mut body)
     .unwrap();
     let f = forge_storage_as_remote(&body, &mut keys);
-    assert_eq!(air.handle_datagram(t, from(&air), &f), Err(Error::UnexpectedFrame));
+    assert_eq!(
+        air.handle_datagram(t, from(&air), &f),
+        Err(Error::UnexpectedFrame)
+    );
     assert_eq!(air.stats().dropped_protocol, 2);
 
     // A good message after that still arrives.

@@ -375,10 +375,11 @@ impl Remote {
         config: Config,
     ) -> Result<Connection, ConnectError> {
         let mut link = Link::remote(config, identity, link_id, &mut OsRng, Timestamp::ZERO)?;
-        link.connect(aircraft, Timestamp::ZERO).map_err(|e| match e {
-            Error::Handshake(h) => ConnectError::Failed(h),
-            _ => ConnectError::Failed(HandshakeError::WrongRole),
-        })?;
+        link.connect(aircraft, Timestamp::ZERO)
+            .map_err(|e| match e {
+                Error::Handshake(h) => ConnectError::Failed(h),
+                _ => ConnectError::Failed(HandshakeError::WrongRole),
+            })?;
         Self::start(link, transport).await
     }
 

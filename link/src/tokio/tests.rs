@@ -128,7 +128,9 @@ async fn messages(c: &mut Connection, channel: Channel, n: usize) -> Vec<Bytes> 
 async fn a_remote_pairs_sends_and_closes_over_a_pipe() {
     let (a, r, _) = pipes();
     let mut aircraft = aircraft(a);
-    let remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config()).await.unwrap();
+    let remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config())
+        .await
+        .unwrap();
     assert!(remote.is_connected());
     remote
         .send(Channel::Control, Bytes::from_static(b"sticks"))
@@ -161,7 +163,9 @@ async fn a_remote_pairs_sends_and_closes_over_a_pipe() {
 async fn the_events_read_while_connecting_are_still_delivered() {
     let (a, r, _) = pipes();
     let _aircraft = aircraft(a);
-    let mut remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config()).await.unwrap();
+    let mut remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config())
+        .await
+        .unwrap();
     let mut seen = Vec::new();
     while let Some(e) = next_event(&mut remote, Duration::from_millis(100)).await {
         seen.push(e);
@@ -205,7 +209,9 @@ async fn nobody_answering_times_out() {
 async fn send_waits_for_queue_space_and_storage_arrives_in_order() {
     let (a, r, _) = pipes();
     let mut aircraft = aircraft(a);
-    let remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config()).await.unwrap();
+    let remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config())
+        .await
+        .unwrap();
     remote.unlock_storage(CODE).unwrap();
     loop {
         match next_event(&mut aircraft, Duration::from_secs(5)).await {
@@ -239,7 +245,9 @@ async fn send_waits_for_queue_space_and_storage_arrives_in_order() {
 async fn the_aircraft_reports_the_failsafe_when_control_stops_and_clears_it_when_it_resumes() {
     let (a, r, _) = pipes();
     let mut aircraft = aircraft(a);
-    let remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config()).await.unwrap();
+    let remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config())
+        .await
+        .unwrap();
     remote
         .send(Channel::Control, Bytes::from_static(b"sticks"))
         .await
@@ -274,7 +282,9 @@ async fn the_aircraft_reports_the_failsafe_when_control_stops_and_clears_it_when
 async fn a_radio_outage_is_reported_lost_then_restored() {
     let (a, r, cut) = pipes();
     let _aircraft = aircraft(a);
-    let mut remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config()).await.unwrap();
+    let mut remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config())
+        .await
+        .unwrap();
     cut.store(true, Ordering::Relaxed);
     let mut lost = false;
     while let Some(e) = next_event(&mut remote, Duration::from_secs(3)).await {

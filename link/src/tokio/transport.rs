@@ -39,8 +39,7 @@ pub trait Transport: Send + Sync + 'static {
     ///
     /// # Errors
     /// An I/O error; the driver counts it and carries on (a lost datagram, to the link).
-    fn send(&self, datagram: &[u8], to: SocketAddr)
-        -> impl Future<Output = io::Result<()>> + Send;
+    fn send(&self, datagram: &[u8], to: SocketAddr) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Wait for the next datagram and copy it into `buf`, returning its length (a datagram
     /// longer than `buf` may be truncated; the link then drops it) and where it came from.
@@ -52,11 +51,7 @@ pub trait Transport: Send + Sync + 'static {
 }
 
 impl<T: Transport> Transport for Arc<T> {
-    fn send(
-        &self,
-        datagram: &[u8],
-        to: SocketAddr,
-    ) -> impl Future<Output = io::Result<()>> + Send {
+    fn send(&self, datagram: &[u8], to: SocketAddr) -> impl Future<Output = io::Result<()>> + Send {
         (**self).send(datagram, to)
     }
 
