@@ -1,4 +1,5 @@
 use super::*;
+use crate::event::KeyDirection;
 use crate::session::SendKeys;
 use crate::wire::body::{SegmentHeader, SEGMENT_FIRST};
 use crate::wire::{DecodeError, HEADER_LEN, TAG_LEN};
@@ -507,4 +508,65 @@ fn storage_protocol_violations_are_counted_not_delivered() {
     let f = forge_storage_as_remote(&body, &mut keys);
     air.handle_datagram(t, from(&air), &f).unwrap();
     assert_eq!(messages(&mut air), [(Channel::Storage, b"orphan".to_vec())]);
+}
+
+/// Keepalives effectively off, no application traffic: the send keys still rotate by age,
+/// at exactly the deadline `poll_timeout` announced, and nothing is sent before it.
+#[test]
+fn a_silent_link_rekeys_by_age_exactly_when_poll_timeout_said() {
+    let day = Duration::from_secs(86_400);
+    let config = Config {
+        keepalive_interval: day,
+        link_loss_timeout: 2 * day,
+        rekey_after_time: Duration::from_secs(30),
+        reject_after_time: Duration::from_secs(90),
+        ..Config::default()
+    };
+    let (mut air, mut rc) = pair_with(config);
+    let t0 = Timestamp::ZERO;
+    let due = t0 + Duration::from_secs(30);
+    assert_eq!(air.poll_timeout(), Some(due));
+    assert_eq!(rc.poll_timeout(), Some(due));
+
+    // A microsecond early: nothing to do, nothing sent.
+    let early = due - Duration::from_micros(1);
+    air.handle_timeout(early);
+    rc.handle_timeout(early);
+    assert!(drain(&mut air, early).is_empty() && drain(&mut rc, early).is_empty());
+
+    // At the deadline both ends ask for a key update (the aircraft's request wins the
+    // crossing); three exchanges finish it.
+    air.handle_timeout(due);
+    rc.handle_timeout(due);
+    for _ in 0..3 {
+        let from_air = drain(&mut air, due);
+        deliver_all(&mut rc, due, &from_air);
+        let from_rc = drain(&mut rc, due);
+        deliver_all(&mut air, due, &from_rc);
+    }
+    assert!(air.stats().rekeys_sent >= 1 && rc.stats().rekeys_sent >= 1);
+    // The first frames under the new keys rotate the receivers too.
+    rc.send(Channel::Control, b"sticks").unwrap();
+    air.send(Channel::Telemetry, b"alt").unwrap();
+    let from_rc = drain(&mut rc, due);
+    deliver_all(&mut air, due, &from_rc);
+    let from_air = drain(&mut air, due);
+    deliver_all(&mut rc, due, &from_air);
+    assert!(air.stats().rekeys_received >= 1 && rc.stats().rekeys_received >= 1);
+    let rotated = |link: &mut Link| {
+        core::iter::from_fn(|| link.poll_event()).any(|e| {
+            matches!(
+                e,
+                Event::Rekeyed {
+                    direction: KeyDirection::Send,
+                    ..
+                }
+            )
+        })
+    };
+    assert!(rotated(&mut air) && rotated(&mut rc));
+    // The new keys are young: the next rotation is another 30 s away, and the session never
+    // reached its hard limit.
+    assert_eq!(air.poll_timeout(), Some(due + Duration::from_secs(30)));
+    assert!(air.is_connected() && rc.is_connected());
 }

@@ -14,7 +14,7 @@ use tokio::time::timeout;
 
 use super::*;
 use crate::handshake::{AircraftIdentity, KsfParams, MemoryAttemptStore};
-use crate::{CloseCode, Config, Error, SendError};
+use crate::{CloseCode, Config, SendError};
 
 const LINK_ID: [u8; 16] = *b"tokio-test-00001";
 const CODE: &[u8] = b"246813";
@@ -450,4 +450,211 @@ async fn a_transport_that_always_fails_does_not_make_the_driver_spin() {
         "{tries} receive attempts in 100 ms"
     );
     drop(conn);
+}
+
+/// A transport that keeps a copy of every datagram it sends.
+struct Recording {
+    inner: UdpTransport,
+    sent: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+impl Transport for Recording {
+    async fn send(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
+        self.sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(datagram.to_vec());
+        self.inner.send(datagram, to).await
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.recv(buf).await
+    }
+}
+
+/// An `Init` of `body` with the anti-DoS MAC an outsider can compute (public link id only).
+fn outsider_init(body: crate::handshake::messages::InitBody<'_>) -> Vec<u8> {
+    use crate::handshake::messages::{frame, Init, MAC1_LEN, SUITE_V1};
+    let init = Init {
+        suite: SUITE_V1,
+        sender_index: 0x0bad_cafe,
+        body,
+        mac1: [0; MAC1_LEN],
+    };
+    let mut f = frame(crate::wire::FrameType::HandshakeInit, 0, &init.emit());
+    let split = f.len() - MAC1_LEN;
+    let tag = crate::handshake::keys::mac1(&LINK_ID, &[], &f[..split]);
+    f[split..].copy_from_slice(&tag);
+    f
+}
+
+/// Over real UDP, a third socket replays the remote's recorded `Init` and `Finish`, sends a
+/// forged `Init`, a session `Init` for an unknown bond and a resume `Init` for an unknown
+/// ticket, while the pilot flies. It never receives an encrypted frame (a refusal at most),
+/// the aircraft's peer stays the remote, and telemetry and sticks arrive without a gap.
+#[tokio::test]
+async fn a_third_socket_replaying_or_forging_handshakes_takes_nothing_over() {
+    use crate::handshake::messages::{InitBody, BOND_ID_LEN, TICKET_LEN};
+    use crate::wire::FrameType;
+    let listen = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let at = listen.local_addr().unwrap();
+    let mut aircraft = aircraft(listen);
+    let udp = UdpTransport::connect("127.0.0.1:0".parse().unwrap(), at)
+        .await
+        .unwrap();
+    let remote_addr = udp.local_addr().unwrap();
+    let recording = Arc::new(Recording {
+        inner: udp,
+        sent: std::sync::Mutex::new(Vec::new()),
+    });
+    let mut remote = Remote::connect(recording.clone(), at, LINK_ID, CODE, config())
+        .await
+        .unwrap();
+    let recorded = recording.sent.lock().unwrap().clone();
+    let of_type = |t: FrameType| {
+        recorded
+            .iter()
+            .find(|d| d[1] == t as u8)
+            .cloned()
+            .expect("recorded")
+    };
+    let init = of_type(FrameType::HandshakeInit);
+    let finish = of_type(FrameType::HandshakeFinish);
+    let mut forged = init.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 0x5a;
+    let unknown_bond = outsider_init(InitBody::Session {
+        bond_id: [0xb0; BOND_ID_LEN],
+        ephemeral: [9; 32],
+    });
+    let unknown_ticket = outsider_init(InitBody::Resume {
+        ticket: [0x7e; TICKET_LEN],
+        ephemeral: [9; 32],
+    });
+    assert_eq!(aircraft_peer(&aircraft), Some(remote_addr));
+
+    let third = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut telemetry_seq = 0u32;
+    let mut stick_seq = 0u32;
+    for attack in [
+        &init,
+        &finish,
+        &forged,
+        &unknown_bond,
+        &unknown_ticket,
+        &init,
+    ] {
+        third.send_to(attack, at).await.unwrap();
+        // The pilot keeps flying through it: a few rounds of sticks and telemetry.
+        for _ in 0..5 {
+            remote
+                .send(
+                    Channel::Control,
+                    Bytes::from(stick_seq.to_be_bytes().to_vec()),
+                )
+                .await
+                .unwrap();
+            let got = messages(&mut aircraft, Channel::Control, 1).await;
+            assert_eq!(got, [Bytes::from(stick_seq.to_be_bytes().to_vec())]);
+            stick_seq += 1;
+            aircraft
+                .send(
+                    Channel::Telemetry,
+                    Bytes::from(telemetry_seq.to_be_bytes().to_vec()),
+                )
+                .await
+                .unwrap();
+            let got = messages(&mut remote, Channel::Telemetry, 1).await;
+            assert_eq!(got, [Bytes::from(telemetry_seq.to_be_bytes().to_vec())]);
+            telemetry_seq += 1;
+        }
+        assert_eq!(aircraft_peer(&aircraft), Some(remote_addr));
+    }
+    // Whatever reached the third socket is a handshake frame (a refusal or a response to
+    // its own Init), never an encrypted one.
+    let mut buf = [0u8; 2048];
+    let mut answers = 0;
+    while let Ok(Ok(_)) = timeout(Duration::from_millis(300), third.recv(&mut buf)).await {
+        let t = crate::wire::FrameType::from_u8(buf[1]).unwrap();
+        assert!(!t.is_encrypted(), "the third socket got an encrypted {t:?}");
+        answers += 1;
+    }
+    assert!(answers >= 2, "the refusals answer their source");
+    let s = aircraft.stats();
+    assert_eq!(s.peer_address_changes, 0);
+    assert!(
+        s.dropped_handshake >= 1,
+        "the forged Init was dropped: {s:?}"
+    );
+    assert!(aircraft.is_connected() && remote.is_connected());
+}
+
+fn aircraft_peer(aircraft: &Connection) -> Option<SocketAddr> {
+    aircraft.with_link(|link| link.peer_addr())
+}
+
+/// An application that stops reading: the driver's channel holds `max_pending_events`
+/// events, the link's own queue as many again, and everything past that is refused and
+/// counted — memory stays bounded end to end. Reading again resumes delivery.
+#[tokio::test(start_paused = true)]
+async fn events_are_bounded_end_to_end_when_the_application_stops_reading() {
+    let cap = 4;
+    let bounded = Config {
+        max_pending_events: cap,
+        ..config()
+    };
+    let (a, r, _) = pipes();
+    let identity = AircraftIdentity::provision(LINK_ID, CODE, bounded.ksf, &mut OsRng).unwrap();
+    let aircraft = Aircraft::listen(
+        a,
+        identity,
+        Box::new(MemoryAttemptStore::new()),
+        bounded.clone(),
+    )
+    .unwrap();
+    let mut remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, bounded)
+        .await
+        .unwrap();
+    // Drain what connecting left behind.
+    while next_event(&mut remote, Duration::from_millis(50))
+        .await
+        .is_some()
+    {}
+    let sent = 100u32;
+    for i in 0..sent {
+        aircraft
+            .send(Channel::Telemetry, Bytes::from(i.to_be_bytes().to_vec()))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Now read everything that was kept.
+    let mut kept = 0u32;
+    while let Ok(Some(event)) = timeout(Duration::from_millis(50), remote.recv()).await {
+        if matches!(
+            event,
+            LinkEvent::Message {
+                channel: Channel::Telemetry,
+                ..
+            }
+        ) {
+            kept += 1;
+        }
+    }
+    let overflowed = remote.stats().events_overflowed;
+    assert!(
+        kept as usize <= 2 * cap + 1,
+        "{kept} events were held for an application that did not read"
+    );
+    assert_eq!(u64::from(kept) + overflowed, u64::from(sent));
+    // Reading again: new messages flow.
+    aircraft
+        .send(Channel::Telemetry, Bytes::from_static(b"again"))
+        .await
+        .unwrap();
+    let got = messages(&mut remote, Channel::Telemetry, 1).await;
+    assert_eq!(got, [Bytes::from_static(b"again")]);
 }
