@@ -66,7 +66,7 @@ pub struct Config {
     pub storage_min_rto: Duration,
     /// Largest retransmission timeout, backoff included (default 2 s).
     pub storage_max_rto: Duration,
-    /// Messages queued per channel before `send` reports [`crate::Error::QueueFull`]
+    /// Messages queued per channel before `send` reports [`crate::SendError::QueueFull`]
     /// (default 256).
     pub send_queue_len: usize,
     /// Events held for the application before received messages are dropped (default 4096).

@@ -136,7 +136,7 @@ impl Net {
 
     /// `datagram` arrives at the aircraft from the third address; returns whether the
     /// aircraft took it (`Ok`) and what it sent anywhere but to the remote.
-    fn from_third(&mut self, datagram: &[u8]) -> (bool, Vec<(SocketAddr, Vec<u8>)>) {
+    fn deliver_from_third(&mut self, datagram: &[u8]) -> (bool, Vec<(SocketAddr, Vec<u8>)>) {
         let ok = self
             .air
             .handle_datagram(self.now, third_addr(), datagram)
@@ -251,7 +251,7 @@ fn no_handshake_datagram_from_elsewhere_moves_the_peer_or_gets_an_encrypted_fram
         ("fresh pairing Init", &fresh_pair_init, true),
     ];
     for (round, (what, datagram, accepted)) in cases.into_iter().enumerate() {
-        let (ok, sent) = net.from_third(datagram);
+        let (ok, sent) = net.deliver_from_third(datagram);
         assert_eq!(ok, accepted, "{what}");
         assert_handshake_only(&sent);
         assert_eq!(net.air.peer_addr(), Some(remote_addr()), "{what}");

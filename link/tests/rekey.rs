@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use rotorlink::{Channel, CloseCode, Config, Error, Event, Link, Role, Secret, Timestamp};
+use rotorlink::{Channel, CloseCode, Config, Event, Link, Role, Secret, Timestamp};
 
 fn config() -> Config {
     Config {

@@ -76,7 +76,7 @@ fn drain(from: &mut Link, now: Timestamp) -> Vec<Vec<u8>> {
 
 fn deliver_all(to: &mut Link, now: Timestamp, frames: &[Vec<u8>]) {
     for f in frames {
-        to.handle_datagram(now, from(&to), f).unwrap();
+        to.handle_datagram(now, from(to), f).unwrap();
     }
 }
 
