@@ -105,4 +105,4 @@ pub use link::{Link, Transmit};
 pub use session::replay::{ReplayError, ReplayWindow};
 pub use stats::{ChannelStats, Stats};
 pub use time::Timestamp;
-pub use wire::DecodeError;
+pub use wire::{DecodeError, EncodeError};

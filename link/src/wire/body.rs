@@ -15,7 +15,7 @@
 //! +---------------+---------------+    +-------+
 //! ```
 
-use super::DecodeError;
+use super::{DecodeError, EncodeError};
 
 fn be_u16(b: &[u8], at: usize) -> Result<u16, DecodeError> {
     let bytes = b.get(at..at + 2).ok_or(DecodeError::PayloadTooShort)?;
@@ -33,9 +33,9 @@ fn be_u64(b: &[u8], at: usize) -> Result<u64, DecodeError> {
     Ok((u64::from(hi) << 32) | u64::from(lo))
 }
 
-fn put(buf: &mut [u8], bytes: &[u8]) -> Result<usize, DecodeError> {
+fn put(buf: &mut [u8], bytes: &[u8]) -> Result<usize, EncodeError> {
     buf.get_mut(..bytes.len())
-        .ok_or(DecodeError::Truncated)?
+        .ok_or(EncodeError::BufferTooSmall)?
         .copy_from_slice(bytes);
     Ok(bytes.len())
 }
@@ -101,8 +101,8 @@ impl FragmentHeader {
     /// Write the header into `buf`, returning the bytes written.
     ///
     /// # Errors
-    /// [`DecodeError::Truncated`] if `buf` is too short.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+    /// [`EncodeError::BufferTooSmall`] if `buf` is too short.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let mut b = [0u8; Self::LEN];
         b[0..4].copy_from_slice(&self.message_id.to_be_bytes());
         b[4..8].copy_from_slice(&self.total_len.to_be_bytes());
@@ -156,8 +156,8 @@ impl SegmentHeader {
     /// Write the header into `buf`, returning the bytes written.
     ///
     /// # Errors
-    /// [`DecodeError::Truncated`] if `buf` is too short.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+    /// [`EncodeError::BufferTooSmall`] if `buf` is too short.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let mut b = [0u8; Self::LEN];
         b[0..4].copy_from_slice(&self.seq.to_be_bytes());
         b[4] = self.flags;
@@ -196,8 +196,8 @@ impl AckBody {
     /// Write the body into `buf`, returning the bytes written.
     ///
     /// # Errors
-    /// [`DecodeError::Truncated`] if `buf` is too short.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+    /// [`EncodeError::BufferTooSmall`] if `buf` is too short.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let mut b = [0u8; Self::LEN];
         b[0..4].copy_from_slice(&self.next_expected.to_be_bytes());
         b[4..12].copy_from_slice(&self.sack.to_be_bytes());
@@ -231,8 +231,8 @@ impl CloseBody {
     /// Write the body into `buf`, returning the bytes written.
     ///
     /// # Errors
-    /// [`DecodeError::Truncated`] if `buf` is too short.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, DecodeError> {
+    /// [`EncodeError::BufferTooSmall`] if `buf` is too short.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         put(buf, &self.code.to_be_bytes())
     }
 }

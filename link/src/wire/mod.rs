@@ -99,6 +99,26 @@ impl fmt::Display for DecodeError {
 #[cfg(feature = "std")]
 impl std::error::Error for DecodeError {}
 
+/// Why a value could not be written. Separate from [`DecodeError`]: writing is this end's
+/// own doing, never the peer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The output buffer is too small for the value.
+    BufferTooSmall,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::BufferTooSmall => f.write_str("output buffer too small"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for EncodeError {}
+
 /// The frame types. Handshake types carry a cleartext handshake message; the others carry
 /// ciphertext and a tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -427,10 +447,10 @@ impl Header {
     /// Write this header into the first [`HEADER_LEN`] bytes of `buf`.
     ///
     /// # Errors
-    /// [`DecodeError::Truncated`] if `buf` is shorter than [`HEADER_LEN`].
-    pub fn emit(&self, buf: &mut [u8]) -> Result<(), DecodeError> {
+    /// [`EncodeError::BufferTooSmall`] if `buf` is shorter than [`HEADER_LEN`].
+    pub fn emit(&self, buf: &mut [u8]) -> Result<(), EncodeError> {
         let Some(head) = buf.get_mut(..HEADER_LEN) else {
-            return Err(DecodeError::Truncated);
+            return Err(EncodeError::BufferTooSmall);
         };
         let mut frame = Frame::new_unchecked(head);
         frame.set_version(VERSION);
@@ -539,5 +559,16 @@ mod tests {
         assert_eq!(parse(&buf), Ok(h));
         buf[2] = FLAG_KEY_PHASE;
         assert_eq!(parse(&buf), Err(DecodeError::ReservedFlags(1)));
+    }
+
+    #[test]
+    fn writing_into_a_short_buffer_is_an_encode_error() {
+        let mut short = [0u8; HEADER_LEN - 1];
+        assert_eq!(sample().emit(&mut short), Err(EncodeError::BufferTooSmall));
+        let ack = body::AckBody {
+            next_expected: 1,
+            sack: 0,
+        };
+        assert_eq!(ack.emit(&mut [0u8; 3]), Err(EncodeError::BufferTooSmall));
     }
 }
