@@ -22,13 +22,13 @@ use super::keys::{
     confirm_eq, contributory, keyed_secrets, mac1_valid, pair_context, transcript_hash, Resumption,
 };
 use super::limits::{self, AttemptGuard, AttemptStore};
-use super::messages::{
-    self, Finish, Init, InitBody, Kind, Refusal, RefusalReason, Response, ResponseBody,
-    CONFIRM_LEN, SUITE_V1,
-};
 use super::pake::{self, ServerLogin};
 use super::{Established, HandshakeConfig, HandshakeError, HsEvent};
 use crate::crypto::{label, Secret};
+use crate::wire::handshake::{
+    self as messages, Finish, Init, InitBody, Kind, Refusal, RefusalReason, Response, ResponseBody,
+    CONFIRM_LEN, SUITE_V1,
+};
 use crate::wire::FrameType;
 use crate::Timestamp;
 

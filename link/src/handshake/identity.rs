@@ -12,9 +12,9 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use super::keys::{bond_id, bond_key, LinkId};
-use super::messages::BOND_ID_LEN;
 use super::pake::{self, KsfParams, PakeError, PasswordFile};
 use crate::crypto::Secret;
+use crate::wire::handshake::BOND_ID_LEN;
 
 const FORMAT_V1: u8 = 1;
 

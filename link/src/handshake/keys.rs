@@ -28,8 +28,8 @@ use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, SharedSecret};
 use zeroize::Zeroizing;
 
-use super::messages::{BOND_ID_LEN, CONFIRM_LEN, MAC1_LEN, TICKET_LEN};
 use crate::crypto::{label, Secret, KEY_LEN};
+use crate::wire::handshake::{BOND_ID_LEN, CONFIRM_LEN, MAC1_LEN, TICKET_LEN};
 
 /// The public identifier of an aircraft (like a network name): keys the anti-DoS MAC.
 pub type LinkId = [u8; 16];

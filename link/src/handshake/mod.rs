@@ -15,8 +15,10 @@ pub(crate) mod aircraft;
 pub mod identity;
 pub mod keys;
 pub mod limits;
-pub mod messages;
 pub mod pake;
+/// The handshake message formats, defined with every other byte format in
+/// [`crate::wire::handshake`].
+pub use crate::wire::handshake as messages;
 pub(crate) mod remote;
 
 use core::fmt;

@@ -28,12 +28,13 @@ use super::keys::{
     confirm_eq, contributory, keyed_secrets, mac1, pair_context, transcript_hash, KeyedSecrets,
     LinkId, Resumption,
 };
-use super::messages::{
-    self, Finish, Init, InitBody, Kind, Refusal, Response, ResponseBody, MAC1_LEN, SUITE_V1,
-};
 use super::pake::{self, ClientLogin, KsfParams, PakeError};
 use super::{Established, HandshakeConfig, HandshakeError, HsEvent};
 use crate::crypto::{label, Secret};
+use crate::wire::handshake::{
+    self as messages, Finish, Init, InitBody, Kind, Refusal, Response, ResponseBody, MAC1_LEN,
+    SUITE_V1,
+};
 use crate::wire::FrameType;
 use crate::Timestamp;
 

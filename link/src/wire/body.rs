@@ -15,23 +15,8 @@
 //! +---------------+---------------+    +-------+
 //! ```
 
+use super::reader::Reader;
 use super::{DecodeError, EncodeError};
-
-fn be_u16(b: &[u8], at: usize) -> Result<u16, DecodeError> {
-    let bytes = b.get(at..at + 2).ok_or(DecodeError::PayloadTooShort)?;
-    Ok(u16::from_be_bytes([bytes[0], bytes[1]]))
-}
-
-fn be_u32(b: &[u8], at: usize) -> Result<u32, DecodeError> {
-    let bytes = b.get(at..at + 4).ok_or(DecodeError::PayloadTooShort)?;
-    Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-}
-
-fn be_u64(b: &[u8], at: usize) -> Result<u64, DecodeError> {
-    let hi = be_u32(b, at)?;
-    let lo = be_u32(b, at + 4)?;
-    Ok((u64::from(hi) << 32) | u64::from(lo))
-}
 
 fn put(buf: &mut [u8], bytes: &[u8]) -> Result<usize, EncodeError> {
     buf.get_mut(..bytes.len())
@@ -77,13 +62,14 @@ impl FragmentHeader {
     /// [`DecodeError::InvalidField`] if the count is zero, the index is past it, the layout
     /// leaves a fragment empty, or the data length is not the one the layout gives.
     pub fn parse(payload: &[u8]) -> Result<(Self, &[u8]), DecodeError> {
+        let mut r = Reader::new(payload);
         let h = FragmentHeader {
-            message_id: be_u32(payload, 0)?,
-            total_len: be_u32(payload, 4)?,
-            index: be_u16(payload, 8)?,
-            count: be_u16(payload, 10)?,
+            message_id: r.u32()?,
+            total_len: r.u32()?,
+            index: r.u16()?,
+            count: r.u16()?,
         };
-        let data = &payload[Self::LEN..];
+        let data = r.rest();
         if h.count == 0 || h.index >= h.count || h.total_len == 0 {
             return Err(DecodeError::InvalidField);
         }
@@ -145,12 +131,13 @@ impl SegmentHeader {
     /// [`DecodeError::PayloadTooShort`] if the header does not fit and
     /// [`DecodeError::ReservedFlags`] for undefined flag bits.
     pub fn parse(payload: &[u8]) -> Result<(Self, &[u8]), DecodeError> {
-        let seq = be_u32(payload, 0)?;
-        let flags = *payload.get(4).ok_or(DecodeError::PayloadTooShort)?;
+        let mut r = Reader::new(payload);
+        let seq = r.u32()?;
+        let flags = r.u8()?;
         if flags & !(SEGMENT_FIRST | SEGMENT_LAST) != 0 {
             return Err(DecodeError::ReservedFlags(flags));
         }
-        Ok((SegmentHeader { seq, flags }, &payload[Self::LEN..]))
+        Ok((SegmentHeader { seq, flags }, r.rest()))
     }
 
     /// Write the header into `buf`, returning the bytes written.
@@ -183,13 +170,12 @@ impl AckBody {
     /// # Errors
     /// [`DecodeError::PayloadTooShort`] or [`DecodeError::TrailingBytes`].
     pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(payload);
         let body = AckBody {
-            next_expected: be_u32(payload, 0)?,
-            sack: be_u64(payload, 4)?,
+            next_expected: r.u32()?,
+            sack: r.u64()?,
         };
-        if payload.len() != Self::LEN {
-            return Err(DecodeError::TrailingBytes);
-        }
+        r.end()?;
         Ok(body)
     }
 
@@ -221,10 +207,9 @@ impl CloseBody {
     /// # Errors
     /// [`DecodeError::PayloadTooShort`] or [`DecodeError::TrailingBytes`].
     pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
-        let code = be_u16(payload, 0)?;
-        if payload.len() != Self::LEN {
-            return Err(DecodeError::TrailingBytes);
-        }
+        let mut r = Reader::new(payload);
+        let code = r.u16()?;
+        r.end()?;
         Ok(CloseBody { code })
     }
 

@@ -21,6 +21,8 @@
 //! allocates or panics on any input.
 
 pub mod body;
+pub mod handshake;
+mod reader;
 pub mod session;
 
 use core::fmt;

@@ -14,6 +14,7 @@
 
 use alloc::vec::Vec;
 
+use super::reader::Reader;
 use super::DecodeError;
 
 const KEY_UPDATE_REQUEST: u8 = 1;
@@ -60,13 +61,8 @@ pub enum SessionMessage<'a> {
     },
 }
 
-fn u32_at(b: &[u8], at: usize) -> Result<u32, DecodeError> {
-    let bytes = b.get(at..at + 4).ok_or(DecodeError::PayloadTooShort)?;
-    Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-}
-
-fn key(body: &[u8]) -> Result<[u8; 32], DecodeError> {
-    body.try_into().map_err(|_| DecodeError::InvalidField)
+fn key(r: Reader<'_>) -> Result<[u8; 32], DecodeError> {
+    r.rest().try_into().map_err(|_| DecodeError::InvalidField)
 }
 
 impl<'a> SessionMessage<'a> {
@@ -76,24 +72,24 @@ impl<'a> SessionMessage<'a> {
     /// [`DecodeError::PayloadTooShort`] for a missing field, [`DecodeError::InvalidField`]
     /// for a key of the wrong length, [`DecodeError::UnknownMessage`] for an unknown type.
     pub fn parse(msg: &'a [u8]) -> Result<Self, DecodeError> {
-        let (&kind, body) = msg.split_first().ok_or(DecodeError::PayloadTooShort)?;
-        Ok(match kind {
-            KEY_UPDATE_REQUEST => SessionMessage::KeyUpdateRequest(key(body)?),
-            KEY_UPDATE_RESPONSE => SessionMessage::KeyUpdateResponse(key(body)?),
-            UNLOCK_INIT => SessionMessage::UnlockInit(body),
+        let mut r = Reader::new(msg);
+        Ok(match r.u8()? {
+            KEY_UPDATE_REQUEST => SessionMessage::KeyUpdateRequest(key(r)?),
+            KEY_UPDATE_RESPONSE => SessionMessage::KeyUpdateResponse(key(r)?),
+            UNLOCK_INIT => SessionMessage::UnlockInit(r.rest()),
             UNLOCK_RESPONSE => SessionMessage::UnlockResponse {
-                remaining: u32_at(body, 0)?,
-                ke2: &body[4..],
+                remaining: r.u32()?,
+                ke2: r.rest(),
             },
-            UNLOCK_FINISH => SessionMessage::UnlockFinish(body),
+            UNLOCK_FINISH => SessionMessage::UnlockFinish(r.rest()),
             UNLOCK_RESULT => SessionMessage::UnlockResult {
-                ok: *body.first().ok_or(DecodeError::PayloadTooShort)? == 1,
-                remaining: u32_at(body, 1)?,
+                ok: r.u8()? == 1,
+                remaining: r.u32()?,
             },
             UNLOCK_REFUSED => SessionMessage::UnlockRefused {
-                reason: *body.first().ok_or(DecodeError::PayloadTooShort)?,
-                remaining: u32_at(body, 1)?,
-                retry_after_ms: u32_at(body, 5)?,
+                reason: r.u8()?,
+                remaining: r.u32()?,
+                retry_after_ms: r.u32()?,
             },
             other => return Err(DecodeError::UnknownMessage(other)),
         })

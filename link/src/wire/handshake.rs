@@ -28,8 +28,9 @@
 
 use alloc::vec::Vec;
 
+use super::reader::Reader;
+use super::{DecodeError, Frame, FrameType, Header, HEADER_LEN};
 use crate::handshake::pake::{KE1_LEN, KE2_LEN, KE3_LEN};
-use crate::wire::{DecodeError, Frame, FrameType, Header, HEADER_LEN};
 
 /// The cipher suite byte: X25519, AES-256-GCM, SHA-256, OPAQUE over ristretto255 with
 /// Argon2id. The only one defined.
@@ -181,38 +182,6 @@ pub struct Refusal {
     pub retry_after_ms: u32,
 }
 
-/// Reads fixed-size fields off the front of a slice; every read is checked.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.0.len() < n {
-            return Err(DecodeError::PayloadTooShort);
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.array::<1>()?[0])
-    }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-    fn end(self) -> Result<(), DecodeError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(DecodeError::TrailingBytes)
-        }
-    }
-}
-
 /// Parse a handshake frame's header and check the fields every handshake frame shares.
 ///
 /// # Errors
@@ -232,7 +201,7 @@ impl<'a> Init<'a> {
     /// # Errors
     /// A [`DecodeError`] for any malformation, including wrong lengths.
     pub fn parse(payload: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader(payload);
+        let mut r = Reader::new(payload);
         let kind = Kind::from_u8(r.u8()?)?;
         let suite = r.u8()?;
         let sender_index = r.u32()?;
@@ -300,7 +269,7 @@ impl<'a> Response<'a> {
     /// # Errors
     /// A [`DecodeError`] for any malformation, including wrong lengths.
     pub fn parse(payload: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader(payload);
+        let mut r = Reader::new(payload);
         let kind = Kind::from_u8(r.u8()?)?;
         let sender_index = r.u32()?;
         let body = match kind {
@@ -355,7 +324,7 @@ impl<'a> Finish<'a> {
     /// # Errors
     /// A [`DecodeError`] for any malformation, including wrong lengths.
     pub fn parse(payload: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader(payload);
+        let mut r = Reader::new(payload);
         let finish = match Kind::from_u8(r.u8()?)? {
             Kind::Pair => Finish::Pair {
                 ke3: r.take(KE3_LEN)?,
@@ -395,7 +364,7 @@ impl Refusal {
     /// # Errors
     /// A [`DecodeError`] for any malformation.
     pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader(payload);
+        let mut r = Reader::new(payload);
         let reason = match r.u8()? {
             1 => RefusalReason::BackOff,
             2 => RefusalReason::LockedOut,
