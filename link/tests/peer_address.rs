@@ -62,12 +62,23 @@ struct Net {
 
 impl Net {
     fn paired() -> Net {
-        let identity = AircraftIdentity::provision(LINK_ID, CODE, config().ksf, &mut rng(1))
-            .expect("provision");
+        Net::paired_with(config())
+    }
+
+    fn paired_with(config: Config) -> Net {
+        let identity =
+            AircraftIdentity::provision(LINK_ID, CODE, config.ksf, &mut rng(1)).expect("provision");
         let store = Box::new(MemoryAttemptStore::new());
-        let air = Link::aircraft(config(), identity, store, &mut rng(2), Timestamp::ZERO).unwrap();
+        let air = Link::aircraft(
+            config.clone(),
+            identity,
+            store,
+            &mut rng(2),
+            Timestamp::ZERO,
+        )
+        .unwrap();
         let rc_id = RemoteIdentity::generate(&mut rng(3));
-        let mut rc = Link::remote(config(), rc_id, LINK_ID, &mut rng(4), Timestamp::ZERO).unwrap();
+        let mut rc = Link::remote(config, rc_id, LINK_ID, &mut rng(4), Timestamp::ZERO).unwrap();
         rc.pair(CODE, aircraft_addr(), Timestamp::ZERO).unwrap();
         let mut net = Net {
             air,
@@ -261,6 +272,73 @@ fn no_handshake_datagram_from_elsewhere_moves_the_peer_or_gets_an_encrypted_fram
     assert_eq!(net.air.stats().peer_address_changes, 0);
     // The refusals did answer their source.
     assert!(net.air.stats().datagrams_sent > 0);
+}
+
+/// A fresh pairing `Init` of an outsider (it knows only the public link id).
+fn outsider_pairing_init(seed: u64, now: Timestamp) -> Vec<u8> {
+    let mut intruder: Link = Link::remote(
+        config(),
+        RemoteIdentity::generate(&mut rng(seed)),
+        LINK_ID,
+        &mut rng(seed + 1),
+        now,
+    )
+    .unwrap();
+    intruder.pair(b"000000", aircraft_addr(), now).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let t = intruder.poll_transmit(now, &mut buf).unwrap();
+    buf[..t.len].to_vec()
+}
+
+/// A flood of pairing `Init`s from the third address runs the aircraft through every
+/// refusal — busy, backing off, locked out — and each is answered at the source only; the
+/// pilot's session never moves and never stops.
+#[test]
+fn refusals_of_every_kind_go_to_the_source_and_move_nothing() {
+    use rotorlink::handshake::limits::LimitsConfig;
+    use rotorlink::handshake::messages::{parse_frame, Refusal, RefusalReason};
+    use rotorlink::handshake::HandshakeConfig;
+    let tight = Config {
+        limits: LimitsConfig {
+            max_failures: 3,
+            base_backoff: Duration::from_secs(1),
+            ..LimitsConfig::default()
+        },
+        handshake: HandshakeConfig {
+            rate_per_second: 2,
+            ..HandshakeConfig::default()
+        },
+        ..config()
+    };
+    let mut net = Net::paired_with(tight);
+    let mut reasons = std::collections::BTreeSet::new();
+    for round in 0..12u8 {
+        for i in 0..3u64 {
+            let init = outsider_pairing_init(100 + 10 * u64::from(round) + 2 * i, net.now);
+            let _ = net.air.handle_datagram(net.now, third_addr(), &init);
+        }
+        let sent = net.run(Duration::from_millis(600));
+        assert_handshake_only(&sent);
+        for (_, d) in &sent {
+            if d[1] == FrameType::CookieReply as u8 {
+                let (_, payload) = parse_frame(d).unwrap();
+                reasons.insert(Refusal::parse(payload).unwrap().reason as u8);
+            }
+        }
+        assert_eq!(net.air.peer_addr(), Some(remote_addr()));
+        net.assert_link_carries_on(round);
+    }
+    for reason in [
+        RefusalReason::Busy,
+        RefusalReason::BackOff,
+        RefusalReason::LockedOut,
+    ] {
+        assert!(
+            reasons.contains(&(reason as u8)),
+            "no {reason:?} refusal seen"
+        );
+    }
+    assert_eq!(net.air.stats().peer_address_changes, 0);
 }
 
 #[test]
