@@ -408,8 +408,9 @@ impl<P: AeadProvider> Connection<P> {
         self.push_event(Event::SessionEnded { code });
     }
 
-    /// Authenticate a data-phase frame from `from` (already copied into nothing: `datagram`
-    /// is the whole frame, `header` its parsed header).
+    /// Authenticate an encrypted frame that came from `from` (`datagram` is the whole frame,
+    /// `header` its parsed header). On success its plaintext waits in the scratch buffer for
+    /// [`Connection::dispatch`], and the peer has moved to `from` if the frame is the newest.
     ///
     /// # Errors
     /// Why the frame was dropped; nothing changed then.
@@ -446,7 +447,7 @@ impl<P: AeadProvider> Connection<P> {
             if let Some(keys) = self.keys.as_mut() {
                 if let Some(generation) = self.key_update.on_receive_rotated(keys, now) {
                     self.stats.rekeys_sent += 1;
-                    self.events.push_back(Event::Rekeyed {
+                    self.push_event(Event::Rekeyed {
                         direction: KeyDirection::Send,
                         generation,
                     });
