@@ -32,7 +32,7 @@ use rotorlink::handshake::messages::{
 };
 use rotorlink::handshake::{AircraftIdentity, KsfParams, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN, TAG_LEN};
-use rotorlink::{Config, Link, RustCrypto, Secret, Timestamp};
+use rotorlink::{Config, Event, Link, RustCrypto, Secret, Timestamp};
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -405,10 +405,11 @@ fn drain(link: &mut Link, now: Timestamp) -> Vec<Vec<u8>> {
     out
 }
 
-fn events(link: &mut Link) -> Vec<String> {
+/// Every event `link` has to report.
+fn events(link: &mut Link) -> Vec<Event> {
     let mut out = Vec::new();
     while let Some(ev) = link.poll_event() {
-        out.push(format!("{ev:?}"));
+        out.push(ev);
     }
     out
 }
@@ -540,7 +541,9 @@ fn the_aircraft_answers_the_vector_init_as_the_document_says() {
     .unwrap();
     assert!(air.is_connected());
     assert!(
-        events(&mut air).contains(&"Connected { kind: Session }".to_string()),
+        events(&mut air).contains(&Event::Connected {
+            kind: Kind::Session
+        }),
         "the aircraft reports the session"
     );
 
@@ -650,7 +653,9 @@ fn the_remote_finishes_against_the_document_key_schedule() {
     )
     .unwrap();
     assert!(rc.is_connected());
-    assert!(events(&mut rc).contains(&"Connected { kind: Session }".to_string()));
+    assert!(events(&mut rc).contains(&Event::Connected {
+        kind: Kind::Session
+    }));
     let sent = drain(&mut rc, now);
     assert_eq!(sent.len(), 1);
     assert_eq!(
@@ -671,8 +676,8 @@ struct Run {
     rc: Link,
     now: Timestamp,
     seen: Vec<Seen>,
-    air_events: Vec<String>,
-    rc_events: Vec<String>,
+    air_events: Vec<Event>,
+    rc_events: Vec<Event>,
 }
 
 impl Run {
@@ -722,19 +727,18 @@ impl Run {
         self.rc.handle_timeout(self.now);
     }
 
-    /// Step until `event` was reported by both ends.
-    fn until_connected(&mut self, event: &str) {
+    /// Step until both ends reported a `kind` handshake connected.
+    fn until_connected(&mut self, kind: Kind) {
+        let event = Event::Connected { kind };
         for _ in 0..200 {
             self.step();
-            if self.air_events.iter().any(|e| e == event)
-                && self.rc_events.iter().any(|e| e == event)
-            {
+            if self.air_events.contains(&event) && self.rc_events.contains(&event) {
                 self.air_events.clear();
                 self.rc_events.clear();
                 return;
             }
         }
-        panic!("no {event}: {:?} {:?}", self.air_events, self.rc_events);
+        panic!("no {event:?}: {:?} {:?}", self.air_events, self.rc_events);
     }
 }
 
@@ -784,7 +788,7 @@ fn a_seeded_run_reproduces_the_regression_vectors() {
             run.now,
         )
         .unwrap();
-    run.until_connected("Connected { kind: Pair }");
+    run.until_connected(Kind::Pair);
 
     // Both ends restart from their persisted identities; the bond carries a session.
     let air_identity = run.air.aircraft_identity().unwrap().to_bytes();
@@ -808,13 +812,13 @@ fn a_seeded_run_reproduces_the_regression_vectors() {
     run.rc
         .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), run.now)
         .unwrap();
-    run.until_connected("Connected { kind: Session }");
+    run.until_connected(Kind::Session);
 
     // A reconnect within the session's lifetime resumes it.
     run.rc
         .connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), run.now)
         .unwrap();
-    run.until_connected("Connected { kind: Resume }");
+    run.until_connected(Kind::Resume);
 
     let hashes: Vec<String> = run
         .seen

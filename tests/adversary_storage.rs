@@ -1,0 +1,228 @@
+//! The storage channel (P8): it stays locked without the code, even for a bonded remote
+//! running modified software, and a wrong code never opens it and is counted.
+//!
+//! The fixtures (the flight, the adversary's model of the receiver and its books, the tape of
+//! frames on the air) and what every scenario checks are in `tests/common/adversary.rs`.
+
+mod common;
+
+use rotorlink::handshake::keys::{bond_id, bond_key, keyed_secrets, mac1, transcript_hash};
+use rotorlink::handshake::messages::{
+    frame, Finish, Init, InitBody, Kind, Response, ResponseBody, CONFIRM_LEN, MAC1_LEN, SUITE_V1,
+};
+use rotorlink::handshake::{RefusalReason, RemoteIdentity};
+use rotorlink::wire::{FrameType, HEADER_LEN};
+use rotorlink::{Channel, Event, Link, Role, SendError};
+use rotorlink_sim::aircraft::GET_FLIGHT_LOG;
+use rotorlink_sim::{Direction, Recorder, Side};
+use x25519_dalek::{PublicKey, StaticSecret};
+
+use common::adversary::*;
+
+/// A session handshake made by hand for the bonded remote whose identity is `remote` (a
+/// remote running modified software: it has the bond's keys, not the code), through the
+/// air. Returns the remote's end of the session as a `Link` (built from the handshake
+/// secret, so it considers its storage open).
+fn rogue_session(f: &mut Flight, remote: &RemoteIdentity, seed: u64) -> Link {
+    let bytes = remote.to_bytes();
+    let s_r = StaticSecret::from(<[u8; 32]>::try_from(&bytes[1..33]).unwrap());
+    let s_a = remote.bond().unwrap().aircraft_static;
+    let e_r = StaticSecret::from([0x71; 32]);
+    let index = 0x0bad_cafe;
+    let init = {
+        let body = InitBody::Session {
+            bond_id: bond_id(&PublicKey::from(&s_r)),
+            ephemeral: PublicKey::from(&e_r).to_bytes(),
+        };
+        let init = Init {
+            suite: SUITE_V1,
+            sender_index: index,
+            body,
+            mac1: [0; MAC1_LEN],
+        };
+        let mut d = frame(FrameType::HandshakeInit, 0, &init.emit());
+        let split = d.len() - MAC1_LEN;
+        let tag = mac1(
+            &LINK_ID,
+            bond_key(&s_r.diffie_hellman(&s_a)).expose(),
+            &d[..split],
+        );
+        d[split..].copy_from_slice(&tag);
+        d
+    };
+    let recorder = Recorder::new();
+    f.pair.set_adversary(Box::new(recorder.clone()));
+    f.pair.inject(Direction::Uplink, init.clone(), f.pair.now());
+    f.settle(ms(20));
+    let response = recorder
+        .datagrams(Direction::Downlink)
+        .into_iter()
+        .find(|d| d[1] == FrameType::HandshakeResponse as u8 && receiver_index(d) == index)
+        .expect("the aircraft answered the bonded remote");
+    let parsed = Response::parse(&response[HEADER_LEN..]).unwrap();
+    let ResponseBody::Keyed { ephemeral, .. } = parsed.body else {
+        panic!("not a session response");
+    };
+    let e_a = PublicKey::from(ephemeral);
+    let ikm: Vec<u8> = [
+        e_r.diffie_hellman(&e_a),
+        e_r.diffie_hellman(&s_a),
+        s_r.diffie_hellman(&e_a),
+        s_r.diffie_hellman(&s_a),
+    ]
+    .iter()
+    .flat_map(|dh| *dh.as_bytes())
+    .collect();
+    let before_confirm = &response[..response.len() - CONFIRM_LEN];
+    let s = keyed_secrets(b"rotorlink v1 session", &[&init, before_confirm], &ikm);
+    assert_eq!(response[response.len() - CONFIRM_LEN..], s.confirm_aircraft);
+    let finish = frame(
+        FrameType::HandshakeFinish,
+        parsed.sender_index,
+        &Finish::Keyed {
+            kind: Kind::Session,
+            confirm: s.confirm_remote,
+        }
+        .emit(),
+    );
+    let th = transcript_hash(&[&init, &response]);
+    let link = Link::from_secret(
+        Role::Remote,
+        f.pair.remote.config().clone(),
+        &s.handshake_secret,
+        &th,
+        index,
+        parsed.sender_index,
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        &mut rng(seed),
+        f.pair.now(),
+    )
+    .unwrap();
+    f.pair.inject(Direction::Uplink, finish, f.pair.now());
+    f.pair.take_adversary();
+    link
+}
+
+/// A bonded remote running modified software (it has the bond, not the code) opens a
+/// session and sends storage requests anyway, retransmitting them. The aircraft, whose
+/// storage is locked in that session, drops every one (`StorageLocked`, counted), never
+/// acknowledges or delivers one, never answers with the log; the remote may still fly.
+#[test]
+fn storage_stays_locked_without_the_code_even_for_a_bonded_remote() {
+    let mut f = Flight::pairing_with(config(), 39, WRONG);
+    f.fly(ms(500));
+    assert!(f.pair.remote.is_connected() && !f.pair.remote.storage_unlocked());
+    let identity = f.pair.remote.remote_identity().unwrap().clone();
+    let mut rogue = rogue_session(&mut f, &identity, 40);
+    rogue.send(Channel::Storage, GET_FLIGHT_LOG).unwrap();
+    rogue.send(Channel::Storage, b"PUT /config").unwrap();
+    f.pair.remote = rogue;
+    let recorder = Recorder::new();
+    f.pair.set_adversary(Box::new(recorder.clone()));
+    let before = Drops::of(f.pair.aircraft.stats());
+    let sticks_before = f
+        .pair
+        .aircraft
+        .stats()
+        .channel(Channel::Control)
+        .messages_delivered;
+    for i in 0..100u32 {
+        f.pair
+            .remote
+            .send(Channel::Control, &i.to_be_bytes())
+            .unwrap();
+        f.fly(ms(20));
+    }
+    let a = f.pair.aircraft.stats();
+    let drops = Drops::of(a).since(before);
+    let storage_sent = f.pair.remote.stats().channel(Channel::Storage).frames_sent;
+    assert!(storage_sent >= 4, "the rogue retransmitted: {storage_sent}");
+    assert_eq!(drops.storage_locked, storage_sent);
+    assert_eq!(drops.total(), drops.storage_locked, "{drops:?}");
+    assert_eq!(a.channel(Channel::Storage).messages_delivered, 0);
+    assert_eq!(f.aircraft.stats.log_requests, 0);
+    let storage_acks = recorder
+        .datagrams(Direction::Downlink)
+        .iter()
+        .filter(|d| d[1] == FrameType::Ack as u8 && d[3] == Channel::Storage as u8)
+        .count();
+    assert_eq!(storage_acks, 0, "nothing acknowledged");
+    assert!(!f.pair.aircraft.storage_unlocked());
+    assert_eq!(
+        f.pair.aircraft.send(Channel::Storage, b"log"),
+        Err(SendError::StorageLocked)
+    );
+    // It may fly: bonded remotes are trusted with the sticks.
+    let sticks = f
+        .pair
+        .aircraft
+        .stats()
+        .channel(Channel::Control)
+        .messages_delivered;
+    assert!(sticks >= sticks_before + 100, "{sticks}");
+}
+
+/// The pilot, bonded and flying, types a wrong code to open storage. The unlock fails
+/// on both sides and is counted (`unlock_failures`, one attempt of the shared budget);
+/// storage stays locked, no log is sent; flying is unaffected. Wrong codes again: the
+/// back-off refuses, then the lockout, which then refuses the right code too.
+#[test]
+fn a_wrong_code_never_opens_storage_and_is_counted() {
+    let config = guarded_config();
+    let mut f = Flight::pairing_with(config, 41, WRONG);
+    f.fly(ms(1500));
+    f.settle(ms(100));
+    assert!(f.pair.remote.is_connected());
+    let a = f.pair.aircraft.stats();
+    assert_eq!(a.unlock_failures, 1);
+    assert_eq!(
+        f.pair.aircraft.handshake_crypto_ops(),
+        2,
+        "pairing + one unlock"
+    );
+    assert_eq!(f.pair.aircraft.remaining_attempts(), Some(2));
+    for side in [Side::Aircraft, Side::Remote] {
+        assert_eq!(
+            f.count(side, |e| matches!(
+                e,
+                Event::StorageUnlockRejected {
+                    remaining_attempts: 2
+                }
+            )),
+            1,
+            "{side:?}"
+        );
+    }
+    assert!(!f.pair.remote.storage_unlocked() && !f.pair.aircraft.storage_unlocked());
+    assert_eq!(a.channel(Channel::Storage).messages_sent, 0);
+    assert_eq!(f.remote.stats.log_bytes, 0);
+    assert_eq!(
+        f.pair.remote.send(Channel::Storage, GET_FLIGHT_LOG),
+        Err(SendError::StorageLocked)
+    );
+    assert_eq!(undelivered(&f.pair), [0, 0, 0]);
+
+    // More wrong codes, as fast as the pilot can type them.
+    for _ in 0..40 {
+        f.pair.remote.unlock_storage(WRONG, f.pair.now()).unwrap();
+        f.fly(ms(25));
+    }
+    assert_eq!(f.pair.aircraft.stats().unlock_failures, 3);
+    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 4);
+    assert_eq!(f.pair.aircraft.remaining_attempts(), Some(0));
+    let refused = |reason| {
+        f.count(
+            Side::Remote,
+            |e| matches!(e, Event::HandshakeRefused { reason: r, .. } if *r == reason),
+        )
+    };
+    assert!(refused(RefusalReason::BackOff) >= 5);
+    assert!(refused(RefusalReason::LockedOut) >= 5);
+    f.pair.remote.unlock_storage(CODE, f.pair.now()).unwrap();
+    f.fly(ms(100));
+    assert!(
+        !f.pair.remote.storage_unlocked(),
+        "locked out: the right code waits too"
+    );
+    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 4);
+}
