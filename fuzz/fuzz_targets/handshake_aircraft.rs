@@ -1,6 +1,6 @@
-//! Fuzz target `handshake_aircraft`: see `rotorlink_fuzz::targets::handshake_aircraft` for what it feeds and asserts.
+//! Fuzz target `handshake_aircraft`: see `rotorlink_fuzz_targets::handshake_aircraft` for what it feeds and asserts.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| rotorlink_fuzz::targets::handshake_aircraft(data));
+fuzz_target!(|data: &[u8]| rotorlink_fuzz_targets::handshake_aircraft(data));

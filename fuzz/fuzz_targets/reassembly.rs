@@ -1,6 +1,6 @@
-//! Fuzz target `reassembly`: see `rotorlink_fuzz::targets::reassembly` for what it feeds and asserts.
+//! Fuzz target `reassembly`: see `rotorlink_fuzz_targets::reassembly` for what it feeds and asserts.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| rotorlink_fuzz::targets::reassembly(data));
+fuzz_target!(|data: &[u8]| rotorlink_fuzz_targets::reassembly(data));

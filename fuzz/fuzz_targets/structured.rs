@@ -1,6 +1,6 @@
-//! Fuzz target `structured`: see `rotorlink_fuzz::targets::structured` for what it feeds and asserts.
+//! Fuzz target `structured`: see `rotorlink_fuzz_targets::structured` for what it feeds and asserts.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| rotorlink_fuzz::targets::structured(data));
+fuzz_target!(|data: &[u8]| rotorlink_fuzz_targets::structured(data));

@@ -1,11 +1,10 @@
-//! The bodies of the fuzz targets, as plain functions over bytes.
+//! The bodies of rotorlink's fuzz targets, as plain functions over bytes.
 //!
 //! Each `pub fn <target>(data: &[u8])` below is what `fuzz/fuzz_targets/<target>.rs` runs under
-//! libFuzzer, and what `link/tests/fuzz_corpus.rs` replays for every file committed under
-//! `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`: the committed inputs are
-//! regression tests that run in `cargo test --workspace`, without a fuzzer. The test includes
-//! this file with `#[path]`, so it may use only `std`, `rotorlink` and crates that `rotorlink`
-//! itself depends on (`rand_chacha`, `rand_core`, `x25519-dalek`).
+//! libFuzzer (the cargo-fuzz crate in `fuzz/` depends on this one by path), and what this
+//! crate's `tests/corpus.rs` replays for every file committed under `fuzz/corpus/<target>/` and
+//! `fuzz/regressions/<target>/`: the committed inputs are regression tests that run in
+//! `cargo test --workspace`, without a fuzzer. [`TARGETS`] lists them by name.
 //!
 //! Every target panics (a crash, for libFuzzer) when an invariant breaks; whatever the input,
 //! nothing else may panic. Every run is a pure function of its input. Where the fuzzer must
@@ -14,10 +13,10 @@
 //! genuine `Finish`, a sealed frame) cannot be replayed into another.
 //!
 //! The structure-aware targets read their input as a sequence of operations with [`Input`], a
-//! tiny byte reader (no `arbitrary`, so that the corpus test can share them): an opcode byte,
-//! then fixed fields. Every operation type has `read` and `write`, so seed inputs are built
-//! from operations (see `link/tests/fuzz_corpus.rs`) rather than written by hand, and
-//! `read(write(op)) == op`.
+//! tiny byte reader: an opcode byte, then fixed fields (no `arbitrary`: the layout is defined
+//! here, so seeds are written with [`Output`] and the committed corpora keep their meaning). Every operation type has `read` and
+//! `write`, so seed inputs are built from operations (see `tests/corpus.rs`) rather than
+//! written by hand, and `read(write(op)) == op`.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::OnceLock;
@@ -1624,6 +1623,8 @@ impl<P: AeadProvider> Receiver<P> {
             .handle_datagram(self.now, source_for(self.link.role()), &d);
         let events = drain(&mut self.link);
         let expected_drop = match header {
+            // A closed link is final: it drops everything before even parsing it.
+            _ if closed => Some(Error::Closed),
             Err(e) => Some(Error::Malformed(e)),
             Ok(h) if !h.frame_type.is_encrypted() => {
                 // A handshake frame, and this link runs no handshake.
@@ -1631,7 +1632,6 @@ impl<P: AeadProvider> Receiver<P> {
                 assert!(events.is_empty(), "a handshake frame produced {events:?}");
                 return;
             }
-            Ok(_) if closed => Some(Error::Closed),
             Ok(_) if ended => Some(Error::UnexpectedFrame),
             Ok(h) if h.receiver_index != LOCAL_INDEX => Some(Error::UnknownReceiver),
             Ok(h) => match self.model.check(h.counter) {
@@ -2494,11 +2494,18 @@ impl Net {
         }
     }
 
-    /// Run a lossless exchange; then, if neither end closed, every storage message must have
+    /// Has an end stopped for good? Closed, or its session ended (worn-out keys: a link made
+    /// from a secret has no handshake to start another).
+    fn stopped(&self) -> bool {
+        let ended = |link: &Link| link.is_closed() || !link.is_connected();
+        ended(&self.air) || ended(&self.rc)
+    }
+
+    /// Run a lossless exchange; then, if neither end stopped, every storage message must have
     /// been delivered.
     fn settle(&mut self) {
         for _ in 0..SETTLE_ROUNDS {
-            if self.air.is_closed() || self.rc.is_closed() {
+            if self.stopped() {
                 return;
             }
             self.flush();
@@ -2508,7 +2515,7 @@ impl Net {
             }
             self.advance(Duration::from_millis(10));
         }
-        if !self.air.is_closed() && !self.rc.is_closed() {
+        if !self.stopped() {
             panic!(
                 "storage never completed on a lossless link: delivered {:?} of {:?} messages",
                 self.storage_delivered,

@@ -1,96 +1,192 @@
-//! The fuzz targets' committed inputs, replayed without a fuzzer.
+//! The fuzz targets' committed inputs, replayed without a fuzzer, and the seeds.
 //!
 //! Every file under `fuzz/corpus/<target>/` (the seed corpus) and `fuzz/regressions/<target>/`
 //! (inputs that once crashed a target) is run through that target's body, the same function
-//! the libFuzzer target runs (`fuzz/src/targets.rs`, included here by path), so a regression is
-//! caught by `cargo test --workspace`. The seeds themselves are built here, from the
-//! known-answer vectors of PROTOCOL.md and from real handshakes:
+//! `fuzz/fuzz_targets/<target>.rs` runs under libFuzzer, so a regression is caught by
+//! `cargo test --workspace`. Each target has its own tests: `committed::<target>` replays its
+//! committed inputs, `fresh_seeds::<target>` the seeds as [`seeds`] builds them today. The
+//! seeds are built from the known-answer vectors of PROTOCOL.md and from real handshakes:
 //!
 //! ```text
-//! cargo test -p rotorlink --test fuzz_corpus -- --ignored write_seed_corpus
+//! cargo test -p rotorlink-fuzz-targets --test corpus -- --ignored write_seed_corpus
 //! ```
 //!
 //! rewrites `fuzz/corpus/<target>/seed-*` (the files libFuzzer adds while fuzzing are not
 //! committed; see the "Fuzzing" section of README.md).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::catch_unwind;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rotorlink::handshake::{AircraftIdentity, KsfParams, MemoryAttemptStore, RemoteIdentity};
 use rotorlink::{Config, Link, Timestamp};
-
-#[allow(dead_code, unreachable_pub, missing_docs)]
-#[path = "../../fuzz/src/targets.rs"]
-mod targets;
-
-use targets::{
-    hs_mode, recv_mode, HsOp, Input, Mutation, NetOp, Output, ReasmOp, RecvOp, SealSpec,
+use rotorlink_fuzz_targets::{
+    hs_mode, recv_mode, HsOp, Input, Mutation, NetOp, Output, ReasmOp, RecvOp, SealSpec, Target,
+    TARGETS,
 };
-
-mod protocol_vectors {
-    use std::collections::BTreeMap;
-    include!("common/protocol_vectors.rs");
-}
-use protocol_vectors::Vectors;
 
 const PROTOCOL_MD: &str = include_str!("../../PROTOCOL.md");
 
+/// The committed corpora: `fuzz/` beside this crate.
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
-/// The committed inputs of `target`: its seed corpus and its regressions, by path.
-fn committed(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+/// The directories under `fuzz/` that hold committed inputs, one subdirectory per target.
+const COMMITTED_DIRS: [&str; 2] = ["corpus", "regressions"];
+
+/// The committed inputs of `target` in `fuzz/<dir>/<target>/`, by path (none if there is no
+/// such directory).
+fn committed(dir: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
-    for dir in ["corpus", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(fuzz_dir().join(dir).join(target)) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.expect("directory entry").path();
-            if path.is_file() {
-                let bytes = std::fs::read(&path).expect("read a corpus file");
-                out.push((path, bytes));
-            }
+    let Ok(entries) = std::fs::read_dir(fuzz_dir().join(dir).join(target)) else {
+        return out;
+    };
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).expect("read a corpus file");
+            out.push((path, bytes));
         }
     }
     out.sort();
     out
 }
 
-#[test]
-fn every_committed_fuzz_input_passes_its_target() {
-    for (name, target) in targets::TARGETS {
-        let inputs = committed(name);
-        assert!(
-            inputs
-                .iter()
-                .any(|(p, _)| p.to_string_lossy().contains("corpus")),
-            "no seed corpus for fuzz target {name}: run this file's write_seed_corpus"
-        );
-        for (path, bytes) in inputs {
-            let run = std::panic::catch_unwind(|| target(&bytes));
-            assert!(
-                run.is_ok(),
-                "fuzz target {name} fails on {}",
-                path.display()
-            );
-        }
-    }
+/// `path` as `fuzz/...`, for messages.
+fn shown(path: &Path) -> String {
+    let inside = path.strip_prefix(fuzz_dir()).unwrap_or(path);
+    format!("fuzz/{}", inside.display())
 }
 
-#[test]
-fn fresh_seeds_pass_their_targets() {
-    for (name, seed, bytes) in seeds() {
-        let target = targets::TARGETS
+/// The target called `name` in [`TARGETS`].
+fn target(name: &str) -> Target {
+    TARGETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
+        .unwrap_or_else(|| panic!("no fuzz target {name} in TARGETS"))
+}
+
+/// Run `target` on every input; panic naming every input it fails on (each failure's own panic
+/// message is printed above).
+fn replay<'a>(name: &str, inputs: impl IntoIterator<Item = (String, &'a [u8])>) {
+    let target = target(name);
+    let mut runs = 0;
+    let mut failed = Vec::new();
+    for (what, bytes) in inputs {
+        runs += 1;
+        if catch_unwind(|| target(bytes)).is_err() {
+            failed.push(what);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "fuzz target {name} fails on {} of {runs} inputs:\n  {}",
+        failed.len(),
+        failed.join("\n  ")
+    );
+}
+
+/// Replay the seed corpus and the regressions of the target `name`.
+fn replay_committed(name: &str) {
+    let seeds = committed("corpus", name);
+    assert!(
+        !seeds.is_empty(),
+        "no seed corpus for fuzz target {name}: run this file's write_seed_corpus"
+    );
+    let regressions = committed("regressions", name);
+    replay(
+        name,
+        seeds
             .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, t)| *t)
-            .expect("a seed for a known target");
-        let run = std::panic::catch_unwind(|| target(&bytes));
-        assert!(run.is_ok(), "fuzz target {name} fails on seed {seed}");
+            .chain(&regressions)
+            .map(|(path, bytes)| (shown(path), bytes.as_slice())),
+    );
+}
+
+/// Replay the seeds [`seeds`] builds for the target `name`.
+fn replay_fresh_seeds(name: &str) {
+    let seeds: Vec<_> = seeds().iter().filter(|(n, _, _)| *n == name).collect();
+    assert!(!seeds.is_empty(), "seeds() builds no seed for {name}");
+    replay(
+        name,
+        seeds
+            .into_iter()
+            .map(|(_, seed, bytes)| (format!("seed {seed}"), bytes.as_slice())),
+    );
+}
+
+/// The replay tests, one per target in each of `committed` and `fresh_seeds`. Keep the list
+/// equal to `TARGETS` (`every_target_is_replayed` checks).
+macro_rules! replay_tests {
+    ($($name:ident),* $(,)?) => {
+        /// The targets that have replay tests.
+        const REPLAYED: &[&str] = &[$(stringify!($name)),*];
+
+        /// Every committed input of a target (`fuzz/corpus/<target>/`,
+        /// `fuzz/regressions/<target>/`) passes it.
+        mod committed {
+            $(
+                #[test]
+                fn $name() {
+                    super::replay_committed(stringify!($name));
+                }
+            )*
+        }
+
+        /// The seeds as built today pass their target.
+        mod fresh_seeds {
+            $(
+                #[test]
+                fn $name() {
+                    super::replay_fresh_seeds(stringify!($name));
+                }
+            )*
+        }
+    };
+}
+
+replay_tests!(
+    frame_decode,
+    handshake_aircraft,
+    handshake_remote,
+    session_recv,
+    reassembly,
+    structured,
+);
+
+#[test]
+fn every_target_is_replayed() {
+    let targets: BTreeSet<&str> = TARGETS.iter().map(|(name, _)| *name).collect();
+    let replayed: BTreeSet<&str> = REPLAYED.iter().copied().collect();
+    assert_eq!(
+        targets, replayed,
+        "the replay_tests! list in this file differs from TARGETS"
+    );
+    assert_eq!(REPLAYED.len(), replayed.len(), "a target listed twice");
+}
+
+/// A corpus or regression directory named after no target would never be replayed.
+#[test]
+fn every_committed_directory_is_a_target() {
+    for dir in COMMITTED_DIRS {
+        let Ok(entries) = std::fs::read_dir(fuzz_dir().join(dir)) else {
+            assert_ne!(dir, "corpus", "no fuzz/corpus directory");
+            continue;
+        };
+        for entry in entries {
+            let path = entry.expect("directory entry").path();
+            let name = path.file_name().expect("a name").to_string_lossy();
+            assert!(
+                path.is_dir() && TARGETS.iter().any(|(target, _)| *target == name),
+                "fuzz/{dir}/{name} is not the directory of a fuzz target: \
+                 inputs belong in fuzz/{dir}/<target>/"
+            );
+        }
     }
 }
 
@@ -212,7 +308,7 @@ fn operations_read_back_as_written() {
 #[ignore = "writes fuzz/corpus; run by hand after changing the targets or the seeds"]
 fn write_seed_corpus() {
     let mut written = BTreeMap::new();
-    for (name, seed, bytes) in seeds() {
+    for &(name, ref seed, ref bytes) in seeds() {
         let dir = fuzz_dir().join("corpus").join(name);
         if !written.contains_key(name) {
             // Replace the old seeds, keep anything else in the directory.
@@ -234,20 +330,65 @@ fn write_seed_corpus() {
 // ---------------------------------------------------------------------------------------------
 // The seeds
 
-/// Every seed: target, name, input.
-fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
-    let v = Vectors::load(PROTOCOL_MD);
-    let transcript = real_transcript();
-    let mut out = Vec::new();
-    frame_decode_seeds(&v, &transcript, &mut out);
-    handshake_seeds(&v, &transcript, &mut out);
-    session_recv_seeds(&v, &mut out);
-    reassembly_seeds(&mut out);
-    structured_seeds(&mut out);
-    out
+/// Every seed: target, name, input. Built once, shared by the tests.
+fn seeds() -> &'static Seeds {
+    static SEEDS: OnceLock<Seeds> = OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let v = Vectors::load(PROTOCOL_MD);
+        let transcript = real_transcript();
+        let mut out = Vec::new();
+        frame_decode_seeds(&v, &transcript, &mut out);
+        handshake_seeds(&v, &transcript, &mut out);
+        session_recv_seeds(&v, &mut out);
+        reassembly_seeds(&mut out);
+        structured_seeds(&mut out);
+        out
+    })
 }
 
 type Seeds = Vec<(&'static str, String, Vec<u8>)>;
+
+/// The known-answer vectors of PROTOCOL.md, by name: every line `name = hex` inside a fenced
+/// ```` ```vectors ```` block. rotorlink's own tests check the vectors (strictly, with
+/// `link/tests/common/protocol_vectors.rs`); the seeds only need their bytes.
+struct Vectors(BTreeMap<&'static str, Vec<u8>>);
+
+impl Vectors {
+    /// Parse `markdown` (PROTOCOL.md).
+    fn load(markdown: &'static str) -> Self {
+        let mut vectors = BTreeMap::new();
+        // Inside a fenced block: `Some(true)` if it is a vectors block.
+        let mut fence: Option<bool> = None;
+        for (number, line) in markdown.lines().enumerate() {
+            let line = line.trim();
+            if let Some(info) = line.strip_prefix("```") {
+                fence = match fence {
+                    None => Some(info.trim() == "vectors"),
+                    Some(_) => None,
+                };
+                continue;
+            }
+            if fence != Some(true) || line.is_empty() {
+                continue;
+            }
+            let at = number + 1;
+            let (name, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("PROTOCOL.md:{at}: not `name = hex`"));
+            let bytes = hex::decode(value.trim())
+                .unwrap_or_else(|e| panic!("PROTOCOL.md:{at}: {}: {e}", name.trim()));
+            vectors.insert(name.trim(), bytes);
+        }
+        Vectors(vectors)
+    }
+
+    /// The vector `name`; panics if PROTOCOL.md has none.
+    fn get(&self, name: &str) -> &[u8] {
+        self.0
+            .get(name)
+            .unwrap_or_else(|| panic!("PROTOCOL.md has no vector {name}"))
+    }
+}
 
 /// The frame vectors of PROTOCOL.md, by name.
 const FRAME_VECTORS: [&str; 11] = [
