@@ -15,8 +15,9 @@ use rotorlink::handshake::keys::{bond_id, mac1};
 use rotorlink::handshake::messages::{frame, Init, InitBody, Kind, MAC1_LEN, SUITE_V1};
 use rotorlink::handshake::{pake, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN};
+use rotorlink::Role;
 use rotorlink::{Event, Link, Timestamp};
-use rotorlink_sim::{Adversary, Air, Direction, FnAdversary, Side};
+use rotorlink_sim::{Adversary, Air, Direction, FnAdversary};
 use x25519_dalek::PublicKey;
 
 use common::adversary::*;
@@ -341,7 +342,7 @@ fn a_pairing_flood_is_bounded_and_bonded_remotes_still_connect() {
     assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 5);
     assert_eq!(f.pair.aircraft.remaining_attempts(), Some(0));
     // The pilot reconnects during the flood (a resume: one X25519) and flies on.
-    let sessions = f.count(Side::Remote, |e| matches!(e, Event::Connected { .. }));
+    let sessions = f.count(Role::Remote, |e| matches!(e, Event::Connected { .. }));
     f.pair
         .remote
         .connect(
@@ -350,7 +351,7 @@ fn a_pairing_flood_is_bounded_and_bonded_remotes_still_connect() {
         )
         .unwrap();
     f.fly(ms(800));
-    let now = f.count(Side::Remote, |e| matches!(e, Event::Connected { .. }));
+    let now = f.count(Role::Remote, |e| matches!(e, Event::Connected { .. }));
     assert_eq!(now, sessions + 1);
     assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 6);
     f.settle(ms(300));

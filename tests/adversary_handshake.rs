@@ -18,8 +18,9 @@ use rotorlink::handshake::limits::{
 use rotorlink::handshake::messages::{Kind, MAC1_LEN};
 use rotorlink::handshake::{AircraftIdentity, KsfParams, RefusalReason, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN};
+use rotorlink::Role;
 use rotorlink::{CloseCode, Config, Event, Link, Timestamp};
-use rotorlink_sim::{Adversary, Air, Direction, FnAdversary, Pair, Side};
+use rotorlink_sim::{Adversary, Air, Direction, FnAdversary, Pair};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use common::adversary::*;
@@ -340,7 +341,7 @@ fn a_man_in_the_middle_with_a_guessed_code_gets_one_guess_per_attempt() {
     for _ in 0..300 {
         guesser.step(&mut f.pair);
         f.fly(ms(5));
-        let rejected = f.count(Side::Remote, |e| matches!(e, Event::PairingRejected { .. }));
+        let rejected = f.count(Role::Remote, |e| matches!(e, Event::PairingRejected { .. }));
         if rejected == pilot_attempts && pilot_attempts < 3 {
             // The pilot, told the code was wrong, types it again.
             f.pair
@@ -368,11 +369,11 @@ fn a_man_in_the_middle_with_a_guessed_code_gets_one_guess_per_attempt() {
     assert!(guesser.refused(RefusalReason::LockedOut) >= 5);
     assert_eq!(f.pair.aircraft.remaining_attempts(), Some(0));
     assert!(store.record().locked_until.is_some());
-    assert!(f.count(Side::Aircraft, |e| matches!(e, Event::LockedOut { .. })) >= 1);
+    assert!(f.count(Role::Aircraft, |e| matches!(e, Event::LockedOut { .. })) >= 1);
     // Towards the pilot: one impostor OPAQUE run per attempt, each rejected.
     assert_eq!(lock(&impostor).handshake_crypto_ops(), 3);
     assert_eq!(
-        f.count(Side::Remote, |e| matches!(e, Event::PairingRejected { .. })),
+        f.count(Role::Remote, |e| matches!(e, Event::PairingRejected { .. })),
         3
     );
     assert_eq!(
@@ -424,7 +425,7 @@ fn a_substituted_static_key_is_never_bonded() {
     f.pair.set_adversary(Box::new(adversary));
     f.fly(ms(600));
     assert_eq!(
-        f.count(Side::Remote, |e| matches!(e, Event::PairingRejected { .. })),
+        f.count(Role::Remote, |e| matches!(e, Event::PairingRejected { .. })),
         1
     );
     assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 1);
@@ -479,7 +480,7 @@ fn changing_the_code_cuts_off_every_bonded_remote() {
     // The session (and the bond) is over; the remote's link stays open to pair again.
     let closed =
         |e: &Event| matches!(e, Event::SessionEnded { code } if *code == CloseCode::CODE_CHANGED);
-    assert_eq!(f.count(Side::Remote, closed), 1);
+    assert_eq!(f.count(Role::Remote, closed), 1);
     assert!(f
         .pair
         .aircraft
@@ -497,7 +498,7 @@ fn changing_the_code_cuts_off_every_bonded_remote() {
     f.fly(ms(500));
     let refused = |reason: RefusalReason| move |e: &Event| matches!(e, Event::HandshakeRefused { reason: r, .. } if *r == reason);
     assert_eq!(
-        f.count(Side::Remote, refused(RefusalReason::UnknownBond)),
+        f.count(Role::Remote, refused(RefusalReason::UnknownBond)),
         1
     );
     assert!(!f.pair.remote.is_connected());
@@ -579,7 +580,7 @@ fn a_forged_pairing_response_does_not_make_the_right_code_look_wrong() {
     let mut f = Flight::pairing(config, 46);
     f.pair.set_adversary(Box::new(adversary));
     f.fly(ms(500));
-    let rejected = f.count(Side::Remote, |e| matches!(e, Event::PairingRejected { .. }));
+    let rejected = f.count(Role::Remote, |e| matches!(e, Event::PairingRejected { .. }));
     assert_eq!(
         f.pair.aircraft.handshake_crypto_ops(),
         1,
@@ -655,7 +656,7 @@ fn online_guessing_ends_in_a_lockout_that_survives_a_restart() {
         "no work after the restart"
     );
     assert!(
-        f.count(Side::Remote, |e| matches!(
+        f.count(Role::Remote, |e| matches!(
             e,
             Event::HandshakeRefused {
                 reason: RefusalReason::LockedOut,

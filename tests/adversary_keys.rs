@@ -14,7 +14,7 @@ use rotorlink::crypto::{
 };
 use rotorlink::wire::{FrameType, HEADER_LEN};
 use rotorlink::{Channel, Config, Link, Role, RustCrypto, Secret, Timestamp};
-use rotorlink_sim::{Air, ChannelConfig, Direction, FnAdversary, Pair, Recorder, Side};
+use rotorlink_sim::{Air, ChannelConfig, Direction, FnAdversary, Pair, Recorder};
 use sha2::{Digest, Sha256};
 
 use common::adversary::*;
@@ -118,7 +118,7 @@ fn a_leaked_traffic_secret_opens_only_its_own_key_phase() {
             .unwrap();
         pair.run_for(ms(10));
     }
-    assert_eq!(pair.messages(Side::Remote, Channel::Telemetry).len(), 200);
+    assert_eq!(pair.messages(Role::Remote, Channel::Telemetry).len(), 200);
     let leaked = traffic_secrets(&secret, &hash).aircraft_to_remote;
     let guesses = [
         leaked.clone(),

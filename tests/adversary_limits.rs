@@ -11,9 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use rotorlink::wire::FrameType;
+use rotorlink::Role;
 use rotorlink::{Channel, CloseCode, Config, Event, Timestamp};
 use rotorlink_sim::aircraft::AircraftConfig;
-use rotorlink_sim::{Air, Direction, FnAdversary, Recorder, Side};
+use rotorlink_sim::{Air, Direction, FnAdversary, Recorder};
 
 use common::adversary::*;
 
@@ -39,7 +40,7 @@ fn exhaust(app: AircraftConfig, seed: u64) -> (Flight, Vec<(Timestamp, Direction
     assert!(sessions.len() >= 6, "{} sessions", sessions.len());
     assert!(keys.len() >= 30, "{} keys", keys.len());
     assert!(
-        f.count(Side::Remote, |e| matches!(e, Event::Connected { .. })) >= 3,
+        f.count(Role::Remote, |e| matches!(e, Event::Connected { .. })) >= 3,
         "the flight went on after each exhaustion"
     );
     let sticks = f
@@ -52,7 +53,7 @@ fn exhaust(app: AircraftConfig, seed: u64) -> (Flight, Vec<(Timestamp, Direction
     (f, recorder.log())
 }
 
-fn exhausted(f: &Flight, side: Side) -> usize {
+fn exhausted(f: &Flight, side: Role) -> usize {
     f.count(
         side,
         |e| matches!(e, Event::SessionEnded { code } if *code == CloseCode::COUNTER_EXHAUSTED),
@@ -66,7 +67,7 @@ fn exhausted(f: &Flight, side: Side) -> usize {
 #[test]
 fn no_nonce_is_reused_when_the_aircraft_exhausts_its_counter() {
     let (f, _) = exhaust(aircraft_app(), 13);
-    assert!(exhausted(&f, Side::Aircraft) >= 2);
+    assert!(exhausted(&f, Role::Aircraft) >= 2);
 }
 
 /// The same with the video off: the remote, sending sticks at 100 Hz, exhausts first.
@@ -77,7 +78,7 @@ fn no_nonce_is_reused_when_the_remote_exhausts_its_counter() {
         ..aircraft_app()
     };
     let (f, _) = exhaust(app, 14);
-    assert!(exhausted(&f, Side::Remote) >= 2);
+    assert!(exhausted(&f, Role::Remote) >= 2);
 }
 
 /// The adversary holds every fourth telemetry frame back for 2.5 s while key updates
@@ -195,10 +196,10 @@ fn a_blocked_key_update_stops_the_sender_at_the_hard_limit() {
     f.pair.set_adversary(Box::new(adversary));
     f.fly(ms(4000));
     let expired = f.count(
-        Side::Remote,
+        Role::Remote,
         |e| matches!(e, Event::SessionEnded { code } if *code == CloseCode::KEY_EXPIRED),
     ) + f.count(
-        Side::Aircraft,
+        Role::Aircraft,
         |e| matches!(e, Event::SessionEnded { code } if *code == CloseCode::KEY_EXPIRED),
     );
     assert!(expired >= 3, "{expired} keys expired");
@@ -212,6 +213,6 @@ fn a_blocked_key_update_stops_the_sender_at_the_hard_limit() {
     let (a, r) = (f.pair.aircraft.stats(), f.pair.remote.stats());
     assert_eq!(a.rekeys_sent + r.rekeys_sent, 0);
     assert_eq!(a.dropped_key_expired + r.dropped_key_expired, 0);
-    assert!(f.count(Side::Remote, |e| matches!(e, Event::Connected { .. })) >= 3);
+    assert!(f.count(Role::Remote, |e| matches!(e, Event::Connected { .. })) >= 3);
     assert!(a.channel(Channel::Control).messages_delivered > 150);
 }

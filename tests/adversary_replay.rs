@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rotorlink::handshake::messages::Kind;
+use rotorlink::Role;
 use rotorlink::{Config, Event, Timestamp};
-use rotorlink_sim::{Adversary, Air, Direction, FnAdversary, Side};
+use rotorlink_sim::{Adversary, Air, Direction, FnAdversary};
 
 use common::adversary::*;
 
@@ -171,7 +172,7 @@ fn replays_after_a_reconnect_are_refused() {
     f.fly(ms(300));
     assert_ne!(f.pair.remote.local_index(), first, "a new session");
     let resumed = |e: &Event| matches!(e, Event::Connected { kind: Kind::Resume });
-    assert_eq!(f.count(Side::Remote, resumed), 1);
+    assert_eq!(f.count(Role::Remote, resumed), 1);
     // The switch itself may lose what was in flight under the old keys: let it settle,
     // then count only the attack.
     f.settle(ms(100));

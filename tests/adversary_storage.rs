@@ -14,7 +14,7 @@ use rotorlink::handshake::{RefusalReason, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN};
 use rotorlink::{Channel, Event, Link, Role, SendError};
 use rotorlink_sim::aircraft::GET_FLIGHT_LOG;
-use rotorlink_sim::{Direction, Recorder, Side};
+use rotorlink_sim::{Direction, Recorder};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use common::adversary::*;
@@ -181,7 +181,7 @@ fn a_wrong_code_never_opens_storage_and_is_counted() {
         "pairing + one unlock"
     );
     assert_eq!(f.pair.aircraft.remaining_attempts(), Some(2));
-    for side in [Side::Aircraft, Side::Remote] {
+    for side in [Role::Aircraft, Role::Remote] {
         assert_eq!(
             f.count(side, |e| matches!(
                 e,
@@ -212,7 +212,7 @@ fn a_wrong_code_never_opens_storage_and_is_counted() {
     assert_eq!(f.pair.aircraft.remaining_attempts(), Some(0));
     let refused = |reason| {
         f.count(
-            Side::Remote,
+            Role::Remote,
             |e| matches!(e, Event::HandshakeRefused { reason: r, .. } if *r == reason),
         )
     };

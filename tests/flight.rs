@@ -7,10 +7,10 @@ use rotorlink::Config;
 use rotorlink_sim::aircraft::AircraftConfig;
 use rotorlink_sim::report::Report;
 use rotorlink_sim::scenario::{self, Scenario};
-use rotorlink_sim::PathConfig;
+use rotorlink_sim::ChannelConfig;
 
 /// A short flight that runs quickly in a debug build.
-fn flight(radio: PathConfig) -> Scenario {
+fn flight(radio: ChannelConfig) -> Scenario {
     Scenario {
         seed: 7,
         duration: Duration::from_secs(4),
@@ -29,12 +29,30 @@ fn flight(radio: PathConfig) -> Scenario {
     }
 }
 
+/// Fly `s`. Whatever the radio did, every message delivered is byte for byte what its
+/// sender generated (each stick command and telemetry message is checked whole): the link
+/// drops corrupted frames rather than deliver them.
 fn fly(s: &Scenario) -> Report {
-    scenario::run(s, &mut |_| {}).unwrap()
+    let r = scenario::run(s, &mut |_| {}).unwrap();
+    assert_intact(&r);
+    r
 }
 
-fn clean() -> PathConfig {
-    PathConfig::default()
+fn assert_intact(r: &Report) {
+    let c = &r.channels;
+    for (name, ch) in [
+        ("control", c.control),
+        ("telemetry", c.telemetry),
+        ("video", c.video),
+        ("storage", c.storage),
+    ] {
+        assert_eq!(ch.corrupted, 0, "{name}: {r}");
+    }
+    assert_eq!(r.corrupted_payloads, 0, "{r}");
+}
+
+fn clean() -> ChannelConfig {
+    ChannelConfig::default()
 }
 
 #[test]
@@ -63,7 +81,7 @@ fn a_clean_channel_delivers_everything() {
 
 #[test]
 fn ten_percent_loss_still_delivers_the_whole_log_and_keeps_control_fast() {
-    let mut s = flight(PathConfig {
+    let mut s = flight(ChannelConfig {
         loss: 0.10,
         ..clean()
     });
@@ -83,7 +101,7 @@ fn ten_percent_loss_still_delivers_the_whole_log_and_keeps_control_fast() {
 
 #[test]
 fn reorder_and_duplication_deliver_each_message_exactly_once() {
-    let r = fly(&flight(PathConfig {
+    let r = fly(&flight(ChannelConfig {
         jitter: Duration::from_millis(8),
         duplicate: 0.05,
         ..clean()
@@ -101,14 +119,43 @@ fn reorder_and_duplication_deliver_each_message_exactly_once() {
 
 #[test]
 fn corruption_never_delivers_a_corrupted_payload() {
-    let r = fly(&flight(PathConfig {
+    let r = fly(&flight(ChannelConfig {
         corrupt: 0.05,
         ..clean()
     }));
     assert!(r.paired, "{r}");
     assert!(r.rejected.auth + r.rejected.malformed > 50, "{r}");
+    // Every byte of every stick command and telemetry message that arrived was checked.
+    let c = &r.channels;
+    assert!(
+        c.control.delivered > 300 && c.telemetry.delivered > 150,
+        "{r}"
+    );
+    assert_eq!((c.control.corrupted, c.telemetry.corrupted), (0, 0), "{r}");
     assert_eq!(r.corrupted_payloads, 0, "{r}");
     assert!(r.flight_log_complete, "the log's SHA-256 matched: {r}");
+}
+
+/// Everything at once, the worst radio of these tests: still nothing delivered corrupted.
+#[test]
+fn a_lossy_reordering_duplicating_corrupting_radio_delivers_nothing_corrupted() {
+    let r = fly(&flight(ChannelConfig {
+        loss: 0.05,
+        burst: Some(rotorlink_sim::Burst::mean_length(4.0, 0.02)),
+        jitter: Duration::from_millis(6),
+        reorder: 0.05,
+        duplicate: 0.05,
+        corrupt: 0.05,
+        ..clean()
+    }));
+    assert!(r.paired, "{r}");
+    assert!(r.rejected.auth > 0 && r.rejected.replay > 0, "{r}");
+    let c = &r.channels;
+    assert!(
+        c.control.delivered > 200 && c.telemetry.delivered > 100,
+        "{r}"
+    );
+    assert_eq!(r.corrupted_payloads, 0, "{r}");
 }
 
 #[test]
@@ -128,7 +175,7 @@ fn a_link_cut_raises_the_failsafe_and_the_link_recovers() {
 
 #[test]
 fn the_same_seed_gives_the_same_report() {
-    let s = flight(PathConfig {
+    let s = flight(ChannelConfig {
         loss: 0.05,
         jitter: Duration::from_millis(3),
         duplicate: 0.01,
@@ -161,7 +208,7 @@ fn a_wrong_code_never_pairs() {
 
 #[test]
 fn burst_loss_still_delivers_the_whole_log() {
-    let mut s = flight(PathConfig {
+    let mut s = flight(ChannelConfig {
         burst: Some(rotorlink_sim::Burst::mean_length(8.0, 0.05)),
         ..clean()
     });

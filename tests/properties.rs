@@ -9,7 +9,7 @@ use rand_core::SeedableRng;
 use rotorlink::wire::body::{AckBody, CloseBody, FragmentHeader, SegmentHeader};
 use rotorlink::wire::{Channel, Frame, FrameType, Header, HEADER_LEN};
 use rotorlink::{Config, Error, Event, Link, ReplayError, Role, Secret, Timestamp};
-use rotorlink_sim::{Pair, PathConfig, Side};
+use rotorlink_sim::{ChannelConfig, Pair};
 
 const FRAME_TYPES: [FrameType; 8] = [
     FrameType::HandshakeInit,
@@ -206,13 +206,13 @@ proptest! {
         loss in 0.0f64..0.3,
         sizes in proptest::collection::vec(1usize..20_000, 1..12),
     ) {
-        let path = PathConfig {
+        let path = ChannelConfig {
             loss,
             delay: Duration::from_millis(5),
             jitter: Duration::from_millis(4),
             duplicate: 0.02,
             corrupt: 0.0,
-            ..PathConfig::default()
+            ..ChannelConfig::default()
         };
         let mut pair: Pair = Pair::new(Config::default(), path.clone(), path, seed).unwrap();
         let sent: Vec<Vec<u8>> = sizes
@@ -229,7 +229,7 @@ proptest! {
                 break;
             }
         }
-        let got = pair.messages(Side::Remote, Channel::Storage);
+        let got = pair.messages(Role::Remote, Channel::Storage);
         prop_assert_eq!(got.len(), sent.len());
         for (g, s) in got.iter().zip(&sent) {
             prop_assert_eq!(*g, &s[..]);

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rotorlink::tokio::{Connection, LinkEvent};
-use rotorlink::{Channel, Event, Timestamp};
+use rotorlink::{Channel, Event};
 use tokio::time::{sleep_until, Instant};
 
 use crate::aircraft::AircraftApp;
@@ -52,11 +52,6 @@ pub struct RemoteFlight {
     pub until_downloaded: bool,
 }
 
-/// The instant the connection's clock reads `t`.
-fn instant_of(conn: &Connection, t: Timestamp) -> Instant {
-    Instant::now() + t.saturating_since(conn.now())
-}
-
 /// How the aircraft's flight went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AircraftFlight {
@@ -70,7 +65,9 @@ pub struct AircraftFlight {
 
 /// Fly the aircraft application on `conn` until the remote closes the link or `stop`
 /// completes; every event other than a message goes to `on_event` (to print it). Answers
-/// the remote's [`GET_SUMMARY`] and keeps the report it sends.
+/// the remote's [`GET_SUMMARY`] and keeps the report it sends. The application follows the
+/// driver's failsafe ([`LinkEvent::Failsafe`], [`LinkEvent::FailsafeCleared`]) rather than
+/// watching the stick commands itself.
 pub async fn fly_aircraft(
     conn: &mut Connection,
     app: &mut AircraftApp,
@@ -78,12 +75,13 @@ pub async fn fly_aircraft(
     on_event: &mut (dyn FnMut(&LinkEvent) + Send),
 ) -> AircraftFlight {
     tokio::pin!(stop);
+    app.follow_link_failsafe();
     let mut report = None;
     let mut connected = false;
     loop {
         let now = conn.now();
         conn.with_link(|link| app.poll(now, link));
-        let wake = instant_of(conn, app.next_wakeup());
+        let wake = conn.clock().instant(app.next_wakeup());
         tokio::select! {
             event = conn.recv() => match event {
                 None => break,
@@ -115,6 +113,8 @@ pub async fn fly_aircraft(
                     match other {
                         LinkEvent::Link(Event::Connected { .. }) => connected = true,
                         LinkEvent::Link(Event::Closed { .. }) => break,
+                        LinkEvent::Failsafe => app.on_link_failsafe(true),
+                        LinkEvent::FailsafeCleared => app.on_link_failsafe(false),
                         _ => {}
                     }
                 }
@@ -140,7 +140,12 @@ fn aircraft_summary(conn: &Connection, app: &AircraftApp) -> EndSummary {
             .chain(samples.last().copied())
             .collect();
     }
-    EndSummary::of(&conn.stats(), &samples, app.stats.failsafe_events)
+    EndSummary::of(
+        &conn.stats(),
+        &samples,
+        app.stats.corrupted(),
+        app.stats.failsafe_events,
+    )
 }
 
 /// Fly the remote application on `conn` (already connected) for `flight.duration` or until
@@ -164,7 +169,7 @@ pub async fn fly_remote(
         if flight.until_downloaded && app.stats.log_complete {
             break;
         }
-        let wake = instant_of(conn, app.next_wakeup()).min(end);
+        let wake = conn.clock().instant(app.next_wakeup()).min(end);
         tokio::select! {
             event = conn.recv() => match event {
                 None => break,
@@ -182,7 +187,12 @@ pub async fn fly_remote(
     }
     let flown = conn.now().saturating_since(start);
     // Everything from here on is the end-of-flight exchange, not the flight.
-    let remote = EndSummary::of(&conn.stats(), &app.stats.telemetry_latencies, 0);
+    let remote = EndSummary::of(
+        &conn.stats(),
+        &app.stats.telemetry_latencies,
+        app.stats.corrupted(),
+        0,
+    );
     if conn.storage_unlocked()
         && conn
             .send(Channel::Storage, Bytes::from_static(GET_SUMMARY))

@@ -1,10 +1,10 @@
 //! # rotorlink-sim
 //!
-//! A deterministic, virtual-time harness for the rotorlink core: a simulated radio path
-//! ([`path`]) and a stepper that drives an aircraft and a remote [`rotorlink::Link`] across it
-//! ([`pair`]), the fake aircraft and remote applications ([`aircraft`], [`remote`]), and whole
-//! flights with their reports ([`scenario`], [`report`]), and pcap captures of everything on
-//! the air for Wireshark ([`pcap`]).
+//! A deterministic, virtual-time harness for the rotorlink core: a simulated radio, one
+//! [`RadioChannel`] per direction ([`channel`]), and a stepper that drives an aircraft and a
+//! remote [`rotorlink::Link`] across it ([`pair`]), the fake aircraft and remote applications
+//! ([`aircraft`], [`remote`]), and whole flights with their reports ([`scenario`],
+//! [`report`]), and pcap captures of everything on the air for Wireshark ([`pcap`]).
 //!
 //! For the tokio driver, [`net`] puts the same radio under a pair of
 //! [`rotorlink::tokio::Transport`]s in tokio time, and between two real UDP endpoints
@@ -18,15 +18,13 @@ pub mod channel;
 pub mod flight;
 pub mod net;
 pub mod pair;
-pub mod path;
 pub mod pcap;
 pub mod remote;
 pub mod report;
 pub mod scenario;
 
 pub use channel::{
-    Adversary, Air, Burst, ChannelConfig, ChannelConfigError, ChannelStats, Direction,
-    DistanceProfile, FnAdversary, RadioChannel, Recorder, Sighting,
+    Adversary, Air, Burst, ChannelConfig, ChannelConfigError, Direction, DistanceProfile,
+    FnAdversary, RadioChannel, RadioStats, Recorder, Sighting,
 };
-pub use pair::{Pair, Side};
-pub use path::{Path, PathConfig, PathStats};
+pub use pair::{addr, Pair};

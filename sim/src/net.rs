@@ -5,9 +5,9 @@
 //! # In tokio time
 //!
 //! [`SimNet::pair`] gives the aircraft's end and the remote's end of a radio made of two
-//! channels: the uplink (remote to aircraft) and the downlink (aircraft to remote). A
-//! channel's clock is [`tokio::time::Instant::now`] minus an epoch taken when the pair is
-//! made, so under a paused clock (`#[tokio::test(start_paused = true)]`, a current-thread
+//! channels: the uplink (remote to aircraft) and the downlink (aircraft to remote). The
+//! channels' clock is a [`Clock`] started when the pair is made (tokio time since then), so
+//! under a paused clock (`#[tokio::test(start_paused = true)]`, a current-thread
 //! runtime) the run is in virtual time: it goes as fast as the CPU allows and is the same,
 //! datagram for datagram, for the same seed and the same sends.
 //!
@@ -17,17 +17,18 @@
 //! ```
 //! use std::time::Duration;
 //! use rotorlink::tokio::Transport;
+//! use rotorlink::Role;
 //! use rotorlink_sim::net::SimNet;
-//! use rotorlink_sim::{PathConfig, Side};
+//! use rotorlink_sim::{addr, ChannelConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
-//! let radio = PathConfig { delay: Duration::from_millis(10), ..PathConfig::default() };
+//! let radio = ChannelConfig { delay: Duration::from_millis(10), ..ChannelConfig::default() };
 //! let (aircraft, remote) = SimNet::pair(radio.clone(), radio, 7);
-//! remote.send(b"hello", Side::Aircraft.addr()).await?;
+//! remote.send(b"hello", addr(Role::Aircraft)).await?;
 //! let mut buf = [0; 64];
 //! let (n, from) = aircraft.recv(&mut buf).await?;
-//! assert_eq!((&buf[..n], from), (&b"hello"[..], Side::Remote.addr()));
+//! assert_eq!((&buf[..n], from), (&b"hello"[..], addr(Role::Remote)));
 //! assert_eq!(aircraft.channel_stats().delivered, 1);
 //! # Ok(())
 //! # }
@@ -43,35 +44,21 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use rotorlink::tokio::Transport;
-use rotorlink::Timestamp;
+use rotorlink::tokio::{Clock, Transport};
+use rotorlink::{Role, Timestamp};
 use serde::Serialize;
 use tokio::net::UdpSocket;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
-use crate::channel::{ChannelStats, RadioChannel};
-use crate::pair::Side;
-use crate::path::PathConfig;
+use crate::channel::{ChannelConfig, RadioChannel, RadioStats};
+use crate::pair::addr;
 
 /// The channel seeds of a radio seeded with `seed`, (uplink, downlink): the same as
 /// [`Pair`](crate::Pair)'s, so both see the same radio for the same seed.
 fn channel_seeds(seed: u64) -> (u64, u64) {
     let downlink = seed.wrapping_mul(2);
     (downlink.wrapping_add(1), downlink)
-}
-
-/// `now - epoch` as a [`Timestamp`] (zero before the epoch).
-fn since(epoch: Instant, now: Instant) -> Timestamp {
-    let micros = now.saturating_duration_since(epoch).as_micros();
-    Timestamp::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
-}
-
-/// The instant of `at`, a time on the clock that started at `epoch`.
-fn instant(epoch: Instant, at: Timestamp) -> Instant {
-    epoch + Duration::from_micros(at.as_micros())
 }
 
 fn lock(channel: &Mutex<RadioChannel>) -> MutexGuard<'_, RadioChannel> {
@@ -88,7 +75,7 @@ struct Way {
 }
 
 impl Way {
-    fn new(config: PathConfig, seed: u64) -> Self {
+    fn new(config: ChannelConfig, seed: u64) -> Self {
         Way {
             channel: Mutex::new(RadioChannel::new(config, seed)),
             sent: Notify::new(),
@@ -98,7 +85,8 @@ impl Way {
 
 #[derive(Debug)]
 struct Shared {
-    epoch: Instant,
+    /// The radio's clock: it reads zero when the radio was made.
+    clock: Clock,
     /// Remote to aircraft.
     uplink: Way,
     /// Aircraft to remote.
@@ -120,11 +108,11 @@ impl SimNet {
     ///
     /// # Panics
     /// If a configuration fails [`ChannelConfig::validate`](crate::ChannelConfig::validate).
-    pub fn new(uplink: PathConfig, downlink: PathConfig, seed: u64) -> Self {
+    pub fn new(uplink: ChannelConfig, downlink: ChannelConfig, seed: u64) -> Self {
         let (up_seed, down_seed) = channel_seeds(seed);
         SimNet {
             shared: Arc::new(Shared {
-                epoch: Instant::now(),
+                clock: Clock::start(),
                 uplink: Way::new(uplink, up_seed),
                 downlink: Way::new(downlink, down_seed),
             }),
@@ -136,36 +124,36 @@ impl SimNet {
     /// # Panics
     /// As [`SimNet::new`].
     pub fn pair(
-        uplink: PathConfig,
-        downlink: PathConfig,
+        uplink: ChannelConfig,
+        downlink: ChannelConfig,
         seed: u64,
     ) -> (SimTransport, SimTransport) {
         let net = SimNet::new(uplink, downlink, seed);
-        (net.end(Side::Aircraft), net.end(Side::Remote))
+        (net.end(Role::Aircraft), net.end(Role::Remote))
     }
 
-    /// The end of `side`: it sends on its own direction's channel and receives from the
-    /// other. Ends are cheap handles; two of the same side share the channels (and compete
+    /// The end of `role`: it sends on its own direction's channel and receives from the
+    /// other. Ends are cheap handles; two of the same role share the channels (and compete
     /// for the datagrams).
-    pub fn end(&self, side: Side) -> SimTransport {
+    pub fn end(&self, role: Role) -> SimTransport {
         SimTransport {
             shared: Arc::clone(&self.shared),
-            side,
+            role,
         }
     }
 
     /// The time on the radio's clock: tokio time since the radio was made.
     pub fn now(&self) -> Timestamp {
-        since(self.shared.epoch, Instant::now())
+        self.shared.clock.now()
     }
 
     /// What the uplink (remote to aircraft) has done so far.
-    pub fn uplink_stats(&self) -> ChannelStats {
+    pub fn uplink_stats(&self) -> RadioStats {
         lock(&self.shared.uplink.channel).stats()
     }
 
     /// What the downlink (aircraft to remote) has done so far.
-    pub fn downlink_stats(&self) -> ChannelStats {
+    pub fn downlink_stats(&self) -> RadioStats {
         lock(&self.shared.downlink.channel).stats()
     }
 
@@ -191,13 +179,13 @@ impl SimNet {
 #[derive(Debug, Clone)]
 pub struct SimTransport {
     shared: Arc<Shared>,
-    side: Side,
+    role: Role,
 }
 
 impl SimTransport {
     /// Which end this is.
-    pub fn side(&self) -> Side {
-        self.side
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// The radio this end belongs to.
@@ -209,33 +197,33 @@ impl SimTransport {
 
     /// The direction this end receives from.
     fn incoming(&self) -> &Way {
-        match self.side {
-            Side::Aircraft => &self.shared.uplink,
-            Side::Remote => &self.shared.downlink,
+        match self.role {
+            Role::Aircraft => &self.shared.uplink,
+            Role::Remote => &self.shared.downlink,
         }
     }
 
     /// The direction this end sends on.
     fn outgoing(&self) -> &Way {
-        match self.side {
-            Side::Aircraft => &self.shared.downlink,
-            Side::Remote => &self.shared.uplink,
+        match self.role {
+            Role::Aircraft => &self.shared.downlink,
+            Role::Remote => &self.shared.uplink,
         }
     }
 
     /// What the channel this end receives from has done so far (the uplink for the
     /// aircraft, the downlink for the remote).
-    pub fn channel_stats(&self) -> ChannelStats {
+    pub fn channel_stats(&self) -> RadioStats {
         lock(&self.incoming().channel).stats()
     }
 
     /// What the channel this end sends on has done so far.
-    pub fn outgoing_channel_stats(&self) -> ChannelStats {
+    pub fn outgoing_channel_stats(&self) -> RadioStats {
         lock(&self.outgoing().channel).stats()
     }
 
     fn now(&self) -> Timestamp {
-        since(self.shared.epoch, Instant::now())
+        self.shared.clock.now()
     }
 }
 
@@ -250,7 +238,7 @@ impl Transport for SimTransport {
     async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let way = self.incoming();
         // A radio has no addresses: everything that arrives comes from the other end.
-        let from = self.side.other().addr();
+        let from = addr(self.role.peer());
         loop {
             // Listen for sends before looking at the channel, so that a send between the
             // look and the wait still wakes us.
@@ -270,7 +258,7 @@ impl Transport for SimTransport {
                 Some(at) => {
                     tokio::select! {
                         () = &mut sent => {}
-                        () = tokio::time::sleep_until(instant(self.shared.epoch, at)) => {}
+                        () = tokio::time::sleep_until(self.shared.clock.instant(at)) => {}
                     }
                 }
                 None => sent.await,
@@ -298,7 +286,7 @@ pub struct DirectionStats {
     /// Copies still on the channel when the proxy stopped: lost.
     pub in_flight: u64,
     /// What the channel did.
-    pub channel: ChannelStats,
+    pub channel: RadioStats,
 }
 
 /// What a [`Proxy`] run did, both ways.
@@ -362,8 +350,8 @@ impl Proxy {
     pub async fn bind(
         listen: SocketAddr,
         forward: SocketAddr,
-        uplink: PathConfig,
-        downlink: PathConfig,
+        uplink: ChannelConfig,
+        downlink: ChannelConfig,
         seed: u64,
     ) -> io::Result<Self> {
         let (up_seed, down_seed) = channel_seeds(seed);
@@ -411,7 +399,7 @@ impl Proxy {
     /// An I/O error receiving from a socket, other than a peer that is not there (which is
     /// ignored: UDP reports an earlier datagram refused by its destination on a later call).
     pub async fn run(mut self, until: impl Future) -> io::Result<ProxyStats> {
-        let epoch = Instant::now();
+        let clock = Clock::start();
         let mut stats = ProxyStats::default();
         let mut client: Option<SocketAddr> = None;
         let mut from_client = vec![0; MAX_DATAGRAM];
@@ -424,7 +412,7 @@ impl Proxy {
             };
             let due = async {
                 match next {
-                    Some(at) => tokio::time::sleep_until(instant(epoch, at)).await,
+                    Some(at) => tokio::time::sleep_until(clock.instant(at)).await,
                     None => std::future::pending().await,
                 }
             };
@@ -435,7 +423,7 @@ impl Proxy {
                     Ok((n, from)) => {
                         client = Some(from);
                         stats.uplink.received += 1;
-                        self.uplink.send(since(epoch, Instant::now()), &from_client[..n]);
+                        self.uplink.send(clock.now(), &from_client[..n]);
                     }
                     Err(e) if peer_gone(&e) => {}
                     Err(e) => return Err(e),
@@ -443,14 +431,14 @@ impl Proxy {
                 r = self.forward.recv(&mut from_forward) => match r {
                     Ok(n) => {
                         stats.downlink.received += 1;
-                        self.downlink.send(since(epoch, Instant::now()), &from_forward[..n]);
+                        self.downlink.send(clock.now(), &from_forward[..n]);
                     }
                     Err(e) if peer_gone(&e) => {}
                     Err(e) => return Err(e),
                 },
                 () = due => {}
             }
-            let now = since(epoch, Instant::now());
+            let now = clock.now();
             while let Some(datagram) = self.uplink.receive(now) {
                 match self.forward.send(&datagram).await {
                     Ok(_) => stats.uplink.forwarded += 1,
@@ -487,8 +475,8 @@ impl Proxy {
 pub async fn proxy(
     listen: SocketAddr,
     forward: SocketAddr,
-    uplink: PathConfig,
-    downlink: PathConfig,
+    uplink: ChannelConfig,
+    downlink: ChannelConfig,
     seed: u64,
     until: impl Future,
 ) -> io::Result<ProxyStats> {
@@ -502,13 +490,15 @@ pub async fn proxy(
 mod tests {
     use super::*;
 
-    use tokio::sync::oneshot;
-    use tokio::time::{sleep, timeout};
+    use std::time::Duration;
 
-    fn radio(delay_ms: u64) -> PathConfig {
-        PathConfig {
+    use tokio::sync::oneshot;
+    use tokio::time::{sleep, timeout, Instant};
+
+    fn radio(delay_ms: u64) -> ChannelConfig {
+        ChannelConfig {
             delay: Duration::from_millis(delay_ms),
-            ..PathConfig::default()
+            ..ChannelConfig::default()
         }
     }
 
@@ -517,28 +507,28 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn delay_is_exact_in_virtual_time() {
         let (aircraft, remote) = SimNet::pair(radio(10), radio(25), 1);
-        assert_eq!(aircraft.side(), Side::Aircraft);
-        assert_eq!(remote.side(), Side::Remote);
+        assert_eq!(aircraft.role(), Role::Aircraft);
+        assert_eq!(remote.role(), Role::Remote);
         let start = Instant::now();
         let receive = async {
             let mut buf = [0; 16];
             let (n, from) = aircraft.recv(&mut buf).await.unwrap();
-            assert_eq!(from, Side::Remote.addr());
+            assert_eq!(from, addr(Role::Remote));
             (buf[..n].to_vec(), start.elapsed())
         };
         let send = async {
             sleep(Duration::from_millis(3)).await;
-            remote.send(b"up", Side::Aircraft.addr()).await.unwrap();
+            remote.send(b"up", addr(Role::Aircraft)).await.unwrap();
         };
         let ((got, at), ()) = tokio::join!(receive, send);
         assert_eq!(got, b"up");
         assert_eq!(at, Duration::from_millis(13));
 
         let sent = Instant::now();
-        aircraft.send(b"down", Side::Remote.addr()).await.unwrap();
+        aircraft.send(b"down", addr(Role::Remote)).await.unwrap();
         let mut buf = [0; 16];
         let (n, from) = remote.recv(&mut buf).await.unwrap();
-        assert_eq!(from, Side::Aircraft.addr());
+        assert_eq!(from, addr(Role::Aircraft));
         assert_eq!(&buf[..n], b"down");
         assert_eq!(sent.elapsed(), Duration::from_millis(25));
         assert_eq!(remote.net().now(), Timestamp::from_millis(38));
@@ -554,7 +544,7 @@ mod tests {
     async fn a_long_datagram_is_truncated() {
         let (aircraft, remote) = SimNet::pair(radio(1), radio(1), 1);
         remote
-            .send(b"0123456789", Side::Aircraft.addr())
+            .send(b"0123456789", addr(Role::Aircraft))
             .await
             .unwrap();
         let mut buf = [0; 4];
@@ -564,13 +554,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn total_loss_delivers_nothing() {
-        let lossy = PathConfig {
+        let lossy = ChannelConfig {
             loss: 1.0,
             ..radio(5)
         };
         let (aircraft, remote) = SimNet::pair(lossy, radio(5), 3);
         for i in 0..100u8 {
-            remote.send(&[i], Side::Aircraft.addr()).await.unwrap();
+            remote.send(&[i], addr(Role::Aircraft)).await.unwrap();
             sleep(Duration::from_millis(1)).await;
         }
         let mut buf = [0; 16];
@@ -579,19 +569,19 @@ mod tests {
         let stats = aircraft.channel_stats();
         assert_eq!((stats.sent, stats.lost, stats.delivered), (100, 100, 0));
         // The other way still works.
-        aircraft.send(b"x", Side::Remote.addr()).await.unwrap();
+        aircraft.send(b"x", addr(Role::Remote)).await.unwrap();
         assert_eq!(remote.recv(&mut buf).await.unwrap().0, 1);
     }
 
     /// What the aircraft receives over a bad uplink, with the virtual time of each arrival.
-    fn lossy_run(seed: u64) -> (Vec<(u64, Vec<u8>)>, ChannelStats) {
+    fn lossy_run(seed: u64) -> (Vec<(u64, Vec<u8>)>, RadioStats) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
             .build()
             .unwrap();
         rt.block_on(async {
-            let bad = PathConfig {
+            let bad = ChannelConfig {
                 loss: 0.2,
                 jitter: Duration::from_millis(3),
                 reorder: 0.05,
@@ -604,7 +594,7 @@ mod tests {
             let sender = tokio::spawn(async move {
                 for i in 0..300u16 {
                     remote
-                        .send(&i.to_be_bytes(), Side::Aircraft.addr())
+                        .send(&i.to_be_bytes(), addr(Role::Aircraft))
                         .await
                         .unwrap();
                     if i % 3 == 0 {
@@ -641,7 +631,7 @@ mod tests {
         let (aircraft, remote) = SimNet::pair(radio(10), radio(10), 5);
         let mut buf = [0; 16];
 
-        remote.send(b"due", Side::Aircraft.addr()).await.unwrap();
+        remote.send(b"due", addr(Role::Aircraft)).await.unwrap();
         let cancelled = tokio::select! {
             biased;
             () = sleep(Duration::from_millis(10)) => true,
@@ -654,7 +644,7 @@ mod tests {
 
         let sender = async {
             for i in 0..100u8 {
-                remote.send(&[i], Side::Aircraft.addr()).await.unwrap();
+                remote.send(&[i], addr(Role::Aircraft)).await.unwrap();
                 sleep(Duration::from_micros(700)).await;
             }
         };
@@ -695,8 +685,8 @@ mod tests {
     /// it, and its result.
     async fn start_proxy(
         forward: SocketAddr,
-        uplink: PathConfig,
-        downlink: PathConfig,
+        uplink: ChannelConfig,
+        downlink: ChannelConfig,
         seed: u64,
     ) -> (
         SocketAddr,
@@ -760,7 +750,7 @@ mod tests {
     #[tokio::test]
     async fn the_proxy_loses_what_the_channel_loses() {
         let (echo, echoed) = echo_server().await;
-        let half = PathConfig {
+        let half = ChannelConfig {
             loss: 0.5,
             ..radio(2)
         };

@@ -15,32 +15,13 @@ use rotorlink::{
 use crate::channel::{Adversary, ChannelConfig, Direction, OnPath, RadioChannel};
 use crate::pcap::{AIRCRAFT_ADDR, REMOTE_ADDR};
 
-/// Which end of the pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// The aircraft.
-    Aircraft,
-    /// The remote.
-    Remote,
-}
-
-impl Side {
-    /// This end's address on the simulated radio (the radio has none; the link only compares
-    /// them, and captures show these).
-    pub fn addr(self) -> SocketAddr {
-        SocketAddr::V4(match self {
-            Side::Aircraft => AIRCRAFT_ADDR,
-            Side::Remote => REMOTE_ADDR,
-        })
-    }
-
-    /// The other end.
-    pub fn other(self) -> Side {
-        match self {
-            Side::Aircraft => Side::Remote,
-            Side::Remote => Side::Aircraft,
-        }
-    }
+/// The address of `role`'s end on the simulated radio (the radio has none; the link only
+/// compares them, and captures show these).
+pub fn addr(role: Role) -> SocketAddr {
+    SocketAddr::V4(match role {
+        Role::Aircraft => AIRCRAFT_ADDR,
+        Role::Remote => REMOTE_ADDR,
+    })
 }
 
 /// An event taken out of a link, owning its data.
@@ -100,7 +81,7 @@ impl<P: AeadProvider> Pair<P> {
             &hash,
             1,
             2,
-            Side::Remote.addr(),
+            addr(Role::Remote),
             &mut rng,
             t,
         )?;
@@ -111,7 +92,7 @@ impl<P: AeadProvider> Pair<P> {
             &hash,
             2,
             1,
-            Side::Aircraft.addr(),
+            addr(Role::Aircraft),
             &mut rng,
             t,
         )?;
@@ -145,7 +126,7 @@ impl<P: AeadProvider> Pair<P> {
         let remote_id = RemoteIdentity::generate(&mut rng);
         let mut remote = Link::remote(config, remote_id, link_id, &mut rng, t)?;
         // Starting a pairing on a fresh remote cannot fail.
-        let _ = remote.pair(pilot_code, Side::Aircraft.addr(), t);
+        let _ = remote.pair(pilot_code, addr(Role::Aircraft), t);
         Ok(Self::with_links(aircraft, remote, uplink, downlink, seed))
     }
 
@@ -175,11 +156,11 @@ impl<P: AeadProvider> Pair<P> {
         self.now
     }
 
-    /// The link of one side.
-    pub fn link(&mut self, side: Side) -> &mut Link<P> {
-        match side {
-            Side::Aircraft => &mut self.aircraft,
-            Side::Remote => &mut self.remote,
+    /// The link of one end.
+    pub fn link(&mut self, role: Role) -> &mut Link<P> {
+        match role {
+            Role::Aircraft => &mut self.aircraft,
+            Role::Remote => &mut self.remote,
         }
     }
 
@@ -241,11 +222,11 @@ impl<P: AeadProvider> Pair<P> {
             // Drops are counted in the link's stats; the simulation carries on.
             // A radio has no addresses: everything on the downlink comes from the aircraft's
             // side, an adversary's injections included.
-            let _ = self.remote.handle_datagram(now, Side::Aircraft.addr(), &d);
+            let _ = self.remote.handle_datagram(now, addr(Role::Aircraft), &d);
             moved = true;
         }
         while let Some(d) = self.uplink.receive(now) {
-            let _ = self.aircraft.handle_datagram(now, Side::Remote.addr(), &d);
+            let _ = self.aircraft.handle_datagram(now, addr(Role::Remote), &d);
             moved = true;
         }
         collect(&mut self.aircraft, now, &mut self.aircraft_received);
@@ -295,11 +276,11 @@ impl<P: AeadProvider> Pair<P> {
         self.remote.handle_timeout(now);
     }
 
-    /// Messages one side received on `channel`, in order.
-    pub fn messages(&self, side: Side, channel: Channel) -> Vec<&[u8]> {
-        let log = match side {
-            Side::Aircraft => &self.aircraft_received,
-            Side::Remote => &self.remote_received,
+    /// Messages one end received on `channel`, in order.
+    pub fn messages(&self, role: Role, channel: Channel) -> Vec<&[u8]> {
+        let log = match role {
+            Role::Aircraft => &self.aircraft_received,
+            Role::Remote => &self.remote_received,
         };
         log.iter()
             .filter_map(|r| match r {
@@ -339,8 +320,8 @@ mod tests {
         pair.remote.send(Channel::Control, b"up").unwrap();
         pair.aircraft.send(Channel::Telemetry, b"down").unwrap();
         pair.run_for(Duration::from_millis(20));
-        assert_eq!(pair.messages(Side::Aircraft, Channel::Control), [b"up"]);
-        assert_eq!(pair.messages(Side::Remote, Channel::Telemetry), [b"down"]);
+        assert_eq!(pair.messages(Role::Aircraft, Channel::Control), [b"up"]);
+        assert_eq!(pair.messages(Role::Remote, Channel::Telemetry), [b"down"]);
         match &pair.remote_received[0] {
             Received::Message(t, _, _) => assert_eq!(*t, Timestamp::from_millis(5)),
             other => panic!("{other:?}"),

@@ -364,7 +364,7 @@ mod tests {
     use super::*;
     use crate::channel::ChannelConfig;
     use crate::pair::Pair;
-    use rotorlink::{Channel, Config};
+    use rotorlink::{Channel, Config, Role};
 
     /// One record of a capture, parsed back.
     #[derive(Debug)]
@@ -581,7 +581,7 @@ mod tests {
             p.run_for(Duration::from_millis(10));
         }
         p.run_for(Duration::from_millis(100));
-        let telemetry: Vec<&[u8]> = p.messages(crate::Side::Remote, Channel::Telemetry);
+        let telemetry: Vec<&[u8]> = p.messages(Role::Remote, Channel::Telemetry);
         assert_eq!(telemetry.len(), 5, "the tap forwards everything");
         let (down, up) = (
             p.aircraft.stats().datagrams_sent,
@@ -621,7 +621,7 @@ mod tests {
         assert!(tap.finish().is_err());
         p.aircraft.send(Channel::Telemetry, b"late").unwrap();
         p.run_for(Duration::from_millis(50));
-        assert_eq!(p.messages(crate::Side::Remote, Channel::Telemetry).len(), 6);
+        assert_eq!(p.messages(Role::Remote, Channel::Telemetry).len(), 6);
         assert_eq!(tap.records(), 0);
     }
 
@@ -661,7 +661,7 @@ mod tests {
             p.run_for(Duration::from_millis(10));
         }
         assert_eq!(
-            p.messages(crate::Side::Remote, Channel::Telemetry).len(),
+            p.messages(Role::Remote, Channel::Telemetry).len(),
             5,
             "the run is not disturbed"
         );

@@ -48,6 +48,11 @@ pub struct ChannelReport {
     pub goodput_mbps: f64,
     /// Payload bytes delivered.
     pub bytes: u64,
+    /// Delivered messages whose bytes were not what the sending application generated (must
+    /// be 0: the AEAD drops every corrupted frame). Every byte of every stick command and
+    /// telemetry message is checked, video frames by their contents, the flight log by its
+    /// SHA-256.
+    pub corrupted: u64,
     /// One-way latency from `send` to delivery (control and telemetry only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<Latency>,
@@ -108,8 +113,8 @@ pub struct Report {
     pub channels: Channels,
     /// Video frames by outcome.
     pub video_frames: VideoFrames,
-    /// Delivered messages whose contents differ from what was sent (must be 0: the AEAD
-    /// drops every corrupted frame).
+    /// Delivered messages whose contents differ from what was sent, all channels (the sum
+    /// of their `corrupted`; must be 0: the AEAD drops every corrupted frame).
     pub corrupted_payloads: u64,
     /// Flight-log bytes the remote downloaded and verified.
     pub storage_bytes: u64,
@@ -153,6 +158,9 @@ pub struct EndSummary {
     pub messages_delivered: [u64; 4],
     /// Payload bytes delivered to the application, per channel.
     pub bytes_delivered: [u64; 4],
+    /// Delivered messages whose bytes were not what the other end's application sent, per
+    /// channel, as this end's application checked them.
+    pub corrupted: [u64; 4],
     /// Frames this end dropped, by reason.
     pub rejected: Rejected,
     /// Key updates this end started.
@@ -171,15 +179,22 @@ pub struct EndSummary {
 }
 
 impl EndSummary {
-    /// The summary of a link's `stats`, the `latencies` its application measured and its
-    /// `failsafe_events`.
-    pub fn of(stats: &Stats, latencies: &[Duration], failsafe_events: u64) -> Self {
+    /// The summary of a link's `stats`, the `latencies` its application measured, the
+    /// messages it found `corrupted` (per channel, in the order of
+    /// [`EndSummary::messages_sent`]) and its `failsafe_events`.
+    pub fn of(
+        stats: &Stats,
+        latencies: &[Duration],
+        corrupted: [u64; 4],
+        failsafe_events: u64,
+    ) -> Self {
         let per_channel =
             |f: fn(&rotorlink::ChannelStats) -> u64| CHANNELS.map(|c| f(stats.channel(c)));
         EndSummary {
             messages_sent: per_channel(|c| c.messages_sent),
             messages_delivered: per_channel(|c| c.messages_delivered),
             bytes_delivered: per_channel(|c| c.bytes_delivered),
+            corrupted,
             rejected: Rejected {
                 auth: stats.dropped_auth
                     + stats.dropped_unknown_receiver
@@ -251,6 +266,7 @@ fn channel(from: &EndSummary, to: &EndSummary, c: usize, seconds: f64) -> Channe
         lost: sent.saturating_sub(delivered),
         goodput_mbps: to.bytes_delivered[c] as f64 * 8.0 / seconds.max(1e-9) / 1e6,
         bytes: to.bytes_delivered[c],
+        corrupted: to.corrupted[c],
         latency: None,
     }
 }
@@ -271,6 +287,7 @@ impl Report {
             lost: up.lost + down.lost,
             goodput_mbps: up.goodput_mbps + down.goodput_mbps,
             bytes: up.bytes + down.bytes,
+            corrupted: up.corrupted + down.corrupted,
             latency: None,
         };
         let (ar, rr) = (&a.rejected, &r.rejected);
@@ -295,7 +312,10 @@ impl Report {
                 complete: video.delivered,
                 incomplete: video.sent.saturating_sub(video.delivered),
             },
-            corrupted_payloads: app.corrupted_payloads,
+            corrupted_payloads: [control, telemetry, video, storage]
+                .iter()
+                .map(|c| c.corrupted)
+                .sum(),
             storage_bytes: app.log_bytes,
             flight_log_complete: app.log_complete,
             rekeys: a.rekeys_sent + r.rekeys_sent,
@@ -353,8 +373,16 @@ impl fmt::Display for Report {
         writeln!(f)?;
         writeln!(
             f,
-            "{:<10} {:>8} {:>9} {:>7} {:>9}   {:>7} {:>7} {:>7}",
-            "channel", "sent", "delivered", "lost", "Mbit/s", "p50 ms", "p99 ms", "max ms"
+            "{:<10} {:>8} {:>9} {:>7} {:>7} {:>9}   {:>7} {:>7} {:>7}",
+            "channel",
+            "sent",
+            "delivered",
+            "lost",
+            "corrupt",
+            "Mbit/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms"
         )?;
         let c = &self.channels;
         for (name, ch) in [
@@ -365,11 +393,12 @@ impl fmt::Display for Report {
         ] {
             writeln!(
                 f,
-                "{:<10} {:>8} {:>9} {:>7} {:>9.3}   {}",
+                "{:<10} {:>8} {:>9} {:>7} {:>7} {:>9.3}   {}",
                 name,
                 ch.sent,
                 ch.delivered,
                 ch.lost,
+                ch.corrupted,
                 ch.goodput_mbps,
                 ms(ch.latency)
             )?;
@@ -412,5 +441,46 @@ impl fmt::Display for Report {
             self.radio_sent,
             self.radio_lost
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupted_messages_are_reported_per_channel_and_in_total() {
+        let aircraft = EndSummary {
+            messages_sent: [0, 100, 30, 20],
+            corrupted: [1, 0, 0, 2],
+            ..EndSummary::default()
+        };
+        let remote = EndSummary {
+            messages_sent: [200, 0, 0, 1],
+            corrupted: [0, 3, 4, 5],
+            ..EndSummary::default()
+        };
+        let r = Report::assemble(&Flight {
+            seed: 1,
+            duration_s: 1.0,
+            aircraft: &aircraft,
+            remote: &remote,
+            remote_app: &RemoteStats::default(),
+            storage_unlocked: true,
+            radio: (0, 0),
+            real_time: false,
+        });
+        let c = &r.channels;
+        let corrupted = [c.control, c.telemetry, c.video, c.storage].map(|c| c.corrupted);
+        assert_eq!(corrupted, [1, 3, 4, 7]);
+        assert_eq!(r.corrupted_payloads, 15);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["channels"]["storage"]["corrupted"], 7);
+        assert_eq!(json["corrupted_payloads"], 15);
+        let table = r.to_string();
+        assert!(table.contains(" corrupt "), "{table}");
+        let telemetry = table.lines().find(|l| l.starts_with("telemetry")).unwrap();
+        let columns: Vec<&str> = telemetry.split_whitespace().collect();
+        assert_eq!(columns[1..5], ["100", "0", "100", "3"], "{table}");
     }
 }

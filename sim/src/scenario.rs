@@ -6,9 +6,8 @@ use std::time::Duration;
 use rotorlink::{Config, ConfigError, Timestamp};
 
 use crate::aircraft::{AircraftApp, AircraftConfig};
-use crate::channel::Adversary;
+use crate::channel::{Adversary, ChannelConfig};
 use crate::pair::{Pair, Received};
-use crate::path::PathConfig;
 use crate::remote::RemoteApp;
 use crate::report::{EndSummary, Flight, Report};
 
@@ -20,9 +19,9 @@ pub struct Scenario {
     /// Virtual flight time.
     pub duration: Duration,
     /// Remote to aircraft.
-    pub uplink: PathConfig,
+    pub uplink: ChannelConfig,
     /// Aircraft to remote.
-    pub downlink: PathConfig,
+    pub downlink: ChannelConfig,
     /// What the aircraft does.
     pub aircraft: AircraftConfig,
     /// The code the pilot types.
@@ -41,13 +40,13 @@ impl Default for Scenario {
     fn default() -> Self {
         // Fields not named here keep their defaults as the channel model grows.
         #[allow(clippy::needless_update)]
-        let radio = PathConfig {
+        let radio = ChannelConfig {
             loss: 0.02,
             delay: Duration::from_millis(5),
             jitter: Duration::from_millis(2),
             duplicate: 0.005,
             corrupt: 0.001,
-            ..PathConfig::default()
+            ..ChannelConfig::default()
         };
         Scenario {
             seed: 1,
@@ -116,7 +115,7 @@ fn fly(
             let cut = now >= Timestamp::ZERO + from && now < Timestamp::ZERO + to;
             if cut != outage_on {
                 outage_on = cut;
-                let loss = |c: &PathConfig| if cut { 1.0 } else { c.loss };
+                let loss = |c: &ChannelConfig| if cut { 1.0 } else { c.loss };
                 pair.uplink.config_mut().loss = loss(&s.uplink);
                 pair.downlink.config_mut().loss = loss(&s.downlink);
             }
@@ -159,9 +158,15 @@ fn report(s: &Scenario, pair: &Pair, aircraft: &AircraftApp, remote: &RemoteApp)
     let aircraft_end = EndSummary::of(
         pair.aircraft.stats(),
         &aircraft.stats.control_latencies,
+        aircraft.stats.corrupted(),
         aircraft.stats.failsafe_events,
     );
-    let remote_end = EndSummary::of(pair.remote.stats(), &remote.stats.telemetry_latencies, 0);
+    let remote_end = EndSummary::of(
+        pair.remote.stats(),
+        &remote.stats.telemetry_latencies,
+        remote.stats.corrupted(),
+        0,
+    );
     Report::assemble(&Flight {
         seed: s.seed,
         duration_s: s.duration.as_secs_f64(),

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use rotorlink::handshake::{AircraftIdentity, KsfParams, MemoryAttemptStore};
 use rotorlink::tokio::{Aircraft, ConnectError, LinkEvent, Remote};
-use rotorlink::{Config, Event};
+use rotorlink::{Config, Event, Role};
 use rotorlink_sim::aircraft::{AircraftApp, AircraftConfig};
 use rotorlink_sim::flight::{fly_aircraft, fly_remote, RemoteFlight};
 use rotorlink_sim::net::SimNet;
 use rotorlink_sim::remote::RemoteApp;
 use rotorlink_sim::scenario::Scenario;
-use rotorlink_sim::{PathConfig, Side};
+use rotorlink_sim::{addr, ChannelConfig};
 
 const LINK_ID: [u8; 16] = *b"tokio-sim-flight";
 const CODE: &[u8] = b"246813";
@@ -55,7 +55,7 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
     let started = tokio::time::Instant::now();
     let mut remote = Remote::connect(
         remote_end.clone(),
-        Side::Aircraft.addr(),
+        addr(Role::Aircraft),
         LINK_ID,
         CODE,
         config(),
@@ -88,6 +88,11 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
     assert!(report.paired && report.storage_unlocked, "{report}");
     assert!(report.flight_log_complete, "{report}");
     assert!(report.storage_bytes >= 2 << 20);
+    // Every stick command and telemetry message arrived byte for byte as sent.
+    let c = &report.channels;
+    for ch in [c.control, c.telemetry, c.video, c.storage] {
+        assert_eq!(ch.corrupted, 0, "{report}");
+    }
     assert_eq!(report.corrupted_payloads, 0);
     // The radio's impairments reached the links: duplicates and corrupted frames dropped.
     assert!(
@@ -115,9 +120,9 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
 
 #[tokio::test(start_paused = true)]
 async fn pairing_over_a_dead_radio_times_out_in_virtual_time() {
-    let dead = PathConfig {
+    let dead = ChannelConfig {
         loss: 1.0,
-        ..PathConfig::default()
+        ..ChannelConfig::default()
     };
     let (air_end, remote_end) = SimNet::pair(dead.clone(), dead, 1);
     let identity =
@@ -130,9 +135,87 @@ async fn pairing_over_a_dead_radio_times_out_in_virtual_time() {
     )
     .unwrap();
     let started = tokio::time::Instant::now();
-    let err = Remote::connect(remote_end, Side::Aircraft.addr(), LINK_ID, CODE, config())
+    let err = Remote::connect(remote_end, addr(Role::Aircraft), LINK_ID, CODE, config())
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectError::Failed(_)), "{err}");
     assert_eq!(started.elapsed(), config().handshake.timeout);
+}
+
+/// Over the tokio driver the aircraft follows the link's failsafe: a radio cut of three
+/// seconds raises it once, as the driver reports it, and the sticks that come back clear it.
+#[tokio::test(start_paused = true)]
+async fn over_the_tokio_driver_the_aircraft_follows_the_links_failsafe() {
+    let radio = ChannelConfig::default();
+    let net = SimNet::new(radio.clone(), radio, 5);
+    let identity =
+        AircraftIdentity::provision(LINK_ID, CODE, config().ksf, &mut rand_core::OsRng).unwrap();
+    let mut aircraft = Aircraft::listen(
+        net.end(Role::Aircraft),
+        identity,
+        Box::new(MemoryAttemptStore::new()),
+        config(),
+    )
+    .unwrap();
+    let app_config = AircraftConfig {
+        video_bitrate: 1_000_000,
+        initial_log_len: 64 * 1024,
+        // Its own watch would not raise in a 3 s cut: the driver's 1.5 s one does.
+        failsafe_after: Duration::from_secs(60),
+        ..AircraftConfig::default()
+    };
+    let aircraft_task = tokio::spawn(async move {
+        let mut app = AircraftApp::new(app_config, 5);
+        let mut events = Vec::new();
+        let flight = fly_aircraft(&mut aircraft, &mut app, std::future::pending(), &mut |e| {
+            events.push(e.clone());
+        })
+        .await;
+        (flight, events, app.failsafe())
+    });
+    let mut remote = Remote::connect(
+        net.end(Role::Remote),
+        addr(Role::Aircraft),
+        LINK_ID,
+        CODE,
+        config(),
+    )
+    .await
+    .unwrap();
+    let cut = net.clone();
+    let outage = tokio::spawn(async move {
+        let set_loss = |loss| {
+            cut.with_uplink(|c| c.config_mut().loss = loss);
+            cut.with_downlink(|c| c.config_mut().loss = loss);
+        };
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        set_loss(1.0);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        set_loss(0.0);
+    });
+    let mut app = RemoteApp::new(CODE);
+    let flight = RemoteFlight {
+        seed: 5,
+        duration: Duration::from_secs(10),
+        until_downloaded: false,
+    };
+    let report = fly_remote(
+        &mut remote,
+        &mut app,
+        &flight,
+        std::future::pending(),
+        &mut |_| {},
+    )
+    .await;
+    remote.close().await;
+    outage.await.unwrap();
+    let (aircraft_flight, events, raised) = aircraft_task.await.unwrap();
+
+    let count = |wanted: &LinkEvent| events.iter().filter(|e| *e == wanted).count();
+    assert_eq!(count(&LinkEvent::Failsafe), 1, "{events:?}");
+    assert_eq!(count(&LinkEvent::FailsafeCleared), 1, "{events:?}");
+    assert!(!raised, "cleared at the end");
+    assert_eq!(aircraft_flight.summary.failsafe_events, 1);
+    assert_eq!(report.failsafe_events, 1, "{report}");
+    assert!(report.reconnects >= 1, "{report}");
 }

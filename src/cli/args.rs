@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use rotorlink_sim::channel::Burst;
 use rotorlink_sim::scenario::Scenario;
-use rotorlink_sim::PathConfig;
+use rotorlink_sim::ChannelConfig;
 
 use super::units::{self, show_duration, show_percent, show_rate};
 
@@ -133,10 +133,10 @@ pub(crate) struct FlagError {
 /// A [`FlagError`] if the combination is impossible (a burst chain that cannot average
 /// that loss) or the channel model refuses it.
 pub(crate) fn radio(
-    base: &PathConfig,
+    base: &ChannelConfig,
     loss: Option<f64>,
     args: &RadioArgs,
-) -> Result<PathConfig, FlagError> {
+) -> Result<ChannelConfig, FlagError> {
     let mut c = base.clone();
     if let Some(loss) = loss {
         c.loss = loss;
@@ -239,7 +239,7 @@ pub(crate) fn scenario(
 
 /// One line for people: what the radio of `c` does (`loss 5%, delay 5 ms, ...`); without
 /// the loss rate itself if `with_loss` is false (a sweep varies it).
-pub(crate) fn describe(c: &PathConfig, with_loss: bool) -> String {
+pub(crate) fn describe(c: &ChannelConfig, with_loss: bool) -> String {
     let mut parts = Vec::new();
     match (&c.burst, with_loss) {
         (Some(b), true) => parts.push(format!(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use rotorlink_sim::net::{DirectionStats, Proxy, ProxyStats};
-use rotorlink_sim::PathConfig;
+use rotorlink_sim::ChannelConfig;
 
 use super::args::{self, flag_error, FlagError, RadioArgs};
 use super::units::{self, show_duration};
@@ -55,15 +55,15 @@ pub(crate) struct ProxyArgs {
 }
 
 /// The radio the proxy starts from: perfect, no delay.
-fn perfect() -> PathConfig {
-    PathConfig {
+fn perfect() -> ChannelConfig {
+    ChannelConfig {
         delay: Duration::ZERO,
-        ..PathConfig::default()
+        ..ChannelConfig::default()
     }
 }
 
 /// The radio of both directions: [`perfect`] with the flags applied.
-fn radio(a: &ProxyArgs) -> Result<PathConfig, FlagError> {
+fn radio(a: &ProxyArgs) -> Result<ChannelConfig, FlagError> {
     args::radio(&perfect(), a.loss, &a.radio)
 }
 
@@ -103,7 +103,7 @@ async fn stop(duration: Option<Duration>) {
     }
 }
 
-async fn serve(a: &ProxyArgs, config: PathConfig) -> ExitCode {
+async fn serve(a: &ProxyArgs, config: ChannelConfig) -> ExitCode {
     let proxy = match Proxy::bind(a.listen, a.forward, config.clone(), config.clone(), a.seed).await
     {
         Ok(p) => p,

@@ -46,11 +46,12 @@ use rand_core::SeedableRng;
 use rotorlink::handshake::limits::LimitsConfig;
 use rotorlink::handshake::KsfParams;
 use rotorlink::wire::{Frame, Header};
+use rotorlink::Role;
 use rotorlink::{Channel, Config, Event, Stats, Timestamp};
 use rotorlink_sim::aircraft::{AircraftApp, AircraftConfig};
 use rotorlink_sim::pair::Received;
 use rotorlink_sim::remote::RemoteApp;
-use rotorlink_sim::{Adversary, Air, ChannelConfig, Direction, FnAdversary, Pair, Side};
+use rotorlink_sim::{Adversary, Air, ChannelConfig, Direction, FnAdversary, Pair};
 
 /// The code the aircraft is provisioned with and the pilot types.
 pub(crate) const CODE: &[u8] = b"246813";
@@ -121,7 +122,7 @@ pub(crate) struct Flight {
     pub(crate) aircraft: AircraftApp,
     pub(crate) remote: RemoteApp,
     /// Every event other than a message, in order, with the side that reported it.
-    pub(crate) events: Vec<(Side, Timestamp, Event)>,
+    pub(crate) events: Vec<(Role, Timestamp, Event)>,
 }
 
 impl Flight {
@@ -181,7 +182,7 @@ impl Flight {
                     self.aircraft
                         .on_message(t, c, &data, &mut self.pair.aircraft);
                 }
-                Received::Event(t, e) => self.events.push((Side::Aircraft, t, e)),
+                Received::Event(t, e) => self.events.push((Role::Aircraft, t, e)),
             }
         }
         for r in std::mem::take(&mut self.pair.remote_received) {
@@ -189,13 +190,13 @@ impl Flight {
                 Received::Message(t, c, data) => self.remote.on_message(t, c, &data),
                 Received::Event(t, e) => {
                     self.remote.on_event(&e);
-                    self.events.push((Side::Remote, t, e));
+                    self.events.push((Role::Remote, t, e));
                 }
             }
         }
     }
 
-    pub(crate) fn count(&self, side: Side, f: impl Fn(&Event) -> bool) -> usize {
+    pub(crate) fn count(&self, side: Role, f: impl Fn(&Event) -> bool) -> usize {
         self.events
             .iter()
             .filter(|(s, _, e)| *s == side && f(e))
@@ -248,7 +249,15 @@ pub(crate) fn assert_nothing_lost(f: &Flight) {
         "no stick command held back"
     );
     assert!(f.remote.stats.log_complete, "the flight log: {r:?}");
-    assert_eq!(f.remote.stats.corrupted_payloads, 0);
+    assert_eq!(
+        f.remote.stats.corrupted(),
+        [0; 4],
+        "nothing delivered altered"
+    );
+    assert_eq!(
+        f.aircraft.stats.corrupted_control, 0,
+        "no stick command altered"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

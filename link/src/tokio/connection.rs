@@ -21,6 +21,57 @@ use crate::{
     SendError, Stats, Timestamp,
 };
 
+/// The link's clock in tokio time: converts a [`tokio::time::Instant`] to the [`Timestamp`]
+/// a [`Link`] run by the driver is handed, and back. It reads [`Timestamp::ZERO`] at its
+/// epoch.
+///
+/// The driver runs every link on one ([`Connection::clock`]); anything that schedules tokio
+/// timers against a link's time, or puts tokio time on a sans-IO clock (a simulated radio),
+/// converts with one too. Under a paused tokio clock, it reads virtual time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Clock {
+    /// The instant the clock reads zero.
+    epoch: Instant,
+}
+
+impl Clock {
+    /// A clock that reads zero now.
+    pub fn start() -> Self {
+        Clock::from_epoch(Instant::now())
+    }
+
+    /// A clock that reads zero at `epoch`.
+    pub fn from_epoch(epoch: Instant) -> Self {
+        Clock { epoch }
+    }
+
+    /// The instant the clock reads zero.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    /// The time now.
+    pub fn now(&self) -> Timestamp {
+        self.timestamp(Instant::now())
+    }
+
+    /// The time at `at` ([`Timestamp::ZERO`] before the epoch).
+    pub fn timestamp(&self, at: Instant) -> Timestamp {
+        let micros = at.saturating_duration_since(self.epoch).as_micros();
+        Timestamp::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    /// The instant the clock reads `t` (decades away for a time too far to represent).
+    pub fn instant(&self, t: Timestamp) -> Instant {
+        /// Farther than any timer needs to look (what tokio itself uses for "never").
+        const FAR: core::time::Duration = core::time::Duration::from_secs(86_400 * 365 * 30);
+        let after = t.saturating_since(Timestamp::ZERO);
+        self.epoch
+            .checked_add(after)
+            .unwrap_or_else(|| Instant::now() + FAR)
+    }
+}
+
 /// What the handle and the driver share.
 pub(super) struct Shared<P: AeadProvider> {
     link: Mutex<Link<P>>,
@@ -28,8 +79,8 @@ pub(super) struct Shared<P: AeadProvider> {
     pub(super) wake: Notify,
     /// Wakes tasks waiting for queue space or acknowledgements: the driver went round once.
     pub(super) drained: Notify,
-    /// The instant the link's clock reads zero.
-    epoch: Instant,
+    /// The link's clock: it reads zero when the link was spawned.
+    pub(super) clock: Clock,
 }
 
 impl<P: AeadProvider> Shared<P> {
@@ -37,17 +88,6 @@ impl<P: AeadProvider> Shared<P> {
         // A panic while holding the lock can only come from a bug in the link; its state is
         // still the link's own (every method leaves it consistent), so carry on with it.
         self.link.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The link's time at `at`.
-    pub(super) fn timestamp(&self, at: Instant) -> Timestamp {
-        let micros = at.saturating_duration_since(self.epoch).as_micros();
-        Timestamp::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
-    }
-
-    /// The instant of the link's time `t`.
-    pub(super) fn instant(&self, t: Timestamp) -> Instant {
-        self.epoch + t.saturating_since(Timestamp::ZERO)
     }
 }
 
@@ -79,7 +119,7 @@ impl<P: AeadProvider> Connection<P> {
             link: Mutex::new(link),
             wake: Notify::new(),
             drained: Notify::new(),
-            epoch: Instant::now(),
+            clock: Clock::start(),
         });
         let (events_tx, events) = mpsc::channel(capacity);
         let driver = tokio::spawn(drive(shared.clone(), transport, events_tx, options));
@@ -156,7 +196,13 @@ impl<P: AeadProvider> Connection<P> {
 
     /// The link's clock now.
     pub fn now(&self) -> Timestamp {
-        self.shared.timestamp(Instant::now())
+        self.shared.clock.now()
+    }
+
+    /// The link's clock: converts tokio instants to the link's times and back (e.g. to
+    /// sleep until a [`Timestamp`]).
+    pub fn clock(&self) -> Clock {
+        self.shared.clock
     }
 
     /// Run `f` on the link itself (to persist [`Link::remote_identity`] after
@@ -414,5 +460,28 @@ impl Aircraft {
     ) -> Result<Connection, ConfigError> {
         let link = Link::aircraft(config, identity, attempts, &mut OsRng, Timestamp::ZERO)?;
         Ok(Connection::spawn(link, transport, Options::default()))
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use core::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_clock_converts_both_ways_to_the_microsecond() {
+        let clock = Clock::start();
+        assert_eq!(clock.now(), Timestamp::ZERO);
+        tokio::time::advance(Duration::from_micros(2_500_123)).await;
+        let now = Instant::now();
+        assert_eq!(clock.timestamp(now), Timestamp::from_micros(2_500_123));
+        assert_eq!(clock.instant(clock.timestamp(now)), now);
+        assert_eq!(clock.instant(Timestamp::ZERO), clock.epoch());
+        // Before the epoch is zero; a time too far to represent is far away, not a panic.
+        let later = Clock::from_epoch(now + Duration::from_secs(1));
+        assert_eq!(later.timestamp(now), Timestamp::ZERO);
+        let never = clock.instant(Timestamp::from_micros(u64::MAX));
+        assert!(never > now + Duration::from_secs(86_400 * 365));
     }
 }

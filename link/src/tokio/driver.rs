@@ -15,7 +15,7 @@ use tokio::time::{sleep_until, Instant};
 use super::connection::Shared;
 use super::{LinkEvent, Options, Transport};
 use crate::wire::MAX_DATAGRAM_LEN;
-use crate::{AeadProvider, Channel, Event, Link, Role, Timestamp};
+use crate::{AeadProvider, Channel, Event, Failsafe, Link, Role};
 
 /// If the link asks to be woken in the past and nothing moved, or the transport fails to
 /// receive, wait this long instead of spinning.
@@ -44,10 +44,11 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
     let mut outgoing = Vec::with_capacity(64 * mtu);
     let mut sends: Vec<(usize, SocketAddr)> = Vec::with_capacity(64);
     let role = shared.lock().role();
-    let mut failsafe = Failsafe::new(match role {
-        Role::Aircraft => options.failsafe_after,
+    // Only an aircraft watches the pilot's control messages.
+    let mut failsafe = match role {
+        Role::Aircraft => options.failsafe_after.map(Failsafe::new),
         Role::Remote => None,
-    });
+    };
     // Events that did not fit the application's channel, oldest first (at most a few: the
     // link is not polled while any wait).
     let mut held: VecDeque<LinkEvent> = VecDeque::new();
@@ -55,7 +56,7 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
         let now_instant = Instant::now();
         let (wake_at, closed, delivered) = {
             let mut link = shared.lock();
-            let now = shared.timestamp(now_instant);
+            let now = shared.clock.timestamp(now_instant);
             link.handle_timeout(now);
             while let Some(t) = link.poll_transmit(now, &mut tx_buf) {
                 outgoing.extend_from_slice(&tx_buf[..t.len]);
@@ -70,10 +71,10 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                 delivered += 1;
                 let event = match event {
                     Event::Message { channel, data } => {
-                        if channel == Channel::Control {
-                            if let Some(e) = failsafe.on_control(now) {
-                                held.push_back(e);
-                            }
+                        if channel == Channel::Control
+                            && failsafe.as_mut().is_some_and(|f| f.on_control(now))
+                        {
+                            held.push_back(LinkEvent::FailsafeCleared);
                         }
                         LinkEvent::Message {
                             channel,
@@ -85,12 +86,15 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                 held.push_back(event);
                 offer(&events, &mut held);
             }
-            if let Some(e) = failsafe.on_time(now) {
+            if failsafe.as_mut().is_some_and(|f| f.on_time(now)) {
                 delivered += 1;
-                held.push_back(e);
+                held.push_back(LinkEvent::Failsafe);
                 offer(&events, &mut held);
             }
-            let wake_at = match (link.poll_timeout(), failsafe.deadline()) {
+            let wake_at = match (
+                link.poll_timeout(),
+                failsafe.as_ref().and_then(Failsafe::deadline),
+            ) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -116,7 +120,7 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             return;
         }
         let wake_at = wake_at.map(|t| {
-            let at = shared.instant(t);
+            let at = shared.clock.instant(t);
             if at <= now_instant && !moved {
                 now_instant + SPIN_GUARD
             } else {
@@ -128,7 +132,7 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                 match received {
                     Ok((n, from)) => {
                         let mut link = shared.lock();
-                        let now = shared.timestamp(Instant::now());
+                        let now = shared.clock.now();
                         // Dropped datagrams are counted by the link; the peer address is
                         // the link's business (only authenticated frames move it).
                         let _ = link.handle_datagram(now, from, &rx_buf[..n]);
@@ -175,49 +179,5 @@ async fn sleep_until_or_forever(at: Option<Instant>) {
     match at {
         Some(at) => sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// The aircraft's failsafe: control messages stopped for too long.
-#[derive(Debug)]
-struct Failsafe {
-    after: Option<Duration>,
-    /// When the last control message arrived; `None` before the first.
-    last_control: Option<Timestamp>,
-    active: bool,
-}
-
-impl Failsafe {
-    fn new(after: Option<Duration>) -> Self {
-        Failsafe {
-            after,
-            last_control: None,
-            active: false,
-        }
-    }
-
-    fn on_control(&mut self, now: Timestamp) -> Option<LinkEvent> {
-        self.after?;
-        self.last_control = Some(now);
-        if self.active {
-            self.active = false;
-            return Some(LinkEvent::FailsafeCleared);
-        }
-        None
-    }
-
-    fn deadline(&self) -> Option<Timestamp> {
-        match (self.after, self.last_control, self.active) {
-            (Some(after), Some(last), false) => Some(last + after),
-            _ => None,
-        }
-    }
-
-    fn on_time(&mut self, now: Timestamp) -> Option<LinkEvent> {
-        if self.deadline().is_some_and(|d| now >= d) {
-            self.active = true;
-            return Some(LinkEvent::Failsafe);
-        }
-        None
     }
 }

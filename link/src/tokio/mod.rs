@@ -18,8 +18,9 @@
 //! The link sits behind a mutex shared by the handle and the driver, so `send`,
 //! [`Connection::stats`] and the others act at once; the driver owns the transport and the
 //! timers, and wakes when a datagram arrives, a timer is due or the handle queued something.
-//! Time is tokio's clock ([`tokio::time::Instant`]), so a runtime with a paused clock runs
-//! the link in virtual time, as the simulator does.
+//! Time is tokio's clock ([`tokio::time::Instant`]), converted to the link's
+//! [`crate::Timestamp`] by a [`Clock`], so a runtime with a paused clock runs the link in
+//! virtual time, as the simulator does.
 //!
 //! A remote pairs with the aircraft's code; the aircraft waits for it:
 //!
@@ -64,10 +65,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use connection::{Aircraft, ConnectError, Connection, Remote};
+pub use connection::{Aircraft, Clock, ConnectError, Connection, Remote};
 pub use transport::{Transport, UdpTransport};
 
-use crate::{Channel, Event};
+use crate::{Channel, Event, Failsafe};
 
 #[cfg(doc)]
 use crate::Link;
@@ -98,14 +99,15 @@ pub enum LinkEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Aircraft: report [`LinkEvent::Failsafe`] when control messages stop for this long
-    /// (default 1.5 s); `None` never does. Ignored on a remote.
+    /// (default 1.5 s, [`crate::Failsafe::DEFAULT_AFTER`]); `None` never does. Ignored on a
+    /// remote.
     pub failsafe_after: Option<Duration>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            failsafe_after: Some(Duration::from_millis(1500)),
+            failsafe_after: Some(Failsafe::DEFAULT_AFTER),
         }
     }
 }

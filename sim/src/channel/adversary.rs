@@ -6,10 +6,9 @@ use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rotorlink::Timestamp;
+use rotorlink::{Role, Timestamp};
 
 use super::RadioChannel;
-use crate::pair::Side;
 
 /// Which way a datagram travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -29,19 +28,19 @@ impl Direction {
         }
     }
 
-    /// The direction `side`'s datagrams travel.
-    pub const fn from_sender(side: Side) -> Self {
-        match side {
-            Side::Aircraft => Direction::Downlink,
-            Side::Remote => Direction::Uplink,
+    /// The direction `sender`'s datagrams travel.
+    pub const fn from_sender(sender: Role) -> Self {
+        match sender {
+            Role::Aircraft => Direction::Downlink,
+            Role::Remote => Direction::Uplink,
         }
     }
 
-    /// The side that receives datagrams travelling this way.
-    pub const fn receiver(self) -> Side {
+    /// The end that receives datagrams travelling this way.
+    pub const fn receiver(self) -> Role {
         match self {
-            Direction::Uplink => Side::Aircraft,
-            Direction::Downlink => Side::Remote,
+            Direction::Uplink => Role::Aircraft,
+            Direction::Downlink => Role::Remote,
         }
     }
 }
@@ -314,14 +313,14 @@ mod tests {
     }
 
     fn telemetry(pair: &Pair) -> Vec<Vec<u8>> {
-        pair.messages(Side::Remote, Channel::Telemetry)
+        pair.messages(Role::Remote, Channel::Telemetry)
             .into_iter()
             .map(<[u8]>::to_vec)
             .collect()
     }
 
     fn control(pair: &Pair) -> Vec<Vec<u8>> {
-        pair.messages(Side::Aircraft, Channel::Control)
+        pair.messages(Role::Aircraft, Channel::Control)
             .into_iter()
             .map(<[u8]>::to_vec)
             .collect()
@@ -475,7 +474,7 @@ mod tests {
         fly(&mut p);
         assert_eq!(telemetry(&p), numbered(b'T'));
         assert_eq!(control(&p), numbered(b'C'), "nothing extra on the aircraft");
-        assert!(p.messages(Side::Aircraft, Channel::Telemetry).is_empty());
+        assert!(p.messages(Role::Aircraft, Channel::Telemetry).is_empty());
         let a = p.aircraft.stats();
         assert_eq!(a.dropped_total(), a.datagrams_sent, "{a:?}");
         assert_eq!(
@@ -506,7 +505,7 @@ mod tests {
     #[test]
     fn directions() {
         assert_eq!(Direction::Uplink.reverse(), Direction::Downlink);
-        assert_eq!(Direction::from_sender(Side::Aircraft), Direction::Downlink);
-        assert_eq!(Direction::Uplink.receiver(), Side::Aircraft);
+        assert_eq!(Direction::from_sender(Role::Aircraft), Direction::Downlink);
+        assert_eq!(Direction::Uplink.receiver(), Role::Aircraft);
     }
 }

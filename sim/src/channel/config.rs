@@ -29,7 +29,7 @@ pub struct ChannelConfig {
     pub jitter: Duration,
     /// Probability that a datagram is held back by an extra delay, uniform in
     /// `1 µs..=reorder_delay`, so that later datagrams overtake it. Counted in
-    /// [`ChannelStats::reordered`](super::ChannelStats::reordered).
+    /// [`RadioStats::reordered`](super::RadioStats::reordered).
     pub reorder: f64,
     /// The longest hold-back of a reordered datagram (used when `reorder > 0`).
     pub reorder_delay: Duration,

@@ -49,7 +49,7 @@ use rotorlink::Timestamp;
 
 /// What a channel did to the datagrams it carried.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ChannelStats {
+pub struct RadioStats {
     /// Datagrams put on the channel.
     pub sent: u64,
     /// Copies delivered (duplicates included).
@@ -76,7 +76,7 @@ pub struct ChannelStats {
     pub reordered: u64,
 }
 
-impl ChannelStats {
+impl RadioStats {
     /// Datagrams that never arrived: lost on the air or dropped at the sender.
     pub fn dropped(&self) -> u64 {
         self.lost + self.dropped_queue + self.dropped_mtu
@@ -91,7 +91,7 @@ pub struct RadioChannel {
     /// (arrival time, send order, datagram): the order keeps equal times first-in first-out.
     in_flight: BinaryHeap<Reverse<(Timestamp, u64, Vec<u8>)>>,
     order: u64,
-    stats: ChannelStats,
+    stats: RadioStats,
     /// The Gilbert–Elliott chain is in its bad state.
     bad: bool,
     /// When the bottleneck finishes transmitting what it accepted, in nanoseconds.
@@ -115,7 +115,7 @@ impl RadioChannel {
             rng: ChaCha8Rng::seed_from_u64(seed),
             in_flight: BinaryHeap::new(),
             order: 0,
-            stats: ChannelStats::default(),
+            stats: RadioStats::default(),
             bad: false,
             busy_until_ns: 0,
             waiting: VecDeque::new(),
@@ -136,7 +136,7 @@ impl RadioChannel {
     }
 
     /// What the channel has done so far.
-    pub fn stats(&self) -> ChannelStats {
+    pub fn stats(&self) -> RadioStats {
         self.stats
     }
 

@@ -12,7 +12,7 @@ fn run(
     n: u32,
     gap: Duration,
     len: usize,
-) -> (Vec<(Timestamp, Vec<u8>)>, ChannelStats) {
+) -> (Vec<(Timestamp, Vec<u8>)>, RadioStats) {
     let mut c = RadioChannel::new(config.clone(), seed);
     let mut out = Vec::new();
     let mut now = Timestamp::ZERO;
