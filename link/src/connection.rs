@@ -104,6 +104,9 @@ pub(crate) struct Connection<P: AeadProvider> {
     /// Counter of the newest control frame delivered (latest wins).
     newest_control: Option<u64>,
     events: VecDeque<Event>,
+    /// Channels whose `send` was refused as full: [`Event::Writable`] is owed when they
+    /// have room again (indexed by `Channel as usize`).
+    blocked: [bool; 5],
     /// Frame being decrypted; its capacity is kept between datagrams.
     scratch: Vec<u8>,
     last_sent: Timestamp,
@@ -145,6 +148,7 @@ impl<P: AeadProvider> Connection<P> {
             ),
             newest_control: None,
             events: VecDeque::new(),
+            blocked: [false; 5],
             scratch: Vec::with_capacity(MAX_DATAGRAM_LEN),
             last_sent: now,
             last_received: now,
@@ -326,6 +330,27 @@ impl<P: AeadProvider> Connection<P> {
             + self.session_in.buffered_bytes()
     }
 
+    /// Messages waiting in `channel`'s send queue.
+    fn queued(&self, channel: Channel) -> usize {
+        match channel {
+            Channel::Session => self.session_out.queued(),
+            Channel::Control => usize::from(self.control_out.is_some()),
+            Channel::Telemetry => self.telemetry_out.len(),
+            Channel::Video => self.video_out.queued(),
+            Channel::Storage => self.storage_out.queued(),
+        }
+    }
+
+    /// Report [`Event::Writable`] for every blocked channel that has room again.
+    fn report_writable(&mut self) {
+        for channel in Channel::ALL {
+            if self.blocked[channel as usize] && self.queued(channel) < self.config.send_queue_len {
+                self.blocked[channel as usize] = false;
+                self.push_event(Event::Writable { channel });
+            }
+        }
+    }
+
     /// Queue a message on a channel (see [`crate::Link::send`]).
     pub(crate) fn send(&mut self, channel: Channel, payload: &[u8]) -> Result<(), SendError> {
         if self.state != State::Open {
@@ -337,12 +362,17 @@ impl<P: AeadProvider> Connection<P> {
         if channel == Channel::Storage && !self.storage_unlocked {
             return Err(SendError::StorageLocked);
         }
-        let (max, queued) = match channel {
-            Channel::Session => (0, 0),
-            Channel::Control => (self.config.max_control_message, 0),
-            Channel::Telemetry => (self.config.max_plaintext(), self.telemetry_out.len()),
-            Channel::Video => (self.config.max_video_message, self.video_out.queued()),
-            Channel::Storage => (self.config.max_storage_message, self.storage_out.queued()),
+        let max = match channel {
+            Channel::Session => 0,
+            Channel::Control => self.config.max_control_message,
+            Channel::Telemetry => self.config.max_plaintext(),
+            Channel::Video => self.config.max_video_message,
+            Channel::Storage => self.config.max_storage_message,
+        };
+        // Control keeps only the newest message: it is never full.
+        let queued = match channel {
+            Channel::Control => 0,
+            other => self.queued(other),
         };
         if payload.is_empty() || payload.len() > max {
             return Err(SendError::MessageSize {
@@ -351,6 +381,7 @@ impl<P: AeadProvider> Connection<P> {
             });
         }
         if queued >= self.config.send_queue_len {
+            self.blocked[channel as usize] = true;
             return Err(SendError::QueueFull(channel));
         }
         let buf = self.pool.take_copy(payload);
@@ -789,6 +820,12 @@ impl<P: AeadProvider> Connection<P> {
 
     /// Write the next frame to send into `buf`, highest priority first.
     pub(crate) fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Sealed> {
+        let sealed = self.seal_next(now, buf);
+        self.report_writable();
+        sealed
+    }
+
+    fn seal_next(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Sealed> {
         if self.state == State::Closed || !self.is_connected() {
             return None;
         }

@@ -173,6 +173,13 @@ pub enum Event {
         /// Attempts left before the aircraft locks out.
         remaining_attempts: u32,
     },
+    /// A channel whose `send` was refused with [`crate::SendError::QueueFull`] has room
+    /// again: send more. Reported once per refusal, so an application that sends until the
+    /// queue is full and then waits for this event never polls and never drops data.
+    Writable {
+        /// The channel.
+        channel: Channel,
+    },
     /// Nothing authenticated arrived for `link_loss_timeout`.
     LinkLost,
     /// An authenticated frame arrived after [`Event::LinkLost`].

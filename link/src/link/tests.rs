@@ -570,3 +570,59 @@ fn a_silent_link_rekeys_by_age_exactly_when_poll_timeout_said() {
     assert_eq!(air.poll_timeout(), Some(due + Duration::from_secs(30)));
     assert!(air.is_connected() && rc.is_connected());
 }
+
+/// Flow control: a `send` refused as full owes exactly one `Writable` once the queue has
+/// room, so an application that sends until full and then waits for it never drops data
+/// and never polls.
+#[test]
+fn a_full_queue_reports_writable_once_it_drains() {
+    let (mut air, mut rc) = pair();
+    let t = Timestamp::ZERO;
+    let limit = air.config().send_queue_len;
+    let mut sent = 0;
+    while air.send(Channel::Storage, &[7; 3000]).is_ok() {
+        sent += 1;
+    }
+    assert_eq!(sent, limit);
+    assert_eq!(
+        air.send(Channel::Storage, &[7; 3000]),
+        Err(SendError::QueueFull(Channel::Storage))
+    );
+    let writable = |link: &mut Link| {
+        core::iter::from_fn(|| link.poll_event())
+            .filter(|e| {
+                *e == Event::Writable {
+                    channel: Channel::Storage,
+                }
+            })
+            .count()
+    };
+    assert_eq!(writable(&mut air), 0, "nothing drained yet");
+    // The window takes some segments at once: room, reported once.
+    let frames = drain(&mut air, t);
+    assert_eq!(writable(&mut air), 1);
+    // Room is not reported again without another refusal.
+    deliver_all(&mut rc, t, &frames);
+    let acks = drain(&mut rc, t);
+    deliver_all(&mut air, t, &acks);
+    drain(&mut air, t);
+    assert_eq!(writable(&mut air), 0);
+    // Every message sent before and after arrives.
+    air.send(Channel::Storage, &[8; 3000]).unwrap();
+    let mut got = messages(&mut rc).len();
+    let mut now = t;
+    for _ in 0..200 {
+        now = now + Duration::from_millis(10);
+        air.handle_timeout(now);
+        rc.handle_timeout(now);
+        let frames = drain(&mut air, now);
+        deliver_all(&mut rc, now, &frames);
+        let acks = drain(&mut rc, now);
+        deliver_all(&mut air, now, &acks);
+        got += messages(&mut rc).len();
+        if air.storage_unacked() == 0 {
+            break;
+        }
+    }
+    assert_eq!(got, limit + 1);
+}
