@@ -387,6 +387,7 @@ impl AircraftHandshake {
             InitBody::Pair { remote_static, ke1 } => {
                 let aircraft_static = self.identity.static_public().to_bytes();
                 let mut response_frame = Vec::new();
+                let mut context = [0u8; 32];
                 let build_context = |remaining| {
                     let response = Response {
                         sender_index: local_index,
@@ -402,7 +403,8 @@ impl AircraftHandshake {
                         &response.emit(),
                     );
                     let prefix_len = response_frame.len() - pake::KE2_LEN;
-                    pair_context(frame, &response_frame[..prefix_len])
+                    context = pair_context(frame, &response_frame[..prefix_len]);
+                    context
                 };
                 let login = match self.guarded_login(now, ke1, build_context, rng) {
                     Ok(login) => login,
@@ -433,7 +435,6 @@ impl AircraftHandshake {
                 }
                 let prefix_len = response_frame.len() - pake::KE2_LEN;
                 response_frame[prefix_len..].copy_from_slice(&login.ke2);
-                let context = pair_context(frame, &response_frame[..prefix_len]);
                 let kind = PendingKind::Pair {
                     server: login.server,
                     context,
