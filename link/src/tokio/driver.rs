@@ -76,9 +76,13 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                         {
                             held.push_back(LinkEvent::FailsafeCleared);
                         }
+                        let bytes = Bytes::copy_from_slice(&data);
+                        // The link's buffer goes back to its pool: no allocation per frame
+                        // inside the link, one copy into the application's `Bytes`.
+                        link.recycle(data);
                         LinkEvent::Message {
                             channel,
-                            data: Bytes::copy_from_slice(&data),
+                            data: bytes,
                         }
                     }
                     other => LinkEvent::Link(other),
