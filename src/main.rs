@@ -17,7 +17,7 @@ use rotorlink_sim::pcap::PcapTap;
 use rotorlink_sim::report::Report;
 use rotorlink_sim::scenario::{self, Scenario};
 
-use cli::args::{self, flag_error, FlagError, SimArgs, SweepArgs};
+use cli::args::{self, flag_error, FlagError, SimArgs, StorageArgs, SweepArgs};
 use cli::progress::Progress;
 use cli::sweep::{self, Point};
 use cli::units::{show_duration, show_rate, trim};
@@ -38,12 +38,9 @@ struct Cli {
 enum Command {
     /// Fly the demo: provision an aircraft with a code, pair a remote, fly 30 s over a
     /// moderately lossy simulated radio (sticks, telemetry, 20 Mbit/s video), unlock the
-    /// onboard storage and download the flight log; print the report.
-    Demo {
-        /// Seed of every random choice (the same seed gives the same report).
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    /// onboard storage and download the flight log (or --download another file); print the
+    /// report.
+    Demo(DemoArgs),
     /// Fly one simulated flight over the radio the flags describe (the same both ways;
     /// every flag left out keeps the demo's value) and print its report.
     ///
@@ -61,12 +58,26 @@ enum Command {
     /// remote closes the link.
     Aircraft(cli::net::AircraftArgs),
     /// Run a remote on a real UDP socket: pair with the aircraft at --connect using the code
-    /// in --code-file, fly for --duration, download the flight log and print the same report
-    /// as `sim`.
+    /// in --code-file, fly for --duration, download a file from its onboard storage (the
+    /// flight log, or --download) and print the same report as `sim`.
     Remote(cli::net::RemoteArgs),
     /// Put the simulated radio between a remote and an aircraft over real UDP: datagrams
     /// arriving at --listen go through the channel model to --forward, and the replies back.
     Proxy(cli::proxy::ProxyArgs),
+}
+
+/// `rotorlink demo`.
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    /// Seed of every random choice (the same seed gives the same report).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The file the remote downloads from onboard storage: flightlog, clip, photo-N
+    /// [default: flightlog].
+    #[arg(long, value_name = "FILE")]
+    download: Option<String>,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 fn main() -> ExitCode {
@@ -75,7 +86,7 @@ fn main() -> ExitCode {
         Err(e) => return parse_error(&e),
     };
     match cli.command {
-        Command::Demo { seed } => demo(seed),
+        Command::Demo(a) => demo(&a),
         Command::Sim(a) => sim(&a),
         Command::Sweep(a) => run_sweep(&a),
         Command::Aircraft(a) => cli::net::aircraft(&a),
@@ -140,11 +151,18 @@ fn fly(
     result.map(|r| (r, started.elapsed()))
 }
 
-fn demo(seed: u64) -> ExitCode {
-    let scenario = Scenario {
-        seed,
+fn demo(a: &DemoArgs) -> ExitCode {
+    let mut scenario = Scenario {
+        seed: a.seed,
         ..Scenario::default()
     };
+    scenario.aircraft = a.storage.apply(&scenario.aircraft);
+    if let Some(file) = &a.download {
+        match args::download(file, &scenario.aircraft.storage()) {
+            Ok(file) => scenario.download = file,
+            Err(e) => return flag_error(&e),
+        }
+    }
     match fly(&scenario, false, None) {
         Ok((report, wall)) => {
             out(&format!("{report}\n{}", speed(report.duration_s, wall)));
@@ -194,10 +212,11 @@ fn sim(a: &SimArgs) -> ExitCode {
         }
     } else {
         out(&format!(
-            "radio (each way): {}\nvideo {}, link MTU {}\n\n{report}\n{}",
+            "radio (each way): {}\nvideo {}, link MTU {}\nstorage: {}\n\n{report}\n{}",
             args::describe(&scenario.uplink, true),
             show_rate(scenario.aircraft.video_bitrate),
             scenario.link.mtu,
+            args::describe_storage(&scenario.aircraft, &scenario.download),
             speed(report.duration_s, wall)
         ));
         out(&captured);

@@ -358,7 +358,7 @@ fn a_pairing_flood_is_bounded_and_bonded_remotes_still_connect() {
     let lost = undelivered(&f.pair);
     // At most what was in flight when the resume replaced the keys.
     assert!(lost.iter().all(|&n| n <= 3), "{lost:?}");
-    assert!(f.remote.stats.log_complete);
+    assert!(f.remote.stats.download.verified);
 }
 
 /// FINDING (design): pairing and storage unlock share one attempt guard (PROTOCOL.md

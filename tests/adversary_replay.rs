@@ -199,5 +199,5 @@ fn replays_after_a_reconnect_are_refused() {
         "{aircraft:?} {remote:?}"
     );
     assert_eq!(undelivered(&f.pair), lost_before, "nothing more lost");
-    assert!(f.remote.stats.log_complete);
+    assert!(f.remote.stats.download.verified);
 }

@@ -13,7 +13,7 @@ use rotorlink::handshake::messages::{
 use rotorlink::handshake::{RefusalReason, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN};
 use rotorlink::{Channel, Event, Link, Role, SendError};
-use rotorlink_sim::aircraft::GET_FLIGHT_LOG;
+use rotorlink_sim::storage::Request;
 use rotorlink_sim::{Direction, Recorder};
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -114,7 +114,9 @@ fn storage_stays_locked_without_the_code_even_for_a_bonded_remote() {
     assert!(f.pair.remote.is_connected() && !f.pair.remote.storage_unlocked());
     let identity = f.pair.remote.remote_identity().unwrap().clone();
     let mut rogue = rogue_session(&mut f, &identity, 40);
-    rogue.send(Channel::Storage, GET_FLIGHT_LOG).unwrap();
+    rogue
+        .send(Channel::Storage, &Request::List.encode())
+        .unwrap();
     rogue.send(Channel::Storage, b"PUT /config").unwrap();
     f.pair.remote = rogue;
     let recorder = Recorder::new();
@@ -140,7 +142,7 @@ fn storage_stays_locked_without_the_code_even_for_a_bonded_remote() {
     assert_eq!(drops.storage_locked, storage_sent);
     assert_eq!(drops.total(), drops.storage_locked, "{drops:?}");
     assert_eq!(a.channel(Channel::Storage).messages_delivered, 0);
-    assert_eq!(f.aircraft.stats.log_requests, 0);
+    assert_eq!(f.aircraft.stats.storage_requests, 0);
     let storage_acks = recorder
         .datagrams(Direction::Downlink)
         .iter()
@@ -195,9 +197,11 @@ fn a_wrong_code_never_opens_storage_and_is_counted() {
     }
     assert!(!f.pair.remote.storage_unlocked() && !f.pair.aircraft.storage_unlocked());
     assert_eq!(a.channel(Channel::Storage).messages_sent, 0);
-    assert_eq!(f.remote.stats.log_bytes, 0);
+    assert_eq!(f.remote.stats.download.received, 0);
     assert_eq!(
-        f.pair.remote.send(Channel::Storage, GET_FLIGHT_LOG),
+        f.pair
+            .remote
+            .send(Channel::Storage, &Request::List.encode()),
         Err(SendError::StorageLocked)
     );
     assert_eq!(undelivered(&f.pair), [0, 0, 0]);

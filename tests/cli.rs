@@ -67,7 +67,14 @@ fn sim_json_is_one_object_with_every_key() {
     );
     for channel in ["control", "telemetry", "video", "storage"] {
         let c = &r["channels"][channel];
-        for key in ["sent", "delivered", "lost", "goodput_mbps", "bytes"] {
+        for key in [
+            "sent",
+            "delivered",
+            "lost",
+            "refused",
+            "goodput_mbps",
+            "bytes",
+        ] {
             assert!(
                 c[key].is_number(),
                 "channels.{channel}.{key} missing:\n{text}"
@@ -89,6 +96,38 @@ fn sim_json_is_one_object_with_every_key() {
     }
     assert_eq!(r["seed"], 1);
     assert_eq!(r["duration_s"], 3.0);
+    // The flight log, downloaded and verified: the simulator knows every count, and the
+    // summary of a real-socket flight is never missing here.
+    let d = &r["download"];
+    assert_eq!(d["file"], "flightlog", "{text}");
+    assert_eq!(d["verified"], true, "{text}");
+    assert_eq!(d["received"], d["size"], "{text}");
+    assert_eq!(d["resumes"], 0, "{text}");
+    assert!(
+        d["goodput_mbps"].as_f64().is_some_and(|g| g > 0.0),
+        "{text}"
+    );
+    assert!(r.get("missing_summary").is_none(), "{text}");
+}
+
+/// `--download` picks the file, `--clip-size` sizes it; the report says how it went.
+#[test]
+fn sim_downloads_the_file_it_is_told_to() {
+    let (code, r) = sim_json(&["--download", "clip", "--clip-size", "2MiB", "--photos", "0"]);
+    assert_eq!(code, Some(0), "{r:#}");
+    let d = &r["download"];
+    assert_eq!(d["file"], "clip.mp4", "{r:#}");
+    assert_eq!(d["size"], 2 << 20, "{r:#}");
+    assert_eq!(d["verified"], true, "{r:#}");
+    let out = rotorlink(&["demo", "--download", "photo-1", "--photo-size", "64KiB"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "download         photo-1.jpg: 64.0 KiB of 64.0 KiB (100%), SHA-256 verified"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -119,6 +158,16 @@ fn bad_values_get_one_line_naming_the_flag_and_exit_2() {
         (&["sim", "--rate", "50"][..], "--rate"),
         (&["sim", "--burst", "1", "--loss", "80%"][..], "--burst"),
         (&["sweep", "--loss", "0,150"][..], "--loss"),
+        (
+            &["sim", "--download", "clip", "--clip-size", "0"][..],
+            "--download",
+        ),
+        (&["demo", "--download", "photo-4"][..], "--download"),
+        (&["sim", "--clip-size", "5GiB"][..], "--clip-size"),
+        (
+            &["aircraft", "--code-file", "x", "--photos", "1001"][..],
+            "--photos",
+        ),
     ] {
         let out = rotorlink(args);
         let err = stderr(&out);

@@ -1,6 +1,7 @@
 //! Whole-system tests over real UDP on the loopback interface: `rotorlink aircraft` and
 //! `rotorlink remote` as two processes, directly and through `rotorlink proxy` with 5 %
-//! loss, moving a 10 MiB flight log over the storage channel alongside the stick commands.
+//! loss, moving a 10 MiB flight log over the storage channel alongside the stick commands,
+//! and a 64 MiB video clip, four times the link's send queue, under flow control.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -124,6 +125,10 @@ fn start_aircraft(code: &Path, extra: &[&str]) -> (Process, SocketAddr) {
 }
 
 fn remote(to: SocketAddr, code: &Path, extra: &[&str]) -> Output {
+    remote_for(to, code, "60s", extra)
+}
+
+fn remote_for(to: SocketAddr, code: &Path, duration: &str, extra: &[&str]) -> Output {
     Command::new(BIN)
         .arg("remote")
         .args(extra)
@@ -133,7 +138,7 @@ fn remote(to: SocketAddr, code: &Path, extra: &[&str]) -> Output {
             "--code-file",
             code.to_str().unwrap(),
             "--duration",
-            "60s",
+            duration,
             "--until-downloaded",
             "--json",
         ])
@@ -145,6 +150,19 @@ fn remote(to: SocketAddr, code: &Path, extra: &[&str]) -> Output {
 fn fly(to: SocketAddr, aircraft: Process, extra: &[&str]) -> Value {
     let code = code_file("code", "246813");
     let out = remote(to, &code, extra);
+    let report = reports(out, aircraft);
+    // The log grows with telemetry records during the flight.
+    assert_eq!(report["download"]["file"], "flightlog", "{report}");
+    assert!(
+        report["download"]["received"].as_u64().unwrap() >= LOG_SIZE,
+        "{report}"
+    );
+    report
+}
+
+/// Both processes' reports, once the remote is done: the same, paired, the download
+/// complete and verified, nothing corrupted, every counter known.
+fn reports(out: Output, aircraft: Process) -> Value {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "remote failed: {stderr}");
     let report: Value = serde_json::from_slice(&out.stdout).expect("the report is JSON");
@@ -156,13 +174,13 @@ fn fly(to: SocketAddr, aircraft: Process, extra: &[&str]) -> Value {
 
     assert_eq!(report["paired"], true, "{report}");
     assert_eq!(report["storage_unlocked"], true);
-    assert_eq!(report["flight_log_complete"], true, "{report}");
-    // The log grows with telemetry records during the flight.
-    assert!(
-        report["storage_bytes"].as_u64().unwrap() >= LOG_SIZE,
-        "{report}"
-    );
-    assert_eq!(report["corrupted_payloads"], 0);
+    let download = &report["download"];
+    assert_eq!(download["verified"], true, "{report}");
+    assert_eq!(download["received"], download["size"], "{report}");
+    assert!(download["goodput_mbps"].as_f64().unwrap() > 0.0, "{report}");
+    // The aircraft's summary arrived: its counters are known.
+    assert_eq!(report["corrupted_payloads"], 0, "{report}");
+    assert!(report["radio_sent"].as_u64().unwrap() > 0, "{report}");
     let control = &report["channels"]["control"];
     assert!(control["delivered"].as_u64().unwrap() > 0, "{report}");
     assert!(
@@ -174,7 +192,8 @@ fn fly(to: SocketAddr, aircraft: Process, extra: &[&str]) -> Value {
     // Both ends' counters made it into one report: the aircraft's storage sends (the log)
     // and the remote's deliveries.
     let storage = &report["channels"]["storage"];
-    assert!(storage["bytes"].as_u64().unwrap() >= LOG_SIZE, "{report}");
+    let size = download["size"].as_u64().unwrap();
+    assert!(storage["bytes"].as_u64().unwrap() >= size, "{report}");
     report
 }
 
@@ -247,6 +266,31 @@ fn two_processes_move_ten_mebibytes_through_the_proxy_at_five_percent_loss() {
     assert!(
         lost as f64 > 0.02 * sent as f64,
         "{lost} of {sent} lost: {report}"
+    );
+}
+
+/// A 64 MiB clip: four times what the aircraft's send queue holds (256 messages of 64 KiB),
+/// so it only arrives whole if the aircraft waits for the link (`QueueFull`, then
+/// `Writable`) rather than dropping what does not fit. About 1.5 s in a debug build.
+#[test]
+fn two_processes_download_a_64_mebibyte_clip_and_verify_its_sha256() {
+    let code = code_file("code", "246813");
+    let (aircraft, at) = start_aircraft(&code, &["--clip-size", "64MiB", "--photos", "0"]);
+    let started = std::time::Instant::now();
+    let out = remote_for(at, &code, "120s", &["--download", "clip"]);
+    let report = reports(out, aircraft);
+    let download = &report["download"];
+    assert_eq!(download["file"], "clip.mp4", "{report}");
+    assert_eq!(download["size"], 64 << 20, "{report}");
+    assert_eq!(download["resumes"], 0, "{report}");
+    // Every chunk was queued once: the aircraft neither dropped nor repeated one.
+    let storage = &report["channels"]["storage"];
+    assert_eq!(storage["lost"], 0, "{report}");
+    assert_eq!(storage["refused"], 0, "{report}");
+    eprintln!(
+        "64 MiB in {:.1} s of wall time, {} Mbit/s",
+        started.elapsed().as_secs_f64(),
+        download["goodput_mbps"]
     );
 }
 

@@ -1,17 +1,27 @@
-//! The fake aircraft: telemetry at 50 Hz, a video stream with periodic key frames, a flight
-//! log in onboard storage, stick commands applied as they arrive, and a return-to-home
-//! failsafe when the pilot's commands stop for too long (the link's [`Failsafe`]: its own
-//! over a link it is handed, the driver's over the tokio adapter).
+//! The fake aircraft: telemetry at 50 Hz, a video stream with periodic key frames, onboard
+//! storage (the flight log, photos, a video clip) served over the storage channel, stick
+//! commands applied as they arrive, and a return-to-home failsafe when the pilot's commands
+//! stop for too long (the link's [`Failsafe`]: its own over a link it is handed, the
+//! driver's over the tokio adapter).
+//!
+//! Nothing it sends is dropped silently. Files are produced only as fast as the link takes
+//! them: the aircraft sends chunks until the storage queue is full
+//! ([`SendError::QueueFull`]) and then waits for [`Event::Writable`] before making more
+//! (see [`crate::storage`] for the protocol). Telemetry and video are real time: a message
+//! the link cannot queue is not retried, it is counted
+//! ([`AircraftStats::telemetry_refused`], [`AircraftStats::video_frames_refused`]) and
+//! reported.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use rotorlink::{Channel, Failsafe, Link, Timestamp};
+use rotorlink::handshake::Kind;
+use rotorlink::{Channel, Event, Failsafe, Link, SendError, Timestamp};
 use sha2::{Digest, Sha256};
 
-/// The flight log request the remote sends on the storage channel.
-pub const GET_FLIGHT_LOG: &[u8] = b"GET /flightlog";
+use crate::storage::{self, Onboard, Request, Response, StorageConfig, DATA_HEADER_LEN};
 /// Length of a stick command: stamp, four 16-bit axes, check (see [`is_intact`]).
 pub const CONTROL_LEN: usize = 8 + 8 + CHECK_LEN;
 /// Length of a telemetry message: stamp, altitude, battery, failsafe flag, link quality,
@@ -19,8 +29,6 @@ pub const CONTROL_LEN: usize = 8 + 8 + CHECK_LEN;
 pub const TELEMETRY_LEN: usize = 8 + 8 + CHECK_LEN;
 /// Length of the check that ends every stick command and telemetry message.
 const CHECK_LEN: usize = 8;
-/// Bytes of flight log per storage message.
-const LOG_CHUNK: usize = 64 * 1024;
 
 /// What the aircraft does.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +48,12 @@ pub struct AircraftConfig {
     pub failsafe_after: Duration,
     /// Size of the flight log in onboard storage before this flight (default 1 MiB).
     pub initial_log_len: usize,
+    /// Photos in onboard storage, `photo-1.jpg` and on (default 3).
+    pub photos: u32,
+    /// Size of each photo (default 4 MiB).
+    pub photo_size: u64,
+    /// Size of the video clip in onboard storage, `clip.mp4` (default 32 MiB; 0 for none).
+    pub clip_size: u64,
 }
 
 impl Default for AircraftConfig {
@@ -51,6 +65,21 @@ impl Default for AircraftConfig {
             key_frame_interval: 30,
             failsafe_after: Failsafe::DEFAULT_AFTER,
             initial_log_len: 1 << 20,
+            photos: 3,
+            photo_size: 4 << 20,
+            clip_size: 32 << 20,
+        }
+    }
+}
+
+impl AircraftConfig {
+    /// What the onboard storage holds.
+    pub fn storage(&self) -> StorageConfig {
+        StorageConfig {
+            log_len: self.initial_log_len,
+            photos: self.photos,
+            photo_size: self.photo_size,
+            clip_size: self.clip_size,
         }
     }
 }
@@ -67,17 +96,39 @@ pub struct AircraftStats {
     pub control_latencies: Vec<Duration>,
     /// Video frames handed to the link.
     pub video_frames_sent: u64,
+    /// Video frames the link refused (its queue was full, or it was closed): dropped, as
+    /// real-time video is, and counted here.
+    pub video_frames_refused: u64,
+    /// Telemetry messages the link refused (its queue was full, or it was closed).
+    pub telemetry_refused: u64,
     /// Failsafes raised.
     pub failsafe_events: u64,
-    /// Flight log requests answered.
-    pub log_requests: u64,
+    /// Storage requests taken (lists and reads).
+    pub storage_requests: u64,
+    /// Storage messages delivered that were not requests of the protocol (must stay 0).
+    pub corrupted_storage: u64,
+    /// File bytes handed to the link.
+    pub storage_bytes_sent: u64,
+    /// Times the storage queue was full and the aircraft waited for
+    /// [`Event::Writable`] before sending more.
+    pub storage_waits: u64,
+    /// Storage sends refused for another reason than a full queue (the link closed, or a
+    /// new session locked the storage again): the answer or transfer was given up (the
+    /// remote asks again after a new session).
+    pub storage_refused: u64,
 }
 
 impl AircraftStats {
     /// Messages delivered corrupted, per channel (control, telemetry, video, storage): the
-    /// stick commands.
+    /// stick commands and the storage requests.
     pub fn corrupted(&self) -> [u64; 4] {
-        [self.corrupted_control, 0, 0, 0]
+        [self.corrupted_control, 0, 0, self.corrupted_storage]
+    }
+
+    /// Messages the link refused and the application dropped, per channel (control,
+    /// telemetry, video, storage). Storage waits instead of dropping: always 0 there.
+    pub fn refused(&self) -> [u64; 4] {
+        [0, self.telemetry_refused, self.video_frames_refused, 0]
     }
 }
 
@@ -89,7 +140,15 @@ pub struct AircraftApp {
     next_telemetry: Timestamp,
     next_frame: Timestamp,
     frame_no: u32,
-    flight_log: Vec<u8>,
+    storage: Onboard,
+    /// Answers to send before any more file data, oldest first.
+    answers: VecDeque<Answer>,
+    /// The file being sent.
+    transfer: Option<Transfer>,
+    /// A storage send was refused as full: wait for [`Event::Writable`].
+    storage_blocked: bool,
+    /// The message being built (reused: no allocation per chunk).
+    scratch: Vec<u8>,
     failsafe: Watch,
     altitude_cm: i32,
     battery: u8,
@@ -97,6 +156,23 @@ pub struct AircraftApp {
     clock_offset: Duration,
     /// What happened.
     pub stats: AircraftStats,
+}
+
+/// An answer waiting to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    /// The list (made when it goes out, once the digests are known).
+    List,
+    /// A refusal.
+    Fail(String),
+}
+
+/// A file being sent: bytes `next..end` of `name` are still to go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Transfer {
+    name: String,
+    next: u64,
+    end: u64,
 }
 
 /// Who watches for the failsafe.
@@ -155,11 +231,12 @@ fn check_of(channel: Channel, body: &[u8]) -> [u8; CHECK_LEN] {
 }
 
 impl AircraftApp {
-    /// An aircraft whose onboard storage holds a flight log made from `seed`.
+    /// An aircraft whose onboard storage holds a flight log made from `seed`, and the
+    /// photos and clip of `config`.
     pub fn new(config: AircraftConfig, seed: u64) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xa1c2);
-        let mut flight_log = vec![0u8; config.initial_log_len];
-        rng.fill_bytes(&mut flight_log);
+        let storage = Onboard::new(&config.storage(), seed);
+        // The log's bytes come from their own generator: the application's starts here.
+        let rng = ChaCha8Rng::seed_from_u64(seed ^ 0xa1c3);
         let failsafe = Watch::Own(Failsafe::new(config.failsafe_after));
         AircraftApp {
             config,
@@ -167,7 +244,11 @@ impl AircraftApp {
             next_telemetry: Timestamp::ZERO,
             next_frame: Timestamp::ZERO,
             frame_no: 0,
-            flight_log,
+            storage,
+            answers: VecDeque::new(),
+            transfer: None,
+            storage_blocked: false,
+            scratch: Vec::new(),
             failsafe,
             altitude_cm: 0,
             battery: 100,
@@ -231,7 +312,9 @@ impl AircraftApp {
         (if key { delta * 4 } else { delta }).max(16) as usize
     }
 
-    /// Send what is due at `now` and watch for the failsafe.
+    /// Send what is due at `now`, watch for the failsafe, and send what the storage
+    /// channel has room for (hashing the files first if a list was asked for: see
+    /// [`AircraftApp::hash_files`]).
     pub fn poll(&mut self, now: Timestamp, link: &mut Link) {
         if let Watch::Own(failsafe) = &mut self.failsafe {
             if failsafe.on_time(now) {
@@ -250,8 +333,11 @@ impl AircraftApp {
                 let message =
                     with_check(Channel::Telemetry, stamped(now + self.clock_offset, &body));
                 // Every record also goes to the flight log in onboard storage.
-                self.flight_log.extend_from_slice(&message);
-                let _ = link.send(Channel::Telemetry, &message);
+                self.storage.append_log(&message);
+                // Real time: a record the link cannot take now is stale by the next one.
+                if link.send(Channel::Telemetry, &message).is_err() {
+                    self.stats.telemetry_refused += 1;
+                }
             }
         }
         while now >= self.next_frame {
@@ -262,11 +348,35 @@ impl AircraftApp {
                 let mut frame = stamped(now + self.clock_offset, &self.frame_no.to_be_bytes());
                 frame.resize(self.frame_len(key), key as u8);
                 self.frame_no += 1;
-                if link.send(Channel::Video, &frame).is_ok() {
-                    self.stats.video_frames_sent += 1;
+                match link.send(Channel::Video, &frame) {
+                    Ok(()) => self.stats.video_frames_sent += 1,
+                    Err(_) => self.stats.video_frames_refused += 1,
                 }
             }
         }
+        self.hash_files();
+        self.pump_storage(link);
+    }
+
+    /// Compute the SHA-256 of the files a list request waits for (the slow part of
+    /// answering it: a 1 GiB clip takes about a second), without the link. Over the tokio
+    /// adapter, call it before taking the link's lock for [`AircraftApp::poll`], so that
+    /// the driver is not held up meanwhile; [`AircraftApp::poll`] does it otherwise.
+    pub fn hash_files(&mut self) {
+        if self.answers.contains(&Answer::List) {
+            self.storage.compute_digests();
+        }
+    }
+
+    /// The onboard storage.
+    pub fn storage(&self) -> &Onboard {
+        &self.storage
+    }
+
+    /// Stop sending the file under way (the flight is over: the remote asked for the
+    /// summary). Answers already queued in the link still go out.
+    pub fn stop_transfer(&mut self) {
+        self.transfer = None;
     }
 
     /// Take a message from the remote.
@@ -290,26 +400,131 @@ impl AircraftApp {
                     self.battery = self.battery.saturating_sub(1);
                 }
             }
-            Channel::Storage if data == GET_FLIGHT_LOG => {
-                self.stats.log_requests += 1;
-                self.send_flight_log(link);
+            Channel::Storage => {
+                match Request::parse(data) {
+                    Ok(request) => self.on_request(request),
+                    Err(_) => self.stats.corrupted_storage += 1,
+                }
+                self.pump_storage(link);
             }
             _ => {}
         }
     }
 
-    /// The log as it is now: chunks of `offset, total, data`, then `END` and its SHA-256.
-    fn send_flight_log(&mut self, link: &mut Link) {
-        let total = self.flight_log.len() as u32;
-        for (i, chunk) in self.flight_log.chunks(LOG_CHUNK).enumerate() {
-            let mut m = ((i * LOG_CHUNK) as u32).to_be_bytes().to_vec();
-            m.extend_from_slice(&total.to_be_bytes());
-            m.extend_from_slice(chunk);
-            let _ = link.send(Channel::Storage, &m);
+    /// Take one of the link's other events: [`Event::Writable`] for the storage channel
+    /// sends more of the file; a new session (not a resume) started the storage channel
+    /// afresh, so what was queued is gone and the remote will ask again.
+    pub fn on_event(&mut self, event: &Event, link: &mut Link) {
+        match *event {
+            Event::Writable {
+                channel: Channel::Storage,
+            } => {
+                self.storage_blocked = false;
+                self.pump_storage(link);
+            }
+            Event::Connected { kind } if kind != Kind::Resume => {
+                self.answers.clear();
+                self.transfer = None;
+                self.storage_blocked = false;
+            }
+            _ => {}
         }
-        let mut end = b"END".to_vec();
-        end.extend_from_slice(&Sha256::digest(&self.flight_log));
-        let _ = link.send(Channel::Storage, &end);
+    }
+
+    fn on_request(&mut self, request: Request) {
+        self.stats.storage_requests += 1;
+        match request {
+            Request::List => self.answers.push_back(Answer::List),
+            Request::Read { name, offset, end } => match self.storage.size(&name) {
+                Some(size) if end <= size => {
+                    self.transfer = Some(Transfer {
+                        name,
+                        next: offset,
+                        end,
+                    });
+                }
+                Some(size) => self
+                    .answers
+                    .push_back(Answer::Fail(format!("{name} has {size} bytes, not {end}"))),
+                None => self
+                    .answers
+                    .push_back(Answer::Fail(format!("no file named {name}"))),
+            },
+        }
+    }
+
+    /// Send answers, then file data, until the storage queue is full (then wait for
+    /// [`Event::Writable`]) or nothing is left.
+    fn pump_storage(&mut self, link: &mut Link) {
+        if self.storage_blocked {
+            return;
+        }
+        while let Some(answer) = self.answers.front() {
+            if *answer == Answer::List && !self.storage.digests_ready() {
+                // Hashed by the next `poll`, outside the link's lock.
+                return;
+            }
+            self.scratch.clear();
+            match answer {
+                Answer::List => Response::Files(self.storage.list()),
+                Answer::Fail(reason) => Response::Fail(reason.clone()),
+            }
+            .encode_into(&mut self.scratch);
+            if !self.send_storage(link) {
+                return;
+            }
+            self.answers.pop_front();
+        }
+        let chunk = link
+            .config()
+            .max_storage_message
+            .saturating_sub(DATA_HEADER_LEN)
+            .clamp(1, storage::CHUNK);
+        while let Some(t) = &self.transfer {
+            if t.next >= t.end {
+                self.transfer = None;
+                break;
+            }
+            let n = (t.end - t.next).min(chunk as u64) as usize;
+            self.scratch.clear();
+            storage::data_header(t.next, &mut self.scratch);
+            self.scratch.resize(DATA_HEADER_LEN + n, 0);
+            if !self
+                .storage
+                .read(&t.name, t.next, &mut self.scratch[DATA_HEADER_LEN..])
+            {
+                // Checked when the read was asked for; the log only grows.
+                self.transfer = None;
+                break;
+            }
+            if !self.send_storage(link) {
+                return;
+            }
+            self.stats.storage_bytes_sent += n as u64;
+            if let Some(t) = &mut self.transfer {
+                t.next += n as u64;
+            }
+        }
+    }
+
+    /// Send the message in `scratch` on the storage channel. False if it was not sent:
+    /// the queue is full (wait for [`Event::Writable`]), or the link refused it for good
+    /// (what was pending is given up).
+    fn send_storage(&mut self, link: &mut Link) -> bool {
+        match link.send(Channel::Storage, &self.scratch) {
+            Ok(()) => true,
+            Err(SendError::QueueFull(_)) => {
+                self.storage_blocked = true;
+                self.stats.storage_waits += 1;
+                false
+            }
+            Err(_) => {
+                self.stats.storage_refused += 1;
+                self.answers.clear();
+                self.transfer = None;
+                false
+            }
+        }
     }
 }
 
@@ -337,6 +552,129 @@ mod tests {
     fn stick(app: &mut AircraftApp, pair: &mut Pair, at: Timestamp) {
         let message = with_check(Channel::Control, stamped(at, &[0x80; 8]));
         app.on_message(at, Channel::Control, &message, &mut pair.aircraft);
+    }
+
+    /// Fly both applications over `pair` until the download is finished or `limit` passes.
+    fn fly(
+        pair: &mut Pair,
+        aircraft: &mut AircraftApp,
+        remote: &mut crate::remote::RemoteApp,
+        limit: Duration,
+    ) {
+        use crate::pair::Received;
+        let end = pair.now() + limit;
+        while pair.now() < end && !remote.stats.download.finished() {
+            let now = pair.now();
+            aircraft.poll(now, &mut pair.aircraft);
+            remote.poll(now, &mut pair.remote);
+            let next = aircraft.next_wakeup().min(remote.next_wakeup()).min(end);
+            pair.run_until(next.max(now));
+            for r in std::mem::take(&mut pair.aircraft_received) {
+                match r {
+                    Received::Message(t, c, data) => {
+                        aircraft.on_message(t, c, &data, &mut pair.aircraft);
+                    }
+                    Received::Event(_, e) => aircraft.on_event(&e, &mut pair.aircraft),
+                }
+            }
+            for r in std::mem::take(&mut pair.remote_received) {
+                match r {
+                    Received::Message(t, c, data) => remote.on_message(t, c, &data),
+                    Received::Event(_, e) => remote.on_event(&e),
+                }
+            }
+        }
+    }
+
+    /// A file larger than the storage queue holds (`send_queue_len` messages of the largest
+    /// storage message the aircraft sends) arrives whole: the aircraft sends until the
+    /// queue is full, then waits for `Writable`, so no chunk is dropped and none is sent
+    /// twice. (When the aircraft ignored `QueueFull`, the tail of such a file was lost.)
+    #[test]
+    fn a_download_larger_than_the_send_queue_arrives_whole_under_flow_control() {
+        let config = Config {
+            send_queue_len: 4,
+            ..Config::default()
+        };
+        let radio = ChannelConfig::default();
+        let mut pair = Pair::new(config.clone(), radio.clone(), radio, 3).unwrap();
+        let size = 1_500_001;
+        let largest = storage::CHUNK + DATA_HEADER_LEN;
+        assert!(size > config.send_queue_len * largest);
+        let mut aircraft = AircraftApp::new(
+            AircraftConfig {
+                video_bitrate: 0,
+                photos: 0,
+                clip_size: size as u64,
+                ..AircraftConfig::default()
+            },
+            3,
+        );
+        let mut remote = crate::remote::RemoteApp::new(b"246813").downloading("clip");
+        fly(
+            &mut pair,
+            &mut aircraft,
+            &mut remote,
+            Duration::from_secs(20),
+        );
+        let d = &remote.stats.download;
+        assert!(d.verified, "{d:?}");
+        assert_eq!(d.received, size as u64);
+        assert_eq!(d.file.as_ref().unwrap().name, storage::CLIP);
+        let a = &aircraft.stats;
+        assert!(a.storage_waits > 5, "the queue filled up: {a:?}");
+        assert_eq!(a.storage_refused, 0);
+        assert_eq!(a.storage_bytes_sent, size as u64, "each byte sent once");
+        assert_eq!(a.storage_requests, 2, "a list and a read");
+        assert_eq!(a.telemetry_refused, 0);
+        // Every storage message queued arrived: the list and the chunks.
+        let chunks = (size as u64).div_ceil(storage::CHUNK as u64);
+        let sent = pair
+            .aircraft
+            .stats()
+            .channel(Channel::Storage)
+            .messages_sent;
+        assert_eq!(sent, 1 + chunks);
+        assert_eq!(
+            pair.remote
+                .stats()
+                .channel(Channel::Storage)
+                .messages_delivered,
+            sent
+        );
+    }
+
+    /// Video the link cannot queue is counted as refused, not dropped silently.
+    #[test]
+    fn video_the_link_refuses_is_counted() {
+        let config = Config {
+            send_queue_len: 2,
+            ..Config::default()
+        };
+        let radio = ChannelConfig {
+            loss: 1.0,
+            ..ChannelConfig::default()
+        };
+        let mut pair = Pair::new(config, radio.clone(), radio, 3).unwrap();
+        let mut app = AircraftApp::new(
+            AircraftConfig {
+                video_bitrate: 200_000_000,
+                ..AircraftConfig::default()
+            },
+            3,
+        );
+        // Nothing is transmitted between the polls: the queue fills.
+        for ms in 0..200 {
+            app.poll(Timestamp::from_millis(ms), &mut pair.aircraft);
+        }
+        let s = &app.stats;
+        assert!(s.video_frames_refused > 0, "{s:?}");
+        assert_eq!(s.video_frames_sent + s.video_frames_refused, 6);
+        assert!(s.telemetry_refused > 0, "{s:?}");
+        assert_eq!(
+            s.refused(),
+            [0, s.telemetry_refused, s.video_frames_refused, 0]
+        );
     }
 
     #[test]

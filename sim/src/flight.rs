@@ -2,25 +2,35 @@
 //! [`Connection`], over any [`rotorlink::tokio::Transport`] — UDP between two processes
 //! (`rotorlink aircraft` / `rotorlink remote`) or the simulated radio ([`crate::net`]).
 //!
+//! The applications are the same as over the simulator's [`crate::Pair`]: the aircraft
+//! sends file data until the storage queue is full and then waits for
+//! [`Event::Writable`], which the driver hands over as `LinkEvent::Link(Event::Writable)`
+//! (see [`crate::storage`]). Hashing a large file for the list is done before the link's lock
+//! is taken ([`AircraftApp::hash_files`]), so the driver is never held up by it.
+//!
 //! At the end of a flight the remote asks the aircraft for its [`EndSummary`] on the
 //! storage channel, so that it can make the same [`Report`] as the simulator, and sends the
 //! report back so that both ends print it:
 //!
 //! ```text
 //! remote                                   aircraft
-//!   ... flight: sticks, telemetry, video, flight log ...
-//!   Storage "GET /summary"      ───────▶
-//!                               ◀───────   Storage "SUMMARY {json}"
+//!   ... flight: sticks, telemetry, video, LIST / READ / DATA on storage ...
+//!   Storage "GET /summary"      ───────▶   (stops the file transfer: the flight is over)
+//!                               ◀───────   Storage "SUMMARY {json}"  (after the DATA queued)
 //!   Storage "REPORT {json}"     ───────▶
 //!   Close (once acknowledged)   ───────▶   (the aircraft's flight ends)
 //! ```
+//!
+//! If the summary does not arrive within [`SUMMARY_WAIT`] (the link died, or the file data
+//! queued ahead of it takes longer), the counters only the aircraft knows are unknown in
+//! the report: `null` in its JSON, `?` in its table.
 
 use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rotorlink::tokio::{Connection, LinkEvent};
-use rotorlink::{Channel, Event};
+use rotorlink::{Channel, Event, SendError};
 use tokio::time::{sleep_until, Instant};
 
 use crate::aircraft::AircraftApp;
@@ -34,9 +44,9 @@ const SUMMARY: &[u8] = b"SUMMARY ";
 /// The prefix of the report the remote sends the aircraft at the end; JSON follows.
 const REPORT: &[u8] = b"REPORT ";
 /// How long the remote waits for the report to be acknowledged before closing.
-const REPORT_WAIT: Duration = Duration::from_secs(2);
+pub const REPORT_WAIT: Duration = Duration::from_secs(2);
 /// How long the remote waits for the aircraft's summary after the flight.
-const SUMMARY_WAIT: Duration = Duration::from_secs(5);
+pub const SUMMARY_WAIT: Duration = Duration::from_secs(5);
 /// Latency samples an aircraft summary carries at most (evenly spread over the sorted
 /// samples, so the percentiles hold), to stay well inside one storage message.
 const MAX_SUMMARY_SAMPLES: usize = 8192;
@@ -48,7 +58,7 @@ pub struct RemoteFlight {
     pub seed: u64,
     /// Fly this long after the session is up.
     pub duration: Duration,
-    /// End the flight early once the flight log has arrived whole.
+    /// End the flight early once the chosen file has arrived whole (or cannot be had).
     pub until_downloaded: bool,
 }
 
@@ -61,6 +71,9 @@ pub struct AircraftFlight {
     pub report: Option<Report>,
     /// Did a remote ever connect?
     pub connected: bool,
+    /// Why the summary the remote asked for could not be sent, if it could not (the link
+    /// closed first): the remote's report then shows the aircraft's counters as unknown.
+    pub summary_refused: Option<SendError>,
 }
 
 /// Fly the aircraft application on `conn` until the remote closes the link or `stop`
@@ -78,7 +91,10 @@ pub async fn fly_aircraft(
     app.follow_link_failsafe();
     let mut report = None;
     let mut connected = false;
+    let mut summary_refused = None;
     loop {
+        // The slow part of a list request (hashing the files), outside the link's lock.
+        app.hash_files();
         let now = conn.now();
         conn.with_link(|link| app.poll(now, link));
         let wake = conn.clock().instant(app.next_wakeup());
@@ -88,14 +104,17 @@ pub async fn fly_aircraft(
                 Some(LinkEvent::Message { channel: Channel::Storage, data })
                     if &data[..] == GET_SUMMARY =>
                 {
+                    // The flight is over: no more file data ahead of the answer.
+                    app.stop_transfer();
                     let mut summary = aircraft_summary(conn, app);
                     // The request is the end of the flight, not part of it.
                     summary.uncount_delivered(Channel::Storage, GET_SUMMARY.len());
                     let mut answer = SUMMARY.to_vec();
                     // Serialising plain numbers cannot fail.
                     answer.extend_from_slice(&serde_json::to_vec(&summary).unwrap_or_default());
-                    // A refusal (the link closing) just means the remote goes without it.
-                    let _ = conn.send(Channel::Storage, Bytes::from(answer)).await;
+                    // Waits out a full queue; refused only once the link is closing, and
+                    // then the remote reports the aircraft's counters as unknown.
+                    summary_refused = conn.send(Channel::Storage, Bytes::from(answer)).await.err();
                 }
                 Some(LinkEvent::Message { channel: Channel::Storage, data })
                     if data.starts_with(REPORT) =>
@@ -111,8 +130,15 @@ pub async fn fly_aircraft(
                 Some(other) => {
                     on_event(&other);
                     match other {
-                        LinkEvent::Link(Event::Connected { .. }) => connected = true,
-                        LinkEvent::Link(Event::Closed { .. }) => break,
+                        LinkEvent::Link(event) => {
+                            // Writable sends more of the file; a new session resets it.
+                            conn.with_link(|link| app.on_event(&event, link));
+                            match event {
+                                Event::Connected { .. } => connected = true,
+                                Event::Closed { .. } => break,
+                                _ => {}
+                            }
+                        }
                         LinkEvent::Failsafe => app.on_link_failsafe(true),
                         LinkEvent::FailsafeCleared => app.on_link_failsafe(false),
                         _ => {}
@@ -127,6 +153,7 @@ pub async fn fly_aircraft(
         summary: aircraft_summary(conn, app),
         report,
         connected,
+        summary_refused,
     }
 }
 
@@ -144,8 +171,19 @@ fn aircraft_summary(conn: &Connection, app: &AircraftApp) -> EndSummary {
         &conn.stats(),
         &samples,
         app.stats.corrupted(),
+        app.stats.refused(),
         app.stats.failsafe_events,
     )
+}
+
+/// How the remote's flight ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteOutcome {
+    /// The report (with [`Report::missing_summary`] saying why, if the aircraft's counters
+    /// are unknown).
+    pub report: Report,
+    /// Did the aircraft acknowledge the report within [`REPORT_WAIT`]?
+    pub report_delivered: bool,
 }
 
 /// Fly the remote application on `conn` (already connected) for `flight.duration` or until
@@ -158,7 +196,7 @@ pub async fn fly_remote(
     flight: &RemoteFlight,
     stop: impl Future<Output = ()>,
     on_event: &mut (dyn FnMut(&LinkEvent) + Send),
-) -> Report {
+) -> RemoteOutcome {
     tokio::pin!(stop);
     let start = conn.now();
     let end = Instant::now() + flight.duration;
@@ -166,7 +204,7 @@ pub async fn fly_remote(
     loop {
         let now = conn.now();
         conn.with_link(|link| app.poll(now, link));
-        if flight.until_downloaded && app.stats.log_complete {
+        if flight.until_downloaded && app.stats.download.finished() {
             break;
         }
         let wake = conn.clock().instant(app.next_wakeup()).min(end);
@@ -191,58 +229,82 @@ pub async fn fly_remote(
         &conn.stats(),
         &app.stats.telemetry_latencies,
         app.stats.corrupted(),
+        app.stats.refused(),
         0,
     );
-    if conn.storage_unlocked()
-        && conn
-            .send(Channel::Storage, Bytes::from_static(GET_SUMMARY))
-            .await
-            .is_ok()
+    let remote_app = app.stats.clone();
+    let missing = if !conn.storage_unlocked() {
+        Some("the storage channel, which carries it, is locked".to_string())
+    } else if let Err(e) = conn
+        .send(Channel::Storage, Bytes::from_static(GET_SUMMARY))
+        .await
     {
+        Some(format!("the request could not be sent: {e}"))
+    } else {
         let deadline = Instant::now() + SUMMARY_WAIT;
-        while summary.is_none() {
+        loop {
+            if let Some(answer) = &summary {
+                break answer.as_ref().err().cloned();
+            }
             tokio::select! {
                 event = conn.recv() => match event {
-                    None => break,
+                    None => break Some("the link closed before the answer".to_string()),
                     Some(event) => remote_event(conn, app, event, &mut summary, on_event),
                 },
-                () = sleep_until(deadline) => break,
+                () = sleep_until(deadline) => {
+                    break Some(format!(
+                        "no answer within {} s",
+                        SUMMARY_WAIT.as_secs_f64()
+                    ));
+                }
             }
         }
-    }
-    let aircraft = summary.unwrap_or_default();
-    let sent = aircraft.datagrams_sent + remote.datagrams_sent;
-    let received = aircraft.datagrams_received + remote.datagrams_received;
-    let report = Report::assemble(&Flight {
+    };
+    let summary = summary.and_then(Result::ok);
+    // Without the aircraft's summary its counters are unknown, not zero.
+    let radio = summary.as_ref().map(|aircraft| {
+        let sent = aircraft.datagrams_sent + remote.datagrams_sent;
+        let received = aircraft.datagrams_received + remote.datagrams_received;
+        (sent, sent.saturating_sub(received))
+    });
+    let mut report = Report::assemble(&Flight {
         seed: flight.seed,
         duration_s: flown.as_secs_f64(),
-        aircraft: &aircraft,
+        aircraft: summary.as_ref(),
         remote: &remote,
-        remote_app: &app.stats,
+        remote_app: &remote_app,
         storage_unlocked: conn.storage_unlocked(),
-        radio: (sent, sent.saturating_sub(received)),
+        radio,
         real_time: true,
     });
+    report.missing_summary = missing;
+    let mut delivered = false;
     if conn.storage_unlocked() {
         let mut message = REPORT.to_vec();
         message.extend_from_slice(&serde_json::to_vec(&report).unwrap_or_default());
+        // Refused only once the link is closing: the aircraft then goes without it.
         if conn
             .send(Channel::Storage, Bytes::from(message))
             .await
             .is_ok()
         {
             // Closing drops what is not acknowledged yet; the aircraft then goes without.
-            let _ = tokio::time::timeout(REPORT_WAIT, conn.flush()).await;
+            delivered = tokio::time::timeout(REPORT_WAIT, conn.flush())
+                .await
+                .is_ok();
         }
     }
-    report
+    RemoteOutcome {
+        report,
+        report_delivered: delivered,
+    }
 }
 
 fn remote_event(
     conn: &Connection,
     app: &mut RemoteApp,
     event: LinkEvent,
-    summary: &mut Option<EndSummary>,
+    summary: &mut Option<Result<EndSummary, String>>,
     on_event: &mut (dyn FnMut(&LinkEvent) + Send),
 ) {
     match event {
@@ -250,7 +312,10 @@ fn remote_event(
             channel: Channel::Storage,
             data,
         } if data.starts_with(SUMMARY) => {
-            *summary = serde_json::from_slice(&data[SUMMARY.len()..]).ok();
+            *summary = Some(
+                serde_json::from_slice(&data[SUMMARY.len()..])
+                    .map_err(|e| format!("the answer did not parse: {e}")),
+            );
         }
         LinkEvent::Message { channel, data } => app.on_message(conn.now(), channel, &data),
         LinkEvent::Link(e) => {

@@ -3,7 +3,8 @@
 //! A deterministic, virtual-time harness for the rotorlink core: a simulated radio, one
 //! [`RadioChannel`] per direction ([`channel`]), and a stepper that drives an aircraft and a
 //! remote [`rotorlink::Link`] across it ([`pair`]), the fake aircraft and remote applications
-//! ([`aircraft`], [`remote`]), and whole flights with their reports ([`scenario`],
+//! ([`aircraft`], [`remote`]) with the aircraft's onboard storage and the file transfer
+//! protocol between them ([`storage`]), and whole flights with their reports ([`scenario`],
 //! [`report`]), and pcap captures of everything on the air for Wireshark ([`pcap`]).
 //!
 //! For the tokio driver, [`net`] puts the same radio under a pair of
@@ -22,6 +23,7 @@ pub mod pcap;
 pub mod remote;
 pub mod report;
 pub mod scenario;
+pub mod storage;
 
 pub use channel::{
     Adversary, Air, Burst, ChannelConfig, ChannelConfigError, Direction, DistanceProfile,

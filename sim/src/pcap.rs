@@ -264,7 +264,7 @@ struct Shared<W: Write> {
 /// let tap = PcapTap::new(PcapWriter::new(Vec::new())?);
 /// let s = Scenario { duration: std::time::Duration::from_millis(300), ..Scenario::default() };
 /// let report = scenario::run_observed(&s, &mut |_| {}, Box::new(tap.clone())).unwrap();
-/// assert_eq!(tap.records(), report.radio_sent);
+/// assert_eq!(Some(tap.records()), report.radio_sent);
 /// let capture: Vec<u8> = tap.finish()?;
 /// assert!(capture.len() > 24);
 /// # Ok::<(), std::io::Error>(())

@@ -1,13 +1,51 @@
 //! The fake remote: pairs with the code, flies the aircraft with stick commands at 100 Hz,
-//! watches telemetry and video, unlocks the onboard storage and downloads the flight log.
+//! watches telemetry and video, unlocks the onboard storage and downloads one file (the
+//! flight log unless told otherwise), verifying its SHA-256; after a new session it resumes
+//! the download from the bytes it has (see [`crate::storage`] for the protocol).
 
 use std::time::Duration;
 
 use rotorlink::handshake::Kind;
-use rotorlink::{Channel, Event, Link, Timestamp};
+use rotorlink::{Channel, Event, Link, SendError, Timestamp};
 use sha2::{Digest, Sha256};
 
-use crate::aircraft::{is_intact, stamp_of, stamped, with_check, GET_FLIGHT_LOG, TELEMETRY_LEN};
+use crate::aircraft::{is_intact, stamp_of, stamped, with_check, TELEMETRY_LEN};
+use crate::storage::{FileInfo, Request, Response, FLIGHT_LOG};
+
+/// How the download of the chosen file went.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DownloadStats {
+    /// The file the pilot asked for: its name, or its name without the extension (`clip`
+    /// for `clip.mp4`).
+    pub wanted: String,
+    /// The file, from the aircraft's list (name, size, SHA-256), once the list arrived.
+    pub file: Option<FileInfo>,
+    /// Bytes of it received, in order from the start.
+    pub received: u64,
+    /// True once every byte arrived and their SHA-256 matched the list's.
+    pub verified: bool,
+    /// The offsets the download was asked again from, after new sessions reset the storage
+    /// channel (one entry per resume).
+    pub resumed_at: Vec<u64>,
+    /// When the file was first asked for.
+    pub requested_at: Option<Timestamp>,
+    /// When the latest bytes arrived.
+    pub last_data_at: Option<Timestamp>,
+    /// Why it cannot be downloaded (no such file on the aircraft, or the aircraft refused).
+    pub error: Option<String>,
+}
+
+impl DownloadStats {
+    /// Did every byte arrive (verified or not)?
+    pub fn complete(&self) -> bool {
+        self.file.as_ref().is_some_and(|f| self.received == f.size)
+    }
+
+    /// Is there nothing more to do: complete, or impossible?
+    pub fn finished(&self) -> bool {
+        self.complete() || self.error.is_some()
+    }
+}
 
 /// What the remote counted.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25,14 +63,17 @@ pub struct RemoteStats {
     pub corrupted_telemetry: u64,
     /// Video frames delivered whose contents were not what the aircraft sent (must stay 0).
     pub corrupted_video: u64,
-    /// Flight logs that arrived whole (every byte announced) with a SHA-256 that did not
-    /// match, and storage messages that were not a piece of the log (must stay 0).
+    /// Files that arrived whole with a SHA-256 that did not match the list's, and storage
+    /// messages that were not a message of the protocol or a piece of the file (must stay
+    /// 0).
     pub corrupted_storage: u64,
-    /// Flight log bytes received.
-    pub log_bytes: u64,
-    /// True once the whole log arrived and its SHA-256 matched.
-    pub log_complete: bool,
-    /// Sessions resumed after a link loss.
+    /// The download of the chosen file.
+    pub download: DownloadStats,
+    /// Stick commands the link refused (it was closed, or not connected yet).
+    pub sticks_refused: u64,
+    /// Storage requests the link refused (they are sent again).
+    pub storage_refused: u64,
+    /// Sessions resumed, or started again, after a link loss.
     pub reconnects: u64,
     /// The last refusal or failure the link reported.
     pub refusal: Option<String>,
@@ -48,6 +89,12 @@ impl RemoteStats {
             self.corrupted_storage,
         ]
     }
+
+    /// Messages the link refused and the application dropped, per channel (control,
+    /// telemetry, video, storage): the stick commands (storage requests are sent again).
+    pub fn refused(&self) -> [u64; 4] {
+        [self.sticks_refused, 0, 0, 0]
+    }
 }
 
 /// The remote application.
@@ -55,11 +102,16 @@ impl RemoteStats {
 pub struct RemoteApp {
     code: Vec<u8>,
     next_stick: Timestamp,
+    /// An unlock was asked for in this session.
     unlock_asked: bool,
-    log_asked: bool,
-    log: Vec<u8>,
-    /// The length of the whole log, as its chunks announce it.
-    log_total: Option<usize>,
+    /// The list was asked for in this session.
+    list_asked: bool,
+    /// The file was asked for in this session.
+    read_asked: bool,
+    /// Sessions started afresh (pairings and full sessions, not resumes).
+    fresh_sessions: u64,
+    /// The SHA-256 of the bytes received so far.
+    hasher: Sha256,
     /// Added to the link's clock in stamps (see [`crate::aircraft::AircraftApp::with_clock_offset`]).
     clock_offset: Duration,
     /// What happened.
@@ -69,18 +121,32 @@ pub struct RemoteApp {
 const STICK_PERIOD: Duration = Duration::from_millis(10);
 
 impl RemoteApp {
-    /// A remote whose pilot types `code`.
+    /// A remote whose pilot types `code` and downloads the flight log.
     pub fn new(code: &[u8]) -> Self {
         RemoteApp {
             code: code.to_vec(),
             next_stick: Timestamp::ZERO,
             unlock_asked: false,
-            log_asked: false,
-            log: Vec::new(),
-            log_total: None,
+            list_asked: false,
+            read_asked: false,
+            fresh_sessions: 0,
+            hasher: Sha256::new(),
             clock_offset: Duration::ZERO,
-            stats: RemoteStats::default(),
+            stats: RemoteStats {
+                download: DownloadStats {
+                    wanted: FLIGHT_LOG.to_string(),
+                    ..DownloadStats::default()
+                },
+                ..RemoteStats::default()
+            },
         }
+    }
+
+    /// Download `file` instead of the flight log: a name from the aircraft's list, or a
+    /// name without its extension (`clip` for `clip.mp4`, `photo-2` for `photo-2.jpg`).
+    pub fn downloading(mut self, file: &str) -> Self {
+        self.stats.download.wanted = file.to_string();
+        self
     }
 
     /// Stamp and measure with the link's clock plus `offset` (see
@@ -107,16 +173,54 @@ impl RemoteApp {
                 let sticks = [0x80, 0x00, 0x7f, 0xf0, 0x80, 0x00, 0x90, 0x00];
                 let message = stamped(now + self.clock_offset, &sticks);
                 let message = with_check(Channel::Control, message);
-                if link.send(Channel::Control, &message).is_ok() {
-                    self.stats.sticks_sent += 1;
+                // Latest wins: a refused command is superseded by the next, 10 ms later.
+                match link.send(Channel::Control, &message) {
+                    Ok(()) => self.stats.sticks_sent += 1,
+                    Err(_) => self.stats.sticks_refused += 1,
                 }
             }
         }
-        if connected && !self.unlock_asked {
+        if connected && !self.unlock_asked && !link.storage_unlocked() {
             self.unlock_asked = link.unlock_storage(&self.code, now).is_ok();
         }
-        if link.storage_unlocked() && !self.log_asked {
-            self.log_asked = link.send(Channel::Storage, GET_FLIGHT_LOG).is_ok();
+        if link.storage_unlocked() {
+            self.ask(now, link);
+        }
+    }
+
+    /// Ask for what the download needs next: the list, then the file from the bytes held.
+    fn ask(&mut self, now: Timestamp, link: &mut Link) {
+        let d = &self.stats.download;
+        if d.finished() {
+            return;
+        }
+        let request = match &d.file {
+            None if !self.list_asked => Request::List,
+            Some(file) if !self.read_asked => Request::Read {
+                name: file.name.clone(),
+                offset: d.received,
+                end: file.size,
+            },
+            _ => return,
+        };
+        if let Err(e) = link.send(Channel::Storage, &request.encode()) {
+            // Not asked: asked again at the next poll (a full queue has room by then; a
+            // closed link never has, and nothing is owed then).
+            debug_assert!(!matches!(e, SendError::MessageSize { .. }), "{e}");
+            self.stats.storage_refused += 1;
+            return;
+        }
+        let d = &mut self.stats.download;
+        match request {
+            Request::List => self.list_asked = true,
+            Request::Read { offset, .. } => {
+                self.read_asked = true;
+                if d.requested_at.is_some() {
+                    d.resumed_at.push(offset);
+                } else {
+                    d.requested_at = Some(now);
+                }
+            }
         }
     }
 
@@ -146,32 +250,64 @@ impl RemoteApp {
                     self.stats.corrupted_video += 1;
                 }
             }
-            Channel::Storage => self.on_log_message(data),
+            Channel::Storage => self.on_storage_message(now, data),
             _ => {}
         }
     }
 
-    fn on_log_message(&mut self, data: &[u8]) {
-        if let Some(digest) = data.strip_prefix(b"END") {
-            self.stats.log_complete = Sha256::digest(&self.log).as_slice() == digest;
-            // Every byte arrived and still the digest differs: the log is not what was sent.
-            if !self.stats.log_complete && Some(self.log.len()) == self.log_total {
-                self.storage_corrupted();
+    fn on_storage_message(&mut self, now: Timestamp, data: &[u8]) {
+        let d = &mut self.stats.download;
+        match Response::parse(data) {
+            Ok(Response::Files(files)) => {
+                if d.file.is_some() {
+                    // Asked once; a repeat (after a new session) changes nothing.
+                    return;
+                }
+                match files.into_iter().find(|f| f.matches(&d.wanted)) {
+                    Some(file) => {
+                        let empty = file.size == 0;
+                        d.file = Some(file);
+                        if empty {
+                            self.finish();
+                        }
+                    }
+                    None => d.error = Some(format!("no file named {} on the aircraft", d.wanted)),
+                }
             }
-            return;
+            Ok(Response::Data { offset, data }) => {
+                let Some(size) = d.file.as_ref().map(|f| f.size) else {
+                    self.storage_corrupted();
+                    return;
+                };
+                // The channel delivers in order and exactly once: each piece follows the
+                // last, and a new session asks again from the bytes held.
+                let end = offset.saturating_add(data.len() as u64);
+                if offset != d.received || end > size || d.complete() {
+                    self.storage_corrupted();
+                    return;
+                }
+                self.hasher.update(data);
+                d.received = end;
+                d.last_data_at = Some(now);
+                if d.complete() {
+                    self.finish();
+                }
+            }
+            Ok(Response::Fail(reason)) => {
+                d.error = Some(format!("the aircraft refused: {reason}"));
+            }
+            Err(_) => self.storage_corrupted(),
         }
-        let Some((offset, total)) = data.get(..8).map(|h| {
-            let word = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-            (word(0) as usize, word(4) as usize)
-        }) else {
+    }
+
+    /// Every byte arrived: check the SHA-256.
+    fn finish(&mut self) {
+        let digest = std::mem::take(&mut self.hasher).finalize();
+        let d = &mut self.stats.download;
+        d.verified = d.file.as_ref().is_some_and(|f| f.sha256 == *digest);
+        if !d.verified {
+            // Every byte arrived and still the digest differs: not what was sent.
             self.storage_corrupted();
-            return;
-        };
-        self.log_total = Some(total);
-        // The storage channel delivers in order and exactly once, so chunks append.
-        if offset == self.log.len() {
-            self.log.extend_from_slice(&data[8..]);
-            self.stats.log_bytes = self.log.len() as u64;
         }
     }
 
@@ -184,6 +320,18 @@ impl RemoteApp {
         let refusal = match *event {
             Event::Connected { kind: Kind::Resume } => {
                 self.stats.reconnects += 1;
+                return;
+            }
+            Event::Connected { .. } => {
+                self.fresh_sessions += 1;
+                if self.fresh_sessions > 1 {
+                    self.stats.reconnects += 1;
+                    // A new session: the storage channel starts afresh, locked. Unlock it
+                    // again and ask for the file from the bytes held.
+                    self.unlock_asked = false;
+                    self.list_asked = false;
+                    self.read_asked = false;
+                }
                 return;
             }
             Event::PairingRejected { remaining_attempts } => format!(
@@ -251,39 +399,85 @@ mod tests {
         );
     }
 
+    fn list(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let files = files
+            .iter()
+            .map(|(name, bytes)| FileInfo {
+                name: name.to_string(),
+                size: bytes.len() as u64,
+                sha256: Sha256::digest(bytes).into(),
+            })
+            .collect();
+        Response::Files(files).encode()
+    }
+
+    fn data(offset: u64, bytes: &[u8]) -> Vec<u8> {
+        Response::Data {
+            offset,
+            data: bytes,
+        }
+        .encode()
+    }
+
     #[test]
-    fn a_whole_log_with_the_wrong_digest_is_corrupted_and_a_short_one_is_not() {
-        let chunk = |offset: u32, data: &[u8]| {
-            let mut m = offset.to_be_bytes().to_vec();
-            m.extend_from_slice(&8u32.to_be_bytes());
-            m.extend_from_slice(data);
-            m
-        };
-        let end = |log: &[u8]| [&b"END"[..], &Sha256::digest(log)].concat();
+    fn a_whole_file_with_the_wrong_digest_is_corrupted_and_a_short_one_is_not() {
+        let t = Timestamp::ZERO;
         let log = *b"flightlg";
+        let files = list(&[(FLIGHT_LOG, &log), ("clip.mp4", b"0123456789")]);
 
         let mut remote = RemoteApp::new(b"246813");
-        remote.on_message(Timestamp::ZERO, Channel::Storage, &chunk(0, &log[..4]));
-        remote.on_message(Timestamp::ZERO, Channel::Storage, &chunk(4, &log[4..]));
-        remote.on_message(Timestamp::ZERO, Channel::Storage, &end(&log));
-        assert!(remote.stats.log_complete);
+        remote.on_message(t, Channel::Storage, &files);
+        remote.on_message(t, Channel::Storage, &data(0, &log[..4]));
+        assert!(!remote.stats.download.complete());
+        remote.on_message(t, Channel::Storage, &data(4, &log[4..]));
+        let d = &remote.stats.download;
+        assert!(d.complete() && d.verified, "{d:?}");
+        assert_eq!(d.received, 8);
         assert_eq!(remote.stats.corrupted(), [0; 4]);
 
         // Every byte arrived, and the digest does not match: corrupted.
         let mut remote = RemoteApp::new(b"246813");
-        remote.on_message(Timestamp::ZERO, Channel::Storage, &chunk(0, b"flightLG"));
-        remote.on_message(Timestamp::ZERO, Channel::Storage, &end(&log));
-        assert!(!remote.stats.log_complete);
+        remote.on_message(t, Channel::Storage, &files);
+        remote.on_message(t, Channel::Storage, &data(0, b"flightLG"));
+        assert!(remote.stats.download.complete() && !remote.stats.download.verified);
         assert_eq!(remote.stats.corrupted_storage, 1);
 
-        // Half of it: incomplete, not corrupted; a message too short for a chunk is.
+        // Half of it: incomplete, not corrupted. A piece out of place, past the end, before
+        // the list, or a message that is not one of the protocol's: corrupted.
+        let mut remote = RemoteApp::new(b"246813").downloading("clip");
+        remote.on_message(t, Channel::Storage, &data(0, b"01"));
+        assert_eq!(remote.stats.corrupted_storage, 1, "before the list");
+        remote.on_message(t, Channel::Storage, &files);
+        remote.on_message(t, Channel::Storage, &data(0, b"01234"));
+        assert_eq!(
+            remote.stats.download.file.as_ref().unwrap().name,
+            "clip.mp4"
+        );
+        assert!(!remote.stats.download.complete() && !remote.stats.download.verified);
+        assert_eq!(remote.stats.corrupted_storage, 1);
+        remote.on_message(t, Channel::Storage, &data(3, b"34"));
+        remote.on_message(t, Channel::Storage, &data(5, b"56789X"));
+        remote.on_message(t, Channel::Storage, b"12345");
+        assert_eq!(remote.stats.corrupted(), [0, 0, 0, 4]);
+        assert_eq!(remote.stats.download.received, 5);
+        remote.on_message(t, Channel::Storage, &data(5, b"56789"));
+        assert!(remote.stats.download.verified);
+    }
+
+    #[test]
+    fn a_file_the_aircraft_does_not_have_is_an_error_not_a_wait() {
+        let t = Timestamp::ZERO;
+        let mut remote = RemoteApp::new(b"246813").downloading("clip");
+        remote.on_message(t, Channel::Storage, &list(&[(FLIGHT_LOG, b"log")]));
+        let d = &remote.stats.download;
+        assert!(d.finished() && !d.complete());
+        assert_eq!(
+            d.error.as_deref(),
+            Some("no file named clip on the aircraft")
+        );
         let mut remote = RemoteApp::new(b"246813");
-        remote.on_message(Timestamp::ZERO, Channel::Storage, &chunk(0, &log[..4]));
-        remote.on_message(Timestamp::ZERO, Channel::Storage, &end(&log));
-        assert!(!remote.stats.log_complete);
+        remote.on_message(t, Channel::Storage, &Response::Fail("busy".into()).encode());
+        assert!(remote.stats.download.finished());
         assert_eq!(remote.stats.corrupted_storage, 0);
-        remote.on_message(Timestamp::ZERO, Channel::Storage, b"12345");
-        assert_eq!(remote.stats.corrupted(), [0, 0, 0, 1]);
-        assert_eq!(remote.stats.corrupted().iter().sum::<u64>(), 1);
     }
 }

@@ -1,9 +1,14 @@
 //! What a simulated flight measured, as a table for people and as JSON for tools.
+//!
+//! A counter only the aircraft knows (what it sent, what it received, its drops) reaches a
+//! remote over real sockets in the aircraft's end-of-flight summary. When that exchange
+//! fails (the link died first), those counters are unknown: `None` here, `null` in the
+//! JSON and `?` in the table, never zeros.
 
 use std::fmt;
 use std::time::Duration;
 
-use rotorlink::{Channel, Stats};
+use rotorlink::{Channel, Stats, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::remote::RemoteStats;
@@ -35,27 +40,37 @@ impl Latency {
     }
 }
 
-/// One channel's traffic.
+/// One channel's traffic. A count that depends on an end whose summary is missing is
+/// `None` (`null`, `?`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChannelReport {
     /// Messages the sending application queued.
-    pub sent: u64,
+    pub sent: Option<u64>,
     /// Messages the receiving application got.
-    pub delivered: u64,
+    pub delivered: Option<u64>,
     /// Messages that never arrived (`sent - delivered`; for storage, still in flight).
-    pub lost: u64,
+    pub lost: Option<u64>,
+    /// Messages the sending application could not queue (the link's queue was full, or it
+    /// was closed) and dropped: real-time telemetry and video, stick commands. Storage
+    /// waits for room instead: 0.
+    pub refused: Option<u64>,
     /// Payload bytes delivered per second of flight, in Mbit/s.
-    pub goodput_mbps: f64,
+    pub goodput_mbps: Option<f64>,
     /// Payload bytes delivered.
-    pub bytes: u64,
+    pub bytes: Option<u64>,
     /// Delivered messages whose bytes were not what the sending application generated (must
     /// be 0: the AEAD drops every corrupted frame). Every byte of every stick command and
-    /// telemetry message is checked, video frames by their contents, the flight log by its
-    /// SHA-256.
-    pub corrupted: u64,
-    /// One-way latency from `send` to delivery (control and telemetry only).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// telemetry message is checked, video frames by their contents, files by their
+    /// SHA-256, storage messages by their format.
+    pub corrupted: Option<u64>,
+    /// One-way latency from `send` to delivery (control and telemetry only; `null` for the
+    /// others, and when unknown).
     pub latency: Option<Latency>,
+}
+
+/// `a + b` if both are known.
+fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    a.zip(b).map(|(a, b)| a + b)
 }
 
 /// The four channels.
@@ -77,7 +92,56 @@ pub struct VideoFrames {
     /// Delivered whole.
     pub complete: u64,
     /// Sent but never delivered (a fragment was lost).
-    pub incomplete: u64,
+    pub incomplete: Option<u64>,
+}
+
+/// The download of the chosen file from the onboard storage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DownloadReport {
+    /// The file (as the aircraft lists it; as the pilot named it if it never did).
+    pub file: String,
+    /// Its size, from the aircraft's list (`null` if the list never arrived).
+    pub size: Option<u64>,
+    /// Bytes received, in order from the start.
+    pub received: u64,
+    /// True once every byte arrived and their SHA-256 matched the aircraft's list.
+    pub verified: bool,
+    /// Times the download was asked again after a new session reset the storage channel.
+    pub resumes: u64,
+    /// The offsets it was asked again from (the bytes held then).
+    pub resumed_at: Vec<u64>,
+    /// Bytes received per second from the first request to the latest bytes, in Mbit/s
+    /// (`null` before any byte arrived).
+    pub goodput_mbps: Option<f64>,
+    /// Why it cannot be downloaded, if it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl DownloadReport {
+    /// The report of `app`'s download.
+    pub fn of(app: &RemoteStats) -> Self {
+        let d = &app.download;
+        let goodput_mbps = match (d.requested_at, d.last_data_at) {
+            (Some(from), Some(to)) if to > from => {
+                Some(d.received as f64 * 8.0 / to.saturating_since(from).as_secs_f64() / 1e6)
+            }
+            _ => None,
+        };
+        DownloadReport {
+            file: d
+                .file
+                .as_ref()
+                .map_or_else(|| d.wanted.clone(), |f| f.name.clone()),
+            size: d.file.as_ref().map(|f| f.size),
+            received: d.received,
+            verified: d.verified,
+            resumes: d.resumed_at.len() as u64,
+            resumed_at: d.resumed_at.clone(),
+            goodput_mbps,
+            error: d.error.clone(),
+        }
+    }
 }
 
 /// Frames both links dropped, by reason.
@@ -115,25 +179,27 @@ pub struct Report {
     pub video_frames: VideoFrames,
     /// Delivered messages whose contents differ from what was sent, all channels (the sum
     /// of their `corrupted`; must be 0: the AEAD drops every corrupted frame).
-    pub corrupted_payloads: u64,
-    /// Flight-log bytes the remote downloaded and verified.
-    pub storage_bytes: u64,
-    /// True if the whole flight log arrived intact (its SHA-256 matched).
-    pub flight_log_complete: bool,
+    pub corrupted_payloads: Option<u64>,
+    /// The download of the chosen file.
+    pub download: DownloadReport,
     /// Key updates, both directions.
-    pub rekeys: u64,
-    /// Reconnections (resumes) after link loss.
+    pub rekeys: Option<u64>,
+    /// Reconnections (resumes, and new sessions) after link loss.
     pub reconnects: u64,
-    /// Dropped frames by reason.
-    pub rejected: Rejected,
+    /// Dropped frames by reason, both ends.
+    pub rejected: Option<Rejected>,
     /// Return-to-home failsafes the aircraft raised.
-    pub failsafe_events: u64,
+    pub failsafe_events: Option<u64>,
     /// Storage segments retransmitted, both sides.
-    pub storage_retransmits: u64,
-    /// Datagrams the radio carried and lost (both directions).
-    pub radio_sent: u64,
+    pub storage_retransmits: Option<u64>,
+    /// Datagrams the radio carried (both directions).
+    pub radio_sent: Option<u64>,
     /// Datagrams the radio lost (both directions).
-    pub radio_lost: u64,
+    pub radio_lost: Option<u64>,
+    /// Why the aircraft's end-of-flight summary is missing, if it is (its counters are then
+    /// unknown). Over real sockets only: in the simulator both ends are at hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_summary: Option<String>,
     /// True when the flight ran on real sockets in real time (`rotorlink remote`); then the
     /// radio figures are the datagrams both links sent and those that did not arrive.
     #[serde(skip)]
@@ -161,6 +227,9 @@ pub struct EndSummary {
     /// Delivered messages whose bytes were not what the other end's application sent, per
     /// channel, as this end's application checked them.
     pub corrupted: [u64; 4],
+    /// Messages this end's application could not queue and dropped, per channel.
+    #[serde(default)]
+    pub refused: [u64; 4],
     /// Frames this end dropped, by reason.
     pub rejected: Rejected,
     /// Key updates this end started.
@@ -180,12 +249,13 @@ pub struct EndSummary {
 
 impl EndSummary {
     /// The summary of a link's `stats`, the `latencies` its application measured, the
-    /// messages it found `corrupted` (per channel, in the order of
-    /// [`EndSummary::messages_sent`]) and its `failsafe_events`.
+    /// messages it found `corrupted` and those the link `refused` (per channel, in the
+    /// order of [`EndSummary::messages_sent`]) and its `failsafe_events`.
     pub fn of(
         stats: &Stats,
         latencies: &[Duration],
         corrupted: [u64; 4],
+        refused: [u64; 4],
         failsafe_events: u64,
     ) -> Self {
         let per_channel =
@@ -195,6 +265,7 @@ impl EndSummary {
             messages_delivered: per_channel(|c| c.messages_delivered),
             bytes_delivered: per_channel(|c| c.bytes_delivered),
             corrupted,
+            refused,
             rejected: Rejected {
                 auth: stats.dropped_auth
                     + stats.dropped_unknown_receiver
@@ -244,29 +315,39 @@ pub struct Flight<'a> {
     pub seed: u64,
     /// Seconds flown.
     pub duration_s: f64,
-    /// The aircraft's summary.
-    pub aircraft: &'a EndSummary,
+    /// The aircraft's summary; `None` if it could not be fetched (its counters are then
+    /// unknown in the report).
+    pub aircraft: Option<&'a EndSummary>,
     /// The remote's summary.
     pub remote: &'a EndSummary,
     /// What the remote's application counted.
     pub remote_app: &'a RemoteStats,
     /// Was the storage unlocked on the remote?
     pub storage_unlocked: bool,
-    /// Datagrams the radio carried and lost (both directions).
-    pub radio: (u64, u64),
+    /// Datagrams the radio carried and lost (both directions), if known.
+    pub radio: Option<(u64, u64)>,
     /// Real sockets in real time, rather than the simulated radio.
     pub real_time: bool,
 }
 
-fn channel(from: &EndSummary, to: &EndSummary, c: usize, seconds: f64) -> ChannelReport {
-    let (sent, delivered) = (from.messages_sent[c], to.messages_delivered[c]);
+/// Channel `c` from `from`'s application to `to`'s (either unknown).
+fn channel(
+    from: Option<&EndSummary>,
+    to: Option<&EndSummary>,
+    c: usize,
+    seconds: f64,
+) -> ChannelReport {
+    let sent = from.map(|f| f.messages_sent[c]);
+    let delivered = to.map(|t| t.messages_delivered[c]);
+    let bytes = to.map(|t| t.bytes_delivered[c]);
     ChannelReport {
         sent,
         delivered,
-        lost: sent.saturating_sub(delivered),
-        goodput_mbps: to.bytes_delivered[c] as f64 * 8.0 / seconds.max(1e-9) / 1e6,
-        bytes: to.bytes_delivered[c],
-        corrupted: to.corrupted[c],
+        lost: sent.zip(delivered).map(|(s, d)| s.saturating_sub(d)),
+        refused: from.map(|f| f.refused[c]),
+        goodput_mbps: bytes.map(|b| b as f64 * 8.0 / seconds.max(1e-9) / 1e6),
+        bytes,
+        corrupted: to.map(|t| t.corrupted[c]),
         latency: None,
     }
 }
@@ -275,31 +356,35 @@ impl Report {
     /// The report of a flight.
     pub fn assemble(flight: &Flight<'_>) -> Report {
         let (a, r, seconds) = (flight.aircraft, flight.remote, flight.duration_s);
-        let mut control = channel(r, a, 0, seconds);
-        control.latency = Some(a.latency());
-        let mut telemetry = channel(a, r, 1, seconds);
+        let mut control = channel(Some(r), a, 0, seconds);
+        control.latency = a.map(EndSummary::latency);
+        let mut telemetry = channel(a, Some(r), 1, seconds);
         telemetry.latency = Some(r.latency());
-        let video = channel(a, r, 2, seconds);
-        let (up, down) = (channel(r, a, 3, seconds), channel(a, r, 3, seconds));
+        let video = channel(a, Some(r), 2, seconds);
+        let (up, down) = (
+            channel(Some(r), a, 3, seconds),
+            channel(a, Some(r), 3, seconds),
+        );
         let storage = ChannelReport {
-            sent: up.sent + down.sent,
-            delivered: up.delivered + down.delivered,
-            lost: up.lost + down.lost,
-            goodput_mbps: up.goodput_mbps + down.goodput_mbps,
-            bytes: up.bytes + down.bytes,
-            corrupted: up.corrupted + down.corrupted,
+            sent: add(up.sent, down.sent),
+            delivered: add(up.delivered, down.delivered),
+            lost: add(up.lost, down.lost),
+            refused: add(up.refused, down.refused),
+            goodput_mbps: up.goodput_mbps.zip(down.goodput_mbps).map(|(u, d)| u + d),
+            bytes: add(up.bytes, down.bytes),
+            corrupted: add(up.corrupted, down.corrupted),
             latency: None,
         };
-        let (ar, rr) = (&a.rejected, &r.rejected);
         let app = flight.remote_app;
         let paired = app.connected_at.is_some();
+        let both = |f: fn(&EndSummary) -> u64| a.map(|a| f(a) + f(r));
         Report {
             seed: flight.seed,
             duration_s: seconds,
             paired,
             handshake_ms: app
                 .connected_at
-                .map(|t| t.saturating_since(rotorlink::Timestamp::ZERO).as_secs_f64() * 1e3),
+                .map(|t| t.saturating_since(Timestamp::ZERO).as_secs_f64() * 1e3),
             refusal: if paired { None } else { app.refusal.clone() },
             storage_unlocked: flight.storage_unlocked,
             channels: Channels {
@@ -309,36 +394,97 @@ impl Report {
                 storage,
             },
             video_frames: VideoFrames {
-                complete: video.delivered,
-                incomplete: video.sent.saturating_sub(video.delivered),
+                complete: video.delivered.unwrap_or(0),
+                incomplete: video.lost,
             },
             corrupted_payloads: [control, telemetry, video, storage]
                 .iter()
-                .map(|c| c.corrupted)
-                .sum(),
-            storage_bytes: app.log_bytes,
-            flight_log_complete: app.log_complete,
-            rekeys: a.rekeys_sent + r.rekeys_sent,
+                .try_fold(0, |sum, c| Some(sum + c.corrupted?)),
+            download: DownloadReport::of(app),
+            rekeys: both(|e| e.rekeys_sent),
             reconnects: app.reconnects,
-            rejected: Rejected {
-                auth: ar.auth + rr.auth,
-                replay: ar.replay + rr.replay,
-                malformed: ar.malformed + rr.malformed,
-                other: ar.other + rr.other,
-            },
-            failsafe_events: a.failsafe_events,
-            storage_retransmits: a.storage_retransmits + r.storage_retransmits,
-            radio_sent: flight.radio.0,
-            radio_lost: flight.radio.1,
+            rejected: a.map(|a| {
+                let (ar, rr) = (&a.rejected, &r.rejected);
+                Rejected {
+                    auth: ar.auth + rr.auth,
+                    replay: ar.replay + rr.replay,
+                    malformed: ar.malformed + rr.malformed,
+                    other: ar.other + rr.other,
+                }
+            }),
+            failsafe_events: a.map(|a| a.failsafe_events),
+            storage_retransmits: both(|e| e.storage_retransmits),
+            radio_sent: flight.radio.map(|(sent, _)| sent),
+            radio_lost: flight.radio.map(|(_, lost)| lost),
+            missing_summary: None,
             real_time: flight.real_time,
         }
     }
 }
 
-fn ms(v: Option<Latency>) -> String {
-    v.map_or_else(String::new, |l| {
-        format!("{:>7.1} {:>7.1} {:>7.1}", l.p50_ms, l.p99_ms, l.max_ms)
-    })
+/// A count for people: the number, or `?` when unknown.
+fn n<T: fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "?".to_string(), |v| v.to_string())
+}
+
+/// Latency columns: blank where nothing is measured, `?` where it is unknown.
+fn ms(v: Option<Latency>, measured: bool) -> String {
+    match v {
+        Some(l) => format!("{:>7.1} {:>7.1} {:>7.1}", l.p50_ms, l.p99_ms, l.max_ms),
+        None if measured => format!("{:>7} {:>7} {:>7}", "?", "?", "?"),
+        None => String::new(),
+    }
+}
+
+/// A size for people: `1.5 MiB`, `64.0 KiB`, `300 B`.
+fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", b / f64::from(1 << 20))
+    } else if bytes >= 1 << 10 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+impl fmt::Display for DownloadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.file)?;
+        let Some(total) = self.size else {
+            return f.write_str(self.error.as_deref().unwrap_or("no list from the aircraft"));
+        };
+        let percent = if total == 0 {
+            100.0
+        } else {
+            self.received as f64 * 100.0 / total as f64
+        };
+        write!(
+            f,
+            "{} of {} ({percent:.0}%), ",
+            size(self.received),
+            size(total)
+        )?;
+        if self.verified {
+            f.write_str("SHA-256 verified")?;
+        } else if self.received == total {
+            f.write_str("SHA-256 MISMATCH")?;
+        } else {
+            f.write_str("incomplete")?;
+        }
+        match self.resumed_at.as_slice() {
+            [] => f.write_str(", no resume")?,
+            [at] => write!(f, ", resumed once (at {})", size(*at))?,
+            all => write!(f, ", resumed {} times", all.len())?,
+        }
+        if let Some(g) = self.goodput_mbps {
+            write!(f, ", {g:.3} Mbit/s")?;
+        }
+        if let Some(e) = &self.error {
+            write!(f, " ({e})")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Report {
@@ -373,63 +519,63 @@ impl fmt::Display for Report {
         writeln!(f)?;
         writeln!(
             f,
-            "{:<10} {:>8} {:>9} {:>7} {:>7} {:>9}   {:>7} {:>7} {:>7}",
+            "{:<10} {:>8} {:>9} {:>7} {:>7} {:>7} {:>9}   {:>7} {:>7} {:>7}",
             "channel",
             "sent",
             "delivered",
             "lost",
             "corrupt",
+            "refused",
             "Mbit/s",
             "p50 ms",
             "p99 ms",
             "max ms"
         )?;
         let c = &self.channels;
-        for (name, ch) in [
-            ("control", c.control),
-            ("telemetry", c.telemetry),
-            ("video", c.video),
-            ("storage", c.storage),
+        for (name, ch, measured) in [
+            ("control", c.control, true),
+            ("telemetry", c.telemetry, true),
+            ("video", c.video, false),
+            ("storage", c.storage, false),
         ] {
             writeln!(
                 f,
-                "{:<10} {:>8} {:>9} {:>7} {:>7} {:>9.3}   {}",
+                "{:<10} {:>8} {:>9} {:>7} {:>7} {:>7} {:>9}   {}",
                 name,
-                ch.sent,
-                ch.delivered,
-                ch.lost,
-                ch.corrupted,
-                ch.goodput_mbps,
-                ms(ch.latency)
+                n(ch.sent),
+                n(ch.delivered),
+                n(ch.lost),
+                n(ch.corrupted),
+                n(ch.refused),
+                ch.goodput_mbps
+                    .map_or_else(|| "?".to_string(), |g| format!("{g:.3}")),
+                ms(ch.latency, measured)
             )?;
         }
         writeln!(f)?;
         writeln!(
             f,
             "video frames     {} complete, {} incomplete",
-            self.video_frames.complete, self.video_frames.incomplete
+            self.video_frames.complete,
+            n(self.video_frames.incomplete)
         )?;
-        writeln!(
-            f,
-            "flight log       {} bytes, {}",
-            self.storage_bytes,
-            if self.flight_log_complete {
-                "complete and intact"
-            } else {
-                "incomplete"
-            }
-        )?;
+        writeln!(f, "download         {}", self.download)?;
         writeln!(
             f,
             "key updates {}   reconnects {}   failsafes {}   storage retransmits {}",
-            self.rekeys, self.reconnects, self.failsafe_events, self.storage_retransmits
+            n(self.rekeys),
+            self.reconnects,
+            n(self.failsafe_events),
+            n(self.storage_retransmits)
         )?;
-        let r = &self.rejected;
-        writeln!(
-            f,
-            "rejected frames  auth {}  replay {}  malformed {}  other {}",
-            r.auth, r.replay, r.malformed, r.other
-        )?;
+        match &self.rejected {
+            Some(r) => writeln!(
+                f,
+                "rejected frames  auth {}  replay {}  malformed {}  other {}",
+                r.auth, r.replay, r.malformed, r.other
+            )?,
+            None => writeln!(f, "rejected frames  ?")?,
+        }
         writeln!(
             f,
             "{}{} datagrams, {} lost",
@@ -438,9 +584,19 @@ impl fmt::Display for Report {
             } else {
                 "radio            "
             },
-            self.radio_sent,
-            self.radio_lost
-        )
+            n(self.radio_sent),
+            n(self.radio_lost)
+        )?;
+        if self.radio_sent.is_none() {
+            writeln!(
+                f,
+                "? = unknown: the aircraft's end-of-flight summary did not arrive{}",
+                self.missing_summary
+                    .as_deref()
+                    .map_or_else(String::new, |why| format!(" ({why})"))
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -448,11 +604,29 @@ impl fmt::Display for Report {
 mod tests {
     use super::*;
 
+    fn flight<'a>(
+        aircraft: Option<&'a EndSummary>,
+        remote: &'a EndSummary,
+        app: &'a RemoteStats,
+    ) -> Flight<'a> {
+        Flight {
+            seed: 1,
+            duration_s: 1.0,
+            aircraft,
+            remote,
+            remote_app: app,
+            storage_unlocked: true,
+            radio: aircraft.map(|_| (0, 0)),
+            real_time: aircraft.is_none(),
+        }
+    }
+
     #[test]
     fn corrupted_messages_are_reported_per_channel_and_in_total() {
         let aircraft = EndSummary {
             messages_sent: [0, 100, 30, 20],
             corrupted: [1, 0, 0, 2],
+            refused: [0, 6, 7, 0],
             ..EndSummary::default()
         };
         let remote = EndSummary {
@@ -460,27 +634,122 @@ mod tests {
             corrupted: [0, 3, 4, 5],
             ..EndSummary::default()
         };
-        let r = Report::assemble(&Flight {
-            seed: 1,
-            duration_s: 1.0,
-            aircraft: &aircraft,
-            remote: &remote,
-            remote_app: &RemoteStats::default(),
-            storage_unlocked: true,
-            radio: (0, 0),
-            real_time: false,
-        });
+        let app = RemoteStats::default();
+        let r = Report::assemble(&flight(Some(&aircraft), &remote, &app));
         let c = &r.channels;
         let corrupted = [c.control, c.telemetry, c.video, c.storage].map(|c| c.corrupted);
-        assert_eq!(corrupted, [1, 3, 4, 7]);
-        assert_eq!(r.corrupted_payloads, 15);
+        assert_eq!(corrupted, [1, 3, 4, 7].map(Some));
+        assert_eq!(r.corrupted_payloads, Some(15));
+        assert_eq!((c.telemetry.refused, c.video.refused), (Some(6), Some(7)));
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["channels"]["storage"]["corrupted"], 7);
         assert_eq!(json["corrupted_payloads"], 15);
         let table = r.to_string();
         assert!(table.contains(" corrupt "), "{table}");
+        assert!(!table.contains('?'), "{table}");
         let telemetry = table.lines().find(|l| l.starts_with("telemetry")).unwrap();
         let columns: Vec<&str> = telemetry.split_whitespace().collect();
-        assert_eq!(columns[1..5], ["100", "0", "100", "3"], "{table}");
+        assert_eq!(columns[1..6], ["100", "0", "100", "3", "6"], "{table}");
+    }
+
+    /// The aircraft's summary never arrived: everything it alone counted is unknown, `null`
+    /// in the JSON and `?` in the table, and what the remote counted is still there.
+    #[test]
+    fn counters_the_aircraft_never_sent_are_null_and_question_marks_not_zeros() {
+        let remote = EndSummary {
+            messages_sent: [500, 0, 0, 2],
+            messages_delivered: [0, 240, 80, 30],
+            bytes_delivered: [0, 5760, 800_000, 1 << 20],
+            corrupted: [0, 0, 0, 0],
+            latencies_us: vec![6000; 240],
+            ..EndSummary::default()
+        };
+        let app = RemoteStats {
+            connected_at: Some(Timestamp::from_millis(25)),
+            ..RemoteStats::default()
+        };
+        let r = Report::assemble(&flight(None, &remote, &app));
+        let c = &r.channels;
+        // Known: what the remote sent and received.
+        assert_eq!(c.control.sent, Some(500));
+        assert_eq!(c.telemetry.delivered, Some(240));
+        assert_eq!(c.video.bytes, Some(800_000));
+        assert!(c.telemetry.latency.is_some());
+        // Unknown: what only the aircraft counted.
+        assert_eq!(c.control.delivered, None);
+        assert_eq!(c.control.lost, None);
+        assert_eq!(c.control.latency, None);
+        assert_eq!(c.telemetry.sent, None);
+        assert_eq!(c.video.refused, None);
+        assert_eq!(c.storage.bytes, None);
+        assert_eq!(r.video_frames.incomplete, None);
+        assert_eq!(r.corrupted_payloads, None);
+        assert_eq!(r.rejected, None);
+        assert_eq!(r.failsafe_events, None);
+
+        let json = serde_json::to_value(&r).unwrap();
+        for path in [
+            &["channels", "control", "delivered"][..],
+            &["channels", "control", "lost"],
+            &["channels", "control", "latency"],
+            &["channels", "telemetry", "sent"],
+            &["channels", "video", "refused"],
+            &["channels", "storage", "goodput_mbps"],
+            &["video_frames", "incomplete"],
+            &["corrupted_payloads"],
+            &["rekeys"],
+            &["rejected"],
+            &["failsafe_events"],
+            &["storage_retransmits"],
+            &["radio_sent"],
+            &["radio_lost"],
+        ] {
+            let v = path.iter().fold(&json, |v, k| &v[*k]);
+            assert!(v.is_null(), "{path:?} is {v}, not null");
+            let parent = path[..path.len() - 1].iter().fold(&json, |v, k| &v[*k]);
+            assert!(
+                parent.get(path[path.len() - 1]).is_some(),
+                "{path:?} missing"
+            );
+        }
+        assert_eq!(json["channels"]["control"]["sent"], 500);
+        assert_eq!(json["channels"]["telemetry"]["delivered"], 240);
+        // Read back, it is the same report (the aircraft prints the one the remote sends).
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            back,
+            Report {
+                real_time: false,
+                ..r.clone()
+            }
+        );
+
+        let table = r.to_string();
+        let row = |name: &str| -> Vec<String> {
+            let line = table.lines().find(|l| l.starts_with(name)).unwrap();
+            line.split_whitespace().map(str::to_string).collect()
+        };
+        // control: sent 500, delivered ? lost ? corrupt ? refused 0, Mbit/s ?, latency ?
+        assert_eq!(
+            row("control")[1..],
+            ["500", "?", "?", "?", "0", "?", "?", "?", "?"],
+            "{table}"
+        );
+        assert_eq!(
+            row("telemetry")[1..6],
+            ["?", "240", "?", "0", "?"],
+            "{table}"
+        );
+        assert!(table.contains("80 complete, ? incomplete"), "{table}");
+        assert!(
+            table.contains("key updates ?   reconnects 0   failsafes ?   storage retransmits ?"),
+            "{table}"
+        );
+        assert!(table.contains("rejected frames  ?"), "{table}");
+        assert!(
+            table.contains("udp              ? datagrams, ? lost"),
+            "{table}"
+        );
+        assert!(table.contains("? = unknown"), "{table}");
     }
 }

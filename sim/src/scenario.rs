@@ -10,6 +10,7 @@ use crate::channel::{Adversary, ChannelConfig};
 use crate::pair::{Pair, Received};
 use crate::remote::RemoteApp;
 use crate::report::{EndSummary, Flight, Report};
+use crate::storage::FLIGHT_LOG;
 
 /// Everything that defines a run. The same scenario gives the same report, byte for byte.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +23,11 @@ pub struct Scenario {
     pub uplink: ChannelConfig,
     /// Aircraft to remote.
     pub downlink: ChannelConfig,
-    /// What the aircraft does.
+    /// What the aircraft does, and what its onboard storage holds.
     pub aircraft: AircraftConfig,
+    /// The file the remote downloads: a name of the aircraft's list, or a name without its
+    /// extension (`clip`, `photo-2`); default the flight log.
+    pub download: String,
     /// The code the pilot types.
     pub password: Vec<u8>,
     /// The code the aircraft was provisioned with.
@@ -36,7 +40,7 @@ pub struct Scenario {
 
 impl Default for Scenario {
     /// The demo: 30 s over a moderately lossy radio (2 % loss, 5 ms +- 2 ms, 0.5 %
-    /// duplicates, 0.1 % corrupted), 20 Mbit/s video, a 1 MiB flight log.
+    /// duplicates, 0.1 % corrupted), 20 Mbit/s video, a 1 MiB flight log downloaded.
     fn default() -> Self {
         // Fields not named here keep their defaults as the channel model grows.
         #[allow(clippy::needless_update)]
@@ -54,6 +58,7 @@ impl Default for Scenario {
             uplink: radio.clone(),
             downlink: radio,
             aircraft: AircraftConfig::default(),
+            download: FLIGHT_LOG.to_string(),
             password: b"246813".to_vec(),
             aircraft_password: b"246813".to_vec(),
             link: Config::default(),
@@ -105,7 +110,7 @@ fn fly(
         pair.set_adversary(observer);
     }
     let mut aircraft = AircraftApp::new(s.aircraft.clone(), s.seed);
-    let mut remote = RemoteApp::new(&s.password);
+    let mut remote = RemoteApp::new(&s.password).downloading(&s.download);
     let end = Timestamp::ZERO + s.duration;
     let mut outage_on = false;
     let mut next_progress = Duration::ZERO;
@@ -132,8 +137,11 @@ fn fly(
         }
         pair.run_until(next.max(now));
         for r in pair.aircraft_received.drain(..) {
-            if let Received::Message(t, channel, data) = r {
-                aircraft.on_message(t, channel, &data, &mut pair.aircraft);
+            match r {
+                Received::Message(t, channel, data) => {
+                    aircraft.on_message(t, channel, &data, &mut pair.aircraft);
+                }
+                Received::Event(_, event) => aircraft.on_event(&event, &mut pair.aircraft),
             }
         }
         for r in pair.remote_received.drain(..) {
@@ -159,25 +167,27 @@ fn report(s: &Scenario, pair: &Pair, aircraft: &AircraftApp, remote: &RemoteApp)
         pair.aircraft.stats(),
         &aircraft.stats.control_latencies,
         aircraft.stats.corrupted(),
+        aircraft.stats.refused(),
         aircraft.stats.failsafe_events,
     );
     let remote_end = EndSummary::of(
         pair.remote.stats(),
         &remote.stats.telemetry_latencies,
         remote.stats.corrupted(),
+        remote.stats.refused(),
         0,
     );
     Report::assemble(&Flight {
         seed: s.seed,
         duration_s: s.duration.as_secs_f64(),
-        aircraft: &aircraft_end,
+        aircraft: Some(&aircraft_end),
         remote: &remote_end,
         remote_app: &remote.stats,
         storage_unlocked: pair.remote.storage_unlocked(),
-        radio: (
+        radio: Some((
             pair.uplink.stats().sent + pair.downlink.stats().sent,
             pair.uplink.stats().lost + pair.downlink.stats().lost,
-        ),
+        )),
         real_time: false,
     })
 }
@@ -209,8 +219,9 @@ mod tests {
         assert!(plain.paired);
         // `radio_sent` counts the datagrams put on the channels, which is every datagram
         // the links transmit when the observer forwards each one once, at once.
-        assert!(plain.radio_sent > 100, "{}", plain.radio_sent);
-        assert_eq!(tap.records(), plain.radio_sent);
+        let radio_sent = plain.radio_sent.unwrap();
+        assert!(radio_sent > 100, "{radio_sent}");
+        assert_eq!(tap.records(), radio_sent);
         let capture = tap.finish().unwrap();
         // Walk the records: as many as radio_sent, both directions present.
         let (mut at, mut records, mut from_aircraft) = (24, 0u64, 0u64);
@@ -224,7 +235,7 @@ mod tests {
             at += 16 + len;
         }
         assert_eq!(at, capture.len());
-        assert_eq!(records, plain.radio_sent);
+        assert_eq!(records, radio_sent);
         assert!(from_aircraft > 0 && from_aircraft < records);
     }
 }

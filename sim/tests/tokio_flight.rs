@@ -68,7 +68,7 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
         duration: Duration::from_secs(10),
         until_downloaded: false,
     };
-    let report = fly_remote(
+    let outcome = fly_remote(
         &mut remote,
         &mut app,
         &flight,
@@ -76,6 +76,7 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
         &mut |_| {},
     )
     .await;
+    let report = outcome.report;
     remote.close().await;
     let (aircraft_flight, aircraft_events) = aircraft_task.await.unwrap();
 
@@ -86,28 +87,29 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
         "{flown:?}"
     );
     assert!(report.paired && report.storage_unlocked, "{report}");
-    assert!(report.flight_log_complete, "{report}");
-    assert!(report.storage_bytes >= 2 << 20);
+    assert!(report.download.verified, "{report}");
+    assert!(report.download.received >= 2 << 20);
     // Every stick command and telemetry message arrived byte for byte as sent.
     let c = &report.channels;
     for ch in [c.control, c.telemetry, c.video, c.storage] {
-        assert_eq!(ch.corrupted, 0, "{report}");
+        assert_eq!(ch.corrupted, Some(0), "{report}");
     }
-    assert_eq!(report.corrupted_payloads, 0);
+    assert_eq!(report.corrupted_payloads, Some(0));
     // The radio's impairments reached the links: duplicates and corrupted frames dropped.
-    assert!(
-        report.rejected.auth > 0 && report.rejected.replay > 0,
-        "{report}"
-    );
+    let rejected = report.rejected.unwrap();
+    assert!(rejected.auth > 0 && rejected.replay > 0, "{report}");
     // Sticks at 100 Hz for 10 s, most of them delivered over 2 % loss.
     let control = report.channels.control;
+    let (sent, delivered) = (control.sent.unwrap(), control.delivered.unwrap());
     assert!(
-        control.sent >= 990 && control.delivered as f64 > 0.95 * control.sent as f64,
+        sent >= 990 && delivered as f64 > 0.95 * sent as f64,
         "{report}"
     );
     let latency = control.latency.unwrap();
     assert!(latency.p50_ms >= 5.0 && latency.p50_ms <= 8.0, "{report}");
     // The aircraft printed the same report, sent over the link.
+    assert!(outcome.report_delivered);
+    assert_eq!(report.missing_summary, None);
     let mut expected = report.clone();
     expected.real_time = true;
     assert_eq!(aircraft_flight.report, Some(expected));
@@ -115,7 +117,7 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
     assert!(aircraft_events.contains(&LinkEvent::Link(Event::Bonded)));
     // The radio carried what the links sent.
     let radio_sent = remote_end.channel_stats().sent + remote_end.outgoing_channel_stats().sent;
-    assert!(radio_sent > 0 && report.radio_sent <= radio_sent + 10);
+    assert!(radio_sent > 0 && report.radio_sent.unwrap() <= radio_sent + 10);
 }
 
 #[tokio::test(start_paused = true)]
@@ -199,7 +201,7 @@ async fn over_the_tokio_driver_the_aircraft_follows_the_links_failsafe() {
         duration: Duration::from_secs(10),
         until_downloaded: false,
     };
-    let report = fly_remote(
+    let outcome = fly_remote(
         &mut remote,
         &mut app,
         &flight,
@@ -207,6 +209,7 @@ async fn over_the_tokio_driver_the_aircraft_follows_the_links_failsafe() {
         &mut |_| {},
     )
     .await;
+    let report = outcome.report;
     remote.close().await;
     outage.await.unwrap();
     let (aircraft_flight, events, raised) = aircraft_task.await.unwrap();
@@ -216,6 +219,210 @@ async fn over_the_tokio_driver_the_aircraft_follows_the_links_failsafe() {
     assert_eq!(count(&LinkEvent::FailsafeCleared), 1, "{events:?}");
     assert!(!raised, "cleared at the end");
     assert_eq!(aircraft_flight.summary.failsafe_events, 1);
-    assert_eq!(report.failsafe_events, 1, "{report}");
+    assert_eq!(report.failsafe_events, Some(1), "{report}");
     assert!(report.reconnects >= 1, "{report}");
+}
+
+/// Over the tokio driver too, the aircraft sends file data until the storage queue is full
+/// and then waits for `LinkEvent::Link(Event::Writable)`: a clip of many times what its
+/// queue holds arrives whole and verified, every chunk sent once.
+#[tokio::test(start_paused = true)]
+async fn over_the_tokio_driver_a_clip_larger_than_the_send_queue_arrives_whole() {
+    let config = Config {
+        send_queue_len: 4,
+        ..config()
+    };
+    let radio = ChannelConfig::default();
+    let (air_end, remote_end) = SimNet::pair(radio.clone(), radio, 12);
+    let identity =
+        AircraftIdentity::provision(LINK_ID, CODE, config.ksf, &mut rand_core::OsRng).unwrap();
+    let mut aircraft = Aircraft::listen(
+        air_end,
+        identity,
+        Box::new(MemoryAttemptStore::new()),
+        config.clone(),
+    )
+    .unwrap();
+    let size = 3 << 20;
+    let app_config = AircraftConfig {
+        video_bitrate: 1_000_000,
+        initial_log_len: 4096,
+        photos: 1,
+        photo_size: 1000,
+        clip_size: size,
+        ..AircraftConfig::default()
+    };
+    let aircraft_task = tokio::spawn(async move {
+        let mut app = AircraftApp::new(app_config, 12);
+        let flight =
+            fly_aircraft(&mut aircraft, &mut app, std::future::pending(), &mut |_| {}).await;
+        (flight, app.stats)
+    });
+    let mut remote = Remote::connect(remote_end, addr(Role::Aircraft), LINK_ID, CODE, config)
+        .await
+        .unwrap();
+    let mut app = RemoteApp::new(CODE).downloading("clip");
+    let flight = RemoteFlight {
+        seed: 12,
+        duration: Duration::from_secs(60),
+        until_downloaded: true,
+    };
+    let outcome = fly_remote(
+        &mut remote,
+        &mut app,
+        &flight,
+        std::future::pending(),
+        &mut |_| {},
+    )
+    .await;
+    let report = outcome.report;
+    remote.close().await;
+    let (aircraft_flight, stats) = aircraft_task.await.unwrap();
+
+    let d = &report.download;
+    assert!(d.verified, "{report}");
+    assert_eq!(
+        (d.file.as_str(), d.size, d.received),
+        ("clip.mp4", Some(size), size)
+    );
+    assert!(report.duration_s < 30.0, "ended once downloaded: {report}");
+    assert!(stats.storage_waits > 10, "the queue filled up: {stats:?}");
+    assert_eq!(stats.storage_bytes_sent, size, "each byte sent once");
+    assert_eq!(stats.storage_refused, 0);
+    assert_eq!(report.channels.storage.lost, Some(0), "{report}");
+    assert!(aircraft_flight.summary_refused.is_none());
+    assert!(aircraft_flight.report.is_some());
+}
+
+/// The radio dies at the end of the flight, before the end-of-flight exchange: the
+/// aircraft's summary never arrives, and the remote's report says so. What only the
+/// aircraft counted is `null` in the JSON and `?` in the table (never 0: "control
+/// delivered 0" would be a lie), what the remote counted itself is still there.
+#[tokio::test(start_paused = true)]
+async fn a_summary_that_never_arrives_leaves_the_aircrafts_counters_unknown() {
+    let radio = ChannelConfig::default();
+    let net = SimNet::new(radio.clone(), radio, 13);
+    let identity =
+        AircraftIdentity::provision(LINK_ID, CODE, config().ksf, &mut rand_core::OsRng).unwrap();
+    let mut aircraft = Aircraft::listen(
+        net.end(Role::Aircraft),
+        identity,
+        Box::new(MemoryAttemptStore::new()),
+        config(),
+    )
+    .unwrap();
+    let app_config = AircraftConfig {
+        video_bitrate: 1_000_000,
+        initial_log_len: 64 * 1024,
+        photos: 0,
+        clip_size: 0,
+        ..AircraftConfig::default()
+    };
+    let aircraft_task = tokio::spawn(async move {
+        let mut app = AircraftApp::new(app_config, 13);
+        let stop = tokio::time::sleep(Duration::from_secs(20));
+        fly_aircraft(&mut aircraft, &mut app, stop, &mut |_| {}).await
+    });
+    let mut remote = Remote::connect(
+        net.end(Role::Remote),
+        addr(Role::Aircraft),
+        LINK_ID,
+        CODE,
+        config(),
+    )
+    .await
+    .unwrap();
+    let cut = net.clone();
+    let outage = tokio::spawn(async move {
+        // Just before the remote's flight ends (3 s after pairing), for good.
+        tokio::time::sleep(Duration::from_millis(2900)).await;
+        cut.with_uplink(|c| c.config_mut().loss = 1.0);
+        cut.with_downlink(|c| c.config_mut().loss = 1.0);
+    });
+    let mut app = RemoteApp::new(CODE);
+    let flight = RemoteFlight {
+        seed: 13,
+        duration: Duration::from_secs(3),
+        until_downloaded: false,
+    };
+    let started = tokio::time::Instant::now();
+    let outcome = fly_remote(
+        &mut remote,
+        &mut app,
+        &flight,
+        std::future::pending(),
+        &mut |_| {},
+    )
+    .await;
+    let report = outcome.report;
+    // It waited for the summary, in vain.
+    assert!(started.elapsed() >= Duration::from_secs(3) + rotorlink_sim::flight::SUMMARY_WAIT);
+    remote.close().await;
+    outage.await.unwrap();
+    let aircraft_flight = aircraft_task.await.unwrap();
+    assert_eq!(aircraft_flight.report, None, "the report never reached it");
+    assert!(!outcome.report_delivered);
+    assert_eq!(
+        report.missing_summary.as_deref(),
+        Some("no answer within 5 s"),
+        "{report}"
+    );
+
+    // What the remote knows by itself.
+    assert!(report.paired && report.download.verified, "{report}");
+    let c = &report.channels;
+    assert!(c.control.sent.unwrap() > 250, "{report}");
+    assert!(c.telemetry.delivered.unwrap() > 100, "{report}");
+    assert!(c.telemetry.latency.is_some());
+    // What only the aircraft knows.
+    assert_eq!(c.control.delivered, None, "{report}");
+    assert_eq!(c.control.latency, None);
+    assert_eq!(c.telemetry.sent, None);
+    assert_eq!(report.failsafe_events, None);
+    assert_eq!(report.rejected, None);
+    assert_eq!(report.radio_sent, None);
+
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(
+        json["channels"]["control"]["delivered"].is_null(),
+        "{json:#}"
+    );
+    assert!(json["channels"]["control"]["lost"].is_null());
+    assert!(json["channels"]["telemetry"]["sent"].is_null());
+    assert!(json["channels"]["video"]["refused"].is_null());
+    assert!(json["channels"]["storage"]["sent"].is_null());
+    assert!(json["video_frames"]["incomplete"].is_null());
+    for key in [
+        "corrupted_payloads",
+        "rekeys",
+        "rejected",
+        "failsafe_events",
+        "storage_retransmits",
+        "radio_sent",
+        "radio_lost",
+    ] {
+        assert!(
+            json.get(key).is_some_and(|v| v.is_null()),
+            "{key}: {json:#}"
+        );
+    }
+    assert!(json["channels"]["control"]["sent"].as_u64().unwrap() > 250);
+
+    let table = report.to_string();
+    let control: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with("control"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // sent, delivered, lost, corrupt, refused, Mbit/s, p50, p99, max
+    assert_eq!(control[2..5], ["?", "?", "?"], "{table}");
+    assert_eq!(control[6..], ["?", "?", "?", "?"], "{table}");
+    assert!(table.contains("failsafes ?"), "{table}");
+    assert!(table.contains("rejected frames  ?"), "{table}");
+    assert!(table.contains("? datagrams, ? lost"), "{table}");
+    assert!(
+        table.contains("? = unknown: the aircraft's end-of-flight summary did not arrive (no answer within 5 s)"),
+        "{table}"
+    );
 }

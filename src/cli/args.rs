@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use rotorlink_sim::aircraft::AircraftConfig;
 use rotorlink_sim::channel::Burst;
 use rotorlink_sim::scenario::Scenario;
+use rotorlink_sim::storage::{self, StorageConfig};
 use rotorlink_sim::ChannelConfig;
 
 use super::units::{self, show_duration, show_percent, show_rate};
@@ -46,6 +48,46 @@ pub(crate) struct RadioArgs {
     pub(crate) mtu: Option<usize>,
 }
 
+/// What the aircraft's onboard storage holds (the flight log, photos, a video clip); every
+/// flag left out keeps the default.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct StorageArgs {
+    /// Size of the flight log before the flight, e.g. 10MiB, 512KiB (telemetry records are
+    /// appended as it flies) [default: 1MiB].
+    #[arg(long, value_name = "BYTES", value_parser = units::bytes)]
+    pub(crate) log_size: Option<usize>,
+    /// Photos in onboard storage, photo-1.jpg and on (0 to 1000) [default: 3].
+    #[arg(long, value_name = "N", value_parser = units::photos)]
+    pub(crate) photos: Option<u32>,
+    /// Size of each photo, e.g. 4MiB [default: 4MiB].
+    #[arg(long, value_name = "BYTES", value_parser = units::bytes)]
+    pub(crate) photo_size: Option<usize>,
+    /// Size of the video clip, clip.mp4, e.g. 64MiB or 1GiB; 0 for none [default: 32MiB].
+    /// Its contents are generated as they are read: any size costs no memory.
+    #[arg(long, value_name = "BYTES", value_parser = units::file_size)]
+    pub(crate) clip_size: Option<u64>,
+}
+
+impl StorageArgs {
+    /// `base` with the flags applied.
+    pub(crate) fn apply(&self, base: &AircraftConfig) -> AircraftConfig {
+        let mut c = base.clone();
+        if let Some(n) = self.log_size {
+            c.initial_log_len = n;
+        }
+        if let Some(n) = self.photos {
+            c.photos = n;
+        }
+        if let Some(n) = self.photo_size {
+            c.photo_size = n as u64;
+        }
+        if let Some(n) = self.clip_size {
+            c.clip_size = n;
+        }
+        c
+    }
+}
+
 /// What flies and how long, and how to print it.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct FlightArgs {
@@ -64,6 +106,12 @@ pub(crate) struct FlightArgs {
     /// Print the report as JSON and nothing else on standard output.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The file the remote downloads from onboard storage: flightlog, clip, photo-N (or
+    /// the full name, clip.mp4) [default: flightlog].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) download: Option<String>,
+    #[command(flatten)]
+    pub(crate) storage: StorageArgs,
 }
 
 /// `rotorlink sim`: one flight.
@@ -227,6 +275,10 @@ pub(crate) fn scenario(
     if let Some(v) = flight.video {
         s.aircraft.video_bitrate = v;
     }
+    s.aircraft = flight.storage.apply(&s.aircraft);
+    if let Some(file) = &flight.download {
+        s.download = download(file, &s.aircraft.storage())?;
+    }
     if let Some(p) = &flight.password {
         s.password = p.as_bytes().to_vec();
     }
@@ -235,6 +287,48 @@ pub(crate) fn scenario(
         None => s.password.clone(),
     };
     Ok(s)
+}
+
+/// The file `--download` names, if the storage holds one by that name.
+///
+/// # Errors
+/// A [`FlagError`] for `--download` listing the files there are.
+pub(crate) fn download(wanted: &str, storage: &StorageConfig) -> Result<String, FlagError> {
+    let names = storage.names();
+    if names.iter().any(|n| storage::name_matches(n, wanted)) {
+        return Ok(wanted.to_string());
+    }
+    let shown = match names.as_slice() {
+        [a, b, c, d, .., last] if names.len() > 5 => format!("{a}, {b}, {c}, {d}, ..., {last}"),
+        all => all.join(", "),
+    };
+    Err(FlagError {
+        flag: "--download",
+        message: format!("no file named {wanted} in onboard storage (there are {shown})"),
+    })
+}
+
+/// One line for people: what the onboard storage holds, and the file downloaded.
+pub(crate) fn describe_storage(c: &AircraftConfig, download: &str) -> String {
+    let mut parts = vec![format!(
+        "flight log {}",
+        units::show_bytes(c.initial_log_len)
+    )];
+    match c.photos {
+        0 => {}
+        1 => parts.push(format!(
+            "1 photo of {}",
+            units::show_bytes(c.photo_size as usize)
+        )),
+        n => parts.push(format!(
+            "{n} photos of {}",
+            units::show_bytes(c.photo_size as usize)
+        )),
+    }
+    if c.clip_size > 0 {
+        parts.push(format!("clip {}", units::show_bytes(c.clip_size as usize)));
+    }
+    format!("{}; downloading {download}", parts.join(", "))
 }
 
 /// One line for people: what the radio of `c` does (`loss 5%, delay 5 ms, ...`); without
@@ -323,6 +417,50 @@ mod tests {
         assert_eq!(s.aircraft.video_bitrate, 20_000_000);
         assert_eq!(s.password, b"246813");
         assert_eq!(s.aircraft_password, b"246813");
+        assert_eq!(s.download, "flightlog");
+        assert_eq!(s.aircraft.initial_log_len, 1 << 20);
+    }
+
+    #[test]
+    fn storage_flags_size_the_files_and_pick_the_download() {
+        let s = build(&[
+            "--clip-size",
+            "64MiB",
+            "--photos",
+            "5",
+            "--photo-size",
+            "2MiB",
+            "--log-size",
+            "512KiB",
+            "--download",
+            "clip",
+        ])
+        .unwrap();
+        let a = &s.aircraft;
+        assert_eq!(
+            (a.clip_size, a.photos, a.photo_size, a.initial_log_len),
+            (64 << 20, 5, 2 << 20, 512 << 10)
+        );
+        assert_eq!(s.download, "clip");
+        assert_eq!(
+            describe_storage(a, &s.download),
+            "flight log 512 KiB, 5 photos of 2 MiB, clip 64 MiB; downloading clip"
+        );
+        assert_eq!(
+            build(&["--download", "photo-5.jpg", "--photos", "5"])
+                .unwrap()
+                .download,
+            "photo-5.jpg"
+        );
+        for flags in [
+            &["--download", "photo-6", "--photos", "5"][..],
+            &["--download", "clip", "--clip-size", "0"],
+            &["--download", "nothing"],
+        ] {
+            let e = build(flags).unwrap_err();
+            assert_eq!(e.flag, "--download", "{flags:?}");
+            assert!(e.message.contains("no file named"), "{}", e.message);
+        }
     }
 
     #[test]

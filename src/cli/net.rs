@@ -18,7 +18,9 @@ use rotorlink_sim::flight::{fly_aircraft, fly_remote, RemoteFlight};
 use rotorlink_sim::pcap::{PcapTap, UDP_PORT};
 use rotorlink_sim::remote::RemoteApp;
 use rotorlink_sim::report::Report;
+use rotorlink_sim::storage::FLIGHT_LOG;
 
+use super::args::StorageArgs;
 use super::units;
 
 /// The link id both ends use unless told otherwise.
@@ -39,13 +41,12 @@ pub(crate) struct AircraftArgs {
     /// Video bitrate, e.g. 20mbit, 2mbit; 0 for no video [default: 20mbit].
     #[arg(long, value_name = "RATE", value_parser = units::video_rate)]
     pub(crate) video: Option<u64>,
-    /// Size of the flight log in onboard storage, e.g. 10MB, 512KiB [default: 1MiB].
-    #[arg(long, value_name = "BYTES", value_parser = units::bytes)]
-    pub(crate) log_size: Option<usize>,
+    #[command(flatten)]
+    pub(crate) storage: StorageArgs,
     /// Give up after this long [default: run until the remote closes the link or Ctrl-C].
     #[arg(long, value_name = "DURATION", value_parser = units::duration)]
     pub(crate) duration: Option<Duration>,
-    /// Seed of the flight log's contents.
+    /// Seed of the flight log's first bytes.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub(crate) seed: u64,
     /// Write every datagram sent and received to FILE as a pcap (open it in Wireshark
@@ -76,7 +77,11 @@ pub(crate) struct RemoteArgs {
     /// Flight time once paired, e.g. 10s, 2min.
     #[arg(long, value_name = "DURATION", value_parser = units::flight_duration, default_value = "10s")]
     pub(crate) duration: Duration,
-    /// End the flight as soon as the flight log has arrived whole.
+    /// The file to download from onboard storage: flightlog, clip, photo-N, or a full name
+    /// from the aircraft's list (clip.mp4).
+    #[arg(long, value_name = "FILE", default_value = FLIGHT_LOG)]
+    pub(crate) download: String,
+    /// End the flight as soon as the file has arrived whole (and its SHA-256 was checked).
     #[arg(long)]
     pub(crate) until_downloaded: bool,
     /// Seed, for the report.
@@ -196,13 +201,10 @@ async fn run_aircraft(a: &AircraftArgs, code: &[u8]) -> ExitCode {
         }
     };
     eprintln!("aircraft: listening on {local}");
-    let app_config = AircraftConfig {
+    let app_config = a.storage.apply(&AircraftConfig {
         video_bitrate: a.video.unwrap_or(AircraftConfig::default().video_bitrate),
-        initial_log_len: a
-            .log_size
-            .unwrap_or(AircraftConfig::default().initial_log_len),
         ..AircraftConfig::default()
-    };
+    });
     let mut app = AircraftApp::new(app_config, a.seed).with_clock_offset(wall_clock());
     let stop = async {
         match a.duration {
@@ -217,6 +219,9 @@ async fn run_aircraft(a: &AircraftArgs, code: &[u8]) -> ExitCode {
         print_event("aircraft", e)
     })
     .await;
+    if let Some(e) = &flight.summary_refused {
+        eprintln!("aircraft: could not send the remote its summary: {e}");
+    }
     conn.close().await;
     if let Err(status) = transport.finish() {
         return status;
@@ -280,19 +285,31 @@ async fn run_remote(a: &RemoteArgs, code: &[u8]) -> ExitCode {
         }
     };
     eprintln!("remote: paired with the aircraft at {}", a.connect);
-    let mut app = RemoteApp::new(code).with_clock_offset(epoch);
+    let mut app = RemoteApp::new(code)
+        .downloading(&a.download)
+        .with_clock_offset(epoch);
     let flight = RemoteFlight {
         seed: a.seed,
         duration: a.duration,
         until_downloaded: a.until_downloaded,
     };
-    let report = fly_remote(&mut conn, &mut app, &flight, ctrl_c(), &mut |e| {
+    let outcome = fly_remote(&mut conn, &mut app, &flight, ctrl_c(), &mut |e| {
         print_event("remote", e);
     })
     .await;
+    let report = outcome.report;
+    if !outcome.report_delivered {
+        eprintln!("remote: the aircraft did not acknowledge the report");
+    }
     conn.close().await;
     if let Err(status) = transport.finish() {
         return status;
+    }
+    if let Some(why) = &report.missing_summary {
+        eprintln!("remote: the aircraft's summary is missing ({why}): its counters are unknown");
+    }
+    if let Some(e) = &report.download.error {
+        eprintln!("remote: {e}");
     }
     print_report(&report, a.json);
     ExitCode::SUCCESS

@@ -23,25 +23,28 @@ pub(crate) struct Point {
 }
 
 impl Point {
-    /// Goodput of all four channels, in Mbit/s.
-    pub(crate) fn total_mbps(&self) -> f64 {
+    /// Goodput of all four channels, in Mbit/s, if every one is known.
+    pub(crate) fn total_mbps(&self) -> Option<f64> {
         let c = &self.report.channels;
-        c.control.goodput_mbps
-            + c.telemetry.goodput_mbps
-            + c.video.goodput_mbps
-            + c.storage.goodput_mbps
+        [c.control, c.telemetry, c.video, c.storage]
+            .iter()
+            .try_fold(0.0, |sum, ch| Some(sum + ch.goodput_mbps?))
     }
 
     /// The control channel's 99th-percentile latency, if any stick command arrived.
     pub(crate) fn control_p99_ms(&self) -> Option<f64> {
         let c = &self.report.channels.control;
-        c.latency.filter(|_| c.delivered > 0).map(|l| l.p99_ms)
+        c.latency
+            .filter(|_| c.delivered.is_some_and(|d| d > 0))
+            .map(|l| l.p99_ms)
     }
 
     /// The control channel's median latency, if any stick command arrived.
     pub(crate) fn control_p50_ms(&self) -> Option<f64> {
         let c = &self.report.channels.control;
-        c.latency.filter(|_| c.delivered > 0).map(|l| l.p50_ms)
+        c.latency
+            .filter(|_| c.delivered.is_some_and(|d| d > 0))
+            .map(|l| l.p50_ms)
     }
 }
 
@@ -96,6 +99,11 @@ fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or_else(String::new, |v| format!("{v:.decimals$}"))
 }
 
+/// A count for the CSV: empty when unknown.
+fn count(v: Option<u64>) -> String {
+    v.map_or_else(String::new, |v| v.to_string())
+}
+
 /// The CSV: a header, then one row per point.
 pub(crate) fn csv(points: &[Point]) -> String {
     let mut s = String::from(
@@ -103,7 +111,8 @@ pub(crate) fn csv(points: &[Point]) -> String {
          total_mbps,control_mbps,telemetry_mbps,video_mbps,storage_mbps,\
          control_p50_ms,control_p99_ms,control_max_ms,telemetry_p50_ms,telemetry_p99_ms,\
          control_sent,control_delivered,telemetry_sent,telemetry_delivered,\
-         video_complete,video_incomplete,storage_bytes,flight_log_complete,\
+         video_complete,video_incomplete,\
+         download_bytes,download_verified,download_resumes,download_mbps,\
          rekeys,reconnects,failsafe_events,\
          rejected_auth,rejected_replay,rejected_malformed,rejected_other,\
          radio_sent,radio_lost\n",
@@ -111,43 +120,49 @@ pub(crate) fn csv(points: &[Point]) -> String {
     for p in points {
         let r = &p.report;
         let c = &r.channels;
-        let telemetry = c.telemetry.latency.filter(|_| c.telemetry.delivered > 0);
-        let control_max = c.control.latency.filter(|_| c.control.delivered > 0);
+        let arrived = |ch: &rotorlink_sim::report::ChannelReport| {
+            ch.latency.filter(|_| ch.delivered.is_some_and(|d| d > 0))
+        };
+        let telemetry = arrived(&c.telemetry);
+        let control_max = arrived(&c.control);
+        let rj = r.rejected;
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             trim(p.loss * 100.0),
             r.seed,
             trim(r.duration_s),
             r.paired,
             opt(r.handshake_ms, 3),
-            p.total_mbps(),
-            c.control.goodput_mbps,
-            c.telemetry.goodput_mbps,
-            c.video.goodput_mbps,
-            c.storage.goodput_mbps,
+            opt(p.total_mbps(), 4),
+            opt(c.control.goodput_mbps, 4),
+            opt(c.telemetry.goodput_mbps, 4),
+            opt(c.video.goodput_mbps, 4),
+            opt(c.storage.goodput_mbps, 4),
             opt(p.control_p50_ms(), 3),
             opt(p.control_p99_ms(), 3),
             opt(control_max.map(|l| l.max_ms), 3),
             opt(telemetry.map(|l| l.p50_ms), 3),
             opt(telemetry.map(|l| l.p99_ms), 3),
-            c.control.sent,
-            c.control.delivered,
-            c.telemetry.sent,
-            c.telemetry.delivered,
+            count(c.control.sent),
+            count(c.control.delivered),
+            count(c.telemetry.sent),
+            count(c.telemetry.delivered),
             r.video_frames.complete,
-            r.video_frames.incomplete,
-            r.storage_bytes,
-            r.flight_log_complete,
-            r.rekeys,
+            count(r.video_frames.incomplete),
+            r.download.received,
+            r.download.verified,
+            r.download.resumes,
+            opt(r.download.goodput_mbps, 4),
+            count(r.rekeys),
             r.reconnects,
-            r.failsafe_events,
-            r.rejected.auth,
-            r.rejected.replay,
-            r.rejected.malformed,
-            r.rejected.other,
-            r.radio_sent,
-            r.radio_lost,
+            count(r.failsafe_events),
+            count(rj.map(|j| j.auth)),
+            count(rj.map(|j| j.replay)),
+            count(rj.map(|j| j.malformed)),
+            count(rj.map(|j| j.other)),
+            count(r.radio_sent),
+            count(r.radio_lost),
         );
     }
     s
@@ -168,9 +183,9 @@ pub(crate) fn chart(points: &[Point], subtitle: String) -> Chart {
             Panel {
                 y_label: "goodput (Mbit/s)".into(),
                 series: vec![
-                    series("total goodput", "#1f77b4", &|p| Some(p.total_mbps())),
+                    series("total goodput", "#1f77b4", &|p| p.total_mbps()),
                     series("video goodput", "#ff7f0e", &|p| {
-                        Some(p.report.channels.video.goodput_mbps)
+                        p.report.channels.video.goodput_mbps
                     }),
                 ],
             },
@@ -199,7 +214,7 @@ pub(crate) fn table(points: &[Point]) -> String {
         "ctl p50",
         "ctl p99",
         "video frames",
-        "log",
+        "download",
         "failsafes",
         "rejected"
     );
@@ -210,27 +225,37 @@ pub(crate) fn table(points: &[Point]) -> String {
     );
     for p in points {
         let r = &p.report;
-        let frames = r.video_frames.complete + r.video_frames.incomplete;
-        let log = if r.flight_log_complete {
-            "complete".to_string()
+        let unknown = || "?".to_string();
+        let frames = r
+            .video_frames
+            .incomplete
+            .map_or_else(unknown, |incomplete| {
+                (r.video_frames.complete + incomplete).to_string()
+            });
+        let download = if r.download.verified {
+            "verified".to_string()
         } else {
-            format!("{} KiB", r.storage_bytes / 1024)
+            format!("{} KiB", r.download.received / 1024)
         };
-        let rj = &r.rejected;
         let _ = writeln!(
             s,
-            "{:>6}  {:<6} {:>9} {:>9.3} {:>9.3} {:>8} {:>8} {:>13} {:>10} {:>9} {:>8}",
+            "{:>6}  {:<6} {:>9} {:>9} {:>9} {:>8} {:>8} {:>13} {:>10} {:>9} {:>8}",
             trim(p.loss * 100.0),
             if r.paired { "yes" } else { "NO" },
             opt(r.handshake_ms, 1),
-            p.total_mbps(),
-            r.channels.video.goodput_mbps,
+            p.total_mbps().map_or_else(unknown, |t| format!("{t:.3}")),
+            r.channels
+                .video
+                .goodput_mbps
+                .map_or_else(unknown, |v| format!("{v:.3}")),
             opt(p.control_p50_ms(), 1),
             opt(p.control_p99_ms(), 1),
-            format!("{}/{}", r.video_frames.complete, frames),
-            log,
-            r.failsafe_events,
-            rj.auth + rj.replay + rj.malformed + rj.other,
+            format!("{}/{frames}", r.video_frames.complete),
+            download,
+            r.failsafe_events.map_or_else(unknown, |f| f.to_string()),
+            r.rejected.map_or_else(unknown, |j| {
+                (j.auth + j.replay + j.malformed + j.other).to_string()
+            }),
         );
     }
     s
@@ -250,18 +275,23 @@ mod tests {
             ..Report::default()
         };
         if paired {
+            let goodput = |g| ChannelReport {
+                goodput_mbps: Some(g),
+                ..ChannelReport::default()
+            };
             report.channels.control = ChannelReport {
-                sent: 100,
-                delivered: 99,
+                sent: Some(100),
+                delivered: Some(99),
                 latency: Some(Latency {
                     p50_ms: 6.0,
                     p99_ms: 9.5,
                     max_ms: 12.0,
                 }),
-                goodput_mbps: 0.01,
-                ..ChannelReport::default()
+                ..goodput(0.01)
             };
-            report.channels.video.goodput_mbps = 1.5;
+            report.channels.telemetry = goodput(0.0);
+            report.channels.video = goodput(1.5);
+            report.channels.storage = goodput(0.0);
         }
         Point { loss, report }
     }
@@ -283,9 +313,9 @@ mod tests {
             lines[1]
         );
         assert!(lines[2].starts_with("5,7,"));
-        // Unpaired: no handshake time, no latency.
+        // Unpaired: no handshake time, no latency; unknown counts are empty, not zeros.
         assert!(
-            lines[3].starts_with("20,7,10,false,,0.0000,"),
+            lines[3].starts_with("20,7,10,false,,,,,,,,,,,,,,,,0,,0,false,0,,,0,"),
             "{}",
             lines[3]
         );

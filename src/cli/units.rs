@@ -159,7 +159,8 @@ pub(crate) fn mtu(s: &str) -> Result<usize, String> {
     Ok(v)
 }
 
-/// A size in bytes: `65536`, `64k` or `64KiB` (1024), `1M` or `1MiB`; at least 1.
+/// A size in bytes: `65536`, `64k` or `64KiB` (1024), `1M` or `1MiB`, `1G` or `1GiB`; at
+/// least 1, at most 4 GiB.
 pub(crate) fn bytes(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -168,20 +169,41 @@ pub(crate) fn bytes(s: &str) -> Result<usize, String> {
         "" | "b" => 1,
         "k" | "kib" => 1 << 10,
         "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
         _ => {
             return Err(format!(
-                "'{s}' is not a size in bytes (write it like 65536, 64KiB or 1MiB)"
+                "'{s}' is not a size in bytes (write it like 65536, 64KiB, 1MiB or 1GiB)"
             ))
         }
     };
     let v: u64 = value.parse().map_err(|_| {
-        format!("'{s}' is not a size in bytes (write it like 65536, 64KiB or 1MiB)")
+        format!("'{s}' is not a size in bytes (write it like 65536, 64KiB, 1MiB or 1GiB)")
     })?;
     match v.checked_mul(scale) {
         Some(0) => Err(format!("{s} is empty (at least 1 byte)")),
         Some(n) if n <= 1 << 32 => Ok(n as usize),
         _ => Err(format!("{s} is more than 4GiB")),
     }
+}
+
+/// A size of a stored file: as [`bytes`], and `0` for none.
+pub(crate) fn file_size(s: &str) -> Result<u64, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    bytes(s).map(|n| n as u64)
+}
+
+/// A number of photos, 0 to 1000.
+pub(crate) fn photos(s: &str) -> Result<u32, String> {
+    let v: u32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a whole number of photos"))?;
+    if v > 1000 {
+        return Err(format!("{v} photos is more than 1000"));
+    }
+    Ok(v)
 }
 
 /// A mean loss-burst length in datagrams: a number, at least 1.
@@ -225,10 +247,12 @@ pub(crate) fn show_duration(d: Duration) -> String {
     }
 }
 
-/// A size for people: `1.5 MiB`, `64 KiB`, `300 B`.
+/// A size for people: `1.5 MiB`, `64 KiB`, `300 B`, `1 GiB`.
 pub(crate) fn show_bytes(n: usize) -> String {
     let b = n as f64;
-    if n >= 1 << 20 {
+    if n >= 1 << 30 {
+        format!("{} GiB", trim(b / f64::from(1 << 30)))
+    } else if n >= 1 << 20 {
         format!("{} MiB", trim(b / f64::from(1 << 20)))
     } else if n >= 1 << 10 {
         format!("{} KiB", trim(b / 1024.0))
@@ -366,8 +390,24 @@ mod tests {
         assert_eq!(bytes("64KiB"), Ok(65536));
         assert_eq!(bytes("1MiB"), Ok(1 << 20));
         assert_eq!(bytes("1m"), Ok(1 << 20));
+        assert_eq!(bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(bytes("4g"), Ok(1 << 32));
         for bad in ["0", "0k", "", "k", "-1", "1.5k", "5GiB", "64kb", "x"] {
             assert!(bytes(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn stored_files() {
+        assert_eq!(file_size("0"), Ok(0));
+        assert_eq!(file_size("64MiB"), Ok(64 << 20));
+        assert_eq!(file_size("1024m"), Ok(1 << 30));
+        assert!(file_size("0MiB").is_err());
+        assert!(file_size("-1").is_err());
+        assert_eq!(photos("0"), Ok(0));
+        assert_eq!(photos("1000"), Ok(1000));
+        for bad in ["1001", "-1", "2.5", "x", ""] {
+            assert!(photos(bad).is_err(), "{bad:?} accepted");
         }
     }
 

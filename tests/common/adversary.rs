@@ -182,7 +182,10 @@ impl Flight {
                     self.aircraft
                         .on_message(t, c, &data, &mut self.pair.aircraft);
                 }
-                Received::Event(t, e) => self.events.push((Role::Aircraft, t, e)),
+                Received::Event(t, e) => {
+                    self.aircraft.on_event(&e, &mut self.pair.aircraft);
+                    self.events.push((Role::Aircraft, t, e));
+                }
             }
         }
         for r in std::mem::take(&mut self.pair.remote_received) {
@@ -248,7 +251,7 @@ pub(crate) fn assert_nothing_lost(f: &Flight) {
         control.messages_sent, control.frames_sent,
         "no stick command held back"
     );
-    assert!(f.remote.stats.log_complete, "the flight log: {r:?}");
+    assert!(f.remote.stats.download.verified, "the flight log: {r:?}");
     assert_eq!(
         f.remote.stats.corrupted(),
         [0; 4],
