@@ -17,6 +17,13 @@ use rotorlink_sim::{addr, ChannelConfig};
 const LINK_ID: [u8; 16] = *b"tokio-sim-flight";
 const CODE: &[u8] = b"246813";
 
+/// An aircraft provisioned with `CODE`, listening on `end` with `config`.
+fn listen(end: rotorlink_sim::net::SimTransport, config: Config) -> rotorlink::tokio::Connection {
+    let identity =
+        AircraftIdentity::provision(LINK_ID, CODE, config.ksf, &mut rand_core::OsRng).unwrap();
+    Aircraft::listen(end, identity, Box::new(MemoryAttemptStore::new()), config).unwrap()
+}
+
 fn config() -> Config {
     Config {
         ksf: KsfParams::INSECURE_FAST,
@@ -28,15 +35,7 @@ fn config() -> Config {
 async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio() {
     let radio = Scenario::default().uplink; // 2 % loss, 5 ms +- 2 ms, duplicates, corruption
     let (air_end, remote_end) = SimNet::pair(radio.clone(), radio, 11);
-    let identity =
-        AircraftIdentity::provision(LINK_ID, CODE, config().ksf, &mut rand_core::OsRng).unwrap();
-    let mut aircraft = Aircraft::listen(
-        air_end,
-        identity,
-        Box::new(MemoryAttemptStore::new()),
-        config(),
-    )
-    .unwrap();
+    let mut aircraft = listen(air_end, config());
     let app_config = AircraftConfig {
         video_bitrate: 4_000_000,
         initial_log_len: 2 << 20,
@@ -127,15 +126,7 @@ async fn pairing_over_a_dead_radio_times_out_in_virtual_time() {
         ..ChannelConfig::default()
     };
     let (air_end, remote_end) = SimNet::pair(dead.clone(), dead, 1);
-    let identity =
-        AircraftIdentity::provision(LINK_ID, CODE, config().ksf, &mut rand_core::OsRng).unwrap();
-    let _aircraft = Aircraft::listen(
-        air_end,
-        identity,
-        Box::new(MemoryAttemptStore::new()),
-        config(),
-    )
-    .unwrap();
+    let _aircraft = listen(air_end, config());
     let started = tokio::time::Instant::now();
     let err = Remote::connect(remote_end, addr(Role::Aircraft), LINK_ID, CODE, config())
         .await
@@ -150,15 +141,7 @@ async fn pairing_over_a_dead_radio_times_out_in_virtual_time() {
 async fn over_the_tokio_driver_the_aircraft_follows_the_links_failsafe() {
     let radio = ChannelConfig::default();
     let net = SimNet::new(radio.clone(), radio, 5);
-    let identity =
-        AircraftIdentity::provision(LINK_ID, CODE, config().ksf, &mut rand_core::OsRng).unwrap();
-    let mut aircraft = Aircraft::listen(
-        net.end(Role::Aircraft),
-        identity,
-        Box::new(MemoryAttemptStore::new()),
-        config(),
-    )
-    .unwrap();
+    let mut aircraft = listen(net.end(Role::Aircraft), config());
     let app_config = AircraftConfig {
         video_bitrate: 1_000_000,
         initial_log_len: 64 * 1024,
@@ -234,15 +217,7 @@ async fn over_the_tokio_driver_a_clip_larger_than_the_send_queue_arrives_whole()
     };
     let radio = ChannelConfig::default();
     let (air_end, remote_end) = SimNet::pair(radio.clone(), radio, 12);
-    let identity =
-        AircraftIdentity::provision(LINK_ID, CODE, config.ksf, &mut rand_core::OsRng).unwrap();
-    let mut aircraft = Aircraft::listen(
-        air_end,
-        identity,
-        Box::new(MemoryAttemptStore::new()),
-        config.clone(),
-    )
-    .unwrap();
+    let mut aircraft = listen(air_end, config.clone());
     let size = 3 << 20;
     let app_config = AircraftConfig {
         video_bitrate: 1_000_000,
@@ -302,15 +277,7 @@ async fn over_the_tokio_driver_a_clip_larger_than_the_send_queue_arrives_whole()
 async fn a_summary_that_never_arrives_leaves_the_aircrafts_counters_unknown() {
     let radio = ChannelConfig::default();
     let net = SimNet::new(radio.clone(), radio, 13);
-    let identity =
-        AircraftIdentity::provision(LINK_ID, CODE, config().ksf, &mut rand_core::OsRng).unwrap();
-    let mut aircraft = Aircraft::listen(
-        net.end(Role::Aircraft),
-        identity,
-        Box::new(MemoryAttemptStore::new()),
-        config(),
-    )
-    .unwrap();
+    let mut aircraft = listen(net.end(Role::Aircraft), config());
     let app_config = AircraftConfig {
         video_bitrate: 1_000_000,
         initial_log_len: 64 * 1024,
