@@ -212,7 +212,7 @@ fn sim(a: &SimArgs) -> ExitCode {
         }
     } else {
         out(&format!(
-            "radio (each way): {}\nvideo {}, link MTU {}\nstorage: {}\n\n{report}\n{}",
+            "radio (each way): {}\nvideo: the camera asks {}, the encoder follows the link; link MTU {}\nstorage: {}\n\n{report}\n{}",
             args::describe(&scenario.uplink, true),
             show_rate(scenario.aircraft.video_bitrate),
             scenario.link.mtu,

@@ -38,7 +38,13 @@ static GLOBAL: Counting = Counting;
 
 /// One round: the remote sends control and a storage request, the aircraft telemetry, a
 /// video frame and a storage reply; everything is delivered, acknowledged and consumed.
-fn round(air: &mut Link, rc: &mut Link, now: Timestamp, buf: &mut [u8], video: &[u8]) -> usize {
+fn round(
+    air: &mut Link,
+    rc: &mut Link,
+    now: &mut Timestamp,
+    buf: &mut [u8],
+    video: &[u8],
+) -> usize {
     let mut delivered = 0;
     rc.send(Channel::Control, &[1, 2, 3, 4, 5, 6, 7, 8])
         .unwrap();
@@ -46,7 +52,11 @@ fn round(air: &mut Link, rc: &mut Link, now: Timestamp, buf: &mut [u8], video: &
     air.send(Channel::Telemetry, &[9; 60]).unwrap();
     air.send(Channel::Video, video).unwrap();
     air.send(Channel::Storage, &[7; 3000]).unwrap();
-    for _ in 0..3 {
+    // The pacer spreads the aircraft's ~23 KB over a few milliseconds: step 1 ms at a time
+    // until all five messages are through.
+    for _ in 0..40 {
+        *now = *now + std::time::Duration::from_millis(1);
+        let now = *now;
         while let Some(t) = rc.poll_transmit(now, buf) {
             air.handle_datagram(
                 now,
@@ -71,6 +81,9 @@ fn round(air: &mut Link, rc: &mut Link, now: Timestamp, buf: &mut [u8], video: &
                     link.recycle(data);
                 }
             }
+        }
+        if delivered == 5 {
+            break;
         }
     }
     delivered
@@ -107,8 +120,9 @@ fn steady_state_send_and_receive_allocate_nothing() {
     .unwrap();
     let mut buf = vec![0u8; 1500];
     let video = vec![0xab; 20_000];
+    let mut now = t0;
     for _ in 0..50 {
-        assert_eq!(round(&mut air, &mut rc, t0, &mut buf, &video), 5);
+        assert_eq!(round(&mut air, &mut rc, &mut now, &mut buf, &video), 5);
     }
     // The counter itself works: a deliberate allocation is seen.
     COUNTING.store(true, Ordering::SeqCst);
@@ -116,7 +130,7 @@ fn steady_state_send_and_receive_allocate_nothing() {
     assert_eq!(ALLOCATIONS.swap(0, Ordering::SeqCst), 1);
     let mut delivered = 0;
     for _ in 0..500 {
-        delivered += round(&mut air, &mut rc, t0, &mut buf, &video);
+        delivered += round(&mut air, &mut rc, &mut now, &mut buf, &video);
     }
     COUNTING.store(false, Ordering::SeqCst);
     assert_eq!(delivered, 2500);

@@ -82,6 +82,42 @@ fn a_clean_channel_delivers_everything() {
     assert_eq!(r.failsafe_events, Some(0));
 }
 
+/// The report carries what the aircraft learnt of the radio and how its encoder followed:
+/// on a 10 Mbit/s radio with the camera asking 20, the estimate is near 10 Mbit/s, the
+/// encoder settled below the radio's rate, and the download's progress is known.
+#[test]
+fn the_report_shows_the_estimated_capacity_and_the_bitrate_chosen() {
+    let mut s = flight(ChannelConfig {
+        rate_bps: Some(10_000_000),
+        ..clean()
+    });
+    s.aircraft.video_bitrate = 20_000_000;
+    let r = fly(&s);
+    assert!(r.paired, "{r}");
+    let e = r.downlink_estimate;
+    assert!(
+        e.capacity_mbps.is_some_and(|c| (8.0..=12.0).contains(&c)),
+        "{r}"
+    );
+    assert!(e.min_rtt_ms.is_some_and(|rtt| rtt >= 10.0), "{r}");
+    assert!(e.loss.is_some_and(|l| l < 0.05), "a clean radio: {r}");
+    let b = r.video_bitrate;
+    assert_eq!(b.camera_mbps, Some(20.0));
+    assert!(b.last_mbps.is_some_and(|l| l <= 10.0), "{r}");
+    assert!(b.mean_mbps.is_some_and(|m| m < 20.0), "{r}");
+    assert!(r.video_dropped_at_sender.is_some(), "{r}");
+    assert!(
+        r.download.progress.is_some_and(|p| p > 0.0 && p <= 1.0),
+        "{r}"
+    );
+    let table = r.to_string();
+    assert!(table.contains("(camera 20 Mbit/s)"), "{table}");
+    assert!(
+        !table.contains('?'),
+        "everything is known in the simulator: {table}"
+    );
+}
+
 #[test]
 fn ten_percent_loss_still_delivers_the_whole_log_and_keeps_control_fast() {
     let mut s = flight(ChannelConfig {
@@ -242,7 +278,12 @@ fn burst_loss_still_delivers_the_whole_log() {
 /// whole clip verifies against the SHA-256 of the aircraft's list.
 #[test]
 fn a_download_cut_by_a_lost_link_resumes_from_its_offset_and_verifies() {
-    let mut s = flight(clean());
+    // A 40 Mbit/s radio: the clip takes seconds, so the cut lands mid-file (over an
+    // unlimited radio the link fetches all 16 MiB before it).
+    let mut s = flight(ChannelConfig {
+        rate_bps: Some(40_000_000),
+        ..clean()
+    });
     s.duration = Duration::from_secs(10);
     let size: u64 = 16 << 20;
     s.aircraft.clip_size = size;

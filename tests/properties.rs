@@ -6,7 +6,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use rotorlink::wire::body::{AckBody, CloseBody, FragmentHeader, SegmentHeader};
+use rotorlink::wire::body::{
+    AckBody, CloseBody, FragmentHeader, SackRange, SegmentHeader, MAX_SACK_RANGES,
+};
 use rotorlink::wire::{Channel, Frame, FrameType, Header, HEADER_LEN};
 use rotorlink::{Config, Error, Event, Link, ReplayError, Role, Secret, Timestamp};
 use rotorlink_sim::{ChannelConfig, Pair};
@@ -129,12 +131,16 @@ proptest! {
     }
 
     #[test]
-    fn bodies_round_trip(seq in any::<u32>(), flags in 0u8..4, next in any::<u32>(), sack in any::<u64>(), code in any::<u16>()) {
-        let mut buf = [0u8; 16];
+    fn bodies_round_trip(seq in any::<u32>(), flags in 0u8..4, next in any::<u32>(), window in any::<u16>(), ranges in proptest::collection::vec((any::<u32>(), 1u16..), 0..=MAX_SACK_RANGES), code in any::<u16>()) {
+        let mut buf = [0u8; AckBody::MAX_LEN];
         let s = SegmentHeader { seq, flags };
         let n = s.emit(&mut buf).unwrap();
         prop_assert_eq!(SegmentHeader::parse(&buf[..n]).unwrap().0, s);
-        let a = AckBody { next_expected: next, sack };
+        let mut a = AckBody::new(next, window);
+        for (start, len) in ranges {
+            let added = a.push_range(SackRange { start, len });
+            prop_assert!(added);
+        }
         let n = a.emit(&mut buf).unwrap();
         prop_assert_eq!(AckBody::parse(&buf[..n]).unwrap(), a);
         let c = CloseBody { code };

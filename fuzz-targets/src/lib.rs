@@ -36,7 +36,7 @@ use rotorlink::handshake::pake::{self, KE1_LEN};
 use rotorlink::handshake::{
     AircraftIdentity, HandshakeConfig, KsfParams, LimitsConfig, MemoryAttemptStore, RemoteIdentity,
 };
-use rotorlink::wire::body::{AckBody, CloseBody, FragmentHeader, SegmentHeader};
+use rotorlink::wire::body::{AckBody, CloseBody, FragmentHeader, SackRange, SegmentHeader};
 use rotorlink::wire::{
     DecodeError, Frame, FrameType, Header, FLAG_KEY_PHASE, HEADER_LEN, MAX_DATAGRAM_LEN,
     MAX_PAYLOAD_LEN, TAG_LEN, VERSION,
@@ -521,9 +521,9 @@ fn body_parsers(b: &[u8]) {
         assert_eq!(&out[..], &b[..SegmentHeader::LEN]);
     }
     if let Ok(a) = AckBody::parse(b) {
-        let mut out = [0u8; AckBody::LEN];
-        assert_eq!(a.emit(&mut out), Ok(AckBody::LEN));
-        assert_eq!(&out[..], b);
+        let mut out = [0u8; AckBody::MAX_LEN];
+        assert_eq!(a.emit(&mut out), Ok(b.len()));
+        assert_eq!(&out[..b.len()], b);
     }
     if let Ok(c) = CloseBody::parse(b) {
         let mut out = [0u8; CloseBody::LEN];
@@ -1549,15 +1549,17 @@ impl<P: AeadProvider> Receiver<P> {
                 out
             }
             (0x11, _) if !raw => {
-                let sack =
-                    (u64::from(spec.b) << 32) | (u64::from(spec.c) << 16) | u64::from(spec.d);
-                let mut out = vec![0u8; AckBody::LEN];
-                AckBody {
-                    next_expected: spec.a,
-                    sack,
+                // Window `c`, up to three ranges drawn from `b` and `d`: starts near
+                // `next_expected` (often valid), lengths 1 to 16.
+                let mut ack = AckBody::new(spec.a, spec.c);
+                for i in 0..((spec.body_mode >> 1) & 3) {
+                    let start = spec.a.wrapping_add(1 + (spec.b >> (8 * u32::from(i))) % 64);
+                    let len = 1 + (spec.d >> (4 * u16::from(i))) % 16;
+                    ack.push_range(SackRange { start, len });
                 }
-                .emit(&mut out)
-                .expect("fits");
+                let mut out = vec![0u8; AckBody::MAX_LEN];
+                let n = ack.emit(&mut out).expect("fits");
+                out.truncate(n);
                 out
             }
             (0x12, _) if !raw => Vec::new(),
@@ -2202,14 +2204,14 @@ impl NetOp {
 }
 
 /// The two configuration bytes of `structured`. First byte: MTU (bits 0-1: 256, 400, 1400,
-/// 600), storage window (bits 2-3: 64, 1, 4, 16), key update after (bits 4-5: 2^22, 16, 64,
+/// 600), storage window (bits 2-3: 64, 128, 4096, 256), key update after (bits 4-5: 2^22, 16, 64,
 /// 5 frames), replay window (bit 6: 2048, 64). Second byte: video slots `1 + (b & 3)`, largest
 /// video message (bits 2-3: 5000, 5, 20000, 1300), largest storage message (bits 4-5: 3000,
 /// 5, 200, 20000).
 pub fn net_config(a: u8, b: u8) -> Config {
     Config {
         mtu: [256, 400, 1400, 600][usize::from(a & 3)],
-        storage_window: [64, 1, 4, 16][usize::from((a >> 2) & 3)],
+        storage_window: [64, 128, 4096, 256][usize::from((a >> 2) & 3)],
         rekey_after_packets: [1 << 22, 16, 64, 5][usize::from((a >> 4) & 3)],
         replay_window: [2048, 64][usize::from((a >> 6) & 1)],
         video_reassembly_slots: 1 + usize::from(b & 3),

@@ -7,6 +7,7 @@
 //! source of the completing datagram). Handshake datagrams never reach it.
 
 mod key_update;
+mod path;
 mod timers;
 mod unlock;
 
@@ -17,6 +18,8 @@ use core::net::SocketAddr;
 use rand_chacha::ChaCha20Rng;
 
 use self::key_update::KeyUpdate;
+pub use self::path::PathEstimate;
+use self::path::{PathModel, Receipts};
 pub(crate) use self::timers::Timer;
 use self::unlock::{Outcome, Unlock};
 use crate::channel::reliable::{ReliableReceiver, ReliableSender, SegmentOutcome};
@@ -31,10 +34,25 @@ use crate::handshake::{Kind, RefusalReason};
 use crate::pool::BufPool;
 use crate::session::{RecvKeys, SealError, SendKeys};
 use crate::stats::Stats;
-use crate::time::Timestamp;
-use crate::wire::body::{AckBody, CloseBody, FragmentHeader, SegmentHeader};
+use crate::time::{earliest, Timestamp};
+use crate::wire::body::{AckBody, CloseBody, FeedbackBody, FragmentHeader, SegmentHeader};
 use crate::wire::session::SessionMessage;
 use crate::wire::{DecodeError, FrameType, Header, HEADER_LEN, MAX_DATAGRAM_LEN, TAG_LEN};
+
+/// Session messages (key updates, unlocks) are rare and each waits on the other end: acked
+/// at once.
+const SESSION_ACK_EVERY: u32 = 1;
+/// Bulk storage data is acked every second segment, as QUIC and TCP do: half the acks.
+const STORAGE_ACK_EVERY: u32 = 2;
+
+/// How long after its last video frame an end still counts as sending video.
+const VIDEO_ACTIVITY: core::time::Duration = core::time::Duration::from_secs(1);
+
+/// How often the video rate is measured against its budget.
+const VIDEO_RATE_INTERVAL: core::time::Duration = core::time::Duration::from_millis(200);
+
+/// The share of the bottleneck the video budget offers the encoder, in percent.
+const VIDEO_SHARE_PERCENT: u64 = 90;
 
 /// Both halves of the session keys.
 pub(crate) struct Keys<P: AeadProvider> {
@@ -104,12 +122,30 @@ pub(crate) struct Connection<P: AeadProvider> {
     /// Counter of the newest control frame delivered (latest wins).
     newest_control: Option<u64>,
     events: VecDeque<Event>,
+    /// The sender's model of the radio, and the pacer.
+    path: PathModel,
+    /// What arrived of the peer's frames, for feedback.
+    receipts: Receipts,
+    /// The video budget last reported to the application, bits per second.
+    video_budget: Option<u64>,
+    /// Video was sent within the last second before this.
+    video_active_until: Timestamp,
+    /// Video bytes sent since `video_measured_at`, and the rate they made over the last
+    /// interval (bits per second): how much of its budget the encoder uses.
+    video_bytes_measured: u64,
+    video_measured_at: Timestamp,
+    video_rate_bps: u64,
     /// Channels whose `send` was refused as full: [`Event::Writable`] is owed when they
     /// have room again (indexed by `Channel as usize`).
     blocked: [bool; 5],
     /// Frame being decrypted; its capacity is kept between datagrams.
     scratch: Vec<u8>,
     last_sent: Timestamp,
+    /// When a frame that asks for feedback (any but feedback) was last sent: the probe
+    /// counts from it, since feedback alone would never bring an answer.
+    last_eliciting_sent: Timestamp,
+    /// The latest `now` a frame was asked for: a timer is never due before it.
+    last_polled: Timestamp,
     last_received: Timestamp,
     link_lost: bool,
     stats: Stats,
@@ -130,7 +166,7 @@ impl<P: AeadProvider> Connection<P> {
             kind: None,
             session_transcript: [0; 32],
             session_out: ReliableSender::new(&config),
-            session_in: ReliableReceiver::new(&config),
+            session_in: ReliableReceiver::new(&config, SESSION_ACK_EVERY),
             key_update: KeyUpdate::Idle,
             unlock: Unlock::Idle,
             storage_unlocked: false,
@@ -140,7 +176,7 @@ impl<P: AeadProvider> Connection<P> {
             telemetry_out: VecDeque::new(),
             video_out: VideoSender::default(),
             storage_out: ReliableSender::new(&config),
-            storage_in: ReliableReceiver::new(&config),
+            storage_in: ReliableReceiver::new(&config, STORAGE_ACK_EVERY),
             reassembler: Reassembler::new(
                 config.video_reassembly_slots,
                 config.max_video_message,
@@ -148,9 +184,18 @@ impl<P: AeadProvider> Connection<P> {
             ),
             newest_control: None,
             events: VecDeque::new(),
+            path: PathModel::new(now),
+            receipts: Receipts::default(),
+            video_budget: None,
+            video_active_until: now,
+            video_bytes_measured: 0,
+            video_measured_at: now,
+            video_rate_bps: 0,
             blocked: [false; 5],
             scratch: Vec::with_capacity(MAX_DATAGRAM_LEN),
             last_sent: now,
+            last_eliciting_sent: now,
+            last_polled: now,
             last_received: now,
             link_lost: false,
             stats: Stats::default(),
@@ -199,9 +244,12 @@ impl<P: AeadProvider> Connection<P> {
         // Packet counters restart with new keys, and latest-wins compares counters.
         self.newest_control = None;
         self.session_out = ReliableSender::new(&self.config);
-        self.session_in = ReliableReceiver::new(&self.config);
+        self.session_in = ReliableReceiver::new(&self.config, SESSION_ACK_EVERY);
         self.key_update = KeyUpdate::Idle;
         self.unlock = Unlock::Idle;
+        // Counters start again with the new keys; the path is the same radio.
+        self.path.restart_counters();
+        self.receipts = Receipts::default();
         if !resumed {
             self.storage_unlocked = false;
         }
@@ -219,7 +267,7 @@ impl<P: AeadProvider> Connection<P> {
         self.telemetry_out.clear();
         self.video_out = VideoSender::default();
         self.storage_out = ReliableSender::new(config);
-        self.storage_in = ReliableReceiver::new(config);
+        self.storage_in = ReliableReceiver::new(config, STORAGE_ACK_EVERY);
         self.reassembler = Reassembler::new(
             config.video_reassembly_slots,
             config.max_video_message,
@@ -328,6 +376,84 @@ impl<P: AeadProvider> Connection<P> {
         self.reassembler.buffered_bytes()
             + self.storage_in.buffered_bytes()
             + self.session_in.buffered_bytes()
+    }
+
+    /// What the sender knows of the path.
+    pub(crate) fn path_estimate(&self) -> PathEstimate {
+        self.path.estimate()
+    }
+
+    /// Tell the application the video rate the radio carries, when it changed by a tenth.
+    /// Video gets the bottleneck less a margin for the link's own frames, telemetry and
+    /// storage requests (it goes before storage in the send order, section 13).
+    fn update_video_budget(&mut self, now: Timestamp) {
+        if !self.role.may_send(Channel::Video) {
+            return;
+        }
+        let elapsed = now.saturating_since(self.video_measured_at);
+        if elapsed >= VIDEO_RATE_INTERVAL {
+            self.video_rate_bps = (self.video_bytes_measured * 8).saturating_mul(1_000_000)
+                / elapsed.as_micros().max(1) as u64;
+            self.video_bytes_measured = 0;
+            self.video_measured_at = now;
+        }
+        let bottleneck = self.path.estimate().bottleneck_bps;
+        if bottleneck == 0 {
+            return;
+        }
+        let budget = bottleneck / 100 * VIDEO_SHARE_PERCENT;
+        if self
+            .video_budget
+            .is_none_or(|last| budget.abs_diff(last) * 10 > last)
+        {
+            self.video_budget = Some(budget);
+            self.push_event(Event::VideoBudget {
+                bits_per_second: budget,
+            });
+        }
+    }
+
+    /// Drop queued video that would wait longer than `video_max_queue_delay` at the pacing
+    /// rate: a late frame is worth less than the next one.
+    fn drop_stale_video(&mut self) {
+        let rate = self.path.estimate().pacing_bps;
+        let max = (rate / 8).saturating_mul(self.config.video_max_queue_delay.as_micros() as u64)
+            / 1_000_000;
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        while let Some(message_id) = self.video_out.drop_stale(max, &mut self.pool) {
+            self.stats.video_dropped_at_sender += 1;
+            self.stats.channel_mut(Channel::Video).messages_lost += 1;
+            self.push_event(Event::VideoDropped { message_id });
+        }
+    }
+
+    /// Paced frames wait for feedback that does not come (the frames in flight, or their
+    /// feedback, were lost): a keepalive asks the receiver to report what it has.
+    fn probe_at(&self, now: Timestamp) -> Option<Timestamp> {
+        (self.paced_pending(now) && self.path.in_flight_full())
+            .then(|| self.last_eliciting_sent + self.path.probe_interval())
+    }
+
+    fn probe_due(&self, now: Timestamp) -> bool {
+        self.probe_at(now).is_some_and(|at| now >= at)
+    }
+
+    /// Should padding fill the pacer's room? Only on an end whose video fills most of its
+    /// budget (an encoder that could use more: one below its budget, or an idle link, is
+    /// not made busy), and only while the model probes for more.
+    fn padding_wanted(&self, now: Timestamp) -> bool {
+        now < self.video_active_until
+            && self.path.probing()
+            && self
+                .video_budget
+                .is_some_and(|budget| self.video_rate_bps * 10 >= budget * 8)
+    }
+
+    /// Is anything the pacer governs (video, storage) waiting?
+    fn paced_pending(&self, now: Timestamp) -> bool {
+        self.video_out.queued() > 0
+            || self.storage_out.queued() > 0
+            || self.storage_out.retransmit_due(now)
     }
 
     /// Messages waiting in `channel`'s send queue.
@@ -485,6 +611,9 @@ impl<P: AeadProvider> Connection<P> {
                 }
             }
         }
+        let eliciting = header.frame_type != FrameType::Feedback;
+        self.receipts
+            .on_frame(now, header.counter, datagram.len(), eliciting);
         if newest && self.peer != Some(from) {
             // Roaming: the peer is wherever its newest authenticated frame came from.
             self.peer = Some(from);
@@ -553,8 +682,14 @@ impl<P: AeadProvider> Connection<P> {
                     Err(Error::UnexpectedFrame)
                 }
             }
-            (FrameType::Keepalive, None) if plaintext.is_empty() => Ok(None),
-            (FrameType::Keepalive, None) => Err(Error::violation(DecodeError::TrailingBytes)),
+            (FrameType::Feedback, None) => {
+                let body = FeedbackBody::parse(plaintext).map_err(Error::violation)?;
+                self.path.on_feedback(now, &body);
+                self.update_video_budget(now);
+                Ok(None)
+            }
+            // Empty, or padding (section 34.5): its bytes mean nothing.
+            (FrameType::Keepalive, None) => Ok(None),
             (FrameType::Close, None) => {
                 let body = CloseBody::parse(plaintext).map_err(Error::violation)?;
                 match CloseCode(body.code) {
@@ -617,7 +752,7 @@ impl<P: AeadProvider> Connection<P> {
                 let mut messages = Vec::new();
                 let outcome =
                     self.session_in
-                        .on_segment(&segment, bytes, &mut self.pool, &mut |m| {
+                        .on_segment(now, &segment, bytes, &mut self.pool, &mut |m| {
                             messages.push(m);
                         });
                 if outcome == SegmentOutcome::OutOfWindow {
@@ -646,17 +781,21 @@ impl<P: AeadProvider> Connection<P> {
                 let errors_before = self.storage_in.protocol_errors;
                 let events = &mut self.events;
                 let stats = &mut self.stats;
-                let outcome =
-                    self.storage_in
-                        .on_segment(&segment, bytes, &mut self.pool, &mut |message| {
-                            let s = stats.channel_mut(Channel::Storage);
-                            s.messages_delivered += 1;
-                            s.bytes_delivered += message.len() as u64;
-                            events.push_back(Event::Message {
-                                channel: Channel::Storage,
-                                data: Message::new(message, 0),
-                            });
+                let outcome = self.storage_in.on_segment(
+                    now,
+                    &segment,
+                    bytes,
+                    &mut self.pool,
+                    &mut |message| {
+                        let s = stats.channel_mut(Channel::Storage);
+                        s.messages_delivered += 1;
+                        s.bytes_delivered += message.len() as u64;
+                        events.push_back(Event::Message {
+                            channel: Channel::Storage,
+                            data: Message::new(message, 0),
                         });
+                    },
+                );
                 self.stats.dropped_protocol += self.storage_in.protocol_errors - errors_before;
                 match outcome {
                     SegmentOutcome::Accepted => {}
@@ -854,6 +993,7 @@ impl<P: AeadProvider> Connection<P> {
             payload_len: 0,
         };
         let keys = self.keys.as_mut()?;
+        let counter = keys.send.next_counter();
         match keys.send.seal(&self.config, header, &mut buf[..frame_len]) {
             Ok(()) => {}
             Err(SealError::CounterExhausted) => {
@@ -866,8 +1006,15 @@ impl<P: AeadProvider> Connection<P> {
             }
         }
         self.last_sent = now;
+        if frame_type != FrameType::Feedback {
+            self.last_eliciting_sent = now;
+        }
+        self.path.on_sent(now, counter, frame_len);
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += frame_len as u64;
+        if frame_type == FrameType::Feedback {
+            self.stats.feedback_sent += 1;
+        }
         if frame_type == FrameType::Keepalive {
             self.stats.keepalives_sent += 1;
         }
@@ -898,6 +1045,7 @@ impl<P: AeadProvider> Connection<P> {
         now: Timestamp,
         body: &mut [u8],
     ) -> Option<(FrameType, Option<Channel>, usize)> {
+        self.last_polled = self.last_polled.max(now);
         if let State::Closing { code, .. } = self.state {
             let n = CloseBody { code: code.0 }.emit(body).ok()?;
             return Some((FrameType::Close, None, n));
@@ -908,12 +1056,16 @@ impl<P: AeadProvider> Connection<P> {
             self.pool.give(msg);
             return Some((FrameType::Data, Some(Channel::Control), n));
         }
-        if self.session_in.ack_pending() {
+        if self.receipts.is_due(now) {
+            let n = self.receipts.take(now).emit(body).ok()?;
+            return Some((FrameType::Feedback, None, n));
+        }
+        if self.session_in.ack_due(now) {
             let n = self.session_in.take_ack().emit(body).ok()?;
             self.stats.acks_sent += 1;
             return Some((FrameType::Ack, Some(Channel::Session), n));
         }
-        if self.storage_in.ack_pending() {
+        if self.storage_in.ack_due(now) {
             let n = self.storage_in.take_ack().emit(body).ok()?;
             self.stats.acks_sent += 1;
             return Some((FrameType::Ack, Some(Channel::Storage), n));
@@ -928,27 +1080,51 @@ impl<P: AeadProvider> Connection<P> {
         {
             return Some((FrameType::Data, Some(Channel::Session), n));
         }
-        if let Some(n) = self.storage_out.next_retransmit(now, body) {
-            self.stats.storage_retransmits += 1;
-            return Some((FrameType::Data, Some(Channel::Storage), n));
-        }
         if let Some(msg) = self.telemetry_out.pop_front() {
             let n = msg.len().min(body.len());
             body[..n].copy_from_slice(&msg[..n]);
             self.pool.give(msg);
             return Some((FrameType::Data, Some(Channel::Telemetry), n));
         }
-        if let Some(n) = self
-            .storage_out
-            .next_new(now, max_plain, body, &mut self.pool)
-        {
-            return Some((FrameType::Data, Some(Channel::Storage), n));
+        // Video and storage go at the pacer's rate, video first: the radio's queue stays
+        // short, so nothing above waits behind them anywhere on the path.
+        self.drop_stale_video();
+        let paced_pending = self.paced_pending(now);
+        if paced_pending && self.path.may_send(now) {
+            if let Some(n) = self.storage_out.next_retransmit(now, body) {
+                self.stats.storage_retransmits += 1;
+                return Some((FrameType::Data, Some(Channel::Storage), n));
+            }
+            if let Some(n) = self.video_out.next_fragment(body, &mut self.pool) {
+                self.video_active_until = now + VIDEO_ACTIVITY;
+                self.video_bytes_measured += n as u64;
+                return Some((FrameType::Data, Some(Channel::Video), n));
+            }
+            if let Some(n) = self
+                .storage_out
+                .next_new(now, max_plain, body, &mut self.pool)
+            {
+                return Some((FrameType::Data, Some(Channel::Storage), n));
+            }
         }
-        if let Some(n) = self.video_out.next_fragment(body, &mut self.pool) {
-            return Some((FrameType::Data, Some(Channel::Video), n));
+        // Here with the pacer willing, nothing paced could go (nothing queued, or storage
+        // held by the peer's window).
+        if !paced_pending || self.path.may_send(now) {
+            if self.padding_wanted(now) && self.path.may_send(now) {
+                // Video follows the budget, so alone it never shows the path can carry
+                // more: while the model probes, padding fills up to the pacing rate.
+                body[..max_plain].fill(0);
+                self.stats.padding_sent += 1;
+                return Some((FrameType::Keepalive, None, max_plain));
+            }
+            // Rate samples from now on may undercount the path.
+            if let Some(keys) = &self.keys {
+                self.path.on_idle(keys.send.next_counter());
+            }
         }
         if core::mem::take(&mut self.reconfirm)
             || now >= self.last_sent + self.config.keepalive_interval
+            || self.probe_due(now)
         {
             return Some((FrameType::Keepalive, None, 0));
         }
@@ -966,7 +1142,15 @@ impl<P: AeadProvider> Connection<P> {
             Timer::Keepalive => sending.then(|| self.last_sent + self.config.keepalive_interval),
             Timer::LinkLoss => (keys.is_some() && !self.link_lost)
                 .then(|| self.last_received + self.config.link_loss_timeout),
-            Timer::StorageRetransmit => sending.then(|| self.storage_out.poll_timeout())?,
+            Timer::StorageRetransmit => {
+                let due = sending.then(|| self.storage_out.poll_timeout())??;
+                // A retransmission is paced like any storage frame: it is not due before the
+                // pacer lets it go, and while the path is full the probe timer asks for room.
+                if self.path.in_flight_full() {
+                    return None;
+                }
+                Some(self.path.next_send_at().map_or(due, |at| due.max(at)))
+            }
             Timer::SessionRetransmit => sending.then(|| self.session_out.poll_timeout())?,
             Timer::Rekey => keys
                 .filter(|_| sending && self.key_update.is_idle())
@@ -976,6 +1160,32 @@ impl<P: AeadProvider> Connection<P> {
                 .map(|k| k.send.reject_at(&self.config)),
             Timer::Reassembly => self.reassembler.poll_timeout(),
             Timer::Unlock => self.unlock.deadline(self.config.handshake.timeout),
+            Timer::Feedback => sending.then(|| self.receipts.deadline())?,
+            Timer::Ack => sending.then(|| {
+                earliest(
+                    self.session_in.ack_deadline(),
+                    self.storage_in.ack_deadline(),
+                )
+            })?,
+            Timer::Pacing => {
+                if !sending {
+                    return None;
+                }
+                let paced = self
+                    .paced_pending(self.last_sent)
+                    .then(|| self.path.next_send_at())
+                    .flatten();
+                // Padding always goes when the pacer lets it, so it may be due at once; but
+                // only if it is still wanted then (or this would wake the caller for nothing,
+                // at the same instant, for ever).
+                let padding_at = self
+                    .path
+                    .next_send_at()
+                    .map_or(self.last_polled, |at| at.max(self.last_polled));
+                let padding = (!self.path.in_flight_full() && self.padding_wanted(padding_at))
+                    .then_some(padding_at);
+                earliest(earliest(paced, padding), self.probe_at(self.last_sent))
+            }
         }
     }
 
@@ -1023,8 +1233,14 @@ impl<P: AeadProvider> Connection<P> {
                     error: crate::handshake::HandshakeError::Timeout,
                 });
             }
-            // Retransmissions and keepalives come out of the next `poll_transmit`.
-            Timer::SessionRetransmit | Timer::StorageRetransmit | Timer::Keepalive => {}
+            // Retransmissions, keepalives, feedback and paced frames come out of the next
+            // `poll_transmit`.
+            Timer::SessionRetransmit
+            | Timer::StorageRetransmit
+            | Timer::Keepalive
+            | Timer::Feedback
+            | Timer::Ack
+            | Timer::Pacing => {}
         }
         false
     }

@@ -180,6 +180,19 @@ pub enum Event {
         /// The channel.
         channel: Channel,
     },
+    /// The video rate the radio carries now (the sender's path estimate less a margin for
+    /// the link's other traffic): set the encoder's bitrate to it. Reported on the end that
+    /// sends video when it changes by a tenth.
+    VideoBudget {
+        /// Bits per second of video.
+        bits_per_second: u64,
+    },
+    /// A queued video message was dropped before any of it was sent: it would have waited
+    /// longer than `video_max_queue_delay` (the encoder outran the radio).
+    VideoDropped {
+        /// Its message id.
+        message_id: u32,
+    },
     /// Nothing authenticated arrived for `link_loss_timeout`.
     LinkLost,
     /// An authenticated frame arrived after [`Event::LinkLost`].

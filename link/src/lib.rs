@@ -97,6 +97,7 @@ pub mod wire;
 
 pub use channel::{Channel, Role};
 pub use config::{Config, ConfigError};
+pub use connection::PathEstimate;
 #[cfg(feature = "aws-lc")]
 pub use crypto::AwsLc;
 pub use crypto::{AeadProvider, RustCrypto, Secret};

@@ -284,6 +284,12 @@ impl<P: AeadProvider> Link<P> {
         self.connection.local_index()
     }
 
+    /// What this end knows of the path to the peer: the bottleneck rate and round trip it
+    /// measured from the peer's feedback, the rate it paces video and storage at, the loss.
+    pub fn path_estimate(&self) -> crate::PathEstimate {
+        self.connection.path_estimate()
+    }
+
     /// Where the peer is: set by a completed handshake, moved only by authenticated frames.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.connection.peer()

@@ -65,6 +65,13 @@ pub struct Stats {
     pub dropped_handshake: u64,
     /// Storage frames refused because the storage channel was locked.
     pub dropped_storage_locked: u64,
+    /// Feedback frames sent (PROTOCOL.md 34).
+    pub feedback_sent: u64,
+    /// Padding frames sent to probe the path while video alone left it idle (PROTOCOL.md
+    /// 34).
+    pub padding_sent: u64,
+    /// Video messages dropped before sending: they would have waited too long.
+    pub video_dropped_at_sender: u64,
     /// Datagrams that arrived after the link closed for good.
     pub dropped_closed: u64,
     /// Times the peer's address moved (an authenticated, newest frame from a new source).

@@ -13,7 +13,9 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rotorlink::crypto::{nonce, traffic_key, traffic_secrets, AeadKey, AeadProvider};
-use rotorlink::wire::body::{AckBody, CloseBody, FragmentHeader, SegmentHeader};
+use rotorlink::wire::body::{
+    AckBody, CloseBody, FeedbackBody, FragmentHeader, SackRange, SegmentHeader,
+};
 use rotorlink::wire::{Channel, Frame, FrameType, Header, HEADER_LEN, TAG_LEN};
 use rotorlink::{CloseCode, Config, Event, Link, Role, RustCrypto, Secret, Timestamp};
 
@@ -52,7 +54,7 @@ struct Expected {
     counter: u64,
 }
 
-const FRAMES: [Expected; 8] = [
+const FRAMES: [Expected; 9] = [
     Expected {
         name: "control",
         sender: Sender::Remote,
@@ -61,25 +63,32 @@ const FRAMES: [Expected; 8] = [
         counter: 0,
     },
     Expected {
+        name: "feedback",
+        sender: Sender::Aircraft,
+        frame_type: FrameType::Feedback,
+        channel: None,
+        counter: 0,
+    },
+    Expected {
         name: "keepalive",
         sender: Sender::Aircraft,
         frame_type: FrameType::Keepalive,
         channel: None,
-        counter: 0,
+        counter: 1,
     },
     Expected {
         name: "video_0",
         sender: Sender::Aircraft,
         frame_type: FrameType::Data,
         channel: Some(Channel::Video),
-        counter: 1,
+        counter: 2,
     },
     Expected {
         name: "video_1",
         sender: Sender::Aircraft,
         frame_type: FrameType::Data,
         channel: Some(Channel::Video),
-        counter: 2,
+        counter: 3,
     },
     Expected {
         name: "storage_0",
@@ -100,7 +109,7 @@ const FRAMES: [Expected; 8] = [
         sender: Sender::Aircraft,
         frame_type: FrameType::Ack,
         channel: Some(Channel::Storage),
-        counter: 3,
+        counter: 4,
     },
     Expected {
         name: "close",
@@ -249,9 +258,20 @@ fn frame_vectors_follow_the_wire_format_and_key_schedule() {
     }
     assert_eq!(
         AckBody::parse(v.get("ack_plaintext")),
-        Ok(AckBody {
-            next_expected: 0,
-            sack: 1
+        Ok({
+            let mut ack = AckBody::new(0, 16_384);
+            ack.push_range(SackRange { start: 1, len: 1 });
+            ack
+        })
+    );
+    assert_eq!(
+        FeedbackBody::parse(v.get("feedback_plaintext")),
+        Ok(FeedbackBody {
+            largest: 0,
+            frames: 1,
+            bytes: v.get("control_datagram").len() as u64,
+            received_at_us: 0,
+            ack_delay_us: 10_000,
         })
     );
     assert_eq!(
@@ -318,7 +338,7 @@ fn session<P: AeadProvider>() {
     let v = Vectors::load(PROTOCOL_MD);
     let (aircraft_index, remote_index) = (v.u32("aircraft_index"), v.u32("remote_index"));
     let t0 = Timestamp::ZERO;
-    let t1 = Timestamp::from_millis(250);
+    let t1 = Timestamp::from_millis(260);
 
     let aircraft_config = Config {
         mtu: 256,
@@ -374,8 +394,33 @@ fn session<P: AeadProvider>() {
     expect_message(&mut aircraft, Channel::Control, control);
     expect_no_event(&mut aircraft);
 
-    // Keepalive, aircraft -> remote: due once nothing was sent for 250 ms.
+    // Feedback, aircraft -> remote, counter 0: due 10 ms after the first frame it reports.
+    let t_feedback = t0 + core::time::Duration::from_millis(10);
     expect_nothing_to_send(&mut aircraft, t0);
+    expect_nothing_to_send(
+        &mut aircraft,
+        t_feedback - core::time::Duration::from_micros(1),
+    );
+    let frame = expect_transmit(
+        &v,
+        &mut aircraft,
+        t_feedback,
+        "feedback",
+        FrameType::Feedback,
+        None,
+    );
+    remote
+        .handle_datagram(
+            t_feedback,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            &frame,
+        )
+        .unwrap();
+    expect_no_event(&mut remote);
+    // Feedback asks for none: the remote owes nothing (its keepalive is due at 250 ms).
+    expect_nothing_to_send(&mut remote, t_feedback);
+
+    // Keepalive, aircraft -> remote, counter 1: due once nothing was sent for 250 ms.
     expect_nothing_to_send(&mut aircraft, t1 - core::time::Duration::from_micros(1));
     let frame = expect_transmit(
         &v,
@@ -395,7 +440,7 @@ fn session<P: AeadProvider>() {
         .unwrap();
     expect_no_event(&mut remote);
 
-    // Video message 0 in two fragments, aircraft -> remote, counters 1 and 2.
+    // Video message 0 in two fragments, aircraft -> remote, counters 2 and 3.
     let mut video = v.get("video_0_plaintext")[FragmentHeader::LEN..].to_vec();
     video.extend_from_slice(&v.get("video_1_plaintext")[FragmentHeader::LEN..]);
     aircraft.send(Channel::Video, &video).unwrap();
@@ -457,8 +502,8 @@ fn session<P: AeadProvider>() {
     );
     expect_nothing_to_send(&mut remote, t1);
 
-    // The aircraft gets segment 1 first and acknowledges it selectively, still in key
-    // phase 0.
+    // The aircraft gets segment 1 first and acknowledges it selectively at once (a gap
+    // opened), counter 4, still in key phase 0.
     aircraft
         .handle_datagram(
             t1,

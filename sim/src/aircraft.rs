@@ -1,8 +1,9 @@
-//! The fake aircraft: telemetry at 50 Hz, a video stream with periodic key frames, onboard
-//! storage (the flight log, photos, a video clip) served over the storage channel, stick
-//! commands applied as they arrive, and a return-to-home failsafe when the pilot's commands
-//! stop for too long (the link's [`Failsafe`]: its own over a link it is handed, the
-//! driver's over the tokio adapter).
+//! The fake aircraft: telemetry at 50 Hz, a video stream with periodic key frames whose
+//! bitrate follows the link's [`Event::VideoBudget`], onboard storage (the flight log,
+//! photos, a video clip) served over the storage channel, stick commands applied as they
+//! arrive, and a return-to-home failsafe when the pilot's commands stop for too long (the
+//! link's [`Failsafe`]: its own over a link it is handed, the driver's over the tokio
+//! adapter).
 //!
 //! Nothing it sends is dropped silently. Files are produced only as fast as the link takes
 //! them: the aircraft sends chunks until the storage queue is full
@@ -10,7 +11,13 @@
 //! (see [`crate::storage`] for the protocol). Telemetry and video are real time: a message
 //! the link cannot queue is not retried, it is counted
 //! ([`AircraftStats::telemetry_refused`], [`AircraftStats::video_frames_refused`]) and
-//! reported.
+//! reported, as is video the link dropped because it would have waited too long
+//! ([`Event::VideoDropped`], [`AircraftStats::video_dropped`]).
+//!
+//! The encoder runs at `min(video_bitrate, budget)`: the camera's configured bitrate is the
+//! most it asks for, and the link's latest [`Event::VideoBudget`] (what the radio carries)
+//! lowers it. Like a real encoder it changes bitrate at a frame boundary: the next frame is
+//! sized from the new rate, key frames included.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -35,7 +42,8 @@ const CHECK_LEN: usize = 8;
 pub struct AircraftConfig {
     /// Telemetry messages per second (default 50).
     pub telemetry_hz: u32,
-    /// Video bitrate in bits per second (default 20 Mbit/s).
+    /// The most the camera asks of the video encoder, in bits per second (default
+    /// 20 Mbit/s); the encoder runs below it when the link's video budget is lower.
     pub video_bitrate: u64,
     /// Video frames per second (default 30).
     pub video_fps: u32,
@@ -99,6 +107,15 @@ pub struct AircraftStats {
     /// Video frames the link refused (its queue was full, or it was closed): dropped, as
     /// real-time video is, and counted here.
     pub video_frames_refused: u64,
+    /// Video frames the link took and then dropped before sending any of them, because they
+    /// would have waited too long ([`Event::VideoDropped`]).
+    pub video_dropped: u64,
+    /// The encoder's bitrate, bits per second, from each frame at which it changed: the
+    /// first frame encoded, then each change the video budget made.
+    pub video_bitrates: Vec<(Timestamp, u64)>,
+    /// The sum of the encoder's bitrate over every frame encoded (for the mean: see
+    /// [`AircraftStats::video_bitrate_mean`]).
+    pub video_bitrate_sum: u64,
     /// Telemetry messages the link refused (its queue was full, or it was closed).
     pub telemetry_refused: u64,
     /// Failsafes raised.
@@ -125,6 +142,24 @@ impl AircraftStats {
         [self.corrupted_control, 0, 0, self.corrupted_storage]
     }
 
+    /// Frames the encoder made (handed to the link or refused by it).
+    pub fn video_frames_encoded(&self) -> u64 {
+        self.video_frames_sent + self.video_frames_refused
+    }
+
+    /// The encoder's mean bitrate over the frames it made, bits per second (`None` before
+    /// the first frame).
+    pub fn video_bitrate_mean(&self) -> Option<u64> {
+        self.video_bitrate_sum
+            .checked_div(self.video_frames_encoded())
+    }
+
+    /// The encoder's bitrate for the latest frame, bits per second (`None` before the
+    /// first frame).
+    pub fn video_bitrate_last(&self) -> Option<u64> {
+        self.video_bitrates.last().map(|&(_, bps)| bps)
+    }
+
     /// Messages the link refused and the application dropped, per channel (control,
     /// telemetry, video, storage). Storage waits instead of dropping: always 0 there.
     pub fn refused(&self) -> [u64; 4] {
@@ -140,6 +175,8 @@ pub struct AircraftApp {
     next_telemetry: Timestamp,
     next_frame: Timestamp,
     frame_no: u32,
+    /// The link's latest video budget, bits per second, if it reported one.
+    video_budget: Option<u64>,
     storage: Onboard,
     /// Answers to send before any more file data, oldest first.
     answers: VecDeque<Answer>,
@@ -244,6 +281,7 @@ impl AircraftApp {
             next_telemetry: Timestamp::ZERO,
             next_frame: Timestamp::ZERO,
             frame_no: 0,
+            video_budget: None,
             storage,
             answers: VecDeque::new(),
             transfer: None,
@@ -264,6 +302,11 @@ impl AircraftApp {
     pub fn with_clock_offset(mut self, offset: Duration) -> Self {
         self.clock_offset = offset;
         self
+    }
+
+    /// What the aircraft does.
+    pub fn config(&self) -> &AircraftConfig {
+        &self.config
     }
 
     /// Is the failsafe (return to home) active?
@@ -304,8 +347,16 @@ impl AircraftApp {
             .min(failsafe.unwrap_or(Timestamp::from_micros(u64::MAX)))
     }
 
-    fn frame_len(&self, key: bool) -> usize {
-        let per_frame = self.config.video_bitrate / 8 / u64::from(self.config.video_fps.max(1));
+    /// The encoder's bitrate for the next frame: what the camera asks, or less if the link's
+    /// budget is lower.
+    pub fn video_bitrate(&self) -> u64 {
+        self.video_budget.map_or(self.config.video_bitrate, |b| {
+            b.min(self.config.video_bitrate)
+        })
+    }
+
+    fn frame_len(&self, bitrate: u64, key: bool) -> usize {
+        let per_frame = bitrate / 8 / u64::from(self.config.video_fps.max(1));
         let n = u64::from(self.config.key_frame_interval.max(1));
         // Delta frames are sized so that the average, key frames included, is the bitrate.
         let delta = per_frame * n / (n + 3);
@@ -345,8 +396,14 @@ impl AircraftApp {
                 + Duration::from_micros(1_000_000 / u64::from(self.config.video_fps.max(1)));
             if flying && self.config.video_bitrate > 0 {
                 let key = self.frame_no % self.config.key_frame_interval.max(1) == 0;
+                // The budget that arrived since the last frame applies from this one on.
+                let bitrate = self.video_bitrate();
+                if self.stats.video_bitrate_last() != Some(bitrate) {
+                    self.stats.video_bitrates.push((now, bitrate));
+                }
+                self.stats.video_bitrate_sum += bitrate;
                 let mut frame = stamped(now + self.clock_offset, &self.frame_no.to_be_bytes());
-                frame.resize(self.frame_len(key), key as u8);
+                frame.resize(self.frame_len(bitrate, key), key as u8);
                 self.frame_no += 1;
                 match link.send(Channel::Video, &frame) {
                     Ok(()) => self.stats.video_frames_sent += 1,
@@ -413,9 +470,13 @@ impl AircraftApp {
 
     /// Take one of the link's other events: [`Event::Writable`] for the storage channel
     /// sends more of the file; a new session (not a resume) started the storage channel
-    /// afresh, so what was queued is gone and the remote will ask again.
+    /// afresh, so what was queued is gone and the remote will ask again;
+    /// [`Event::VideoBudget`] sets the encoder's bitrate from the next frame on;
+    /// [`Event::VideoDropped`] is counted.
     pub fn on_event(&mut self, event: &Event, link: &mut Link) {
         match *event {
+            Event::VideoBudget { bits_per_second } => self.video_budget = Some(bits_per_second),
+            Event::VideoDropped { .. } => self.stats.video_dropped += 1,
             Event::Writable {
                 channel: Channel::Storage,
             } => {
@@ -533,7 +594,7 @@ mod tests {
     use super::*;
     use crate::channel::ChannelConfig;
     use crate::pair::Pair;
-    use rotorlink::Config;
+    use rotorlink::{Config, Role};
 
     fn ms(n: u64) -> Timestamp {
         Timestamp::from_millis(n)
@@ -675,6 +736,66 @@ mod tests {
             s.refused(),
             [0, s.telemetry_refused, s.video_frames_refused, 0]
         );
+    }
+
+    /// The encoder takes the link's budget at the next frame, key frames keep their pattern
+    /// and size ratio at the new rate, and the camera's bitrate stays the ceiling.
+    #[test]
+    fn the_encoder_follows_the_video_budget_from_the_next_frame_never_above_the_camera() {
+        let config = Config {
+            // Nothing is dropped for waiting: every frame shows its size at the remote.
+            video_max_queue_delay: Duration::from_secs(10),
+            ..Config::default()
+        };
+        let radio = ChannelConfig::default();
+        let mut pair = Pair::new(config, radio.clone(), radio, 5).unwrap();
+        let mut app = AircraftApp::new(
+            AircraftConfig {
+                video_bitrate: 6_000_000,
+                video_fps: 30,
+                key_frame_interval: 3,
+                telemetry_hz: 1,
+                ..AircraftConfig::default()
+            },
+            5,
+        );
+        let period = Duration::from_micros(1_000_000 / 30);
+        // The budget the link reports before each frame, if any.
+        let budgets = [
+            None,
+            Some(3_000_000),
+            None,
+            Some(50_000_000),
+            Some(1_500_000),
+        ];
+        for (i, budget) in budgets.into_iter().chain([None, None]).enumerate() {
+            if let Some(bits_per_second) = budget {
+                app.on_event(&Event::VideoBudget { bits_per_second }, &mut pair.aircraft);
+            }
+            app.poll(Timestamp::ZERO + period * i as u32, &mut pair.aircraft);
+            pair.run_until(Timestamp::ZERO + period * (i as u32 + 1));
+        }
+        pair.run_for(Duration::from_secs(2));
+        let sizes: Vec<usize> = pair
+            .messages(Role::Remote, Channel::Video)
+            .iter()
+            .map(|m| m.len())
+            .collect();
+        // At 6 Mbit/s, 25 000 bytes a frame on average: with a key frame (four deltas) every
+        // three frames, deltas of 12 500 and keys of 50 000.
+        assert_eq!(
+            sizes,
+            [50_000, 6_250, 6_250, 50_000, 3_125, 3_125, 12_500],
+            "key, 3 Mbit/s, 3 Mbit/s, key at the camera's 6 (not 50), then 1.5 Mbit/s"
+        );
+        let s = &app.stats;
+        let changes: Vec<u64> = s.video_bitrates.iter().map(|&(_, b)| b).collect();
+        assert_eq!(changes, [6_000_000, 3_000_000, 6_000_000, 1_500_000]);
+        assert_eq!(s.video_bitrates[1].0, Timestamp::ZERO + period);
+        assert_eq!(s.video_bitrate_last(), Some(1_500_000));
+        assert_eq!(s.video_bitrate_mean(), Some(22_500_000 / 7));
+        app.on_event(&Event::VideoDropped { message_id: 4 }, &mut pair.aircraft);
+        assert_eq!(app.stats.video_dropped, 1);
     }
 
     #[test]

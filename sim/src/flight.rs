@@ -174,6 +174,8 @@ fn aircraft_summary(conn: &Connection, app: &AircraftApp) -> EndSummary {
         app.stats.refused(),
         app.stats.failsafe_events,
     )
+    .with_path(conn.with_link(|link| link.path_estimate()))
+    .with_encoder(app.config().video_bitrate, &app.stats)
 }
 
 /// How the remote's flight ended.
@@ -275,6 +277,7 @@ pub async fn fly_remote(
         remote_app: &remote_app,
         storage_unlocked: conn.storage_unlocked(),
         radio,
+        radio_queue_dropped: None,
         real_time: true,
     });
     report.missing_summary = missing;

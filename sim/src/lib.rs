@@ -27,6 +27,6 @@ pub mod storage;
 
 pub use channel::{
     Adversary, Air, Burst, ChannelConfig, ChannelConfigError, Direction, DistanceProfile,
-    FnAdversary, RadioChannel, RadioStats, Recorder, Sighting,
+    FnAdversary, RadioChannel, RadioStats, RateStep, Recorder, Sighting,
 };
 pub use pair::{addr, Pair};

@@ -8,9 +8,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use rotorlink::{Channel, Stats, Timestamp};
+use rotorlink::{Channel, PathEstimate, Stats, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::aircraft::AircraftStats;
 use crate::remote::RemoteStats;
 
 /// Latency percentiles of one channel, in milliseconds.
@@ -104,6 +105,8 @@ pub struct DownloadReport {
     pub size: Option<u64>,
     /// Bytes received, in order from the start.
     pub received: u64,
+    /// `received / size`, 0 to 1 (`null` while the size is unknown).
+    pub progress: Option<f64>,
     /// True once every byte arrived and their SHA-256 matched the aircraft's list.
     pub verified: bool,
     /// Times the download was asked again after a new session reset the storage channel.
@@ -135,6 +138,10 @@ impl DownloadReport {
                 .map_or_else(|| d.wanted.clone(), |f| f.name.clone()),
             size: d.file.as_ref().map(|f| f.size),
             received: d.received,
+            progress: d.file.as_ref().map(|f| match f.size {
+                0 => 1.0,
+                size => d.received as f64 / size as f64,
+            }),
             verified: d.verified,
             resumes: d.resumed_at.len() as u64,
             resumed_at: d.resumed_at.clone(),
@@ -142,6 +149,33 @@ impl DownloadReport {
             error: d.error.clone(),
         }
     }
+}
+
+/// What the aircraft's link estimated of the downlink (aircraft to remote) at the end of the
+/// flight, from the remote's feedback. Each figure is `null` when unknown: no estimate yet
+/// (no rate sample), or the aircraft's summary is missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PathReport {
+    /// The bottleneck rate, Mbit/s: the capacity the link measured.
+    pub capacity_mbps: Option<f64>,
+    /// Fraction of frames lost lately, random and congestive alike, 0 to 1.
+    pub loss: Option<f64>,
+    /// The smallest round trip seen lately, in milliseconds.
+    pub min_rtt_ms: Option<f64>,
+    /// The smoothed round trip, in milliseconds.
+    pub srtt_ms: Option<f64>,
+}
+
+/// The aircraft's video encoder, which follows the link's video budget below the camera's
+/// bitrate. `null` when unknown (no frame encoded, or the aircraft's summary is missing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct BitrateReport {
+    /// The most the camera asks for, Mbit/s.
+    pub camera_mbps: Option<f64>,
+    /// The encoder's mean bitrate over the frames of the flight, Mbit/s.
+    pub mean_mbps: Option<f64>,
+    /// The encoder's bitrate for the last frame, Mbit/s.
+    pub last_mbps: Option<f64>,
 }
 
 /// Frames both links dropped, by reason.
@@ -177,6 +211,13 @@ pub struct Report {
     pub channels: Channels,
     /// Video frames by outcome.
     pub video_frames: VideoFrames,
+    /// The downlink as the aircraft's link estimated it at the end.
+    pub downlink_estimate: PathReport,
+    /// The bitrate the aircraft's encoder chose.
+    pub video_bitrate: BitrateReport,
+    /// Video frames the aircraft's link dropped before sending: they would have waited too
+    /// long for the radio (also counted as lost video).
+    pub video_dropped_at_sender: Option<u64>,
     /// Delivered messages whose contents differ from what was sent, all channels (the sum
     /// of their `corrupted`; must be 0: the AEAD drops every corrupted frame).
     pub corrupted_payloads: Option<u64>,
@@ -194,8 +235,13 @@ pub struct Report {
     pub storage_retransmits: Option<u64>,
     /// Datagrams the radio carried (both directions).
     pub radio_sent: Option<u64>,
-    /// Datagrams the radio lost (both directions).
+    /// Datagrams the radio lost (both directions): on the air in the simulator (see
+    /// `radio_queue_dropped` for its queue), all that did not arrive over UDP.
     pub radio_lost: Option<u64>,
+    /// Datagrams the simulated radio's bottleneck queue dropped because it was full (both
+    /// directions): the link sent faster than the radio carries. Absent over UDP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radio_queue_dropped: Option<u64>,
     /// Why the aircraft's end-of-flight summary is missing, if it is (its counters are then
     /// unknown). Over real sockets only: in the simulator both ends are at hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,6 +291,41 @@ pub struct EndSummary {
     pub latencies_us: Vec<u64>,
     /// Failsafes this end raised (the aircraft's return to home).
     pub failsafe_events: u64,
+    /// Video messages this end's link dropped before sending any of them (they would have
+    /// waited too long).
+    #[serde(default)]
+    pub video_dropped_at_sender: u64,
+    /// This end's estimate of the path to the other end (see [`EndSummary::with_path`]).
+    #[serde(default)]
+    pub path: Option<PathSummary>,
+    /// This end's video encoder, if it sends video (see [`EndSummary::with_encoder`]).
+    #[serde(default)]
+    pub encoder: Option<EncoderSummary>,
+}
+
+/// An end's estimate of the path to the other end ([`rotorlink::PathEstimate`]), made once
+/// it has a rate sample.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PathSummary {
+    /// The bottleneck rate, bits per second.
+    pub bottleneck_bps: u64,
+    /// Fraction of frames lost lately, 0 to 1.
+    pub loss: f64,
+    /// The smallest round trip seen lately, microseconds.
+    pub min_rtt_us: Option<u64>,
+    /// The smoothed round trip, microseconds.
+    pub srtt_us: Option<u64>,
+}
+
+/// A video encoder's bitrates, bits per second.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct EncoderSummary {
+    /// The most the camera asks for.
+    pub camera_bps: u64,
+    /// The mean over the frames encoded (`None` before the first).
+    pub mean_bps: Option<u64>,
+    /// The bitrate of the last frame (`None` before the first).
+    pub last_bps: Option<u64>,
 }
 
 impl EndSummary {
@@ -285,7 +366,34 @@ impl EndSummary {
                 .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
                 .collect(),
             failsafe_events,
+            video_dropped_at_sender: stats.video_dropped_at_sender,
+            path: None,
+            encoder: None,
         }
+    }
+
+    /// With the link's `estimate` of the path, if it has measured a rate yet (before that
+    /// the figures are not known, and stay `None`).
+    pub fn with_path(mut self, estimate: PathEstimate) -> Self {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.path = (estimate.bottleneck_bps > 0).then(|| PathSummary {
+            bottleneck_bps: estimate.bottleneck_bps,
+            loss: estimate.loss,
+            min_rtt_us: estimate.min_rtt.map(micros),
+            srtt_us: estimate.srtt.map(micros),
+        });
+        self
+    }
+
+    /// With the bitrates of the video encoder whose camera asks for `camera_bps` and which
+    /// counted `stats`.
+    pub fn with_encoder(mut self, camera_bps: u64, stats: &AircraftStats) -> Self {
+        self.encoder = Some(EncoderSummary {
+            camera_bps,
+            mean_bps: stats.video_bitrate_mean(),
+            last_bps: stats.video_bitrate_last(),
+        });
+        self
     }
 
     /// Take one delivered message of `len` bytes on `channel` off the counts (a message
@@ -326,6 +434,9 @@ pub struct Flight<'a> {
     pub storage_unlocked: bool,
     /// Datagrams the radio carried and lost (both directions), if known.
     pub radio: Option<(u64, u64)>,
+    /// Datagrams the simulated radio's full queue dropped (both directions); `None` over
+    /// UDP.
+    pub radio_queue_dropped: Option<u64>,
     /// Real sockets in real time, rather than the simulated radio.
     pub real_time: bool,
 }
@@ -397,6 +508,9 @@ impl Report {
                 complete: video.delivered.unwrap_or(0),
                 incomplete: video.lost,
             },
+            downlink_estimate: PathReport::of(a.and_then(|a| a.path)),
+            video_bitrate: BitrateReport::of(a.and_then(|a| a.encoder)),
+            video_dropped_at_sender: a.map(|a| a.video_dropped_at_sender),
             corrupted_payloads: [control, telemetry, video, storage]
                 .iter()
                 .try_fold(0, |sum, c| Some(sum + c.corrupted?)),
@@ -416,10 +530,43 @@ impl Report {
             storage_retransmits: both(|e| e.storage_retransmits),
             radio_sent: flight.radio.map(|(sent, _)| sent),
             radio_lost: flight.radio.map(|(_, lost)| lost),
+            radio_queue_dropped: flight.radio_queue_dropped,
             missing_summary: None,
             real_time: flight.real_time,
         }
     }
+}
+
+/// Bits per second in Mbit/s.
+fn mbps(bps: u64) -> f64 {
+    bps as f64 / 1e6
+}
+
+impl PathReport {
+    fn of(path: Option<PathSummary>) -> Self {
+        let ms = |us: u64| us as f64 / 1e3;
+        PathReport {
+            capacity_mbps: path.map(|p| mbps(p.bottleneck_bps)),
+            loss: path.map(|p| p.loss),
+            min_rtt_ms: path.and_then(|p| p.min_rtt_us).map(ms),
+            srtt_ms: path.and_then(|p| p.srtt_us).map(ms),
+        }
+    }
+}
+
+impl BitrateReport {
+    fn of(encoder: Option<EncoderSummary>) -> Self {
+        BitrateReport {
+            camera_mbps: encoder.map(|e| mbps(e.camera_bps)),
+            mean_mbps: encoder.and_then(|e| e.mean_bps).map(mbps),
+            last_mbps: encoder.and_then(|e| e.last_bps).map(mbps),
+        }
+    }
+}
+
+/// A figure for people with `digits` decimals and a unit, or `?` when unknown.
+fn fig(v: Option<f64>, digits: usize, unit: &str) -> String {
+    v.map_or_else(|| "?".to_string(), |v| format!("{v:.digits$}{unit}"))
 }
 
 /// A count for people: the number, or `?` when unknown.
@@ -559,6 +706,22 @@ impl fmt::Display for Report {
             self.video_frames.complete,
             n(self.video_frames.incomplete)
         )?;
+        let (e, b) = (&self.downlink_estimate, &self.video_bitrate);
+        writeln!(
+            f,
+            "downlink         capacity {} Mbit/s (the aircraft's estimate), loss {}, min RTT {} ms",
+            fig(e.capacity_mbps, 2, ""),
+            fig(e.loss.map(|l| l * 100.0), 1, "%"),
+            fig(e.min_rtt_ms, 1, ""),
+        )?;
+        writeln!(
+            f,
+            "video bitrate    mean {} Mbit/s, last {} Mbit/s (camera {} Mbit/s), {} frames dropped at the sender",
+            fig(b.mean_mbps, 2, ""),
+            fig(b.last_mbps, 2, ""),
+            n(b.camera_mbps),
+            n(self.video_dropped_at_sender),
+        )?;
         writeln!(f, "download         {}", self.download)?;
         writeln!(
             f,
@@ -587,6 +750,12 @@ impl fmt::Display for Report {
             n(self.radio_sent),
             n(self.radio_lost)
         )?;
+        if let Some(dropped) = self.radio_queue_dropped {
+            writeln!(
+                f,
+                "                 {dropped} dropped by the radio's full queue"
+            )?;
+        }
         if self.radio_sent.is_none() {
             writeln!(
                 f,
@@ -594,6 +763,13 @@ impl fmt::Display for Report {
                 self.missing_summary
                     .as_deref()
                     .map_or_else(String::new, |why| format!(" ({why})"))
+            )?;
+        } else if self.downlink_estimate.capacity_mbps.is_none()
+            || self.video_bitrate.mean_mbps.is_none()
+        {
+            writeln!(
+                f,
+                "? = not measured: no feedback from the remote yet, or no video frame"
             )?;
         }
         Ok(())
@@ -617,8 +793,62 @@ mod tests {
             remote_app: app,
             storage_unlocked: true,
             radio: aircraft.map(|_| (0, 0)),
+            radio_queue_dropped: None,
             real_time: aircraft.is_none(),
         }
+    }
+
+    /// What an encoder that made one frame at each of `bitrates` (ms, bit/s) counted.
+    fn encoded(bitrates: &[(u64, u64)]) -> AircraftStats {
+        AircraftStats {
+            video_frames_sent: bitrates.len() as u64,
+            video_bitrates: bitrates
+                .iter()
+                .map(|&(ms, bps)| (Timestamp::from_millis(ms), bps))
+                .collect(),
+            video_bitrate_sum: bitrates.iter().map(|&(_, bps)| bps).sum(),
+            ..AircraftStats::default()
+        }
+    }
+
+    /// The aircraft's summary arrived, but its link had no rate sample yet and its camera
+    /// made no frame: those figures are unknown, not zero.
+    #[test]
+    fn figures_not_measured_during_the_flight_are_null_not_zero() {
+        let estimate = PathEstimate {
+            bottleneck_bps: 0,
+            pacing_bps: 4_000_000,
+            min_rtt: None,
+            srtt: None,
+            loss: 0.0,
+        };
+        let aircraft = EndSummary::default()
+            .with_path(estimate)
+            .with_encoder(20_000_000, &AircraftStats::default());
+        assert_eq!(aircraft.path, None);
+        let remote = EndSummary::default();
+        let app = RemoteStats::default();
+        let r = Report::assemble(&flight(Some(&aircraft), &remote, &app));
+        assert_eq!(r.downlink_estimate, PathReport::default());
+        assert_eq!(r.video_bitrate.camera_mbps, Some(20.0));
+        assert_eq!(
+            (r.video_bitrate.mean_mbps, r.video_bitrate.last_mbps),
+            (None, None)
+        );
+        assert_eq!(r.video_dropped_at_sender, Some(0));
+        assert_eq!(r.download.progress, None, "no list: the size is unknown");
+        let json = serde_json::to_value(&r).unwrap();
+        for key in ["capacity_mbps", "loss", "min_rtt_ms", "srtt_ms"] {
+            assert!(json["downlink_estimate"][key].is_null(), "{key}: {json}");
+        }
+        assert!(json["video_bitrate"]["mean_mbps"].is_null(), "{json}");
+        let table = r.to_string();
+        assert!(
+            table.contains("capacity ? Mbit/s (the aircraft's estimate), loss ?, min RTT ? ms"),
+            "{table}"
+        );
+        assert!(table.contains("mean ? Mbit/s, last ? Mbit/s (camera 20 Mbit/s), 0 frames"));
+        assert!(table.contains("? = not measured"), "{table}");
     }
 
     #[test]
@@ -627,7 +857,18 @@ mod tests {
             messages_sent: [0, 100, 30, 20],
             corrupted: [1, 0, 0, 2],
             refused: [0, 6, 7, 0],
+            video_dropped_at_sender: 3,
             ..EndSummary::default()
+        }
+        .with_encoder(20_000_000, &encoded(&[(0, 20_000_000), (33, 8_000_000)]));
+        let aircraft = EndSummary {
+            path: Some(PathSummary {
+                bottleneck_bps: 9_870_000,
+                loss: 0.021,
+                min_rtt_us: Some(10_400),
+                srtt_us: Some(12_000),
+            }),
+            ..aircraft
         };
         let remote = EndSummary {
             messages_sent: [200, 0, 0, 1],
@@ -647,6 +888,21 @@ mod tests {
         let table = r.to_string();
         assert!(table.contains(" corrupt "), "{table}");
         assert!(!table.contains('?'), "{table}");
+        assert!(
+            table.contains(
+                "downlink         capacity 9.87 Mbit/s (the aircraft's estimate), loss 2.1%, min RTT 10.4 ms"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("video bitrate    mean 14.00 Mbit/s, last 8.00 Mbit/s (camera 20 Mbit/s), 3 frames dropped at the sender"),
+            "{table}"
+        );
+        assert_eq!(json["downlink_estimate"]["capacity_mbps"], 9.87);
+        assert_eq!(json["downlink_estimate"]["min_rtt_ms"], 10.4);
+        assert_eq!(json["video_bitrate"]["mean_mbps"], 14.0);
+        assert_eq!(json["video_bitrate"]["last_mbps"], 8.0);
+        assert_eq!(json["video_dropped_at_sender"], 3);
         let telemetry = table.lines().find(|l| l.starts_with("telemetry")).unwrap();
         let columns: Vec<&str> = telemetry.split_whitespace().collect();
         assert_eq!(columns[1..6], ["100", "0", "100", "3", "6"], "{table}");
@@ -686,6 +942,9 @@ mod tests {
         assert_eq!(r.corrupted_payloads, None);
         assert_eq!(r.rejected, None);
         assert_eq!(r.failsafe_events, None);
+        assert_eq!(r.downlink_estimate, PathReport::default());
+        assert_eq!(r.video_bitrate, BitrateReport::default());
+        assert_eq!(r.video_dropped_at_sender, None);
 
         let json = serde_json::to_value(&r).unwrap();
         for path in [
@@ -703,6 +962,13 @@ mod tests {
             &["storage_retransmits"],
             &["radio_sent"],
             &["radio_lost"],
+            &["downlink_estimate", "capacity_mbps"],
+            &["downlink_estimate", "loss"],
+            &["downlink_estimate", "min_rtt_ms"],
+            &["video_bitrate", "camera_mbps"],
+            &["video_bitrate", "mean_mbps"],
+            &["video_bitrate", "last_mbps"],
+            &["video_dropped_at_sender"],
         ] {
             let v = path.iter().fold(&json, |v, k| &v[*k]);
             assert!(v.is_null(), "{path:?} is {v}, not null");
@@ -746,6 +1012,14 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("rejected frames  ?"), "{table}");
+        assert!(
+            table.contains("capacity ? Mbit/s (the aircraft's estimate), loss ?, min RTT ? ms"),
+            "{table}"
+        );
+        assert!(
+            table.contains("mean ? Mbit/s, last ? Mbit/s (camera ? Mbit/s), ? frames dropped"),
+            "{table}"
+        );
         assert!(
             table.contains("udp              ? datagrams, ? lost"),
             "{table}"

@@ -1,5 +1,9 @@
 //! A whole simulated flight: an aircraft provisioned with a code, a remote that pairs with the
 //! pilot's code, both applications running over the simulated radio, and the report.
+//!
+//! [`run_watched`] also hands a watcher the flight as it goes ([`Moment`]): both links, the
+//! radio and both applications, after every step, so that tests can follow figures over
+//! time (the aircraft's capacity estimate, the encoder's bitrate, the bytes delivered).
 
 use std::time::Duration;
 
@@ -72,7 +76,32 @@ impl Default for Scenario {
 /// # Errors
 /// [`ConfigError`] if the link configuration is invalid.
 pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(f64)) -> Result<Report, ConfigError> {
-    fly(scenario, progress, None)
+    fly(scenario, progress, None, &mut |_| {})
+}
+
+/// The flight under way, as a watcher of [`run_watched`] sees it.
+pub struct Moment<'a> {
+    /// The virtual time.
+    pub now: Timestamp,
+    /// Both links and the radio.
+    pub pair: &'a Pair,
+    /// The aircraft application.
+    pub aircraft: &'a AircraftApp,
+    /// The remote application.
+    pub remote: &'a RemoteApp,
+}
+
+/// Fly the scenario as [`run`] does, handing `watch` the flight after every step (at least
+/// every 10 ms of virtual time: the remote's stick period). Watching changes nothing: the
+/// report is [`run`]'s, byte for byte.
+///
+/// # Errors
+/// [`ConfigError`] if the link configuration is invalid.
+pub fn run_watched(
+    scenario: &Scenario,
+    watch: &mut dyn FnMut(&Moment<'_>),
+) -> Result<Report, ConfigError> {
+    fly(scenario, &mut |_| {}, None, watch)
 }
 
 /// Fly the scenario with `observer` on the radio path: it is handed every datagram either
@@ -90,13 +119,14 @@ pub fn run_observed(
     progress: &mut dyn FnMut(f64),
     observer: Box<dyn Adversary>,
 ) -> Result<Report, ConfigError> {
-    fly(scenario, progress, Some(observer))
+    fly(scenario, progress, Some(observer), &mut |_| {})
 }
 
 fn fly(
     s: &Scenario,
     progress: &mut dyn FnMut(f64),
     observer: Option<Box<dyn Adversary>>,
+    watch: &mut dyn FnMut(&Moment<'_>),
 ) -> Result<Report, ConfigError> {
     let mut pair: Pair = Pair::pairing(
         s.link.clone(),
@@ -150,6 +180,12 @@ fn fly(
                 Received::Event(_, event) => remote.on_event(&event),
             }
         }
+        watch(&Moment {
+            now: pair.now(),
+            pair: &pair,
+            aircraft: &aircraft,
+            remote: &remote,
+        });
         if pair.now().saturating_since(Timestamp::ZERO) >= next_progress {
             progress(
                 pair.now().saturating_since(Timestamp::ZERO).as_secs_f64()
@@ -169,7 +205,9 @@ fn report(s: &Scenario, pair: &Pair, aircraft: &AircraftApp, remote: &RemoteApp)
         aircraft.stats.corrupted(),
         aircraft.stats.refused(),
         aircraft.stats.failsafe_events,
-    );
+    )
+    .with_path(pair.aircraft.path_estimate())
+    .with_encoder(s.aircraft.video_bitrate, &aircraft.stats);
     let remote_end = EndSummary::of(
         pair.remote.stats(),
         &remote.stats.telemetry_latencies,
@@ -188,6 +226,9 @@ fn report(s: &Scenario, pair: &Pair, aircraft: &AircraftApp, remote: &RemoteApp)
             pair.uplink.stats().sent + pair.downlink.stats().sent,
             pair.uplink.stats().lost + pair.downlink.stats().lost,
         )),
+        radio_queue_dropped: Some(
+            pair.uplink.stats().dropped_queue + pair.downlink.stats().dropped_queue,
+        ),
         real_time: false,
     })
 }
@@ -207,6 +248,26 @@ mod tests {
             },
             ..Scenario::default()
         }
+    }
+
+    #[test]
+    fn a_watcher_sees_the_flight_as_it_goes_and_changes_nothing() {
+        let s = short();
+        let plain = run(&s, &mut |_| {}).unwrap();
+        let mut seen: Vec<(Timestamp, u64)> = Vec::new();
+        let watched = run_watched(&s, &mut |m| {
+            let sticks = m.remote.stats.sticks_sent;
+            seen.push((m.now, sticks));
+        })
+        .unwrap();
+        assert_eq!(watched, plain);
+        // At least every stick period, in time order, to the end.
+        assert!(seen
+            .windows(2)
+            .all(|w| w[0].0 <= w[1].0
+                && w[1].0.saturating_since(w[0].0) <= Duration::from_millis(10)));
+        assert_eq!(seen.last().unwrap().0, Timestamp::ZERO + s.duration);
+        assert_eq!(seen.last().unwrap().1, plain.channels.control.sent.unwrap());
     }
 
     #[test]

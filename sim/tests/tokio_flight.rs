@@ -106,6 +106,18 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
     );
     let latency = control.latency.unwrap();
     assert!(latency.p50_ms >= 5.0 && latency.p50_ms <= 8.0, "{report}");
+    // The aircraft's estimate of the downlink and its encoder's bitrates came in its
+    // summary (the radio has no rate cap: the estimate is whatever the link measured).
+    let estimate = report.downlink_estimate;
+    assert!(estimate.capacity_mbps.is_some_and(|c| c > 0.0), "{report}");
+    assert!(estimate.min_rtt_ms.is_some_and(|r| r >= 10.0), "{report}");
+    let bitrate = report.video_bitrate;
+    assert_eq!(bitrate.camera_mbps, Some(4.0));
+    assert!(
+        bitrate.mean_mbps.is_some_and(|m| m > 0.0 && m <= 4.0),
+        "{report}"
+    );
+    assert!(report.video_dropped_at_sender.is_some(), "{report}");
     // The aircraft printed the same report, sent over the link.
     assert!(outcome.report_delivered);
     assert_eq!(report.missing_summary, None);
@@ -348,6 +360,9 @@ async fn a_summary_that_never_arrives_leaves_the_aircrafts_counters_unknown() {
     assert_eq!(report.failsafe_events, None);
     assert_eq!(report.rejected, None);
     assert_eq!(report.radio_sent, None);
+    assert_eq!(report.downlink_estimate.capacity_mbps, None);
+    assert_eq!(report.video_bitrate.mean_mbps, None);
+    assert_eq!(report.video_dropped_at_sender, None);
 
     let json = serde_json::to_value(&report).unwrap();
     assert!(
@@ -359,6 +374,17 @@ async fn a_summary_that_never_arrives_leaves_the_aircrafts_counters_unknown() {
     assert!(json["channels"]["video"]["refused"].is_null());
     assert!(json["channels"]["storage"]["sent"].is_null());
     assert!(json["video_frames"]["incomplete"].is_null());
+    for (object, key) in [
+        ("downlink_estimate", "capacity_mbps"),
+        ("downlink_estimate", "loss"),
+        ("downlink_estimate", "min_rtt_ms"),
+        ("video_bitrate", "mean_mbps"),
+        ("video_bitrate", "last_mbps"),
+    ] {
+        assert!(json[object][key].is_null(), "{object}.{key}: {json:#}");
+    }
+    // The download is the remote's own: its progress is known.
+    assert_eq!(json["download"]["progress"], 1.0);
     for key in [
         "corrupted_payloads",
         "rekeys",
@@ -367,6 +393,7 @@ async fn a_summary_that_never_arrives_leaves_the_aircrafts_counters_unknown() {
         "storage_retransmits",
         "radio_sent",
         "radio_lost",
+        "video_dropped_at_sender",
     ] {
         assert!(
             json.get(key).is_some_and(|v| v.is_null()),
@@ -386,6 +413,9 @@ async fn a_summary_that_never_arrives_leaves_the_aircrafts_counters_unknown() {
     assert_eq!(control[2..5], ["?", "?", "?"], "{table}");
     assert_eq!(control[6..], ["?", "?", "?", "?"], "{table}");
     assert!(table.contains("failsafes ?"), "{table}");
+    assert!(table.contains("capacity ? Mbit/s"), "{table}");
+    assert!(table.contains("mean ? Mbit/s, last ? Mbit/s"), "{table}");
+    assert!(table.contains("? frames dropped at the sender"), "{table}");
     assert!(table.contains("rejected frames  ?"), "{table}");
     assert!(table.contains("? datagrams, ? lost"), "{table}");
     assert!(

@@ -8,7 +8,7 @@ use rotorlink_sim::aircraft::AircraftConfig;
 use rotorlink_sim::channel::Burst;
 use rotorlink_sim::scenario::Scenario;
 use rotorlink_sim::storage::{self, StorageConfig};
-use rotorlink_sim::ChannelConfig;
+use rotorlink_sim::{ChannelConfig, RateStep};
 
 use super::units::{self, show_duration, show_percent, show_rate};
 
@@ -38,6 +38,12 @@ pub(crate) struct RadioArgs {
     /// Bottleneck rate of the radio, e.g. 50mbit, 500kbit, 1gbit [default: unlimited].
     #[arg(long, value_name = "RATE", value_parser = units::rate)]
     pub(crate) rate: Option<u64>,
+    /// Change the bottleneck rate during the flight, as a radio's modulation does with
+    /// range: TIME=RATE steps in time order, comma-separated, e.g. 4s=8mbit,8s=20mbit (8
+    /// Mbit/s from 4 s, 20 Mbit/s again from 8 s); before the first, --rate
+    /// [default: no change].
+    #[arg(long, value_name = "TIME=RATE,...", value_parser = units::rate_step, value_delimiter = ',')]
+    pub(crate) rate_step: Vec<RateStep>,
     /// Bytes that may wait for the bottleneck of --rate before datagrams are dropped, e.g.
     /// 64KiB, 1MiB [default: 1MiB].
     #[arg(long, value_name = "BYTES", value_parser = units::bytes)]
@@ -225,6 +231,9 @@ pub(crate) fn radio(
     if let Some(r) = args.rate {
         c.rate_bps = Some(r);
     }
+    if !args.rate_step.is_empty() {
+        c.rate_steps.clone_from(&args.rate_step);
+    }
     if let Some(q) = args.queue {
         c.queue_bytes = q;
     }
@@ -240,6 +249,7 @@ pub(crate) fn radio(
             "duplicate" => "--duplicate",
             "corrupt" => "--corrupt",
             "rate_bps" => "--rate",
+            "rate_steps" => "--rate-step",
             "mtu" => "--mtu",
             _ => "the radio",
         };
@@ -361,11 +371,19 @@ pub(crate) fn describe(c: &ChannelConfig, with_loss: bool) -> String {
             parts.push(format!("{name} {}", show_percent(p)));
         }
     }
-    if let Some(r) = c.rate_bps {
+    if c.rate_bps.is_some() || !c.rate_steps.is_empty() {
         parts.push(format!(
             "rate {} (queue {})",
-            show_rate(r),
+            c.rate_bps
+                .map_or_else(|| "unlimited".to_string(), show_rate),
             units::show_bytes(c.queue_bytes)
+        ));
+    }
+    for step in &c.rate_steps {
+        parts.push(format!(
+            "{} from {}",
+            show_rate(step.bps),
+            show_duration(step.at)
         ));
     }
     if let Some(m) = c.mtu {
@@ -507,6 +525,34 @@ mod tests {
         assert_eq!(s.aircraft.video_bitrate, 2_000_000);
         assert_eq!(s.seed, 9);
         assert!(describe(r, true).contains("rate 50 Mbit/s (queue 1 MiB)"));
+    }
+
+    #[test]
+    fn rate_steps_change_the_rate_both_ways_in_time_order() {
+        let s = build(&["--rate", "20mbit", "--rate-step", "4s=8mbit,8s=20mbit"]).unwrap();
+        assert_eq!(s.uplink, s.downlink);
+        let steps: Vec<(Duration, u64)> = s
+            .downlink
+            .rate_steps
+            .iter()
+            .map(|r| (r.at, r.bps))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                (Duration::from_secs(4), 8_000_000),
+                (Duration::from_secs(8), 20_000_000)
+            ]
+        );
+        assert!(
+            describe(&s.downlink, true)
+                .contains("rate 20 Mbit/s (queue 1 MiB), 8 Mbit/s from 4 s, 20 Mbit/s from 8 s"),
+            "{}",
+            describe(&s.downlink, true)
+        );
+        let e = build(&["--rate-step", "8s=8mbit,4s=20mbit"]).unwrap_err();
+        assert_eq!(e.flag, "--rate-step");
+        assert!(e.message.contains("times must increase"), "{}", e.message);
     }
 
     #[test]

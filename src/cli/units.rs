@@ -1,5 +1,5 @@
 //! Parsers for the values of the command-line flags: percentages, durations, bit rates,
-//! MTUs and burst lengths.
+//! rate steps, MTUs and burst lengths.
 //!
 //! Each returns `Err(String)` with a short reason; clap puts it after the flag's name
 //! (`invalid value '150%' for '--loss <PERCENT>': ...`).
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rotorlink::config::MIN_HANDSHAKE_MTU;
 use rotorlink::wire::MAX_DATAGRAM_LEN;
+use rotorlink_sim::RateStep;
 
 /// A plain decimal number: digits, at most one point, no sign, no exponent, not NaN.
 fn number(s: &str) -> Option<f64> {
@@ -131,6 +132,18 @@ pub(crate) fn rate(s: &str) -> Result<u64, String> {
         return Err(format!("{s} is more than 1000gbit"));
     }
     Ok(bps as u64)
+}
+
+/// A change of the radio's rate during the flight, `TIME=RATE` (`10s=8mbit`: from 10 s
+/// on, 8 Mbit/s): a [`duration`] and a [`rate`].
+pub(crate) fn rate_step(s: &str) -> Result<RateStep, String> {
+    let (at, bps) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not a rate step (write it like 10s=8mbit)"))?;
+    Ok(RateStep {
+        at: duration(at)?,
+        bps: rate(bps)?,
+    })
 }
 
 /// A video bit rate: as [`rate`], and `0` (or `0mbit`) turns the video off.
@@ -371,6 +384,35 @@ mod tests {
         assert_eq!(video_rate("0mbit"), Ok(0));
         assert_eq!(video_rate("2mbit"), Ok(2_000_000));
         assert!(video_rate("fast").is_err());
+    }
+
+    #[test]
+    fn rate_steps() {
+        assert_eq!(
+            rate_step("10s=8mbit"),
+            Ok(RateStep {
+                at: Duration::from_secs(10),
+                bps: 8_000_000
+            })
+        );
+        assert_eq!(
+            rate_step(" 1.5s = 500kbit "),
+            Ok(RateStep {
+                at: Duration::from_millis(1500),
+                bps: 500_000
+            })
+        );
+        for bad in [
+            "10s",
+            "8mbit",
+            "10s=0mbit",
+            "=8mbit",
+            "10s=",
+            "10=8mbit",
+            "x=8mbit",
+        ] {
+            assert!(rate_step(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

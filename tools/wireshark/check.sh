@@ -10,11 +10,14 @@
 #     (IPv4 and UDP checksums are verified too);
 #   - every header field is there: version 1, type, flags, key phase, channel, receiver
 #     index, counter, and a payload length that accounts for the whole UDP payload;
-#   - encrypted frames: ciphertext length = payload length - 16, and a tag;
+#   - encrypted frames (Data, Ack, Keepalive, Close, Feedback): ciphertext length = payload
+#     length - 16, and a tag; the plaintext length each body allows (PROTOCOL.md 6.4-6.8:
+#     Ack 7 + 6n with n <= 32, Feedback 32, Keepalive 0, Close 2);
 #   - handshake frames: the message name, a kind (Init, Response, Finish), sender indices
 #     (Init, Response), a reason (Refusal);
-#   - the handshake messages Init, Response and Finish appear, and Data on all four
-#     application channels (control, telemetry, video, storage);
+#   - the handshake messages Init, Response and Finish appear, Data on all four
+#     application channels (control, telemetry, video, storage), and Feedback (PROTOCOL.md
+#     34: both ends receive, so both report);
 #   - the packet counters of each sender and session (source address, receiver index)
 #     go 0, 1, 2, ... in capture order, as every frame sent is in the capture;
 #   - with the UDP port turned off (-o rotorlink.udp_port:0), the heuristic dissector still
@@ -101,11 +104,16 @@ function need(col, name) {
     type = type_of[$5]
     if ($12 + 18 + 8 != $3) bad("payload length " $12 " but UDP length " $3)
     types[type]++
-    if (type >= 16 && type <= 19) {
+    if (type >= 16 && type <= 20) {
         need(13, "ciphertext length")
         need(14, "tag")
         if ($13 != $12 - 16) bad("ciphertext length " $13 " of a " $12 "-byte payload")
         if (type == 16) data[$9]++
+        if (type == 17 && ($13 < 7 || ($13 - 7) % 6 != 0 || $13 > 7 + 6 * 32))
+            bad("an Ack of " $13 " plaintext bytes (7 + 6n, n <= 32)")
+        if (type == 17) ranges[($13 - 7) / 6]++
+        if (type in body_len && $13 != body_len[type])
+            bad("a " type_name[type] " of " $13 " plaintext bytes, not " body_len[type])
         # Counters: 0, 1, 2, ... per sender and session.
         stream = $2 " " $10
         expect = (stream in next_ctr) ? next_ctr[stream] : 0
@@ -127,9 +135,13 @@ function need(col, name) {
 BEGIN {
     split("frame ip udp version type flags key_phase reserved channel receiver_index counter length", fields, " ")
     # tshark prints the type in hex, as the dissector displays it.
-    split("0x01 0x02 0x03 0x04 0x10 0x11 0x12 0x13", hex, " ")
-    split("1 2 3 4 16 17 18 19", dec, " ")
-    for (i = 1; i <= 8; i++) type_of[hex[i]] = dec[i] + 0
+    split("0x01 0x02 0x03 0x04 0x10 0x11 0x12 0x13 0x14", hex, " ")
+    split("1 2 3 4 16 17 18 19 20", dec, " ")
+    for (i = 1; i <= 9; i++) type_of[hex[i]] = dec[i] + 0
+    # Encrypted bodies of fixed size (PROTOCOL.md 6.5, 6.8); a keepalive may carry padding
+    # of any length (6.6).
+    body_len[19] = 2; body_len[20] = 32
+    type_name[18] = "Keepalive"; type_name[19] = "Close"; type_name[20] = "Feedback"
     kind_name[1] = "Pair"; kind_name[2] = "Session"; kind_name[3] = "Resume"
 }
 END {
@@ -143,6 +155,7 @@ END {
     for (c = 1; c <= 4; c++) if (!(c in data)) {
         print "check.sh: no Data on channel " c " (" chans[c] ")" > "/dev/stderr"; exit 1
     }
+    if (!(20 in types)) { print "check.sh: no Feedback" > "/dev/stderr"; exit 1 }
     printf "%d records, all rotorlink, every header field decoded, no expert warnings\n", n
     printf "handshake messages:"
     split("Init Response Finish", message, " ")
@@ -154,7 +167,11 @@ END {
     printf "%sRefusal %d\n", sep, types[4]
     printf "Data by channel: session %d, control %d, telemetry %d, video %d, storage %d\n", \
         data[0], data[1], data[2], data[3], data[4]
-    printf "Ack %d, Keepalive %d, Close %d\n", types[17], types[18], types[19]
+    printf "Ack %d, Keepalive %d, Close %d, Feedback %d\n", types[17], types[18], types[19], types[20]
+    printf "Ack SACK ranges (from the length):"
+    sep = " "
+    for (r = 0; r <= 32; r++) if (r in ranges) { printf "%s%d: %d", sep, r, ranges[r]; sep = ", " }
+    printf "%s\n", (sep == " ") ? " none" : ""
     printf "counters: %d streams, each 0, 1, 2, ... without a gap\n", streams
     for (s in next_ctr) {
         split(s, part, " ")

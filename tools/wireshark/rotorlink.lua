@@ -1,7 +1,8 @@
 -- rotorlink.lua: a Wireshark dissector for the rotorlink protocol, version 1.
 --
--- The wire format is PROTOCOL.md: section 3 (frame format), 4 (frame types), 5 (channels)
--- and 17 (handshake messages); section 30 ("Captures") says how captures are made.
+-- The wire format is PROTOCOL.md: section 3 (frame format), 4 (frame types), 5 (channels),
+-- 6 (plaintext bodies: their lengths) and 17 (handshake messages); section 30 ("Captures")
+-- says how captures are made.
 --
 -- Use it for one run:
 --   wireshark -X lua_script:tools/wireshark/rotorlink.lua capture.pcap
@@ -21,7 +22,7 @@
 --
 -- Fields (display filter names):
 --   rotorlink.version              u8    protocol version (1)
---   rotorlink.type                 u8    frame type, with its name (HandshakeInit ... Close)
+--   rotorlink.type                 u8    frame type, with its name (HandshakeInit ... Feedback)
 --   rotorlink.flags                u8    flags byte
 --   rotorlink.flags.key_phase      u8    bit 0x01: key phase (encrypted frames)
 --   rotorlink.flags.reserved       u8    bits 0xfe: reserved, 0
@@ -33,9 +34,15 @@
 --   rotorlink.length               u16   payload length
 --   rotorlink.payload              bytes the payload
 --   rotorlink.trailing             bytes bytes after the payload (malformed)
---   encrypted frames (types 0x10..0x13):
+--   encrypted frames (types 0x10..0x14: Data, Ack, Keepalive, Close, Feedback; the
+--   dissector holds no keys and decrypts nothing, so an Ack's ranges and a Feedback's
+--   counts stay ciphertext, and only the plaintext length is checked; the Info column
+--   gives an Ack's number of SACK ranges, which follows from that length):
 --   rotorlink.ciphertext           bytes ciphertext, without the tag
---   rotorlink.ciphertext_len       u16   ciphertext length (= plaintext length)
+--   rotorlink.ciphertext_len       u16   ciphertext length (= plaintext length): Close 2,
+--                                        Feedback 32, Ack 7 + 6n (n <= 32 SACK ranges,
+--                                        PROTOCOL.md 6.4); a Keepalive any (empty, or
+--                                        padding, PROTOCOL.md 6.6)
 --   rotorlink.tag                  bytes the 16-byte AES-GCM tag
 --   handshake frames (types 0x01..0x04, PROTOCOL.md 17):
 --   rotorlink.hs.message           string Init, Response, Finish or Refusal
@@ -66,7 +73,8 @@
 -- Expert infos:
 --   rotorlink.malformed            error: a frame a receiver drops (PROTOCOL.md 3.1, 17)
 --   rotorlink.unexpected           warning: a body length that cannot be valid once
---                                  decrypted (Ack, Close, Keepalive), or a suite other than 1
+--                                  decrypted (Ack, Close, Feedback; a Keepalive may have
+--                                  any), or a suite other than 1
 
 local rotorlink = Proto("rotorlink", "rotorlink")
 
@@ -77,7 +85,7 @@ local MAX_PAYLOAD_LEN = 16384 - HEADER_LEN
 
 -- Frame types (PROTOCOL.md 4).
 local HANDSHAKE_INIT, HANDSHAKE_RESPONSE, HANDSHAKE_FINISH, COOKIE_REPLY = 0x01, 0x02, 0x03, 0x04
-local DATA, ACK, KEEPALIVE, CLOSE = 0x10, 0x11, 0x12, 0x13
+local DATA, ACK, KEEPALIVE, CLOSE, FEEDBACK = 0x10, 0x11, 0x12, 0x13, 0x14
 
 local type_names = {
     [HANDSHAKE_INIT] = "HandshakeInit",
@@ -88,6 +96,7 @@ local type_names = {
     [ACK] = "Ack",
     [KEEPALIVE] = "Keepalive",
     [CLOSE] = "Close",
+    [FEEDBACK] = "Feedback",
 }
 
 -- The handshake message each handshake type carries (PROTOCOL.md 17).
@@ -112,6 +121,7 @@ local allowed_channels = {
     [ACK] = { [0] = true, [4] = true },
     [KEEPALIVE] = { [0] = true },
     [CLOSE] = { [0] = true },
+    [FEEDBACK] = { [0] = true },
 }
 
 local kind_names = { [1] = "Pair", [2] = "Session", [3] = "Resume" }
@@ -124,15 +134,40 @@ local reason_names = {
     [5] = "Busy",
 }
 
--- The plaintext length of encrypted bodies of fixed size (PROTOCOL.md 6.4 to 6.6).
-local body_lengths = { [ACK] = 12, [KEEPALIVE] = 0, [CLOSE] = 2 }
+-- The plaintext length of encrypted bodies of fixed size (PROTOCOL.md 6.5, 6.8). A
+-- Keepalive's plaintext is empty or padding of any length (PROTOCOL.md 6.6, 34.5).
+local body_lengths = { [CLOSE] = 2, [FEEDBACK] = 32 }
+
+-- An Ack body (PROTOCOL.md 6.4): next expected (4), window (2), n (1), then n SACK ranges
+-- of 6 bytes, at most 32.
+local ACK_MIN_LEN, ACK_RANGE_LEN, MAX_SACK_RANGES = 7, 6, 32
+
+-- Why a plaintext of `clen` bytes cannot be a valid body of type `ftype`, or nil if it can.
+local function body_length_problem(ftype, clen)
+    if ftype == ACK then
+        local n = (clen - ACK_MIN_LEN) / ACK_RANGE_LEN
+        if clen < ACK_MIN_LEN or n ~= math.floor(n) or n > MAX_SACK_RANGES then
+            return string.format(
+                "an Ack plaintext is 7 + 6n bytes with n <= %d (7 to %d), this one %d",
+                MAX_SACK_RANGES, ACK_MIN_LEN + MAX_SACK_RANGES * ACK_RANGE_LEN, clen)
+        end
+        return nil
+    end
+    local want = body_lengths[ftype]
+    if want and clen ~= want then
+        return string.format("a %s plaintext is %d bytes, this one %d",
+            type_names[ftype], want, clen)
+    end
+    return nil
+end
 
 local function is_handshake(ftype)
     return ftype >= HANDSHAKE_INIT and ftype <= COOKIE_REPLY
 end
 
+-- The encrypted types this revision defines (PROTOCOL.md 4: every known type from 0x10 on).
 local function is_encrypted(ftype)
-    return ftype >= DATA and ftype <= CLOSE
+    return ftype >= DATA and ftype <= FEEDBACK
 end
 
 -- The key phase bit (0x01) of a flags byte.
@@ -350,13 +385,18 @@ local function dissect_encrypted(ftype, tvb, take, complete, top, li)
         top:add(f.ciphertext, tvb(HEADER_LEN, clen))
     end
     top:add(f.tag, tvb(HEADER_LEN + clen, TAG_LEN))
-    local want = body_lengths[ftype]
-    if want and clen ~= want and complete then
-        ct:add_proto_expert_info(ef_unexpected, string.format(
-            "a %s plaintext is %d bytes, this one %d: the receiver drops it once decrypted",
-            type_names[ftype], want, clen))
+    local problem = body_length_problem(ftype, clen)
+    if problem and complete then
+        ct:add_proto_expert_info(ef_unexpected,
+            problem .. ": the receiver drops it once decrypted")
     end
-    return " len=" .. clen
+    local info = " len=" .. clen
+    if ftype == ACK and not problem then
+        -- The number of SACK ranges follows from the length alone.
+        local ranges = math.floor((clen - ACK_MIN_LEN) / ACK_RANGE_LEN)
+        info = info .. string.format(" ranges=%d", ranges)
+    end
+    return info
 end
 
 local function dissect(tvb, pinfo, tree)

@@ -2,24 +2,37 @@
 //! in-order exactly-once delivery.
 //!
 //! Every segment carries a 32-bit sequence number (wrapping). The receiver answers with an
-//! ack holding the next sequence number it expects and a 64-bit bitmap of the segments it
-//! holds beyond it. The sender keeps at most `storage_window` (<= 64) segments in flight and
-//! retransmits a segment when its timeout expires (RFC 6298 estimator, Karn's rule,
-//! exponential backoff) or, sooner, when a segment sent after it was acknowledged and a
-//! quarter of the smoothed RTT more has passed (RACK, RFC 8985), so that reordering by the
-//! radio's jitter does not cause spurious retransmissions.
+//! ack holding the next sequence number it expects, its receive window, and up to
+//! [`MAX_SACK_RANGES`] ranges of the segments it holds beyond it: the newest half in every
+//! ack, the older ones in turn (the sender remembers what earlier acks reported). A bulk
+//! receiver acks every second segment, at once when a gap opens or closes or a duplicate
+//! arrives, and otherwise within [`ACK_DELAY`].
+//!
+//! The sender keeps at most the peer's window (and its own) in flight; how much of that it
+//! uses is the pacer's business (`connection/path.rs`). A segment is lost when one sent
+//! after it was acknowledged and a little more than a round trip has passed since it was
+//! sent (RACK, RFC 8985), so neither the radio's jitter nor a growing queue causes spurious
+//! retransmissions. When nothing is acknowledged for a whole timeout (RFC 6298's estimator,
+//! Karn's rule) one probe goes, the oldest unacknowledged segment, and the next timeout is
+//! twice as long (QUIC's probe timeout, RFC 9002): its ack tells RACK what else was lost,
+//! instead of every timed-out segment being sent again.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::time::Duration;
 
 use crate::config::Config;
 use crate::pool::BufPool;
 use crate::time::Timestamp;
-use crate::wire::body::{AckBody, SegmentHeader, SEGMENT_FIRST, SEGMENT_LAST};
+use crate::wire::body::{
+    AckBody, SackRange, SegmentHeader, MAX_SACK_RANGES, SEGMENT_FIRST, SEGMENT_LAST,
+};
 
-/// The receive window, and the reach of the ack bitmap beyond the next expected segment.
-pub(crate) const WINDOW: u32 = 64;
+/// The window a sender assumes before the peer's first ack; every receiver's window is at
+/// least this (`Config::storage_window`).
+pub(crate) const INITIAL_WINDOW: u32 = 64;
+/// The longest an ack waits for a second segment.
+pub(crate) const ACK_DELAY: Duration = Duration::from_millis(5);
 
 /// `a - b` as a signed distance on the wrapping sequence space.
 fn seq_diff(a: u32, b: u32) -> i64 {
@@ -27,29 +40,30 @@ fn seq_diff(a: u32, b: u32) -> i64 {
 }
 
 struct InFlight {
-    /// Segment header and data, as sent.
+    /// Segment header and data, as sent (emptied once the peer holds it).
     segment: Vec<u8>,
     sent_at: Timestamp,
-    deadline: Timestamp,
     /// Order of the last transmission among all transmissions.
     tx_order: u64,
     retransmitted: bool,
     sacked: bool,
-    /// The deadline was brought forward by loss detection, not set by the timer.
-    lost: bool,
+    /// Declared lost by RACK: to be retransmitted from then on.
+    lost_at: Option<Timestamp>,
 }
 
-/// RFC 6298 retransmission timer.
-struct Rto {
+/// RFC 6298's round-trip estimator; its timeout is the probe timeout here.
+struct Rtt {
     srtt: Option<Duration>,
     rttvar: Duration,
+    latest: Option<Duration>,
     rto: Duration,
     min: Duration,
     max: Duration,
 }
 
-impl Rto {
+impl Rtt {
     fn sample(&mut self, rtt: Duration) {
+        self.latest = Some(rtt);
         match self.srtt {
             None => {
                 self.srtt = Some(rtt);
@@ -66,8 +80,15 @@ impl Rto {
             (srtt + (self.rttvar * 4).max(Duration::from_millis(1))).clamp(self.min, self.max);
     }
 
-    fn back_off(&mut self) {
-        self.rto = (self.rto * 2).min(self.max);
+    /// RACK's wait before a segment overtaken by an acknowledged one counts as lost: the
+    /// larger of the smoothed and the latest round trip, and an eighth more for reordering
+    /// (QUIC's time threshold, RFC 9002 section 6.1.2).
+    fn loss_wait(&self) -> Duration {
+        let rtt = match (self.srtt, self.latest) {
+            (Some(s), Some(l)) => s.max(l),
+            _ => self.rto,
+        };
+        (rtt + rtt / 8).max(Duration::from_millis(1))
     }
 }
 
@@ -79,9 +100,21 @@ pub(crate) struct ReliableSender {
     /// Sequence number of `inflight[0]`.
     una: u32,
     inflight: VecDeque<InFlight>,
-    window: usize,
-    rto: Rto,
+    /// This end's own limit on segments in flight.
+    max_window: u32,
+    /// The peer's receive window, from its latest ack.
+    peer_window: u32,
+    rtt: Rtt,
+    /// Probe timeouts in a row without an ack: each doubles the next.
+    backoff: u32,
+    /// When a segment was last (re)transmitted.
+    last_tx: Option<Timestamp>,
     tx_order: u64,
+    /// The newest transmission the peer has acknowledged (RACK's reference).
+    newest_acked_tx: u64,
+    /// The earliest `lost_at` of a segment not yet retransmitted, kept so that the checks
+    /// made for every datagram do not scan the window.
+    earliest_lost: Option<Timestamp>,
 }
 
 impl ReliableSender {
@@ -90,16 +123,22 @@ impl ReliableSender {
             queue: VecDeque::new(),
             cursor: 0,
             una: 0,
-            inflight: VecDeque::with_capacity(WINDOW as usize),
-            window: config.storage_window.min(WINDOW) as usize,
-            rto: Rto {
+            inflight: VecDeque::new(),
+            max_window: config.storage_window,
+            peer_window: INITIAL_WINDOW,
+            rtt: Rtt {
                 srtt: None,
                 rttvar: Duration::ZERO,
+                latest: None,
                 rto: config.storage_initial_rto,
                 min: config.storage_min_rto,
                 max: config.storage_max_rto,
             },
+            backoff: 0,
+            last_tx: None,
             tx_order: 0,
+            newest_acked_tx: 0,
+            earliest_lost: None,
         }
     }
 
@@ -113,43 +152,65 @@ impl ReliableSender {
         self.inflight.len()
     }
 
-    /// The current retransmission timeout.
-    #[cfg(test)]
-    pub(crate) fn rto(&self) -> Duration {
-        self.rto.rto
+    /// The probe timeout now, backoff included.
+    pub(crate) fn probe_timeout(&self) -> Duration {
+        (self.rtt.rto * 2u32.saturating_pow(self.backoff.min(16))).min(self.rtt.max)
     }
 
     pub(crate) fn push(&mut self, message: Vec<u8>) {
         self.queue.push_back(message);
     }
 
+    /// When the probe timer fires: a probe timeout after the last transmission, while
+    /// anything is unacknowledged.
+    fn probe_at(&self) -> Option<Timestamp> {
+        let last = self.last_tx?;
+        self.inflight
+            .iter()
+            .any(|s| !s.sacked)
+            .then(|| last + self.probe_timeout())
+    }
+
+    fn refresh_earliest_lost(&mut self) {
+        self.earliest_lost = self
+            .inflight
+            .iter()
+            .filter(|s| !s.sacked)
+            .filter_map(|s| s.lost_at)
+            .min();
+    }
+
     fn transmit(&mut self, index: usize, now: Timestamp, out: &mut [u8]) -> Option<usize> {
         self.tx_order += 1;
-        let rto = self.rto.rto;
+        self.last_tx = Some(now);
         let seg = self.inflight.get_mut(index)?;
         let dst = out.get_mut(..seg.segment.len())?;
         dst.copy_from_slice(&seg.segment);
         seg.sent_at = now;
-        seg.deadline = now + rto;
         seg.tx_order = self.tx_order;
-        seg.lost = false;
+        seg.lost_at = None;
         Some(seg.segment.len())
     }
 
-    /// Write a due retransmission into `out`, if any.
+    /// Write a due retransmission into `out`, if any: a segment declared lost, or, when the
+    /// probe timer fired, the oldest unacknowledged segment as a probe.
     pub(crate) fn next_retransmit(&mut self, now: Timestamp, out: &mut [u8]) -> Option<usize> {
-        let index = self
-            .inflight
-            .iter()
-            .position(|s| !s.sacked && s.deadline <= now)?;
-        let first_unacked = self.inflight.iter().position(|s| !s.sacked);
-        if !self.inflight[index].lost && first_unacked == Some(index) {
-            // The oldest segment timed out (RFC 6298 section 5.5): back off once. Later
-            // segments expiring in the same burst do not double the timer again.
-            self.rto.back_off();
-        }
+        let index = if self.earliest_lost.is_some_and(|at| at <= now) {
+            self.inflight
+                .iter()
+                .position(|s| !s.sacked && s.lost_at.is_some_and(|at| at <= now))?
+        } else if self.probe_at().is_some_and(|at| at <= now) {
+            // Nothing acknowledged for a whole timeout: probe once, and wait twice as long
+            // for the next (RFC 9002's PTO). The probe's ack tells RACK what else was lost.
+            self.backoff += 1;
+            self.inflight.iter().position(|s| !s.sacked)?
+        } else {
+            return None;
+        };
         self.inflight[index].retransmitted = true;
-        self.transmit(index, now, out)
+        let n = self.transmit(index, now, out);
+        self.refresh_earliest_lost();
+        n
     }
 
     /// Write a new segment into `out` (at most `max_plaintext` bytes), if the window allows
@@ -161,7 +222,7 @@ impl ReliableSender {
         out: &mut [u8],
         pool: &mut BufPool,
     ) -> Option<usize> {
-        if self.inflight.len() >= self.window {
+        if self.inflight.len() >= self.peer_window.min(self.max_window) as usize {
             return None;
         }
         let room = max_plaintext.checked_sub(SegmentHeader::LEN)?.max(1);
@@ -194,13 +255,20 @@ impl ReliableSender {
         self.inflight.push_back(InFlight {
             segment,
             sent_at: now,
-            deadline: now,
             tx_order: 0,
             retransmitted: false,
             sacked: false,
-            lost: false,
+            lost_at: None,
         });
         self.transmit(self.inflight.len() - 1, now, out)
+    }
+
+    /// Does every range of `ack` lie within what was sent beyond its `next_expected`?
+    fn ranges_valid(&self, ack: &AckBody, acked: usize) -> bool {
+        ack.ranges().iter().all(|r| {
+            let offset = seq_diff(r.start, self.una);
+            offset > acked as i64 && offset + i64::from(r.len) <= self.inflight.len() as i64
+        })
     }
 
     /// Take an acknowledgement. Returns false (and changes nothing) if it acknowledges
@@ -211,60 +279,72 @@ impl ReliableSender {
             return true; // an old ack, overtaken by a newer one
         }
         let acked = acked as usize;
-        if acked > self.inflight.len() {
+        if acked > self.inflight.len() || !self.ranges_valid(ack, acked) {
             return false;
         }
-        let mut rtt_sample = None;
+        self.peer_window = u32::from(ack.window).max(INITIAL_WINDOW);
+        // The RTT sample comes from the newest transmission this ack newly covers, if it was
+        // not a retransmission (Karn).
+        let mut newest: Option<(u64, Timestamp, bool)> = None;
+        let mut note = |seg: &InFlight| {
+            if !seg.sacked && newest.is_none_or(|(t, _, _)| seg.tx_order > t) {
+                newest = Some((seg.tx_order, seg.sent_at, seg.retransmitted));
+            }
+        };
+        for seg in self.inflight.iter().take(acked) {
+            note(seg);
+        }
+        for range in ack.ranges() {
+            let from = seq_diff(range.start, self.una) as usize;
+            for seg in self.inflight.range(from..from + usize::from(range.len)) {
+                note(seg);
+            }
+        }
         for _ in 0..acked {
             if let Some(seg) = self.inflight.pop_front() {
-                if !seg.retransmitted {
-                    rtt_sample = Some(now.saturating_since(seg.sent_at));
-                }
                 pool.give(seg.segment);
             }
         }
         self.una = ack.next_expected;
-        if let Some(rtt) = rtt_sample {
-            self.rto.sample(rtt);
-        }
-        for (i, seg) in self.inflight.iter_mut().enumerate().skip(1) {
-            if i <= 64 && ack.sack & (1u64 << (i - 1)) != 0 {
-                seg.sacked = true;
+        for range in ack.ranges() {
+            let from = seq_diff(range.start, self.una) as usize;
+            for seg in self.inflight.range_mut(from..from + usize::from(range.len)) {
+                if !seg.sacked {
+                    seg.sacked = true;
+                    // The peer holds it and never gives it up: the data is not needed again.
+                    pool.give(core::mem::take(&mut seg.segment));
+                }
             }
         }
-        // RACK (RFC 8985) in short: a segment sent before one that has been acknowledged is
-        // lost once a reordering window has also passed, a quarter of the smoothed RTT.
-        let newest_sacked = self
-            .inflight
-            .iter()
-            .filter(|s| s.sacked)
-            .map(|s| s.tx_order)
-            .max()
-            .unwrap_or(0);
-        let srtt = self.rto.srtt.unwrap_or(self.rto.rto);
-        let wait = srtt + srtt / 4;
+        let Some((tx_order, sent_at, retransmitted)) = newest else {
+            return true; // nothing new: a duplicate ack
+        };
+        self.backoff = 0;
+        self.newest_acked_tx = self.newest_acked_tx.max(tx_order);
+        if !retransmitted {
+            self.rtt.sample(now.saturating_since(sent_at));
+        }
+        // RACK (RFC 8985) in short: a segment whose last transmission came before one that
+        // has been acknowledged is lost once the reordering wait has also passed.
+        let wait = self.rtt.loss_wait();
+        let newest_acked_tx = self.newest_acked_tx;
         for seg in self.inflight.iter_mut().filter(|s| !s.sacked) {
-            let early = seg.sent_at + wait;
-            if seg.tx_order < newest_sacked && early < seg.deadline {
-                seg.deadline = early;
-                seg.lost = true;
+            if seg.tx_order < newest_acked_tx && seg.lost_at.is_none() {
+                seg.lost_at = Some(seg.sent_at + wait);
             }
         }
+        self.refresh_earliest_lost();
         true
     }
 
-    /// When the next retransmission is due.
+    /// When the next retransmission is due (a segment lost, or the probe timer).
     pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
-        self.inflight
-            .iter()
-            .filter(|s| !s.sacked)
-            .map(|s| s.deadline)
-            .min()
+        crate::time::earliest(self.earliest_lost, self.probe_at())
     }
 
-    /// Is a retransmission due now (timeout or detected loss)?
+    /// Is a retransmission due now?
     pub(crate) fn retransmit_due(&self, now: Timestamp) -> bool {
-        self.inflight.iter().any(|s| !s.sacked && s.deadline <= now)
+        self.poll_timeout().is_some_and(|at| at <= now)
     }
 }
 
@@ -282,27 +362,44 @@ pub(crate) enum SegmentOutcome {
 /// The receiving side of the reliable channel.
 pub(crate) struct ReliableReceiver {
     next_expected: u32,
-    /// Out-of-order segments, at `seq % WINDOW`.
-    ring: Vec<Option<(u8, Vec<u8>)>>,
+    /// Segments delivered in order so far: `next_expected` without the wrap, the key space
+    /// of `out_of_order`.
+    delivered: u64,
+    /// Segments held beyond `next_expected`, by unwrapped sequence number. Empty (and
+    /// allocating nothing) on a link that loses nothing.
+    out_of_order: BTreeMap<u64, (u8, Vec<u8>)>,
+    /// How far beyond `next_expected` a segment may be.
+    window: u32,
     assembling: Vec<u8>,
     in_message: bool,
     max_message: usize,
-    ack_pending: bool,
+    /// Segments received since the last ack.
+    unacked: u32,
+    /// An ack goes once this many segments arrived (or sooner, see the module's notes).
+    ack_every: u32,
+    /// When the owed ack is due.
+    ack_at: Option<Timestamp>,
+    /// Where the next ack's older ranges start (see `take_ack`).
+    sack_cursor: usize,
     /// Messages dropped because an authenticated peer broke the segment rules.
     pub(crate) protocol_errors: u64,
 }
 
 impl ReliableReceiver {
-    pub(crate) fn new(config: &Config) -> Self {
-        let mut ring = Vec::with_capacity(WINDOW as usize);
-        ring.resize_with(WINDOW as usize, || None);
+    /// A receiver that acks every `ack_every`-th segment (at least every one).
+    pub(crate) fn new(config: &Config, ack_every: u32) -> Self {
         ReliableReceiver {
             next_expected: 0,
-            ring,
+            delivered: 0,
+            out_of_order: BTreeMap::new(),
+            window: config.storage_window,
             assembling: Vec::new(),
             in_message: false,
             max_message: config.max_storage_message,
-            ack_pending: false,
+            unacked: 0,
+            ack_every: ack_every.max(1),
+            ack_at: None,
+            sack_cursor: 0,
             protocol_errors: 0,
         }
     }
@@ -311,56 +408,128 @@ impl ReliableReceiver {
     pub(crate) fn buffered_bytes(&self) -> usize {
         self.assembling.len()
             + self
-                .ring
-                .iter()
-                .flatten()
+                .out_of_order
+                .values()
                 .map(|(_, d)| d.len())
                 .sum::<usize>()
     }
 
     /// Is an ack owed to the sender?
     pub(crate) fn ack_pending(&self) -> bool {
-        self.ack_pending
+        self.ack_at.is_some()
     }
 
-    /// The ack describing what has been received; clears the pending flag.
+    /// When the owed ack is due.
+    pub(crate) fn ack_deadline(&self) -> Option<Timestamp> {
+        self.ack_at
+    }
+
+    /// Is the owed ack due at `now`?
+    pub(crate) fn ack_due(&self, now: Timestamp) -> bool {
+        self.ack_at.is_some_and(|at| at <= now)
+    }
+
+    /// The ack describing what has been received; clears the pending ack.
     pub(crate) fn take_ack(&mut self) -> AckBody {
-        self.ack_pending = false;
-        let mut sack = 0u64;
-        for i in 0..WINDOW - 1 {
-            let seq = self.next_expected.wrapping_add(1 + i);
-            if self.ring[(seq % WINDOW) as usize].is_some() {
-                sack |= 1 << i;
-            }
+        self.ack_at = None;
+        self.unacked = 0;
+        let window = u16::try_from(self.window).unwrap_or(u16::MAX);
+        let mut ack = AckBody::new(self.next_expected, window);
+        let total = self.runs().count();
+        // The newest half of the ranges always (what RACK needs first), then the next half
+        // of the older ones in turn, so that every range is reported within a few acks
+        // however many holes loss and reordering leave: a range never reported would be
+        // sent again for nothing.
+        let newest = MAX_SACK_RANGES / 2;
+        let older = total.saturating_sub(newest);
+        if self.sack_cursor >= older {
+            self.sack_cursor = 0;
         }
-        AckBody {
-            next_expected: self.next_expected,
-            sack,
+        let rotating = self
+            .runs()
+            .skip(newest + self.sack_cursor)
+            .chain(self.runs().skip(newest).take(self.sack_cursor));
+        for range in self
+            .runs()
+            .take(newest)
+            .chain(rotating.take(MAX_SACK_RANGES - newest))
+        {
+            ack.push_range(range);
         }
+        self.sack_cursor += MAX_SACK_RANGES - newest;
+        ack
     }
 
-    /// Take one segment; complete messages, in order, are passed to `deliver`.
+    /// The runs of held segments beyond `next_expected`, newest first.
+    fn runs(&self) -> impl Iterator<Item = SackRange> + '_ {
+        let wrap = |start: u64, end: u64| SackRange {
+            start: self
+                .next_expected
+                .wrapping_add((start - self.delivered) as u32),
+            len: (end - start) as u16,
+        };
+        let mut keys = self.out_of_order.keys().rev().copied().peekable();
+        core::iter::from_fn(move || {
+            let end = keys.next()? + 1;
+            let mut start = end - 1;
+            while keys
+                .next_if(|&seq| seq + 1 == start && end - seq <= u64::from(u16::MAX))
+                .is_some()
+            {
+                start -= 1;
+            }
+            Some(wrap(start, end))
+        })
+    }
+
+    /// Take one segment, received at `now`; complete messages, in order, are passed to
+    /// `deliver`.
     pub(crate) fn on_segment(
         &mut self,
+        now: Timestamp,
         header: &SegmentHeader,
         data: &[u8],
         pool: &mut BufPool,
         deliver: &mut impl FnMut(Vec<u8>),
     ) -> SegmentOutcome {
-        self.ack_pending = true;
         let offset = seq_diff(header.seq, self.next_expected);
         if offset < 0 {
+            // Our ack was lost: say again what we hold, at once.
+            self.ack_at = Some(now);
             return SegmentOutcome::Duplicate;
         }
-        if offset >= i64::from(WINDOW) {
+        if offset >= i64::from(self.window) {
             return SegmentOutcome::OutOfWindow;
         }
-        let slot = &mut self.ring[(header.seq % WINDOW) as usize];
-        if slot.is_some() {
+        let seq = self.delivered + offset as u64;
+        if self.out_of_order.contains_key(&seq) {
+            self.ack_at = Some(now);
             return SegmentOutcome::Duplicate;
         }
-        *slot = Some((header.flags, pool.take_copy(data)));
-        while let Some((flags, data)) = self.ring[(self.next_expected % WINDOW) as usize].take() {
+        let largest = self.out_of_order.keys().next_back().copied();
+        // A gap opens (beyond the largest held, or beyond `next_expected` with nothing held)
+        // or closes (below the largest held): the sender needs to know at once.
+        let gap = match largest {
+            Some(l) => seq != l + 1,
+            None => offset > 0,
+        };
+        self.unacked += 1;
+        self.ack_at = if gap || self.unacked >= self.ack_every {
+            Some(now)
+        } else {
+            Some(self.ack_at.unwrap_or(now + ACK_DELAY))
+        };
+        if seq == self.delivered && self.out_of_order.is_empty() {
+            // In order with nothing held: straight through, no copy, no allocation.
+            self.delivered += 1;
+            self.next_expected = self.next_expected.wrapping_add(1);
+            self.assemble(header.flags, data, pool, deliver);
+            return SegmentOutcome::Accepted;
+        }
+        self.out_of_order
+            .insert(seq, (header.flags, pool.take_copy(data)));
+        while let Some((flags, data)) = self.out_of_order.remove(&self.delivered) {
+            self.delivered += 1;
             self.next_expected = self.next_expected.wrapping_add(1);
             self.assemble(flags, &data, pool, deliver);
             pool.give(data);

@@ -28,11 +28,30 @@ struct Outgoing {
 pub(crate) struct VideoSender {
     queue: VecDeque<Outgoing>,
     next_id: u32,
+    /// Bytes of the queued messages.
+    bytes: usize,
 }
 
 impl VideoSender {
     pub(crate) fn queued(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Drop the oldest message nothing of which was sent yet, if more than `max_bytes`
+    /// wait: a video frame that would arrive too late is better not sent. Returns its id.
+    pub(crate) fn drop_stale(&mut self, max_bytes: usize, pool: &mut BufPool) -> Option<u32> {
+        if self.bytes <= max_bytes {
+            return None;
+        }
+        let i = self.queue.iter().position(|m| m.next_index == 0)?;
+        // Never the newest: the encoder's latest frame is the one worth sending.
+        if i + 1 == self.queue.len() {
+            return None;
+        }
+        let dropped = self.queue.remove(i)?;
+        self.bytes -= dropped.data.len();
+        pool.give(dropped.data);
+        Some(dropped.id)
     }
 
     /// Queue a message; `data` is non-empty and at most `max_video_message` bytes (checked by
@@ -41,6 +60,7 @@ impl VideoSender {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let count = FragmentHeader::count_for(data.len(), max_fragment).unwrap_or(1);
+        self.bytes += data.len();
         self.queue.push_back(Outgoing {
             id,
             data,
@@ -67,6 +87,7 @@ impl VideoSender {
         msg.next_index += 1;
         if msg.next_index == msg.count {
             if let Some(done) = self.queue.pop_front() {
+                self.bytes -= done.data.len();
                 pool.give(done.data);
             }
         }

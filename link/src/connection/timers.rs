@@ -20,11 +20,17 @@ pub(crate) enum Timer {
     Reassembly,
     /// A storage unlock got no answer within the handshake timeout.
     Unlock,
+    /// Receipts have waited long enough: send feedback.
+    Feedback,
+    /// A reliable channel's ack has waited long enough for a second segment.
+    Ack,
+    /// The pacer lets the next video or storage frame go.
+    Pacing,
 }
 
 impl Timer {
     /// Every timer, in the order `handle_timeout` runs them.
-    pub(crate) const ALL: [Timer; 8] = [
+    pub(crate) const ALL: [Timer; 11] = [
         Timer::KeyReject,
         Timer::Rekey,
         Timer::LinkLoss,
@@ -32,6 +38,9 @@ impl Timer {
         Timer::Unlock,
         Timer::SessionRetransmit,
         Timer::StorageRetransmit,
+        Timer::Feedback,
+        Timer::Ack,
+        Timer::Pacing,
         Timer::Keepalive,
     ];
 }

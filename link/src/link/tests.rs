@@ -222,8 +222,8 @@ fn video_with_a_lost_fragment_is_reported_lost_and_never_delivered() {
         }
     }
     assert_eq!(messages(&mut rc), [(Channel::Video, vec![4u8; 4000])]);
-    let deadline = rc.poll_timeout().unwrap();
-    assert_eq!(deadline, t + Config::default().video_reassembly_timeout);
+    let deadline = t + Config::default().video_reassembly_timeout;
+    assert!(rc.poll_timeout().unwrap() <= deadline);
     rc.handle_timeout(deadline);
     assert_eq!(rc.poll_event(), Some(Event::VideoLost { message_id: 0 }));
     assert_eq!(rc.stats().channel(Channel::Video).messages_lost, 1);
@@ -486,7 +486,7 @@ fn storage_protocol_violations_are_counted_not_delivered() {
     assert_eq!(air.stats().dropped_protocol, 1);
 
     SegmentHeader {
-        seq: 1000,
+        seq: Config::default().storage_window + 1,
         flags: SEGMENT_FIRST,
     }
     .emit(&mut body)
@@ -565,6 +565,16 @@ fn a_silent_link_rekeys_by_age_exactly_when_poll_timeout_said() {
         })
     };
     assert!(rotated(&mut air) && rotated(&mut rc));
+    // Feedback on what arrived goes back (it asks for none in return).
+    let later = due + Duration::from_millis(10);
+    for _ in 0..2 {
+        air.handle_timeout(later);
+        rc.handle_timeout(later);
+        let from_air = drain(&mut air, later);
+        deliver_all(&mut rc, later, &from_air);
+        let from_rc = drain(&mut rc, later);
+        deliver_all(&mut air, later, &from_rc);
+    }
     // The new keys are young: the next rotation is another 30 s away, and the session never
     // reached its hard limit.
     assert_eq!(air.poll_timeout(), Some(due + Duration::from_secs(30)));
@@ -611,7 +621,7 @@ fn a_full_queue_reports_writable_once_it_drains() {
     air.send(Channel::Storage, &[8; 3000]).unwrap();
     let mut got = messages(&mut rc).len();
     let mut now = t;
-    for _ in 0..200 {
+    for _ in 0..2000 {
         now = now + Duration::from_millis(10);
         air.handle_timeout(now);
         rc.handle_timeout(now);
@@ -624,5 +634,5 @@ fn a_full_queue_reports_writable_once_it_drains() {
             break;
         }
     }
-    assert_eq!(got, limit + 1);
+    assert_eq!(got, limit + 1, "after {:?}", now.saturating_since(t));
 }

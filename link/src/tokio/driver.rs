@@ -105,8 +105,12 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             (wake_at, link.is_closed(), delivered)
         };
         let moved = !sends.is_empty() || delivered > 0;
-        // Queues may have emptied, acknowledgements may have arrived: let waiters look.
-        shared.drained.notify_waiters();
+        // Queues may have emptied, acknowledgements may have arrived: let waiters look. Only
+        // when something moved: a waiter woken for nothing would try, fail and wake the
+        // driver again, a loop that never lets (virtual) time pass while the pacer waits.
+        if moved {
+            shared.drained.notify_waiters();
+        }
         let mut at = 0;
         for (len, to) in sends.drain(..) {
             // A failed send is a lost datagram to the link, which recovers from losses.

@@ -9,10 +9,10 @@
 //! | index | count | data ...             flags: 0x01 first segment, 0x02 last segment
 //! +-------+-------+
 //!
-//! Ack (channel 4):                      Close:
-//! +---------------+---------------+    +-------+
-//! | next expected | SACK bitmap (u64) |  | code  |
-//! +---------------+---------------+    +-------+
+//! Ack (channels 4, 0):                               Close:
+//! +---------------+--------+---+---------------+     +-------+
+//! | next expected | window | n | n SACK ranges |     | code  |
+//! +---------------+--------+---+---------------+     +-------+
 //! ```
 
 use super::reader::Reader;
@@ -152,29 +152,105 @@ impl SegmentHeader {
     }
 }
 
+/// The most SACK ranges one ack carries: an ack reports the newest ranges, and the sender
+/// remembers what earlier acks reported, so 32 ranges per ack keep up with one loss in
+/// every few segments (acks go every second segment).
+pub const MAX_SACK_RANGES: usize = 32;
+
+/// A run of consecutive segments the receiver holds beyond `next_expected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SackRange {
+    /// Sequence number of the first segment of the run.
+    pub start: u32,
+    /// Segments in the run, at least 1.
+    pub len: u16,
+}
+
 /// A selective acknowledgement for the reliable channel.
+///
+/// ```text
+/// +---------------+-------+---+--------------------------+
+/// | next expected | window| n | n x (start u32, len u16)  |  newest range first
+/// +---------------+-------+---+--------------------------+
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AckBody {
     /// Every sequence number before this one has been received.
     pub next_expected: u32,
-    /// Bit `i` set: segment `next_expected + 1 + i` has been received.
-    pub sack: u64,
+    /// The receive window: the sender may send sequence numbers below
+    /// `next_expected + window`.
+    pub window: u16,
+    ranges: [SackRange; MAX_SACK_RANGES],
+    count: u8,
 }
 
 impl AckBody {
-    /// Encoded length.
-    pub const LEN: usize = 12;
+    /// Encoded length without ranges.
+    pub const MIN_LEN: usize = 7;
+    /// Encoded length of one range.
+    pub const RANGE_LEN: usize = 6;
+    /// Largest encoded length.
+    pub const MAX_LEN: usize = Self::MIN_LEN + MAX_SACK_RANGES * Self::RANGE_LEN;
 
-    /// Parse an ack body; it must be exactly [`AckBody::LEN`] bytes.
+    /// An ack with no ranges.
+    pub fn new(next_expected: u32, window: u16) -> Self {
+        AckBody {
+            next_expected,
+            window,
+            ranges: [SackRange::default(); MAX_SACK_RANGES],
+            count: 0,
+        }
+    }
+
+    /// The ranges, newest first.
+    pub fn ranges(&self) -> &[SackRange] {
+        &self.ranges[..usize::from(self.count)]
+    }
+
+    /// Add a range after those already there; false (and nothing added) when the ack holds
+    /// [`MAX_SACK_RANGES`] already.
+    pub fn push_range(&mut self, range: SackRange) -> bool {
+        let Some(slot) = self.ranges.get_mut(usize::from(self.count)) else {
+            return false;
+        };
+        *slot = range;
+        self.count += 1;
+        true
+    }
+
+    /// Encoded length.
+    pub fn len(&self) -> usize {
+        Self::MIN_LEN + usize::from(self.count) * Self::RANGE_LEN
+    }
+
+    /// Does the ack carry no ranges?
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Parse an ack body.
     ///
     /// # Errors
-    /// [`DecodeError::PayloadTooShort`] or [`DecodeError::TrailingBytes`].
+    /// [`DecodeError::PayloadTooShort`] or [`DecodeError::TrailingBytes`] when the length does
+    /// not match the range count; [`DecodeError::InvalidField`] for more than [`MAX_SACK_RANGES`]
+    /// ranges or an empty one.
     pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(payload);
-        let body = AckBody {
-            next_expected: r.u32()?,
-            sack: r.u64()?,
-        };
+        let mut body = AckBody::new(r.u32()?, r.u16()?);
+        let count = r.u8()?;
+        if usize::from(count) > MAX_SACK_RANGES {
+            return Err(DecodeError::InvalidField);
+        }
+        for _ in 0..count {
+            let range = SackRange {
+                start: r.u32()?,
+                len: r.u16()?,
+            };
+            if range.len == 0 {
+                return Err(DecodeError::InvalidField);
+            }
+            body.push_range(range);
+        }
         r.end()?;
         Ok(body)
     }
@@ -184,9 +260,85 @@ impl AckBody {
     /// # Errors
     /// [`EncodeError::BufferTooSmall`] if `buf` is too short.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let out = buf
+            .get_mut(..self.len())
+            .ok_or(EncodeError::BufferTooSmall)?;
+        out[0..4].copy_from_slice(&self.next_expected.to_be_bytes());
+        out[4..6].copy_from_slice(&self.window.to_be_bytes());
+        out[6] = self.count;
+        for (range, b) in self
+            .ranges()
+            .iter()
+            .zip(out[Self::MIN_LEN..].chunks_exact_mut(Self::RANGE_LEN))
+        {
+            b[0..4].copy_from_slice(&range.start.to_be_bytes());
+            b[4..6].copy_from_slice(&range.len.to_be_bytes());
+        }
+        Ok(self.len())
+    }
+}
+
+/// The body of a feedback frame: what this end received of the peer's frames in the
+/// current session, cumulatively, so a lost feedback frame loses no information.
+///
+/// ```text
+/// +-------------------------------+-------------------------------+
+/// | largest counter (u64)         | frames received (u64)         |
+/// +-------------------------------+---------------+---------------+
+/// | bytes received (u64)          | rx time (u32) | ack delay u32 |
+/// +-------------------------------+---------------+---------------+
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedbackBody {
+    /// The largest counter authenticated so far in this session.
+    pub largest: u64,
+    /// Frames authenticated so far in this session (any type).
+    pub frames: u64,
+    /// Datagram bytes of those frames.
+    pub bytes: u64,
+    /// When the frame `largest` arrived, in the receiver's clock: microseconds, modulo
+    /// 2^32 (only differences are used).
+    pub received_at_us: u32,
+    /// Microseconds from that arrival to this feedback's sending.
+    pub ack_delay_us: u32,
+}
+
+impl FeedbackBody {
+    /// Encoded length.
+    pub const LEN: usize = 32;
+
+    /// Parse a feedback body; it must be exactly [`FeedbackBody::LEN`] bytes.
+    ///
+    /// # Errors
+    /// [`DecodeError::PayloadTooShort`] or [`DecodeError::TrailingBytes`];
+    /// [`DecodeError::InvalidField`] if more frames than counters are claimed.
+    pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(payload);
+        let body = FeedbackBody {
+            largest: r.u64()?,
+            frames: r.u64()?,
+            bytes: r.u64()?,
+            received_at_us: r.u32()?,
+            ack_delay_us: r.u32()?,
+        };
+        r.end()?;
+        if body.frames > body.largest.saturating_add(1) {
+            return Err(DecodeError::InvalidField);
+        }
+        Ok(body)
+    }
+
+    /// Write the body into `buf`, returning the bytes written.
+    ///
+    /// # Errors
+    /// [`EncodeError::BufferTooSmall`] if `buf` is too short.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let mut b = [0u8; Self::LEN];
-        b[0..4].copy_from_slice(&self.next_expected.to_be_bytes());
-        b[4..12].copy_from_slice(&self.sack.to_be_bytes());
+        b[0..8].copy_from_slice(&self.largest.to_be_bytes());
+        b[8..16].copy_from_slice(&self.frames.to_be_bytes());
+        b[16..24].copy_from_slice(&self.bytes.to_be_bytes());
+        b[24..28].copy_from_slice(&self.received_at_us.to_be_bytes());
+        b[28..32].copy_from_slice(&self.ack_delay_us.to_be_bytes());
         put(buf, &b)
     }
 }
@@ -284,7 +436,7 @@ mod tests {
 
     #[test]
     fn segment_ack_close_round_trip() {
-        let mut buf = [0u8; 32];
+        let mut buf = [0u8; AckBody::MAX_LEN + 8];
         let s = SegmentHeader {
             seq: 0xfffffffe,
             flags: SEGMENT_FIRST | SEGMENT_LAST,
@@ -298,11 +450,11 @@ mod tests {
             Err(DecodeError::ReservedFlags(4))
         );
 
-        let a = AckBody {
-            next_expected: 9,
-            sack: 0x8000_0000_0000_0001,
-        };
+        let mut a = AckBody::new(9, 4096);
+        assert!(a.push_range(SackRange { start: 40, len: 3 }));
+        assert!(a.push_range(SackRange { start: 11, len: 1 }));
         let n = a.emit(&mut buf).unwrap();
+        assert_eq!(n, AckBody::MIN_LEN + 2 * AckBody::RANGE_LEN);
         assert_eq!(AckBody::parse(&buf[..n]), Ok(a));
         assert_eq!(
             AckBody::parse(&buf[..n - 1]),
@@ -312,6 +464,21 @@ mod tests {
             AckBody::parse(&buf[..n + 1]),
             Err(DecodeError::TrailingBytes)
         );
+
+        // An empty range, or more ranges than an ack may hold, is malformed.
+        let mut bad = buf;
+        bad[AckBody::MIN_LEN + 5] = 0;
+        assert_eq!(AckBody::parse(&bad[..n]), Err(DecodeError::InvalidField));
+        let mut full = AckBody::new(0, 1);
+        for start in 0..MAX_SACK_RANGES as u32 {
+            assert!(full.push_range(SackRange { start, len: 1 }));
+        }
+        assert!(!full.push_range(SackRange { start: 99, len: 1 }));
+        let n = full.emit(&mut buf).unwrap();
+        assert_eq!(n, AckBody::MAX_LEN);
+        assert_eq!(AckBody::parse(&buf[..n]), Ok(full));
+        buf[6] = MAX_SACK_RANGES as u8 + 1;
+        assert_eq!(AckBody::parse(&buf[..n]), Err(DecodeError::InvalidField));
 
         let c = CloseBody { code: 3 };
         let n = c.emit(&mut buf).unwrap();

@@ -142,6 +142,8 @@ pub enum FrameType {
     Keepalive = 0x12,
     /// Authenticated close with a reason code.
     Close = 0x13,
+    /// Receiver feedback: what arrived, when, for the sender's estimate of the radio.
+    Feedback = 0x14,
 }
 
 impl FrameType {
@@ -159,6 +161,7 @@ impl FrameType {
             0x11 => FrameType::Ack,
             0x12 => FrameType::Keepalive,
             0x13 => FrameType::Close,
+            0x14 => FrameType::Feedback,
             other => return Err(DecodeError::UnknownType(other)),
         })
     }
@@ -567,10 +570,7 @@ mod tests {
     fn writing_into_a_short_buffer_is_an_encode_error() {
         let mut short = [0u8; HEADER_LEN - 1];
         assert_eq!(sample().emit(&mut short), Err(EncodeError::BufferTooSmall));
-        let ack = body::AckBody {
-            next_expected: 1,
-            sack: 0,
-        };
+        let ack = body::AckBody::new(1, 64);
         assert_eq!(ack.emit(&mut [0u8; 3]), Err(EncodeError::BufferTooSmall));
     }
 }

@@ -1,6 +1,6 @@
 //! What one direction of the radio does: [`ChannelConfig`], with its bursty-loss model
-//! ([`Burst`]), its distance profile ([`DistanceProfile`]) and its checks
-//! ([`ChannelConfigError`]).
+//! ([`Burst`]), its distance profile ([`DistanceProfile`]), the changes of its bottleneck
+//! rate during a run ([`RateStep`]) and its checks ([`ChannelConfigError`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use rotorlink::Timestamp;
 /// The behaviour of one direction of the radio.
 ///
 /// A datagram goes through these stages, in this order (see [`RadioChannel`] for the details):
-/// the MTU check, the bottleneck (`rate_bps`, `queue_bytes`), the air (`burst`, `distance`,
+/// the MTU check, the bottleneck (`rate_bps`, `rate_steps`, `queue_bytes`), the air (`burst`, `distance`,
 /// `loss`), duplication (`duplicate`), and then each copy on its own: corruption (`corrupt`)
 /// and propagation (`delay`, `jitter`, `reorder`).
 ///
@@ -40,7 +40,16 @@ pub struct ChannelConfig {
     pub corrupt: f64,
     /// Bottleneck rate in bits per second: a datagram of `n` bytes occupies the sender's
     /// radio for `8 n / rate_bps` seconds, one datagram after another. `None`: unlimited.
+    /// The rate at the start of the run: `rate_steps` may change it later.
     pub rate_bps: Option<u64>,
+    /// Changes of the bottleneck rate during the run, in time order: from each step's `at`
+    /// on, the rate is its `bps` (until the next step). Empty: `rate_bps` all along.
+    ///
+    /// A radio's capacity falls and recovers as its modulation adapts to range and
+    /// interference; a schedule of steps is the simplest model of that which a test can
+    /// reason about ("8 Mbit/s from 4 s to 8 s"). A datagram is transmitted at the rate in
+    /// force when its transmission starts.
+    pub rate_steps: Vec<RateStep>,
     /// Bytes that may wait behind the datagram being transmitted when `rate_bps` is set;
     /// a datagram that would make the waiting bytes exceed this is dropped (drop-tail).
     /// A datagram that finds the radio idle is always accepted.
@@ -54,7 +63,7 @@ pub struct ChannelConfig {
 impl Default for ChannelConfig {
     /// A clean channel with 5 ms of delay: no loss, no jitter, no reordering, no
     /// duplicates, no corruption, unlimited rate (with a 1 MiB queue, should a rate be
-    /// set), no MTU, no distance loss. `reorder_delay` is 10 ms.
+    /// set) that never changes, no MTU, no distance loss. `reorder_delay` is 10 ms.
     fn default() -> Self {
         ChannelConfig {
             loss: 0.0,
@@ -66,6 +75,7 @@ impl Default for ChannelConfig {
             duplicate: 0.0,
             corrupt: 0.0,
             rate_bps: None,
+            rate_steps: Vec::new(),
             // Room for a 20 Mbit/s key frame (~300 KB), which the aircraft sends at once.
             queue_bytes: 1024 * 1024,
             mtu: None,
@@ -84,8 +94,8 @@ impl ChannelConfig {
     /// # Errors
     /// A [`ChannelConfigError`] naming the first field out of range: probabilities must be
     /// within `0.0..=1.0` (NaN is not), `reorder_delay` must be non-zero when `reorder > 0`,
-    /// `rate_bps` and `mtu` non-zero, and the distance profile as
-    /// [`DistanceProfile::validate`] says.
+    /// `rate_bps` and `mtu` non-zero, `rate_steps` non-zero and in strictly increasing
+    /// time order, and the distance profile as [`DistanceProfile::validate`] says.
     pub fn validate(&self) -> Result<(), ChannelConfigError> {
         use ChannelConfigError as E;
         let checks = [
@@ -99,6 +109,11 @@ impl ChannelConfig {
             (probability(self.corrupt), E::Corrupt),
             (self.rate_bps != Some(0), E::RateBps),
             (self.mtu != Some(0), E::Mtu),
+            (
+                self.rate_steps.iter().all(|s| s.bps > 0)
+                    && self.rate_steps.windows(2).all(|w| w[0].at < w[1].at),
+                E::RateSteps,
+            ),
         ];
         if let Some((_, e)) = checks.into_iter().find(|(ok, _)| !ok) {
             return Err(e);
@@ -111,6 +126,27 @@ impl ChannelConfig {
         }
         Ok(())
     }
+
+    /// The bottleneck rate at `at` (time since the start of the run): the last of
+    /// `rate_steps` that has begun, or `rate_bps` before the first.
+    pub fn rate_at(&self, at: Timestamp) -> Option<u64> {
+        let since_start = at.saturating_since(Timestamp::ZERO);
+        self.rate_steps
+            .iter()
+            .take_while(|s| s.at <= since_start)
+            .last()
+            .map_or(self.rate_bps, |s| Some(s.bps))
+    }
+}
+
+/// A change of the bottleneck rate during a run (see [`ChannelConfig::rate_steps`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateStep {
+    /// When it takes effect: time since the start of the run (the simulator's
+    /// [`Timestamp::ZERO`]; for `rotorlink proxy`, when the proxy started).
+    pub at: Duration,
+    /// The rate from then on, bits per second.
+    pub bps: u64,
 }
 
 /// Bursty loss: a two-state Gilbert–Elliott chain, stepped once per datagram.
@@ -303,6 +339,8 @@ pub enum ChannelConfigError {
     RateBps,
     /// `mtu` is zero.
     Mtu,
+    /// A step of `rate_steps` is zero, or the steps are not in increasing time order.
+    RateSteps,
     /// `distance.max_m` is negative or not finite.
     DistanceMax,
     /// `distance.period` is zero.
@@ -333,6 +371,7 @@ impl ChannelConfigError {
             E::Corrupt => "corrupt: must be a probability in 0..=1",
             E::RateBps => "rate_bps: must not be zero",
             E::Mtu => "mtu: must not be zero",
+            E::RateSteps => "rate_steps: rates must not be zero, times must increase",
             E::DistanceMax => "distance.max_m: must be finite and not negative",
             E::DistancePeriod => "distance.period: must be at least a microsecond",
             E::DistanceRange => {

@@ -7,7 +7,8 @@
 //!
 //! 1. **MTU**: larger than [`ChannelConfig::mtu`]: dropped (`dropped_mtu`).
 //! 2. **Bottleneck** ([`ChannelConfig::rate_bps`]): the sender's radio transmits one datagram
-//!    after another at `rate_bps`; a datagram that finds it busy waits in a queue of
+//!    after another at `rate_bps` (or the rate [`ChannelConfig::rate_steps`] set by the time
+//!    its transmission starts); a datagram that finds it busy waits in a queue of
 //!    [`ChannelConfig::queue_bytes`] bytes, or is dropped if it does not fit (drop-tail,
 //!    `dropped_queue`). The datagram leaves the radio when its last bit is transmitted.
 //! 3. **Air**, at that departure time: the Gilbert–Elliott chain ([`Burst`]) steps and may
@@ -37,7 +38,7 @@ mod config;
 
 pub(crate) use adversary::OnPath;
 pub use adversary::{Adversary, Air, Direction, FnAdversary, Recorder, Sighting};
-pub use config::{Burst, ChannelConfig, ChannelConfigError, DistanceProfile};
+pub use config::{Burst, ChannelConfig, ChannelConfigError, DistanceProfile, RateStep};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -198,9 +199,6 @@ impl RadioChannel {
     /// Admit a datagram of `len` bytes to the bottleneck at `now`; when its last bit leaves,
     /// or `None` if the queue is full.
     fn bottleneck(&mut self, now: Timestamp, len: usize) -> Option<Timestamp> {
-        let Some(rate) = self.config.rate_bps else {
-            return Some(now);
-        };
         let now_ns = now.as_micros().saturating_mul(1000);
         while let Some(&(start, n)) = self.waiting.front() {
             if start > now_ns {
@@ -210,6 +208,10 @@ impl RadioChannel {
             self.waiting_bytes -= n;
         }
         let start = self.busy_until_ns.max(now_ns);
+        // The rate in force when the transmission starts (rate steps change it mid-run).
+        let Some(rate) = self.config.rate_at(Timestamp::from_micros(start / 1000)) else {
+            return Some(now);
+        };
         let waits = start > now_ns;
         if waits && self.waiting_bytes + len > self.config.queue_bytes {
             return None;

@@ -49,6 +49,10 @@ fn everything() -> ChannelConfig {
         duplicate: 0.05,
         corrupt: 0.05,
         rate_bps: Some(2_000_000),
+        rate_steps: vec![RateStep {
+            at: Duration::from_secs(2),
+            bps: 1_000_000,
+        }],
         queue_bytes: 8_000,
         mtu: Some(1_100),
         distance: Some(DistanceProfile::out_and_back(
@@ -273,6 +277,50 @@ fn under_its_rate_the_bottleneck_only_adds_serialization() {
     assert_eq!(stats.dropped_queue, 50, "{stats:?}");
 }
 
+/// The bottleneck carries the rate of the step in force: 8 Mbit/s offered to a radio of
+/// 2 Mbit/s, then 4 Mbit/s from 1 s, then 1 Mbit/s from 2 s.
+#[test]
+fn rate_steps_change_the_bottleneck_mid_run() {
+    let cfg = ChannelConfig {
+        rate_bps: Some(2_000_000),
+        rate_steps: vec![
+            RateStep {
+                at: Duration::from_secs(1),
+                bps: 4_000_000,
+            },
+            RateStep {
+                at: Duration::from_secs(2),
+                bps: 1_000_000,
+            },
+        ],
+        queue_bytes: 4_000,
+        ..ChannelConfig::default()
+    };
+    assert_eq!(cfg.rate_at(ms(999)), Some(2_000_000));
+    assert_eq!(cfg.rate_at(ms(1_000)), Some(4_000_000));
+    assert_eq!(cfg.rate_at(ms(60_000)), Some(1_000_000));
+    let (out, _) = run(&cfg, 1, 3_000, Duration::from_millis(1), 1_000);
+    // Mbit/s delivered between two arrival times (in ms), away from the steps.
+    let carried = |from: u64, to: u64| {
+        let bytes: usize = out
+            .iter()
+            .filter(|(t, _)| (ms(from)..ms(to)).contains(t))
+            .map(|(_, d)| d.len())
+            .sum();
+        bytes as f64 * 8.0 / ((to - from) as f64 / 1e3) / 1e6
+    };
+    for (from, to, want) in [(200, 900, 2.0), (1_200, 1_900, 4.0), (2_200, 2_900, 1.0)] {
+        let got = carried(from, to);
+        assert!((got - want).abs() < 0.05 * want, "{from}..{to} ms: {got}");
+    }
+    // Without steps, the rate is `rate_bps` all along.
+    let plain = ChannelConfig {
+        rate_steps: Vec::new(),
+        ..cfg
+    };
+    assert_eq!(plain.rate_at(ms(60_000)), Some(2_000_000));
+}
+
 #[test]
 fn datagrams_over_the_mtu_are_dropped() {
     let mut c = RadioChannel::new(
@@ -476,6 +524,30 @@ fn validation_names_the_field() {
             },
             ChannelConfigError::Mtu,
             "mtu",
+        ),
+        (
+            ChannelConfig {
+                rate_steps: vec![RateStep {
+                    at: Duration::from_secs(1),
+                    bps: 0,
+                }],
+                ..ok.clone()
+            },
+            ChannelConfigError::RateSteps,
+            "rate_steps",
+        ),
+        (
+            ChannelConfig {
+                rate_steps: [2, 1]
+                    .map(|s| RateStep {
+                        at: Duration::from_secs(s),
+                        bps: 1_000,
+                    })
+                    .to_vec(),
+                ..ok.clone()
+            },
+            ChannelConfigError::RateSteps,
+            "rate_steps",
         ),
         (
             ChannelConfig {

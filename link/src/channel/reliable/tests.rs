@@ -17,11 +17,20 @@ impl Rng {
     }
 }
 
+/// An ack for `next_expected` with `ranges` of (start, len), newest first.
+fn ack(next_expected: u32, ranges: &[(u32, u16)]) -> AckBody {
+    let mut ack = AckBody::new(next_expected, 64);
+    for &(start, len) in ranges {
+        assert!(ack.push_range(SackRange { start, len }));
+    }
+    ack
+}
+
 #[test]
 fn delivers_everything_in_order_exactly_once_over_loss_and_reorder() {
     let cfg = config();
     let mut tx = ReliableSender::new(&cfg);
-    let mut rx = ReliableReceiver::new(&cfg);
+    let mut rx = ReliableReceiver::new(&cfg, 2);
     let mut pool = BufPool::default();
     let messages: StdVec<StdVec<u8>> = (0..40u32)
         .map(|i| (0..(i * 97 % 3000 + 1)).map(|b| (b ^ i) as u8).collect())
@@ -52,10 +61,10 @@ fn delivers_everything_in_order_exactly_once_over_loss_and_reorder() {
             let copies = if rng.next() % 10 == 0 { 2 } else { 1 };
             for _ in 0..copies {
                 let (h, data) = SegmentHeader::parse(seg).unwrap();
-                rx.on_segment(&h, data, &mut pool, &mut |m| got.push(m));
+                rx.on_segment(now, &h, data, &mut pool, &mut |m| got.push(m));
             }
         }
-        if rx.ack_pending() && rng.next() % 4 != 0 {
+        if rx.ack_due(now) && rng.next() % 4 != 0 {
             let ack = rx.take_ack();
             assert!(tx.on_ack(now, &ack, &mut pool));
         }
@@ -66,7 +75,7 @@ fn delivers_everything_in_order_exactly_once_over_loss_and_reorder() {
     }
     assert_eq!(got, messages);
     assert_eq!(rx.protocol_errors, 0);
-    assert!(tx.rto() >= cfg.storage_min_rto);
+    assert!(tx.probe_timeout() >= cfg.storage_min_rto);
 }
 
 #[test]
@@ -78,22 +87,21 @@ fn an_ack_for_unsent_data_is_refused() {
     let mut buf = [0u8; 100];
     tx.next_new(Timestamp::ZERO, 100, &mut buf, &mut pool)
         .unwrap();
-    let bogus = AckBody {
-        next_expected: 5,
-        sack: 0,
-    };
+    let bogus = AckBody::new(5, 64);
     assert!(!tx.on_ack(Timestamp::ZERO, &bogus, &mut pool));
     assert_eq!(tx.in_flight(), 1);
-    let good = AckBody {
-        next_expected: 1,
-        sack: 0,
-    };
+    // A range beyond what was sent is refused as well.
+    let mut bogus = AckBody::new(0, 64);
+    bogus.push_range(SackRange { start: 1, len: 1 });
+    assert!(!tx.on_ack(Timestamp::ZERO, &bogus, &mut pool));
+    assert_eq!(tx.in_flight(), 1);
+    let good = AckBody::new(1, 64);
     assert!(tx.on_ack(Timestamp::ZERO, &good, &mut pool));
     assert_eq!(tx.in_flight(), 0);
 }
 
 #[test]
-fn timeouts_back_off_and_acked_segments_are_not_resent() {
+fn a_silent_path_gets_one_probe_per_timeout_and_acked_segments_are_not_resent() {
     let cfg = config();
     let mut tx = ReliableSender::new(&cfg);
     let mut pool = BufPool::default();
@@ -102,24 +110,35 @@ fn timeouts_back_off_and_acked_segments_are_not_resent() {
     let t0 = Timestamp::ZERO;
     while tx.next_new(t0, 100, &mut buf, &mut pool).is_some() {}
     assert_eq!(tx.in_flight(), 4);
-    assert_eq!(tx.poll_timeout(), Some(t0 + cfg.storage_initial_rto));
-    // Segments 1 and 3 acknowledged selectively, 0 and 2 not.
-    assert!(tx.on_ack(
-        t0,
-        &AckBody {
-            next_expected: 0,
-            sack: 0b101
-        },
-        &mut pool
-    ));
-    let t1 = t0 + cfg.storage_initial_rto;
-    let mut resent = StdVec::new();
-    while let Some(n) = tx.next_retransmit(t1, &mut buf) {
-        resent.push(SegmentHeader::parse(&buf[..n]).unwrap().0.seq);
-    }
-    assert_eq!(resent, [0, 2]);
-    // One timeout, one doubling, although two segments expired together.
-    assert_eq!(tx.rto(), cfg.storage_initial_rto * 2);
+    let rto = cfg.storage_initial_rto;
+    assert_eq!(tx.poll_timeout(), Some(t0 + rto));
+    let resend_all = |tx: &mut ReliableSender, at, buf: &mut [u8]| {
+        let mut resent = StdVec::new();
+        while let Some(n) = tx.next_retransmit(at, buf) {
+            resent.push(SegmentHeader::parse(&buf[..n]).unwrap().0.seq);
+        }
+        resent
+    };
+    // Nothing acknowledged: one probe, the oldest segment, and the next timeout doubles.
+    let t1 = t0 + rto;
+    assert_eq!(resend_all(&mut tx, t1, &mut buf), [0]);
+    assert_eq!(tx.probe_timeout(), rto * 2);
+    assert_eq!(tx.poll_timeout(), Some(t1 + rto * 2));
+    let t2 = t1 + rto * 2;
+    assert_eq!(resend_all(&mut tx, t2, &mut buf), [0]);
+    assert_eq!(tx.probe_timeout(), rto * 4);
+    // Segments 1 and 3 acknowledged selectively (first transmissions: an RTT sample): the
+    // backoff is reset, 2 (sent before 3) is lost after the reordering wait, 0 (probed after
+    // 3 was sent) is not.
+    let t3 = t2 + Duration::from_millis(10);
+    assert!(tx.on_ack(t3, &ack(0, &[(3, 1), (1, 1)]), &mut pool));
+    // The first sample R = 610 ms gives SRTT + 4 RTTVAR = R + 4 R/2 = 1830 ms, backoff gone.
+    assert_eq!(tx.probe_timeout(), Duration::from_millis(1830));
+    // 2 was sent at t0: lost once 610 ms * 9/8 passed since.
+    let lost_at = t0 + Duration::from_micros(686_250);
+    assert_eq!(tx.poll_timeout(), Some(lost_at));
+    assert_eq!(resend_all(&mut tx, lost_at, &mut buf), [2]);
+    assert!(!tx.retransmit_due(lost_at));
 }
 
 #[test]
@@ -130,37 +149,50 @@ fn a_later_ack_marks_a_segment_lost_after_the_reorder_window() {
     tx.push(StdVec::from([1u8; 500]));
     let mut buf = [0u8; 200];
     let t0 = Timestamp::ZERO;
-    // Segment 0 alone, acked after 10 ms: srtt = 10 ms.
+    // Segment 0 alone, acked after 16 ms: srtt = 16 ms.
     tx.next_new(t0, 100, &mut buf, &mut pool).unwrap();
-    let t1 = t0 + Duration::from_millis(10);
-    assert!(tx.on_ack(
-        t1,
-        &AckBody {
-            next_expected: 1,
-            sack: 0
-        },
-        &mut pool
-    ));
+    let t1 = t0 + Duration::from_millis(16);
+    assert!(tx.on_ack(t1, &ack(1, &[]), &mut pool));
     while tx.next_new(t1, 100, &mut buf, &mut pool).is_some() {}
-    // 1 missing, 2 acked: 1 is lost once srtt * 5/4 has passed since it was sent.
-    let t2 = t1 + Duration::from_millis(10);
-    assert!(tx.on_ack(
-        t2,
-        &AckBody {
-            next_expected: 1,
-            sack: 0b1
-        },
-        &mut pool
-    ));
-    assert!(!tx.retransmit_due(t2));
-    let lost_at = t1 + Duration::from_micros(12_500);
+    // 1 missing, 2 acked 16 ms later: 1 is lost once 16 ms * 9/8 = 18 ms passed since it
+    // was sent.
+    let t2 = t1 + Duration::from_millis(16);
+    assert!(tx.on_ack(t2, &ack(1, &[(2, 1)]), &mut pool));
+    let lost_at = t1 + Duration::from_millis(18);
     assert_eq!(tx.poll_timeout(), Some(lost_at));
     assert!(!tx.retransmit_due(lost_at - Duration::from_micros(1)));
-    let rto_before = tx.rto();
+    let timeout_before = tx.probe_timeout();
     let n = tx.next_retransmit(lost_at, &mut buf).unwrap();
     assert_eq!(SegmentHeader::parse(&buf[..n]).unwrap().0.seq, 1);
     // Loss detection is not a timeout: no backoff.
-    assert_eq!(tx.rto(), rto_before);
+    assert_eq!(tx.probe_timeout(), timeout_before);
     // Segments after the newest acked one are not marked.
     assert!(!tx.retransmit_due(lost_at));
+}
+
+#[test]
+fn every_range_is_reported_within_a_few_acks_however_many_holes() {
+    let cfg = config();
+    let mut rx = ReliableReceiver::new(&cfg, 2);
+    let mut pool = BufPool::default();
+    // Every other segment of 1..=200 arrives: 100 single-segment ranges, over three times
+    // what one ack holds.
+    let held: StdVec<u32> = (1..=200).step_by(2).collect();
+    for &seq in &held {
+        let h = SegmentHeader {
+            seq,
+            flags: SEGMENT_FIRST | SEGMENT_LAST,
+        };
+        rx.on_segment(Timestamp::ZERO, &h, b"x", &mut pool, &mut |_| {});
+    }
+    let mut reported = std::collections::BTreeSet::new();
+    for i in 0..6 {
+        let ack = rx.take_ack();
+        assert_eq!(ack.next_expected, 0);
+        assert_eq!(ack.ranges().len(), MAX_SACK_RANGES);
+        // The newest half is in every ack, newest first.
+        assert_eq!(ack.ranges()[0], SackRange { start: 199, len: 1 }, "ack {i}");
+        reported.extend(ack.ranges().iter().map(|r| r.start));
+    }
+    assert_eq!(reported.into_iter().collect::<StdVec<_>>(), held);
 }

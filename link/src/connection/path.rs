@@ -1,0 +1,709 @@
+//! The sender's model of the radio path, from the receiver's feedback (PROTOCOL.md 34): the
+//! bottleneck rate and the minimum round trip, as BBR models them, so that random radio loss
+//! is not read as congestion and a growing queue is; and the pacer that sends at the model's
+//! rate so the radio's queue stays short and the link's own priorities hold end to end.
+//!
+//! ```text
+//!  sender                                            receiver
+//!  frame c (counter), sent at t_c, cum. bytes B_c ──▶ arrives at r_c (receiver clock)
+//!                                                    every few frames or 10 ms:
+//!  on Feedback { largest = c, frames, bytes,  ◀────  Feedback (cumulative, so a lost one
+//!                received_at = r_c, ack_delay }       loses nothing)
+//!    rtt  = now - t_c - ack_delay              (min over 10 s: min_rtt)
+//!    rate = (B_c - B_a) / (r_c - r_a)          a: the previous sample's `largest`
+//!    loss = 1 - (frames - frames_a) / (c - a)
+//! ```
+//!
+//! The rate sample counts every byte *sent* between the two acknowledged counters, lost
+//! ones included, over the time the receiver took to see them pass: the rate the radio
+//! carried the sender's frames, whatever it then lost at random. While the round trip grows
+//! above its minimum (a queue is building), the sample counts only the bytes that arrived,
+//! so the model cannot talk itself into a rate the radio does not carry.
+
+use alloc::collections::VecDeque;
+use core::time::Duration;
+
+use crate::time::Timestamp;
+use crate::wire::body::FeedbackBody;
+
+/// A full frame, for the in-flight cap's allowances.
+const FRAME_BYTES: f64 = 1500.0;
+/// Frames the history holds before it first grows (a few round trips of a narrow radio;
+/// it grows to what a fast path keeps in flight, then stays).
+const INITIAL_HISTORY: usize = 256;
+/// Frames remembered for matching feedback: above a second of frames at 100 Mbit/s in
+/// flight would be needed to lose a match, and then only that RTT sample is skipped.
+const HISTORY: usize = 16_384;
+/// A round trip this much (or a quarter) above the minimum means a queue is building:
+/// well above the radio's jitter and a key frame's burst.
+const QUEUE_THRESHOLD: Duration = Duration::from_millis(10);
+/// A queue this long (or a quarter of the round trip) ends startup.
+const STARTUP_QUEUE_THRESHOLD: Duration = Duration::from_millis(6);
+/// The shortest arrival span a rate sample is measured over.
+const MIN_SAMPLE_SPAN: Duration = Duration::from_millis(30);
+/// The same in startup, where finding the rate fast matters more than a precise one.
+const MIN_STARTUP_SAMPLE_SPAN: Duration = Duration::from_millis(10);
+/// Rate samples the bottleneck estimate is the maximum of (about ten round trips).
+const RATE_WINDOW: usize = 10;
+/// How long a minimum round trip stays valid.
+const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
+/// Startup's pacing gain, 2/ln 2, doubles the rate every round trip.
+const STARTUP_GAIN: f64 = 2.885;
+/// Startup ends on the next sample without 25 % growth after this many in a row (two
+/// samples a round trip: about three round trips).
+const STARTUP_FLAT_SAMPLES: u8 = 5;
+/// Startup's in-flight cap, in bandwidth-delay products.
+const STARTUP_CAP_GAIN: f64 = 2.0;
+/// ProbeBw's gains, one phase per minimum round trip: probe up, go down, cruise.
+const PROBE_GAINS: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+/// The phases of `PROBE_GAINS` that are not cruising.
+const UP: usize = 0;
+const DOWN: usize = 1;
+/// Where a cycle starts after Drain: cruising, so a fresh estimate is not probed at once.
+const CRUISE: usize = 2;
+/// Rate before the first sample: a cautious start for a narrow radio.
+const INITIAL_RATE_BPS: f64 = 4_000_000.0;
+/// The pacer lets this much through at once.
+const BURST: Duration = Duration::from_millis(2);
+/// What a new path may send at once before any feedback (QUIC's initial window).
+const INITIAL_BURST_BYTES: f64 = 10.0 * 1400.0;
+
+/// One frame sent.
+#[derive(Clone, Copy)]
+struct Sent {
+    at: Timestamp,
+    /// Bytes sent in this session up to and including this frame.
+    cumulative: u64,
+}
+
+/// The point the next rate sample is measured from.
+#[derive(Clone, Copy)]
+struct Anchor {
+    largest: u64,
+    frames: u64,
+    bytes: u64,
+    received_at_us: u32,
+    sent_cumulative: u64,
+    /// When the frame `largest` was sent.
+    sent_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// Growing until the rate stops growing or a queue builds.
+    Startup { best: f64, flat_samples: u8 },
+    /// Emptying the queue startup built.
+    Drain,
+    /// Cruising at the estimate, probing up and draining in turn.
+    ProbeBw { phase: usize, since: Timestamp },
+}
+
+/// What the sender knows of the path, for reports and the application.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PathEstimate {
+    /// The bottleneck rate of the path, bits per second (0 before the first sample).
+    pub bottleneck_bps: u64,
+    /// The rate frames are paced at now, bits per second.
+    pub pacing_bps: u64,
+    /// The smallest round trip seen lately.
+    pub min_rtt: Option<Duration>,
+    /// The smoothed round trip.
+    pub srtt: Option<Duration>,
+    /// Fraction of frames lost lately (random and congestive alike), 0 to 1.
+    pub loss: f64,
+}
+
+/// The sender's path model and pacer.
+pub(crate) struct PathModel {
+    sent: VecDeque<Sent>,
+    /// Counter of `sent[0]`.
+    first: u64,
+    cumulative: u64,
+    /// Sent bytes up to the largest counter acknowledged.
+    acked_cumulative: u64,
+    anchor: Option<Anchor>,
+    min_rtt: Option<(Duration, Timestamp)>,
+    srtt: Option<Duration>,
+    latest_rtt: Option<Duration>,
+    samples: VecDeque<f64>,
+    loss: f64,
+    phase: Phase,
+    /// The smallest round trip seen in this probing cycle.
+    cycle_min_rtt: Option<Duration>,
+    /// How far the last cycle's smallest round trip stayed above the minimum: a queue the
+    /// cycle left standing, drained by a longer DOWN phase.
+    standing_queue: Duration,
+    /// Counters up to this one were sent while the application had nothing more: rate
+    /// samples that end at or before it may only raise the estimate.
+    app_limited_until: Option<u64>,
+    tokens: f64,
+    refilled: Timestamp,
+}
+
+fn wrapping_us(later: u32, earlier: u32) -> u32 {
+    later.wrapping_sub(earlier)
+}
+
+impl PathModel {
+    pub(crate) fn new(now: Timestamp) -> Self {
+        PathModel {
+            sent: VecDeque::with_capacity(INITIAL_HISTORY),
+            first: 0,
+            cumulative: 0,
+            acked_cumulative: 0,
+            anchor: None,
+            min_rtt: None,
+            srtt: None,
+            latest_rtt: None,
+            samples: VecDeque::with_capacity(RATE_WINDOW),
+            loss: 0.0,
+            phase: Phase::Startup {
+                best: 0.0,
+                flat_samples: 0,
+            },
+            cycle_min_rtt: None,
+            standing_queue: Duration::ZERO,
+            app_limited_until: None,
+            tokens: INITIAL_BURST_BYTES,
+            refilled: now,
+        }
+    }
+
+    /// The bottleneck estimate, bits per second.
+    fn bottleneck(&self) -> f64 {
+        self.samples.iter().copied().fold(0.0, f64::max)
+    }
+
+    fn gain(&self) -> f64 {
+        match self.phase {
+            Phase::Startup { .. } => STARTUP_GAIN,
+            Phase::Drain => 1.0 / STARTUP_GAIN,
+            Phase::ProbeBw { phase, .. } => PROBE_GAINS[phase],
+        }
+    }
+
+    /// The pacing rate, bits per second.
+    fn pacing_rate(&self) -> f64 {
+        let bottleneck = self.bottleneck();
+        if bottleneck <= 0.0 {
+            return INITIAL_RATE_BPS;
+        }
+        self.gain() * bottleneck
+    }
+
+    /// Bytes sent and not yet covered by feedback.
+    fn in_flight(&self) -> u64 {
+        self.cumulative - self.acked_cumulative
+    }
+
+    /// The most the path should hold, plus what the receiver holds before it reports. In
+    /// startup, twice the bandwidth-delay product, so the rate can double each round trip
+    /// (startup ends as soon as a queue builds). Otherwise the BDP times the pacing gain
+    /// when probing up (at least 1): enough to keep the radio busy, and no more, so any
+    /// queue left after a probe drains and the radio's queue stays a few milliseconds long
+    /// (a queue is what telemetry would wait behind). No limit before the first round trip
+    /// is known.
+    fn in_flight_cap(&self) -> u64 {
+        let bottleneck = self.bottleneck();
+        match self.min_rtt {
+            Some((rtt, _)) if bottleneck > 0.0 => {
+                let bytes_per_s = bottleneck / 8.0;
+                let bdp = bytes_per_s * rtt.as_secs_f64();
+                // What the receiver holds before it reports (`FEEDBACK_DELAY` of data or
+                // `FEEDBACK_EVERY` frames), with room for a lost feedback frame.
+                let unreported = bytes_per_s * FEEDBACK_DELAY.as_secs_f64()
+                    + f64::from(FEEDBACK_EVERY) * FRAME_BYTES;
+                let gain = if matches!(self.phase, Phase::Startup { .. }) {
+                    STARTUP_CAP_GAIN
+                } else {
+                    self.gain().max(1.0)
+                };
+                (gain * bdp + unreported) as u64
+            }
+            _ => u64::MAX,
+        }
+    }
+
+    fn refill(&mut self, now: Timestamp) {
+        let elapsed = now.saturating_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        let rate = self.pacing_rate() / 8.0;
+        let cap = (rate * BURST.as_secs_f64()).max(3000.0);
+        // Refilling never takes away what was there (the initial burst).
+        self.tokens = (self.tokens + rate * elapsed).min(cap.max(self.tokens));
+    }
+
+    /// Does the latest round trip show a queue building: above the minimum by more than
+    /// `QUEUE_THRESHOLD` or a quarter?
+    fn queue_building(&self) -> bool {
+        self.queue_longer_than(QUEUE_THRESHOLD)
+    }
+
+    /// Is the latest round trip above the minimum by more than `threshold` or a quarter?
+    fn queue_longer_than(&self, threshold: Duration) -> bool {
+        match (self.latest_rtt, self.min_rtt) {
+            (Some(latest), Some((min, _))) => latest.saturating_sub(min) > (min / 4).max(threshold),
+            _ => false,
+        }
+    }
+
+    /// Is the model probing for more rate (startup, or the up phase of a cycle), with a
+    /// first estimate to probe from?
+    pub(crate) fn probing(&self) -> bool {
+        if self.samples.is_empty() {
+            return false;
+        }
+        match self.phase {
+            Phase::Startup { .. } => true,
+            Phase::Drain => false,
+            Phase::ProbeBw { phase, .. } => phase == UP,
+        }
+    }
+
+    /// Is the path holding as much as the model allows, so paced frames wait for feedback?
+    pub(crate) fn in_flight_full(&self) -> bool {
+        self.in_flight() >= self.in_flight_cap()
+    }
+
+    /// How long to wait for feedback before asking for it with a probe: two round trips and
+    /// the receiver's feedback delay (200 ms before any round trip is known).
+    pub(crate) fn probe_interval(&self) -> Duration {
+        match self.srtt {
+            Some(srtt) => srtt * 2 + FEEDBACK_DELAY,
+            None => Duration::from_millis(200),
+        }
+    }
+
+    /// May a paced frame go now?
+    pub(crate) fn may_send(&mut self, now: Timestamp) -> bool {
+        self.refill(now);
+        self.tokens >= 0.0 && self.in_flight() < self.in_flight_cap()
+    }
+
+    /// When a paced frame may go next, if the pacer holds it back now.
+    pub(crate) fn next_send_at(&self) -> Option<Timestamp> {
+        if self.tokens >= 0.0 {
+            return None;
+        }
+        let rate = self.pacing_rate() / 8.0;
+        // Rounded up to the next microsecond (the clock's resolution): a wait rounded down
+        // to zero would wake the caller into the same refusal for ever.
+        let wait_us = (-self.tokens / rate * 1e6).min(1e6) as u64 + 1;
+        Some(self.refilled + Duration::from_micros(wait_us))
+    }
+
+    /// The application had nothing more to send while the pacer would have let it.
+    /// (An idle sender saves up no more than the pacer's burst: `refill` caps the tokens.)
+    pub(crate) fn on_idle(&mut self, next_counter: u64) {
+        self.app_limited_until = Some(next_counter);
+    }
+
+    /// A frame with `counter` and `bytes` went out (paced or not: every byte counts).
+    pub(crate) fn on_sent(&mut self, now: Timestamp, counter: u64, bytes: usize) {
+        self.refill(now);
+        self.tokens -= bytes as f64;
+        self.cumulative += bytes as u64;
+        if self.sent.is_empty() {
+            self.first = counter;
+        } else if counter != self.first + self.sent.len() as u64 {
+            // Counters are consecutive within a session; start again if not.
+            self.sent.clear();
+            self.first = counter;
+        }
+        if self.sent.len() == HISTORY {
+            self.sent.pop_front();
+            self.first += 1;
+        }
+        self.sent.push_back(Sent {
+            at: now,
+            cumulative: self.cumulative,
+        });
+    }
+
+    fn lookup(&self, counter: u64) -> Option<Sent> {
+        let i = counter.checked_sub(self.first)?;
+        self.sent.get(usize::try_from(i).ok()?).copied()
+    }
+
+    /// A new session: its counters start again. What was learnt of the path stays.
+    pub(crate) fn restart_counters(&mut self) {
+        self.sent.clear();
+        self.first = 0;
+        self.cumulative = 0;
+        self.acked_cumulative = 0;
+        self.anchor = None;
+        self.app_limited_until = None;
+    }
+
+    /// The receiver's feedback arrived (authenticated).
+    pub(crate) fn on_feedback(&mut self, now: Timestamp, f: &FeedbackBody) {
+        let Some(sent) = self.lookup(f.largest) else {
+            return;
+        };
+        if f.largest < self.anchor.map_or(0, |a| a.largest) {
+            return; // older than what we already took
+        }
+        self.acked_cumulative = self.acked_cumulative.max(sent.cumulative);
+        // Frames before the largest reported are never looked up again: the history holds
+        // what is in flight, not the whole session.
+        while self.first < f.largest && self.sent.pop_front().is_some() {
+            self.first += 1;
+        }
+        let delay = Duration::from_micros(u64::from(f.ack_delay_us));
+        let rtt = now.saturating_since(sent.at).saturating_sub(delay);
+        if !rtt.is_zero() {
+            self.on_rtt(now, rtt);
+        }
+        self.advance_cycle(now);
+        let here = Anchor {
+            largest: f.largest,
+            frames: f.frames,
+            bytes: f.bytes,
+            received_at_us: f.received_at_us,
+            sent_cumulative: sent.cumulative,
+            sent_at: sent.at,
+        };
+        let Some(from) = self.anchor else {
+            self.anchor = Some(here);
+            return;
+        };
+        let span_us = wrapping_us(here.received_at_us, from.received_at_us);
+        let min_rtt = self.min_rtt.map_or(Duration::ZERO, |(r, _)| r);
+        // A sample spans at least a round trip, and once past startup 30 ms: the radio's
+        // jitter (a few ms) must not turn into a rate the maximum filter would keep.
+        let min_span = if matches!(self.phase, Phase::Startup { .. }) {
+            // Two samples a round trip: startup follows its own growth closely.
+            (min_rtt / 2).max(MIN_STARTUP_SAMPLE_SPAN)
+        } else {
+            min_rtt.max(MIN_SAMPLE_SPAN)
+        };
+        if u64::from(span_us) < min_span.as_micros() as u64 || here.largest <= from.largest {
+            return;
+        }
+        self.anchor = Some(here);
+        let counters = (here.largest - from.largest) as f64;
+        let arrived = here.frames.saturating_sub(from.frames) as f64;
+        // Not clamped per interval: frames reordered across two intervals count in one as
+        // lost and in the other as extra, and only the average is meaningful.
+        let interval_loss = 1.0 - arrived / counters;
+        // What arrived, scaled up by the loss the path usually shows: the sent rate counts
+        // frames a full queue dropped as if the radio had carried them, this does not.
+        let usual_loss = self.loss.clamp(0.0, 0.5);
+        self.loss = 0.8 * self.loss + 0.2 * interval_loss;
+        // Over the longer of the receiver's span and the sender's: a sample is never faster
+        // than the frames were sent (BBR's max(send, ack) interval), so the radio's jitter
+        // shortening an arrival span cannot raise the estimate above the sending rate.
+        let send_span = here.sent_at.saturating_since(from.sent_at).as_secs_f64();
+        let seconds = (f64::from(span_us) / 1e6).max(send_span);
+        let sent_rate = (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0 / seconds;
+        let delivered_rate = here.bytes.saturating_sub(from.bytes) as f64 * 8.0 / seconds;
+        // A queue is building: count only what arrived, so losses at a full queue are not
+        // mistaken for the radio's.
+        let queueing = self.queue_building();
+        let sample = if queueing {
+            delivered_rate
+        } else {
+            sent_rate.min(delivered_rate / (1.0 - usual_loss))
+        };
+        // The sender went idle within the span: the sample shows what it offered, not what
+        // the path carries, and may only raise the estimate, unless a queue proves the
+        // path was full anyway.
+        let idle_in_span = self.app_limited_until.is_some_and(|c| c > from.largest);
+        let app_limited = idle_in_span && !queueing;
+        if app_limited && sample < self.bottleneck() {
+            return;
+        }
+        // Cruising: the queue is not of our own making.
+        let settled = matches!(self.phase, Phase::ProbeBw { phase, .. } if phase >= CRUISE);
+        if queueing && settled && !app_limited {
+            // A queue built while cruising at the estimate: the radio got slower. What it
+            // delivers now is the estimate, not the maximum of the last second.
+            self.samples.clear();
+        }
+        if self.samples.len() == RATE_WINDOW {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(sample);
+        // Startup ends on a shorter queue than the one that makes samples count only what
+        // arrived: every millisecond of it is one telemetry waits behind.
+        self.end_startup(app_limited, self.queue_longer_than(STARTUP_QUEUE_THRESHOLD));
+    }
+
+    fn on_rtt(&mut self, now: Timestamp, rtt: Duration) {
+        self.latest_rtt = Some(rtt);
+        self.cycle_min_rtt = Some(self.cycle_min_rtt.map_or(rtt, |m| m.min(rtt)));
+        self.srtt = Some(match self.srtt {
+            None => rtt,
+            Some(s) => (s * 7 + rtt) / 8,
+        });
+        let expired = self
+            .min_rtt
+            .is_none_or(|(_, at)| now.saturating_since(at) > MIN_RTT_WINDOW);
+        if expired || self.min_rtt.is_some_and(|(m, _)| rtt <= m) {
+            self.min_rtt = Some((rtt, now));
+        }
+    }
+
+    /// Startup ends when a queue builds or the rate stopped growing (a new sample).
+    fn end_startup(&mut self, app_limited: bool, queueing: bool) {
+        let bottleneck = self.bottleneck();
+        let Phase::Startup { best, flat_samples } = self.phase else {
+            return;
+        };
+        self.phase = if queueing {
+            Phase::Drain
+        } else if bottleneck >= best * 1.25 {
+            Phase::Startup {
+                best: bottleneck,
+                flat_samples: 0,
+            }
+        } else if app_limited {
+            Phase::Startup { best, flat_samples }
+        } else if flat_samples >= STARTUP_FLAT_SAMPLES {
+            Phase::Drain
+        } else {
+            Phase::Startup {
+                best,
+                flat_samples: flat_samples + 1,
+            }
+        };
+    }
+
+    /// Drain and the probing cycle move on with time and what is in flight (every
+    /// feedback).
+    fn advance_cycle(&mut self, now: Timestamp) {
+        let bottleneck = self.bottleneck();
+        let min_rtt = self.min_rtt.map_or(Duration::from_millis(20), |(r, _)| r);
+        let bdp = bottleneck / 8.0 * min_rtt.as_secs_f64();
+        match self.phase {
+            Phase::Startup { .. } => {}
+            Phase::Drain => {
+                if (self.in_flight() as f64) <= bdp {
+                    self.enter_probe_phase(now, CRUISE);
+                }
+            }
+            Phase::ProbeBw { phase, since } => {
+                let length = match phase {
+                    // Long enough for a whole rate sample to see the higher rate.
+                    UP => min_rtt.max(MIN_SAMPLE_SPAN),
+                    DOWN => self.down_length(min_rtt),
+                    _ => min_rtt.max(Duration::from_millis(10)),
+                };
+                if now.saturating_since(since) >= length {
+                    self.enter_probe_phase(now, (phase + 1) % PROBE_GAINS.len());
+                }
+            }
+        }
+    }
+
+    fn enter_probe_phase(&mut self, now: Timestamp, phase: usize) {
+        if phase == UP {
+            // A new cycle: what the last one saw at best is the queue it never drained.
+            self.standing_queue = self
+                .cycle_min_rtt
+                .zip(self.min_rtt)
+                .map_or(Duration::ZERO, |(seen, (min, _))| seen.saturating_sub(min));
+            self.cycle_min_rtt = None;
+        }
+        self.phase = Phase::ProbeBw { phase, since: now };
+    }
+
+    /// Going down at 3/4 of the rate for a round trip takes back what going up at 5/4 for
+    /// one put in the queue. A queue that stayed through the whole last cycle (its smallest
+    /// round trip above the minimum) is drained as well: at a quarter of the rate, that
+    /// takes four times as long as the queue is deep (at most three more round trips).
+    fn down_length(&self, min_rtt: Duration) -> Duration {
+        let base = min_rtt.max(MIN_SAMPLE_SPAN);
+        base + (self.standing_queue * 4).min(base * 3)
+    }
+
+    /// What the model knows now.
+    pub(crate) fn estimate(&self) -> PathEstimate {
+        PathEstimate {
+            bottleneck_bps: self.bottleneck() as u64,
+            pacing_bps: self.pacing_rate() as u64,
+            min_rtt: self.min_rtt.map(|(r, _)| r),
+            srtt: self.srtt,
+            loss: self.loss.clamp(0.0, 1.0),
+        }
+    }
+}
+
+/// Receipts not yet reported make a feedback frame due at once.
+const FEEDBACK_EVERY: u32 = 8;
+/// Otherwise a feedback frame goes this long after the first unreported receipt.
+const FEEDBACK_DELAY: Duration = Duration::from_millis(10);
+
+/// The receiving side: what arrived of the peer's frames in this session, reported back in
+/// feedback frames (PROTOCOL.md 34).
+#[derive(Debug, Default)]
+pub(crate) struct Receipts {
+    largest: Option<u64>,
+    largest_at: Timestamp,
+    frames: u64,
+    bytes: u64,
+    /// Frames that ask for feedback (all but feedback frames) since the last one sent.
+    unreported: u32,
+    due: Option<Timestamp>,
+}
+
+impl Receipts {
+    /// An authenticated frame arrived. Feedback frames are counted but ask for none, so two
+    /// ends never feed each other feedback.
+    pub(crate) fn on_frame(&mut self, now: Timestamp, counter: u64, bytes: usize, eliciting: bool) {
+        self.frames += 1;
+        self.bytes += bytes as u64;
+        if self.largest.is_none_or(|l| counter > l) {
+            self.largest = Some(counter);
+            self.largest_at = now;
+        }
+        if eliciting {
+            self.unreported += 1;
+            self.due.get_or_insert(now + FEEDBACK_DELAY);
+        }
+    }
+
+    /// When a feedback frame is due, if one is owed.
+    pub(crate) fn deadline(&self) -> Option<Timestamp> {
+        if self.unreported >= FEEDBACK_EVERY {
+            return Some(self.largest_at);
+        }
+        self.due
+    }
+
+    pub(crate) fn is_due(&self, now: Timestamp) -> bool {
+        self.deadline().is_some_and(|at| now >= at)
+    }
+
+    /// The feedback to send now.
+    pub(crate) fn take(&mut self, now: Timestamp) -> FeedbackBody {
+        self.unreported = 0;
+        self.due = None;
+        FeedbackBody {
+            largest: self.largest.unwrap_or(0),
+            frames: self.frames,
+            bytes: self.bytes,
+            // Only differences of arrival times are used: the low 32 bits of microseconds.
+            received_at_us: self.largest_at.as_micros() as u32,
+            ack_delay_us: u32::try_from(now.saturating_since(self.largest_at).as_micros())
+                .unwrap_or(u32::MAX),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MTU: usize = 1400;
+
+    /// A bottleneck of `rate_bps` with `delay` each way and random loss every `lose_every`
+    /// frames (0: none), fed as fast as the pacer allows for `secs`; returns the model.
+    fn run(rate_bps: f64, delay: Duration, lose_every: u64, secs: u64) -> PathModel {
+        let mut model = PathModel::new(Timestamp::ZERO);
+        let mut now = Timestamp::ZERO;
+        let step = Duration::from_micros(100);
+        let mut counter = 0u64;
+        // The bottleneck: when it is next free, and the frames in transit (arrival, counter).
+        let mut free_at = Timestamp::ZERO;
+        let mut in_transit: VecDeque<(Timestamp, u64)> = VecDeque::new();
+        let mut frames = 0u64;
+        let mut bytes = 0u64;
+        let mut unreported = 0;
+        let end = Timestamp::ZERO + Duration::from_secs(secs);
+        let mut feedback_due: VecDeque<(Timestamp, FeedbackBody)> = VecDeque::new();
+        while now < end {
+            while model.may_send(now) {
+                model.on_sent(now, counter, MTU);
+                let serialise = Duration::from_secs_f64(MTU as f64 * 8.0 / rate_bps);
+                free_at = free_at.max(now) + serialise;
+                if lose_every == 0 || counter % lose_every != lose_every - 1 {
+                    in_transit.push_back((free_at + delay, counter));
+                }
+                counter += 1;
+            }
+            while in_transit.front().is_some_and(|(at, _)| *at <= now) {
+                let Some((at, c)) = in_transit.pop_front() else {
+                    break;
+                };
+                frames += 1;
+                bytes += MTU as u64;
+                unreported += 1;
+                if unreported >= 8 {
+                    unreported = 0;
+                    let f = FeedbackBody {
+                        largest: c,
+                        frames,
+                        bytes,
+                        received_at_us: at.as_micros() as u32,
+                        ack_delay_us: 0,
+                    };
+                    feedback_due.push_back((at + delay, f));
+                }
+            }
+            while feedback_due.front().is_some_and(|(at, _)| *at <= now) {
+                let Some((_, f)) = feedback_due.pop_front() else {
+                    break;
+                };
+                model.on_feedback(now, &f);
+            }
+            now = now + step;
+        }
+        model
+    }
+
+    fn assert_near(what: &str, got: f64, want: f64, tolerance: f64) {
+        assert!(
+            (got - want).abs() <= want * tolerance,
+            "{what}: {got:.0} (want {want:.0} within {:.0} %)",
+            tolerance * 100.0
+        );
+    }
+
+    #[test]
+    fn the_model_finds_the_bottleneck_and_the_round_trip() {
+        let m = run(20e6, Duration::from_millis(15), 0, 3);
+        let e = m.estimate();
+        assert_near("bottleneck", e.bottleneck_bps as f64, 20e6, 0.1);
+        let min_rtt = e.min_rtt.unwrap();
+        assert!(
+            min_rtt >= Duration::from_millis(30) && min_rtt < Duration::from_millis(33),
+            "{min_rtt:?}"
+        );
+        assert!(e.loss < 0.01, "{e:?}");
+    }
+
+    #[test]
+    fn random_loss_is_not_read_as_congestion() {
+        // 10 % of frames lost at random, after the bottleneck: the radio still carries
+        // 20 Mbit/s of the sender's frames, and the model says so.
+        let m = run(20e6, Duration::from_millis(15), 10, 3);
+        let e = m.estimate();
+        assert_near("bottleneck", e.bottleneck_bps as f64, 20e6, 0.1);
+        assert_near("loss", e.loss, 0.1, 0.3);
+    }
+
+    #[test]
+    fn a_narrow_slow_radio_and_a_wide_fast_one() {
+        let e = run(5e6, Duration::from_millis(75), 0, 6).estimate();
+        assert_near("5 Mbit/s", e.bottleneck_bps as f64, 5e6, 0.1);
+        let e = run(100e6, Duration::from_millis(5), 0, 2).estimate();
+        assert_near("100 Mbit/s", e.bottleneck_bps as f64, 100e6, 0.1);
+    }
+
+    #[test]
+    fn pacing_holds_frames_back_and_says_until_when() {
+        let mut m = PathModel::new(Timestamp::ZERO);
+        let now = Timestamp::from_millis(1);
+        let mut sent = 0;
+        while m.may_send(now) {
+            m.on_sent(now, sent, MTU);
+            sent += 1;
+            assert!(sent < 100, "the pacer never held back");
+        }
+        let at = m.next_send_at().unwrap();
+        assert!(at > now);
+        assert!(!m.may_send(now));
+        assert!(m.may_send(at + Duration::from_micros(1)));
+    }
+}
