@@ -33,6 +33,12 @@ use crate::wire::body::{
 pub(crate) const INITIAL_WINDOW: u32 = 64;
 /// The longest an ack waits for a second segment.
 pub(crate) const ACK_DELAY: Duration = Duration::from_millis(5);
+/// The reordering window's ceiling, in quarters of the lowest round trip (the window is
+/// never more than a round trip either).
+const MAX_REORDER_QUARTERS: u32 = 4;
+/// Genuine retransmissions in a row after which the reordering window shrinks a step
+/// (RFC 8985's 16 recoveries).
+const REORDER_PERSIST: u32 = 16;
 
 /// `a - b` as a signed distance on the wrapping sequence space.
 fn seq_diff(a: u32, b: u32) -> i64 {
@@ -46,6 +52,9 @@ struct InFlight {
     /// Order of the last transmission among all transmissions.
     tx_order: u64,
     retransmitted: bool,
+    /// The last retransmission was RACK's (not a probe): what its ack says about the
+    /// reordering window.
+    declared_lost: bool,
     sacked: bool,
     /// Declared lost by RACK: to be retransmitted from then on.
     lost_at: Option<Timestamp>,
@@ -56,6 +65,14 @@ struct Rtt {
     srtt: Option<Duration>,
     rttvar: Duration,
     latest: Option<Duration>,
+    /// The smallest sample: the path's round trip without queueing or jitter.
+    lowest: Option<Duration>,
+    /// RACK's adaptive reordering window, in quarters of `lowest` (RFC 8985 section 6.2):
+    /// none at first, one more for each retransmission found to be spurious, one less after
+    /// `REORDER_PERSIST` genuine ones in a row.
+    reorder_quarters: u32,
+    /// Retransmissions found genuine since the window last changed.
+    genuine_in_a_row: u32,
     rto: Duration,
     min: Duration,
     max: Duration,
@@ -64,6 +81,7 @@ struct Rtt {
 impl Rtt {
     fn sample(&mut self, rtt: Duration) {
         self.latest = Some(rtt);
+        self.lowest = Some(self.lowest.map_or(rtt, |l| l.min(rtt)));
         match self.srtt {
             None => {
                 self.srtt = Some(rtt);
@@ -81,14 +99,43 @@ impl Rtt {
     }
 
     /// RACK's wait before a segment overtaken by an acknowledged one counts as lost: the
-    /// larger of the smoothed and the latest round trip, and an eighth more for reordering
-    /// (QUIC's time threshold, RFC 9002 section 6.1.2).
+    /// larger of the smoothed and the latest round trip, and a reordering window of an
+    /// eighth more (QUIC's time threshold, RFC 9002 section 6.1.2) or, if larger, RACK's
+    /// adaptive window of quarters of the lowest round trip (RFC 8985), never more than a
+    /// round trip. A radio with jitter reorders frames by up to its whole range; the window
+    /// grows until that stops causing spurious retransmissions, and stays short (quick loss
+    /// detection) on a radio that does not reorder.
     fn loss_wait(&self) -> Duration {
         let rtt = match (self.srtt, self.latest) {
             (Some(s), Some(l)) => s.max(l),
             _ => self.rto,
         };
-        (rtt + rtt / 8).max(Duration::from_millis(1))
+        let adaptive = self.lowest.unwrap_or(rtt) / 4 * self.reorder_quarters;
+        let reordering = (rtt / 8).max(adaptive).min(rtt);
+        (rtt + reordering).max(Duration::from_millis(1))
+    }
+
+    /// Was a retransmission acknowledged at `now`, sent at `sent_at`, acknowledged too soon
+    /// to be the retransmission's own ack (RFC 8985 section 6.2, step 2)? Then the original
+    /// arrived: it was not lost but reordered.
+    fn acked_too_soon(&self, now: Timestamp, sent_at: Timestamp) -> bool {
+        self.lowest
+            .is_some_and(|lowest| now.saturating_since(sent_at) < lowest)
+    }
+
+    /// Learn from an acknowledged retransmission whether the reordering window is too
+    /// short (a spurious retransmission) or may shrink (genuine ones in a row).
+    fn on_retransmission_acked(&mut self, spurious: bool) {
+        if spurious {
+            self.reorder_quarters = (self.reorder_quarters + 1).min(MAX_REORDER_QUARTERS);
+            self.genuine_in_a_row = 0;
+        } else {
+            self.genuine_in_a_row += 1;
+            if self.genuine_in_a_row >= REORDER_PERSIST {
+                self.reorder_quarters = self.reorder_quarters.saturating_sub(1);
+                self.genuine_in_a_row = 0;
+            }
+        }
     }
 }
 
@@ -130,6 +177,9 @@ impl ReliableSender {
                 srtt: None,
                 rttvar: Duration::ZERO,
                 latest: None,
+                lowest: None,
+                reorder_quarters: 0,
+                genuine_in_a_row: 0,
                 rto: config.storage_initial_rto,
                 min: config.storage_min_rto,
                 max: config.storage_max_rto,
@@ -195,19 +245,22 @@ impl ReliableSender {
     /// Write a due retransmission into `out`, if any: a segment declared lost, or, when the
     /// probe timer fired, the oldest unacknowledged segment as a probe.
     pub(crate) fn next_retransmit(&mut self, now: Timestamp, out: &mut [u8]) -> Option<usize> {
-        let index = if self.earliest_lost.is_some_and(|at| at <= now) {
-            self.inflight
+        let (index, declared_lost) = if self.earliest_lost.is_some_and(|at| at <= now) {
+            let index = self
+                .inflight
                 .iter()
-                .position(|s| !s.sacked && s.lost_at.is_some_and(|at| at <= now))?
+                .position(|s| !s.sacked && s.lost_at.is_some_and(|at| at <= now))?;
+            (index, true)
         } else if self.probe_at().is_some_and(|at| at <= now) {
             // Nothing acknowledged for a whole timeout: probe once, and wait twice as long
             // for the next (RFC 9002's PTO). The probe's ack tells RACK what else was lost.
             self.backoff += 1;
-            self.inflight.iter().position(|s| !s.sacked)?
+            (self.inflight.iter().position(|s| !s.sacked)?, false)
         } else {
             return None;
         };
         self.inflight[index].retransmitted = true;
+        self.inflight[index].declared_lost = declared_lost;
         let n = self.transmit(index, now, out);
         self.refresh_earliest_lost();
         n
@@ -257,6 +310,7 @@ impl ReliableSender {
             sent_at: now,
             tx_order: 0,
             retransmitted: false,
+            declared_lost: false,
             sacked: false,
             lost_at: None,
         });
@@ -285,9 +339,20 @@ impl ReliableSender {
         self.peer_window = u32::from(ack.window).max(INITIAL_WINDOW);
         // The RTT sample comes from the newest transmission this ack newly covers, if it was
         // not a retransmission (Karn).
+        // A retransmission acknowledged sooner than a round trip after it was sent was not
+        // what arrived: its original did, late. It says nothing of what was sent before it,
+        // and the reordering window was too short.
         let mut newest: Option<(u64, Timestamp, bool)> = None;
+        let rtt = &mut self.rtt;
         let mut note = |seg: &InFlight| {
-            if !seg.sacked && newest.is_none_or(|(t, _, _)| seg.tx_order > t) {
+            if seg.sacked {
+                return;
+            }
+            let too_soon = seg.retransmitted && rtt.acked_too_soon(now, seg.sent_at);
+            if seg.declared_lost {
+                rtt.on_retransmission_acked(too_soon);
+            }
+            if !too_soon && newest.is_none_or(|(t, _, _)| seg.tx_order > t) {
                 newest = Some((seg.tx_order, seg.sent_at, seg.retransmitted));
             }
         };

@@ -26,6 +26,8 @@ use core::time::Duration;
 use crate::time::Timestamp;
 use crate::wire::body::FeedbackBody;
 
+/// The loss estimate's memory.
+const LOSS_HORIZON: Duration = Duration::from_secs(1);
 /// A full frame, for the in-flight cap's allowances.
 const FRAME_BYTES: f64 = 1500.0;
 /// Frames the history holds before it first grows (a few round trips of a narrow radio;
@@ -53,7 +55,7 @@ const STARTUP_GAIN: f64 = 2.885;
 /// samples a round trip: about three round trips).
 const STARTUP_FLAT_SAMPLES: u8 = 5;
 /// Startup's in-flight cap, in bandwidth-delay products.
-const STARTUP_CAP_GAIN: f64 = 2.0;
+const STARTUP_CAP_GAIN: f64 = STARTUP_GAIN;
 /// ProbeBw's gains, one phase per minimum round trip: probe up, go down, cruise.
 const PROBE_GAINS: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
 /// The phases of `PROBE_GAINS` that are not cruising.
@@ -126,7 +128,12 @@ pub(crate) struct PathModel {
     srtt: Option<Duration>,
     latest_rtt: Option<Duration>,
     samples: VecDeque<f64>,
-    loss: f64,
+    /// Counters spanned and frames arrived over about the last `LOSS_HORIZON` (older
+    /// samples fading out): the loss is their ratio. Reordering moves frames between
+    /// samples, by up to a video frame's burst; summed over a second these moves cancel,
+    /// where an average of per-sample ratios would keep them.
+    loss_counters: f64,
+    loss_arrived: f64,
     phase: Phase,
     /// The smallest round trip seen in this probing cycle.
     cycle_min_rtt: Option<Duration>,
@@ -145,6 +152,14 @@ fn wrapping_us(later: u32, earlier: u32) -> u32 {
 }
 
 impl PathModel {
+    /// Fraction of frames lost lately, 0 to 1.
+    fn loss(&self) -> f64 {
+        if self.loss_counters <= 0.0 {
+            return 0.0;
+        }
+        (1.0 - self.loss_arrived / self.loss_counters).clamp(0.0, 1.0)
+    }
+
     pub(crate) fn new(now: Timestamp) -> Self {
         PathModel {
             sent: VecDeque::with_capacity(INITIAL_HISTORY),
@@ -156,7 +171,8 @@ impl PathModel {
             srtt: None,
             latest_rtt: None,
             samples: VecDeque::with_capacity(RATE_WINDOW),
-            loss: 0.0,
+            loss_counters: 0.0,
+            loss_arrived: 0.0,
             phase: Phase::Startup {
                 best: 0.0,
                 flat_samples: 0,
@@ -383,13 +399,12 @@ impl PathModel {
         self.anchor = Some(here);
         let counters = (here.largest - from.largest) as f64;
         let arrived = here.frames.saturating_sub(from.frames) as f64;
-        // Not clamped per interval: frames reordered across two intervals count in one as
-        // lost and in the other as extra, and only the average is meaningful.
-        let interval_loss = 1.0 - arrived / counters;
         // What arrived, scaled up by the loss the path usually shows: the sent rate counts
         // frames a full queue dropped as if the radio had carried them, this does not.
-        let usual_loss = self.loss.clamp(0.0, 0.5);
-        self.loss = 0.8 * self.loss + 0.2 * interval_loss;
+        let usual_loss = self.loss().min(0.5);
+        let fade = 1.0 - (f64::from(span_us) / 1e6 / LOSS_HORIZON.as_secs_f64()).min(1.0);
+        self.loss_counters = fade * self.loss_counters + counters;
+        self.loss_arrived = fade * self.loss_arrived + arrived;
         // Over the longer of the receiver's span and the sender's: a sample is never faster
         // than the frames were sent (BBR's max(send, ack) interval), so the radio's jitter
         // shortening an arrival span cannot raise the estimate above the sending rate.
@@ -524,7 +539,7 @@ impl PathModel {
             pacing_bps: self.pacing_rate() as u64,
             min_rtt: self.min_rtt.map(|(r, _)| r),
             srtt: self.srtt,
-            loss: self.loss.clamp(0.0, 1.0),
+            loss: self.loss(),
         }
     }
 }
@@ -680,7 +695,7 @@ mod tests {
         let m = run(20e6, Duration::from_millis(15), 10, 3);
         let e = m.estimate();
         assert_near("bottleneck", e.bottleneck_bps as f64, 20e6, 0.1);
-        assert_near("loss", e.loss, 0.1, 0.3);
+        assert_near("loss", e.loss, 0.1, 0.1);
     }
 
     #[test]

@@ -171,6 +171,36 @@ fn a_later_ack_marks_a_segment_lost_after_the_reorder_window() {
 }
 
 #[test]
+fn a_spurious_retransmission_widens_the_reordering_window() {
+    let cfg = config();
+    let mut tx = ReliableSender::new(&cfg);
+    let mut pool = BufPool::default();
+    tx.push(StdVec::from([1u8; 500]));
+    let mut buf = [0u8; 200];
+    let ms = Duration::from_millis;
+    let t0 = Timestamp::ZERO;
+    // Round trips of 16 ms: segment 0 sets them.
+    tx.next_new(t0, 100, &mut buf, &mut pool).unwrap();
+    let t1 = t0 + ms(16);
+    assert!(tx.on_ack(t1, &ack(1, &[]), &mut pool));
+    while tx.next_new(t1, 100, &mut buf, &mut pool).is_some() {}
+    // 2 overtakes 1: 1 is declared lost 16 * 9/8 = 18 ms after it was sent, and resent.
+    assert!(tx.on_ack(t1 + ms(16), &ack(1, &[(2, 1)]), &mut pool));
+    let resent_at = t1 + ms(18);
+    assert_eq!(tx.poll_timeout(), Some(resent_at));
+    tx.next_retransmit(resent_at, &mut buf).unwrap();
+    // The original of 1 arrives a moment later, well within a round trip of the resend: it
+    // was reordered, not lost.
+    assert!(tx.on_ack(resent_at + ms(2), &ack(3, &[]), &mut pool));
+    // 4 overtakes 3 (both sent at t1, 4 acked 20 ms later): 3 waits that latest round trip
+    // and a reordering window now a quarter of the lowest, 4 ms, instead of 20/8 = 2.5 ms.
+    let t3 = resent_at + ms(2);
+    assert!(tx.on_ack(t3, &ack(3, &[(4, 1)]), &mut pool));
+    assert_eq!(tx.poll_timeout(), Some(t1 + ms(20 + 4)));
+    assert!(!tx.retransmit_due(t1 + ms(24) - Duration::from_micros(1)));
+}
+
+#[test]
 fn every_range_is_reported_within_a_few_acks_however_many_holes() {
     let cfg = config();
     let mut rx = ReliableReceiver::new(&cfg, 2);
