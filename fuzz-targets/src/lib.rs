@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use rotorlink::channel::fec::FecEncoder;
 use rotorlink::crypto::{
     nonce, traffic_key, traffic_secrets, AeadError, AeadKey, AeadProvider, NONCE_LEN,
 };
@@ -598,6 +599,7 @@ fn round_trips(input: &mut Input<'_>) {
             total_len: total,
             index: input.u16() % count,
             count,
+            parity: 0,
         };
         let range = h.range();
         assert!(!range.is_empty() && range.len() <= max);
@@ -1516,6 +1518,7 @@ impl<P: AeadProvider> Receiver<P> {
                     total_len: total,
                     index,
                     count,
+                    parity: 0,
                 };
                 let mut out = vec![0u8; FragmentHeader::LEN];
                 h.emit(&mut out).expect("fits");
@@ -1777,7 +1780,9 @@ pub enum ReasmOp {
     /// A sealed video fragment. `mode` bit 0: `id` raw (else modulo 16); bits 1 and 2: the
     /// total length (0 `total % max + 1`, 1 at most 15 below the maximum, 2 up to 16 above
     /// it, 3 raw); bit 3: raw `count` (= `size`) and `index` (else the layout of fragments of
-    /// at most `size` bytes); bit 4: corrupt content; bit 5: one byte too many.
+    /// at most `size` bytes, data or parity); bit 4: corrupt content; bit 5: one byte too
+    /// many; bit 6: forward error correction, `fec` parity fragments (else none); bit 7 with
+    /// bit 6: a forged parity count, `fec` in both bytes (up to 65535).
     Video {
         /// Message id.
         id: u32,
@@ -1789,6 +1794,8 @@ pub enum ReasmOp {
         index: u16,
         /// Options.
         mode: u8,
+        /// Parity fragments (see `mode` bits 6 and 7).
+        fec: u8,
     },
     /// A sealed storage segment. `mode` bit 0: raw `seq` (else the next expected plus
     /// `seq % 70`); bit 1: exactly the next expected; bit 2: raw flags (else `flags & 3`).
@@ -1818,6 +1825,7 @@ impl ReasmOp {
                 size: input.u16(),
                 index: input.u16(),
                 mode: input.u8(),
+                fec: input.u8(),
             },
             4 | 5 => ReasmOp::Segment {
                 seq: input.u32(),
@@ -1839,8 +1847,15 @@ impl ReasmOp {
                 size,
                 index,
                 mode,
+                fec,
             } => {
-                out.u8(0).u32(id).u32(total).u16(size).u16(index).u8(mode);
+                out.u8(0)
+                    .u32(id)
+                    .u32(total)
+                    .u16(size)
+                    .u16(index)
+                    .u8(mode)
+                    .u8(fec);
             }
             ReasmOp::Segment {
                 seq,
@@ -1862,7 +1877,8 @@ impl ReasmOp {
 
 /// The configuration byte of `reassembly`: slots `1 + (b & 3)`, largest video message from
 /// bits 2 to 4 (1, 64, 1000, 4096, 20000, 65536, 300000, 1 MiB), largest storage message from
-/// bits 5 and 6 (1, 100, 5000, 65536).
+/// bits 5 and 6 (1, 100, 5000, 65536), and from bit 7 the most parity fragments a video
+/// message may have (64, else 4096, the largest allowed).
 pub fn reasm_config(b: u8) -> Config {
     const VIDEO: [usize; 8] = [1, 64, 1000, 4096, 20_000, 65_536, 300_000, 1 << 20];
     const STORAGE: [usize; 4] = [1, 100, 5000, 65_536];
@@ -1870,17 +1886,17 @@ pub fn reasm_config(b: u8) -> Config {
         video_reassembly_slots: 1 + usize::from(b & 3),
         max_video_message: VIDEO[usize::from((b >> 2) & 7)],
         max_storage_message: STORAGE[usize::from((b >> 5) & 3)],
+        max_video_parity: if b & 0x80 == 0 { 64 } else { 4096 },
         ..Config::default()
     }
 }
 
-/// The bound on `Link::reassembly_bytes` that `config` implies: every video slot full, a
-/// whole storage message being assembled, and a full receive window (64 segments) of the
-/// largest segments a datagram can carry.
+/// The bound on `Link::reassembly_bytes` that `config` implies: every video slot full
+/// (message and parity shards, `Config::max_video_reassembly_bytes`), a whole storage
+/// message being assembled, and a full receive window (64 segments) of the largest segments
+/// a datagram can carry.
 pub fn reassembly_bound(config: &Config) -> usize {
-    config.video_reassembly_slots * config.max_video_message
-        + config.max_storage_message
-        + 64 * MAX_SEGMENT_DATA
+    config.max_video_reassembly_bytes() + config.max_storage_message + 64 * MAX_SEGMENT_DATA
 }
 
 /// Operations per input in `reassembly`.
@@ -1891,16 +1907,24 @@ const REASM_MAX_OPS: usize = 256;
 /// delivered to a remote made with `Link::from_secret` under one of several configurations,
 /// with time steps.
 ///
+/// Parity fragments (`mode` bit 6) carry the genuine parity of the message their header
+/// describes when the receiver may accept it (at most 64 parity fragments, a message within
+/// `max_video_message`); otherwise zeros, counted as corrupt.
+///
 /// Asserts: nothing panics; after every step `Link::reassembly_bytes()` stays within
-/// [`reassembly_bound`] (and within `video_reassembly_slots * max_video_message` while no
-/// storage segment was sent); every video message delivered is exactly the content of a
-/// message that was sent with that length (never a mix, never corrupt, unless its fragments
-/// were sent corrupt).
+/// [`reassembly_bound`] (and within `Config::max_video_reassembly_bytes` while no storage
+/// segment was sent); every video message delivered is exactly the content of a message
+/// that was sent with that length (never a mix, never corrupt, unless some of its fragments
+/// were sent corrupt), whether all its data fragments arrived or some were recovered from
+/// parity.
 pub fn reassembly(data: &[u8]) {
     let mut input = Input::new(data);
     let config = reasm_config(input.u8());
     let bound = reassembly_bound(&config);
-    let video_bound = config.video_reassembly_slots * config.max_video_message;
+    let video_bound = config.max_video_reassembly_bytes();
+    // The parity shards of each (id, total, count, parity) message, computed once.
+    let mut parity_cache: HashMap<(u32, u32, u16, u16), Option<Vec<u8>>> = HashMap::new();
+    let mut encoder = FecEncoder::default();
     let indices = (LOCAL_INDEX, PEER_INDEX);
     let mut link: Link = secret_link(Role::Remote, config.clone(), SECRET, indices, 2);
     let sealer: Sealer = Sealer::new(Role::Aircraft, SECRET);
@@ -1921,8 +1945,14 @@ pub fn reassembly(data: &[u8]) {
                 size,
                 index,
                 mode,
+                fec,
             } => {
                 let id = if mode & 1 != 0 { id } else { id % 16 };
+                let parity = match mode >> 6 {
+                    0 | 2 => 0,
+                    1 => u16::from(fec),
+                    _ => u16::from_be_bytes([fec, fec]),
+                };
                 let max = u32::try_from(config.max_video_message).unwrap_or(u32::MAX);
                 let total = match (mode >> 1) & 3 {
                     0 => total % max + 1,
@@ -1933,7 +1963,8 @@ pub fn reassembly(data: &[u8]) {
                 let (count, index) = if mode & 8 == 0 {
                     let count = FragmentHeader::count_for(total as usize, usize::from(size.max(1)))
                         .unwrap_or(1);
-                    (count, index % count)
+                    let all = u32::from(count) + u32::from(parity);
+                    (count, (u32::from(index) % all) as u16)
                 } else {
                     (size, index)
                 };
@@ -1942,16 +1973,39 @@ pub fn reassembly(data: &[u8]) {
                     total_len: total,
                     index,
                     count,
+                    parity,
                 };
-                let corrupt = mode & 16 != 0;
+                let mut corrupt = mode & 16 != 0;
                 let seed = id ^ total.rotate_left(16);
-                let r = h.range();
-                let end = r.end.min(r.start + MAX_FRAGMENT_DATA);
                 let mut body = vec![0u8; FragmentHeader::LEN];
                 h.emit(&mut body).expect("fits");
-                body.extend(
-                    (r.start..end.max(r.start)).map(|p| pattern(seed, p) ^ u8::from(corrupt)),
-                );
+                if h.is_parity() {
+                    let shards = parity_cache
+                        .entry((id, total, count, parity))
+                        .or_insert_with(|| {
+                            genuine_parity(&mut encoder, &config, seed, total, count, parity)
+                        });
+                    let shard = h.shard_len();
+                    let start = usize::from(h.index - h.count) * shard;
+                    match shards.as_ref().and_then(|s| s.get(start..start + shard)) {
+                        Some(bytes) => body.extend(
+                            bytes
+                                .iter()
+                                .take(MAX_FRAGMENT_DATA)
+                                .map(|b| b ^ u8::from(corrupt)),
+                        ),
+                        None => {
+                            corrupt = true;
+                            body.resize(FragmentHeader::LEN + shard.min(MAX_FRAGMENT_DATA), 0);
+                        }
+                    }
+                } else {
+                    let r = h.range();
+                    let end = r.end.min(r.start + MAX_FRAGMENT_DATA);
+                    body.extend(
+                        (r.start..end.max(r.start)).map(|p| pattern(seed, p) ^ u8::from(corrupt)),
+                    );
+                }
                 if mode & 32 != 0 && body.len() < MAX_PAYLOAD_LEN - TAG_LEN {
                     body.push(0);
                 }
@@ -2032,6 +2086,27 @@ pub fn reassembly(data: &[u8]) {
             );
         }
     }
+}
+
+/// The parity shards of the `total`-byte message of `seed`'s pattern cut into `count`
+/// fragments, when the `reassembly` receiver could accept them (at most 64 of them, a
+/// message within `max_video_message`); `None` otherwise, or if the code refuses the layout.
+fn genuine_parity(
+    encoder: &mut FecEncoder,
+    config: &Config,
+    seed: u32,
+    total: u32,
+    count: u16,
+    parity: u16,
+) -> Option<Vec<u8>> {
+    let total = total as usize;
+    if parity == 0 || parity > 64 || total > config.max_video_message {
+        return None;
+    }
+    let message: Vec<u8> = (0..total).map(|p| pattern(seed, p)).collect();
+    let mut out = Vec::new();
+    encoder.encode(&message, count, parity, &mut out).ok()?;
+    Some(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2519,9 +2594,12 @@ impl Net {
         }
         if !self.stopped() {
             panic!(
-                "storage never completed on a lossless link: delivered {:?} of {:?} messages",
+                "storage never completed on a lossless link: delivered {:?} of {:?} messages \
+                 (paths: aircraft {:?}, remote {:?})",
                 self.storage_delivered,
-                [self.storage_sent[0].len(), self.storage_sent[1].len()]
+                [self.storage_sent[0].len(), self.storage_sent[1].len()],
+                self.air.path_estimate(),
+                self.rc.path_estimate()
             );
         }
     }

@@ -255,6 +255,7 @@ fn operations_read_back_as_written() {
             size: 3,
             index: 4,
             mode: 5,
+            fec: 11,
         },
         ReasmOp::Segment {
             seq: 6,
@@ -827,6 +828,7 @@ fn reassembly_seeds(out: &mut Seeds) {
         size,
         index,
         mode: 0,
+        fec: 0,
     };
     let segment = |seq: u32, flags: u8, len: u16| ReasmOp::Segment {
         seq,
@@ -871,6 +873,7 @@ fn reassembly_seeds(out: &mut Seeds) {
             size: 16000,
             index: 0,
             mode: 2,
+            fec: 0,
         });
     }
     for seq in 1..64 {
@@ -882,6 +885,32 @@ fn reassembly_seeds(out: &mut Seeds) {
         });
     }
     out.push(("reassembly", "limits".into(), reasm(config, &list)));
+    // Forward error correction: a 4000-byte message in 4 data and 3 parity fragments, of
+    // which 2 data ones are lost (recovered from parity), then one with a forged parity
+    // count, and one with more parity than the receiver accepts.
+    let config = 3 | (3 << 2) | (2 << 5);
+    let fec = |id: u32, index: u16, mode: u8, fec: u8| ReasmOp::Video {
+        id,
+        total: 3999,
+        size: 1000,
+        index,
+        mode: 0x40 | mode,
+        fec,
+    };
+    let list = [
+        fec(1, 0, 0, 3),
+        fec(1, 4, 0, 3),
+        fec(1, 2, 0, 3),
+        fec(1, 6, 0, 3),
+        fec(1, 5, 0, 3),
+        fec(2, 5, 0x80, 0xff),
+        fec(3, 4, 0, 200),
+        fec(4, 4, 0x10, 2),
+        fec(4, 0, 0, 2),
+        fec(4, 1, 0, 2),
+        fec(4, 2, 0, 2),
+    ];
+    out.push(("reassembly", "fec".into(), reasm(config, &list)));
 }
 
 fn structured_seeds(out: &mut Seeds) {

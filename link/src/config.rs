@@ -11,6 +11,10 @@ pub const MIN_MTU: usize = 256;
 /// response, is 379 bytes.
 pub const MIN_HANDSHAKE_MTU: usize = 400;
 
+/// Largest [`Config::max_video_parity`]: the erasure code holds 65536 shards, and 4096
+/// parity shards leave room for 61440 data shards.
+pub const MAX_VIDEO_PARITY: u16 = 4096;
+
 /// Tunable parameters of a link. `Config::default()` is what the defaults below say; change
 /// a few with `Config { mtu: 1200, ..Config::default() }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +56,11 @@ pub struct Config {
     pub video_reassembly_slots: usize,
     /// An incomplete video message is reported lost after this long (default 250 ms).
     pub video_reassembly_timeout: Duration,
+    /// Most Reed-Solomon parity fragments per video message, both the most this end sends
+    /// and the most it accepts (default 64: at 10 % loss a 55-fragment frame needs about
+    /// 20; 0 turns FEC off; at most [`MAX_VIDEO_PARITY`]). The sender picks fewer, from the
+    /// loss the receiver reports (`channel::fec::parity_for`).
+    pub max_video_parity: u16,
     /// Queued video that would wait longer than this at the pacing rate is dropped, oldest
     /// whole message first, before any of it is sent (default 100 ms: about three frames
     /// at 30 frames per second).
@@ -107,6 +116,7 @@ impl Default for Config {
             max_video_message: 1 << 20,
             video_reassembly_slots: 4,
             video_reassembly_timeout: Duration::from_millis(250),
+            max_video_parity: 64,
             video_max_queue_delay: Duration::from_millis(100),
             max_control_message: 128,
             max_storage_message: 256 * 1024,
@@ -186,6 +196,10 @@ impl Config {
                 "max_video_message must fit in 65535 fragments",
             ),
             (
+                self.max_video_parity <= MAX_VIDEO_PARITY,
+                "max_video_parity must be at most 4096",
+            ),
+            (
                 self.max_control_message >= 1 && self.max_control_message <= self.max_plaintext(),
                 "max_control_message must fit in one frame",
             ),
@@ -233,6 +247,18 @@ impl Config {
         Ok(())
     }
 
+    /// The most bytes video reassembly holds at once: per slot, a message of at most
+    /// `max_video_message` bytes and the parity shards received for it. Those are fewer than
+    /// the message's `count` data fragments, each at most one fragment plus one padding
+    /// byte, so under `max_video_message + count` bytes (`count` < 65536); and at most
+    /// `max_video_parity` of them, each within a datagram.
+    pub fn max_video_reassembly_bytes(&self) -> usize {
+        let parity = (usize::from(self.max_video_parity) * MAX_DATAGRAM_LEN)
+            .min(self.max_video_message + usize::from(u16::MAX));
+        self.video_reassembly_slots
+            .saturating_mul(self.max_video_message.saturating_add(parity))
+    }
+
     /// Largest plaintext one frame carries at this MTU.
     pub fn max_plaintext(&self) -> usize {
         self.mtu.saturating_sub(HEADER_LEN + TAG_LEN)
@@ -276,5 +302,22 @@ mod tests {
             ..Config::default()
         };
         assert!(bad.validate().is_err());
+        let bad = Config {
+            max_video_parity: MAX_VIDEO_PARITY + 1,
+            ..Config::default()
+        };
+        assert_eq!(
+            bad.validate(),
+            Err(ConfigError("max_video_parity must be at most 4096"))
+        );
+        let off = Config {
+            max_video_parity: 0,
+            ..Config::default()
+        };
+        assert_eq!(off.validate(), Ok(()));
+        assert_eq!(
+            off.max_video_reassembly_bytes(),
+            off.video_reassembly_slots * off.max_video_message
+        );
     }
 }

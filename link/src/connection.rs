@@ -22,6 +22,7 @@ pub use self::path::PathEstimate;
 use self::path::{PathModel, Receipts};
 pub(crate) use self::timers::Timer;
 use self::unlock::{Outcome, Unlock};
+use crate::channel::fec;
 use crate::channel::reliable::{ReliableReceiver, ReliableSender, SegmentOutcome};
 use crate::channel::video::{Reassembled, Reassembler, VideoSender};
 use crate::channel::{Channel, Role};
@@ -180,6 +181,7 @@ impl<P: AeadProvider> Connection<P> {
             reassembler: Reassembler::new(
                 config.video_reassembly_slots,
                 config.max_video_message,
+                config.max_video_parity,
                 config.video_reassembly_timeout,
             ),
             newest_control: None,
@@ -271,6 +273,7 @@ impl<P: AeadProvider> Connection<P> {
         self.reassembler = Reassembler::new(
             config.video_reassembly_slots,
             config.max_video_message,
+            config.max_video_parity,
             config.video_reassembly_timeout,
         );
         self.newest_control = None;
@@ -401,7 +404,24 @@ impl<P: AeadProvider> Connection<P> {
         if bottleneck == 0 {
             return;
         }
-        let budget = bottleneck / 100 * VIDEO_SHARE_PERCENT;
+        // Parity fragments ride inside the budget: the encoder is offered the share left
+        // after the parity its frames will get at the loss reported now, sized by the last
+        // frame it produced (before any, a 30 frames/s one filling the budget).
+        let gross = bottleneck / 100 * VIDEO_SHARE_PERCENT;
+        let count = match self.video_out.last_count() {
+            0 => FragmentHeader::count_for(
+                usize::try_from(gross / 8 / 30).unwrap_or(usize::MAX).max(1),
+                self.config.max_fragment_data(),
+            )
+            .unwrap_or(u16::MAX),
+            count => count,
+        };
+        let share = fec::data_share(
+            count,
+            self.path.estimate().loss,
+            self.config.max_video_parity,
+        );
+        let budget = (gross as f64 * share) as u64;
         if self
             .video_budget
             .is_none_or(|last| budget.abs_diff(last) * 10 > last)
@@ -519,7 +539,14 @@ impl<P: AeadProvider> Connection<P> {
             }
             Channel::Telemetry => self.telemetry_out.push_back(buf),
             Channel::Video => {
-                self.video_out.push(buf, self.config.max_fragment_data());
+                let max_fragment = self.config.max_fragment_data();
+                let count = FragmentHeader::count_for(buf.len(), max_fragment).unwrap_or(1);
+                let parity = fec::parity_for(
+                    count,
+                    self.path.estimate().loss,
+                    self.config.max_video_parity,
+                );
+                self.video_out.push(buf, max_fragment, parity);
             }
             Channel::Storage | Channel::Session => self.storage_out.push(buf),
         }
@@ -731,7 +758,10 @@ impl<P: AeadProvider> Connection<P> {
             }
             Channel::Telemetry => return Ok(Some(channel)),
             Channel::Video => {
-                let (fragment, bytes) = FragmentHeader::parse(data).map_err(Error::violation)?;
+                let (fragment, bytes) = FragmentHeader::parse(data).map_err(|e| {
+                    self.stats.dropped_bad_video += 1;
+                    Error::violation(e)
+                })?;
                 let events = &mut self.events;
                 let stats = &mut self.stats;
                 let outcome = self
@@ -740,11 +770,20 @@ impl<P: AeadProvider> Connection<P> {
                         stats.channel_mut(Channel::Video).messages_lost += 1;
                         events.push_back(Event::VideoLost { message_id });
                     })
-                    .map_err(Error::violation)?;
+                    .map_err(|e| {
+                        stats.dropped_bad_video += 1;
+                        Error::violation(e)
+                    })?;
                 match outcome {
                     Reassembled::Pending => {}
                     Reassembled::Stale => self.stats.dropped_stale_video += 1,
-                    Reassembled::Complete(_, message) => self.deliver(channel, message, 0),
+                    Reassembled::Complete(_, message, recovered) => {
+                        if recovered > 0 {
+                            self.stats.video_recovered += 1;
+                            self.stats.video_fragments_recovered += u64::from(recovered);
+                        }
+                        self.deliver(channel, message, 0);
+                    }
                 }
             }
             Channel::Session => {
@@ -1095,7 +1134,11 @@ impl<P: AeadProvider> Connection<P> {
                 self.stats.storage_retransmits += 1;
                 return Some((FrameType::Data, Some(Channel::Storage), n));
             }
-            if let Some(n) = self.video_out.next_fragment(body, &mut self.pool) {
+            if let Some((n, parity)) = self.video_out.next_fragment(body, &mut self.pool) {
+                if parity {
+                    self.stats.video_parity_sent += 1;
+                    self.stats.video_parity_bytes += (n - FragmentHeader::LEN) as u64;
+                }
                 self.video_active_until = now + VIDEO_ACTIVITY;
                 self.video_bytes_measured += n as u64;
                 return Some((FrameType::Data, Some(Channel::Video), n));

@@ -70,6 +70,20 @@ pub struct Stats {
     /// Padding frames sent to probe the path while video alone left it idle (PROTOCOL.md
     /// 34).
     pub padding_sent: u64,
+    /// Video messages delivered only thanks to forward error correction (some data
+    /// fragments were recovered from parity fragments).
+    pub video_recovered: u64,
+    /// Video data fragments recovered from parity fragments.
+    pub video_fragments_recovered: u64,
+    /// Video parity fragments sent.
+    pub video_parity_sent: u64,
+    /// Bytes of parity those fragments carried (their shards, headers not counted): the
+    /// share of the video budget forward error correction took.
+    pub video_parity_bytes: u64,
+    /// Video fragments refused as inconsistent with their message, over the configured
+    /// limits, or malformed (they are also counted in `dropped_protocol`); a parity
+    /// fragment among them never alters a message.
+    pub dropped_bad_video: u64,
     /// Video messages dropped before sending: they would have waited too long.
     pub video_dropped_at_sender: u64,
     /// Datagrams that arrived after the link closed for good.

@@ -243,7 +243,8 @@ fn frame_vectors_follow_the_wire_format_and_key_schedule() {
                 message_id: 0,
                 total_len: 211,
                 index,
-                count: 2
+                count: 2,
+                parity: 0
             }
         );
         assert_eq!(fragment.fragment_size(), 106);

@@ -14,6 +14,14 @@
 //! reported, as is video the link dropped because it would have waited too long
 //! ([`Event::VideoDropped`], [`AircraftStats::video_dropped`]).
 //!
+//! Every frame starts with a [`FrameHeader`]: its number, its kind, the key frame it depends
+//! on, and when it was handed to the link. When the remote asks for a key frame (a new id in
+//! the key-frame request field of its stick commands, see [`CONTROL_LEN`]), the encoder
+//! makes its next frame a key frame and counts its periodic pattern from there, as x264,
+//! NVENC or libvpx do with a forced IDR frame: the periodic key frames exist to bound how
+//! long a broken picture lasts, and one a few frames after a forced one would spend four
+//! frames' bits on a radio that is already losing frames, for nothing.
+//!
 //! The encoder runs at `min(video_bitrate, budget)`: the camera's configured bitrate is the
 //! most it asks for, and the link's latest [`Event::VideoBudget`] (what the radio carries)
 //! lowers it. Like a real encoder it changes bitrate at a frame boundary: the next frame is
@@ -29,8 +37,22 @@ use rotorlink::{Channel, Event, Failsafe, Link, SendError, Timestamp};
 use sha2::{Digest, Sha256};
 
 use crate::storage::{self, Onboard, Request, Response, StorageConfig, DATA_HEADER_LEN};
-/// Length of a stick command: stamp, four 16-bit axes, check (see [`is_intact`]).
-pub const CONTROL_LEN: usize = 8 + 8 + CHECK_LEN;
+use crate::video::{FrameHeader, FrameKind, FRAME_HEADER_LEN};
+
+/// Length of a stick command: stamp, four 16-bit axes, key-frame request, check (see
+/// [`is_intact`]); made by [`stick_command`].
+///
+/// The key-frame request is the id (big-endian `u32`, 0 for none) of the latest key frame
+/// the remote asked for; the aircraft makes one key frame for each id above the last it
+/// honoured. It rides in every stick command, on the control channel, because that is the
+/// fastest and surest way to the aircraft: control is sent before all other data and at
+/// 100 Hz, so a request waits at most one stick period, and a lost datagram costs the next
+/// command 10 ms later rather than a retransmission timeout. Latest-wins suits it: the
+/// request is state (the latest id), not an event, so a command that replaces another loses
+/// nothing. The storage channel is reliable but slower to recover a loss, and locked until
+/// the code is proven again; the session channel is the link's own; telemetry only goes
+/// the other way.
+pub const CONTROL_LEN: usize = 8 + 8 + 4 + CHECK_LEN;
 /// Length of a telemetry message: stamp, altitude, battery, failsafe flag, link quality,
 /// check (see [`is_intact`]).
 pub const TELEMETRY_LEN: usize = 8 + 8 + CHECK_LEN;
@@ -104,6 +126,9 @@ pub struct AircraftStats {
     pub control_latencies: Vec<Duration>,
     /// Video frames handed to the link.
     pub video_frames_sent: u64,
+    /// The key-frame requests the encoder honoured: the request's id and when the key frame
+    /// made for it was handed to the link (refused or not).
+    pub key_requests_honoured: Vec<(u32, Timestamp)>,
     /// Video frames the link refused (its queue was full, or it was closed): dropped, as
     /// real-time video is, and counted here.
     pub video_frames_refused: u64,
@@ -174,7 +199,19 @@ pub struct AircraftApp {
     rng: ChaCha8Rng,
     next_telemetry: Timestamp,
     next_frame: Timestamp,
+    /// The number of the next frame.
     frame_no: u32,
+    /// Frames until the next periodic key frame (0: the next frame is one).
+    frames_to_key: u32,
+    /// The number of the latest key frame, which the delta frames depend on.
+    last_key: u32,
+    /// A key-frame request the next frame answers.
+    key_wanted: Option<u32>,
+    /// The latest key-frame request honoured (0 for none).
+    key_honoured: u32,
+    /// Bytes the forced key frames cost above the delta frames they replaced, not yet paid
+    /// back by smaller frames.
+    key_debt: usize,
     /// The link's latest video budget, bits per second, if it reported one.
     video_budget: Option<u64>,
     storage: Onboard,
@@ -234,6 +271,22 @@ pub(crate) fn stamp_of(message: &[u8]) -> Option<Timestamp> {
     Some(Timestamp::from_micros(u64::from_be_bytes(bytes)))
 }
 
+/// A stick command stamped `now`, with the sticks' four 16-bit `axes` and the id of the
+/// latest `key_request` (0 for none), checked (see [`CONTROL_LEN`] for its bytes).
+pub fn stick_command(now: Timestamp, axes: [u8; 8], key_request: u32) -> Vec<u8> {
+    let mut body = axes.to_vec();
+    body.extend_from_slice(&key_request.to_be_bytes());
+    with_check(Channel::Control, stamped(now, &body))
+}
+
+/// The key-frame request id of a stick command (0 for none; `None` if it is not one).
+pub fn key_request_of(command: &[u8]) -> Option<u32> {
+    if command.len() != CONTROL_LEN {
+        return None;
+    }
+    Some(u32::from_be_bytes(command.get(16..20)?.try_into().ok()?))
+}
+
 /// `message` for `channel` with its check appended (see [`is_intact`]).
 pub fn with_check(channel: Channel, mut message: Vec<u8>) -> Vec<u8> {
     let check = check_of(channel, &message);
@@ -281,6 +334,11 @@ impl AircraftApp {
             next_telemetry: Timestamp::ZERO,
             next_frame: Timestamp::ZERO,
             frame_no: 0,
+            frames_to_key: 0,
+            last_key: 0,
+            key_wanted: None,
+            key_honoured: 0,
+            key_debt: 0,
             video_budget: None,
             storage,
             answers: VecDeque::new(),
@@ -355,12 +413,27 @@ impl AircraftApp {
         })
     }
 
+    /// The length of the next frame at `bitrate`, `forced` on request or not. A forced key
+    /// frame costs more than the delta frame it replaces; like a real encoder's rate
+    /// control, the encoder pays that back from the frames after it (each gives up to three
+    /// quarters of its size), so that frequent requests on a saturated radio do not raise
+    /// the bitrate above the link's budget and make it drop more frames.
+    fn paid_frame_len(&mut self, bitrate: u64, key: bool, forced: bool) -> usize {
+        let nominal = self.frame_len(bitrate, key);
+        if forced {
+            self.key_debt += nominal.saturating_sub(self.frame_len(bitrate, false));
+        }
+        let repay = self.key_debt.min(nominal * 3 / 4);
+        self.key_debt -= repay;
+        (nominal - repay).max(FRAME_HEADER_LEN)
+    }
+
     fn frame_len(&self, bitrate: u64, key: bool) -> usize {
         let per_frame = bitrate / 8 / u64::from(self.config.video_fps.max(1));
         let n = u64::from(self.config.key_frame_interval.max(1));
         // Delta frames are sized so that the average, key frames included, is the bitrate.
         let delta = per_frame * n / (n + 3);
-        (if key { delta * 4 } else { delta }).max(16) as usize
+        (if key { delta * 4 } else { delta }).max(FRAME_HEADER_LEN as u64) as usize
     }
 
     /// Send what is due at `now`, watch for the failsafe, and send what the storage
@@ -395,16 +468,38 @@ impl AircraftApp {
             self.next_frame = self.next_frame
                 + Duration::from_micros(1_000_000 / u64::from(self.config.video_fps.max(1)));
             if flying && self.config.video_bitrate > 0 {
-                let key = self.frame_no % self.config.key_frame_interval.max(1) == 0;
+                let forced = self.frames_to_key != 0 && self.key_wanted.is_some();
+                let key = self.frames_to_key == 0 || forced;
+                if key {
+                    self.frames_to_key = self.config.key_frame_interval.max(1);
+                    self.last_key = self.frame_no;
+                    if let Some(id) = self.key_wanted.take() {
+                        self.key_honoured = id;
+                        self.stats.key_requests_honoured.push((id, now));
+                    }
+                }
+                self.frames_to_key -= 1;
                 // The budget that arrived since the last frame applies from this one on.
                 let bitrate = self.video_bitrate();
                 if self.stats.video_bitrate_last() != Some(bitrate) {
                     self.stats.video_bitrates.push((now, bitrate));
                 }
                 self.stats.video_bitrate_sum += bitrate;
-                let mut frame = stamped(now + self.clock_offset, &self.frame_no.to_be_bytes());
-                frame.resize(self.frame_len(bitrate, key), key as u8);
-                self.frame_no += 1;
+                // Stamped when handed to the link: the link tells nothing of when its first
+                // fragment goes out.
+                let frame = FrameHeader {
+                    sent_at: now + self.clock_offset,
+                    number: self.frame_no,
+                    kind: if key {
+                        FrameKind::Key
+                    } else {
+                        FrameKind::Delta
+                    },
+                    key: self.last_key,
+                    request: self.key_honoured,
+                }
+                .frame(self.paid_frame_len(bitrate, key, forced));
+                self.frame_no = self.frame_no.wrapping_add(1);
                 match link.send(Channel::Video, &frame) {
                     Ok(()) => self.stats.video_frames_sent += 1,
                     Err(_) => self.stats.video_frames_refused += 1,
@@ -449,6 +544,12 @@ impl AircraftApp {
                     self.stats.control_latencies.push(at.saturating_since(sent));
                 }
                 self.stats.sticks_applied += 1;
+                if let Some(id) = key_request_of(data) {
+                    // Each id once: every stick command repeats the latest.
+                    if id > self.key_honoured && self.key_wanted.is_none_or(|w| id > w) {
+                        self.key_wanted = Some(id);
+                    }
+                }
                 if let Watch::Own(failsafe) = &mut self.failsafe {
                     failsafe.on_control(now);
                 }
@@ -611,7 +712,7 @@ mod tests {
     }
 
     fn stick(app: &mut AircraftApp, pair: &mut Pair, at: Timestamp) {
-        let message = with_check(Channel::Control, stamped(at, &[0x80; 8]));
+        let message = stick_command(at, [0x80; 8], 0);
         app.on_message(at, Channel::Control, &message, &mut pair.aircraft);
     }
 
@@ -837,7 +938,7 @@ mod tests {
 
     #[test]
     fn every_flipped_bit_of_a_checked_message_is_seen() {
-        let message = with_check(Channel::Control, stamped(ms(5), &[1, 2, 3, 4, 5, 6, 7, 8]));
+        let message = stick_command(ms(5), [1, 2, 3, 4, 5, 6, 7, 8], 0);
         assert_eq!(message.len(), CONTROL_LEN);
         assert!(is_intact(Channel::Control, &message));
         assert!(
@@ -856,7 +957,7 @@ mod tests {
     #[test]
     fn a_corrupted_stick_command_is_counted_and_not_applied() {
         let (mut pair, mut app) = setup();
-        let mut message = with_check(Channel::Control, stamped(ms(10), &[0x80; 8]));
+        let mut message = stick_command(ms(10), [0x80; 8], 0);
         message[9] ^= 4;
         app.on_message(ms(15), Channel::Control, &message, &mut pair.aircraft);
         assert_eq!(app.stats.corrupted_control, 1);

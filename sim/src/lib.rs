@@ -4,7 +4,8 @@
 //! [`RadioChannel`] per direction ([`channel`]), and a stepper that drives an aircraft and a
 //! remote [`rotorlink::Link`] across it ([`pair`]), the fake aircraft and remote applications
 //! ([`aircraft`], [`remote`]) with the aircraft's onboard storage and the file transfer
-//! protocol between them ([`storage`]), and whole flights with their reports ([`scenario`],
+//! protocol between them ([`storage`]), the video stream's frames and the remote's model of
+//! a decoder ([`video`]), and whole flights with their reports ([`scenario`],
 //! [`report`]), and pcap captures of everything on the air for Wireshark ([`pcap`]).
 //!
 //! For the tokio driver, [`net`] puts the same radio under a pair of
@@ -24,6 +25,7 @@ pub mod remote;
 pub mod report;
 pub mod scenario;
 pub mod storage;
+pub mod video;
 
 pub use channel::{
     Adversary, Air, Burst, ChannelConfig, ChannelConfigError, Direction, DistanceProfile,

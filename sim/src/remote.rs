@@ -2,6 +2,16 @@
 //! watches telemetry and video, unlocks the onboard storage and downloads one file (the
 //! flight log unless told otherwise), verifying its SHA-256; after a new session it resumes
 //! the download from the bytes it has (see [`crate::storage`] for the protocol).
+//!
+//! Video goes through a model of a decoder ([`Decoder`]): a frame counts as decodable only
+//! if it is a key frame or every frame since its key frame arrived whole. When the picture
+//! breaks (a frame arrives that cannot be decoded, or the link gives a frame up and nothing
+//! arrived since it started), the remote asks the aircraft for a key frame: a new request
+//! id in its stick commands (see [`crate::aircraft::CONTROL_LEN`]), sent at once. One
+//! request at a time: the next waits until a frame shows the aircraft honoured the last
+//! (the key frame answering it, or a later frame when that key frame was lost), or for a
+//! round trip plus [`ANSWER_SLACK`], so that the frames lost from one broken group of
+//! pictures do not each ask again.
 
 use std::time::Duration;
 
@@ -9,8 +19,33 @@ use rotorlink::handshake::Kind;
 use rotorlink::{Channel, Event, Link, SendError, Timestamp};
 use sha2::{Digest, Sha256};
 
-use crate::aircraft::{is_intact, stamp_of, stamped, with_check, TELEMETRY_LEN};
+use crate::aircraft::{is_intact, stamp_of, stick_command, TELEMETRY_LEN};
 use crate::storage::{FileInfo, Request, Response, FLIGHT_LOG};
+use crate::video::{Decoder, FrameHeader, FrameKind};
+
+/// How long past a round trip the remote waits for the answer to a key-frame request before
+/// it may ask again: three frames at 30 fps, for the aircraft's next frame and a key frame's
+/// transmission (the answer normally ends the wait first).
+pub const ANSWER_SLACK: Duration = Duration::from_millis(100);
+/// The round trip assumed until the link has measured one.
+const DEFAULT_RTT: Duration = Duration::from_millis(100);
+
+/// A video frame delivered whole, as the remote saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameArrival {
+    /// When it was delivered.
+    pub at: Timestamp,
+    /// Its number.
+    pub number: u32,
+    /// Delta or key.
+    pub kind: FrameKind,
+    /// The key frame it depends on.
+    pub key: u32,
+    /// The latest key-frame request the aircraft had honoured when it made the frame.
+    pub request: u32,
+    /// Could it be decoded when it arrived?
+    pub decodable: bool,
+}
 
 /// How the download of the chosen file went.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,6 +93,18 @@ pub struct RemoteStats {
     pub telemetry_latencies: Vec<Duration>,
     /// Video frames delivered whole.
     pub video_frames: u64,
+    /// Video frames delivered whole that could be decoded (see [`Decoder`]).
+    pub video_frames_decodable: u64,
+    /// Every video frame delivered whole and intact, in order of arrival.
+    pub video_arrivals: Vec<FrameArrival>,
+    /// Latency of each video frame delivered whole, from the aircraft handing it to the link
+    /// to its delivery.
+    pub video_latencies: Vec<Duration>,
+    /// When each key-frame request was sent (request id `i + 1` at index `i`).
+    pub key_requests: Vec<Timestamp>,
+    /// For each request that a key frame followed: the time from the request to the next key
+    /// frame delivered.
+    pub key_waits: Vec<Duration>,
     /// Telemetry messages delivered whose bytes were not what the aircraft sent (must stay
     /// 0).
     pub corrupted_telemetry: u64,
@@ -114,6 +161,25 @@ pub struct RemoteApp {
     hasher: Sha256,
     /// Added to the link's clock in stamps (see [`crate::aircraft::AircraftApp::with_clock_offset`]).
     clock_offset: Duration,
+    /// Which frames could be shown.
+    decoder: Decoder,
+    /// The picture is broken: ask for a key frame as soon as no request is outstanding.
+    want_key: bool,
+    /// The link gave a frame up: decided at the next poll, which knows the time.
+    video_lost: bool,
+    /// The latest key-frame request id (0 for none), carried in every stick command.
+    key_request: u32,
+    /// When the latest request was sent, while the aircraft has not shown it honoured it.
+    asked_at: Option<Timestamp>,
+    /// When the requests that no key frame followed yet were sent.
+    unanswered: Vec<Timestamp>,
+    /// When the latest video frame was delivered.
+    last_frame_at: Option<Timestamp>,
+    /// The link's smoothed round trip, at the latest poll.
+    rtt: Duration,
+    /// The link's video reassembly timeout: a frame it gives up started arriving this long
+    /// before.
+    reassembly_timeout: Duration,
     /// What happened.
     pub stats: RemoteStats,
 }
@@ -132,6 +198,15 @@ impl RemoteApp {
             fresh_sessions: 0,
             hasher: Sha256::new(),
             clock_offset: Duration::ZERO,
+            decoder: Decoder::new(),
+            want_key: false,
+            video_lost: false,
+            key_request: 0,
+            asked_at: None,
+            unanswered: Vec::new(),
+            last_frame_at: None,
+            rtt: DEFAULT_RTT,
+            reassembly_timeout: rotorlink::Config::default().video_reassembly_timeout,
             stats: RemoteStats {
                 download: DownloadStats {
                     wanted: FLIGHT_LOG.to_string(),
@@ -158,21 +233,57 @@ impl RemoteApp {
 
     /// When [`RemoteApp::poll`] next has something to do.
     pub fn next_wakeup(&self) -> Timestamp {
-        self.next_stick
+        match self.asked_at {
+            // Ask again once the wait for the answer is over.
+            Some(at) if self.want_key => self.next_stick.min(at + self.answer_wait()),
+            _ => self.next_stick,
+        }
     }
 
-    /// Send what is due at `now`.
+    /// How long a key-frame request is outstanding at most.
+    fn answer_wait(&self) -> Duration {
+        self.rtt + ANSWER_SLACK
+    }
+
+    /// Send what is due at `now`: stick commands, a key-frame request if the picture is
+    /// broken, storage requests.
     pub fn poll(&mut self, now: Timestamp, link: &mut Link) {
         let connected = link.is_connected();
         if connected && self.stats.connected_at.is_none() {
             self.stats.connected_at = Some(now);
         }
+        if let Some(srtt) = link.path_estimate().srtt {
+            self.rtt = srtt;
+        }
+        self.reassembly_timeout = link.config().video_reassembly_timeout;
+        // A frame given up matters only if nothing arrived since it started arriving: a frame
+        // that did arrive already told whether the picture broke (or was mended since).
+        if std::mem::take(&mut self.video_lost)
+            && self
+                .last_frame_at
+                .is_none_or(|at| now.saturating_since(at) >= self.reassembly_timeout)
+        {
+            self.want_key = true;
+        }
+        if let Some(at) = self.asked_at {
+            if now >= at + self.answer_wait() {
+                self.asked_at = None;
+            }
+        }
+        if connected && self.want_key && self.asked_at.is_none() {
+            self.want_key = false;
+            self.key_request = self.key_request.saturating_add(1);
+            self.asked_at = Some(now);
+            self.unanswered.push(now);
+            self.stats.key_requests.push(now);
+            // The request goes at once, in a stick command of its own.
+            self.next_stick = self.next_stick.min(now);
+        }
         while now >= self.next_stick {
             self.next_stick = self.next_stick + STICK_PERIOD;
             if connected {
                 let sticks = [0x80, 0x00, 0x7f, 0xf0, 0x80, 0x00, 0x90, 0x00];
-                let message = stamped(now + self.clock_offset, &sticks);
-                let message = with_check(Channel::Control, message);
+                let message = stick_command(now + self.clock_offset, sticks, self.key_request);
                 // Latest wins: a refused command is superseded by the next, 10 ms later.
                 match link.send(Channel::Control, &message) {
                     Ok(()) => self.stats.sticks_sent += 1,
@@ -239,20 +350,47 @@ impl RemoteApp {
                         .push(at.saturating_since(sent));
                 }
             }
-            Channel::Video => {
-                self.stats.video_frames += 1;
-                // After the stamp and frame number, every byte is the key-frame flag.
-                let filler = data.get(12..).unwrap_or_default();
-                if filler
-                    .first()
-                    .is_some_and(|&f| f > 1 || filler.iter().any(|&b| b != f))
-                {
-                    self.stats.corrupted_video += 1;
-                }
-            }
+            Channel::Video => self.on_frame(now, data),
             Channel::Storage => self.on_storage_message(now, data),
             _ => {}
         }
+    }
+
+    fn on_frame(&mut self, now: Timestamp, data: &[u8]) {
+        self.stats.video_frames += 1;
+        self.last_frame_at = Some(now);
+        let Some(header) = FrameHeader::parse(data) else {
+            self.stats.corrupted_video += 1;
+            return;
+        };
+        let at = now + self.clock_offset;
+        self.stats
+            .video_latencies
+            .push(at.saturating_since(header.sent_at));
+        let decodable = self.decoder.decode(&header);
+        // A decodable frame means the picture is whole again; one that is not, broken.
+        self.want_key = !decodable;
+        if decodable {
+            self.stats.video_frames_decodable += 1;
+        }
+        if header.kind == FrameKind::Key {
+            for asked in self.unanswered.drain(..) {
+                self.stats.key_waits.push(now.saturating_since(asked));
+            }
+        }
+        if self.key_request > 0 && header.request >= self.key_request {
+            // The aircraft honoured the latest request: if this frame does not decode, its
+            // answer was lost, and the remote may ask again at once.
+            self.asked_at = None;
+        }
+        self.stats.video_arrivals.push(FrameArrival {
+            at: now,
+            number: header.number,
+            kind: header.kind,
+            key: header.key,
+            request: header.request,
+            decodable,
+        });
     }
 
     fn on_storage_message(&mut self, now: Timestamp, data: &[u8]) {
@@ -318,6 +456,10 @@ impl RemoteApp {
     /// Take one of the link's other events.
     pub fn on_event(&mut self, event: &Event) {
         let refusal = match *event {
+            Event::VideoLost { .. } => {
+                self.video_lost = true;
+                return;
+            }
             Event::Connected { kind: Kind::Resume } => {
                 self.stats.reconnects += 1;
                 return;

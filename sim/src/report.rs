@@ -64,8 +64,11 @@ pub struct ChannelReport {
     /// telemetry message is checked, video frames by their contents, files by their
     /// SHA-256, storage messages by their format.
     pub corrupted: Option<u64>,
-    /// One-way latency from `send` to delivery (control and telemetry only; `null` for the
-    /// others, and when unknown).
+    /// One-way latency from `send` to delivery: control and telemetry; video frames from the
+    /// aircraft handing the frame to the link (`Link::send`: the link reports nothing of
+    /// when its first fragment goes out, so the time a frame waits in the link's queue is
+    /// included) to its delivery whole. `null` for storage, when unknown, and for video
+    /// when no frame arrived.
     pub latency: Option<Latency>,
 }
 
@@ -92,8 +95,44 @@ pub struct Channels {
 pub struct VideoFrames {
     /// Delivered whole.
     pub complete: u64,
+    /// Delivered whole and decodable, as a decoder fed in arrival order finds them: a key
+    /// frame, or a delta frame after every frame since its key frame (inclusive) arrived
+    /// whole (see [`crate::video`]). At most `complete`.
+    #[serde(default)]
+    pub decodable: u64,
     /// Sent but never delivered (a fragment was lost).
     pub incomplete: Option<u64>,
+    /// The key frames the remote asked for when the picture broke.
+    #[serde(default)]
+    pub key_frame_requests: KeyFrameRequests,
+}
+
+/// Key frames the remote asked the aircraft for (see [`crate::remote`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyFrameRequests {
+    /// Requests the remote sent.
+    pub sent: u64,
+    /// Requests the aircraft's encoder answered with a key frame (`null` when the aircraft's
+    /// summary is missing).
+    pub honoured: Option<u64>,
+    /// From a request to the next key frame delivered, median, in milliseconds (`null` when
+    /// no key frame followed a request).
+    pub wait_p50_ms: Option<f64>,
+    /// The same, worst.
+    pub wait_max_ms: Option<f64>,
+}
+
+impl KeyFrameRequests {
+    fn of(app: &RemoteStats, encoder: Option<EncoderSummary>) -> Self {
+        let mut waits = app.key_waits.clone();
+        let wait = (!waits.is_empty()).then(|| Latency::of(&mut waits));
+        KeyFrameRequests {
+            sent: app.key_requests.len() as u64,
+            honoured: encoder.map(|e| e.key_requests_honoured),
+            wait_p50_ms: wait.map(|w| w.p50_ms),
+            wait_max_ms: wait.map(|w| w.max_ms),
+        }
+    }
 }
 
 /// The download of the chosen file from the onboard storage.
@@ -326,6 +365,9 @@ pub struct EncoderSummary {
     pub mean_bps: Option<u64>,
     /// The bitrate of the last frame (`None` before the first).
     pub last_bps: Option<u64>,
+    /// Key-frame requests the encoder answered with a key frame.
+    #[serde(default)]
+    pub key_requests_honoured: u64,
 }
 
 impl EndSummary {
@@ -392,6 +434,7 @@ impl EndSummary {
             camera_bps,
             mean_bps: stats.video_bitrate_mean(),
             last_bps: stats.video_bitrate_last(),
+            key_requests_honoured: stats.key_requests_honoured.len() as u64,
         });
         self
     }
@@ -471,7 +514,10 @@ impl Report {
         control.latency = a.map(EndSummary::latency);
         let mut telemetry = channel(a, Some(r), 1, seconds);
         telemetry.latency = Some(r.latency());
-        let video = channel(a, Some(r), 2, seconds);
+        let app = flight.remote_app;
+        let mut video = channel(a, Some(r), 2, seconds);
+        let mut frame_latencies = app.video_latencies.clone();
+        video.latency = (!frame_latencies.is_empty()).then(|| Latency::of(&mut frame_latencies));
         let (up, down) = (
             channel(Some(r), a, 3, seconds),
             channel(a, Some(r), 3, seconds),
@@ -486,7 +532,6 @@ impl Report {
             corrupted: add(up.corrupted, down.corrupted),
             latency: None,
         };
-        let app = flight.remote_app;
         let paired = app.connected_at.is_some();
         let both = |f: fn(&EndSummary) -> u64| a.map(|a| f(a) + f(r));
         Report {
@@ -506,7 +551,9 @@ impl Report {
             },
             video_frames: VideoFrames {
                 complete: video.delivered.unwrap_or(0),
+                decodable: app.video_frames_decodable,
                 incomplete: video.lost,
+                key_frame_requests: KeyFrameRequests::of(app, a.and_then(|a| a.encoder)),
             },
             downlink_estimate: PathReport::of(a.and_then(|a| a.path)),
             video_bitrate: BitrateReport::of(a.and_then(|a| a.encoder)),
@@ -682,6 +729,7 @@ impl fmt::Display for Report {
         for (name, ch, measured) in [
             ("control", c.control, true),
             ("telemetry", c.telemetry, true),
+            // Blank for video when no frame arrived: nothing to measure, not unknown.
             ("video", c.video, false),
             ("storage", c.storage, false),
         ] {
@@ -700,12 +748,28 @@ impl fmt::Display for Report {
             )?;
         }
         writeln!(f)?;
+        let v = &self.video_frames;
         writeln!(
             f,
-            "video frames     {} complete, {} incomplete",
-            self.video_frames.complete,
-            n(self.video_frames.incomplete)
+            "video frames     {} complete, {} decodable, {} incomplete",
+            v.complete,
+            v.decodable,
+            n(v.incomplete)
         )?;
+        let k = &v.key_frame_requests;
+        write!(
+            f,
+            "key frames       {} asked for by the remote, {} honoured by the aircraft",
+            k.sent,
+            n(k.honoured)
+        )?;
+        match (k.wait_p50_ms, k.wait_max_ms) {
+            (Some(p50), Some(max)) => {
+                writeln!(f, "; request to key frame p50 {p50:.1} ms, max {max:.1} ms")?
+            }
+            _ if k.sent > 0 => writeln!(f, "; no key frame arrived after a request")?,
+            _ => writeln!(f)?,
+        }
         let (e, b) = (&self.downlink_estimate, &self.video_bitrate);
         writeln!(
             f,
@@ -908,6 +972,84 @@ mod tests {
         assert_eq!(columns[1..6], ["100", "0", "100", "3", "6"], "{table}");
     }
 
+    /// Decodable frames, key-frame requests and frame latency reach the table and the JSON.
+    #[test]
+    fn decodable_frames_key_frame_requests_and_frame_latency_are_reported() {
+        let ms = Duration::from_millis;
+        let at = Timestamp::from_millis;
+        let mut encoder = encoded(&[(0, 2_000_000)]);
+        encoder.key_requests_honoured = vec![(1, at(40)), (2, at(400))];
+        let aircraft = EndSummary {
+            messages_sent: [0, 0, 10, 0],
+            ..EndSummary::default()
+        }
+        .with_encoder(2_000_000, &encoder);
+        let remote = EndSummary {
+            messages_delivered: [0, 0, 8, 0],
+            ..EndSummary::default()
+        };
+        let app = RemoteStats {
+            video_frames: 8,
+            video_frames_decodable: 5,
+            video_latencies: (1..=8).map(|i| ms(5 * i)).collect(),
+            key_requests: vec![at(30), at(380), at(900)],
+            key_waits: vec![ms(60), ms(25), ms(30)],
+            ..RemoteStats::default()
+        };
+        let r = Report::assemble(&flight(Some(&aircraft), &remote, &app));
+        let v = &r.video_frames;
+        assert_eq!((v.complete, v.decodable, v.incomplete), (8, 5, Some(2)));
+        assert_eq!(
+            v.key_frame_requests,
+            KeyFrameRequests {
+                sent: 3,
+                honoured: Some(2),
+                wait_p50_ms: Some(30.0),
+                wait_max_ms: Some(60.0),
+            }
+        );
+        let latency = r.channels.video.latency.unwrap();
+        assert_eq!(
+            (latency.p50_ms, latency.p99_ms, latency.max_ms),
+            (25.0, 40.0, 40.0)
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["video_frames"]["decodable"], 5);
+        assert_eq!(json["video_frames"]["key_frame_requests"]["sent"], 3);
+        assert_eq!(json["video_frames"]["key_frame_requests"]["honoured"], 2);
+        assert_eq!(
+            json["video_frames"]["key_frame_requests"]["wait_max_ms"],
+            60.0
+        );
+        assert_eq!(json["channels"]["video"]["latency"]["p99_ms"], 40.0);
+        let table = r.to_string();
+        assert!(
+            table.contains("video frames     8 complete, 5 decodable, 2 incomplete"),
+            "{table}"
+        );
+        assert!(
+            table.contains("key frames       3 asked for by the remote, 2 honoured by the aircraft; request to key frame p50 30.0 ms, max 60.0 ms"),
+            "{table}"
+        );
+        let video = table.lines().find(|l| l.starts_with("video ")).unwrap();
+        let columns: Vec<&str> = video.split_whitespace().collect();
+        assert_eq!(columns[7..], ["25.0", "40.0", "40.0"], "{table}");
+
+        // Requests that no key frame followed: said so, not a zero wait.
+        let app = RemoteStats {
+            key_requests: vec![at(30)],
+            ..RemoteStats::default()
+        };
+        let r = Report::assemble(&flight(Some(&aircraft), &remote, &app));
+        assert_eq!(r.video_frames.key_frame_requests.wait_p50_ms, None);
+        assert_eq!(r.channels.video.latency, None, "no frame, no latency");
+        assert!(
+            r.to_string()
+                .contains("; no key frame arrived after a request"),
+            "{r}"
+        );
+    }
+
     /// The aircraft's summary never arrived: everything it alone counted is unknown, `null`
     /// in the JSON and `?` in the table, and what the remote counted is still there.
     #[test]
@@ -955,6 +1097,9 @@ mod tests {
             &["channels", "video", "refused"],
             &["channels", "storage", "goodput_mbps"],
             &["video_frames", "incomplete"],
+            &["video_frames", "key_frame_requests", "honoured"],
+            &["video_frames", "key_frame_requests", "wait_p50_ms"],
+            &["channels", "video", "latency"],
             &["corrupted_payloads"],
             &["rekeys"],
             &["rejected"],
@@ -1006,7 +1151,16 @@ mod tests {
             ["?", "240", "?", "0", "?"],
             "{table}"
         );
-        assert!(table.contains("80 complete, ? incomplete"), "{table}");
+        assert!(
+            table.contains("80 complete, 0 decodable, ? incomplete"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "key frames       0 asked for by the remote, ? honoured by the aircraft\n"
+            ),
+            "{table}"
+        );
         assert!(
             table.contains("key updates ?   reconnects 0   failsafes ?   storage retransmits ?"),
             "{table}"

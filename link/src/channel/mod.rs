@@ -8,15 +8,18 @@
 //! |             |                    | before all other data (only a close goes first)        |
 //! | `Telemetry` | aircraft -> remote | one frame per message, unreliable, delivered in the    |
 //! |             |                    | order frames arrive                                    |
-//! | `Video`     | aircraft -> remote | fragmented to the MTU, reassembled with bounded memory |
-//! |             |                    | and a timeout; incomplete messages are reported lost,  |
-//! |             |                    | never delivered                                        |
+//! | `Video`     | aircraft -> remote | fragmented to the MTU, with Reed-Solomon parity        |
+//! |             |                    | fragments after the data ([`fec`]); reassembled with   |
+//! |             |                    | bounded memory and a timeout; a message is delivered   |
+//! |             |                    | once any `count` of its fragments arrived; one that    |
+//! |             |                    | cannot be completed is reported lost, never delivered  |
 //! | `Storage`   | both               | reliable: segmented, retransmitted until acknowledged, |
 //! |             |                    | delivered in order exactly once                        |
 //!
 //! Send priority, highest first: close, control, acks, storage retransmissions, telemetry,
 //! new storage segments, video, keepalive.
 
+pub mod fec;
 pub(crate) mod reliable;
 pub(crate) mod video;
 

@@ -49,6 +49,8 @@ const MIN_STARTUP_SAMPLE_SPAN: Duration = Duration::from_millis(10);
 const RATE_WINDOW: usize = 10;
 /// How long a minimum round trip stays valid.
 const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
+/// The shortest round-trip sample (a clock's resolution).
+const MIN_RTT_SAMPLE: Duration = Duration::from_micros(1);
 /// Startup's pacing gain, 2/ln 2, doubles the rate every round trip.
 const STARTUP_GAIN: f64 = 2.885;
 /// Startup ends on the next sample without 25 % growth after this many in a row (two
@@ -366,10 +368,14 @@ impl PathModel {
             self.first += 1;
         }
         let delay = Duration::from_micros(u64::from(f.ack_delay_us));
-        let rtt = now.saturating_since(sent.at).saturating_sub(delay);
-        if !rtt.is_zero() {
-            self.on_rtt(now, rtt);
-        }
+        // A round trip shorter than the clock's resolution (or than the receiver's stated
+        // delay) is still a sample: the shortest one, not none. Skipping it would keep an
+        // old, longer minimum forever on a path that is fast.
+        let rtt = now
+            .saturating_since(sent.at)
+            .saturating_sub(delay)
+            .max(MIN_RTT_SAMPLE);
+        self.on_rtt(now, rtt);
         self.advance_cycle(now);
         let here = Anchor {
             largest: f.largest,
@@ -615,6 +621,18 @@ mod tests {
     /// A bottleneck of `rate_bps` with `delay` each way and random loss every `lose_every`
     /// frames (0: none), fed as fast as the pacer allows for `secs`; returns the model.
     fn run(rate_bps: f64, delay: Duration, lose_every: u64, secs: u64) -> PathModel {
+        run_with_stall(rate_bps, delay, lose_every, secs, None)
+    }
+
+    /// As [`run`], and the radio carries nothing from `stall.0` to `stall.1` (seconds) but
+    /// holds what it was given, and sends it on afterwards.
+    fn run_with_stall(
+        rate_bps: f64,
+        delay: Duration,
+        lose_every: u64,
+        secs: u64,
+        stall: Option<(u64, u64)>,
+    ) -> PathModel {
         let mut model = PathModel::new(Timestamp::ZERO);
         let mut now = Timestamp::ZERO;
         let step = Duration::from_micros(100);
@@ -631,7 +649,14 @@ mod tests {
             while model.may_send(now) {
                 model.on_sent(now, counter, MTU);
                 let serialise = Duration::from_secs_f64(MTU as f64 * 8.0 / rate_bps);
-                free_at = free_at.max(now) + serialise;
+                free_at = free_at.max(now);
+                if let Some((from, to)) = stall {
+                    let (from, to) = (Duration::from_secs(from), Duration::from_secs(to));
+                    if (from..to).contains(&free_at.saturating_since(Timestamp::ZERO)) {
+                        free_at = Timestamp::ZERO + to;
+                    }
+                }
+                free_at = free_at + serialise;
                 if lose_every == 0 || counter % lose_every != lose_every - 1 {
                     in_transit.push_back((free_at + delay, counter));
                 }
@@ -686,6 +711,35 @@ mod tests {
             "{min_rtt:?}"
         );
         assert!(e.loss < 0.01, "{e:?}");
+    }
+
+    #[test]
+    fn the_estimate_recovers_from_a_radio_that_stalled() {
+        // Five seconds in which the radio holds frames without carrying them (a link in
+        // retries): the feedback after it spans the stall and shows a trickle, which is not
+        // the radio's rate. A second later the estimate is the radio's again.
+        let rate = 20e6;
+        let model = run_with_stall(rate, Duration::from_millis(10), 0, 9, Some((3, 8)));
+        assert_near("bottleneck", model.bottleneck(), rate, 0.1);
+    }
+
+    #[test]
+    fn a_round_trip_below_the_clock_resolution_is_a_sample() {
+        let mut model = PathModel::new(Timestamp::ZERO);
+        let mut now = Timestamp::ZERO;
+        for (counter, elapsed) in [(0, 100), (1, 0)] {
+            model.on_sent(now, counter, MTU);
+            now = now + Duration::from_millis(elapsed);
+            let f = FeedbackBody {
+                largest: counter,
+                frames: counter + 1,
+                bytes: (counter + 1) * MTU as u64,
+                received_at_us: now.as_micros() as u32,
+                ack_delay_us: 0,
+            };
+            model.on_feedback(now, &f);
+        }
+        assert_eq!(model.estimate().min_rtt, Some(MIN_RTT_SAMPLE));
     }
 
     #[test]

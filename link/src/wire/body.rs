@@ -6,8 +6,8 @@
 //! +---------------+---------------+    +---------------+-------+
 //! | message id    | total length  |    | sequence      | flags | data ...
 //! +-------+-------+-------+-------+    +---------------+-------+
-//! | index | count | data ...             flags: 0x01 first segment, 0x02 last segment
-//! +-------+-------+
+//! | index | count | parity| data ...     flags: 0x01 first segment, 0x02 last segment
+//! +-------+-------+-------+
 //!
 //! Ack (channels 4, 0):                               Close:
 //! +---------------+--------+---+---------------+     +-------+
@@ -26,41 +26,86 @@ fn put(buf: &mut [u8], bytes: &[u8]) -> Result<usize, EncodeError> {
 }
 
 /// The header of one video fragment.
+///
+/// ```text
+/// offset  0               4               8       10      12      14
+///         +---------------+---------------+-------+-------+-------+---------
+///         | message id    | total length  | index | count | parity| data ...
+///         +---------------+---------------+-------+-------+-------+---------
+/// ```
+///
+/// All fields are big-endian. A message of `total_len` bytes is cut into `count` data
+/// fragments (the message's Reed-Solomon data shards) and followed by `parity` parity
+/// fragments (0: no forward error correction). Index `0..count` is a data fragment: bytes
+/// [`FragmentHeader::range`] of the message. Index `count..count + parity` is a parity
+/// fragment: exactly one shard of [`FragmentHeader::shard_len`] bytes, parity shard
+/// `index - count` of the systematic code over the data fragments, each zero-padded to the
+/// shard length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FragmentHeader {
     /// The video message this fragment belongs to.
     pub message_id: u32,
     /// Length of the whole message in bytes.
     pub total_len: u32,
-    /// Index of this fragment, `0..count`.
+    /// Index of this fragment: `0..count` data, `count..count + parity` parity.
     pub index: u16,
-    /// Number of fragments in the message, at least 1.
+    /// Number of data fragments in the message, at least 1.
     pub count: u16,
+    /// Number of parity fragments sent after the data fragments; 0 for none.
+    pub parity: u16,
 }
 
 impl FragmentHeader {
     /// Encoded length.
-    pub const LEN: usize = 12;
+    pub const LEN: usize = 14;
 
-    /// Size of every fragment but the last: `ceil(total_len / count)`.
+    /// Size of every data fragment but the last: `ceil(total_len / count)`.
     pub fn fragment_size(&self) -> usize {
         (self.total_len as usize).div_ceil(usize::from(self.count.max(1)))
     }
 
-    /// Byte range of this fragment inside the message.
+    /// Length of one Reed-Solomon shard, and so of every parity fragment:
+    /// [`FragmentHeader::fragment_size`] rounded up to an even number, because the
+    /// erasure code (`reed-solomon-simd`) works on pairs of bytes. Data fragments are
+    /// zero-padded to it for the code; the padding is never sent.
+    pub fn shard_len(&self) -> usize {
+        let size = self.fragment_size();
+        size + size % 2
+    }
+
+    /// Is this a parity fragment (index at or past `count`)?
+    pub fn is_parity(&self) -> bool {
+        self.index >= self.count
+    }
+
+    /// Byte range of this data fragment inside the message (empty for a parity fragment).
     pub fn range(&self) -> core::ops::Range<usize> {
+        if self.is_parity() {
+            return 0..0;
+        }
         let size = self.fragment_size();
         let start = size * usize::from(self.index);
         let end = (start + size).min(self.total_len as usize);
         start..end
     }
 
+    /// Length of this fragment's data: the data range, or one shard for a parity fragment.
+    pub fn data_len(&self) -> usize {
+        if self.is_parity() {
+            self.shard_len()
+        } else {
+            self.range().len()
+        }
+    }
+
     /// Parse a fragment header and return it with the fragment data.
     ///
     /// # Errors
     /// [`DecodeError::PayloadTooShort`] if the header does not fit, and
-    /// [`DecodeError::InvalidField`] if the count is zero, the index is past it, the layout
-    /// leaves a fragment empty, or the data length is not the one the layout gives.
+    /// [`DecodeError::InvalidField`] if the count is zero, the index is past
+    /// `count + parity`, the layout leaves a data fragment empty, the erasure code does not
+    /// support `count` data with `parity` parity shards, or the data length is not the one
+    /// the layout gives.
     pub fn parse(payload: &[u8]) -> Result<(Self, &[u8]), DecodeError> {
         let mut r = Reader::new(payload);
         let h = FragmentHeader {
@@ -68,20 +113,38 @@ impl FragmentHeader {
             total_len: r.u32()?,
             index: r.u16()?,
             count: r.u16()?,
+            parity: r.u16()?,
         };
         let data = r.rest();
-        if h.count == 0 || h.index >= h.count || h.total_len == 0 {
-            return Err(DecodeError::InvalidField);
-        }
-        // Every fragment, the last included, must be non-empty for the layout to be valid.
-        let size = h.fragment_size();
-        if size * (usize::from(h.count) - 1) >= h.total_len as usize {
-            return Err(DecodeError::InvalidField);
-        }
-        if h.range().len() != data.len() {
-            return Err(DecodeError::InvalidField);
-        }
+        h.check(data.len())?;
         Ok((h, data))
+    }
+
+    /// Check the header's fields against each other and against `data_len`, the length of
+    /// the data that came with it (what [`FragmentHeader::parse`] checks).
+    ///
+    /// # Errors
+    /// [`DecodeError::InvalidField`] as [`FragmentHeader::parse`] says.
+    pub fn check(&self, data_len: usize) -> Result<(), DecodeError> {
+        if self.count == 0
+            || self.total_len == 0
+            || u32::from(self.index) >= u32::from(self.count) + u32::from(self.parity)
+        {
+            return Err(DecodeError::InvalidField);
+        }
+        // Every data fragment, the last included, must be non-empty for the layout to be
+        // valid.
+        let size = self.fragment_size();
+        if size * (usize::from(self.count) - 1) >= self.total_len as usize {
+            return Err(DecodeError::InvalidField);
+        }
+        if self.parity > 0 && !fec_supports(self.count, self.parity) {
+            return Err(DecodeError::InvalidField);
+        }
+        if self.data_len() != data_len {
+            return Err(DecodeError::InvalidField);
+        }
+        Ok(())
     }
 
     /// Write the header into `buf`, returning the bytes written.
@@ -94,6 +157,7 @@ impl FragmentHeader {
         b[4..8].copy_from_slice(&self.total_len.to_be_bytes());
         b[8..10].copy_from_slice(&self.index.to_be_bytes());
         b[10..12].copy_from_slice(&self.count.to_be_bytes());
+        b[12..14].copy_from_slice(&self.parity.to_be_bytes());
         put(buf, &b)
     }
 
@@ -105,6 +169,12 @@ impl FragmentHeader {
         }
         u16::try_from(total_len.div_ceil(max_fragment)).ok()
     }
+}
+
+/// Does the erasure code support `count` data shards with `parity` parity shards? Its limit
+/// (65536 shards in all, powers of two permitting) is the crate's, asked of the crate.
+pub fn fec_supports(count: u16, parity: u16) -> bool {
+    reed_solomon_simd::ReedSolomonEncoder::supports(usize::from(count), usize::from(parity))
 }
 
 /// Flag of a storage segment that starts a message.
@@ -390,6 +460,7 @@ mod tests {
                         total_len: total as u32,
                         index,
                         count,
+                        parity: 0,
                     };
                     let r = h.range();
                     assert_eq!(r.start, covered, "total {total} max {max}");
@@ -421,6 +492,7 @@ mod tests {
                 total_len: total,
                 index,
                 count,
+                parity: 0,
             };
             let n = h.emit(&mut buf).unwrap();
             assert_eq!(
@@ -429,9 +501,87 @@ mod tests {
             );
         }
         assert_eq!(
-            FragmentHeader::parse(&buf[..11]),
+            FragmentHeader::parse(&buf[..13]),
             Err(DecodeError::PayloadTooShort)
         );
+    }
+
+    #[test]
+    fn parity_fragments_carry_one_even_shard() {
+        // 1001 bytes in 4 fragments: size 251, shards of 252; parity indices 4 and 5.
+        let h = FragmentHeader {
+            message_id: 0x0102_0304,
+            total_len: 1001,
+            index: 5,
+            count: 4,
+            parity: 2,
+        };
+        assert_eq!((h.fragment_size(), h.shard_len()), (251, 252));
+        assert!(h.is_parity());
+        assert_eq!((h.range(), h.data_len()), (0..0, 252));
+        let mut buf = [0u8; FragmentHeader::LEN + 300];
+        assert_eq!(h.emit(&mut buf), Ok(14));
+        assert_eq!(
+            buf[..14],
+            [1, 2, 3, 4, 0, 0, 0x03, 0xe9, 0, 5, 0, 4, 0, 2],
+            "message id, total length, index, count, parity, big-endian"
+        );
+        assert_eq!(
+            FragmentHeader::parse(&buf[..14 + 252]),
+            Ok((h, &buf[14..266]))
+        );
+        // A data fragment of the same message keeps its own length.
+        let d = FragmentHeader { index: 3, ..h };
+        assert_eq!(d.data_len(), 248);
+        d.emit(&mut buf).unwrap();
+        assert_eq!(
+            FragmentHeader::parse(&buf[..14 + 248]).map(|(h, _)| h),
+            Ok(d)
+        );
+        let bad = [
+            (FragmentHeader { index: 6, ..h }, 252), // index past count + parity
+            (h, 251),                                // a parity shard one short
+            (h, 253),                                // and one long
+            (FragmentHeader { index: 3, ..h }, 252), // a data fragment padded
+            (
+                FragmentHeader {
+                    count: 0,
+                    index: 0,
+                    ..h
+                },
+                0,
+            ), // no data fragments
+            // More shards than the erasure code supports.
+            (
+                FragmentHeader {
+                    total_len: 65_535,
+                    count: 65_535,
+                    parity: 2,
+                    index: 65_535,
+                    ..h
+                },
+                2,
+            ),
+        ];
+        for (h, len) in bad {
+            h.emit(&mut buf).unwrap();
+            assert_eq!(
+                FragmentHeader::parse(&buf[..14 + len]),
+                Err(DecodeError::InvalidField),
+                "{h:?} with {len} bytes"
+            );
+        }
+        // The largest index: count + parity - 1 may exceed the count's range no more than
+        // the code allows: 65535 data and 1 parity is 65536 shards, which it supports.
+        let edge = FragmentHeader {
+            total_len: 65_535,
+            count: 65_535,
+            parity: 1,
+            index: 65_535,
+            ..h
+        };
+        edge.emit(&mut buf).unwrap();
+        assert_eq!(FragmentHeader::parse(&buf[..16]).map(|(h, _)| h), Ok(edge));
     }
 
     #[test]
