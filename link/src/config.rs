@@ -264,11 +264,11 @@ impl Config {
         self.mtu.saturating_sub(HEADER_LEN + TAG_LEN)
     }
 
-    /// Largest video fragment data one frame carries at this MTU.
+    /// Largest video fragment data one frame carries at this MTU, rounded down to an even
+    /// number: a parity fragment carries the fragment size rounded up to even (the erasure
+    /// code's shard length), and must fit as well.
     pub(crate) fn max_fragment_data(&self) -> usize {
-        self.max_plaintext()
-            .saturating_sub(FragmentHeader::LEN)
-            .max(1)
+        (self.max_plaintext().saturating_sub(FragmentHeader::LEN) & !1).max(2)
     }
 }
 

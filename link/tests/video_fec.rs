@@ -189,3 +189,27 @@ fn replayed_or_forged_parity_never_alters_or_repeats_a_frame() {
     assert_eq!(after.dropped_stale_video - before.dropped_stale_video, 1);
     assert_eq!(after.video_recovered, 1);
 }
+
+/// At an odd MTU the largest fragment is odd, and its parity shard one byte longer: the
+/// sender sizes fragments so that parity fragments fit too, and every frame comes through.
+#[test]
+fn at_odd_mtus_parity_fragments_fit_and_frames_are_recovered() {
+    for mtu in [257, 601, 1401] {
+        let config = Config {
+            mtu,
+            ..Config::default()
+        };
+        let flight = fly(&config, 20, 60_000, |n| n % 97 == 0);
+        assert!(
+            flight.parity_sent >= 20,
+            "mtu {mtu}: {}",
+            flight.parity_sent
+        );
+        assert!(flight.recovered > 0, "mtu {mtu}");
+        assert!(flight.lost.is_empty(), "mtu {mtu}: lost {:?}", flight.lost);
+        for (i, got) in flight.delivered.iter().enumerate() {
+            assert!(*got == frame(i, 60_000), "mtu {mtu}: frame {i} differs");
+        }
+        assert_eq!(flight.delivered.len(), 20, "mtu {mtu}");
+    }
+}

@@ -41,10 +41,18 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
         initial_log_len: 2 << 20,
         ..AircraftConfig::default()
     };
+    // The aircraft flies until the remote's close arrives, or, should the radio lose that
+    // one frame, until two seconds after the remote closed (its link would only call the
+    // link lost: an aircraft keeps listening for a remote).
+    let (closed, remote_closed) = tokio::sync::oneshot::channel::<()>();
+    let stop = async move {
+        let _ = remote_closed.await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
     let aircraft_task = tokio::spawn(async move {
         let mut app = AircraftApp::new(app_config, 1);
         let mut events = Vec::new();
-        let flight = fly_aircraft(&mut aircraft, &mut app, std::future::pending(), &mut |e| {
+        let flight = fly_aircraft(&mut aircraft, &mut app, stop, &mut |e| {
             events.push(e.clone());
         })
         .await;
@@ -77,10 +85,11 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
     .await;
     let report = outcome.report;
     remote.close().await;
-    let (aircraft_flight, aircraft_events) = aircraft_task.await.unwrap();
-
     // Virtual time: ten seconds of flight (plus the end-of-flight exchange).
     let flown = started.elapsed();
+    let _ = closed.send(());
+    let (aircraft_flight, aircraft_events) = aircraft_task.await.unwrap();
+
     assert!(
         flown >= Duration::from_secs(10) && flown < Duration::from_secs(13),
         "{flown:?}"
