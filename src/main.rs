@@ -230,6 +230,9 @@ fn cannot_write_capture(path: &Path, e: &std::io::Error) -> ExitCode {
 }
 
 fn run_sweep(a: &SweepArgs) -> ExitCode {
+    if !a.fec.is_empty() {
+        return run_fec_sweep(a);
+    }
     let scenarios: Result<Vec<Scenario>, FlagError> = a
         .loss
         .iter()
@@ -251,69 +254,210 @@ fn run_sweep(a: &SweepArgs) -> ExitCode {
         show_rate(first.aircraft.video_bitrate),
         first.link.mtu,
     );
+    let (reports, wall) = match fly_sweep(&scenarios, a.flight.json) {
+        Ok(flown) => flown,
+        Err(code) => return code,
+    };
+    let points: Vec<Point> = a
+        .loss
+        .iter()
+        .zip(reports)
+        .map(|(&loss, report)| Point { loss, report })
+        .collect();
+    let wrote = match write_sweep_files(
+        a,
+        || sweep::csv(&points),
+        || sweep::chart(&points, fixed.clone()).render(),
+    ) {
+        Ok(wrote) => wrote,
+        Err(code) => return code,
+    };
+    let printed = if a.flight.json {
+        print_json(
+            points
+                .iter()
+                .map(|p| serde_json::json!({ "loss": p.loss, "report": p.report }))
+                .collect(),
+        )
+    } else {
+        let mut text = format!("rotorlink sweep: {fixed}\n\n{}\n", sweep::table(&points));
+        text.push_str(&sweep_footer(a, points.len(), wall, &wrote));
+        out(&text);
+        Ok(())
+    };
+    if let Err(code) = printed {
+        return code;
+    }
+    status(points.iter().all(|p| p.report.paired))
+}
+
+/// Fly `scenarios` in parallel behind a progress bar (hidden with `json`): their reports
+/// in order, and the wall time they took.
+///
+/// # Errors
+/// The exit code to return when a flight could not be set up.
+fn fly_sweep(scenarios: &[Scenario], json: bool) -> Result<(Vec<Report>, Duration), ExitCode> {
     let progress = Progress::new(
         scenarios.len(),
         format!("{} flights", scenarios.len()),
-        a.flight.json,
+        json,
     );
     let started = Instant::now();
-    let results = sweep::run_all(&scenarios, &progress);
+    let results = sweep::run_all(scenarios, &progress);
     let wall = started.elapsed();
     progress.finish();
-    let mut points = Vec::with_capacity(results.len());
-    for (&loss, result) in a.loss.iter().zip(results) {
-        match result {
-            Ok(report) => points.push(Point { loss, report }),
-            Err(e) => {
-                eprintln!("rotorlink: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    }
+    let reports = results
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            eprintln!("rotorlink: {e}");
+            ExitCode::from(2)
+        })?;
+    Ok((reports, wall))
+}
+
+/// Write the sweep's CSV and SVG where `--csv` and `--svg` say; the paths written.
+///
+/// # Errors
+/// The exit code to return when a file could not be written.
+fn write_sweep_files(
+    a: &SweepArgs,
+    csv: impl FnOnce() -> String,
+    svg: impl FnOnce() -> String,
+) -> Result<Vec<String>, ExitCode> {
+    let write = |path: &Path, contents: String| -> Result<String, ExitCode> {
+        std::fs::write(path, contents).map_err(|e| {
+            eprintln!("rotorlink: cannot write {}: {e}", path.display());
+            ExitCode::FAILURE
+        })?;
+        Ok(path.display().to_string())
+    };
     let mut wrote = Vec::new();
     if let Some(path) = &a.csv {
-        if let Err(e) = std::fs::write(path, sweep::csv(&points)) {
-            eprintln!("rotorlink: cannot write {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-        wrote.push(path.display().to_string());
+        wrote.push(write(path, csv())?);
     }
     if let Some(path) = &a.svg {
-        if let Err(e) = std::fs::write(path, sweep::chart(&points, fixed.clone()).render()) {
-            eprintln!("rotorlink: cannot write {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-        wrote.push(path.display().to_string());
+        wrote.push(write(path, svg())?);
     }
-    if a.flight.json {
-        let all: Vec<_> = points
-            .iter()
-            .map(|p| serde_json::json!({ "loss": p.loss, "report": p.report }))
-            .collect();
-        match serde_json::to_string_pretty(&all) {
-            Ok(json) => out(&format!("{json}\n")),
-            Err(e) => {
-                eprintln!("rotorlink: cannot write the reports as JSON: {e}");
-                return ExitCode::FAILURE;
+    Ok(wrote)
+}
+
+/// Print `all` as pretty JSON on standard output.
+///
+/// # Errors
+/// The exit code to return when it cannot be serialised.
+fn print_json(all: Vec<serde_json::Value>) -> Result<(), ExitCode> {
+    match serde_json::to_string_pretty(&all) {
+        Ok(json) => {
+            out(&format!("{json}\n"));
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("rotorlink: cannot write the reports as JSON: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// The last lines of a sweep's text: flights, simulated and wall time, files written.
+fn sweep_footer(a: &SweepArgs, flights: usize, wall: Duration, wrote: &[String]) -> String {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(flights);
+    let simulated = a.duration.as_secs_f64() * flights as f64;
+    let mut text = format!(
+        "{flights} flights ({} s simulated) in {:.2} s of wall time on {threads} thread{}\n",
+        trim(simulated),
+        wall.as_secs_f64(),
+        if threads == 1 { "" } else { "s" }
+    );
+    if !wrote.is_empty() {
+        text.push_str(&format!("wrote {}\n", wrote.join(" and ")));
+    }
+    text
+}
+
+/// `rotorlink sweep --fec`: every loss rate flown once per FEC policy; video frames and
+/// parity overhead per policy.
+fn run_fec_sweep(a: &SweepArgs) -> ExitCode {
+    let mut grid = Vec::new();
+    for &loss in &a.loss {
+        for &policy in &a.fec {
+            match args::scenario(Some(loss), a.duration, &a.radio, &a.flight) {
+                Ok(mut s) => {
+                    policy.apply(&mut s.link);
+                    grid.push((loss, policy, s));
+                }
+                Err(e) => return flag_error(&e),
             }
         }
+    }
+    let Some((_, _, first)) = grid.first() else {
+        eprintln!("error: invalid value for '--loss': no loss rate to fly");
+        return ExitCode::from(2);
+    };
+    let fixed = format!(
+        "{} per flight, seed {}, video {}, link MTU {}; radio: {}; policies {}",
+        show_duration(a.duration),
+        a.flight.seed,
+        show_rate(first.aircraft.video_bitrate),
+        first.link.mtu,
+        args::describe(&first.uplink, false),
+        a.fec
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    let scenarios: Vec<Scenario> = grid.iter().map(|(_, _, s)| s.clone()).collect();
+    let (reports, wall) = match fly_sweep(&scenarios, a.flight.json) {
+        Ok(flown) => flown,
+        Err(code) => return code,
+    };
+    let points: Vec<sweep::FecPoint> = grid
+        .into_iter()
+        .zip(reports)
+        .map(|((loss, policy, s), report)| sweep::FecPoint::new(loss, policy, report, &s))
+        .collect();
+    let wrote = match write_sweep_files(
+        a,
+        || sweep::fec_csv(&points),
+        || sweep::fec_chart(&points, fixed.clone()).render(),
+    ) {
+        Ok(wrote) => wrote,
+        Err(code) => return code,
+    };
+    let printed = if a.flight.json {
+        print_json(
+            points
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "loss": p.loss,
+                        "policy": p.policy.name(),
+                        "complete_percent": p.complete_percent(),
+                        "decodable_percent": p.decodable_percent(),
+                        "wfb_ng_8_12_complete_percent": p.wfb_ng.map(|w| w.complete_percent),
+                        "wfb_ng_8_12_overhead_percent": p.wfb_ng.map(|w| w.overhead_percent),
+                        "report": p.report,
+                    })
+                })
+                .collect(),
+        )
     } else {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(points.len());
-        let simulated = a.duration.as_secs_f64() * points.len() as f64;
-        let mut text = format!("rotorlink sweep: {fixed}\n\n{}\n", sweep::table(&points));
-        text.push_str(&format!(
-            "{} flights ({} s simulated) in {:.2} s of wall time on {threads} thread{}\n",
-            points.len(),
-            trim(simulated),
-            wall.as_secs_f64(),
-            if threads == 1 { "" } else { "s" }
-        ));
-        if !wrote.is_empty() {
-            text.push_str(&format!("wrote {}\n", wrote.join(" and ")));
-        }
+        let mut text = format!(
+            "rotorlink sweep: {fixed}\n\n{}\n",
+            sweep::fec_table(&points)
+        );
+        text.push_str(
+            "wfb-ng 8/12: independent blocks of 8 data + 4 parity fragments over the flight's mean frame and this radio, computed (not flown)\n",
+        );
+        text.push_str(&sweep_footer(a, points.len(), wall, &wrote));
         out(&text);
+        Ok(())
+    };
+    if let Err(code) = printed {
+        return code;
     }
     status(points.iter().all(|p| p.report.paired))
 }

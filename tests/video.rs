@@ -62,7 +62,9 @@ fn far_radio(delay: Duration, burst: Option<Burst>) -> ChannelConfig {
     }
 }
 
-/// `secs` of 4 Mbit/s video at [`FPS`], a key frame every second, over `downlink`.
+/// `secs` of 4 Mbit/s video at [`FPS`], a key frame every second, over `downlink`,
+/// without forward error correction: these tests are about the frames it could not repair
+/// (its own tests: tests/video_fec.rs in link/, `channel::video`, and BENCHMARKS.md).
 fn flight(secs: u64, downlink: ChannelConfig) -> Scenario {
     Scenario {
         seed: 14,
@@ -78,6 +80,7 @@ fn flight(secs: u64, downlink: ChannelConfig) -> Scenario {
         },
         link: Config {
             ksf: KsfParams::INSECURE_FAST,
+            max_video_parity: 0,
             ..Config::default()
         },
         ..Scenario::default()
@@ -261,8 +264,9 @@ fn decodable_is_at_most_complete_and_all_of_them_on_a_clean_radio() {
 /// decoded, and nothing is until the next key frame arrives.
 #[test]
 fn a_lost_key_frame_leaves_the_deltas_after_it_undecodable_until_the_next_key_frame() {
-    // A key frame every third of a second: more of them to lose.
-    let mut s = flight(20, lossy());
+    // A key frame every third of a second, and bursts of loss three times as frequent as
+    // `lossy`'s: more key frames to lose (about eight expected, rather than two).
+    let mut s = flight(20, radio(Some(Burst::mean_length(30.0, 0.1))));
     s.aircraft.key_frame_interval = FPS / 3;
     let f = fly(&s);
     let arrivals = &f.remote.video_arrivals;
@@ -324,4 +328,35 @@ fn frame_latency_is_reported_and_never_below_the_one_way_delay() {
         let video = row.lines().find(|l| l.starts_with("video ")).unwrap();
         assert_eq!(video.split_whitespace().count(), 10, "{row}");
     }
+}
+
+/// (e) With forward error correction (the default), 20 Mbit/s of video over a radio that
+/// loses 5 % of datagrams at random: at least 99.5 % of the frames arrive complete, and
+/// their latency stays within one way, the jitter and a frame interval at the 99th
+/// percentile: parity adds no frame of latency.
+#[test]
+fn with_parity_frames_survive_random_loss_without_waiting_a_frame() {
+    let mut s = flight(
+        10,
+        ChannelConfig {
+            loss: 0.05,
+            ..radio(None)
+        },
+    );
+    s.link.max_video_parity = Config::default().max_video_parity;
+    s.aircraft.video_bitrate = 20_000_000;
+    let f = fly(&s);
+    let v = &f.report.video_frames;
+    let sent = f.report.channels.video.sent.unwrap();
+    assert!(sent >= 290, "{}", f.report);
+    // The last frame may be in flight when the flight ends.
+    assert!(
+        v.complete as f64 >= 0.995 * (sent - 1) as f64,
+        "{} of {sent} complete\n{}",
+        v.complete,
+        f.report
+    );
+    let p99 = f.report.channels.video.latency.unwrap().p99_ms;
+    let bound = (DELAY + JITTER + frame_interval()).as_secs_f64() * 1e3;
+    assert!(p99 <= bound, "p99 {p99} ms > {bound} ms\n{}", f.report);
 }

@@ -2,8 +2,10 @@
 
 use core::time::Duration;
 
+use crate::channel::fec;
 use crate::handshake::{HandshakeConfig, KsfParams, LimitsConfig};
-use crate::wire::{body::FragmentHeader, HEADER_LEN, MAX_DATAGRAM_LEN, TAG_LEN};
+use crate::wire::body::{fec_supports, FragmentHeader};
+use crate::wire::{HEADER_LEN, MAX_DATAGRAM_LEN, TAG_LEN};
 
 /// Smallest MTU a link made with `Link::from_secret` accepts.
 pub const MIN_MTU: usize = 256;
@@ -57,10 +59,17 @@ pub struct Config {
     /// An incomplete video message is reported lost after this long (default 250 ms).
     pub video_reassembly_timeout: Duration,
     /// Most Reed-Solomon parity fragments per video message, both the most this end sends
-    /// and the most it accepts (default 64: at 10 % loss a 55-fragment frame needs about
-    /// 20; 0 turns FEC off; at most [`MAX_VIDEO_PARITY`]). The sender picks fewer, from the
-    /// loss the receiver reports (`channel::fec::parity_for`).
+    /// and the most it accepts (default 128: at 10 % loss a 57-fragment frame needs about
+    /// 23, at 20 % about 46, and a key frame three times as large about three times as
+    /// many; 0 turns FEC off; at most [`MAX_VIDEO_PARITY`]). The sender picks fewer, from the
+    /// loss the receiver reports (`channel::fec::parity_for`), or as
+    /// [`Config::video_fec`] says.
     pub max_video_parity: u16,
+    /// How the sender sizes each video message's parity (default
+    /// [`VideoFec::Adaptive`]); within `max_video_parity` whatever the policy, so FEC is
+    /// off with `max_video_parity: 0`. The receiver needs no setting: every fragment says
+    /// how many parity fragments its message has.
+    pub video_fec: VideoFec,
     /// Queued video that would wait longer than this at the pacing rate is dropped, oldest
     /// whole message first, before any of it is sent (default 100 ms: about three frames
     /// at 30 frames per second).
@@ -116,7 +125,8 @@ impl Default for Config {
             max_video_message: 1 << 20,
             video_reassembly_slots: 4,
             video_reassembly_timeout: Duration::from_millis(250),
-            max_video_parity: 64,
+            max_video_parity: 128,
+            video_fec: VideoFec::Adaptive,
             video_max_queue_delay: Duration::from_millis(100),
             max_control_message: 128,
             max_storage_message: 256 * 1024,
@@ -131,6 +141,66 @@ impl Default for Config {
             ksf: KsfParams::default(),
             reconnect_on_loss: true,
         }
+    }
+}
+
+/// How many Reed-Solomon parity fragments the sender gives a video message ([`Config::video_fec`]).
+///
+/// Whatever the policy, the message is one code: any `count` of its `count + parity`
+/// fragments give it back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VideoFec {
+    /// As the loss the receiver reports asks (`channel::fec::parity_for`): a frame lost less
+    /// than once in a thousand at that loss, and at most 3 % overhead while nothing is lost.
+    #[default]
+    Adaptive,
+    /// The same overhead whatever the loss: `ceil(count * parity / data)` parity fragments
+    /// for a message of `count` data fragments (still at most `max_video_parity`, and
+    /// lowered until the code supports the pair).
+    ///
+    /// [`VideoFec::WFB_NG`] is wfb-ng's default ratio, 8 data in 12 (+50 %). It is *not*
+    /// wfb-ng's code: wfb-ng cuts a frame into independent blocks of 8 data and 4 parity
+    /// fragments, and loses a block (so the frame) when more than 4 of its 12 are lost,
+    /// while here the frame's `count` fragments share all of its parity. At the same
+    /// overhead one code over the whole frame is stronger, so a sweep of this policy
+    /// flatters wfb-ng.
+    Fixed {
+        /// Data fragments per `parity` parity fragments (at least 1).
+        data: u16,
+        /// Parity fragments per `data` data fragments.
+        parity: u16,
+    },
+}
+
+impl VideoFec {
+    /// wfb-ng's default ratio: 4 parity fragments for every 8 data fragments (8 of 12).
+    pub const WFB_NG: VideoFec = VideoFec::Fixed { data: 8, parity: 4 };
+
+    /// The parity fragments of a message of `count` data fragments when the receiver
+    /// reports a fraction `loss` lost in runs of mean `burst` (both ignored by
+    /// [`VideoFec::Fixed`]), at most `max_parity` and supported by the code (0 if no
+    /// amount is).
+    pub fn parity_for(self, count: u16, loss: f64, burst: f64, max_parity: u16) -> u16 {
+        match self {
+            VideoFec::Adaptive => fec::parity_for(count, loss, burst, max_parity),
+            VideoFec::Fixed { data, parity } => {
+                let wanted =
+                    (u32::from(count) * u32::from(parity)).div_ceil(u32::from(data.max(1)));
+                let mut p = u16::try_from(wanted).unwrap_or(u16::MAX).min(max_parity);
+                while p > 0 && !fec_supports(count, p) {
+                    p -= 1;
+                }
+                p
+            }
+        }
+    }
+
+    /// The share of the video budget left to the encoder when messages of `count` data
+    /// fragments carry [`VideoFec::parity_for`] parity: `count / (count + parity)`.
+    pub fn data_share(self, count: u16, loss: f64, burst: f64, max_parity: u16) -> f64 {
+        let count = count.max(1);
+        let k = f64::from(count);
+        k / (k + f64::from(self.parity_for(count, loss, burst, max_parity)))
     }
 }
 
@@ -198,6 +268,10 @@ impl Config {
             (
                 self.max_video_parity <= MAX_VIDEO_PARITY,
                 "max_video_parity must be at most 4096",
+            ),
+            (
+                !matches!(self.video_fec, VideoFec::Fixed { data: 0, .. }),
+                "video_fec: a fixed code needs at least one data fragment",
             ),
             (
                 self.max_control_message >= 1 && self.max_control_message <= self.max_plaintext(),
@@ -319,5 +393,38 @@ mod tests {
             off.max_video_reassembly_bytes(),
             off.video_reassembly_slots * off.max_video_message
         );
+        let bad = Config {
+            video_fec: VideoFec::Fixed { data: 0, parity: 4 },
+            ..Config::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+
+    /// A fixed code gives every message the same share of parity, rounded up, whatever the
+    /// loss; within the cap, and off with a cap of 0.
+    #[test]
+    fn fixed_video_fec_keeps_its_ratio_whatever_the_loss() {
+        let fixed = VideoFec::WFB_NG;
+        for loss in [0.0, 0.01, 0.2, f64::NAN] {
+            assert_eq!(fixed.parity_for(8, loss, 1.0, 64), 4);
+            assert_eq!(fixed.parity_for(1, loss, 8.0, 64), 1);
+            assert_eq!(fixed.parity_for(9, loss, 1.0, 64), 5);
+            assert_eq!(fixed.parity_for(60, loss, 1.0, 64), 30);
+            assert_eq!(fixed.parity_for(150, loss, 1.0, 64), 64, "capped");
+            assert_eq!(fixed.parity_for(150, loss, 1.0, MAX_VIDEO_PARITY), 75);
+            assert_eq!(fixed.parity_for(60, loss, 1.0, 0), 0, "FEC off");
+        }
+        assert!((fixed.data_share(60, 0.0, 1.0, 64) - 60.0 / 90.0).abs() < 1e-12);
+        assert_eq!(fixed.data_share(60, 0.0, 1.0, 0), 1.0);
+        let third = VideoFec::Fixed { data: 3, parity: 1 };
+        assert_eq!(third.parity_for(10, 0.0, 1.0, 64), 4);
+        // Adaptive is the loss-driven policy itself.
+        for (count, loss) in [(60, 0.0), (60, 0.05), (5, 0.2)] {
+            assert_eq!(
+                VideoFec::Adaptive.parity_for(count, loss, 1.0, 64),
+                fec::parity_for(count, loss, 1.0, 64)
+            );
+        }
+        assert_eq!(Config::default().video_fec, VideoFec::Adaptive);
     }
 }

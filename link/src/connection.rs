@@ -416,11 +416,11 @@ impl<P: AeadProvider> Connection<P> {
             .unwrap_or(u16::MAX),
             count => count,
         };
-        let share = fec::data_share(
-            count,
-            self.path.estimate().loss,
-            self.config.max_video_parity,
-        );
+        let (loss, burst) = self.video_loss();
+        let share =
+            self.config
+                .video_fec
+                .data_share(count, loss, burst, self.config.max_video_parity);
         let budget = (gross as f64 * share) as u64;
         if self
             .video_budget
@@ -430,6 +430,17 @@ impl<P: AeadProvider> Connection<P> {
             self.push_event(Event::VideoBudget {
                 bits_per_second: budget,
             });
+        }
+    }
+
+    /// The loss (fraction, mean burst length) video parity is sized for: the path's, or
+    /// [`fec::UNKNOWN_LOSS`] before any feedback measured it.
+    fn video_loss(&self) -> (f64, f64) {
+        if self.path.loss_known() {
+            let path = self.path.estimate();
+            (path.loss, path.loss_burst)
+        } else {
+            (fec::UNKNOWN_LOSS, 1.0)
         }
     }
 
@@ -541,9 +552,11 @@ impl<P: AeadProvider> Connection<P> {
             Channel::Video => {
                 let max_fragment = self.config.max_fragment_data();
                 let count = FragmentHeader::count_for(buf.len(), max_fragment).unwrap_or(1);
-                let parity = fec::parity_for(
+                let (loss, burst) = self.video_loss();
+                let parity = self.config.video_fec.parity_for(
                     count,
-                    self.path.estimate().loss,
+                    loss,
+                    burst,
                     self.config.max_video_parity,
                 );
                 self.video_out.push(buf, max_fragment, parity);

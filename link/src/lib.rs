@@ -96,7 +96,7 @@ pub mod tokio;
 pub mod wire;
 
 pub use channel::{Channel, Role};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, VideoFec};
 pub use connection::PathEstimate;
 #[cfg(feature = "aws-lc")]
 pub use crypto::AwsLc;

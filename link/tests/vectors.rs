@@ -273,6 +273,8 @@ fn frame_vectors_follow_the_wire_format_and_key_schedule() {
             bytes: v.get("control_datagram").len() as u64,
             received_at_us: 0,
             ack_delay_us: 10_000,
+            lost: 0,
+            loss_runs: 0,
         })
     );
     assert_eq!(
@@ -341,8 +343,10 @@ fn session<P: AeadProvider>() {
     let t0 = Timestamp::ZERO;
     let t1 = Timestamp::from_millis(260);
 
+    // The video vectors are data fragments of a message without parity (PROTOCOL.md 6.2).
     let aircraft_config = Config {
         mtu: 256,
+        max_video_parity: 0,
         ..Config::default()
     };
     // The links draw randomness only for key update ephemerals, and no key update falls due

@@ -126,6 +126,8 @@ pub struct AircraftStats {
     pub control_latencies: Vec<Duration>,
     /// Video frames handed to the link.
     pub video_frames_sent: u64,
+    /// Payload bytes of those frames (the parity the link adds is not counted).
+    pub video_bytes_sent: u64,
     /// The key-frame requests the encoder honoured: the request's id and when the key frame
     /// made for it was handed to the link (refused or not).
     pub key_requests_honoured: Vec<(u32, Timestamp)>,
@@ -501,7 +503,10 @@ impl AircraftApp {
                 .frame(self.paid_frame_len(bitrate, key, forced));
                 self.frame_no = self.frame_no.wrapping_add(1);
                 match link.send(Channel::Video, &frame) {
-                    Ok(()) => self.stats.video_frames_sent += 1,
+                    Ok(()) => {
+                        self.stats.video_frames_sent += 1;
+                        self.stats.video_bytes_sent += frame.len() as u64;
+                    }
                     Err(_) => self.stats.video_frames_refused += 1,
                 }
             }

@@ -107,6 +107,45 @@ pub struct VideoFrames {
     pub key_frame_requests: KeyFrameRequests,
 }
 
+/// Forward error correction of the video (Reed-Solomon parity fragments, see
+/// `rotorlink::channel::fec`): what it cost the aircraft and what it saved the remote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct VideoFecReport {
+    /// Parity fragments the aircraft sent (`null` when its summary is missing).
+    pub parity_sent: Option<u64>,
+    /// Bytes of parity those fragments carried (their shards, headers not counted).
+    pub parity_bytes: Option<u64>,
+    /// Bytes of video payload (the frames, without parity) the aircraft's link took.
+    pub payload_bytes: Option<u64>,
+    /// `parity_bytes` as a percentage of the video payload the aircraft's link took (0 when
+    /// neither was sent; `null` when the aircraft's summary is missing).
+    pub overhead_percent: Option<f64>,
+    /// Frames the remote got whole only thanks to parity (some of their data fragments
+    /// were lost and rebuilt); counted among `video_frames.complete`.
+    pub frames_recovered: u64,
+    /// Data fragments the remote rebuilt from parity.
+    pub fragments_recovered: u64,
+}
+
+impl VideoFecReport {
+    fn of(aircraft: Option<&EndSummary>, remote: &EndSummary) -> Self {
+        let payload = aircraft.map(|a| a.encoder.map_or(0, |e| e.bytes_sent));
+        let parity_bytes = aircraft.map(|a| a.video_parity_bytes);
+        VideoFecReport {
+            parity_sent: aircraft.map(|a| a.video_parity_sent),
+            parity_bytes,
+            payload_bytes: payload,
+            overhead_percent: parity_bytes.zip(payload).and_then(|(p, d)| match (p, d) {
+                (0, 0) => Some(0.0),
+                (_, 0) => None,
+                (p, d) => Some(p as f64 * 100.0 / d as f64),
+            }),
+            frames_recovered: remote.video_recovered,
+            fragments_recovered: remote.video_fragments_recovered,
+        }
+    }
+}
+
 /// Key frames the remote asked the aircraft for (see [`crate::remote`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeyFrameRequests {
@@ -250,6 +289,9 @@ pub struct Report {
     pub channels: Channels,
     /// Video frames by outcome.
     pub video_frames: VideoFrames,
+    /// The video's forward error correction.
+    #[serde(default)]
+    pub video_fec: VideoFecReport,
     /// The downlink as the aircraft's link estimated it at the end.
     pub downlink_estimate: PathReport,
     /// The bitrate the aircraft's encoder chose.
@@ -334,6 +376,18 @@ pub struct EndSummary {
     /// waited too long).
     #[serde(default)]
     pub video_dropped_at_sender: u64,
+    /// Video parity fragments this end sent.
+    #[serde(default)]
+    pub video_parity_sent: u64,
+    /// Bytes of parity those fragments carried (shards, headers not counted).
+    #[serde(default)]
+    pub video_parity_bytes: u64,
+    /// Video messages this end received whole only thanks to parity.
+    #[serde(default)]
+    pub video_recovered: u64,
+    /// Video data fragments this end rebuilt from parity.
+    #[serde(default)]
+    pub video_fragments_recovered: u64,
     /// This end's estimate of the path to the other end (see [`EndSummary::with_path`]).
     #[serde(default)]
     pub path: Option<PathSummary>,
@@ -368,6 +422,9 @@ pub struct EncoderSummary {
     /// Key-frame requests the encoder answered with a key frame.
     #[serde(default)]
     pub key_requests_honoured: u64,
+    /// Payload bytes of the frames the link took (parity not counted).
+    #[serde(default)]
+    pub bytes_sent: u64,
 }
 
 impl EndSummary {
@@ -409,6 +466,10 @@ impl EndSummary {
                 .collect(),
             failsafe_events,
             video_dropped_at_sender: stats.video_dropped_at_sender,
+            video_parity_sent: stats.video_parity_sent,
+            video_parity_bytes: stats.video_parity_bytes,
+            video_recovered: stats.video_recovered,
+            video_fragments_recovered: stats.video_fragments_recovered,
             path: None,
             encoder: None,
         }
@@ -435,6 +496,7 @@ impl EndSummary {
             mean_bps: stats.video_bitrate_mean(),
             last_bps: stats.video_bitrate_last(),
             key_requests_honoured: stats.key_requests_honoured.len() as u64,
+            bytes_sent: stats.video_bytes_sent,
         });
         self
     }
@@ -555,6 +617,7 @@ impl Report {
                 incomplete: video.lost,
                 key_frame_requests: KeyFrameRequests::of(app, a.and_then(|a| a.encoder)),
             },
+            video_fec: VideoFecReport::of(a, r),
             downlink_estimate: PathReport::of(a.and_then(|a| a.path)),
             video_bitrate: BitrateReport::of(a.and_then(|a| a.encoder)),
             video_dropped_at_sender: a.map(|a| a.video_dropped_at_sender),
@@ -756,6 +819,15 @@ impl fmt::Display for Report {
             v.decodable,
             n(v.incomplete)
         )?;
+        let fec = &self.video_fec;
+        writeln!(
+            f,
+            "video FEC        {} parity fragments ({} of the video payload), {} frames recovered ({} fragments)",
+            n(fec.parity_sent),
+            fig(fec.overhead_percent, 1, "%"),
+            fec.frames_recovered,
+            fec.fragments_recovered
+        )?;
         let k = &v.key_frame_requests;
         write!(
             f,
@@ -885,6 +957,7 @@ mod tests {
             min_rtt: None,
             srtt: None,
             loss: 0.0,
+            loss_burst: 1.0,
         };
         let aircraft = EndSummary::default()
             .with_path(estimate)
@@ -1050,6 +1123,70 @@ mod tests {
         );
     }
 
+    /// What parity cost the aircraft (against the video payload its link took) and what it
+    /// rebuilt at the remote reach the table and the JSON, and survive a round trip.
+    #[test]
+    fn video_fec_cost_and_recoveries_are_reported() {
+        let mut encoder = encoded(&[(0, 20_000_000)]);
+        encoder.video_bytes_sent = 2_000_000;
+        let aircraft = EndSummary {
+            messages_sent: [0, 0, 30, 0],
+            video_parity_sent: 100,
+            video_parity_bytes: 50_000,
+            ..EndSummary::default()
+        }
+        .with_encoder(20_000_000, &encoder);
+        let remote = EndSummary {
+            messages_delivered: [0, 0, 30, 0],
+            video_recovered: 4,
+            video_fragments_recovered: 9,
+            ..EndSummary::default()
+        };
+        let app = RemoteStats::default();
+        let r = Report::assemble(&flight(Some(&aircraft), &remote, &app));
+        assert_eq!(
+            r.video_fec,
+            VideoFecReport {
+                parity_sent: Some(100),
+                parity_bytes: Some(50_000),
+                payload_bytes: Some(2_000_000),
+                overhead_percent: Some(2.5),
+                frames_recovered: 4,
+                fragments_recovered: 9,
+            }
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["video_fec"]["parity_sent"], 100);
+        assert_eq!(json["video_fec"]["parity_bytes"], 50_000);
+        assert_eq!(json["video_fec"]["overhead_percent"], 2.5);
+        assert_eq!(json["video_fec"]["frames_recovered"], 4);
+        assert_eq!(json["video_fec"]["fragments_recovered"], 9);
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+        let table = r.to_string();
+        assert!(
+            table.contains(
+                "video FEC        100 parity fragments (2.5% of the video payload), 4 frames recovered (9 fragments)\n"
+            ),
+            "{table}"
+        );
+        // The summary the aircraft sends over UDP carries the counters, and an older one
+        // without them still reads.
+        let sent: EndSummary =
+            serde_json::from_value(serde_json::to_value(&aircraft).unwrap()).unwrap();
+        assert_eq!(sent, aircraft);
+        let mut old = serde_json::to_value(&aircraft).unwrap();
+        old.as_object_mut().unwrap().remove("video_parity_bytes");
+        let old: EndSummary = serde_json::from_value(old).unwrap();
+        assert_eq!(old.video_parity_bytes, 0);
+
+        // No video sent: nothing spent, not a division by zero.
+        let silent = EndSummary::default().with_encoder(20_000_000, &AircraftStats::default());
+        let r = Report::assemble(&flight(Some(&silent), &remote, &app));
+        assert_eq!(r.video_fec.overhead_percent, Some(0.0));
+        assert_eq!(r.video_fec.parity_sent, Some(0));
+    }
+
     /// The aircraft's summary never arrived: everything it alone counted is unknown, `null`
     /// in the JSON and `?` in the table, and what the remote counted is still there.
     #[test]
@@ -1114,6 +1251,10 @@ mod tests {
             &["video_bitrate", "mean_mbps"],
             &["video_bitrate", "last_mbps"],
             &["video_dropped_at_sender"],
+            &["video_fec", "parity_sent"],
+            &["video_fec", "parity_bytes"],
+            &["video_fec", "payload_bytes"],
+            &["video_fec", "overhead_percent"],
         ] {
             let v = path.iter().fold(&json, |v, k| &v[*k]);
             assert!(v.is_null(), "{path:?} is {v}, not null");
@@ -1166,6 +1307,12 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("rejected frames  ?"), "{table}");
+        assert!(
+            table.contains(
+                "video FEC        ? parity fragments (? of the video payload), 0 frames recovered (0 fragments)\n"
+            ),
+            "{table}"
+        );
         assert!(
             table.contains("capacity ? Mbit/s (the aircraft's estimate), loss ?, min RTT ? ms"),
             "{table}"

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use rotorlink::config::MAX_VIDEO_PARITY;
+use rotorlink::{Config, VideoFec};
 use rotorlink_sim::aircraft::AircraftConfig;
 use rotorlink_sim::channel::Burst;
 use rotorlink_sim::scenario::Scenario;
@@ -160,10 +162,89 @@ pub(crate) struct SweepArgs {
     /// Write an SVG plot of goodput and control latency against loss to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) svg: Option<PathBuf>,
+    /// Fly every loss rate once per video FEC policy, comma-separated: adaptive
+    /// (rotorlink's), off (no parity), fixed-K-N (K data fragments in every N, the
+    /// overhead wfb-ng's K-of-N blocks have, e.g. fixed-8-12). The table, the CSV and the
+    /// SVG then show video frames complete and decodable and the parity overhead of each
+    /// policy against loss [default: the usual sweep, adaptive only].
+    #[arg(long, value_name = "POLICIES", value_parser = fec_policy, value_delimiter = ',')]
+    pub(crate) fec: Vec<FecPolicy>,
     #[command(flatten)]
     pub(crate) radio: RadioArgs,
     #[command(flatten)]
     pub(crate) flight: FlightArgs,
+}
+
+/// A video FEC policy of `sweep --fec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FecPolicy {
+    /// rotorlink's: parity as the measured loss asks ([`VideoFec::Adaptive`]).
+    Adaptive,
+    /// No parity at all (`max_video_parity` 0).
+    Off,
+    /// `data` data fragments in every `total`: `total - data` parity fragments per `data`
+    /// ([`VideoFec::Fixed`]), with the parity cap raised so that every frame, key frames
+    /// too, gets the whole ratio.
+    Fixed {
+        /// Data fragments per block (`K` of `fixed-K-N`).
+        data: u16,
+        /// Fragments per block, data and parity (`N`).
+        total: u16,
+    },
+}
+
+impl FecPolicy {
+    /// Its name on the command line and in the outputs: `adaptive`, `off`, `fixed-8-12`.
+    pub(crate) fn name(self) -> String {
+        match self {
+            FecPolicy::Adaptive => "adaptive".into(),
+            FecPolicy::Off => "off".into(),
+            FecPolicy::Fixed { data, total } => format!("fixed-{data}-{total}"),
+        }
+    }
+
+    /// `link` flying this policy.
+    pub(crate) fn apply(self, link: &mut Config) {
+        match self {
+            FecPolicy::Adaptive => link.video_fec = VideoFec::Adaptive,
+            FecPolicy::Off => link.max_video_parity = 0,
+            FecPolicy::Fixed { data, total } => {
+                link.video_fec = VideoFec::Fixed {
+                    data,
+                    parity: total - data,
+                };
+                link.max_video_parity = MAX_VIDEO_PARITY;
+            }
+        }
+    }
+}
+
+/// `adaptive`, `off` or `fixed-K-N` (`0 < K < N`, `N` at most 256).
+pub(crate) fn fec_policy(s: &str) -> Result<FecPolicy, String> {
+    let t = s.trim().to_ascii_lowercase();
+    match t.as_str() {
+        "adaptive" => return Ok(FecPolicy::Adaptive),
+        "off" | "none" => return Ok(FecPolicy::Off),
+        _ => {}
+    }
+    let wrong = || format!("'{s}' is not a FEC policy (adaptive, off, or fixed-K-N as fixed-8-12)");
+    let (k, n) = t
+        .strip_prefix("fixed-")
+        .and_then(|rest| rest.split_once('-'))
+        .ok_or_else(wrong)?;
+    let digits = |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit());
+    if !digits(k) || !digits(n) {
+        return Err(wrong());
+    }
+    let (data, total) = (k.parse::<u16>(), n.parse::<u16>());
+    match (data, total) {
+        (Ok(data), Ok(total)) if data > 0 && data < total && total <= 256 => {
+            Ok(FecPolicy::Fixed { data, total })
+        }
+        _ => Err(format!(
+            "{s}: a fixed-K-N code needs 0 < K < N <= 256 (K data fragments in every N)"
+        )),
+    }
 }
 
 /// Report `e` in one line naming the flag; exit status 2.
@@ -577,6 +658,73 @@ mod tests {
         let e = build(&["--loss", "60%", "--burst", "1"]).unwrap_err();
         assert_eq!(e.flag, "--burst");
         assert!(build(&["--loss", "50%", "--burst", "1"]).is_ok());
+    }
+
+    #[derive(Debug, Parser)]
+    struct Sweep {
+        #[command(flatten)]
+        args: SweepArgs,
+    }
+
+    fn parse_sweep(flags: &[&str]) -> Result<SweepArgs, clap::Error> {
+        let argv = std::iter::once("sweep").chain(flags.iter().copied());
+        Sweep::try_parse_from(argv).map(|s| s.args)
+    }
+
+    #[test]
+    fn fec_policies_parse_and_apply() {
+        assert_eq!(parse_sweep(&[]).unwrap().fec, []);
+        let a = parse_sweep(&["--fec", "adaptive,off,fixed-8-12", "--loss", "0,5"]).unwrap();
+        assert_eq!(
+            a.fec,
+            [
+                FecPolicy::Adaptive,
+                FecPolicy::Off,
+                FecPolicy::Fixed { data: 8, total: 12 }
+            ]
+        );
+        let names: Vec<_> = a.fec.iter().map(|p| p.name()).collect();
+        assert_eq!(names, ["adaptive", "off", "fixed-8-12"]);
+        for p in &a.fec {
+            assert_eq!(fec_policy(&p.name()), Ok(*p));
+        }
+        assert_eq!(
+            fec_policy(" Fixed-4-5 "),
+            Ok(FecPolicy::Fixed { data: 4, total: 5 })
+        );
+        assert_eq!(fec_policy("none"), Ok(FecPolicy::Off));
+
+        let mut link = Config::default();
+        FecPolicy::Off.apply(&mut link);
+        assert_eq!(link.max_video_parity, 0);
+        assert_eq!(link.validate(), Ok(()));
+        let mut link = Config::default();
+        FecPolicy::Fixed { data: 8, total: 12 }.apply(&mut link);
+        assert_eq!(link.video_fec, VideoFec::WFB_NG);
+        assert_eq!(link.max_video_parity, MAX_VIDEO_PARITY);
+        assert_eq!(link.validate(), Ok(()));
+        let mut link = Config::default();
+        FecPolicy::Adaptive.apply(&mut link);
+        assert_eq!(link, Config::default());
+
+        for bad in [
+            "fixed",
+            "fixed-8",
+            "fixed-12-8",
+            "fixed-0-4",
+            "fixed-8-8",
+            "fixed-8-300",
+            "fixed-a-12",
+            "fixed--8-12",
+            "adaptif",
+            "",
+        ] {
+            assert!(fec_policy(bad).is_err(), "{bad:?}");
+        }
+        let e = parse_sweep(&["--fec", "adaptive,fixed-12-8"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(e.to_string().contains("--fec"), "{e}");
+        assert!(e.to_string().contains("0 < K < N"), "{e}");
     }
 
     #[test]

@@ -5,10 +5,13 @@ use std::fmt::Write as _;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use rotorlink::wire::body::FragmentHeader;
 use rotorlink::ConfigError;
 use rotorlink_sim::report::Report;
 use rotorlink_sim::scenario::{self, Scenario};
+use rotorlink_sim::ChannelConfig;
 
+use super::args::FecPolicy;
 use super::progress::Progress;
 use super::svg::{Chart, Panel, Series};
 use super::units::trim;
@@ -261,6 +264,335 @@ pub(crate) fn table(points: &[Point]) -> String {
     s
 }
 
+/// wfb-ng's default code: blocks of 8 data and 4 parity fragments.
+pub(crate) const WFB_NG_DATA: u32 = 8;
+/// Fragments of a wfb-ng block, data and parity.
+pub(crate) const WFB_NG_TOTAL: u32 = 12;
+
+/// One flight of `sweep --fec`: a loss rate under one FEC policy.
+#[derive(Debug, Clone)]
+pub(crate) struct FecPoint {
+    /// The loss rate flown, 0.0 to 1.0.
+    pub(crate) loss: f64,
+    /// The policy flown.
+    pub(crate) policy: FecPolicy,
+    /// Its report.
+    pub(crate) report: Report,
+    /// wfb-ng's real 8-of-12 code on this flight's radio and mean frame, computed (`None`
+    /// when no frame was sent).
+    pub(crate) wfb_ng: Option<BlockCode>,
+}
+
+/// What independent blocks of `data` data fragments in `total` do to a frame, computed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BlockCode {
+    /// Data fragments of the frame (the flight's mean frame, rounded up).
+    pub(crate) fragments: u64,
+    /// Frames complete, percent: every block has lost at most `total - data` fragments.
+    pub(crate) complete_percent: f64,
+    /// Parity fragments per data fragment, percent (a partial last block pays a whole
+    /// block's parity).
+    pub(crate) overhead_percent: f64,
+}
+
+impl FecPoint {
+    /// The point of `report`, flown on `scenario` under `policy` at `loss`.
+    pub(crate) fn new(loss: f64, policy: FecPolicy, report: Report, scenario: &Scenario) -> Self {
+        let fragment = (scenario
+            .link
+            .max_plaintext()
+            .saturating_sub(FragmentHeader::LEN)
+            & !1)
+            .max(2) as u64;
+        let frames = report.channels.video.sent.unwrap_or(0);
+        let wfb_ng = report
+            .video_fec
+            .payload_bytes
+            .filter(|_| frames > 0)
+            .map(|bytes| {
+                let fragments = bytes.div_ceil(frames).div_ceil(fragment).max(1);
+                block_code(fragments, WFB_NG_DATA, WFB_NG_TOTAL, &scenario.downlink)
+            });
+        FecPoint {
+            loss,
+            policy,
+            report,
+            wfb_ng,
+        }
+    }
+
+    /// Frames the camera made: those the link took, and those it refused.
+    fn frames(&self) -> Option<u64> {
+        let v = &self.report.channels.video;
+        v.sent.zip(v.refused).map(|(s, r)| s + r).filter(|&n| n > 0)
+    }
+
+    /// Frames delivered whole, percent of the frames the camera made.
+    pub(crate) fn complete_percent(&self) -> Option<f64> {
+        self.frames()
+            .map(|n| self.report.video_frames.complete as f64 * 100.0 / n as f64)
+    }
+
+    /// Frames a decoder could show, percent of the frames the camera made.
+    pub(crate) fn decodable_percent(&self) -> Option<f64> {
+        self.frames()
+            .map(|n| self.report.video_frames.decodable as f64 * 100.0 / n as f64)
+    }
+}
+
+/// A frame of `fragments` data fragments sent as independent blocks of `data` data and
+/// `total - data` parity fragments (`ceil(fragments / data)` blocks of `total`, the last
+/// one padded, as wfb-ng's), back to back over `radio`: the chance that every block loses
+/// at most `total - data` of its fragments. Losses are the radio's: independent ones, its
+/// corruption (the AEAD drops a corrupted frame) and its Gilbert-Elliott chain if it has
+/// one (stepped before each datagram, from its stationary state). Duplicates are ignored.
+pub(crate) fn block_code(
+    fragments: u64,
+    data: u32,
+    total: u32,
+    radio: &ChannelConfig,
+) -> BlockCode {
+    let blocks = fragments.div_ceil(u64::from(data));
+    let spare = (total - data) as usize;
+    let random = 1.0 - (1.0 - radio.loss) * (1.0 - radio.corrupt);
+    let (to_bad, to_good, bad_loss) = radio.burst.map_or((0.0, 1.0, 0.0), |b| {
+        (b.good_to_bad, b.bad_to_good, b.bad_loss)
+    });
+    // Per state (good, bad): the chance a datagram is lost.
+    let lose = [random, 1.0 - (1.0 - bad_loss) * (1.0 - random)];
+    let step = [[1.0 - to_bad, to_bad], [to_good, 1.0 - to_good]];
+    let bad = if to_bad + to_good > 0.0 {
+        to_bad / (to_bad + to_good)
+    } else {
+        0.0
+    };
+    // The chance that every block so far was whole, by the chain's state after it.
+    let mut whole = [1.0 - bad, bad];
+    for _ in 0..blocks {
+        // dp[state][lost so far in this block], lost at most `spare`.
+        let mut dp = vec![[0.0; 2]; spare + 1];
+        dp[0] = whole;
+        for _ in 0..total {
+            let mut next = vec![[0.0; 2]; spare + 1];
+            for (lost, by_state) in dp.iter().enumerate() {
+                for (from, &p) in by_state.iter().enumerate() {
+                    for to in 0..2 {
+                        let q = p * step[from][to];
+                        next[lost][to] += q * (1.0 - lose[to]);
+                        if lost < spare {
+                            next[lost + 1][to] += q * lose[to];
+                        }
+                    }
+                }
+            }
+            dp = next;
+        }
+        whole = dp
+            .iter()
+            .fold([0.0, 0.0], |acc, s| [acc[0] + s[0], acc[1] + s[1]]);
+    }
+    BlockCode {
+        fragments,
+        complete_percent: (whole[0] + whole[1]) * 100.0,
+        overhead_percent: (blocks * u64::from(total - data)) as f64 * 100.0 / fragments as f64,
+    }
+}
+
+/// The CSV of a FEC sweep: a header, then one row per loss rate and policy.
+pub(crate) fn fec_csv(points: &[FecPoint]) -> String {
+    let mut s = String::from(
+        "loss_percent,policy,seed,duration_s,paired,\
+         frames,complete,decodable,complete_percent,decodable_percent,\
+         parity_fragments,parity_bytes,video_payload_bytes,parity_overhead_percent,\
+         frames_recovered,fragments_recovered,key_frame_requests,frame_p99_ms,\
+         mean_frame_fragments,wfb_ng_8_12_complete_percent,wfb_ng_8_12_overhead_percent\n",
+    );
+    for p in points {
+        let r = &p.report;
+        let f = &r.video_fec;
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            trim(p.loss * 100.0),
+            p.policy.name(),
+            r.seed,
+            trim(r.duration_s),
+            r.paired,
+            count(p.frames()),
+            r.video_frames.complete,
+            r.video_frames.decodable,
+            opt(p.complete_percent(), 3),
+            opt(p.decodable_percent(), 3),
+            count(f.parity_sent),
+            count(f.parity_bytes),
+            count(f.payload_bytes),
+            opt(f.overhead_percent, 3),
+            f.frames_recovered,
+            f.fragments_recovered,
+            r.video_frames.key_frame_requests.sent,
+            opt(r.channels.video.latency.map(|l| l.p99_ms), 3),
+            count(p.wfb_ng.map(|w| w.fragments)),
+            opt(p.wfb_ng.map(|w| w.complete_percent), 3),
+            opt(p.wfb_ng.map(|w| w.overhead_percent), 3),
+        );
+    }
+    s
+}
+
+/// The summary table of a FEC sweep for people: one row per loss rate and policy.
+pub(crate) fn fec_table(points: &[FecPoint]) -> String {
+    let mut s = String::new();
+    let row = |s: &mut String, cells: [&str; 10]| {
+        let _ = writeln!(
+            s,
+            "{:>6}  {:<11} {:>9} {:>9} {:>10} {:>9} {:>9} {:>8} {:>12} {:>9}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            cells[5],
+            cells[6],
+            cells[7],
+            cells[8],
+            cells[9]
+        );
+    };
+    row(
+        &mut s,
+        [
+            "loss",
+            "policy",
+            "complete",
+            "decodable",
+            "frames",
+            "parity",
+            "recovered",
+            "key req",
+            "wfb-ng 8/12",
+            "wfb-ng",
+        ],
+    );
+    row(
+        &mut s,
+        [
+            "%",
+            "",
+            "%",
+            "%",
+            "whole/sent",
+            "overhead",
+            "frames",
+            "",
+            "complete",
+            "overhead",
+        ],
+    );
+    let pct = |v: Option<f64>, d: usize| v.map_or_else(|| "?".into(), |v| format!("{v:.d$}%"));
+    for p in points {
+        let r = &p.report;
+        let frames = format!(
+            "{}/{}",
+            r.video_frames.complete,
+            p.frames().map_or_else(|| "?".into(), |n| n.to_string())
+        );
+        row(
+            &mut s,
+            [
+                &trim(p.loss * 100.0),
+                &p.policy.name(),
+                &pct(p.complete_percent(), 2),
+                &pct(p.decodable_percent(), 2),
+                &frames,
+                &pct(r.video_fec.overhead_percent, 1),
+                &r.video_fec.frames_recovered.to_string(),
+                &r.video_frames.key_frame_requests.sent.to_string(),
+                &pct(p.wfb_ng.map(|w| w.complete_percent), 2),
+                &pct(p.wfb_ng.map(|w| w.overhead_percent), 1),
+            ],
+        );
+    }
+    s
+}
+
+/// Colours of the policies, in the order flown.
+const POLICY_COLORS: [&str; 6] = [
+    "#1f77b4", "#7f7f7f", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+];
+
+/// The plot of a FEC sweep: frames complete, not complete (close up, policies with parity
+/// only) and decodable, and the parity overhead, against loss: one line per policy, and
+/// one for wfb-ng's 8-of-12 blocks, computed.
+pub(crate) fn fec_chart(points: &[FecPoint], subtitle: String) -> Chart {
+    let mut policies: Vec<FecPolicy> = Vec::new();
+    for p in points {
+        if !policies.contains(&p.policy) {
+            policies.push(p.policy);
+        }
+    }
+    let per_policy = |f: &dyn Fn(&FecPoint) -> Option<f64>, skip_off: bool| -> Vec<Series> {
+        policies
+            .iter()
+            .enumerate()
+            .filter(|(_, &policy)| !(skip_off && policy == FecPolicy::Off))
+            .map(|(i, &policy)| Series {
+                name: policy.name(),
+                color: POLICY_COLORS[i % POLICY_COLORS.len()],
+                points: points
+                    .iter()
+                    .filter(|p| p.policy == policy)
+                    .map(|p| (p.loss * 100.0, f(p)))
+                    .collect(),
+            })
+            .collect()
+    };
+    // The computed wfb-ng figures, from the flights of the first policy.
+    let wfb_ng = |f: &dyn Fn(&BlockCode) -> f64| Series {
+        name: "wfb-ng 8/12 blocks (computed)".into(),
+        color: "#2ca02c",
+        points: points
+            .iter()
+            .filter(|p| Some(p.policy) == policies.first().copied())
+            .map(|p| (p.loss * 100.0, p.wfb_ng.as_ref().map(f)))
+            .collect(),
+    };
+    let with = |mut series: Vec<Series>, extra: Series| {
+        series.push(extra);
+        series
+    };
+    Chart {
+        title: "rotorlink: video frames against loss, by FEC policy".into(),
+        subtitle,
+        x_label: "loss (%)".into(),
+        panels: vec![
+            Panel {
+                y_label: "frames complete (%)".into(),
+                series: with(
+                    per_policy(&|p| p.complete_percent(), false),
+                    wfb_ng(&|w| w.complete_percent),
+                ),
+            },
+            // The policies with parity, close up (wfb-ng's blocks and no FEC are off its
+            // scale: see the first panel).
+            Panel {
+                y_label: "frames not complete (%), with FEC".into(),
+                series: per_policy(&|p| p.complete_percent().map(|c| 100.0 - c), true),
+            },
+            Panel {
+                y_label: "frames decodable (%)".into(),
+                series: per_policy(&|p| p.decodable_percent(), false),
+            },
+            Panel {
+                y_label: "parity overhead (%)".into(),
+                series: with(
+                    per_policy(&|p| p.report.video_fec.overhead_percent, false),
+                    wfb_ng(&|w| w.overhead_percent),
+                ),
+            },
+        ],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +676,138 @@ mod tests {
         let t = table(&[point(0.0, true), point(0.1, false)]);
         assert_eq!(t.lines().count(), 4);
         assert!(t.contains("NO"));
+    }
+
+    /// A FEC sweep point: `complete` and `decodable` of 600 frames, `parity` bytes for
+    /// 1 MB of payload, at `loss` under `policy`, on the demo's scenario.
+    fn fec_point(loss: f64, policy: FecPolicy, complete: u64, decodable: u64) -> FecPoint {
+        let mut report = point(loss, true).report;
+        report.channels.video.sent = Some(600);
+        report.channels.video.refused = Some(0);
+        report.video_frames.complete = complete;
+        report.video_frames.decodable = decodable;
+        report.video_fec.payload_bytes = Some(600 * 83_000);
+        report.video_fec.parity_sent = Some(1000);
+        report.video_fec.parity_bytes = Some(1_000_000);
+        report.video_fec.overhead_percent = Some(2.0);
+        let mut scenario = Scenario::default();
+        scenario.downlink.loss = loss;
+        FecPoint::new(loss, policy, report, &scenario)
+    }
+
+    fn fec_points() -> Vec<FecPoint> {
+        let fixed = FecPolicy::Fixed { data: 8, total: 12 };
+        vec![
+            fec_point(0.0, FecPolicy::Adaptive, 600, 600),
+            fec_point(0.0, FecPolicy::Off, 560, 520),
+            fec_point(0.0, fixed, 600, 600),
+            fec_point(0.05, FecPolicy::Adaptive, 597, 594),
+            fec_point(0.05, FecPolicy::Off, 30, 6),
+            fec_point(0.05, fixed, 599, 599),
+        ]
+    }
+
+    #[test]
+    fn fec_points_measure_frames_and_compute_wfb_ng() {
+        let p = fec_point(0.05, FecPolicy::Adaptive, 597, 594);
+        assert_eq!(p.complete_percent(), Some(99.5));
+        assert_eq!(p.decodable_percent(), Some(99.0));
+        // 83 000-byte frames at MTU 1400: 62 fragments of 1346 bytes, 8 blocks.
+        let w = p.wfb_ng.expect("frames were sent");
+        assert_eq!(w.fragments, 62);
+        assert!((w.overhead_percent - 32.0 * 100.0 / 62.0).abs() < 1e-9);
+        // The demo's radio at 5 %: independent losses and 0.1 % corruption, binomial.
+        assert!((w.complete_percent - 99.839_359_796).abs() < 1e-6, "{w:?}");
+        // No frame sent: nothing to say.
+        let mut none = p.clone().report;
+        none.channels.video.sent = Some(0);
+        let none = FecPoint::new(0.05, FecPolicy::Off, none, &Scenario::default());
+        assert_eq!((none.complete_percent(), none.wfb_ng), (None, None));
+    }
+
+    #[test]
+    fn block_codes_lose_a_frame_when_a_block_loses_more_than_its_parity() {
+        let radio = |loss| ChannelConfig {
+            loss,
+            ..ChannelConfig::default()
+        };
+        let clean = block_code(62, 8, 12, &radio(0.0));
+        assert_eq!(clean.complete_percent, 100.0);
+        // P(Bin(12, 0.1) <= 4), then squared for two blocks (a partial one pays in full).
+        let one = block_code(8, 8, 12, &radio(0.1));
+        assert!(
+            (one.complete_percent - 99.567_065_673).abs() < 1e-6,
+            "{one:?}"
+        );
+        assert_eq!(one.overhead_percent, 50.0);
+        let two = block_code(9, 8, 12, &radio(0.1));
+        assert!(
+            (two.complete_percent - 99.136_005_667).abs() < 1e-6,
+            "{two:?}"
+        );
+        assert!((two.overhead_percent - 800.0 / 9.0).abs() < 1e-9);
+        // The same average loss in bursts of 8 is much worse for 12-fragment blocks.
+        let bursty = ChannelConfig {
+            burst: Some(rotorlink_sim::channel::Burst::mean_length(8.0, 0.05)),
+            ..ChannelConfig::default()
+        };
+        let random = block_code(62, 8, 12, &radio(0.05)).complete_percent;
+        let burst = block_code(62, 8, 12, &bursty).complete_percent;
+        assert!(burst < random - 10.0, "{burst} vs {random}");
+        assert!(burst > 0.0);
+    }
+
+    #[test]
+    fn fec_csv_table_and_chart_show_every_policy() {
+        let points = fec_points();
+        let text = fec_csv(&points);
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines.len(), 7);
+        let width = lines[0].split(',').count();
+        assert!(
+            lines.iter().all(|l| l.split(',').count() == width),
+            "{text}"
+        );
+        assert!(
+            lines[0].starts_with("loss_percent,policy,seed,duration_s,paired,frames,complete,decodable,complete_percent,decodable_percent,"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[4].starts_with(
+                "5,adaptive,7,10,true,600,597,594,99.500,99.000,1000,1000000,49800000,2.000,"
+            ),
+            "{}",
+            lines[4]
+        );
+        assert!(lines[3].starts_with("0,fixed-8-12,"), "{}", lines[3]);
+        assert!(lines[4].ends_with(",62,99.839,51.613"), "{}", lines[4]);
+
+        let table = fec_table(&points);
+        assert_eq!(table.lines().count(), 8, "{table}");
+        let row: Vec<_> = table.lines().nth(5).unwrap().split_whitespace().collect();
+        assert_eq!(
+            row,
+            ["5", "adaptive", "99.50%", "99.00%", "597/600", "2.0%", "0", "0", "99.84%", "51.6%"],
+            "{table}"
+        );
+
+        let svg = fec_chart(&points, "sub".into()).render();
+        for name in [
+            "adaptive",
+            "off",
+            "fixed-8-12",
+            "wfb-ng 8/12 blocks (computed)",
+            "frames complete (%)",
+            "frames decodable (%)",
+            "parity overhead (%)",
+        ] {
+            assert!(svg.contains(name), "{name} missing");
+        }
+        // The close-up of frames not complete leaves out no FEC.
+        let panels = svg.matches(r#"data-series="off""#).count();
+        assert_eq!(panels, 3, "off in three panels of four");
+        assert_eq!(svg.matches(r#"data-series="adaptive""#).count(), 4);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 #     index, counter, and a payload length that accounts for the whole UDP payload;
 #   - encrypted frames (Data, Ack, Keepalive, Close, Feedback): ciphertext length = payload
 #     length - 16, and a tag; the plaintext length each body allows (PROTOCOL.md 6.4-6.8:
-#     Ack 7 + 6n with n <= 32, Feedback 32, Keepalive 0, Close 2);
+#     Ack 7 + 6n with n <= 32, Feedback 48, Keepalive 0, Close 2);
 #   - handshake frames: the message name, a kind (Init, Response, Finish), sender indices
 #     (Init, Response), a reason (Refusal);
 #   - the handshake messages Init, Response and Finish appear, Data on all four
@@ -140,7 +140,7 @@ BEGIN {
     for (i = 1; i <= 9; i++) type_of[hex[i]] = dec[i] + 0
     # Encrypted bodies of fixed size (PROTOCOL.md 6.5, 6.8); a keepalive may carry padding
     # of any length (6.6).
-    body_len[19] = 2; body_len[20] = 32
+    body_len[19] = 2; body_len[20] = 48
     type_name[18] = "Keepalive"; type_name[19] = "Close"; type_name[20] = "Feedback"
     kind_name[1] = "Pair"; kind_name[2] = "Session"; kind_name[3] = "Resume"
 }

@@ -40,7 +40,7 @@
 --   gives an Ack's number of SACK ranges, which follows from that length):
 --   rotorlink.ciphertext           bytes ciphertext, without the tag
 --   rotorlink.ciphertext_len       u16   ciphertext length (= plaintext length): Close 2,
---                                        Feedback 32, Ack 7 + 6n (n <= 32 SACK ranges,
+--                                        Feedback 48, Ack 7 + 6n (n <= 32 SACK ranges,
 --                                        PROTOCOL.md 6.4); a Keepalive any (empty, or
 --                                        padding, PROTOCOL.md 6.6)
 --   rotorlink.tag                  bytes the 16-byte AES-GCM tag
@@ -136,7 +136,7 @@ local reason_names = {
 
 -- The plaintext length of encrypted bodies of fixed size (PROTOCOL.md 6.5, 6.8). A
 -- Keepalive's plaintext is empty or padding of any length (PROTOCOL.md 6.6, 34.5).
-local body_lengths = { [CLOSE] = 2, [FEEDBACK] = 32 }
+local body_lengths = { [CLOSE] = 2, [FEEDBACK] = 48 }
 
 -- An Ack body (PROTOCOL.md 6.4): next expected (4), window (2), n (1), then n SACK ranges
 -- of 6 bytes, at most 32.

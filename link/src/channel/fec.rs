@@ -27,25 +27,42 @@ const LOSS_MARGIN_ABS: f64 = 0.002;
 /// losses are mended for large frames, and small ones pay nothing.
 const IDLE_OVERHEAD_PERCENT: usize = 3;
 
+/// The loss assumed before the receiver has reported any: the first frames (the first key
+/// frame among them) go out before a round trip has measured the radio, and a frame lost
+/// then leaves the picture broken until a key frame repairs it. 5 % costs a 57-fragment
+/// frame 14 parity fragments, for the first round trip or two only.
+pub const UNKNOWN_LOSS: f64 = 0.05;
+
 /// The number of parity fragments for a message of `count` data fragments when the
-/// receiver reports a fraction `loss` of frames lost.
+/// receiver reports a fraction `loss` of frames lost, in runs of `burst` frames on average
+/// (1 for independent losses).
 ///
 /// - No measured loss (or a non-finite one): `floor(3 % of count)`, so at most 3 % overhead
 ///   (no parity below 34 fragments).
-/// - Otherwise the smallest `p >= 1` such that, with each of the `count + p` fragments lost
-///   independently with probability `q = min(1.5 * loss + 0.002, 0.5)`, more than `p` are
+/// - Otherwise the smallest `p >= 1` such that, with losses as the radio shows them (below)
+///   at `q = min(1.5 * loss + 0.002, 0.5)`, more than `p` of the `count + p` fragments are
 ///   lost with probability below 1e-3.
 ///
 /// Either way capped by `max_parity` and lowered until the erasure code supports the
 /// `(count, p)` pair (0 if none).
-pub fn parity_for(count: u16, loss: f64, max_parity: u16) -> u16 {
+///
+/// The loss model (`frame_loss`): runs of lost fragments start independently, at a
+/// fraction `q / burst` of fragments, and each lasts a geometric number of fragments of
+/// mean `burst` (the Gilbert-Elliott channel's bad state). With `burst = 1` it is
+/// independent loss, binomial.
+pub fn parity_for(count: u16, loss: f64, burst: f64, max_parity: u16) -> u16 {
     let k = usize::from(count);
     let wanted = if loss.is_nan() || loss <= 0.0 {
         k * IDLE_OVERHEAD_PERCENT / 100
     } else {
         let q = (loss.min(1.0) * LOSS_MARGIN_FACTOR + LOSS_MARGIN_ABS).min(0.5);
+        let burst = if burst.is_finite() {
+            burst.max(1.0)
+        } else {
+            1.0
+        };
         let mut p = 1;
-        while p < usize::from(max_parity) && binomial_tail(k + p, p, q) >= TARGET_FRAME_LOSS {
+        while p < usize::from(max_parity) && frame_loss(k + p, p, q, burst) >= TARGET_FRAME_LOSS {
             p += 1;
         }
         p
@@ -59,9 +76,38 @@ pub fn parity_for(count: u16, loss: f64, max_parity: u16) -> u16 {
 
 /// The share of the video budget the encoder may use when messages of `count` data
 /// fragments carry [`parity_for`] parity: `count / (count + parity)`, as a fraction.
-pub fn data_share(count: u16, loss: f64, max_parity: u16) -> f64 {
+pub fn data_share(count: u16, loss: f64, burst: f64, max_parity: u16) -> f64 {
     let k = f64::from(count.max(1));
-    k / (k + f64::from(parity_for(count.max(1), loss, max_parity)))
+    k / (k + f64::from(parity_for(count.max(1), loss, burst, max_parity)))
+}
+
+/// P(more than `p` of `n` fragments lost) when a fraction `q` is lost in runs of mean length
+/// `burst`: runs start at `R ~ Bin(n, q / burst)` fragments, and `r` runs of geometric
+/// length (mean `burst`) cover at most `p` fragments exactly when at least `r` of `p`
+/// Bernoulli trials of probability `1 / burst` succeed (each success ends a run). So
+/// `P(T > p) = P(R > p) + sum over r = 1..=p of P(R = r) * P(Bin(p, 1 / burst) < r)`. For
+/// `burst = 1` the sum vanishes and this is the binomial tail.
+fn frame_loss(n: usize, p: usize, q: f64, burst: f64) -> f64 {
+    let start = (q / burst).clamp(0.0, 1.0);
+    let end = 1.0 / burst;
+    let mut total = binomial_tail(n, p, start);
+    if end >= 1.0 || start <= 0.0 {
+        return total;
+    }
+    // P(R = r) and P(Bin(p, end) <= r - 1), both built up term by term.
+    let mut runs_pmf = pow(1.0 - start, n);
+    let runs_ratio = start / (1.0 - start);
+    let mut ends_pmf = pow(1.0 - end, p);
+    let mut ends_cdf = ends_pmf;
+    let ends_ratio = end / (1.0 - end);
+    for r in 1..=p.min(n) {
+        runs_pmf *= (n - r + 1) as f64 / r as f64 * runs_ratio;
+        total += runs_pmf * ends_cdf.min(1.0);
+        // P(Bin(p, end) <= r) for the next r.
+        ends_pmf *= (p - r + 1) as f64 / r as f64 * ends_ratio;
+        ends_cdf += ends_pmf;
+    }
+    total.min(1.0)
 }
 
 /// `x` to the power `n` by repeated squaring (`core` has no `powi`).
@@ -259,19 +305,19 @@ mod tests {
     #[test]
     fn no_loss_costs_at_most_three_percent() {
         for k in 1..=2000u16 {
-            let p = parity_for(k, 0.0, 64);
+            let p = parity_for(k, 0.0, 1.0, 64);
             assert!(usize::from(p) * 100 <= usize::from(k) * 3, "k {k} p {p}");
         }
-        assert_eq!(parity_for(10, 0.0, 64), 0);
-        assert_eq!(parity_for(55, 0.0, 64), 1);
-        assert_eq!(parity_for(55, f64::NAN, 64), 1);
+        assert_eq!(parity_for(10, 0.0, 1.0, 64), 0);
+        assert_eq!(parity_for(55, 0.0, 1.0, 64), 1);
+        assert_eq!(parity_for(55, f64::NAN, 1.0, 64), 1);
     }
 
     #[test]
     fn parity_grows_with_loss_and_meets_the_target() {
         let mut last = 0;
         for loss in [0.0001, 0.001, 0.01, 0.02, 0.05, 0.1, 0.2] {
-            let p = parity_for(55, loss, 1000);
+            let p = parity_for(55, loss, 1.0, 1000);
             assert!(p >= 1 && p >= last, "loss {loss}: {p} after {last}");
             last = p;
             // The target is met at the measured loss, and missed with one fragment less.
@@ -283,14 +329,69 @@ mod tests {
             }
         }
         // 1 % measured loss on a 55-fragment frame: a handful, not dozens.
-        let p = parity_for(55, 0.01, 64);
+        let p = parity_for(55, 0.01, 1.0, 64);
         assert!((3..=8).contains(&p), "{p}");
-        assert_eq!(parity_for(55, 0.5, 64), 64, "capped");
-        assert_eq!(parity_for(55, 0.5, 0), 0, "FEC off");
-        assert_eq!(parity_for(55, 1.0, 20), 20);
+        assert_eq!(parity_for(55, 0.5, 1.0, 64), 64, "capped");
+        assert_eq!(parity_for(55, 0.5, 1.0, 0), 0, "FEC off");
+        assert_eq!(parity_for(55, 1.0, 1.0, 20), 20);
         // The code's own limit, 65536 shards: 65535 data shards leave room for one parity.
-        assert_eq!(parity_for(u16::MAX, 0.1, 64), 1);
-        assert_eq!(parity_for(40_000, 0.1, 64), 64);
+        assert_eq!(parity_for(u16::MAX, 0.1, 1.0, 64), 1);
+        assert_eq!(parity_for(40_000, 0.1, 1.0, 64), 64);
+    }
+
+    #[test]
+    fn bursts_of_loss_get_more_parity_than_the_same_loss_at_random() {
+        // Burst length 1 is independent loss.
+        for (n, p, q) in [(60, 5, 0.02), (70, 12, 0.1), (10, 0, 0.3)] {
+            let (a, b) = (frame_loss(n, p, q, 1.0), binomial_tail(n, p, q));
+            assert!((a - b).abs() < 1e-12, "{a} {b}");
+        }
+        // Runs of mean length just above 1 barely change it (one run in a thousand of two
+        // fragments); long runs make losing a frame likelier.
+        let random = frame_loss(62, 6, 0.05, 1.0);
+        let nearly = frame_loss(62, 6, 0.05, 1.001);
+        assert!(
+            nearly > random && nearly - random < 0.01 * random,
+            "{random} {nearly}"
+        );
+        // 15 lost of 62 at 5 %: next to impossible at random, likely in runs of 8.
+        assert!(frame_loss(62, 15, 0.05, 8.0) > 1000.0 * frame_loss(62, 15, 0.05, 1.0));
+        // A Monte Carlo check of the model itself: runs start with probability q / B per
+        // fragment and last a geometric number of fragments of mean B.
+        let (n, p, q, burst) = (60usize, 20usize, 0.05, 8.0);
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut uniform = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let trials = 200_000;
+        let mut lost_frames = 0;
+        for _ in 0..trials {
+            let mut lost = 0;
+            for _ in 0..n {
+                if uniform() < q / burst {
+                    lost += 1;
+                    while uniform() >= 1.0 / burst {
+                        lost += 1;
+                    }
+                }
+            }
+            if lost > p {
+                lost_frames += 1;
+            }
+        }
+        let simulated = f64::from(lost_frames) / f64::from(trials);
+        let modelled = frame_loss(n, p, q, burst);
+        assert!(
+            (simulated - modelled).abs() < 0.1 * modelled,
+            "simulated {simulated} modelled {modelled}"
+        );
+        // And the parity follows: 5 % in runs of 8 needs several times the parity of 5 %
+        // at random.
+        let (random, bursty) = (parity_for(57, 0.05, 1.0, 64), parity_for(57, 0.05, 8.0, 64));
+        assert!(bursty >= 3 * random, "random {random} bursty {bursty}");
     }
 
     #[test]
@@ -305,9 +406,9 @@ mod tests {
 
     #[test]
     fn data_share_leaves_room_for_parity() {
-        assert_eq!(data_share(55, 0.0, 64), 55.0 / 56.0);
-        assert!(data_share(55, 0.05, 64) < 0.9);
-        assert_eq!(data_share(0, 0.0, 64), 1.0);
+        assert_eq!(data_share(55, 0.0, 1.0, 64), 55.0 / 56.0);
+        assert!(data_share(55, 0.05, 1.0, 64) < 0.9);
+        assert_eq!(data_share(0, 0.0, 1.0, 64), 1.0);
     }
 
     #[test]

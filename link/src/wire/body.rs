@@ -357,6 +357,8 @@ impl AckBody {
 /// +-------------------------------+---------------+---------------+
 /// | bytes received (u64)          | rx time (u32) | ack delay u32 |
 /// +-------------------------------+---------------+---------------+
+/// | counters lost (u64)           | loss runs (u64)               |
+/// +-------------------------------+-------------------------------+
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeedbackBody {
@@ -371,17 +373,28 @@ pub struct FeedbackBody {
     pub received_at_us: u32,
     /// Microseconds from that arrival to this feedback's sending.
     pub ack_delay_us: u32,
+    /// Counters of this session found lost: never arrived by the time
+    /// [`FEEDBACK_SETTLE`] larger ones had (reordering has settled by then).
+    pub lost: u64,
+    /// Runs of consecutive lost counters among them: `lost / loss_runs` is the mean length
+    /// of a loss burst.
+    pub loss_runs: u64,
 }
+
+/// A counter not received by the time the largest is this much larger counts as lost in
+/// [`FeedbackBody::lost`].
+pub const FEEDBACK_SETTLE: u64 = 1024;
 
 impl FeedbackBody {
     /// Encoded length.
-    pub const LEN: usize = 32;
+    pub const LEN: usize = 48;
 
     /// Parse a feedback body; it must be exactly [`FeedbackBody::LEN`] bytes.
     ///
     /// # Errors
     /// [`DecodeError::PayloadTooShort`] or [`DecodeError::TrailingBytes`];
-    /// [`DecodeError::InvalidField`] if more frames than counters are claimed.
+    /// [`DecodeError::InvalidField`] if more frames than counters are claimed, more counters
+    /// lost than there are, or more loss runs than lost counters.
     pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(payload);
         let body = FeedbackBody {
@@ -390,9 +403,12 @@ impl FeedbackBody {
             bytes: r.u64()?,
             received_at_us: r.u32()?,
             ack_delay_us: r.u32()?,
+            lost: r.u64()?,
+            loss_runs: r.u64()?,
         };
         r.end()?;
-        if body.frames > body.largest.saturating_add(1) {
+        let counters = body.largest.saturating_add(1);
+        if body.frames > counters || body.lost > counters || body.loss_runs > body.lost {
             return Err(DecodeError::InvalidField);
         }
         Ok(body)
@@ -409,6 +425,8 @@ impl FeedbackBody {
         b[16..24].copy_from_slice(&self.bytes.to_be_bytes());
         b[24..28].copy_from_slice(&self.received_at_us.to_be_bytes());
         b[28..32].copy_from_slice(&self.ack_delay_us.to_be_bytes());
+        b[32..40].copy_from_slice(&self.lost.to_be_bytes());
+        b[40..48].copy_from_slice(&self.loss_runs.to_be_bytes());
         put(buf, &b)
     }
 }
