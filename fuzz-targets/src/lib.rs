@@ -37,7 +37,9 @@ use rotorlink::handshake::pake::{self, KE1_LEN};
 use rotorlink::handshake::{
     AircraftIdentity, HandshakeConfig, KsfParams, LimitsConfig, MemoryAttemptStore, RemoteIdentity,
 };
-use rotorlink::wire::body::{AckBody, CloseBody, FragmentHeader, SackRange, SegmentHeader};
+use rotorlink::wire::body::{
+    fec_supports, AckBody, CloseBody, FeedbackBody, FragmentHeader, SackRange, SegmentHeader,
+};
 use rotorlink::wire::{
     DecodeError, Frame, FrameType, Header, FLAG_KEY_PHASE, HEADER_LEN, MAX_DATAGRAM_LEN,
     MAX_PAYLOAD_LEN, TAG_LEN, VERSION,
@@ -498,10 +500,19 @@ pub fn frame_decode(data: &[u8]) {
 /// The plaintext body parsers on `b`: what parses emits back to `b`.
 fn body_parsers(b: &[u8]) {
     if let Ok((h, data)) = FragmentHeader::parse(b) {
-        assert!(h.count >= 1 && h.index < h.count && h.total_len >= 1);
-        let range = h.range();
-        assert!(range.start < range.end && range.end <= h.total_len as usize);
-        assert_eq!(range.len(), data.len());
+        assert!(h.count >= 1 && h.total_len >= 1);
+        assert!(u32::from(h.index) < u32::from(h.count) + u32::from(h.parity));
+        if h.is_parity() {
+            // A parity fragment: one whole shard, of a code the erasure code supports.
+            assert!(h.range().is_empty());
+            assert_eq!(data.len(), h.shard_len());
+            assert!(h.shard_len() % 2 == 0 && h.shard_len() >= h.fragment_size());
+            assert!(fec_supports(h.count, h.parity));
+        } else {
+            let range = h.range();
+            assert!(range.start < range.end && range.end <= h.total_len as usize);
+            assert_eq!(range.len(), data.len());
+        }
         assert_eq!(data, &b[FragmentHeader::LEN..]);
         // Only layouts a sender produces: `count` fragments of `fragment_size`.
         let size = h.fragment_size();
@@ -529,6 +540,13 @@ fn body_parsers(b: &[u8]) {
     if let Ok(c) = CloseBody::parse(b) {
         let mut out = [0u8; CloseBody::LEN];
         assert_eq!(c.emit(&mut out), Ok(CloseBody::LEN));
+        assert_eq!(&out[..], b);
+    }
+    if let Ok(f) = FeedbackBody::parse(b) {
+        let counters = f.largest.saturating_add(1);
+        assert!(f.frames <= counters && f.lost <= counters && f.loss_runs <= f.lost);
+        let mut out = [0u8; FeedbackBody::LEN];
+        assert_eq!(f.emit(&mut out), Ok(FeedbackBody::LEN));
         assert_eq!(&out[..], b);
     }
 }

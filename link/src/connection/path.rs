@@ -28,6 +28,15 @@ use crate::wire::body::{FeedbackBody, FEEDBACK_SETTLE};
 
 /// The loss estimate's memory.
 const LOSS_HORIZON: Duration = Duration::from_secs(1);
+/// A rate sample never spans more than this many minimum round trips...
+const OUTAGE_RTTS: u32 = 16;
+/// ...or, on a short path, than this: longer, the path was out, not slow.
+const MIN_OUTAGE: Duration = Duration::from_secs(1);
+
+fn outage_span(min_rtt: Duration) -> Duration {
+    (min_rtt * OUTAGE_RTTS).max(MIN_OUTAGE)
+}
+
 /// Counters the receiver must have judged lately for its settled loss to be reported.
 const MIN_SETTLED_COUNTERS: f64 = 256.0;
 /// A full frame, for the in-flight cap's allowances.
@@ -69,6 +78,12 @@ const DOWN: usize = 1;
 const CRUISE: usize = 2;
 /// Rate before the first sample: a cautious start for a narrow radio.
 const INITIAL_RATE_BPS: f64 = 4_000_000.0;
+/// The slowest the pacer ever goes. An estimate can collapse (a long stretch of loss, a
+/// peer that stalled), and the model climbs out of it only as fast as its own frames bring
+/// samples: at a few hundred bit/s, one probe cycle takes minutes. 256 kbit/s is below the
+/// slowest radio a video link runs on (wfb-ng's and OpenHD's slowest modes carry about
+/// 1 Mbit/s) and paces a full frame every 45 ms, so each cycle takes under a second.
+const MIN_PACING_BPS: f64 = 256_000.0;
 /// The pacer lets this much through at once.
 const BURST: Duration = Duration::from_millis(2);
 /// What a new path may send at once before any feedback (QUIC's initial window).
@@ -244,13 +259,13 @@ impl PathModel {
         }
     }
 
-    /// The pacing rate, bits per second.
+    /// The pacing rate, bits per second: never below [`MIN_PACING_BPS`].
     fn pacing_rate(&self) -> f64 {
         let bottleneck = self.bottleneck();
         if bottleneck <= 0.0 {
             return INITIAL_RATE_BPS;
         }
-        self.gain() * bottleneck
+        (self.gain() * bottleneck).max(MIN_PACING_BPS)
     }
 
     /// Bytes sent and not yet covered by feedback.
@@ -448,6 +463,14 @@ impl PathModel {
             return;
         }
         self.anchor = Some(here);
+        if u64::from(span_us) > outage_span(min_rtt).as_micros() as u64 {
+            // Nothing arrived for many round trips: the span measured an outage (the radio
+            // out of reach, or holding frames in its retries), not the radio's rate. Start
+            // the next sample here rather than pin the estimate to a trickle that the pacer
+            // would then take minutes to climb out of (its samples come as slowly as it
+            // sends).
+            return;
+        }
         let counters = (here.largest - from.largest) as f64;
         let arrived = here.frames.saturating_sub(from.frames) as f64;
         // What arrived, scaled up by the loss the path usually shows: the sent rate counts
@@ -795,7 +818,7 @@ mod tests {
     /// A bottleneck of `rate_bps` with `delay` each way and random loss every `lose_every`
     /// frames (0: none), fed as fast as the pacer allows for `secs`; returns the model.
     fn run(rate_bps: f64, delay: Duration, lose_every: u64, secs: u64) -> PathModel {
-        run_with_stall(rate_bps, delay, lose_every, secs, None)
+        run_with_stall(rate_bps, delay, lose_every, Duration::from_secs(secs), None)
     }
 
     /// As [`run`], and the radio carries nothing from `stall.0` to `stall.1` (seconds) but
@@ -804,7 +827,7 @@ mod tests {
         rate_bps: f64,
         delay: Duration,
         lose_every: u64,
-        secs: u64,
+        until: Duration,
         stall: Option<(u64, u64)>,
     ) -> PathModel {
         let mut model = PathModel::new(Timestamp::ZERO);
@@ -817,7 +840,7 @@ mod tests {
         let mut frames = 0u64;
         let mut bytes = 0u64;
         let mut unreported = 0;
-        let end = Timestamp::ZERO + Duration::from_secs(secs);
+        let end = Timestamp::ZERO + until;
         let mut feedback_due: VecDeque<(Timestamp, FeedbackBody)> = VecDeque::new();
         while now < end {
             while model.may_send(now) {
@@ -899,8 +922,21 @@ mod tests {
         // retries): the feedback after it spans the stall and shows a trickle, which is not
         // the radio's rate. A second later the estimate is the radio's again.
         let rate = 20e6;
-        let model = run_with_stall(rate, Duration::from_millis(10), 0, 9, Some((3, 8)));
+        let delay = Duration::from_millis(10);
+        let model = run_with_stall(rate, delay, 0, Duration::from_secs(9), Some((3, 8)));
         assert_near("bottleneck", model.bottleneck(), rate, 0.1);
+    }
+
+    #[test]
+    fn a_collapsed_estimate_still_paces_at_the_floor() {
+        let mut model = PathModel::new(Timestamp::ZERO);
+        model.samples.push_back(1000.0);
+        model.phase = Phase::ProbeBw {
+            phase: CRUISE,
+            since: Timestamp::ZERO,
+        };
+        assert_eq!(model.estimate().bottleneck_bps, 1000);
+        assert_eq!(model.estimate().pacing_bps, MIN_PACING_BPS as u64);
     }
 
     #[test]
