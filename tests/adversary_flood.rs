@@ -367,7 +367,7 @@ fn a_pairing_flood_is_bounded_and_bonded_remotes_still_connect() {
 /// period, for ever), and the bonded pilot, who may fly, can then never open storage.
 /// This test asks for what an owner would expect; it fails today.
 #[test]
-#[ignore = "finding: a pairing flood from anyone in range locks the bonded pilot out of storage (shared attempt guard)"]
+#[ignore = "finding: a pairing flood from anyone in range locks the bonded pilot out of storage (shared attempt guard); issue 15, finding 1, fixes it"]
 fn a_pairing_flood_does_not_lock_the_bonded_pilot_out_of_storage() {
     let config = guarded_config();
     let mut f = Flight::pairing(config.clone(), 35);

@@ -543,7 +543,7 @@ fn changing_the_code_cuts_off_every_bonded_remote() {
 /// made with the attacker (see the man-in-the-middle test); the harm is the abort and the
 /// false "wrong code". This asks that the right code still pair; it fails today.
 #[test]
-#[ignore = "finding: two injected copies of a forged pairing Response make the remote report the right code as wrong"]
+#[ignore = "finding: two injected copies of a forged pairing Response make the remote report the right code as wrong; issue 15, finding 2, fixes it"]
 fn a_forged_pairing_response_does_not_make_the_right_code_look_wrong() {
     let config = config();
     let impostor_identity =

@@ -180,13 +180,11 @@ impl FecEncoder {
         let layout = layout(message.len(), count, parity).ok_or(FecError)?;
         let shard_len = layout.shard_len();
         let (k, p) = (usize::from(count), usize::from(parity));
-        let codec = match &mut self.codec {
-            Some(codec) => {
-                codec.reset(k, p, shard_len).map_err(|_| FecError)?;
-                codec
-            }
-            none => none.insert(ReedSolomonEncoder::new(k, p, shard_len).map_err(|_| FecError)?),
-        };
+        let codec = reuse(
+            &mut self.codec,
+            |c| c.reset(k, p, shard_len),
+            || ReedSolomonEncoder::new(k, p, shard_len),
+        )?;
         for index in 0..count {
             let range = FragmentHeader { index, ..layout }.range();
             let shard = message.get(range).ok_or(FecError)?;
@@ -200,6 +198,22 @@ impl FecEncoder {
             out.extend_from_slice(shard);
         }
         Ok(())
+    }
+}
+
+/// The codec in `slot`, reset for the next message (its working space kept), or a new
+/// one the first time.
+fn reuse<C, E>(
+    slot: &mut Option<C>,
+    reset: impl FnOnce(&mut C) -> Result<(), E>,
+    new: impl FnOnce() -> Result<C, E>,
+) -> Result<&mut C, FecError> {
+    match slot {
+        Some(codec) => {
+            reset(codec).map_err(|_| FecError)?;
+            Ok(codec)
+        }
+        none => Ok(none.insert(new().map_err(|_| FecError)?)),
     }
 }
 
@@ -248,13 +262,11 @@ impl FecDecoder {
         let layout = layout(message.len(), count, parity).ok_or(FecError)?;
         let shard_len = layout.shard_len();
         let (k, p) = (usize::from(count), usize::from(parity));
-        let codec = match &mut self.codec {
-            Some(codec) => {
-                codec.reset(k, p, shard_len).map_err(|_| FecError)?;
-                codec
-            }
-            none => none.insert(ReedSolomonDecoder::new(k, p, shard_len).map_err(|_| FecError)?),
-        };
+        let codec = reuse(
+            &mut self.codec,
+            |c| c.reset(k, p, shard_len),
+            || ReedSolomonDecoder::new(k, p, shard_len),
+        )?;
         for index in (0..count).filter(|&i| have(i)) {
             let range = FragmentHeader { index, ..layout }.range();
             let shard = message.get(range).ok_or(FecError)?;
