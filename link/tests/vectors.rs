@@ -552,6 +552,15 @@ fn session<P: AeadProvider>() {
     // Close, remote -> aircraft, counter 3.
     remote.close(CloseCode::NORMAL);
     let close = expect_transmit(&v, &mut remote, t1, "close", FrameType::Close, None);
+    // Two more copies of the close (counters 4 and 5; PROTOCOL.md 14.3), then nothing.
+    let mut buf = [0u8; BUF_LEN];
+    for _ in 1..3 {
+        let t = remote
+            .poll_transmit(t1, &mut buf)
+            .expect("a copy of the close");
+        assert_eq!(t.frame_type, FrameType::Close);
+    }
+    assert!(remote.poll_transmit(t1, &mut buf).is_none());
     expect_event(
         &mut remote,
         Event::Closed {

@@ -352,8 +352,10 @@ fn close_is_authenticated_and_final() {
     let (mut air, mut rc) = pair();
     let t = Timestamp::ZERO;
     rc.close(CloseCode(7));
+    // Three copies of the close frame (a lost one would leave the peer to its link-loss
+    // timeout), each with its own counter.
     let frames = drain(&mut rc, t);
-    assert_eq!(frames.len(), 1);
+    assert_eq!(frames.len(), 3);
     assert_eq!(
         rc.poll_event(),
         Some(Event::Closed {
@@ -380,6 +382,12 @@ fn close_is_authenticated_and_final() {
         })
     );
     assert!(air.is_closed());
+    // The other copies reach a closed link: dropped and counted.
+    for copy in &frames[1..] {
+        assert_eq!(air.handle_datagram(t, from(&air), copy), Err(Error::Closed));
+    }
+    assert_eq!(air.stats().dropped_closed, 2);
+    assert_eq!(air.poll_event(), None);
     assert_eq!(air.poll_timeout(), None);
 }
 
