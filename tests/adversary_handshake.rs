@@ -16,11 +16,13 @@ use rotorlink::handshake::limits::{
     AttemptRecord, AttemptStore, LimitsConfig, MemoryAttemptStore, StoreError,
 };
 use rotorlink::handshake::messages::{Kind, MAC1_LEN};
-use rotorlink::handshake::{AircraftIdentity, KsfParams, RefusalReason, RemoteIdentity};
+use rotorlink::handshake::{
+    AircraftIdentity, HandshakeConfig, KsfParams, RefusalReason, RemoteIdentity,
+};
 use rotorlink::wire::{FrameType, HEADER_LEN};
 use rotorlink::Role;
 use rotorlink::{CloseCode, Config, Event, Link, Timestamp};
-use rotorlink_sim::{Adversary, Air, Direction, FnAdversary, Pair};
+use rotorlink_sim::{Adversary, Air, Direction, FnAdversary, Pair, PAIRING_WINDOW};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use common::adversary::*;
@@ -45,7 +47,20 @@ impl AttemptStore for SharedStore {
     }
 }
 
-/// An aircraft like `Pair::pairing`'s (same link id, provisioned with `CODE`), over `store`.
+/// `config` with a short handshake timeout: a remote reports a failed pairing ("wrong code
+/// or interference") only when its attempt times out.
+fn quick_verdict(config: Config) -> Config {
+    Config {
+        handshake: HandshakeConfig {
+            timeout: ms(300),
+            ..config.handshake.clone()
+        },
+        ..config
+    }
+}
+
+/// An aircraft like `Pair::pairing`'s (same link id, provisioned with `CODE`), over `store`,
+/// with its pairing window open as `Pair::pairing`'s is.
 fn aircraft_over(
     config: &Config,
     identity: AircraftIdentity,
@@ -53,14 +68,16 @@ fn aircraft_over(
     seed: u64,
     now: Timestamp,
 ) -> Link {
-    Link::aircraft(
+    let mut air = Link::aircraft(
         config.clone(),
         identity,
         Box::new(store.clone()),
         &mut rng(seed),
         now,
     )
-    .unwrap()
+    .unwrap();
+    air.open_pairing_window(PAIRING_WINDOW, now).unwrap();
+    air
 }
 
 fn provision(seed: u64) -> AircraftIdentity {
@@ -81,8 +98,17 @@ struct Guesser {
 impl Guesser {
     fn new(config: &Config, seed: u64) -> Self {
         let identity = RemoteIdentity::generate(&mut rng(seed));
+        // An attacker does not wait out a pilot's handshake timeout before its next guess
+        // (a remote reports a failed pairing only when its attempt times out).
+        let impatient = Config {
+            handshake: HandshakeConfig {
+                timeout: ms(50),
+                ..config.handshake.clone()
+            },
+            ..config.clone()
+        };
         let link = Link::remote(
-            config.clone(),
+            impatient,
             identity,
             LINK_ID,
             &mut rng(seed + 1),
@@ -228,8 +254,8 @@ fn rewriting_the_version_or_suite_is_refused_before_any_work() {
         "paired once the adversary stopped"
     );
     assert!(f.pair.remote.storage_unlocked());
-    // One OPAQUE run for the pairing, one for the unlock.
-    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 2);
+    // OPAQUE and the bond's X25519 for the pairing, OPAQUE for the unlock.
+    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 3);
 
     // A reconnect (resume) under the same attack: its mac1 cannot be recomputed, and the
     // suite is checked first anyway.
@@ -249,7 +275,7 @@ fn rewriting_the_version_or_suite_is_refused_before_any_work() {
         .unwrap();
     f.fly(ms(800));
     assert_eq!(f.pair.remote.local_index(), index, "no new session");
-    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 2);
+    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 3);
     {
         let b = lock(&rewrites);
         assert_eq!(Drops::of(f.pair.aircraft.stats()).since(before.0), b.0);
@@ -262,7 +288,8 @@ fn rewriting_the_version_or_suite_is_refused_before_any_work() {
         index,
         "resumed once it stopped"
     );
-    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 3);
+    // And one X25519 for the resume.
+    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 4);
     assert!(
         f.pair.remote.storage_unlocked(),
         "a resume keeps the unlock"
@@ -278,7 +305,7 @@ fn rewriting_the_version_or_suite_is_refused_before_any_work() {
 /// made anywhere.
 #[test]
 fn a_man_in_the_middle_with_a_guessed_code_gets_one_guess_per_attempt() {
-    let config = guarded_config();
+    let config = quick_verdict(guarded_config());
     let store = SharedStore::default();
     let mut f = Flight::pairing(config.clone(), 19);
     f.pair.aircraft = aircraft_over(&config, provision(20), &store, 21, Timestamp::ZERO);
@@ -292,6 +319,7 @@ fn a_man_in_the_middle_with_a_guessed_code_gets_one_guess_per_attempt() {
             base_backoff: Duration::ZERO,
             max_backoff: Duration::ZERO,
             lockout: Duration::ZERO,
+            max_unlock_failures: u32::MAX,
         },
         ..config.clone()
     };
@@ -405,7 +433,7 @@ fn a_man_in_the_middle_with_a_guessed_code_gets_one_guess_per_attempt() {
 /// tries again without the attacker, it pairs with its own key.
 #[test]
 fn a_substituted_static_key_is_never_bonded() {
-    let config = guarded_config();
+    let config = quick_verdict(guarded_config());
     let attacker_key = PublicKey::from(&StaticSecret::from([0x66; 32])).to_bytes();
     let active = Arc::new(Mutex::new(true));
     let on = active.clone();
@@ -480,6 +508,12 @@ fn changing_the_code_cuts_off_every_bonded_remote() {
     // The session (and the bond) is over; the remote's link stays open to pair again.
     let closed =
         |e: &Event| matches!(e, Event::SessionEnded { code } if *code == CloseCode::CODE_CHANGED);
+    // The owner changed the code to link the remotes again: the window opens.
+    let now = f.pair.now();
+    f.pair
+        .aircraft
+        .open_pairing_window(Duration::from_secs(60), now)
+        .unwrap();
     assert_eq!(f.count(Role::Remote, closed), 1);
     assert!(f
         .pair
@@ -531,46 +565,56 @@ fn changing_the_code_cuts_off_every_bonded_remote() {
     assert!(f.pair.remote.is_connected(), "the new code does");
 }
 
-/// FINDING (design): an attacker who only injects (no jamming, no blocking) can abort
-/// any pairing and make the remote report the right code as wrong. It answers the pilot's
-/// `Init` at once with a well-formed pairing `Response` of its own, twice (a `KE2` from
-/// any OPAQUE server: here one provisioned with another code). Both copies reach the
-/// remote before the aircraft's genuine `Response`; OPAQUE fails on them, and the remote
-/// takes "the same bytes failed twice" (PROTOCOL.md 19) as proof that the code is wrong:
-/// it ends the attempt with `PairingRejected` (with the attacker's attempt count), and
-/// drops the genuine `Response` that follows. The aircraft has counted the attempt, so a
-/// pilot who believes the message and retries walks into the lockout. No bond is ever
-/// made with the attacker (see the man-in-the-middle test); the harm is the abort and the
-/// false "wrong code". This asks that the right code still pair; it fails today.
+/// Issue 15, finding 2 (was MEDIUM): an attacker who only injects (no jamming, no
+/// blocking) answers the pilot's `Init` at once with well-formed pairing `Response`s of its
+/// own (a `KE2` from any OPAQUE server: here two, provisioned with other codes), 50 copies
+/// of each, 100 in all, every time it sees the `Init`. They all reach the remote before the
+/// aircraft's genuine `Response`. The remote used to take "the same bytes failed twice" as
+/// proof of a wrong code and drop the genuine answer; and every forged copy cost it an
+/// Argon2id run. Now a failed response proves nothing until the attempt times out, a
+/// byte-identical copy is never evaluated again, and an attempt evaluates at most three
+/// distinct responses: two forgeries and the genuine one, which pairs.
 #[test]
-#[ignore = "finding: two injected copies of a forged pairing Response make the remote report the right code as wrong; issue 15, finding 2, fixes it"]
 fn a_forged_pairing_response_does_not_make_the_right_code_look_wrong() {
     let config = config();
-    let impostor_identity =
-        AircraftIdentity::provision(LINK_ID, WRONG, KsfParams::INSECURE_FAST, &mut rng(44))
+    let impostors: Vec<_> = [(44, b"000001"), (45, b"000002")]
+        .into_iter()
+        .map(|(seed, code)| {
+            let identity = AircraftIdentity::provision(
+                LINK_ID,
+                code,
+                KsfParams::INSECURE_FAST,
+                &mut rng(seed),
+            )
             .unwrap();
-    let impostor = aircraft_over(
-        &config,
-        impostor_identity,
-        &SharedStore::default(),
-        45,
-        Timestamp::ZERO,
-    );
-    let impostor = Arc::new(Mutex::new(impostor));
-    let imp = impostor.clone();
+            let store = SharedStore::default();
+            Arc::new(Mutex::new(aircraft_over(
+                &config,
+                identity,
+                &store,
+                seed + 10,
+                Timestamp::ZERO,
+            )))
+        })
+        .collect();
+    let forged = Arc::new(Mutex::new(0u32));
+    let (imps, count) = (impostors.clone(), forged.clone());
     let adversary = FnAdversary::new(
         move |now: Timestamp, dir: Direction, d: Vec<u8>, air: &mut Air| {
             if dir == Direction::Uplink && d[1] == FrameType::HandshakeInit as u8 {
-                let mut imp = lock(&imp);
-                let _ = imp.handle_datagram(
-                    now,
-                    std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
-                    &d,
-                );
-                let mut buf = vec![0u8; 2048];
-                while let Some(t) = imp.poll_transmit(now, &mut buf) {
-                    for _ in 0..2 {
-                        air.inject(Direction::Downlink, buf[..t.len].to_vec(), now);
+                for imp in &imps {
+                    let mut imp = lock(imp);
+                    let _ = imp.handle_datagram(
+                        now,
+                        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                        &d,
+                    );
+                    let mut buf = vec![0u8; 2048];
+                    while let Some(t) = imp.poll_transmit(now, &mut buf) {
+                        for _ in 0..50 {
+                            air.inject(Direction::Downlink, buf[..t.len].to_vec(), now);
+                            *lock(&count) += 1;
+                        }
                     }
                 }
             }
@@ -581,15 +625,79 @@ fn a_forged_pairing_response_does_not_make_the_right_code_look_wrong() {
     f.pair.set_adversary(Box::new(adversary));
     f.fly(ms(500));
     let rejected = f.count(Role::Remote, |e| matches!(e, Event::PairingRejected { .. }));
-    assert_eq!(
-        f.pair.aircraft.handshake_crypto_ops(),
-        1,
-        "the aircraft did answer"
-    );
+    assert!(*lock(&forged) >= 100, "{} forged", lock(&forged));
     assert!(
         f.pair.remote.is_connected(),
         "the right code was reported wrong ({rejected} PairingRejected) and did not pair"
     );
+    assert_eq!(rejected, 0);
+    assert_eq!(
+        f.pair.remote.handshake_crypto_ops(),
+        3,
+        "Argon2id on the two forgeries and the genuine response, none on copies"
+    );
+    // The aircraft: the pairing (OPAQUE, the bond's X25519) and the unlock.
+    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 3);
+}
+
+/// A remote whose pairing `Response`s all fail (here: three distinct forgeries, injected
+/// before the aircraft's) stops evaluating after three and reports the attempt rejected at
+/// once — "wrong code or interference" — without waiting for its timeout. Copies cost
+/// nothing.
+#[test]
+fn three_failed_responses_end_the_attempt_without_more_key_stretching() {
+    let config = config();
+    let impostors: Vec<_> = (0..4u64)
+        .map(|i| {
+            let identity = AircraftIdentity::provision(
+                LINK_ID,
+                format!("00000{i}").as_bytes(),
+                KsfParams::INSECURE_FAST,
+                &mut rng(60 + i),
+            )
+            .unwrap();
+            Arc::new(Mutex::new(aircraft_over(
+                &config,
+                identity,
+                &SharedStore::default(),
+                70 + i,
+                Timestamp::ZERO,
+            )))
+        })
+        .collect();
+    let imps = impostors.clone();
+    let adversary = FnAdversary::new(
+        move |now: Timestamp, dir: Direction, d: Vec<u8>, air: &mut Air| {
+            if dir == Direction::Uplink && d[1] == FrameType::HandshakeInit as u8 {
+                for imp in &imps {
+                    let mut imp = lock(imp);
+                    let _ = imp.handle_datagram(
+                        now,
+                        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+                        &d,
+                    );
+                    let mut buf = vec![0u8; 2048];
+                    while let Some(t) = imp.poll_transmit(now, &mut buf) {
+                        for _ in 0..25 {
+                            air.inject(Direction::Downlink, buf[..t.len].to_vec(), now);
+                        }
+                    }
+                }
+                return; // the aircraft never hears the pilot
+            }
+            air.forward(d);
+        },
+    );
+    let mut f = Flight::pairing(config, 47);
+    f.pair.set_adversary(Box::new(adversary));
+    f.fly(ms(200));
+    assert_eq!(f.pair.remote.handshake_crypto_ops(), 3);
+    assert_eq!(
+        f.count(Role::Remote, |e| matches!(e, Event::PairingRejected { .. })),
+        1,
+        "rejected once its evaluations were spent"
+    );
+    assert!(!f.pair.remote.is_connected());
 }
 
 /// Online brute force from a second remote in range: guesses as fast as the aircraft

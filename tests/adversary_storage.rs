@@ -165,9 +165,10 @@ fn storage_stays_locked_without_the_code_even_for_a_bonded_remote() {
 }
 
 /// The pilot, bonded and flying, types a wrong code to open storage. The unlock fails
-/// on both sides and is counted (`unlock_failures`, one attempt of the shared budget);
-/// storage stays locked, no log is sent; flying is unaffected. Wrong codes again: the
-/// back-off refuses, then the lockout, which then refuses the right code too.
+/// on both sides and is counted (`unlock_failures`, one attempt of this bond's unlock
+/// budget, none of the pairing budget); storage stays locked, no log is sent; flying is
+/// unaffected. Wrong codes again: the back-off refuses, then the bond's lockout, which then
+/// refuses the right code too.
 #[test]
 fn a_wrong_code_never_opens_storage_and_is_counted() {
     let config = guarded_config();
@@ -179,10 +180,15 @@ fn a_wrong_code_never_opens_storage_and_is_counted() {
     assert_eq!(a.unlock_failures, 1);
     assert_eq!(
         f.pair.aircraft.handshake_crypto_ops(),
-        2,
-        "pairing + one unlock"
+        3,
+        "pairing (OPAQUE, the bond's X25519) + one unlock"
     );
-    assert_eq!(f.pair.aircraft.remaining_attempts(), Some(2));
+    assert_eq!(f.pair.aircraft.remaining_unlocks(), Some(2));
+    assert_eq!(
+        f.pair.aircraft.remaining_attempts(),
+        Some(3),
+        "pairing's untouched"
+    );
     for side in [Role::Aircraft, Role::Remote] {
         assert_eq!(
             f.count(side, |e| matches!(
@@ -212,8 +218,9 @@ fn a_wrong_code_never_opens_storage_and_is_counted() {
         f.fly(ms(25));
     }
     assert_eq!(f.pair.aircraft.stats().unlock_failures, 3);
-    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 4);
-    assert_eq!(f.pair.aircraft.remaining_attempts(), Some(0));
+    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 5);
+    assert_eq!(f.pair.aircraft.remaining_unlocks(), Some(0));
+    assert_eq!(f.pair.aircraft.remaining_attempts(), Some(3));
     let refused = |reason| {
         f.count(
             Role::Remote,
@@ -228,5 +235,5 @@ fn a_wrong_code_never_opens_storage_and_is_counted() {
         !f.pair.remote.storage_unlocked(),
         "locked out: the right code waits too"
     );
-    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 4);
+    assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 5);
 }

@@ -235,10 +235,13 @@ fn the_same_seed_gives_the_same_report() {
 
 #[test]
 fn a_wrong_code_never_pairs() {
-    let s = Scenario {
+    let mut s = Scenario {
         password: b"000000".to_vec(),
         ..flight(clean())
     };
+    // The remote says "wrong code" only when its attempt times out (a failed `Response`
+    // may be a forgery): a short timeout, so the 4 s flight sees it.
+    s.link.handshake.timeout = Duration::from_secs(1);
     let r = fly(&s);
     assert!(!r.paired && !r.storage_unlocked, "{r}");
     assert_eq!(r.channels.control.delivered, Some(0));

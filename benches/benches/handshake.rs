@@ -58,14 +58,17 @@ fn connected(air: &Link, rc: &Link) -> bool {
 fn aircraft(identity: &[u8], seed: u64) -> Link {
     let identity = AircraftIdentity::from_bytes(identity).expect("valid identity");
     let store = Box::new(MemoryAttemptStore::new());
-    Link::aircraft(
+    let mut air = Link::aircraft(
         Config::default(),
         identity,
         store,
         &mut rng(seed),
         Timestamp::ZERO,
     )
-    .expect("valid config")
+    .expect("valid config");
+    air.open_pairing_window(std::time::Duration::from_secs(3600), Timestamp::ZERO)
+        .expect("an aircraft");
+    air
 }
 
 fn remote(identity: &[u8], seed: u64) -> Link {

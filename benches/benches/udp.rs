@@ -264,6 +264,9 @@ async fn pair_rustcrypto() -> (Connection<RustCrypto>, Connection<RustCrypto>) {
     let (transport, at, identity) = listen().await;
     let attempts = Box::new(MemoryAttemptStore::new());
     let aircraft = Aircraft::listen(transport, identity, attempts, config()).expect("valid config");
+    aircraft
+        .open_pairing_window(Duration::from_secs(60))
+        .expect("an aircraft");
     let transport = UdpTransport::connect(addr("127.0.0.1:0"), at)
         .await
         .expect("bind loopback");
@@ -278,8 +281,11 @@ async fn pair_rustcrypto() -> (Connection<RustCrypto>, Connection<RustCrypto>) {
 async fn pair_aws_lc() -> (Connection<AwsLc>, Connection<AwsLc>) {
     let (transport, at, identity) = listen().await;
     let attempts = Box::new(MemoryAttemptStore::new());
-    let link = Link::<AwsLc>::aircraft(config(), identity, attempts, &mut OsRng, Timestamp::ZERO)
-        .expect("valid config");
+    let mut link =
+        Link::<AwsLc>::aircraft(config(), identity, attempts, &mut OsRng, Timestamp::ZERO)
+            .expect("valid config");
+    link.open_pairing_window(Duration::from_secs(60), Timestamp::ZERO)
+        .expect("an aircraft");
     let aircraft = Connection::spawn(link, transport, Options::default());
     let transport = UdpTransport::connect(addr("127.0.0.1:0"), at)
         .await

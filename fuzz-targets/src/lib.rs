@@ -79,6 +79,8 @@ const LOCAL_INDEX: u32 = 0x4c4f_4341;
 const PEER_INDEX: u32 = 0x5045_4552;
 /// When every target's links are created.
 const T0: Timestamp = Timestamp::from_millis(1_000);
+/// How long the fuzzed aircraft's owner opened its pairing window.
+const WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 /// The aircraft's and the remote's addresses in every target.
 const AIRCRAFT_ADDR: std::net::SocketAddr = std::net::SocketAddr::V4(std::net::SocketAddrV4::new(
     std::net::Ipv4Addr::new(10, 0, 0, 1),
@@ -716,6 +718,7 @@ fn handshake_config() -> Config {
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(4),
             lockout: Duration::from_secs(60),
+            max_unlock_failures: 9,
         },
         ..Config::default()
     }
@@ -740,6 +743,7 @@ fn fixture() -> &'static Fixture {
         let attempts = Box::new(MemoryAttemptStore::new());
         let mut air: Link =
             Link::aircraft(config.clone(), identity, attempts, &mut rng, T0).expect("aircraft");
+        air.open_pairing_window(WINDOW, T0).expect("aircraft");
         let mut rc: Link =
             Link::remote(config, remote_identity, LINK_ID, &mut rng, T0).expect("remote");
         rc.pair(CODE, AIRCRAFT_ADDR, T0).expect("pair");
@@ -923,8 +927,9 @@ impl Handshakes {
         let identity = AircraftIdentity::from_bytes(aircraft_bytes).expect("identity");
         let bonds_before = identity.bonds().len();
         let attempts = Box::new(MemoryAttemptStore::new());
-        let air =
+        let mut air =
             Link::aircraft(config.clone(), identity, attempts, &mut rng, T0).expect("aircraft");
+        air.open_pairing_window(WINDOW, T0).expect("aircraft");
         let start = (mode >> 1) & 3;
         let remote_bytes = if start == 0 {
             &f.bonded_remote

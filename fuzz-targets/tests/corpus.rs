@@ -420,6 +420,8 @@ fn real_transcript() -> Vec<(String, Vec<u8>)> {
     let attempts = Box::new(MemoryAttemptStore::new());
     let mut air: Link =
         Link::aircraft(config.clone(), identity, attempts, &mut rng, now).expect("aircraft");
+    air.open_pairing_window(std::time::Duration::from_secs(3600), now)
+        .expect("aircraft");
     let rc_identity = RemoteIdentity::generate(&mut rng);
     let mut rc: Link =
         Link::remote(config.clone(), rc_identity, link_id, &mut rng, now).expect("remote");

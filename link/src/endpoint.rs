@@ -24,7 +24,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
 use crate::config::Config;
-use crate::handshake::aircraft::{AircraftHandshake, BoxedAttemptStore, GuardedLogin, Reply};
+use crate::handshake::aircraft::{
+    AircraftHandshake, BoxedAttemptStore, GuardedLogin, Purpose, Reply,
+};
 use crate::handshake::keys::{LinkId, Resumption};
 use crate::handshake::remote::RemoteHandshake;
 use crate::handshake::{AircraftIdentity, HandshakeError, HsEvent, RemoteIdentity};
@@ -192,7 +194,8 @@ impl Endpoint {
     pub(crate) fn expensive_ops(&self) -> u64 {
         match &self.role {
             Role::Aircraft(hs) => hs.expensive_ops(),
-            _ => 0,
+            Role::Remote { hs, .. } => hs.ksf_runs(),
+            Role::None => 0,
         }
     }
 
@@ -298,16 +301,58 @@ impl Endpoint {
         context: &[u8; 32],
     ) -> Result<GuardedLogin, crate::handshake::aircraft::Guarded> {
         match &mut self.role {
-            Role::Aircraft(hs) => hs.guarded_login(now, ke1, |_| *context, &mut self.rng),
+            Role::Aircraft(hs) => {
+                hs.guarded_login(now, ke1, Purpose::Unlock, |_| *context, &mut self.rng)
+            }
             _ => Err(crate::handshake::aircraft::Guarded::NotAircraft),
         }
     }
 
-    /// Aircraft: the code was proven (storage unlock): the failure count starts again.
-    pub(crate) fn code_proven(&mut self) -> Option<u32> {
+    /// Aircraft: the code was proven in a storage unlock: that bond's failures are cleared.
+    /// Returns the unlocks it has left.
+    pub(crate) fn unlock_proven(&mut self) -> Option<u32> {
         match &mut self.role {
-            Role::Aircraft(hs) => Some(hs.code_proven()),
+            Role::Aircraft(hs) => Some(hs.unlock_proven()),
             _ => None,
+        }
+    }
+
+    /// Aircraft: failed unlocks the running session's bond may still make.
+    pub(crate) fn remaining_unlocks(&self) -> Option<u32> {
+        match &self.role {
+            Role::Aircraft(hs) => Some(hs.remaining_unlocks()),
+            _ => None,
+        }
+    }
+
+    /// Aircraft: accept pairings until `until`.
+    pub(crate) fn open_pairing_window(&mut self, until: Timestamp) -> Result<(), HandshakeError> {
+        match &mut self.role {
+            Role::Aircraft(hs) => {
+                hs.open_pairing_window(until);
+                Ok(())
+            }
+            _ => Err(HandshakeError::WrongRole),
+        }
+    }
+
+    /// Aircraft: refuse pairings from now on.
+    pub(crate) fn close_pairing_window(&mut self) {
+        if let Role::Aircraft(hs) = &mut self.role {
+            hs.close_pairing_window();
+        }
+    }
+
+    /// Aircraft: whether a pairing would be accepted at `now`.
+    pub(crate) fn pairing_window_open(&self, now: Timestamp) -> bool {
+        matches!(&self.role, Role::Aircraft(hs) if hs.pairing_window_open(now))
+    }
+
+    /// Aircraft: forget every failed attempt (the owner's call).
+    pub(crate) fn reset_attempts(&mut self) -> Result<(), HandshakeError> {
+        match &mut self.role {
+            Role::Aircraft(hs) => hs.reset_attempts(),
+            _ => Err(HandshakeError::WrongRole),
         }
     }
 }

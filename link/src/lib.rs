@@ -33,6 +33,8 @@
 //! let identity = AircraftIdentity::provision(link_id, b"246813", config.ksf, &mut rng)?;
 //! let attempts = Box::new(MemoryAttemptStore::new()); // persist it in real use
 //! let mut aircraft: Link = Link::aircraft(config.clone(), identity, attempts, &mut rng, now)?;
+//! // The owner opens the pairing window (a button on the aircraft): closed by default.
+//! aircraft.open_pairing_window(core::time::Duration::from_secs(120), now)?;
 //!
 //! // The pilot links a remote with the code.
 //! let mut remote: Link =

@@ -4,6 +4,7 @@
 
 use alloc::vec::Vec;
 use core::net::SocketAddr;
+use core::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
@@ -242,9 +243,51 @@ impl<P: AeadProvider> Link<P> {
         Ok(())
     }
 
-    /// Failed attempts at the code left before the aircraft locks out (aircraft only).
+    /// Aircraft: accept pairings from `now` until `now + duration`, the owner's pairing
+    /// window (PROTOCOL.md 24.1). It is closed when the link is made and closes again after
+    /// one successful pairing; outside it a pairing `Init` is refused
+    /// ([`RefusalReason::PairingClosed`](crate::handshake::RefusalReason::PairingClosed))
+    /// before any attempt is spent, so nobody in radio range can spend the code's budget.
+    /// Call it only on the owner's authority (a button on the aircraft, a trusted channel).
+    ///
+    /// # Errors
+    /// [`Error::Handshake`] with [`HandshakeError::WrongRole`] on a remote.
+    pub fn open_pairing_window(&mut self, duration: Duration, now: Timestamp) -> Result<(), Error> {
+        self.endpoint
+            .open_pairing_window(now + duration)
+            .map_err(Error::Handshake)
+    }
+
+    /// Aircraft: close the pairing window now (nothing happens on a remote).
+    pub fn close_pairing_window(&mut self) {
+        self.endpoint.close_pairing_window();
+    }
+
+    /// Aircraft: whether a pairing `Init` arriving at `now` would be considered.
+    pub fn pairing_window_open(&self, now: Timestamp) -> bool {
+        self.endpoint.pairing_window_open(now)
+    }
+
+    /// Aircraft: forget every failed attempt, pairing and storage unlock, on the owner's
+    /// authority (a trusted channel): the only way, besides a code change, to end the lock
+    /// the total of failed unlocks sets (PROTOCOL.md 24.2).
+    ///
+    /// # Errors
+    /// [`Error::Handshake`]: [`HandshakeError::WrongRole`] on a remote,
+    /// [`HandshakeError::Store`] if the attempt store cannot be written.
+    pub fn reset_attempts(&mut self) -> Result<(), Error> {
+        self.endpoint.reset_attempts().map_err(Error::Handshake)
+    }
+
+    /// Failed pairing attempts left before the aircraft locks pairing out (aircraft only).
     pub fn remaining_attempts(&self) -> Option<u32> {
         self.endpoint.remaining_attempts()
+    }
+
+    /// Failed storage unlocks the running session's bond may still make before its own
+    /// lockout or the total's (aircraft only; 0 without a session).
+    pub fn remaining_unlocks(&self) -> Option<u32> {
+        self.endpoint.remaining_unlocks()
     }
 
     /// OPAQUE evaluations and X25519 operations the aircraft spent on initiations and

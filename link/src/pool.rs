@@ -1,6 +1,10 @@
 //! A free list of byte buffers, so the steady-state data path allocates nothing.
+//!
+//! The buffers hold plaintext, so each is wiped when it is given back: an idle buffer holds
+//! zeros only, and a freed one leaves nothing behind in the allocator.
 
 use alloc::vec::Vec;
+use zeroize::Zeroize;
 
 /// Buffers handed back after use and handed out again with their capacity intact.
 #[derive(Debug, Default)]
@@ -14,7 +18,9 @@ const MAX_IDLE: usize = 1024;
 impl BufPool {
     /// An empty buffer, reusing an idle one when there is one.
     pub(crate) fn take(&mut self) -> Vec<u8> {
-        self.free.pop().unwrap_or_default()
+        let mut buf = self.free.pop().unwrap_or_default();
+        buf.clear();
+        buf
     }
 
     /// An empty buffer holding `data`.
@@ -24,11 +30,30 @@ impl BufPool {
         buf
     }
 
-    /// Give a buffer back.
+    /// Give a buffer back; its contents are wiped. Bytes past its length were wiped when it
+    /// was last given back (an idle buffer keeps its length, all zeros, until taken), so only
+    /// the length is written.
     pub(crate) fn give(&mut self, mut buf: Vec<u8>) {
+        buf.as_mut_slice().zeroize();
         if self.free.len() < MAX_IDLE && buf.capacity() > 0 {
-            buf.clear();
             self.free.push(buf);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_given_back_holds_zeros_only() {
+        let mut pool = BufPool::default();
+        let secret = [0xA5u8; 64];
+        let buf = pool.take_copy(&secret);
+        pool.give(buf);
+        // The idle buffer keeps its length: what it held is readable, and must be zeros.
+        assert_eq!(pool.free[0].len(), 64);
+        assert!(pool.free[0].iter().all(|&b| b == 0));
+        assert!(pool.take().is_empty());
     }
 }

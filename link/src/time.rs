@@ -16,6 +16,9 @@ impl Timestamp {
     /// The epoch (time zero).
     pub const ZERO: Timestamp = Timestamp(0);
 
+    /// The latest time there is: a deadline that never comes by itself.
+    pub const MAX: Timestamp = Timestamp(u64::MAX);
+
     /// A timestamp `micros` microseconds after the epoch.
     pub const fn from_micros(micros: u64) -> Self {
         Timestamp(micros)

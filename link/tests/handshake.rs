@@ -15,6 +15,8 @@ use rotorlink::{Channel, CloseCode, Config, Event, Link, Timestamp};
 
 const LINK_ID: [u8; 16] = *b"RL-TEST-AIRCRAFT";
 const CODE: &[u8] = b"483920";
+/// How long the tests' owners open the pairing window.
+const WINDOW: Duration = Duration::from_secs(3600);
 
 fn config() -> Config {
     Config {
@@ -24,6 +26,7 @@ fn config() -> Config {
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(2),
             lockout: Duration::from_secs(60),
+            max_unlock_failures: 9,
         },
         ..Config::default()
     }
@@ -150,15 +153,18 @@ fn provisioned(seed: u64) -> (AircraftIdentity, MemoryAttemptStore) {
     (identity, MemoryAttemptStore::new())
 }
 
+/// An aircraft whose owner opened the pairing window (for an hour).
 fn aircraft(identity: AircraftIdentity, store: MemoryAttemptStore, seed: u64) -> Link {
-    Link::aircraft(
+    let mut air = Link::aircraft(
         config(),
         identity,
         Box::new(store),
         &mut rng(seed),
         Timestamp::ZERO,
     )
-    .unwrap()
+    .unwrap();
+    air.open_pairing_window(WINDOW, Timestamp::ZERO).unwrap();
+    air
 }
 
 fn remote(identity: RemoteIdentity, seed: u64) -> Link {
@@ -356,7 +362,7 @@ fn back_off_is_enforced_and_the_lockout_survives_a_restart() {
     let (identity, _) = provisioned(1);
     let air_bytes = identity.to_bytes();
     let store = SharedStore::default();
-    let air = Link::aircraft(
+    let mut air = Link::aircraft(
         config(),
         identity,
         Box::new(store.clone()),
@@ -364,6 +370,7 @@ fn back_off_is_enforced_and_the_lockout_survives_a_restart() {
         Timestamp::ZERO,
     )
     .unwrap();
+    air.open_pairing_window(WINDOW, Timestamp::ZERO).unwrap();
     let mut net = Net::new(air, remote(RemoteIdentity::generate(&mut rng(3)), 4));
     // First wrong attempt, then an immediate second one: refused by the back-off.
     net.rc
@@ -424,7 +431,7 @@ fn back_off_is_enforced_and_the_lockout_survives_a_restart() {
     // locked, even for the right code.
     drop(net);
     let identity = AircraftIdentity::from_bytes(&air_bytes).unwrap();
-    let air = Link::aircraft(
+    let mut air = Link::aircraft(
         config(),
         identity,
         Box::new(store),
@@ -432,6 +439,7 @@ fn back_off_is_enforced_and_the_lockout_survives_a_restart() {
         Timestamp::ZERO,
     )
     .unwrap();
+    air.open_pairing_window(WINDOW, Timestamp::ZERO).unwrap();
     let mut net = Net::new(air, remote(RemoteIdentity::generate(&mut rng(3)), 8));
     assert_eq!(net.air.remaining_attempts(), Some(0));
     net.rc
@@ -611,7 +619,9 @@ fn storage_is_refused_before_unlock_and_a_wrong_code_is_counted() {
         net.air_events
     );
     assert_eq!(net.air.stats().unlock_failures, 1);
-    assert_eq!(net.air.remaining_attempts(), Some(2));
+    assert_eq!(net.air.remaining_unlocks(), Some(2));
+    // Unlocks have their own budget: the pairing budget is untouched.
+    assert_eq!(net.air.remaining_attempts(), Some(3));
     // Too soon after: the back-off refuses the next attempt without running OPAQUE.
     net.rc.unlock_storage(CODE, net.now).unwrap();
     net.run(Duration::from_millis(100));
@@ -624,7 +634,7 @@ fn storage_is_refused_before_unlock_and_a_wrong_code_is_counted() {
     // After the back-off, the right code opens storage, and the count resets.
     net.run(Duration::from_secs(1));
     unlock(&mut net);
-    assert_eq!(net.air.remaining_attempts(), Some(3));
+    assert_eq!(net.air.remaining_unlocks(), Some(3));
     net.rc.send(Channel::Storage, b"GET /log").unwrap();
     net.run(Duration::from_millis(50));
     assert_eq!(net.air_messages, [(Channel::Storage, b"GET /log".to_vec())]);
@@ -814,4 +824,93 @@ fn a_late_copy_of_the_pairing_init_costs_no_attempt() {
         net.air_events
     );
     assert!(net.air.is_connected() && net.rc.is_connected());
+}
+
+/// Issue 15, finding 6: the aircraft checks a pairing `Finish`'s KE3 before the X25519 that
+/// makes the bond, so 2000 forged `Finish`es (the pending handshake's index, KE3 bytes of
+/// the attacker's choosing) cost it no key exchange at all, and the genuine one still
+/// pairs.
+#[test]
+fn forged_pairing_finishes_cost_the_aircraft_no_key_exchange() {
+    let (identity, store) = provisioned(1);
+    let mut net = Net::new(
+        aircraft(identity, store, 2),
+        remote(RemoteIdentity::generate(&mut rng(3)), 4),
+    );
+    let (air_addr, rc_addr) = (
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+    );
+    net.rc.pair(CODE, air_addr, net.now).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let t = net.rc.poll_transmit(net.now, &mut buf).unwrap();
+    net.air
+        .handle_datagram(net.now, rc_addr, &buf[..t.len])
+        .unwrap();
+    let t = net.air.poll_transmit(net.now, &mut buf).unwrap();
+    net.rc
+        .handle_datagram(net.now, air_addr, &buf[..t.len])
+        .unwrap();
+    let t = net.rc.poll_transmit(net.now, &mut buf).unwrap();
+    let finish = buf[..t.len].to_vec();
+    assert_eq!(net.air.handshake_crypto_ops(), 1, "the OPAQUE start");
+    let mut r = rng(5);
+    for _ in 0..2000 {
+        let mut forged = finish.clone();
+        let ke3_at = forged.len() - 64;
+        r.fill_bytes(&mut forged[ke3_at..]);
+        assert!(net.air.handle_datagram(net.now, rc_addr, &forged).is_err());
+    }
+    assert_eq!(net.air.handshake_crypto_ops(), 1, "no X25519 for a forgery");
+    assert!(!net.air.is_connected());
+    net.air.handle_datagram(net.now, rc_addr, &finish).unwrap();
+    assert!(net.run_until(Duration::from_secs(1), |n| n.rc.is_connected()));
+    assert_eq!(net.air.handshake_crypto_ops(), 2, "and one for the bond");
+}
+
+/// Issue 15, finding 7: a resume the aircraft never confirms (its `Finish` lost for good)
+/// leaves the remote with the resumption of the session before it, which the aircraft
+/// still holds: the next reconnect is again a one-round-trip resume, not a full session
+/// handshake.
+#[test]
+fn a_resume_that_is_never_confirmed_keeps_the_previous_resumption() {
+    let mut net = paired_net();
+    let (air_addr, rc_addr) = (
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+    );
+    net.rc.connect(air_addr, net.now).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let t = net.rc.poll_transmit(net.now, &mut buf).unwrap();
+    net.air
+        .handle_datagram(net.now, rc_addr, &buf[..t.len])
+        .unwrap();
+    let t = net.air.poll_transmit(net.now, &mut buf).unwrap();
+    net.rc
+        .handle_datagram(net.now, air_addr, &buf[..t.len])
+        .unwrap();
+    // The resume's Finish, and everything after it from the remote, is lost until the
+    // remote gives the unconfirmed session up.
+    net.loss = 1.0;
+    let ok = net.run_until(Duration::from_secs(15), |n| {
+        n.rc_events.contains(&Event::HandshakeFailed {
+            error: HandshakeError::Timeout,
+        })
+    });
+    assert!(ok, "{:?}", net.rc_events);
+    net.loss = 0.0;
+    let before = net.air.handshake_crypto_ops();
+    net.rc.connect(air_addr, net.now).unwrap();
+    assert!(net.run_until(Duration::from_secs(2), |n| n.rc.is_connected()));
+    assert_eq!(
+        net.rc_events.last(),
+        Some(&Event::Connected { kind: Kind::Resume }),
+        "{:?}",
+        net.rc_events
+    );
+    assert_eq!(
+        net.air.handshake_crypto_ops() - before,
+        1,
+        "a resume's X25519"
+    );
 }

@@ -42,7 +42,10 @@ fn provisioned() -> AircraftIdentity {
 
 fn aircraft(identity: AircraftIdentity) -> Link {
     let store = Box::new(MemoryAttemptStore::new());
-    Link::aircraft(config(), identity, store, &mut rng(2), Timestamp::ZERO).unwrap()
+    let mut air = Link::aircraft(config(), identity, store, &mut rng(2), Timestamp::ZERO).unwrap();
+    air.open_pairing_window(core::time::Duration::from_secs(3600), Timestamp::ZERO)
+        .unwrap();
+    air
 }
 
 fn remote(identity: RemoteIdentity) -> Link {

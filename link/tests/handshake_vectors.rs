@@ -765,7 +765,12 @@ fn a_seeded_run_reproduces_the_regression_vectors() {
     let now = Timestamp::ZERO;
     let store = || Box::new(MemoryAttemptStore::new());
     let mut run = Run {
-        air: Link::aircraft(config(), identity, store(), &mut rng(2), now).unwrap(),
+        air: {
+            let mut air = Link::aircraft(config(), identity, store(), &mut rng(2), now).unwrap();
+            air.open_pairing_window(core::time::Duration::from_secs(3600), now)
+                .unwrap();
+            air
+        },
         rc: Link::remote(
             config(),
             RemoteIdentity::generate(&mut rng(3)),

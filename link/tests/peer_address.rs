@@ -69,7 +69,7 @@ impl Net {
         let identity =
             AircraftIdentity::provision(LINK_ID, CODE, config.ksf, &mut rng(1)).expect("provision");
         let store = Box::new(MemoryAttemptStore::new());
-        let air = Link::aircraft(
+        let mut air = Link::aircraft(
             config.clone(),
             identity,
             store,
@@ -77,6 +77,8 @@ impl Net {
             Timestamp::ZERO,
         )
         .unwrap();
+        air.open_pairing_window(core::time::Duration::from_secs(3600), Timestamp::ZERO)
+            .unwrap();
         let rc_id = RemoteIdentity::generate(&mut rng(3));
         let mut rc = Link::remote(config, rc_id, LINK_ID, &mut rng(4), Timestamp::ZERO).unwrap();
         rc.pair(CODE, aircraft_addr(), Timestamp::ZERO).unwrap();
@@ -291,7 +293,7 @@ fn outsider_pairing_init(seed: u64, now: Timestamp) -> Vec<u8> {
 }
 
 /// A flood of pairing `Init`s from the third address runs the aircraft through every
-/// refusal — busy, backing off, locked out — and each is answered at the source only; the
+/// refusal — pairing window closed, busy, backing off, locked out — and each is answered at the source only; the
 /// pilot's session never moves and never stops.
 #[test]
 fn refusals_of_every_kind_go_to_the_source_and_move_nothing() {
@@ -313,6 +315,13 @@ fn refusals_of_every_kind_go_to_the_source_and_move_nothing() {
     let mut net = Net::paired_with(tight);
     let mut reasons = std::collections::BTreeSet::new();
     for round in 0..12u8 {
+        if round == 2 {
+            // The pilot paired, which closed the window; the owner opens it again (for a
+            // second remote), and the outsiders' pairings get past that check.
+            net.air
+                .open_pairing_window(Duration::from_secs(3600), net.now)
+                .unwrap();
+        }
         for i in 0..3u64 {
             let init = outsider_pairing_init(100 + 10 * u64::from(round) + 2 * i, net.now);
             let _ = net.air.handle_datagram(net.now, third_addr(), &init);
@@ -329,6 +338,7 @@ fn refusals_of_every_kind_go_to_the_source_and_move_nothing() {
         net.assert_link_carries_on(round);
     }
     for reason in [
+        RefusalReason::PairingClosed,
         RefusalReason::Busy,
         RefusalReason::BackOff,
         RefusalReason::LockedOut,

@@ -31,4 +31,4 @@ pub use channel::{
     Adversary, Air, Burst, ChannelConfig, ChannelConfigError, Direction, DistanceProfile,
     FnAdversary, RadioChannel, RadioStats, RateStep, Recorder, Sighting,
 };
-pub use pair::{addr, Pair};
+pub use pair::{addr, Pair, PAIRING_WINDOW};

@@ -24,6 +24,9 @@ pub fn addr(role: Role) -> SocketAddr {
     })
 }
 
+/// How long the owner opens the aircraft's pairing window in a [`Pair::pairing`] flight.
+pub const PAIRING_WINDOW: Duration = Duration::from_secs(120);
+
 /// An event taken out of a link, owning its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
@@ -122,7 +125,9 @@ impl<P: AeadProvider> Pair<P> {
             .map_err(|_| ConfigError("ksf: invalid key-stretching parameters"))?;
         let t = Timestamp::ZERO;
         let attempts = Box::new(MemoryAttemptStore::new());
-        let aircraft = Link::aircraft(config.clone(), identity, attempts, &mut rng, t)?;
+        let mut aircraft = Link::aircraft(config.clone(), identity, attempts, &mut rng, t)?;
+        // The owner opens the pairing window for the pilot's remote; it closes once paired.
+        let _ = aircraft.open_pairing_window(PAIRING_WINDOW, t);
         let remote_id = RemoteIdentity::generate(&mut rng);
         let mut remote = Link::remote(config, remote_id, link_id, &mut rng, t)?;
         // Starting a pairing on a fresh remote cannot fail.

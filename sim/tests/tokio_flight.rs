@@ -17,11 +17,17 @@ use rotorlink_sim::{addr, ChannelConfig};
 const LINK_ID: [u8; 16] = *b"tokio-sim-flight";
 const CODE: &[u8] = b"246813";
 
-/// An aircraft provisioned with `CODE`, listening on `end` with `config`.
+/// An aircraft provisioned with `CODE`, listening on `end` with `config`, its pairing window
+/// open.
 fn listen(end: rotorlink_sim::net::SimTransport, config: Config) -> rotorlink::tokio::Connection {
     let identity =
         AircraftIdentity::provision(LINK_ID, CODE, config.ksf, &mut rand_core::OsRng).unwrap();
-    Aircraft::listen(end, identity, Box::new(MemoryAttemptStore::new()), config).unwrap()
+    let aircraft =
+        Aircraft::listen(end, identity, Box::new(MemoryAttemptStore::new()), config).unwrap();
+    aircraft
+        .open_pairing_window(rotorlink_sim::PAIRING_WINDOW)
+        .unwrap();
+    aircraft
 }
 
 fn config() -> Config {

@@ -698,6 +698,7 @@ pub(crate) fn guarded_config() -> Config {
             base_backoff: ms(100),
             max_backoff: ms(400),
             lockout: Duration::from_secs(3600),
+            max_unlock_failures: 9,
         },
         ..config()
     }

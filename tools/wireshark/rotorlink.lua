@@ -68,7 +68,7 @@
 --   rotorlink.hs.confirm_a         bytes aircraft key confirmation (Session, Resume Response)
 --   rotorlink.hs.ke3               bytes OPAQUE KE3 (Pair Finish)
 --   rotorlink.hs.confirm_r         bytes remote key confirmation (Session, Resume Finish)
---   rotorlink.hs.reason            u8    refusal reason (1 BackOff ... 5 Busy)
+--   rotorlink.hs.reason            u8    refusal reason (1 BackOff ... 6 PairingClosed)
 --   rotorlink.hs.retry_after       u32   refusal: retry after, in milliseconds
 -- Expert infos:
 --   rotorlink.malformed            error: a frame a receiver drops (PROTOCOL.md 3.1, 17)
@@ -132,6 +132,7 @@ local reason_names = {
     [3] = "UnknownBond",
     [4] = "UnknownTicket",
     [5] = "Busy",
+    [6] = "PairingClosed",
 }
 
 -- The plaintext length of encrypted bodies of fixed size (PROTOCOL.md 6.5, 6.8). A

@@ -1,6 +1,6 @@
 //! Storage unlock on the session channel: the remote proves the code again inside the
-//! running session (OPAQUE, counted by the same attempt guard as pairing, through the same
-//! guarded routine of the endpoint):
+//! running session (OPAQUE, through the same guarded routine of the endpoint as pairing, but
+//! counted against the session's bond's own unlock budget, under a total cap):
 //!
 //! ```text
 //!   remote                                     aircraft
@@ -143,7 +143,7 @@ impl Unlock {
             Err(Guarded::Malformed) => return Err(Error::violation(DecodeError::InvalidField)),
             Err(Guarded::NotAircraft) => return Err(Error::UnexpectedFrame),
         };
-        let remaining = endpoint.remaining_attempts().unwrap_or(0);
+        let remaining = endpoint.remaining_unlocks().unwrap_or(0);
         SessionMessage::UnlockRefused {
             reason: reason as u8,
             remaining,
@@ -202,7 +202,7 @@ impl Unlock {
         };
         let ok = server.finish(ke3, &context(session_transcript)).is_ok();
         let remaining = if ok {
-            endpoint.code_proven().unwrap_or(remaining)
+            endpoint.unlock_proven().unwrap_or(remaining)
         } else {
             remaining
         };

@@ -51,8 +51,12 @@ enum PendingKind {
 
 struct Pending {
     kind: PendingKind,
+    /// The remote's static public key: the bond the session will belong to.
+    remote: [u8; 32],
     init_frame: Vec<u8>,
     response_frame: Vec<u8>,
+    /// Retransmissions of `init_frame` answered with `response_frame`.
+    answered_again: u8,
     remote_index: u32,
     local_index: u32,
     started: Timestamp,
@@ -87,6 +91,11 @@ impl Bucket {
     }
 }
 
+/// Retransmissions of the pending `Init` answered from the cache. The response is larger
+/// than the `Init` (2.3 times for a pairing), so answering every copy would let a spoofed
+/// source amplify; twice covers two lost responses.
+const CACHED_ANSWERS: u8 = 2;
+
 /// Session and resume initiations remembered, so that a replayed one costs no X25519.
 const RECENT_INITS: usize = 256;
 
@@ -108,6 +117,20 @@ pub(crate) struct AircraftHandshake {
     recent_ephemerals: alloc::collections::VecDeque<[u8; 32]>,
     /// OPAQUE evaluations and X25519 operations performed for initiations and unlocks.
     expensive_ops: u64,
+    /// Pairings are accepted until this time; closed when `None` (the default).
+    pairing_window: Option<Timestamp>,
+    /// The bond (remote static public key) of the session last established: whose unlock
+    /// budget a storage unlock spends.
+    session_remote: Option<[u8; 32]>,
+}
+
+/// Whose budget a guarded OPAQUE evaluation spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// A pairing: the pairing budget (only inside the pairing window).
+    Pair,
+    /// A storage unlock in the running session: that session's bond's unlock budget.
+    Unlock,
 }
 
 /// Why the guarded OPAQUE evaluation did not run.
@@ -164,7 +187,23 @@ impl AircraftHandshake {
             last_finish: None,
             resumption: None,
             expensive_ops: 0,
+            pairing_window: None,
+            session_remote: None,
         }
+    }
+
+    /// Accept pairings until `until` (a successful pairing closes the window).
+    pub(crate) fn open_pairing_window(&mut self, until: Timestamp) {
+        self.pairing_window = Some(until);
+    }
+
+    /// Refuse pairings from now on.
+    pub(crate) fn close_pairing_window(&mut self) {
+        self.pairing_window = None;
+    }
+
+    pub(crate) fn pairing_window_open(&self, now: Timestamp) -> bool {
+        self.pairing_window.is_some_and(|until| now < until)
     }
 
     pub(crate) fn identity(&self) -> &AircraftIdentity {
@@ -175,22 +214,37 @@ impl AircraftHandshake {
         self.guard.remaining_attempts()
     }
 
+    /// Failed unlocks the running session's bond may still make.
+    pub(crate) fn remaining_unlocks(&self) -> u32 {
+        self.session_remote
+            .map_or(0, |bond| self.guard.remaining_unlocks(&bond))
+    }
+
     pub(crate) fn expensive_ops(&self) -> u64 {
         self.expensive_ops
     }
 
     /// The one guarded OPAQUE evaluation, for pairing and for storage unlock alike: KE1 is
     /// checked first (garbage must not cost the owner an attempt), then an attempt is
-    /// counted and saved, then OPAQUE runs with the context `context(remaining)` gives.
+    /// counted against the budget of `purpose` and saved, then OPAQUE runs with the context
+    /// `context(remaining)` gives.
     pub(crate) fn guarded_login(
         &mut self,
         now: Timestamp,
         ke1: &[u8],
+        purpose: Purpose,
         context: impl FnOnce(u32) -> [u8; 32],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<GuardedLogin, Guarded> {
         pake::check_ke1(ke1).map_err(|_| Guarded::Malformed)?;
-        let remaining = match self.guard.begin(now) {
+        let permit = match purpose {
+            Purpose::Pair => self.guard.begin(now),
+            Purpose::Unlock => {
+                let bond = self.session_remote.ok_or(Guarded::NotAircraft)?;
+                self.guard.begin_unlock(&bond, now)
+            }
+        };
+        let remaining = match permit {
             Ok(permit) => permit.remaining_attempts_after_this_one,
             Err(limits::Refusal::BackOff { retry_at }) => {
                 return Err(Guarded::BackOff { retry_at })
@@ -209,11 +263,14 @@ impl AircraftHandshake {
         })
     }
 
-    /// The code was proven: the failure count starts again. Returns the attempts left.
-    pub(crate) fn code_proven(&mut self) -> u32 {
-        // A failure to persist the reset only leaves the count high: fail safe.
-        let _ = self.guard.succeed();
-        self.guard.remaining_attempts()
+    /// The code was proven in a storage unlock: that bond's failures are cleared (and only
+    /// they). Returns the unlocks it has left.
+    pub(crate) fn unlock_proven(&mut self) -> u32 {
+        if let Some(bond) = self.session_remote {
+            // A failure to persist only leaves the count high: fail safe.
+            let _ = self.guard.unlock_succeeded(&bond);
+        }
+        self.remaining_unlocks()
     }
 
     /// Replace the code: revokes every bond and resumable session and clears the failure
@@ -230,6 +287,12 @@ impl AircraftHandshake {
         self.pending = None;
         self.last_init = None;
         self.last_finish = None;
+        self.session_remote = None;
+        self.reset_attempts()
+    }
+
+    /// Forget every failed attempt, pairing and unlock (the owner's call).
+    pub(crate) fn reset_attempts(&mut self) -> Result<(), HandshakeError> {
         self.guard.reset().map_err(|_| HandshakeError::Store)
     }
 
@@ -344,8 +407,14 @@ impl AircraftHandshake {
         if !mac_ok {
             return Err(HandshakeError::BadMac);
         }
-        if let Some(p) = &self.pending {
+        if let Some(p) = &mut self.pending {
             if p.init_frame == frame {
+                // A retransmission: the cached response, at most `CACHED_ANSWERS` times, so a
+                // spoofed source cannot make the aircraft send more than it was sent.
+                if p.answered_again >= CACHED_ANSWERS {
+                    return Ok(Reply::None);
+                }
+                p.answered_again += 1;
                 return Ok(Reply::Send(p.response_frame.clone()));
             }
         }
@@ -356,6 +425,11 @@ impl AircraftHandshake {
         if let InitBody::Pair { ke1, .. } = init.body {
             // Garbage must not cost the owner an attempt, nor a token of the bucket.
             pake::check_ke1(ke1).map_err(|_| HandshakeError::Malformed)?;
+            if !self.pairing_window_open(now) {
+                // Outside the owner's pairing window nobody spends an attempt.
+                let reason = RefusalReason::PairingClosed;
+                return Ok(self.refuse(init.sender_index, reason, Duration::ZERO));
+            }
         }
         let ephemeral = match init.body {
             InitBody::Session { ephemeral, .. } | InitBody::Resume { ephemeral, .. } => {
@@ -383,6 +457,17 @@ impl AircraftHandshake {
             self.recent_ephemerals.push_back(e);
         }
         let remote_index = init.sender_index;
+        let remote = match init.body {
+            InitBody::Pair { remote_static, .. } => Some(remote_static),
+            InitBody::Session { bond_id, .. } => self
+                .identity
+                .find_bond(&bond_id)
+                .map(|(remote_static, _)| remote_static.to_bytes()),
+            InitBody::Resume { .. } => self.session_remote,
+        };
+        let Some(remote) = remote else {
+            return Err(HandshakeError::Unexpected); // checked with mac1 above
+        };
         let (kind, response_frame) = match init.body {
             InitBody::Pair { remote_static, ke1 } => {
                 let aircraft_static = self.identity.static_public().to_bytes();
@@ -406,7 +491,7 @@ impl AircraftHandshake {
                     context = pair_context(frame, &response_frame[..prefix_len]);
                     context
                 };
-                let login = match self.guarded_login(now, ke1, build_context, rng) {
+                let login = match self.guarded_login(now, ke1, Purpose::Pair, build_context, rng) {
                     Ok(login) => login,
                     Err(Guarded::BackOff { retry_at }) => {
                         let wait = retry_at.saturating_since(now);
@@ -510,8 +595,10 @@ impl AircraftHandshake {
         };
         self.pending = Some(Pending {
             kind,
+            remote,
             init_frame: frame.to_vec(),
             response_frame: response_frame.clone(),
+            answered_again: 0,
             remote_index,
             local_index,
             started: now,
@@ -543,14 +630,16 @@ impl AircraftHandshake {
                 },
                 Finish::Pair { ke3 },
             ) => {
+                // KE3 first: a forged Finish must cost no X25519.
+                let secret = server
+                    .finish(ke3, context)
+                    .map_err(|_| HandshakeError::AuthenticationFailed)?;
                 // A bond needs a real key: a low-order point gives no shared secret.
+                self.expensive_ops += 1;
                 let shared = self.identity.static_secret().diffie_hellman(remote_static);
                 if !contributory(&shared) {
                     return Err(HandshakeError::AuthenticationFailed);
                 }
-                let secret = server
-                    .finish(ke3, context)
-                    .map_err(|_| HandshakeError::AuthenticationFailed)?;
                 (Kind::Pair, secret)
             }
             (
@@ -573,10 +662,14 @@ impl AircraftHandshake {
             return Err(HandshakeError::Unexpected);
         };
         if let PendingKind::Pair { remote_static, .. } = pending.kind {
-            self.code_proven();
+            // A failure to persist the reset only leaves the count high: fail safe.
+            let _ = self.guard.succeed();
+            // One pairing per window: the owner opens it again for the next remote.
+            self.pairing_window = None;
             self.identity.add_bond(remote_static);
             events(HsEvent::Bonded);
         }
+        self.session_remote = Some(pending.remote);
         self.last_init = Some(pending.init_frame.clone());
         self.last_finish = Some(frame.to_vec());
         events(HsEvent::Established(Established {

@@ -120,7 +120,9 @@ impl AircraftIdentity {
     /// Encode for persistence. Holds secrets: store it as such.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let pw = self.password.to_bytes();
-        let mut out = Zeroizing::new(Vec::new());
+        // Sized up front: a growing Vec would leave copies of the secrets in freed memory.
+        let len = 1 + 16 + 32 + 4 + 12 + 4 + pw.len() + 4 + 32 * self.bonds.len();
+        let mut out = Zeroizing::new(Vec::with_capacity(len));
         out.push(FORMAT_V1);
         out.extend_from_slice(&self.link_id);
         out.extend_from_slice(self.static_secret.as_bytes());
@@ -138,6 +140,7 @@ impl AircraftIdentity {
         for b in &self.bonds {
             out.extend_from_slice(b.as_bytes());
         }
+        debug_assert_eq!(out.len(), len, "sized up front");
         out
     }
 

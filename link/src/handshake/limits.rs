@@ -34,6 +34,7 @@
 //! ```
 
 use alloc::borrow::Cow;
+use alloc::collections::BTreeMap;
 use core::fmt;
 use core::time::Duration;
 
@@ -42,7 +43,12 @@ use sha2::{Digest, Sha256};
 use crate::Timestamp;
 
 /// Brute-force policy. Defaults: `max_failures` 10, `base_backoff` 1 s, `max_backoff` 5 min,
-/// `lockout` 1 h.
+/// `lockout` 1 h, `max_unlock_failures` 30.
+///
+/// Pairing has one budget (`max_failures`, back-off, lockout). Storage unlocks have their
+/// own: the same policy per bond, and at most `max_unlock_failures` failed unlocks in all
+/// until the owner resets the count, so a stolen remote cannot guess on for ever and
+/// neither a pairing flood nor another bond's guesses can lock the pilot out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitsConfig {
     /// Consecutive failed attempts that lock the aircraft out (default 10; 0 is treated as 1).
@@ -53,6 +59,9 @@ pub struct LimitsConfig {
     pub max_backoff: Duration,
     /// How long a lockout lasts (default 1 h).
     pub lockout: Duration,
+    /// Failed storage unlocks, over all bonds, that lock unlocks until the owner resets the
+    /// count (`Link::reset_attempts` or a code change) (default 30; 0 is treated as 1).
+    pub max_unlock_failures: u32,
 }
 
 impl Default for LimitsConfig {
@@ -62,6 +71,7 @@ impl Default for LimitsConfig {
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(5 * 60),
             lockout: Duration::from_secs(60 * 60),
+            max_unlock_failures: 30,
         }
     }
 }
@@ -78,20 +88,74 @@ impl LimitsConfig {
     fn effective_max_failures(&self) -> u32 {
         self.max_failures.max(1)
     }
+
+    fn effective_max_unlock_failures(&self) -> u32 {
+        self.max_unlock_failures.max(1)
+    }
+}
+
+/// One budget of attempts: the pairing one (persisted in [`AttemptRecord`]) or a bond's
+/// unlock budget (in memory).
+#[derive(Debug, Clone, Copy, Default)]
+struct Budget {
+    failures: u32,
+    next_attempt_at: Timestamp,
+    locked_until: Option<Timestamp>,
+}
+
+impl Budget {
+    fn of(record: &AttemptRecord) -> Self {
+        Budget {
+            failures: record.failures,
+            next_attempt_at: record.next_attempt_at,
+            locked_until: record.locked_until,
+        }
+    }
+
+    /// May an attempt start at `now`?
+    fn check(&self, now: Timestamp) -> Result<(), Refusal> {
+        if let Some(until) = self.locked_until {
+            if now < until {
+                return Err(Refusal::LockedOut { until });
+            }
+        }
+        if now < self.next_attempt_at {
+            return Err(Refusal::BackOff {
+                retry_at: self.next_attempt_at,
+            });
+        }
+        Ok(())
+    }
+
+    /// The budget once an attempt started at `now` is counted as failed.
+    fn after_attempt(&self, config: &LimitsConfig, now: Timestamp) -> Budget {
+        let failures = self.failures.saturating_add(1);
+        Budget {
+            failures,
+            next_attempt_at: now + config.backoff(self.failures),
+            locked_until: (failures >= config.effective_max_failures())
+                .then(|| now + config.lockout),
+        }
+    }
 }
 
 /// Length of [`AttemptRecord::to_bytes`].
-pub const RECORD_LEN: usize = 26;
-const RECORD_VERSION: u8 = 1;
-/// Bytes covered by the checksum: version, failures, next attempt, lock flag, locked until.
-const BODY_LEN: usize = 22;
+pub const RECORD_LEN: usize = 30;
+const RECORD_VERSION: u8 = 2;
+/// Bytes covered by the checksum: version, failures, next attempt, lock flag, locked until,
+/// unlock failures.
+const BODY_LEN: usize = 26;
+/// Version 1 records (before unlocks had their own budget) are still read.
+const V1_LEN: usize = 26;
+const V1_BODY_LEN: usize = 22;
 
 /// What is persisted between attempts and across restarts.
 ///
-/// Encoded by [`to_bytes`](Self::to_bytes) as [`RECORD_LEN`] bytes: version (1), failures
+/// Encoded by [`to_bytes`](Self::to_bytes) as [`RECORD_LEN`] bytes: version (2), failures
 /// (u32), `next_attempt_at` (u64 microseconds), lock flag (0 or 1), `locked_until` (u64, zero
-/// when not locked), all big-endian, then the first 4 bytes of a SHA-256 of the rest, so a
-/// torn or decayed flash write is detected rather than read as "no failures".
+/// when not locked), `unlock_failures` (u32), all big-endian, then the first 4 bytes of a
+/// SHA-256 of the rest, so a torn or decayed flash write is detected rather than read as "no
+/// failures". A version 1 record (26 bytes, no `unlock_failures`) reads as 0 unlock failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AttemptRecord {
     /// Consecutive failed attempts (an attempt counts as failed from the moment it starts).
@@ -100,6 +164,9 @@ pub struct AttemptRecord {
     pub next_attempt_at: Timestamp,
     /// Locked out until this time, if the failures reached the limit.
     pub locked_until: Option<Timestamp>,
+    /// Failed storage unlocks over all bonds since the owner last reset the count (an
+    /// unlock counts as failed from the moment it starts, and is refunded if it succeeds).
+    pub unlock_failures: u32,
 }
 
 impl AttemptRecord {
@@ -113,6 +180,7 @@ impl AttemptRecord {
             b[13] = 1;
             b[14..22].copy_from_slice(&until.as_micros().to_be_bytes());
         }
+        b[22..26].copy_from_slice(&self.unlock_failures.to_be_bytes());
         let sum = checksum(&b[..BODY_LEN]);
         b[BODY_LEN..].copy_from_slice(&sum);
         b
@@ -125,13 +193,15 @@ impl AttemptRecord {
     /// A [`StoreError`] if `bytes` has the wrong length, an unknown version, a bad checksum or
     /// a non-canonical lock field. Never panics.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
-        if bytes.len() != RECORD_LEN {
-            return Err(StoreError::new("attempt record: wrong length"));
-        }
-        if bytes[0] != RECORD_VERSION {
-            return Err(StoreError::new("attempt record: unknown version"));
-        }
-        if bytes[BODY_LEN..] != checksum(&bytes[..BODY_LEN]) {
+        let body_len = match (bytes.first().copied(), bytes.len()) {
+            (Some(RECORD_VERSION), RECORD_LEN) => BODY_LEN,
+            (Some(1), V1_LEN) => V1_BODY_LEN,
+            (Some(1 | RECORD_VERSION), _) | (None, _) => {
+                return Err(StoreError::new("attempt record: wrong length"))
+            }
+            _ => return Err(StoreError::new("attempt record: unknown version")),
+        };
+        if bytes[body_len..] != checksum(&bytes[..body_len]) {
             return Err(StoreError::new("attempt record: checksum mismatch"));
         }
         let until = be_u64(&bytes[14..22]);
@@ -144,6 +214,10 @@ impl AttemptRecord {
             failures: u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]),
             next_attempt_at: Timestamp::from_micros(be_u64(&bytes[5..13])),
             locked_until,
+            unlock_failures: match body_len {
+                BODY_LEN => u32::from_be_bytes([bytes[22], bytes[23], bytes[24], bytes[25]]),
+                _ => 0,
+            },
         })
     }
 }
@@ -383,6 +457,8 @@ pub struct AttemptGuard<S: AttemptStore> {
     store: S,
     record: AttemptRecord,
     load_error: Option<StoreError>,
+    /// Each bond's unlock budget; the persisted total in `record` caps them all.
+    bonds: BTreeMap<[u8; 32], Budget>,
 }
 
 impl<S: AttemptStore> AttemptGuard<S> {
@@ -399,15 +475,17 @@ impl<S: AttemptStore> AttemptGuard<S> {
             store,
             record,
             load_error,
+            bonds: BTreeMap::new(),
         }
     }
 
     fn fail_closed_record(config: &LimitsConfig) -> AttemptRecord {
-        let never = Timestamp::from_micros(u64::MAX);
+        let never = Timestamp::MAX;
         AttemptRecord {
             failures: config.effective_max_failures(),
             next_attempt_at: never,
             locked_until: Some(never),
+            unlock_failures: config.effective_max_unlock_failures(),
         }
     }
 
@@ -421,32 +499,86 @@ impl<S: AttemptStore> AttemptGuard<S> {
     /// - [`Refusal::Store`] if the record cannot be loaded (see [`new`](Self::new)) or the new
     ///   count cannot be saved. The cached count is raised anyway, so it never under-counts.
     pub fn begin(&mut self, now: Timestamp) -> Result<Permit, Refusal> {
-        if self.load_error.is_some() {
-            self.record = self.store.load().map_err(Refusal::Store)?;
-            self.load_error = None;
-        }
+        self.reload()?;
         self.pull_in_deadlines(now);
-        if let Some(until) = self.record.locked_until {
-            if now < until {
-                return Err(Refusal::LockedOut { until });
-            }
-        }
-        if now < self.record.next_attempt_at {
-            return Err(Refusal::BackOff {
-                retry_at: self.record.next_attempt_at,
-            });
-        }
-        let failures = self.record.failures.saturating_add(1);
-        let max = self.config.effective_max_failures();
+        let pairing = Budget::of(&self.record);
+        pairing.check(now)?;
+        let next = pairing.after_attempt(&self.config, now);
         self.record = AttemptRecord {
-            failures,
-            next_attempt_at: now + self.config.backoff(self.record.failures),
-            locked_until: (failures >= max).then(|| now + self.config.lockout),
+            failures: next.failures,
+            next_attempt_at: next.next_attempt_at,
+            locked_until: next.locked_until,
+            ..self.record
         };
         self.store.save(&self.record).map_err(Refusal::Store)?;
         Ok(Permit {
             remaining_attempts_after_this_one: self.remaining_attempts(),
         })
+    }
+
+    /// Asks to start a storage unlock for the bond `bond` (the remote's static public key)
+    /// at `now`: the bond's own budget (the pairing policy, kept in memory) and the total of
+    /// failed unlocks (persisted, at most [`LimitsConfig::max_unlock_failures`]) must both
+    /// allow it. If allowed, it is counted against both and saved before this returns.
+    ///
+    /// # Errors
+    ///
+    /// As [`begin`](Self::begin); when the total is spent, [`Refusal::LockedOut`] until
+    /// [`Timestamp::MAX`]: only [`reset`](Self::reset) (the owner) ends it.
+    pub fn begin_unlock(&mut self, bond: &[u8; 32], now: Timestamp) -> Result<Permit, Refusal> {
+        self.reload()?;
+        if self.record.unlock_failures >= self.config.effective_max_unlock_failures() {
+            return Err(Refusal::LockedOut {
+                until: Timestamp::MAX,
+            });
+        }
+        let budget = self.bonds.get(bond).copied().unwrap_or_default();
+        budget.check(now)?;
+        self.bonds
+            .insert(*bond, budget.after_attempt(&self.config, now));
+        self.record.unlock_failures = self.record.unlock_failures.saturating_add(1);
+        self.store.save(&self.record).map_err(Refusal::Store)?;
+        Ok(Permit {
+            remaining_attempts_after_this_one: self.remaining_unlocks(bond),
+        })
+    }
+
+    /// The unlock `bond` started succeeded: the bond's failures are cleared and this attempt
+    /// is taken off the total. Nothing else changes: the pairing budget, other bonds and
+    /// earlier failures stay as they were, so a success hands nobody a fresh budget.
+    ///
+    /// # Errors
+    ///
+    /// The store's error if the save fails; the cleared count is still cached.
+    pub fn unlock_succeeded(&mut self, bond: &[u8; 32]) -> Result<(), StoreError> {
+        if self.bonds.remove(bond).is_some() {
+            self.record.unlock_failures = self.record.unlock_failures.saturating_sub(1);
+        }
+        self.store.save(&self.record)
+    }
+
+    /// Failed unlocks `bond` may still make before its own lockout or the total's,
+    /// whichever comes first.
+    pub fn remaining_unlocks(&self, bond: &[u8; 32]) -> u32 {
+        let failures = self.bonds.get(bond).map_or(0, |b| b.failures);
+        let own = self
+            .config
+            .effective_max_failures()
+            .saturating_sub(failures);
+        let total = self
+            .config
+            .effective_max_unlock_failures()
+            .saturating_sub(self.record.unlock_failures);
+        own.min(total)
+    }
+
+    /// Retries a failed load: no attempt runs without the persisted count.
+    fn reload(&mut self) -> Result<(), Refusal> {
+        if self.load_error.is_some() {
+            self.record = self.store.load().map_err(Refusal::Store)?;
+            self.load_error = None;
+        }
+        Ok(())
     }
 
     /// A deadline further from `now` than the policy ever sets means the clock went back (a
@@ -471,11 +603,15 @@ impl<S: AttemptStore> AttemptGuard<S> {
     ///
     /// The store's error if the save fails; the cleared record is still cached.
     pub fn succeed(&mut self) -> Result<(), StoreError> {
-        self.record = AttemptRecord::default();
+        self.record = AttemptRecord {
+            unlock_failures: self.record.unlock_failures,
+            ..AttemptRecord::default()
+        };
         self.store.save(&self.record)
     }
 
-    /// Forgets all failures, for when the owner reset the code over a trusted channel. Also
+    /// Forgets all failures, pairing and unlock, for when the owner reset the code (or the
+    /// count) over a trusted channel. Also
     /// recovers a guard whose record failed to load, by overwriting it.
     ///
     /// # Errors
@@ -484,6 +620,7 @@ impl<S: AttemptStore> AttemptGuard<S> {
     pub fn reset(&mut self) -> Result<(), StoreError> {
         self.store.save(&AttemptRecord::default())?;
         self.record = AttemptRecord::default();
+        self.bonds.clear();
         self.load_error = None;
         Ok(())
     }
@@ -825,21 +962,100 @@ mod tests {
         }
     }
 
+    const PILOT: [u8; 32] = [1; 32];
+    const STOLEN: [u8; 32] = [2; 32];
+
+    #[test]
+    fn a_pairing_lockout_leaves_unlocks_alone() {
+        let mut g = guard();
+        // Inside the lockout the tenth failure set.
+        let now = fail(&mut g, 10, secs(0)) - Duration::from_secs(1);
+        assert!(matches!(g.begin(now), Err(Refusal::LockedOut { .. })));
+        let permit = g.begin_unlock(&PILOT, now).unwrap();
+        assert_eq!(permit.remaining_attempts_after_this_one, 9);
+        g.unlock_succeeded(&PILOT).unwrap();
+        assert_eq!(g.remaining_unlocks(&PILOT), 10);
+        // And the pilot's success hands the pairing guesser nothing.
+        assert_eq!(g.record().failures, 10);
+        assert!(matches!(g.begin(now), Err(Refusal::LockedOut { .. })));
+    }
+
+    #[test]
+    fn each_bond_has_its_own_unlock_budget() {
+        let mut g = guard();
+        let mut now = secs(0);
+        for _ in 0..10 {
+            let _ = g.begin_unlock(&STOLEN, now).unwrap();
+            now = now + Duration::from_secs(301);
+        }
+        assert!(matches!(
+            g.begin_unlock(&STOLEN, now),
+            Err(Refusal::LockedOut { .. })
+        ));
+        assert_eq!(g.remaining_unlocks(&STOLEN), 0);
+        // The pilot's bond is not locked, and its success leaves the other's count alone.
+        let _ = g.begin_unlock(&PILOT, now).unwrap();
+        g.unlock_succeeded(&PILOT).unwrap();
+        assert_eq!(g.record().unlock_failures, 10);
+        assert!(g.begin_unlock(&STOLEN, now).is_err());
+    }
+
+    #[test]
+    fn the_unlock_total_locks_until_the_owner_resets_it_even_across_restarts() {
+        let config = LimitsConfig {
+            max_unlock_failures: 4,
+            ..LimitsConfig::default()
+        };
+        let mut g = AttemptGuard::new(config.clone(), MemoryAttemptStore::new());
+        let mut now = secs(0);
+        for bond in 0..4u8 {
+            let _ = g.begin_unlock(&[bond; 32], now).unwrap();
+            now = now + Duration::from_secs(1);
+        }
+        let never = Err(Refusal::LockedOut {
+            until: Timestamp::MAX,
+        });
+        assert_eq!(g.begin_unlock(&[9; 32], now), never);
+        // A restart reads the total back.
+        let mut g = AttemptGuard::new(config, g.into_store());
+        assert_eq!(g.record().unlock_failures, 4);
+        assert_eq!(g.begin_unlock(&PILOT, secs(10_000)), never);
+        assert_eq!(g.remaining_unlocks(&PILOT), 0);
+        g.reset().unwrap();
+        assert!(g.begin_unlock(&PILOT, secs(10_000)).is_ok());
+    }
+
     #[test]
     fn record_encoding() {
         let r = AttemptRecord {
             failures: 3,
             next_attempt_at: Timestamp::from_micros(0x0102_0304_0506_0708),
             locked_until: Some(Timestamp::from_micros(9)),
+            unlock_failures: 0x0a0b_0c0d,
         };
         let b = r.to_bytes();
-        assert_eq!(b[..13], [1, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(b[..13], [2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(b[22..26], [0x0a, 0x0b, 0x0c, 0x0d]);
         assert_eq!(AttemptRecord::from_bytes(&b), Ok(r));
         assert!(AttemptRecord::from_bytes(&b[..RECORD_LEN - 1]).is_err());
         assert!(AttemptRecord::from_bytes(&[]).is_err());
         let mut v = b;
-        v[0] = 2;
+        v[0] = 3;
         assert!(AttemptRecord::from_bytes(&v).is_err());
+        // A version 1 record (written before unlocks had their own budget) still reads.
+        let mut v1 = [0u8; V1_LEN];
+        v1[..V1_BODY_LEN].copy_from_slice(&b[..V1_BODY_LEN]);
+        v1[0] = 1;
+        let sum = checksum(&v1[..V1_BODY_LEN]);
+        v1[V1_BODY_LEN..].copy_from_slice(&sum);
+        let old = AttemptRecord::from_bytes(&v1).unwrap();
+        assert_eq!(
+            old,
+            AttemptRecord {
+                unlock_failures: 0,
+                ..r
+            }
+        );
         // A lock flag of 0 with a non-zero time is not canonical, even with a good checksum.
         let mut v = b;
         v[13] = 0;
@@ -849,13 +1065,18 @@ mod tests {
     }
 
     fn any_record() -> impl Strategy<Value = AttemptRecord> {
-        (any::<u32>(), any::<u64>(), any::<Option<u64>>()).prop_map(|(failures, next, until)| {
-            AttemptRecord {
+        (
+            any::<u32>(),
+            any::<u64>(),
+            any::<Option<u64>>(),
+            any::<u32>(),
+        )
+            .prop_map(|(failures, next, until, unlock_failures)| AttemptRecord {
                 failures,
                 next_attempt_at: Timestamp::from_micros(next),
                 locked_until: until.map(Timestamp::from_micros),
-            }
-        })
+                unlock_failures,
+            })
     }
 
     proptest! {
@@ -887,15 +1108,28 @@ mod tests {
                 base_backoff: Duration::from_micros(config.1),
                 max_backoff: Duration::from_micros(config.2),
                 lockout: Duration::from_micros(config.3),
+                max_unlock_failures: config.0 * 3,
             };
             let mut store = MemoryAttemptStore::new();
             store.save(&start).unwrap();
             let mut g = AttemptGuard::new(config, store);
             for t in times {
-                if g.begin(Timestamp::from_micros(t)).is_ok() {
+                let now = Timestamp::from_micros(t);
+                if g.begin(now).is_ok() {
                     prop_assert_eq!(g.store().record(), g.record());
                 }
+                let bond = [(t % 3) as u8; 32];
+                let total = g.record().unlock_failures;
+                if g.begin_unlock(&bond, now).is_ok() {
+                    prop_assert_eq!(g.store().record(), g.record());
+                    prop_assert_eq!(g.record().unlock_failures, total + 1);
+                    if t % 2 == 0 {
+                        g.unlock_succeeded(&bond).unwrap();
+                        prop_assert_eq!(g.record().unlock_failures, total);
+                    }
+                }
                 prop_assert!(g.remaining_attempts() <= g.config().max_failures.max(1));
+                prop_assert!(g.remaining_unlocks(&bond) <= g.config().max_failures.max(1));
             }
         }
     }

@@ -38,6 +38,7 @@ use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 use crate::crypto::{label, Secret, KEY_LEN};
 
@@ -205,8 +206,8 @@ impl PasswordFile {
     /// Serialize to [`PASSWORD_FILE_LEN`] bytes: a version byte, the server setup, the
     /// registration. The bytes are secret (they hold the aircraft's private key and OPRF
     /// seed): store them where only the aircraft can read them.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(PASSWORD_FILE_LEN);
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(PASSWORD_FILE_LEN));
         out.push(FILE_VERSION);
         let mut setup = self.setup.serialize();
         out.extend_from_slice(&setup);

@@ -12,9 +12,13 @@
 //!
 //! The `Init` is retransmitted with exponential back-off until a `Response` or a `Refusal`
 //! arrives, the `Finish` until the first authenticated frame arrives. A response that does
-//! not verify changes nothing. A pairing response that fails OPAQUE may have been corrupted
-//! on the air, so the `Init` is sent once more; the aircraft answers a repeated `Init` with
-//! the same cached response, so a second failure on identical bytes means the code is wrong.
+//! not verify changes nothing. A pairing `Response` is not authenticated until OPAQUE says
+//! so, and anyone who saw the `Init` can forge one, so a failed one proves nothing by
+//! itself: the remote keeps waiting for the aircraft's, evaluates at most
+//! [`MAX_PAIR_EVALUATIONS`] distinct ones (byte-identical copies are not evaluated again),
+//! sends the `Init` once more after the first failure (in case it was corrupted on the
+//! air), and only when the attempt times out (or its evaluations are spent) reports
+//! `PairingRejected`: the code was wrong, or someone interfered.
 
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -37,13 +41,21 @@ use crate::wire::handshake::{
 };
 use crate::wire::FrameType;
 use crate::Timestamp;
+use sha2::{Digest, Sha256};
+
+/// Distinct pairing `Response`s one attempt runs the key-stretching function on: the
+/// aircraft's own, plus room for a corrupted copy and one forgery. Each run is an Argon2id
+/// evaluation, so without a cap every injected response would cost one.
+pub(crate) const MAX_PAIR_EVALUATIONS: usize = 3;
 
 enum Pending {
     Pair {
         client: alloc::boxed::Box<ClientLogin>,
         code: Zeroizing<Vec<u8>>,
-        /// A response that failed OPAQUE once: if the same bytes fail again, the code is wrong.
-        failed_response: Option<Vec<u8>>,
+        /// Digests of the responses that failed OPAQUE: never evaluated again.
+        failed: Vec<[u8; 32]>,
+        /// The attempts left that the first failed response claimed (unauthenticated).
+        claimed_remaining: Option<u32>,
     },
     Session {
         ephemeral: StaticSecret,
@@ -72,6 +84,9 @@ struct Unconfirmed {
     backoff: Duration,
     /// The bond a pairing made, recorded once confirmed.
     bond: Option<Bond>,
+    /// How to resume the new session, taken once confirmed: until then the aircraft may
+    /// not hold it, and the resumption of the previous session still works.
+    resumption: Option<Resumption>,
 }
 
 /// The remote's handshake state.
@@ -83,6 +98,8 @@ pub(crate) struct RemoteHandshake {
     attempt: Option<Attempt>,
     unconfirmed: Option<Unconfirmed>,
     resumption: Option<Resumption>,
+    /// Key-stretching (OPAQUE client finish) evaluations run, for the DoS accounting.
+    ksf_runs: u64,
 }
 
 impl RemoteHandshake {
@@ -100,7 +117,12 @@ impl RemoteHandshake {
             attempt: None,
             unconfirmed: None,
             resumption: None,
+            ksf_runs: 0,
         }
+    }
+
+    pub(crate) fn ksf_runs(&self) -> u64 {
+        self.ksf_runs
     }
 
     pub(crate) fn identity(&self) -> &RemoteIdentity {
@@ -155,7 +177,8 @@ impl RemoteHandshake {
         let pending = Pending::Pair {
             client: alloc::boxed::Box::new(client),
             code: Zeroizing::new(code.to_vec()),
-            failed_response: None,
+            failed: Vec::new(),
+            claimed_remaining: None,
         };
         let body = InitBody::Pair {
             remote_static: self.identity.static_public().to_bytes(),
@@ -206,8 +229,13 @@ impl RemoteHandshake {
         Ok(())
     }
 
+    /// A session was established: its resumption replaces the current one once the
+    /// aircraft confirms the session.
     pub(crate) fn set_resumption(&mut self, resumption: Resumption) {
-        self.resumption = Some(resumption);
+        match &mut self.unconfirmed {
+            Some(u) => u.resumption = Some(resumption),
+            None => self.resumption = Some(resumption),
+        }
     }
 
     /// The handshake frame due at `now`, if any.
@@ -240,8 +268,18 @@ impl RemoteHandshake {
     pub(crate) fn handle_timeout(&mut self, now: Timestamp, events: &mut impl FnMut(HsEvent)) {
         if let Some(a) = &self.attempt {
             if now >= a.started + self.config.timeout {
+                match a.pending {
+                    // Responses came and failed, none succeeded: the code was wrong, or
+                    // someone interfered. Only now is that said.
+                    Pending::Pair {
+                        claimed_remaining: Some(remaining),
+                        ..
+                    } => events(HsEvent::PairingRejected {
+                        remaining_attempts: remaining,
+                    }),
+                    _ => events(HsEvent::Failed(HandshakeError::Timeout)),
+                }
                 self.attempt = None;
-                events(HsEvent::Failed(HandshakeError::Timeout));
             }
         }
         if let Some(u) = &self.unconfirmed {
@@ -256,6 +294,9 @@ impl RemoteHandshake {
     /// An authenticated frame arrived under the new keys: the aircraft has them.
     pub(crate) fn on_confirmed(&mut self, events: &mut impl FnMut(HsEvent)) {
         if let Some(u) = self.unconfirmed.take() {
+            if let Some(resumption) = u.resumption {
+                self.resumption = Some(resumption);
+            }
             if let Some(bond) = u.bond {
                 self.identity.set_bond(bond);
                 events(HsEvent::Bonded);
@@ -332,7 +373,8 @@ impl RemoteHandshake {
                 Pending::Pair {
                     client,
                     code,
-                    failed_response,
+                    failed,
+                    claimed_remaining,
                 },
                 ResponseBody::Pair {
                     remaining_attempts,
@@ -340,8 +382,14 @@ impl RemoteHandshake {
                     ke2,
                 },
             ) => {
+                let digest: [u8; 32] = Sha256::digest(frame).into();
+                if failed.contains(&digest) {
+                    // Evaluated already: a flood of copies costs nothing more.
+                    return Err(HandshakeError::AuthenticationFailed);
+                }
                 let prefix = &frame[..frame.len() - ke2.len()];
                 let context = pair_context(init_frame, prefix);
+                self.ksf_runs += 1;
                 match client.finish(code, ke2, &context, self.ksf, rng) {
                     Ok((ke3, secret)) => {
                         let bond = Bond {
@@ -352,17 +400,21 @@ impl RemoteHandshake {
                         (Kind::Pair, secret, finish, Some(bond))
                     }
                     Err(PakeError::WrongCode) => {
-                        if failed_response.as_deref() == Some(frame) {
-                            let remaining = *remaining_attempts;
+                        if failed.is_empty() {
+                            // Perhaps corrupted on the air: ask for the (cached) response
+                            // again, once.
+                            attempt.next_send = now;
+                        }
+                        failed.push(digest);
+                        let remaining = *claimed_remaining.get_or_insert(*remaining_attempts);
+                        if failed.len() == MAX_PAIR_EVALUATIONS {
+                            // Nothing more will be evaluated: the attempt cannot succeed,
+                            // so say so now rather than at the timeout.
                             self.attempt = None;
                             events(HsEvent::PairingRejected {
                                 remaining_attempts: remaining,
                             });
-                            return Err(HandshakeError::WrongCode);
                         }
-                        // Perhaps corrupted on the air: ask for the (cached) response again.
-                        *failed_response = Some(frame.to_vec());
-                        attempt.next_send = now;
                         return Err(HandshakeError::AuthenticationFailed);
                     }
                     Err(_) => return Err(HandshakeError::Malformed),
@@ -436,6 +488,7 @@ impl RemoteHandshake {
             next_send: now,
             backoff: self.config.retry_initial,
             bond,
+            resumption: None,
         });
         events(HsEvent::Established(Established {
             kind,

@@ -179,6 +179,15 @@ impl<P: AeadProvider> Connection<P> {
         self.with_link(|link| link.unlock_storage(code, now))
     }
 
+    /// Aircraft: accept pairings for `duration` from now ([`Link::open_pairing_window`]).
+    ///
+    /// # Errors
+    /// [`Error::Handshake`] with `WrongRole` on a remote.
+    pub fn open_pairing_window(&self, duration: core::time::Duration) -> Result<(), Error> {
+        let now = self.now();
+        self.with_link(|link| link.open_pairing_window(duration, now))
+    }
+
     /// True once a session is up and confirmed.
     pub fn is_connected(&self) -> bool {
         self.shared.lock().is_connected()

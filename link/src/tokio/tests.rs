@@ -26,15 +26,20 @@ fn config() -> Config {
     }
 }
 
+/// An aircraft listening on `transport`, its pairing window open for a minute.
 fn aircraft<T: Transport>(transport: T) -> Connection {
     let identity = AircraftIdentity::provision(LINK_ID, CODE, config().ksf, &mut OsRng).unwrap();
-    Aircraft::listen(
+    let aircraft = Aircraft::listen(
         transport,
         identity,
         Box::new(MemoryAttemptStore::new()),
         config(),
     )
-    .unwrap()
+    .unwrap();
+    aircraft
+        .open_pairing_window(Duration::from_secs(60))
+        .unwrap();
+    aircraft
 }
 
 /// The aircraft's and the remote's addresses on the in-memory pipe.
@@ -614,6 +619,9 @@ async fn events_are_bounded_end_to_end_when_the_application_stops_reading() {
         bounded.clone(),
     )
     .unwrap();
+    aircraft
+        .open_pairing_window(Duration::from_secs(60))
+        .unwrap();
     let mut remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, bounded)
         .await
         .unwrap();

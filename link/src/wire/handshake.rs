@@ -169,6 +169,8 @@ pub enum RefusalReason {
     UnknownTicket = 4,
     /// Too many handshakes right now.
     Busy = 5,
+    /// A pairing outside the pairing window the owner opens on the aircraft.
+    PairingClosed = 6,
 }
 
 /// A parsed `Refusal`.
@@ -371,6 +373,7 @@ impl Refusal {
             3 => RefusalReason::UnknownBond,
             4 => RefusalReason::UnknownTicket,
             5 => RefusalReason::Busy,
+            6 => RefusalReason::PairingClosed,
             _ => return Err(DecodeError::InvalidField),
         };
         let refusal = Refusal {
