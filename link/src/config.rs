@@ -77,6 +77,11 @@ pub struct Config {
     /// Largest control message (default 128 bytes: stick commands are small, and it fits one
     /// frame at the minimum MTU).
     pub max_control_message: usize,
+    /// Report every traffic secret this end sends under as [`crate::Event::TrafficSecret`]
+    /// (default false): a key log, so that a capture of this link can be decrypted for
+    /// study (`rotorlink decrypt`, PROTOCOL.md 30.2). Whoever reads the log reads the
+    /// traffic: turn it on only for links whose traffic is not secret (a test bench).
+    pub log_traffic_secrets: bool,
     /// Largest storage message (default 256 KiB).
     pub max_storage_message: usize,
     /// The reliable channels' receive window, in segments: how many this end holds beyond
@@ -129,6 +134,7 @@ impl Default for Config {
             video_fec: VideoFec::Adaptive,
             video_max_queue_delay: Duration::from_millis(100),
             max_control_message: 128,
+            log_traffic_secrets: false,
             max_storage_message: 256 * 1024,
             storage_window: 16_384,
             storage_initial_rto: Duration::from_millis(200),

@@ -265,6 +265,23 @@ impl<P: AeadProvider> Connection<P> {
         if !resumed {
             self.storage_unlocked = false;
         }
+        self.log_send_secret();
+    }
+
+    /// The key log (`Config::log_traffic_secrets`): report the secret this end now sends
+    /// under.
+    fn log_send_secret(&mut self) {
+        if !self.config.log_traffic_secrets {
+            return;
+        }
+        if let Some(keys) = &self.keys {
+            let event = Event::TrafficSecret {
+                receiver_index: self.peer_index,
+                generation: keys.send.generation(),
+                secret: keys.send.secret().clone(),
+            };
+            self.push_event(event);
+        }
     }
 
     /// Open the storage channel without a proof of the code (a link made from a secret:
@@ -660,6 +677,7 @@ impl<P: AeadProvider> Connection<P> {
                         direction: KeyDirection::Send,
                         generation,
                     });
+                    self.log_send_secret();
                 }
             }
         }
@@ -923,6 +941,7 @@ impl<P: AeadProvider> Connection<P> {
                     direction: KeyDirection::Send,
                     generation,
                 });
+                self.log_send_secret();
                 Outcome::Pending
             }
             (SessionMessage::UnlockInit(ke1), Role::Aircraft) => {

@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 use core::ops::Deref;
 
 use crate::channel::Channel;
+use crate::crypto::Secret;
 use crate::handshake::{HandshakeError, Kind, RefusalReason};
 use crate::time::Timestamp;
 
@@ -125,6 +126,20 @@ pub enum Event {
     VideoLost {
         /// Its message id.
         message_id: u32,
+    },
+    /// A traffic secret this end sends under, reported only with
+    /// [`Config::log_traffic_secrets`](crate::Config::log_traffic_secrets): one at each new
+    /// session and one at each key update (the key log of PROTOCOL.md 30.2). Frames to
+    /// `receiver_index` under key `generation` open with
+    /// [`session::open_logged`](crate::session::open_logged) and this secret.
+    TrafficSecret {
+        /// The receiver index of the frames this secret protects (the peer's index).
+        receiver_index: u32,
+        /// The key generation (0 for the session's first key; its parity is the frames'
+        /// key-phase bit).
+        generation: u64,
+        /// The traffic secret.
+        secret: Secret,
     },
     /// A key rotated.
     Rekeyed {

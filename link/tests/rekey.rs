@@ -170,3 +170,81 @@ fn a_peer_that_never_answers_a_key_update_is_cut_off_at_the_hard_limit() {
     assert!(ended);
     assert!(air.poll_transmit(Timestamp::ZERO, &mut buf).is_none());
 }
+
+/// The key log (`Config::log_traffic_secrets`): every frame both ends send, across several
+/// key updates, opens with a secret the two ends logged for its receiver index and key
+/// phase, to exactly the plaintext the receiver got; with the log off, nothing is logged.
+#[test]
+fn every_frame_opens_with_a_logged_traffic_secret_across_key_updates() {
+    use std::collections::BTreeMap;
+    let logging = |role: Role, local: u32, peer: u32, seed: u64| {
+        let mut cfg = config();
+        cfg.log_traffic_secrets = true;
+        Link::from_secret(
+            role,
+            cfg,
+            &Secret::new([0x33; 32]),
+            &[0x44; 32],
+            local,
+            peer,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            &mut rng(seed),
+            Timestamp::ZERO,
+        )
+        .unwrap()
+    };
+    let mut air = logging(Role::Aircraft, 1, 2, 1);
+    let mut rc = logging(Role::Remote, 2, 1, 2);
+    let mut log: BTreeMap<(u32, u64), Secret> = BTreeMap::new();
+    let mut take = |link: &mut Link, got: &mut Vec<Vec<u8>>| {
+        while let Some(ev) = link.poll_event() {
+            match ev {
+                Event::TrafficSecret {
+                    receiver_index,
+                    generation,
+                    secret,
+                } => {
+                    log.insert((receiver_index, generation), secret);
+                }
+                Event::Message { data, .. } => got.push(data.to_vec()),
+                _ => {}
+            }
+        }
+    };
+    let (mut frames, mut received) = (Vec::new(), Vec::new());
+    let mut now = Timestamp::ZERO;
+    for i in 0..200u32 {
+        air.send(Channel::Telemetry, &i.to_be_bytes()).unwrap();
+        frames.extend(exchange(&mut air, &mut rc, now));
+        take(&mut air, &mut Vec::new());
+        take(&mut rc, &mut received);
+        now = now + Duration::from_millis(1);
+    }
+    assert!(air.stats().rekeys_sent >= 3, "{:?}", air.stats());
+    // Both directions' first key and every rotation of each.
+    let rotations = air.stats().rekeys_sent + rc.stats().rekeys_sent;
+    assert_eq!(log.len() as u64, 2 + rotations);
+    let mut opened = Vec::new();
+    for frame in &frames {
+        let header = &frame[..18];
+        let receiver = u32::from_be_bytes(header[4..8].try_into().unwrap());
+        let phase = header[2] & 1 == 1;
+        let plain: Vec<_> = log
+            .range((receiver, 0)..=(receiver, u64::MAX))
+            .filter(|((_, g), _)| (g % 2 == 1) == phase)
+            .filter_map(|(_, s)| rotorlink::session::open_logged(s, frame).ok())
+            .collect();
+        assert_eq!(plain.len(), 1, "exactly one logged key opens each frame");
+        opened.push(plain.into_iter().next().unwrap());
+    }
+    // Each telemetry message is in a frame that opened (channel data after its header).
+    for m in &received {
+        assert!(opened.iter().any(|p| p.ends_with(m)), "{m:?}");
+    }
+    assert_eq!(received.len(), 200);
+    // Off by default.
+    let mut quiet = link(Role::Aircraft, 1, 2, 1);
+    while let Some(ev) = quiet.poll_event() {
+        assert!(!matches!(ev, Event::TrafficSecret { .. }));
+    }
+}

@@ -18,6 +18,7 @@
 pub mod aircraft;
 pub mod channel;
 pub mod flight;
+pub mod keylog;
 pub mod net;
 pub mod pair;
 pub mod pcap;

@@ -57,6 +57,122 @@ const HEADERS_LEN: usize = ETHERNET_LEN + IPV4_LEN + UDP_LEN;
 /// are both at most 65535 bytes.
 pub const MAX_PAYLOAD: usize = SNAPLEN as usize - HEADERS_LEN;
 
+/// The UDP port of decrypted captures ([`crate::keylog::decrypt_capture`]): their frames
+/// carry plaintext where the ciphertext was, and the dissector decodes their bodies.
+pub const DECRYPTED_PORT: u16 = 47475;
+
+/// One UDP datagram read back from a capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpRecord {
+    /// The record's time stamp.
+    pub at: Duration,
+    /// The datagram's source.
+    pub src: SocketAddrV4,
+    /// The datagram's destination.
+    pub dst: SocketAddrV4,
+    /// The UDP payload.
+    pub payload: Vec<u8>,
+}
+
+/// Reads back the captures [`PcapWriter`] writes (classic little-endian pcap, microsecond
+/// times, Ethernet II / IPv4 without options / UDP). Records that are not such a UDP
+/// datagram are skipped and counted; anything malformed is an error, never a panic.
+#[derive(Debug)]
+pub struct PcapReader<R: io::Read> {
+    input: R,
+    skipped: u64,
+}
+
+impl<R: io::Read> PcapReader<R> {
+    /// Read and check the global header.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidData`] for another magic, version or link type; any read
+    /// error.
+    pub fn new(mut input: R) -> io::Result<Self> {
+        let mut header = [0u8; 24];
+        input.read_exact(&mut header)?;
+        let word = |at: usize| {
+            u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+        };
+        if word(0) != PCAP_MAGIC || header[4..8] != [2, 0, 4, 0] || word(20) != LINKTYPE_ETHERNET {
+            return Err(invalid(
+                "not a little-endian microsecond Ethernet pcap file",
+            ));
+        }
+        Ok(PcapReader { input, skipped: 0 })
+    }
+
+    /// Records skipped so far because they held no IPv4/UDP datagram.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// The next UDP datagram, or `None` at the end of the file.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidData`] for a truncated or oversized record; any read error.
+    pub fn next_udp(&mut self) -> io::Result<Option<UdpRecord>> {
+        loop {
+            let mut record = [0u8; 16];
+            match self.input.read_exact(&mut record) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            let word = |at: usize| {
+                u32::from_le_bytes([record[at], record[at + 1], record[at + 2], record[at + 3]])
+            };
+            let (secs, micros, incl) = (word(0), word(4), word(8) as usize);
+            if incl > SNAPLEN as usize || micros >= 1_000_000 {
+                return Err(invalid("a pcap record header out of range"));
+            }
+            let mut data = vec![0u8; incl];
+            self.input.read_exact(&mut data)?;
+            let at =
+                Duration::from_secs(u64::from(secs)) + Duration::from_micros(u64::from(micros));
+            match udp_of(&data) {
+                Some((src, dst, payload)) => {
+                    return Ok(Some(UdpRecord {
+                        at,
+                        src,
+                        dst,
+                        payload: payload.to_vec(),
+                    }))
+                }
+                None => self.skipped += 1,
+            }
+        }
+    }
+}
+
+/// The UDP datagram in an Ethernet II / IPv4 (no options) / UDP frame, if it is one.
+fn udp_of(frame: &[u8]) -> Option<(SocketAddrV4, SocketAddrV4, &[u8])> {
+    let ip = frame.get(ETHERNET_LEN..)?;
+    if frame.get(12..14)? != [0x08, 0x00] || ip.first()? != &0x45 || ip.get(9)? != &17 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
+    let addr = |at: usize| -> Option<Ipv4Addr> {
+        let b = ip.get(at..at + 4)?;
+        Some(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+    };
+    let udp = ip.get(IPV4_LEN..total)?;
+    let port =
+        |at: usize| -> Option<u16> { Some(u16::from_be_bytes([*udp.get(at)?, *udp.get(at + 1)?])) };
+    let len = usize::from(port(4)?);
+    let payload = udp.get(UDP_LEN..len)?;
+    Some((
+        SocketAddrV4::new(addr(12)?, port(0)?),
+        SocketAddrV4::new(addr(16)?, port(2)?),
+        payload,
+    ))
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
 /// Writes a classic pcap file of UDP datagrams over IPv4 over Ethernet.
 ///
 /// ```
@@ -509,6 +625,59 @@ mod tests {
         );
         let ids: Vec<u16> = records.iter().map(|r| u16be(r.ip(), 4)).collect();
         assert_eq!(ids, [0, 1, 2, 3], "IPv4 identification counts records");
+    }
+
+    #[test]
+    fn the_reader_gives_back_what_the_writer_wrote_and_refuses_garbage() {
+        let mut pcap = PcapWriter::new(Vec::new()).unwrap();
+        let datagrams: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; usize::from(i) * 70]).collect();
+        for (i, d) in datagrams.iter().enumerate() {
+            let at = Duration::from_micros(1_234_567 * i as u64);
+            pcap.write_udp(at, AIRCRAFT_ADDR, REMOTE_ADDR, d).unwrap();
+        }
+        let file = pcap.into_inner();
+        let mut reader = PcapReader::new(file.as_slice()).unwrap();
+        for (i, d) in datagrams.iter().enumerate() {
+            let r = reader.next_udp().unwrap().unwrap();
+            assert_eq!(r.at, Duration::from_micros(1_234_567 * i as u64));
+            assert_eq!((r.src, r.dst), (AIRCRAFT_ADDR, REMOTE_ADDR));
+            assert_eq!(&r.payload, d);
+        }
+        assert_eq!(reader.next_udp().unwrap(), None);
+        assert_eq!(reader.skipped(), 0);
+        // Another magic, a truncated record, an oversized one: errors, never a panic.
+        let mut bad = file.clone();
+        bad[0] ^= 1;
+        assert!(PcapReader::new(bad.as_slice()).is_err());
+        let mut reader = PcapReader::new(&file[..file.len() - 3]).unwrap();
+        let mut result = Ok(None);
+        for _ in 0..=datagrams.len() {
+            result = reader.next_udp();
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(result.is_err(), "a truncated last record is an error");
+        let mut huge = file[..24].to_vec();
+        huge.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0]);
+        assert!(PcapReader::new(huge.as_slice())
+            .unwrap()
+            .next_udp()
+            .is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_reader_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let mut file = PcapWriter::new(Vec::new()).unwrap().into_inner();
+            file.extend_from_slice(&bytes);
+            let mut reader = PcapReader::new(file.as_slice()).unwrap();
+            for _ in 0..10 {
+                if !matches!(reader.next_udp(), Ok(Some(_))) {
+                    break;
+                }
+            }
+        }
     }
 
     #[test]

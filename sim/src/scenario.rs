@@ -11,6 +11,7 @@ use rotorlink::{Config, ConfigError, Timestamp};
 
 use crate::aircraft::{AircraftApp, AircraftConfig};
 use crate::channel::{Adversary, ChannelConfig};
+use crate::keylog::KeyLog;
 use crate::pair::{Pair, Received};
 use crate::remote::RemoteApp;
 use crate::report::{EndSummary, Flight, Report};
@@ -76,7 +77,7 @@ impl Default for Scenario {
 /// # Errors
 /// [`ConfigError`] if the link configuration is invalid.
 pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(f64)) -> Result<Report, ConfigError> {
-    fly(scenario, progress, None, &mut |_| {})
+    fly(scenario, progress, None, &mut |_| {}, None)
 }
 
 /// The flight under way, as a watcher of [`run_watched`] sees it.
@@ -101,7 +102,7 @@ pub fn run_watched(
     scenario: &Scenario,
     watch: &mut dyn FnMut(&Moment<'_>),
 ) -> Result<Report, ConfigError> {
-    fly(scenario, &mut |_| {}, None, watch)
+    fly(scenario, &mut |_| {}, None, watch, None)
 }
 
 /// Fly the scenario with `observer` on the radio path: it is handed every datagram either
@@ -119,7 +120,26 @@ pub fn run_observed(
     progress: &mut dyn FnMut(f64),
     observer: Box<dyn Adversary>,
 ) -> Result<Report, ConfigError> {
-    fly(scenario, progress, Some(observer), &mut |_| {})
+    fly(scenario, progress, Some(observer), &mut |_| {}, None)
+}
+
+/// Fly the scenario as [`run_observed`] does, with both links logging their traffic
+/// secrets into `key_log` ([`Config::log_traffic_secrets`](rotorlink::Config), PROTOCOL.md
+/// 30.2), so that a capture of the run can be decrypted
+/// ([`decrypt_capture`](crate::keylog::decrypt_capture)). Logging changes nothing else:
+/// the report is the same.
+///
+/// # Errors
+/// [`ConfigError`] if the link configuration is invalid.
+pub fn run_logged(
+    scenario: &Scenario,
+    progress: &mut dyn FnMut(f64),
+    observer: Option<Box<dyn Adversary>>,
+    key_log: &mut KeyLog,
+) -> Result<Report, ConfigError> {
+    let mut logging = scenario.clone();
+    logging.link.log_traffic_secrets = true;
+    fly(&logging, progress, observer, &mut |_| {}, Some(key_log))
 }
 
 fn fly(
@@ -127,6 +147,7 @@ fn fly(
     progress: &mut dyn FnMut(f64),
     observer: Option<Box<dyn Adversary>>,
     watch: &mut dyn FnMut(&Moment<'_>),
+    mut key_log: Option<&mut KeyLog>,
 ) -> Result<Report, ConfigError> {
     let mut pair: Pair = Pair::pairing(
         s.link.clone(),
@@ -171,13 +192,23 @@ fn fly(
                 Received::Message(t, channel, data) => {
                     aircraft.on_message(t, channel, &data, &mut pair.aircraft);
                 }
-                Received::Event(_, event) => aircraft.on_event(&event, &mut pair.aircraft),
+                Received::Event(_, event) => {
+                    if let Some(log) = key_log.as_deref_mut() {
+                        log.record(&event);
+                    }
+                    aircraft.on_event(&event, &mut pair.aircraft);
+                }
             }
         }
         for r in pair.remote_received.drain(..) {
             match r {
                 Received::Message(t, channel, data) => remote.on_message(t, channel, &data),
-                Received::Event(_, event) => remote.on_event(&event),
+                Received::Event(_, event) => {
+                    if let Some(log) = key_log.as_deref_mut() {
+                        log.record(&event);
+                    }
+                    remote.on_event(&event);
+                }
             }
         }
         watch(&Moment {

@@ -23,6 +23,30 @@ use crate::time::Timestamp;
 use crate::wire::{Header, HEADER_LEN, TAG_LEN};
 use replay::ReplayWindow;
 
+/// Decrypt one captured frame with a logged traffic secret ([`crate::Event::TrafficSecret`],
+/// PROTOCOL.md 30.2), for study: no replay window, no state, nothing checked but the tag.
+/// Returns the plaintext (the payload without its tag).
+///
+/// # Errors
+/// [`Error::Malformed`] for a datagram that is not a well-formed encrypted frame,
+/// [`Error::DecryptFailed`] if the tag does not verify under `secret` (another key).
+pub fn open_logged(secret: &Secret, datagram: &[u8]) -> Result<alloc::vec::Vec<u8>, Error> {
+    let frame = crate::wire::Frame::new_checked(datagram).map_err(Error::Malformed)?;
+    let header = Header::parse(&frame).map_err(Error::Malformed)?;
+    if !header.frame_type.is_encrypted() {
+        return Err(Error::Malformed(crate::wire::DecodeError::InvalidField));
+    }
+    let len = HEADER_LEN + usize::from(frame.payload_len());
+    let mut copy = datagram[..len].to_vec();
+    let (aad, in_out) = copy.split_at_mut(HEADER_LEN);
+    let key = <crate::crypto::RustCrypto as AeadProvider>::key(&traffic_key(secret));
+    key.open_in_place(&nonce(header.counter), aad, in_out)
+        .map_err(|_| Error::DecryptFailed)?;
+    copy.truncate(len - TAG_LEN);
+    copy.drain(..HEADER_LEN);
+    Ok(copy)
+}
+
 /// One key phase of one direction.
 struct PhaseKey<P: AeadProvider> {
     key: P::Key,
