@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
+use rotorlink_sim::keylog::KeyLog;
 use rotorlink_sim::pcap::PcapTap;
 use rotorlink_sim::report::Report;
 use rotorlink_sim::scenario::{self, Scenario};
@@ -64,6 +65,11 @@ enum Command {
     /// Put the simulated radio between a remote and an aircraft over real UDP: datagrams
     /// arriving at --listen go through the channel model to --forward, and the replies back.
     Proxy(cli::proxy::ProxyArgs),
+    /// Decrypt a capture with the key log of its run (`sim --pcap F --keylog K`): every
+    /// frame a logged secret opens is written with its plaintext in place of the
+    /// ciphertext, on UDP port 47475, where the Wireshark dissector decodes the bodies
+    /// (video fragments with their FEC layout, acks, feedback).
+    Decrypt(cli::decrypt::DecryptArgs),
 }
 
 /// `rotorlink demo`.
@@ -92,6 +98,7 @@ fn main() -> ExitCode {
         Command::Aircraft(a) => cli::net::aircraft(&a),
         Command::Remote(a) => cli::net::remote(&a),
         Command::Proxy(a) => cli::proxy::run(&a),
+        Command::Decrypt(a) => cli::decrypt::run(&a),
     }
 }
 
@@ -140,12 +147,19 @@ fn fly(
     s: &Scenario,
     quiet: bool,
     tap: Option<&PcapTap>,
+    key_log: Option<&mut KeyLog>,
 ) -> Result<(Report, Duration), rotorlink::ConfigError> {
     let progress = Progress::new(1, format!("flying {}", show_duration(s.duration)), quiet);
     let started = Instant::now();
-    let result = match tap {
-        Some(tap) => scenario::run_observed(s, &mut progress.run_callback(), Box::new(tap.clone())),
-        None => scenario::run(s, &mut progress.run_callback()),
+    let observer = tap.map(|tap| Box::new(tap.clone()) as Box<dyn rotorlink_sim::Adversary>);
+    let result = match (key_log, observer) {
+        (Some(log), observer) => {
+            scenario::run_logged(s, &mut progress.run_callback(), observer, log)
+        }
+        (None, Some(observer)) => {
+            scenario::run_observed(s, &mut progress.run_callback(), observer)
+        }
+        (None, None) => scenario::run(s, &mut progress.run_callback()),
     };
     progress.finish();
     result.map(|r| (r, started.elapsed()))
@@ -163,7 +177,7 @@ fn demo(a: &DemoArgs) -> ExitCode {
             Err(e) => return flag_error(&e),
         }
     }
-    match fly(&scenario, false, None) {
+    match fly(&scenario, false, None, None) {
         Ok((report, wall)) => {
             out(&format!("{report}\n{}", speed(report.duration_s, wall)));
             status(report.paired)
@@ -187,7 +201,13 @@ fn sim(a: &SimArgs) -> ExitCode {
         },
         None => None,
     };
-    let (report, wall) = match fly(&scenario, a.flight.json, tap.as_ref().map(|(_, t)| t)) {
+    let mut key_log = a.keylog.as_ref().map(|_| KeyLog::new());
+    let (report, wall) = match fly(
+        &scenario,
+        a.flight.json,
+        tap.as_ref().map(|(_, t)| t),
+        key_log.as_mut(),
+    ) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("rotorlink: {e}");
@@ -201,6 +221,12 @@ fn sim(a: &SimArgs) -> ExitCode {
             return cannot_write_capture(path, &e);
         }
         captured = format!("wrote {records} datagrams to {}\n", path.display());
+    }
+    if let (Some(path), Some(log)) = (&a.keylog, &key_log) {
+        if let Err(e) = std::fs::write(path, log.to_text()) {
+            return cannot_write_capture(path, &e);
+        }
+        captured += &format!("wrote {} traffic secrets to {}\n", log.len(), path.display());
     }
     if a.flight.json {
         match serde_json::to_string_pretty(&report) {

@@ -135,6 +135,10 @@ pub(crate) struct SimArgs {
     /// Wireshark with tools/wireshark/rotorlink.lua).
     #[arg(long, value_name = "FILE")]
     pub(crate) pcap: Option<PathBuf>,
+    /// Write both links' traffic secrets to FILE, so that `rotorlink decrypt` can decrypt
+    /// the --pcap capture (whoever reads FILE reads the traffic: test benches only).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) keylog: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) radio: RadioArgs,
     #[command(flatten)]

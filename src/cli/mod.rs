@@ -3,6 +3,7 @@
 //! [`svg`]).
 
 pub(crate) mod args;
+pub(crate) mod decrypt;
 pub(crate) mod net;
 pub(crate) mod progress;
 pub(crate) mod proxy;

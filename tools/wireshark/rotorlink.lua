@@ -44,6 +44,16 @@
 --                                        PROTOCOL.md 6.4); a Keepalive any (empty, or
 --                                        padding, PROTOCOL.md 6.6)
 --   rotorlink.tag                  bytes the 16-byte AES-GCM tag
+--   decrypted captures (UDP port 47475, `rotorlink decrypt`, PROTOCOL.md 30.2): the
+--   plaintext in place of the ciphertext, and its body's fields:
+--   rotorlink.plaintext            bytes the plaintext
+--   rotorlink.video.message_id, .total_len, .index, .count, .parity, .kind, .data
+--                                        a video fragment (6.2): kind "data" or "parity"
+--   rotorlink.segment.sequence, .flags, .data   a reliable segment (6.3)
+--   rotorlink.ack.next_expected, .window, .ranges, .start, .len   an Ack (6.4)
+--   rotorlink.close.code           u16   a Close (6.5)
+--   rotorlink.feedback.largest, .frames, .bytes, .received_at, .ack_delay, .lost,
+--     .loss_runs                         a Feedback (6.8)
 --   handshake frames (types 0x01..0x04, PROTOCOL.md 17):
 --   rotorlink.hs.message           string Init, Response, Finish or Refusal
 --   rotorlink.hs.kind              u8    1 Pair, 2 Session, 3 Resume
@@ -79,6 +89,9 @@
 local rotorlink = Proto("rotorlink", "rotorlink")
 
 local UDP_PORT = 47474
+-- Decrypted captures (`rotorlink decrypt`, PROTOCOL.md 30.2) put their frames on this port,
+-- with the plaintext where the ciphertext was: the bodies are decoded there.
+local DECRYPTED_PORT = 47475
 local HEADER_LEN = 18
 local TAG_LEN = 16
 local MAX_PAYLOAD_LEN = 16384 - HEADER_LEN
@@ -191,6 +204,32 @@ f.trailing = ProtoField.bytes("rotorlink.trailing", "Trailing bytes")
 f.ciphertext = ProtoField.bytes("rotorlink.ciphertext", "Ciphertext")
 f.ciphertext_len = ProtoField.uint16("rotorlink.ciphertext_len", "Ciphertext length", base.DEC)
 f.tag = ProtoField.bytes("rotorlink.tag", "Tag")
+
+-- Bodies of decrypted frames (port 47475; PROTOCOL.md 6).
+f.plaintext = ProtoField.bytes("rotorlink.plaintext", "Plaintext (decrypted capture)")
+f.video_message_id = ProtoField.uint32("rotorlink.video.message_id", "Message id", base.DEC)
+f.video_total_len = ProtoField.uint32("rotorlink.video.total_len", "Total length", base.DEC)
+f.video_index = ProtoField.uint16("rotorlink.video.index", "Fragment index", base.DEC)
+f.video_count = ProtoField.uint16("rotorlink.video.count", "Data fragments", base.DEC)
+f.video_parity = ProtoField.uint16("rotorlink.video.parity", "Parity fragments", base.DEC)
+f.video_kind = ProtoField.string("rotorlink.video.kind", "Fragment kind")
+f.video_data = ProtoField.bytes("rotorlink.video.data", "Fragment data (or parity shard)")
+f.seg_sequence = ProtoField.uint32("rotorlink.segment.sequence", "Sequence", base.DEC)
+f.seg_flags = ProtoField.uint8("rotorlink.segment.flags", "Segment flags", base.HEX)
+f.seg_data = ProtoField.bytes("rotorlink.segment.data", "Segment data")
+f.ack_next = ProtoField.uint32("rotorlink.ack.next_expected", "Next expected", base.DEC)
+f.ack_window = ProtoField.uint16("rotorlink.ack.window", "Window", base.DEC)
+f.ack_ranges = ProtoField.uint8("rotorlink.ack.ranges", "SACK ranges", base.DEC)
+f.ack_start = ProtoField.uint32("rotorlink.ack.start", "Range start", base.DEC)
+f.ack_len = ProtoField.uint16("rotorlink.ack.len", "Range length", base.DEC)
+f.close_code = ProtoField.uint16("rotorlink.close.code", "Close code", base.HEX)
+f.fb_largest = ProtoField.uint64("rotorlink.feedback.largest", "Largest counter", base.DEC)
+f.fb_frames = ProtoField.uint64("rotorlink.feedback.frames", "Frames received", base.DEC)
+f.fb_bytes = ProtoField.uint64("rotorlink.feedback.bytes", "Bytes received", base.DEC)
+f.fb_received_at = ProtoField.uint32("rotorlink.feedback.received_at", "Received at (us)", base.DEC)
+f.fb_ack_delay = ProtoField.uint32("rotorlink.feedback.ack_delay", "Ack delay (us)", base.DEC)
+f.fb_lost = ProtoField.uint64("rotorlink.feedback.lost", "Counters lost", base.DEC)
+f.fb_loss_runs = ProtoField.uint64("rotorlink.feedback.loss_runs", "Loss runs", base.DEC)
 
 f.hs_message = ProtoField.string("rotorlink.hs.message", "Handshake message")
 f.hs_kind = ProtoField.uint8("rotorlink.hs.kind", "Kind", base.DEC, kind_names)
@@ -372,8 +411,70 @@ local function dissect_handshake(ftype, payload, tree)
     return info
 end
 
+local FRAGMENT_HEADER = {
+    { f.video_message_id, 4 }, { f.video_total_len, 4 }, { f.video_index, 2 },
+    { f.video_count, 2 }, { f.video_parity, 2 },
+}
+local FEEDBACK_BODY = {
+    { f.fb_largest, 8 }, { f.fb_frames, 8 }, { f.fb_bytes, 8 }, { f.fb_received_at, 4 },
+    { f.fb_ack_delay, 4 }, { f.fb_lost, 8 }, { f.fb_loss_runs, 8 },
+}
+
+-- Decode the plaintext body `body` of a decrypted frame (PROTOCOL.md 6). Returns Info text.
+local function dissect_plaintext(ftype, channel, body, tree)
+    local len = body:len()
+    local pt = tree:add(f.plaintext, body)
+    if ftype == DATA and channel == 3 then
+        if len < 14 then
+            malformed(pt, "PayloadTooShort", "a video fragment has a 14-byte header")
+            return ""
+        end
+        add_layout(body(0, 14), pt, FRAGMENT_HEADER)
+        local id, index = body(0, 4):uint(), body(8, 2):uint()
+        local count, parity = body(10, 2):uint(), body(12, 2):uint()
+        local kind = index < count and "data" or "parity"
+        pt:add(f.video_kind, kind):set_generated()
+        if len > 14 then
+            pt:add(f.video_data, body(14))
+        end
+        return string.format(" msg=%d %s %d of %d+%d", id, kind,
+            index < count and index or index - count, count, parity)
+    elseif ftype == DATA and (channel == 0 or channel == 4) then
+        if len < 5 then
+            malformed(pt, "PayloadTooShort", "a reliable segment has a 5-byte header")
+            return ""
+        end
+        pt:add(f.seg_sequence, body(0, 4))
+        pt:add(f.seg_flags, body(4, 1))
+        if len > 5 then
+            pt:add(f.seg_data, body(5))
+        end
+        return string.format(" seq=%d", body(0, 4):uint())
+    elseif ftype == ACK and len >= ACK_MIN_LEN then
+        pt:add(f.ack_next, body(0, 4))
+        pt:add(f.ack_window, body(4, 2))
+        pt:add(f.ack_ranges, body(6, 1))
+        local off = ACK_MIN_LEN
+        while off + ACK_RANGE_LEN <= len do
+            pt:add(f.ack_start, body(off, 4))
+            pt:add(f.ack_len, body(off + 4, 2))
+            off = off + ACK_RANGE_LEN
+        end
+        return string.format(" next=%d", body(0, 4):uint())
+    elseif ftype == CLOSE and len == 2 then
+        pt:add(f.close_code, body(0, 2))
+        return string.format(" code=0x%04x", body(0, 2):uint())
+    elseif ftype == FEEDBACK and len == 48 then
+        add_layout(body, pt, FEEDBACK_BODY)
+        return string.format(" lost=%s runs=%s", tostring(body(32, 8):uint64()),
+            tostring(body(40, 8):uint64()))
+    end
+    return ""
+end
+
 -- Decode the encrypted part of a frame. Returns the Info column text after the channel.
-local function dissect_encrypted(ftype, tvb, take, complete, top, li)
+-- `decrypted`: the frame comes from a decrypted capture, its body is plaintext.
+local function dissect_encrypted(ftype, tvb, take, complete, top, li, channel, decrypted)
     if take < TAG_LEN then
         malformed(li, "PayloadTooShort", string.format(
             "encrypted payload of %d bytes: shorter than the %d-byte tag", take, TAG_LEN))
@@ -382,7 +483,12 @@ local function dissect_encrypted(ftype, tvb, take, complete, top, li)
     local clen = take - TAG_LEN
     local ct = top:add(f.ciphertext_len, clen)
     ct:set_generated()
-    if clen > 0 then
+    local body_info = ""
+    if decrypted then
+        if clen > 0 then
+            body_info = dissect_plaintext(ftype, channel, tvb(HEADER_LEN, clen), top)
+        end
+    elseif clen > 0 then
         top:add(f.ciphertext, tvb(HEADER_LEN, clen))
     end
     top:add(f.tag, tvb(HEADER_LEN + clen, TAG_LEN))
@@ -397,7 +503,7 @@ local function dissect_encrypted(ftype, tvb, take, complete, top, li)
         local ranges = math.floor((clen - ACK_MIN_LEN) / ACK_RANGE_LEN)
         info = info .. string.format(" ranges=%d", ranges)
     end
-    return info
+    return info .. body_info
 end
 
 local function dissect(tvb, pinfo, tree)
@@ -505,7 +611,9 @@ local function dissect(tvb, pinfo, tree)
             info = info .. " ch=" .. (channel_names[channel] or tostring(channel))
         end
         info = info .. " ctr=" .. tostring(counter) .. " phase=" .. key_phase_of(flags)
-        info = info .. dissect_encrypted(ftype, tvb, take, take == plen, top, li)
+        local decrypted = pinfo.src_port == DECRYPTED_PORT or pinfo.dst_port == DECRYPTED_PORT
+        info = info .. dissect_encrypted(ftype, tvb, take, take == plen, top, li, channel,
+            decrypted)
     end
     top:set_text("rotorlink, " .. info)
     if #problems > 0 then
@@ -583,3 +691,5 @@ function rotorlink.prefs_changed()
 end
 
 register_port(UDP_PORT)
+-- Decrypted captures: always on their own port.
+udp_table:add(DECRYPTED_PORT, rotorlink)

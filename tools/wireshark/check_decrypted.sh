@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Check that tshark and the rotorlink Lua dissector decode the bodies of a decrypted capture.
+#
+#   tools/wireshark/check_decrypted.sh DECRYPTED
+#
+# DECRYPTED is what `rotorlink decrypt CAPTURE --keylog K -o DECRYPTED` writes from a whole
+# link's capture (`rotorlink sim --pcap CAPTURE --keylog K`). The checks:
+#
+#   - every record is rotorlink on UDP port 47475 and decodes with no expert info of
+#     warning level or above;
+#   - every encrypted frame with a body shows its plaintext, and its body's fields
+#     (PROTOCOL.md 6): a video fragment its message id, index, data and parity counts and
+#     kind (data or parity: the FEC layout, 6.2); a reliable segment its sequence; an Ack
+#     its next expected sequence; a Feedback its lost counters and loss runs;
+#   - video fragments of both kinds appear, and no fragment's index is past its message's
+#     data + parity count.
+#
+# It prints a short summary and exits 0, or names the failed check and exits 1. The
+# dissector is tools/wireshark/rotorlink.lua, or $ROTORLINK_DISSECTOR.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+dissector="${ROTORLINK_DISSECTOR:-$here/rotorlink.lua}"
+
+fail() {
+    printf 'check_decrypted.sh: %s\n' "$*" >&2
+    exit 1
+}
+
+[ $# -eq 1 ] || { echo "usage: $0 DECRYPTED" >&2; exit 2; }
+capture="$1"
+command -v tshark >/dev/null || fail "tshark is not installed (apt-get install tshark)"
+[ -r "$capture" ] || fail "cannot read $capture"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+shark() {
+    if ! tshark -X "lua_script:$dissector" -r "$capture" "$@" >"$work/out" 2>"$work/err"; then
+        grep -v 'Running as user' "$work/err" >&2 || true
+        fail "tshark failed"
+    fi
+    if grep -v 'Running as user' "$work/err" | grep -q .; then
+        grep -v 'Running as user' "$work/err" >&2
+        fail "tshark printed errors (a Lua error in the dissector?)"
+    fi
+    cat "$work/out"
+}
+
+shark -Y '_ws.expert.severity >= 0x00600000' -T fields -e frame.number -e _ws.expert.message \
+    >"$work/experts"
+if [ -s "$work/experts" ]; then
+    head -n 10 "$work/experts" >&2
+    fail "$(wc -l <"$work/experts") records have expert infos of warning level or above"
+fi
+
+fields=(frame.number udp.dstport rotorlink.type rotorlink.channel rotorlink.ciphertext_len
+    rotorlink.plaintext rotorlink.video.message_id rotorlink.video.index rotorlink.video.count
+    rotorlink.video.parity rotorlink.video.kind rotorlink.segment.sequence
+    rotorlink.ack.next_expected rotorlink.feedback.lost rotorlink.feedback.loss_runs)
+args=(-T fields -E occurrence=f -E separator=/t)
+for field in "${fields[@]}"; do
+    args+=(-e "$field")
+done
+shark "${args[@]}" >"$work/fields"
+[ -s "$work/fields" ] || fail "$capture has no records"
+
+awk -F '\t' '
+function bad(msg) {
+    printf "check_decrypted.sh: frame %s: %s\n", $1, msg > "/dev/stderr"
+    failed = 1
+    exit 1
+}
+function need(col, name) { if ($col == "") bad("no " name) }
+{
+    n++
+    if ($2 != 47475) bad("UDP port " $2 ", not 47475 (not decrypted?)")
+    type = $3
+    if (type == "0x10" || type == "0x11" || type == "0x13" || type == "0x14") {
+        if ($5 > 0) need(6, "plaintext")
+    }
+    if (type == "0x10" && $4 == 3) {
+        need(7, "video message id"); need(8, "fragment index"); need(9, "data count")
+        need(10, "parity count"); need(11, "fragment kind")
+        if ($8 >= $9 + $10) bad("fragment " $8 " of a message of " $9 " + " $10)
+        kind[$11]++
+        messages[$7] = 1
+        if ($10 > max_parity) max_parity = $10
+        if ($11 == "data") data_of[$7]++
+    } else if (type == "0x10" && ($4 == 0 || $4 == 4)) {
+        need(12, "segment sequence"); segments++
+    } else if (type == "0x11") {
+        need(13, "next expected"); acks++
+    } else if (type == "0x14") {
+        need(14, "lost counters"); need(15, "loss runs"); feedback++
+    }
+}
+END {
+    if (failed) exit 1
+    if (!("data" in kind) || !("parity" in kind)) {
+        print "check_decrypted.sh: video fragments of both kinds expected" > "/dev/stderr"; exit 1
+    }
+    m = 0; for (id in messages) m++
+    printf "%d records decoded on port 47475, no expert warnings\n", n
+    printf "video: %d messages, %d data and %d parity fragments (at most %d parity per message)\n", \
+        m, kind["data"], kind["parity"], max_parity
+    printf "reliable segments %d, acks %d, feedback %d (lost counters and loss runs decoded)\n", \
+        segments, acks, feedback
+}
+' "$work/fields"
+echo "ok: $capture decodes with $(basename "$dissector")"
