@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rand_core::RngCore;
 use rotorlink::handshake::keys::{bond_id, mac1};
-use rotorlink::handshake::messages::{frame, Init, InitBody, Kind, MAC1_LEN, SUITE_V1};
+use rotorlink::handshake::messages::{frame, Init, InitBody, Kind, MAC1_LEN, SUITE_V2};
 use rotorlink::handshake::{pake, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN};
 use rotorlink::Role;
@@ -56,7 +56,7 @@ const FORGED: [Forged; 7] = [
 
 fn pair_init(remote_static: [u8; 32], ke1: &[u8], index: u32, good_mac: bool) -> Vec<u8> {
     let init = Init {
-        suite: SUITE_V1,
+        suite: SUITE_V2,
         sender_index: index,
         body: InitBody::Pair { remote_static, ke1 },
         mac1: [0x3b; MAC1_LEN],
@@ -72,7 +72,7 @@ fn pair_init(remote_static: [u8; 32], ke1: &[u8], index: u32, good_mac: bool) ->
 
 fn keyed_init(body: InitBody<'_>, index: u32) -> Vec<u8> {
     let init = Init {
-        suite: SUITE_V1,
+        suite: SUITE_V2,
         sender_index: index,
         body,
         mac1: [0x5c; MAC1_LEN],

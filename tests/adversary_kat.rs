@@ -22,7 +22,7 @@ use rand_core::SeedableRng;
 use rotorlink::crypto::{nonce, traffic_key, traffic_secrets, AeadKey, AeadProvider};
 use rotorlink::handshake::keys::{bond_id, bond_key, contributory, mac1};
 use rotorlink::handshake::limits::MemoryAttemptStore;
-use rotorlink::handshake::messages::{frame, Init, InitBody, MAC1_LEN, SUITE_V1};
+use rotorlink::handshake::messages::{frame, Init, InitBody, MAC1_LEN, SUITE_V2};
 use rotorlink::handshake::{AircraftIdentity, HandshakeError, KsfParams};
 use rotorlink::wire::body::{SegmentHeader, SEGMENT_FIRST, SEGMENT_LAST};
 use rotorlink::wire::{FrameType, Header, HEADER_LEN, TAG_LEN};
@@ -362,7 +362,7 @@ fn bonded_aircraft(remote_static: &StaticSecret) -> Link {
 /// the aircraft's cheap checks) carrying `ephemeral`.
 fn session_init(remote: &StaticSecret, aircraft: &PublicKey, index: u32, e: [u8; 32]) -> Vec<u8> {
     let init = Init {
-        suite: SUITE_V1,
+        suite: SUITE_V2,
         sender_index: index,
         body: InitBody::Session {
             bond_id: bond_id(&PublicKey::from(remote)),

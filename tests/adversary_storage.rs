@@ -8,7 +8,7 @@ mod common;
 
 use rotorlink::handshake::keys::{bond_id, bond_key, keyed_secrets, mac1, transcript_hash};
 use rotorlink::handshake::messages::{
-    frame, Finish, Init, InitBody, Kind, Response, ResponseBody, CONFIRM_LEN, MAC1_LEN, SUITE_V1,
+    frame, Finish, Init, InitBody, Kind, Response, ResponseBody, CONFIRM_LEN, MAC1_LEN, SUITE_V2,
 };
 use rotorlink::handshake::{RefusalReason, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN};
@@ -35,7 +35,7 @@ fn rogue_session(f: &mut Flight, remote: &RemoteIdentity, seed: u64) -> Link {
             ephemeral: PublicKey::from(&e_r).to_bytes(),
         };
         let init = Init {
-            suite: SUITE_V1,
+            suite: SUITE_V2,
             sender_index: index,
             body,
             mac1: [0; MAC1_LEN],

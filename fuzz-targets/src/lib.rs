@@ -31,7 +31,7 @@ use rotorlink::crypto::{
 use rotorlink::handshake::keys::{bond_key, mac1, transcript_hash};
 use rotorlink::handshake::messages::{
     self, Finish, Init, InitBody, Kind, Refusal, RefusalReason, Response, ResponseBody,
-    BOND_ID_LEN, CONFIRM_LEN, MAC1_LEN, SUITE_V1, TICKET_LEN,
+    BOND_ID_LEN, CONFIRM_LEN, MAC1_LEN, SUITE_V2, TICKET_LEN,
 };
 use rotorlink::handshake::pake::{self, KE1_LEN};
 use rotorlink::handshake::{
@@ -653,7 +653,7 @@ fn round_trips(input: &mut Input<'_>) {
         },
     ] {
         let init = Init {
-            suite: SUITE_V1,
+            suite: SUITE_V2,
             sender_index: index,
             body,
             mac1: mac,

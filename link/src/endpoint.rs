@@ -156,6 +156,13 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Remote: the wall clock reads `unix` at `now` (handshake timestamps).
+    pub(crate) fn set_wall_clock(&mut self, unix: core::time::Duration, now: Timestamp) {
+        if let Role::Remote { hs, .. } = &mut self.role {
+            hs.set_wall_clock(unix, now);
+        }
+    }
+
     /// Remote: is there a bond and no handshake under way (so a reconnect can start)?
     pub(crate) fn can_reconnect(&self) -> bool {
         matches!(&self.role, Role::Remote { hs, .. }

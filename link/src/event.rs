@@ -156,6 +156,11 @@ pub enum Event {
     /// A remote was linked to this aircraft, or this remote to an aircraft: persist the
     /// identity (`aircraft_identity()` / `remote_identity()`) now.
     Bonded,
+    /// Aircraft: its identity changed otherwise (a bonded remote's newest handshake
+    /// timestamp, PROTOCOL.md 20.1): persist `aircraft_identity()` now. Until it is
+    /// persisted, a restart forgets the newest timestamp, and the `Init` that carried it could
+    /// be replayed once (it cannot complete a session).
+    IdentityChanged,
     /// A pairing attempt with the code failed.
     PairingRejected {
         /// Attempts left before the aircraft locks out.

@@ -221,9 +221,22 @@ impl<P: AeadProvider> Link<P> {
         self.endpoint.remote_identity()
     }
 
-    /// The aircraft's identity (with its bonds), to persist after [`Event::Bonded`].
+    /// The aircraft's identity (with its bonds), to persist after [`Event::Bonded`] and
+    /// [`Event::IdentityChanged`].
     pub fn aircraft_identity(&self) -> Option<&AircraftIdentity> {
         self.endpoint.aircraft_identity()
+    }
+
+    /// Remote: the wall clock reads `unix` (time since 1970-01-01 UTC) at `now`. The session
+    /// and resume `Init`s carry a timestamp that the aircraft requires to grow for each bond,
+    /// across restarts of either end (PROTOCOL.md 20.1); it is this clock plus the link time
+    /// elapsed since. Call it once at start (the tokio adapter does) and again whenever the
+    /// clock is corrected. Without it the timestamp is the link time since its epoch, which
+    /// grows only within one run: after the remote restarts, the aircraft refuses its
+    /// `Init`s (`Replayed`) until that time passes the newest it accepted. Timestamps never
+    /// go backwards within a run, whatever this is set to. No effect on an aircraft.
+    pub fn set_wall_clock(&mut self, unix: core::time::Duration, now: Timestamp) {
+        self.endpoint.set_wall_clock(unix, now);
     }
 
     /// Aircraft: replace the security code (over a channel the owner trusts). Every bond is
@@ -474,6 +487,7 @@ impl<P: AeadProvider> Link<P> {
                     }
                 }
                 HsEvent::Bonded => Event::Bonded,
+                HsEvent::IdentityChanged => Event::IdentityChanged,
                 HsEvent::Unconfirmed => {
                     self.connection.abandon_keys();
                     Event::HandshakeFailed {

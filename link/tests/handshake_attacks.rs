@@ -7,7 +7,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use rotorlink::handshake::keys::{bond_id, mac1};
 use rotorlink::handshake::limits::{LimitsConfig, MemoryAttemptStore};
-use rotorlink::handshake::messages::{frame, Init, InitBody, MAC1_LEN, SUITE_V1};
+use rotorlink::handshake::messages::{frame, Init, InitBody, MAC1_LEN, SUITE_V2};
 use rotorlink::handshake::{AircraftIdentity, HandshakeConfig, KsfParams, RemoteIdentity};
 use rotorlink::wire::FrameType;
 use rotorlink::{Config, Event, Link, Timestamp};
@@ -172,7 +172,7 @@ fn forged_session_init(victim: &PublicKey, r: &mut ChaCha20Rng) -> Vec<u8> {
     let mut ephemeral = [0u8; 32];
     r.fill_bytes(&mut ephemeral);
     let init = Init {
-        suite: SUITE_V1,
+        suite: SUITE_V2,
         sender_index: r.next_u32(),
         body: InitBody::Session {
             bond_id: bond_id(victim),

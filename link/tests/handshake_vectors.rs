@@ -28,7 +28,7 @@ use rotorlink::handshake::keys::{
 use rotorlink::handshake::limits::MemoryAttemptStore;
 use rotorlink::handshake::messages::{
     frame, parse_frame, Finish, Init, InitBody, Kind, Response, ResponseBody, CONFIRM_LEN,
-    MAC1_LEN, SUITE_V1,
+    MAC1_LEN, SUITE_V2,
 };
 use rotorlink::handshake::{AircraftIdentity, KsfParams, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN, TAG_LEN};
@@ -109,7 +109,7 @@ fn session_init(
     ephemeral: [u8; 32],
 ) -> Vec<u8> {
     let init = Init {
-        suite: SUITE_V1,
+        suite: SUITE_V2,
         sender_index: remote_index,
         body: InitBody::Session {
             bond_id: bond,
@@ -217,7 +217,7 @@ fn session_handshake_vectors_follow_the_message_formats_and_key_schedule() {
     );
     let parsed = Init::parse(payload).unwrap();
     assert_eq!(parsed.kind(), Kind::Session);
-    assert_eq!(parsed.suite, SUITE_V1);
+    assert_eq!(parsed.suite, SUITE_V2);
     assert_eq!(parsed.sender_index, k.remote_index);
     assert_eq!(
         parsed.body,

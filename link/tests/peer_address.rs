@@ -13,7 +13,7 @@ use rand_core::{RngCore, SeedableRng};
 use rotorlink::handshake::keys::mac1;
 use rotorlink::handshake::limits::MemoryAttemptStore;
 use rotorlink::handshake::messages::{
-    frame, Init, InitBody, BOND_ID_LEN, MAC1_LEN, SUITE_V1, TICKET_LEN,
+    frame, Init, InitBody, BOND_ID_LEN, MAC1_LEN, SUITE_V2, TICKET_LEN,
 };
 use rotorlink::handshake::{AircraftIdentity, KsfParams, RemoteIdentity};
 use rotorlink::wire::FrameType;
@@ -204,7 +204,7 @@ fn assert_handshake_only(sent: &[(SocketAddr, Vec<u8>)]) {
 
 fn init_frame(body: InitBody<'_>, r: &mut ChaCha20Rng) -> Vec<u8> {
     let init = Init {
-        suite: SUITE_V1,
+        suite: SUITE_V2,
         sender_index: r.next_u32() | 1,
         body,
         mac1: [0; MAC1_LEN],

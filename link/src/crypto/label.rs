@@ -17,8 +17,10 @@ pub const BOND: &[u8] = b"rotorlink v1 bond";
 pub const SESSION: &[u8] = b"rotorlink v1 session";
 /// Transcript label of the resume handshake.
 pub const RESUME: &[u8] = b"rotorlink v1 resume";
-/// HKDF-Expand label of the aircraft's key confirmation.
-pub const AIRCRAFT_CONFIRM: &[u8] = b"rotorlink v1 aircraft confirm";
+/// Noise prologue prefix of the session handshake.
+pub const SESSION_PROLOGUE: &[u8] = b"rotorlink v1 session prologue";
+/// Noise prologue prefix of the resume handshake.
+pub const RESUME_PROLOGUE: &[u8] = b"rotorlink v1 resume prologue";
 /// HKDF-Expand label of the remote's key confirmation.
 pub const REMOTE_CONFIRM: &[u8] = b"rotorlink v1 remote confirm";
 /// HKDF-Expand label of a keyed handshake's shared secret.
@@ -49,7 +51,8 @@ mod tests {
             BOND,
             SESSION,
             RESUME,
-            AIRCRAFT_CONFIRM,
+            SESSION_PROLOGUE,
+            RESUME_PROLOGUE,
             REMOTE_CONFIRM,
             HANDSHAKE_SECRET,
             TICKET,

@@ -14,22 +14,23 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use rand_core::{CryptoRng, RngCore};
-use x25519_dalek::{PublicKey, StaticSecret};
-use zeroize::Zeroizing;
+use x25519_dalek::PublicKey;
 
-use super::identity::AircraftIdentity;
+use super::identity::{AircraftIdentity, HandshakeTimestamp};
 use super::keys::{
-    confirm_eq, contributory, keyed_secrets, mac1_valid, pair_context, transcript_hash, Resumption,
+    confirm_eq, contributory, keyed_secrets, mac1_valid, pair_context, prologue, transcript_hash,
+    Resumption,
 };
 use super::limits::{self, AttemptGuard, AttemptStore};
+use super::noise::{self, Ephemeral, NoiseHandshake, Pattern};
 use super::pake::{self, ServerLogin};
 use super::{Established, HandshakeConfig, HandshakeError, HsEvent};
 use crate::crypto::{label, Secret};
 use crate::wire::handshake::{
     self as messages, Finish, Init, InitBody, Kind, Refusal, RefusalReason, Response, ResponseBody,
-    CONFIRM_LEN, SUITE_V1,
+    CONFIRM_LEN, MESSAGE2_LEN, SUITE_V2,
 };
-use crate::wire::FrameType;
+use crate::wire::{FrameType, HEADER_LEN};
 use crate::Timestamp;
 
 /// The attempt store the aircraft uses, boxed so that the app picks the implementation.
@@ -46,6 +47,7 @@ enum PendingKind {
         kind: Kind,
         confirm_remote: [u8; CONFIRM_LEN],
         handshake_secret: Secret,
+        transcript_hash: [u8; 32],
     },
 }
 
@@ -378,7 +380,7 @@ impl AircraftHandshake {
         rng: &mut (impl RngCore + CryptoRng),
         events: &mut impl FnMut(HsEvent),
     ) -> Result<Reply, HandshakeError> {
-        if init.suite != SUITE_V1 {
+        if init.suite != SUITE_V2 {
             return Err(HandshakeError::Malformed);
         }
         let link_id = self.identity.link_id();
@@ -432,7 +434,9 @@ impl AircraftHandshake {
             }
         }
         let ephemeral = match init.body {
-            InitBody::Session { ephemeral, .. } | InitBody::Resume { ephemeral, .. } => {
+            InitBody::Session { message, .. } | InitBody::Resume { message, .. } => {
+                let mut ephemeral = [0u8; 32];
+                ephemeral.copy_from_slice(&message[..32]);
                 if self.recent_ephemerals.contains(&ephemeral) {
                     return Err(HandshakeError::Replayed);
                 }
@@ -528,36 +532,38 @@ impl AircraftHandshake {
                 };
                 (kind, response_frame)
             }
-            InitBody::Session { bond_id, ephemeral } => {
-                let Some((remote_static, _)) = self.identity.find_bond(&bond_id) else {
+            InitBody::Session { bond_id, message } => {
+                let Some((remote_static, bond_key)) = self.identity.find_bond(&bond_id) else {
                     return Err(HandshakeError::Unexpected); // checked with mac1 above
                 };
-                let their_e = PublicKey::from(ephemeral);
-                let mine = StaticSecret::random_from_rng(&mut *rng);
-                let s = self.identity.static_secret();
-                self.expensive_ops += 4;
-                let ee = mine.diffie_hellman(&their_e);
-                let es = s.diffie_hellman(&their_e);
-                let se = mine.diffie_hellman(&remote_static);
-                let ss = s.diffie_hellman(&remote_static);
-                if !contributory(&ee) || !contributory(&es) {
-                    return Err(HandshakeError::AuthenticationFailed);
-                }
-                let mut ikm = Zeroizing::new([0u8; 128]);
-                for (i, dh) in [&ee, &es, &se, &ss].iter().enumerate() {
-                    ikm[i * 32..(i + 1) * 32].copy_from_slice(dh.as_bytes());
-                }
-                keyed_response(
+                let psk: [u8; 32] = *bond_key.expose();
+                let psk = zeroize::Zeroizing::new(psk);
+                let keys = noise::Keys {
+                    psk: &psk,
+                    local_static: Some(self.identity.static_secret()),
+                    remote_static: Some(&remote_static),
+                };
+                let prefix = &frame[..HEADER_LEN + init.noise_offset()];
+                let responder = NoiseHandshake::responder(
+                    Pattern::KKpsk0,
+                    &prologue(label::SESSION_PROLOGUE, prefix),
+                    &keys,
+                    Ephemeral::random(rng),
+                )?;
+                // Reading message 1 costs es and ss; writing message 2 ee and se.
+                self.keyed_response(
                     Kind::Session,
-                    label::SESSION,
+                    responder,
+                    &message,
+                    (2, 2),
                     frame,
+                    remote,
                     remote_index,
                     local_index,
-                    &mine,
-                    &ikm[..],
-                )
+                    events,
+                )?
             }
-            InitBody::Resume { ticket, ephemeral } => {
+            InitBody::Resume { ticket, message } => {
                 let secret = match &self.resumption {
                     Some((r, last))
                         if confirm_eq(&r.ticket, &ticket)
@@ -573,24 +579,31 @@ impl AircraftHandshake {
                         ))
                     }
                 };
-                let mine = StaticSecret::random_from_rng(&mut *rng);
-                self.expensive_ops += 1;
-                let ee = mine.diffie_hellman(&PublicKey::from(ephemeral));
-                if !contributory(&ee) {
-                    return Err(HandshakeError::AuthenticationFailed);
-                }
-                let mut ikm = Zeroizing::new([0u8; 64]);
-                ikm[..32].copy_from_slice(secret.expose());
-                ikm[32..].copy_from_slice(ee.as_bytes());
-                keyed_response(
+                let psk = zeroize::Zeroizing::new(*secret.expose());
+                let keys = noise::Keys {
+                    psk: &psk,
+                    local_static: None,
+                    remote_static: None,
+                };
+                let prefix = &frame[..HEADER_LEN + init.noise_offset()];
+                let responder = NoiseHandshake::responder(
+                    Pattern::NNpsk0,
+                    &prologue(label::RESUME_PROLOGUE, prefix),
+                    &keys,
+                    Ephemeral::random(rng),
+                )?;
+                // Message 1 is read with the psk alone; message 2 costs ee.
+                self.keyed_response(
                     Kind::Resume,
-                    label::RESUME,
+                    responder,
+                    &message,
+                    (0, 1),
                     frame,
+                    remote,
                     remote_index,
                     local_index,
-                    &mine,
-                    &ikm[..],
-                )
+                    events,
+                )?
             }
         };
         self.pending = Some(Pending {
@@ -647,6 +660,7 @@ impl AircraftHandshake {
                     kind,
                     confirm_remote,
                     handshake_secret,
+                    ..
                 },
                 Finish::Keyed { kind: k, confirm },
             ) if kind == k => {
@@ -672,10 +686,18 @@ impl AircraftHandshake {
         self.session_remote = Some(pending.remote);
         self.last_init = Some(pending.init_frame.clone());
         self.last_finish = Some(frame.to_vec());
+        let transcript = match &pending.kind {
+            PendingKind::Keyed {
+                transcript_hash, ..
+            } => *transcript_hash,
+            PendingKind::Pair { .. } => {
+                transcript_hash(&[&pending.init_frame, &pending.response_frame])
+            }
+        };
         events(HsEvent::Established(Established {
             kind,
             handshake_secret: secret,
-            transcript_hash: transcript_hash(&[&pending.init_frame, &pending.response_frame]),
+            transcript_hash: transcript,
             local_index: pending.local_index,
             peer_index: pending.remote_index,
         }));
@@ -683,35 +705,68 @@ impl AircraftHandshake {
     }
 }
 
-/// Build a session or resume response, returning the pending state and the frame.
-fn keyed_response(
-    kind: Kind,
-    label: &[u8],
-    init_frame: &[u8],
-    remote_index: u32,
-    local_index: u32,
-    ephemeral: &StaticSecret,
-    ikm: &[u8],
-) -> (PendingKind, Vec<u8>) {
-    let mut response = Response {
-        sender_index: local_index,
-        body: ResponseBody::Keyed {
+impl AircraftHandshake {
+    /// The Noise half of a session or resume `Init`: read message 1 (its payload is the
+    /// timestamp), refuse a timestamp not later than the bond's newest before any further
+    /// work, write message 2, and derive what the `Finish` must prove. `cost` is the X25519
+    /// count of reading message 1 and of writing message 2. Nothing changes on an error but
+    /// the counters.
+    #[allow(clippy::too_many_arguments)]
+    fn keyed_response(
+        &mut self,
+        kind: Kind,
+        mut responder: NoiseHandshake,
+        message: &[u8],
+        cost: (u64, u64),
+        init_frame: &[u8],
+        remote: [u8; 32],
+        remote_index: u32,
+        local_index: u32,
+        events: &mut impl FnMut(HsEvent),
+    ) -> Result<(PendingKind, Vec<u8>), HandshakeError> {
+        self.expensive_ops += cost.0;
+        let payload = responder.read_message(message)?;
+        let timestamp: HandshakeTimestamp = payload[..]
+            .try_into()
+            .map_err(|_| HandshakeError::Malformed)?;
+        let newest = self
+            .identity
+            .newest_timestamp(&remote)
+            .ok_or(HandshakeError::Unexpected)?;
+        if timestamp <= newest {
+            // Recorded, or older than one already accepted: refused before ee and se.
+            return Err(HandshakeError::Replayed);
+        }
+        self.expensive_ops += cost.1;
+        let message2 = responder.write_message(&[])?;
+        let message2: [u8; MESSAGE2_LEN] = message2[..]
+            .try_into()
+            .map_err(|_| HandshakeError::Malformed)?;
+        let outputs = responder.finish()?;
+        let response = Response {
+            sender_index: local_index,
+            body: ResponseBody::Keyed {
+                kind,
+                message: message2,
+            },
+        };
+        let frame = messages::frame(FrameType::HandshakeResponse, remote_index, &response.emit());
+        let label = match kind {
+            Kind::Resume => label::RESUME,
+            _ => label::SESSION,
+        };
+        let s = keyed_secrets(label, &outputs, init_frame, &frame);
+        // Only now, with the answer made, is the timestamp taken: the application persists
+        // the identity on `IdentityChanged`.
+        if self.identity.advance_timestamp(&remote, timestamp) {
+            events(HsEvent::IdentityChanged);
+        }
+        let pending = PendingKind::Keyed {
             kind,
-            ephemeral: PublicKey::from(ephemeral).to_bytes(),
-            confirm: [0; CONFIRM_LEN],
-        },
-    };
-    let unconfirmed = messages::frame(FrameType::HandshakeResponse, remote_index, &response.emit());
-    let before_confirm = &unconfirmed[..unconfirmed.len() - CONFIRM_LEN];
-    let s = keyed_secrets(label, &[init_frame, before_confirm], ikm);
-    if let ResponseBody::Keyed { confirm, .. } = &mut response.body {
-        *confirm = s.confirm_aircraft;
+            confirm_remote: s.confirm_remote,
+            handshake_secret: s.handshake_secret,
+            transcript_hash: s.transcript_hash,
+        };
+        Ok((pending, frame))
     }
-    let frame = messages::frame(FrameType::HandshakeResponse, remote_index, &response.emit());
-    let pending = PendingKind::Keyed {
-        kind,
-        confirm_remote: s.confirm_remote,
-        handshake_secret: s.handshake_secret,
-    };
-    (pending, frame)
 }

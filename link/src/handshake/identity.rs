@@ -17,6 +17,11 @@ use crate::crypto::Secret;
 use crate::wire::handshake::BOND_ID_LEN;
 
 const FORMAT_V1: u8 = 1;
+/// Version 2 (issue 15): each bond carries the newest handshake timestamp accepted from it.
+const FORMAT_V2: u8 = 2;
+
+/// A handshake timestamp (TAI64N, PROTOCOL.md 20): all zeros means none yet.
+pub type HandshakeTimestamp = [u8; crate::handshake::noise::TIMESTAMP_LEN];
 
 /// The aircraft's security state.
 pub struct AircraftIdentity {
@@ -28,6 +33,9 @@ pub struct AircraftIdentity {
     bonds: Vec<PublicKey>,
     /// The bond key of each bond, in the same order (cached: one X25519 each).
     bond_keys: Vec<Secret>,
+    /// The newest handshake timestamp accepted from each bond, in the same order (persisted:
+    /// a recorded `Init` is refused after a restart too).
+    newest: Vec<HandshakeTimestamp>,
 }
 
 impl AircraftIdentity {
@@ -51,6 +59,7 @@ impl AircraftIdentity {
             code_epoch: 1,
             bonds: Vec::new(),
             bond_keys: Vec::new(),
+            newest: Vec::new(),
         })
     }
 
@@ -67,6 +76,7 @@ impl AircraftIdentity {
         self.code_epoch = self.code_epoch.wrapping_add(1);
         self.bonds.clear();
         self.bond_keys.clear();
+        self.newest.clear();
         Ok(())
     }
 
@@ -108,6 +118,27 @@ impl AircraftIdentity {
             let key = bond_key(&self.static_secret.diffie_hellman(&remote));
             self.bond_keys.push(key);
             self.bonds.push(remote);
+            self.newest.push([0; 12]);
+        }
+    }
+
+    /// The newest handshake timestamp accepted from the bonded remote `remote` (zeros: none).
+    pub fn newest_timestamp(&self, remote: &[u8; 32]) -> Option<HandshakeTimestamp> {
+        let i = self.bonds.iter().position(|pk| pk.as_bytes() == remote)?;
+        self.newest.get(i).copied()
+    }
+
+    /// Record a newer handshake timestamp for `remote`; false if it is not newer (or no bond).
+    pub(crate) fn advance_timestamp(&mut self, remote: &[u8; 32], ts: HandshakeTimestamp) -> bool {
+        let Some(i) = self.bonds.iter().position(|pk| pk.as_bytes() == remote) else {
+            return false;
+        };
+        match self.newest.get_mut(i) {
+            Some(newest) if ts > *newest => {
+                *newest = ts;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -121,9 +152,9 @@ impl AircraftIdentity {
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let pw = self.password.to_bytes();
         // Sized up front: a growing Vec would leave copies of the secrets in freed memory.
-        let len = 1 + 16 + 32 + 4 + 12 + 4 + pw.len() + 4 + 32 * self.bonds.len();
+        let len = 1 + 16 + 32 + 4 + 12 + 4 + pw.len() + 4 + (32 + 12) * self.bonds.len();
         let mut out = Zeroizing::new(Vec::with_capacity(len));
-        out.push(FORMAT_V1);
+        out.push(FORMAT_V2);
         out.extend_from_slice(&self.link_id);
         out.extend_from_slice(self.static_secret.as_bytes());
         out.extend_from_slice(&self.code_epoch.to_be_bytes());
@@ -137,22 +168,27 @@ impl AircraftIdentity {
         out.extend_from_slice(&(pw.len() as u32).to_be_bytes());
         out.extend_from_slice(&pw);
         out.extend_from_slice(&(self.bonds.len() as u32).to_be_bytes());
-        for b in &self.bonds {
+        for (b, ts) in self.bonds.iter().zip(&self.newest) {
             out.extend_from_slice(b.as_bytes());
+            out.extend_from_slice(ts);
         }
         debug_assert_eq!(out.len(), len, "sized up front");
         out
     }
 
-    /// Decode what [`AircraftIdentity::to_bytes`] wrote.
+    /// Decode what [`AircraftIdentity::to_bytes`] wrote (format 2), or the format 1 of
+    /// earlier versions (no timestamps: every bond starts with none).
     ///
     /// # Errors
     /// [`PakeError::Storage`] for bytes that are not a valid identity.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, PakeError> {
         let mut r = Fields(bytes);
-        if r.take(1)? != [FORMAT_V1] {
-            return Err(PakeError::Storage);
-        }
+        let version = r.take(1)?;
+        let with_timestamps = match version {
+            [FORMAT_V1] => false,
+            [FORMAT_V2] => true,
+            _ => return Err(PakeError::Storage),
+        };
         let link_id: LinkId = r.array()?;
         let static_secret = StaticSecret::from(r.array::<32>()?);
         let code_epoch = r.u32()?;
@@ -164,12 +200,16 @@ impl AircraftIdentity {
         let pw_len = r.u32()? as usize;
         let password = PasswordFile::from_bytes(r.take(pw_len)?)?;
         let n = r.u32()? as usize;
-        if n > r.0.len() / 32 {
+        let entry = if with_timestamps { 32 + 12 } else { 32 };
+        if n > r.0.len() / entry {
             return Err(PakeError::Storage);
         }
-        let bonds = (0..n)
-            .map(|_| r.array::<32>().map(PublicKey::from))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut bonds = Vec::with_capacity(n);
+        let mut newest = Vec::with_capacity(n);
+        for _ in 0..n {
+            bonds.push(PublicKey::from(r.array::<32>()?));
+            newest.push(if with_timestamps { r.array()? } else { [0; 12] });
+        }
         if !r.0.is_empty() {
             return Err(PakeError::Storage);
         }
@@ -185,6 +225,7 @@ impl AircraftIdentity {
             code_epoch,
             bonds,
             bond_keys,
+            newest,
         })
     }
 }

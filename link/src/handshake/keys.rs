@@ -9,14 +9,15 @@
 //!              Resume: the resumption secret.
 //! mac1         = HMAC-SHA256(mac1 key, Init frame up to mac1)[..16]
 //! pair context = SHA-256("rotorlink v1 pair" || Init frame || Response frame up to KE2)
-//! th           = SHA-256(label || Init frame || Response frame up to its confirm)
-//!   Session:  label "rotorlink v1 session", ikm = DH(ee) || DH(es) || DH(se) || DH(ss)
-//!   Resume:   label "rotorlink v1 resume",  ikm = resumption secret || DH(ee)
-//! prk          = HKDF-Extract(salt = th, ikm)
-//! confirm_a    = HKDF-Expand(prk, "rotorlink v1 aircraft confirm", 16)
+//! prologue     = prologue label || Init frame up to its Noise message   (handshake::noise)
+//!   Session:  "rotorlink v1 session prologue", Noise_KKpsk0, psk = bond key
+//!   Resume:   "rotorlink v1 resume prologue",  Noise_NNpsk0, psk = resumption secret
+//! th           = SHA-256(label || h || Init frame || Response frame)
+//!   (label "rotorlink v1 session" or "rotorlink v1 resume"; h the Noise handshake hash)
+//! prk          = HKDF-Extract(salt = th, IKM = k1 || k2)     (k1, k2: the Noise split)
 //! confirm_r    = HKDF-Expand(prk, "rotorlink v1 remote confirm", 16)
 //! hs secret    = HKDF-Expand(prk, "rotorlink v1 handshake secret", 32)
-//! transcript   = SHA-256(Init frame || Response frame)      (input of the traffic keys)
+//! transcript   = th (session, resume); SHA-256(Init frame || Response frame) (pairing)
 //! resumption   = HKDF-Expand(HKDF-Extract(transcript, hs secret), "rotorlink v1 resumption", 32)
 //! ticket       = HKDF-Expand(HKDF-Extract(transcript, hs secret), "rotorlink v1 ticket", 16)
 //! ```
@@ -28,6 +29,7 @@ use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, SharedSecret};
 use zeroize::Zeroizing;
 
+use super::noise::NoiseOutputs;
 use crate::crypto::{label, Secret, KEY_LEN};
 use crate::wire::handshake::{BOND_ID_LEN, CONFIRM_LEN, MAC1_LEN, TICKET_LEN};
 
@@ -92,14 +94,14 @@ pub fn transcript_hash(frames: &[&[u8]]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// What a keyed (session or resume) handshake derives.
+/// What a keyed (session or resume) handshake derives from the Noise outputs.
 pub struct KeyedSecrets {
-    /// The aircraft's key confirmation.
-    pub confirm_aircraft: [u8; CONFIRM_LEN],
-    /// The remote's key confirmation.
+    /// The remote's key confirmation (its `Finish`).
     pub confirm_remote: [u8; CONFIRM_LEN],
     /// Input of the traffic key schedule.
     pub handshake_secret: Secret,
+    /// The session's transcript hash (input of the traffic keys and the resumption).
+    pub transcript_hash: [u8; 32],
 }
 
 /// Is a DH output usable? A low-order peer key gives an all-zero, non-contributory result.
@@ -107,32 +109,45 @@ pub fn contributory(shared: &SharedSecret) -> bool {
     shared.was_contributory()
 }
 
-/// Derive a keyed handshake's secrets. `label` separates session from resume; `ikm` is the
-/// concatenated DH outputs (and resumption secret); `th_frames` the transcript so far.
-pub fn keyed_secrets(label: &[u8], th_frames: &[&[u8]], ikm: &[u8]) -> KeyedSecrets {
+/// The Noise prologue of a keyed handshake: `label` and every byte of the `Init` datagram
+/// before its Noise message (header, kind, suite, sender index, bond id or ticket).
+pub fn prologue(label: &[u8], init_before_noise: &[u8]) -> alloc::vec::Vec<u8> {
+    let mut p = alloc::vec::Vec::with_capacity(label.len() + init_before_noise.len());
+    p.extend_from_slice(label);
+    p.extend_from_slice(init_before_noise);
+    p
+}
+
+/// Derive a keyed handshake's secrets from the finished Noise handshake and both datagrams.
+/// `label` separates session from resume.
+pub fn keyed_secrets(
+    label: &[u8],
+    noise: &NoiseOutputs,
+    init_frame: &[u8],
+    response_frame: &[u8],
+) -> KeyedSecrets {
     let mut h = Sha256::new();
     h.update(label);
-    for f in th_frames {
-        h.update(f);
-    }
+    h.update(noise.handshake_hash);
+    h.update(init_frame);
+    h.update(response_frame);
     let th: [u8; 32] = h.finalize().into();
-    let hk = Hkdf::<Sha256>::new(Some(&th), ikm);
-    let mut confirm_aircraft = [0u8; CONFIRM_LEN];
+    let mut ikm = Zeroizing::new([0u8; 2 * KEY_LEN]);
+    ikm[..KEY_LEN].copy_from_slice(noise.k1.expose());
+    ikm[KEY_LEN..].copy_from_slice(noise.k2.expose());
+    let hk = Hkdf::<Sha256>::new(Some(&th), &ikm[..]);
     let mut confirm_remote = [0u8; CONFIRM_LEN];
     let mut secret = Zeroizing::new([0u8; KEY_LEN]);
     // Output lengths of 16 and 32 bytes are always valid for HKDF-SHA256.
     let ok = hk
-        .expand(label::AIRCRAFT_CONFIRM, &mut confirm_aircraft)
+        .expand(label::REMOTE_CONFIRM, &mut confirm_remote)
         .is_ok()
-        && hk
-            .expand(label::REMOTE_CONFIRM, &mut confirm_remote)
-            .is_ok()
         && hk.expand(label::HANDSHAKE_SECRET, &mut secret[..]).is_ok();
     debug_assert!(ok);
     KeyedSecrets {
-        confirm_aircraft,
         confirm_remote,
         handshake_secret: Secret::new(*secret),
+        transcript_hash: th,
     }
 }
 

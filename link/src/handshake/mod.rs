@@ -7,6 +7,12 @@
 //! | Session   | every later connection            | both static keys (bond)     | four X25519            |
 //! | Resume    | reconnecting during a flight      | the previous session        | one X25519             |
 //!
+//! Session and resume are named Noise patterns run by `snow` ([`noise`]):
+//! `Noise_KKpsk0_25519_AESGCM_SHA256` keyed with the bond key, and
+//! `Noise_NNpsk0_25519_AESGCM_SHA256` keyed with the resumption secret. Their first message
+//! carries a timestamp the aircraft requires to grow per bond (persisted with the identity),
+//! so a recorded `Init` is refused even after the aircraft restarts.
+//!
 //! All three are `Init` / `Response` / `Finish` exchanges with fresh ephemeral keys (forward
 //! secrecy), and all bind the whole transcript (version, suite, every message) into the
 //! session keys. See `PROTOCOL.md` for the message formats and the key schedules.
@@ -15,6 +21,7 @@ pub(crate) mod aircraft;
 pub mod identity;
 pub mod keys;
 pub mod limits;
+pub mod noise;
 pub mod pake;
 /// The handshake message formats, defined with every other byte format in
 /// [`crate::wire::handshake`].
@@ -76,7 +83,8 @@ pub enum HandshakeError {
     Unexpected,
     /// The message failed cryptographic verification (tampered, or not from the peer).
     AuthenticationFailed,
-    /// A replay of a recent initiation (its ephemeral key was seen before).
+    /// A replayed initiation: its ephemeral key was seen recently, or its timestamp is not
+    /// later than the newest the aircraft accepted for its bond.
     Replayed,
     /// The security code is wrong (the pairing or unlock attempt failed).
     WrongCode,
@@ -145,5 +153,7 @@ pub(crate) enum HsEvent {
     },
     /// A pairing made a bond (the identity now holds it).
     Bonded,
+    /// The aircraft identity changed (a bond's newest timestamp): persist it.
+    IdentityChanged,
     Failed(HandshakeError),
 }

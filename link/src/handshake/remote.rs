@@ -24,22 +24,22 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use rand_core::{CryptoRng, RngCore};
-use x25519_dalek::{PublicKey, StaticSecret};
+use x25519_dalek::PublicKey;
 use zeroize::Zeroizing;
 
 use super::identity::{Bond, RemoteIdentity};
 use super::keys::{
-    confirm_eq, contributory, keyed_secrets, mac1, pair_context, transcript_hash, KeyedSecrets,
-    LinkId, Resumption,
+    keyed_secrets, mac1, pair_context, prologue, transcript_hash, LinkId, Resumption,
 };
+use super::noise::{self, tai64n, Ephemeral, NoiseHandshake, Pattern};
 use super::pake::{self, ClientLogin, KsfParams, PakeError};
 use super::{Established, HandshakeConfig, HandshakeError, HsEvent};
-use crate::crypto::{label, Secret};
+use crate::crypto::label;
 use crate::wire::handshake::{
     self as messages, Finish, Init, InitBody, Kind, Refusal, Response, ResponseBody, MAC1_LEN,
-    SUITE_V1,
+    MESSAGE1_LEN, SUITE_V2,
 };
-use crate::wire::FrameType;
+use crate::wire::{FrameType, HEADER_LEN};
 use crate::Timestamp;
 use sha2::{Digest, Sha256};
 
@@ -57,13 +57,10 @@ enum Pending {
         /// The attempts left that the first failed response claimed (unauthenticated).
         claimed_remaining: Option<u32>,
     },
-    Session {
-        ephemeral: StaticSecret,
-        aircraft_static: PublicKey,
-    },
-    Resume {
-        ephemeral: StaticSecret,
-        secret: Secret,
+    /// A session (`Noise_KKpsk0`) or resume (`Noise_NNpsk0`) handshake, message 1 sent.
+    Keyed {
+        kind: Kind,
+        noise: alloc::boxed::Box<NoiseHandshake>,
     },
 }
 
@@ -100,6 +97,11 @@ pub(crate) struct RemoteHandshake {
     resumption: Option<Resumption>,
     /// Key-stretching (OPAQUE client finish) evaluations run, for the DoS accounting.
     ksf_runs: u64,
+    /// Unix time (microseconds) at a link time, set by the application: the handshake
+    /// timestamps grow across restarts of the remote only with it.
+    wall_clock: Option<(u64, Timestamp)>,
+    /// The last timestamp sent, in Unix microseconds: the next one is always later.
+    last_timestamp: u64,
 }
 
 impl RemoteHandshake {
@@ -118,7 +120,30 @@ impl RemoteHandshake {
             unconfirmed: None,
             resumption: None,
             ksf_runs: 0,
+            wall_clock: None,
+            last_timestamp: 0,
         }
+    }
+
+    /// The wall clock reads `unix` (since 1970-01-01 UTC) at link time `now`.
+    pub(crate) fn set_wall_clock(&mut self, unix: Duration, now: Timestamp) {
+        let micros = u64::try_from(unix.as_micros()).unwrap_or(u64::MAX);
+        self.wall_clock = Some((micros, now));
+    }
+
+    /// The timestamp of a new `Init`: the wall clock's time (or, without one, the link's
+    /// time since its epoch), and always later than the previous one.
+    fn next_timestamp(&mut self, now: Timestamp) -> [u8; noise::TIMESTAMP_LEN] {
+        let t = match self.wall_clock {
+            Some((unix, at)) => {
+                let since = u64::try_from(now.saturating_since(at).as_micros()).unwrap_or(0);
+                unix.saturating_add(since)
+            }
+            None => now.as_micros(),
+        };
+        let t = t.max(self.last_timestamp.saturating_add(1));
+        self.last_timestamp = t;
+        tai64n(t)
     }
 
     pub(crate) fn ksf_runs(&self) -> u64 {
@@ -137,21 +162,26 @@ impl RemoteHandshake {
         self.unconfirmed.is_none()
     }
 
-    fn begin(
-        &mut self,
-        pending: Pending,
-        body: InitBody<'_>,
-        proof_key: &[u8],
-        local_index: u32,
-        now: Timestamp,
-    ) {
+    /// The `Init` datagram of `body`, with `mac1` left as zeros.
+    fn init_frame(body: InitBody<'_>, local_index: u32) -> (Vec<u8>, usize) {
         let init = Init {
-            suite: SUITE_V1,
+            suite: SUITE_V2,
             sender_index: local_index,
             body,
             mac1: [0; MAC1_LEN],
         };
-        let mut frame = messages::frame(FrameType::HandshakeInit, 0, &init.emit());
+        let frame = messages::frame(FrameType::HandshakeInit, 0, &init.emit());
+        (frame, HEADER_LEN + init.noise_offset())
+    }
+
+    fn begin(
+        &mut self,
+        pending: Pending,
+        mut frame: Vec<u8>,
+        proof_key: &[u8],
+        local_index: u32,
+        now: Timestamp,
+    ) {
         let split = frame.len() - MAC1_LEN;
         let tag = mac1(&self.link_id, proof_key, &frame[..split]);
         frame[split..].copy_from_slice(&tag);
@@ -163,6 +193,45 @@ impl RemoteHandshake {
             next_send: now,
             backoff: self.config.retry_initial,
         });
+    }
+
+    /// Build a keyed `Init`: the cleartext up to the Noise message is the prologue, then
+    /// Noise message 1 with the timestamp as its payload.
+    #[allow(clippy::too_many_arguments)]
+    fn begin_keyed(
+        &mut self,
+        kind: Kind,
+        body: InitBody<'_>,
+        keys: &noise::Keys<'_>,
+        ephemeral: Ephemeral,
+        local_index: u32,
+        now: Timestamp,
+    ) -> Result<(), HandshakeError> {
+        let (mut frame, offset) = Self::init_frame(body, local_index);
+        let (pattern, label) = match kind {
+            Kind::Resume => (Pattern::NNpsk0, label::RESUME_PROLOGUE),
+            _ => (Pattern::KKpsk0, label::SESSION_PROLOGUE),
+        };
+        let mut noise = NoiseHandshake::initiator(
+            pattern,
+            &prologue(label, &frame[..offset]),
+            keys,
+            ephemeral,
+        )?;
+        let timestamp = self.next_timestamp(now);
+        let message = noise.write_message(&timestamp)?;
+        if message.len() != MESSAGE1_LEN {
+            return Err(HandshakeError::Malformed);
+        }
+        frame[offset..offset + MESSAGE1_LEN].copy_from_slice(&message);
+        let pending = Pending::Keyed {
+            kind,
+            noise: alloc::boxed::Box::new(noise),
+        };
+        let psk = *keys.psk;
+        let psk = Zeroizing::new(psk);
+        self.begin(pending, frame, &psk[..], local_index, now);
+        Ok(())
     }
 
     /// Start pairing with the security code.
@@ -184,7 +253,8 @@ impl RemoteHandshake {
             remote_static: self.identity.static_public().to_bytes(),
             ke1: &ke1,
         };
-        self.begin(pending, body, &[], local_index, now);
+        let (frame, _) = Self::init_frame(body, local_index);
+        self.begin(pending, frame, &[], local_index, now);
         Ok(())
     }
 
@@ -196,37 +266,36 @@ impl RemoteHandshake {
         now: Timestamp,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), HandshakeError> {
-        let ephemeral = StaticSecret::random_from_rng(&mut *rng);
-        let ephemeral_public = PublicKey::from(&ephemeral).to_bytes();
+        let ephemeral = Ephemeral::random(rng);
         if let Some(resumption) = &self.resumption {
             let body = InitBody::Resume {
                 ticket: resumption.ticket,
-                ephemeral: ephemeral_public,
+                message: [0; MESSAGE1_LEN],
             };
             let secret = resumption.secret.clone();
-            let pending = Pending::Resume {
-                ephemeral,
-                secret: secret.clone(),
+            let keys = noise::Keys {
+                psk: secret.expose(),
+                local_static: None,
+                remote_static: None,
             };
-            self.begin(pending, body, secret.expose(), local_index, now);
-            return Ok(());
+            return self.begin_keyed(Kind::Resume, body, &keys, ephemeral, local_index, now);
         }
         let bond = *self.identity.bond().ok_or(HandshakeError::NotBonded)?;
         let body = InitBody::Session {
             bond_id: super::keys::bond_id(&self.identity.static_public()),
-            ephemeral: ephemeral_public,
+            message: [0; MESSAGE1_LEN],
         };
-        let shared = self
-            .identity
+        let identity = self.identity.clone();
+        let shared = identity
             .static_secret()
             .diffie_hellman(&bond.aircraft_static);
-        let proof = super::keys::bond_key(&shared);
-        let pending = Pending::Session {
-            ephemeral,
-            aircraft_static: bond.aircraft_static,
+        let bond_key = super::keys::bond_key(&shared);
+        let keys = noise::Keys {
+            psk: bond_key.expose(),
+            local_static: Some(identity.static_secret()),
+            remote_static: Some(&bond.aircraft_static),
         };
-        self.begin(pending, body, proof.expose(), local_index, now);
-        Ok(())
+        self.begin_keyed(Kind::Session, body, &keys, ephemeral, local_index, now)
     }
 
     /// A session was established: its resumption replaces the current one once the
@@ -421,61 +490,59 @@ impl RemoteHandshake {
                 }
             }
             (
-                Pending::Session {
-                    ephemeral,
-                    aircraft_static,
-                },
+                Pending::Keyed { kind, noise },
                 ResponseBody::Keyed {
-                    kind: Kind::Session,
-                    ephemeral: theirs,
-                    confirm,
+                    kind: theirs,
+                    message,
                 },
-            ) => {
-                let their_e = PublicKey::from(*theirs);
-                let ee = ephemeral.diffie_hellman(&their_e);
-                let es = ephemeral.diffie_hellman(aircraft_static);
-                let se = self.identity.static_secret().diffie_hellman(&their_e);
-                let ss = self
-                    .identity
-                    .static_secret()
-                    .diffie_hellman(aircraft_static);
-                if !contributory(&ee) || !contributory(&se) {
-                    return Err(HandshakeError::AuthenticationFailed);
+            ) if kind == theirs => {
+                // Noise message 2's tag is the aircraft's key confirmation: it fails for
+                // anyone without the keys, and snow then leaves the state as it was.
+                let payload = noise.read_message(message)?;
+                if !payload.is_empty() {
+                    return Err(HandshakeError::Malformed);
                 }
-                let mut ikm = Zeroizing::new([0u8; 128]);
-                for (i, dh) in [&ee, &es, &se, &ss].iter().enumerate() {
-                    ikm[i * 32..(i + 1) * 32].copy_from_slice(dh.as_bytes());
-                }
-                let s = verify_keyed(label::SESSION, init_frame, frame, &ikm[..], confirm)?;
+                let kind = *kind;
+                let Some(Attempt {
+                    pending: Pending::Keyed { noise, .. },
+                    local_index,
+                    init_frame,
+                    ..
+                }) = self.attempt.take()
+                else {
+                    return Err(HandshakeError::Unexpected);
+                };
+                let outputs = noise.finish()?;
+                let label = match kind {
+                    Kind::Resume => label::RESUME,
+                    _ => label::SESSION,
+                };
+                let s = keyed_secrets(label, &outputs, &init_frame, frame);
                 let finish = Finish::Keyed {
-                    kind: Kind::Session,
+                    kind,
                     confirm: s.confirm_remote,
                 }
                 .emit();
-                (Kind::Session, s.handshake_secret, finish, None)
-            }
-            (
-                Pending::Resume { ephemeral, secret },
-                ResponseBody::Keyed {
-                    kind: Kind::Resume,
-                    ephemeral: theirs,
-                    confirm,
-                },
-            ) => {
-                let ee = ephemeral.diffie_hellman(&PublicKey::from(*theirs));
-                if !contributory(&ee) {
-                    return Err(HandshakeError::AuthenticationFailed);
-                }
-                let mut ikm = Zeroizing::new([0u8; 64]);
-                ikm[..32].copy_from_slice(secret.expose());
-                ikm[32..].copy_from_slice(ee.as_bytes());
-                let s = verify_keyed(label::RESUME, init_frame, frame, &ikm[..], confirm)?;
-                let finish = Finish::Keyed {
-                    kind: Kind::Resume,
-                    confirm: s.confirm_remote,
-                }
-                .emit();
-                (Kind::Resume, s.handshake_secret, finish, None)
+                self.unconfirmed = Some(Unconfirmed {
+                    frame: messages::frame(
+                        FrameType::HandshakeFinish,
+                        response.sender_index,
+                        &finish,
+                    ),
+                    since: now,
+                    next_send: now,
+                    backoff: self.config.retry_initial,
+                    bond: None,
+                    resumption: None,
+                });
+                events(HsEvent::Established(Established {
+                    kind,
+                    handshake_secret: s.handshake_secret,
+                    transcript_hash: s.transcript_hash,
+                    local_index,
+                    peer_index: response.sender_index,
+                }));
+                return Ok(());
             }
             _ => return Err(HandshakeError::Unexpected),
         };
@@ -498,22 +565,5 @@ impl RemoteHandshake {
             peer_index: response.sender_index,
         }));
         Ok(())
-    }
-}
-
-/// Derive a keyed handshake's secrets and check the aircraft's confirmation.
-fn verify_keyed(
-    label: &[u8],
-    init_frame: &[u8],
-    response_frame: &[u8],
-    ikm: &[u8],
-    confirm: &[u8; messages::CONFIRM_LEN],
-) -> Result<KeyedSecrets, HandshakeError> {
-    let before_confirm = &response_frame[..response_frame.len() - messages::CONFIRM_LEN];
-    let s = keyed_secrets(label, &[init_frame, before_confirm], ikm);
-    if confirm_eq(&s.confirm_aircraft, confirm) {
-        Ok(s)
-    } else {
-        Err(HandshakeError::AuthenticationFailed)
     }
 }

@@ -479,9 +479,9 @@ impl Transport for Recording {
 
 /// An `Init` of `body` with the anti-DoS MAC an outsider can compute (public link id only).
 fn outsider_init(body: crate::handshake::messages::InitBody<'_>) -> Vec<u8> {
-    use crate::handshake::messages::{frame, Init, MAC1_LEN, SUITE_V1};
+    use crate::handshake::messages::{frame, Init, MAC1_LEN, SUITE_V2};
     let init = Init {
-        suite: SUITE_V1,
+        suite: SUITE_V2,
         sender_index: 0x0bad_cafe,
         body,
         mac1: [0; MAC1_LEN],

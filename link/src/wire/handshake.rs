@@ -10,14 +10,14 @@
 //! +------+-------+----------------+-------------------------------+---------+
 //! | kind | suite | sender index   | body                          | mac1    |
 //! | 1 B  | 1 B   | 4 B            | Pair:    remote static 32, KE1|  16 B   |
-//! |      |       |                | Session: bond id 8, ephemeral 32         |
-//! |      |       |                | Resume:  ticket 16, ephemeral 32         |
+//! |      |       |                | Session: bond id 8, Noise message 1 (60) |
+//! |      |       |                | Resume:  ticket 16, Noise message 1 (60) |
 //! +------+-------+----------------+-------------------------------+---------+
 //! Response (aircraft -> remote)
 //! +------+----------------+------------------------------------------------+
 //! | kind | sender index   | Pair:    remaining attempts 4, aircraft static 32, KE2
-//! |      |                | Session: ephemeral 32, confirm 16              |
-//! |      |                | Resume:  ephemeral 32, confirm 16              |
+//! |      |                | Session: Noise message 2 (48)                  |
+//! |      |                | Resume:  Noise message 2 (48)                  |
 //! +------+----------------+------------------------------------------------+
 //! Finish (remote -> aircraft)          Refusal (aircraft -> remote)
 //! +------+---------------------+       +--------+-----------+----------------+
@@ -32,9 +32,13 @@ use super::reader::Reader;
 use super::{DecodeError, Frame, FrameType, Header, HEADER_LEN};
 use crate::handshake::pake::{KE1_LEN, KE2_LEN, KE3_LEN};
 
-/// The cipher suite byte: X25519, AES-256-GCM, SHA-256, OPAQUE over ristretto255 with
-/// Argon2id. The only one defined.
-pub const SUITE_V1: u8 = 1;
+pub use crate::handshake::noise::{MESSAGE1_LEN, MESSAGE2_LEN};
+
+/// The cipher suite byte: session handshakes `Noise_KKpsk0_25519_AESGCM_SHA256`, resumes
+/// `Noise_NNpsk0_25519_AESGCM_SHA256`, pairing OPAQUE over ristretto255 with Argon2id; AES-256-GCM
+/// and SHA-256 throughout. The only one defined (suite 1, the home-made session handshake
+/// before issue 15, is refused).
+pub const SUITE_V2: u8 = 2;
 /// Length of the cheap anti-DoS MAC that ends every `Init`.
 pub const MAC1_LEN: usize = 16;
 /// Length of a key-confirmation value.
@@ -77,26 +81,28 @@ pub enum InitBody<'a> {
         /// OPAQUE KE1.
         ke1: &'a [u8],
     },
-    /// Session: which bond, and the remote's ephemeral public key.
+    /// Session: which bond, and the first Noise message (`Noise_KKpsk0`).
     Session {
         /// First 8 bytes of SHA-256 of the remote's static public key.
         bond_id: [u8; BOND_ID_LEN],
-        /// The remote's ephemeral public key.
-        ephemeral: [u8; 32],
+        /// Noise message 1: the remote's ephemeral public key (32) and the encrypted
+        /// timestamp (12 + 16).
+        message: [u8; MESSAGE1_LEN],
     },
-    /// Resume: which previous session, and the remote's ephemeral public key.
+    /// Resume: which previous session, and the first Noise message (`Noise_NNpsk0`).
     Resume {
         /// The ticket both sides derived from the previous session.
         ticket: [u8; TICKET_LEN],
-        /// The remote's ephemeral public key.
-        ephemeral: [u8; 32],
+        /// Noise message 1: the remote's ephemeral public key (32) and the encrypted
+        /// timestamp (12 + 16).
+        message: [u8; MESSAGE1_LEN],
     },
 }
 
 /// A parsed `Init`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Init<'a> {
-    /// The suite byte (must be [`SUITE_V1`]).
+    /// The suite byte (must be [`SUITE_V2`]).
     pub suite: u8,
     /// The index the remote receives on.
     pub sender_index: u32,
@@ -118,14 +124,13 @@ pub enum ResponseBody<'a> {
         /// OPAQUE KE2.
         ke2: &'a [u8],
     },
-    /// Session or resume: the aircraft's ephemeral key and its key confirmation.
+    /// Session or resume: the second Noise message.
     Keyed {
         /// Session or Resume.
         kind: Kind,
-        /// The aircraft's ephemeral public key.
-        ephemeral: [u8; 32],
-        /// Proof that the aircraft derived the same keys.
-        confirm: [u8; CONFIRM_LEN],
+        /// Noise message 2: the aircraft's ephemeral public key (32) and the tag of the
+        /// encrypted empty payload (16), which is the aircraft's key confirmation.
+        message: [u8; MESSAGE2_LEN],
     },
 }
 
@@ -214,11 +219,11 @@ impl<'a> Init<'a> {
             },
             Kind::Session => InitBody::Session {
                 bond_id: r.array()?,
-                ephemeral: r.array()?,
+                message: r.array()?,
             },
             Kind::Resume => InitBody::Resume {
                 ticket: r.array()?,
-                ephemeral: r.array()?,
+                message: r.array()?,
             },
         };
         let mac1 = r.array()?;
@@ -240,6 +245,16 @@ impl<'a> Init<'a> {
         }
     }
 
+    /// Length of the cleartext before the Noise message (kind, suite, sender index, bond id
+    /// or ticket): with the frame header, the Noise prologue. Zero for a pairing.
+    pub fn noise_offset(&self) -> usize {
+        match self.body {
+            InitBody::Pair { .. } => 0,
+            InitBody::Session { .. } => 6 + BOND_ID_LEN,
+            InitBody::Resume { .. } => 6 + TICKET_LEN,
+        }
+    }
+
     /// The payload bytes, with `mac1` left as zeros for the caller to fill in.
     pub fn emit(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(6 + 32 + KE1_LEN + MAC1_LEN);
@@ -251,13 +266,13 @@ impl<'a> Init<'a> {
                 out.extend_from_slice(&remote_static);
                 out.extend_from_slice(ke1);
             }
-            InitBody::Session { bond_id, ephemeral } => {
+            InitBody::Session { bond_id, message } => {
                 out.extend_from_slice(&bond_id);
-                out.extend_from_slice(&ephemeral);
+                out.extend_from_slice(&message);
             }
-            InitBody::Resume { ticket, ephemeral } => {
+            InitBody::Resume { ticket, message } => {
                 out.extend_from_slice(&ticket);
-                out.extend_from_slice(&ephemeral);
+                out.extend_from_slice(&message);
             }
         }
         out.extend_from_slice(&self.mac1);
@@ -282,8 +297,7 @@ impl<'a> Response<'a> {
             },
             Kind::Session | Kind::Resume => ResponseBody::Keyed {
                 kind,
-                ephemeral: r.array()?,
-                confirm: r.array()?,
+                message: r.array()?,
             },
         };
         r.end()?;
@@ -305,15 +319,10 @@ impl<'a> Response<'a> {
                 out.extend_from_slice(&aircraft_static);
                 out.extend_from_slice(ke2);
             }
-            ResponseBody::Keyed {
-                kind,
-                ephemeral,
-                confirm,
-            } => {
+            ResponseBody::Keyed { kind, message } => {
                 out.push(kind as u8);
                 out.extend_from_slice(&self.sender_index.to_be_bytes());
-                out.extend_from_slice(&ephemeral);
-                out.extend_from_slice(&confirm);
+                out.extend_from_slice(&message);
             }
         }
         out
