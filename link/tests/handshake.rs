@@ -914,3 +914,139 @@ fn a_resume_that_is_never_confirmed_keeps_the_previous_resumption() {
         "a resume's X25519"
     );
 }
+
+/// Step the remote and the aircraft by hand: deliver what the remote sends now to the
+/// aircraft and back, once each way. Returns the remote's datagrams.
+fn exchange_once(air: &mut Link, rc: &mut Link, now: Timestamp, deliver_rc: bool) -> Vec<Vec<u8>> {
+    let mut buf = vec![0u8; 2048];
+    let mut sent = Vec::new();
+    while let Some(t) = rc.poll_transmit(now, &mut buf) {
+        sent.push(buf[..t.len].to_vec());
+        if deliver_rc {
+            let _ = air.handle_datagram(now, RC_ADDR, &buf[..t.len]);
+        }
+    }
+    while let Some(t) = air.poll_transmit(now, &mut buf) {
+        let _ = rc.handle_datagram(now, AIR_ADDR, &buf[..t.len]);
+    }
+    sent
+}
+
+const RC_ADDR: std::net::SocketAddr = std::net::SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)),
+    47474,
+);
+const AIR_ADDR: std::net::SocketAddr = std::net::SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)),
+    47474,
+);
+const ATTACKER: std::net::SocketAddr = std::net::SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 66)),
+    4,
+);
+
+/// SECURITY.md 5.1 finding 3: a session `Init` recorded before the aircraft restarted was
+/// answered after it (the replay cache lived in memory and the `Init` carried no time): four
+/// X25519, the pilot's pending handshake displaced and its `Finish` refused. Now the `Init`
+/// carries a timestamp the aircraft persists per bond: the recording is refused after the
+/// restart, before `ee` and `se`, and changes nothing.
+#[test]
+fn a_session_init_recorded_before_an_aircraft_restart_is_refused_after_it() {
+    const UNIX: u64 = 1_780_000_000;
+    let net = paired_net();
+    let air_bytes = net.air.aircraft_identity().unwrap().to_bytes();
+    let rc_bytes = net.rc.remote_identity().unwrap().to_bytes();
+    drop(net);
+
+    // A session the attacker records.
+    let air = aircraft(
+        AircraftIdentity::from_bytes(&air_bytes).unwrap(),
+        MemoryAttemptStore::new(),
+        12,
+    );
+    let mut rc = remote(RemoteIdentity::from_bytes(&rc_bytes).unwrap(), 14);
+    rc.set_wall_clock(Duration::from_secs(UNIX), Timestamp::ZERO);
+    let mut net = Net::new(air, rc);
+    net.rc.connect(AIR_ADDR, net.now).unwrap();
+    assert!(net.run_until(Duration::from_secs(1), |n| n.rc.is_connected()));
+    assert!(
+        net.air_events.contains(&Event::IdentityChanged),
+        "{:?}",
+        net.air_events
+    );
+    let recorded = net
+        .log
+        .iter()
+        .find(|(up, f)| *up && f[1] == 0x01)
+        .map(|(_, f)| f.clone())
+        .unwrap();
+    // The application persisted the identity on `IdentityChanged`; both ends restart.
+    let air_bytes = net.air.aircraft_identity().unwrap().to_bytes();
+    let rc_bytes = net.rc.remote_identity().unwrap().to_bytes();
+    drop(net);
+
+    let mut air = aircraft(
+        AircraftIdentity::from_bytes(&air_bytes).unwrap(),
+        MemoryAttemptStore::new(),
+        22,
+    );
+    let mut rc = remote(RemoteIdentity::from_bytes(&rc_bytes).unwrap(), 24);
+    // A minute later by the remote's wall clock; both links' own clocks start again at 0.
+    let now = Timestamp::ZERO;
+    rc.set_wall_clock(Duration::from_secs(UNIX + 60), now);
+    // The recording alone, first: refused, nothing sent, two X25519 (Noise reads message 1
+    // with es and ss before it can see the timestamp).
+    let before = air.handshake_crypto_ops();
+    let err = air.handle_datagram(now, ATTACKER, &recorded).unwrap_err();
+    assert_eq!(
+        err,
+        rotorlink::Error::Handshake(rotorlink::handshake::HandshakeError::Replayed)
+    );
+    let mut buf = vec![0u8; 2048];
+    assert!(air.poll_transmit(now, &mut buf).is_none());
+    assert_eq!(air.handshake_crypto_ops() - before, 2);
+    assert_eq!(air.aircraft_identity().unwrap().to_bytes(), air_bytes);
+    while let Some(ev) = air.poll_event() {
+        panic!("the replay reported {ev:?}");
+    }
+
+    // The pilot connects: Init and Response go through, the Finish is held back...
+    rc.connect(AIR_ADDR, now).unwrap();
+    exchange_once(&mut air, &mut rc, now, true);
+    let held = exchange_once(&mut air, &mut rc, now, false);
+    assert_eq!(held.len(), 1, "the Finish");
+    assert_eq!(held[0][1], 0x03);
+    // ... while the recording is replayed, again and again (the cache makes copies free).
+    let before = air.handshake_crypto_ops();
+    for _ in 0..300 {
+        assert!(air.handle_datagram(now, ATTACKER, &recorded).is_err());
+        assert!(air.poll_transmit(now, &mut buf).is_none());
+    }
+    assert_eq!(air.handshake_crypto_ops(), before, "copies cost nothing");
+    // The pilot's Finish still completes the pending handshake.
+    air.handle_datagram(now, RC_ADDR, &held[0]).unwrap();
+    assert!(air.is_connected());
+    exchange_once(&mut air, &mut rc, now, true);
+    assert!(rc.is_connected());
+}
+
+/// Identities saved before issue 15 (format 1, no timestamps) still load: every bond starts
+/// with no timestamp, and the next save is format 2.
+#[test]
+fn an_identity_of_format_1_loads_with_no_timestamps() {
+    let net = paired_net();
+    let v2 = net.air.aircraft_identity().unwrap().to_bytes();
+    let remote_static = net.rc.remote_identity().unwrap().static_public();
+    assert_eq!(v2[0], 2);
+    // Format 1 is format 2 without the 12 timestamp bytes after each bond's key.
+    let mut v1 = v2[..v2.len() - 12].to_vec();
+    v1[0] = 1;
+    let id = AircraftIdentity::from_bytes(&v1).unwrap();
+    assert_eq!(id.bonds(), &[remote_static]);
+    assert_eq!(id.newest_timestamp(remote_static.as_bytes()), Some([0; 12]));
+    assert_eq!(id.to_bytes()[..], v2[..]);
+    assert!(AircraftIdentity::from_bytes(&v1[..v1.len() - 1]).is_err());
+    let mut v3 = v2.to_vec();
+    v3[0] = 3;
+    assert!(AircraftIdentity::from_bytes(&v3).is_err());
+}

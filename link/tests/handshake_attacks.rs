@@ -7,7 +7,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use rotorlink::handshake::keys::{bond_id, mac1};
 use rotorlink::handshake::limits::{LimitsConfig, MemoryAttemptStore};
-use rotorlink::handshake::messages::{frame, Init, InitBody, MAC1_LEN, SUITE_V2};
+use rotorlink::handshake::messages::{frame, Init, InitBody, MAC1_LEN, MESSAGE1_LEN, SUITE_V2};
 use rotorlink::handshake::{AircraftIdentity, HandshakeConfig, KsfParams, RemoteIdentity};
 use rotorlink::wire::FrameType;
 use rotorlink::{Config, Event, Link, Timestamp};
@@ -168,15 +168,16 @@ fn bonded() -> (Link, Link) {
 /// A session `Init` as an attacker makes it: it knows the link id and the bonded remote's
 /// public key (sent in the clear when it paired), but not the bond key.
 fn forged_session_init(victim: &PublicKey, r: &mut ChaCha20Rng) -> Vec<u8> {
-    // Any 32 bytes are an X25519 public key: the attacker needs no scalar multiplication.
-    let mut ephemeral = [0u8; 32];
-    r.fill_bytes(&mut ephemeral);
+    // Any 32 bytes are an X25519 public key, and any 28 more a ciphertext and tag: the
+    // attacker needs no scalar multiplication.
+    let mut message = [0u8; MESSAGE1_LEN];
+    r.fill_bytes(&mut message);
     let init = Init {
         suite: SUITE_V2,
         sender_index: r.next_u32(),
         body: InitBody::Session {
             bond_id: bond_id(victim),
-            ephemeral,
+            message,
         },
         mac1: [0; MAC1_LEN],
     };

@@ -13,7 +13,7 @@ use rand_core::{RngCore, SeedableRng};
 use rotorlink::handshake::keys::mac1;
 use rotorlink::handshake::limits::MemoryAttemptStore;
 use rotorlink::handshake::messages::{
-    frame, Init, InitBody, BOND_ID_LEN, MAC1_LEN, SUITE_V2, TICKET_LEN,
+    frame, Init, InitBody, BOND_ID_LEN, MAC1_LEN, MESSAGE1_LEN, SUITE_V2, TICKET_LEN,
 };
 use rotorlink::handshake::{AircraftIdentity, KsfParams, RemoteIdentity};
 use rotorlink::wire::FrameType;
@@ -229,14 +229,14 @@ fn no_handshake_datagram_from_elsewhere_moves_the_peer_or_gets_an_encrypted_fram
     let unknown_bond = init_frame(
         InitBody::Session {
             bond_id: [0xb0; BOND_ID_LEN],
-            ephemeral: [9; 32],
+            message: [9; MESSAGE1_LEN],
         },
         &mut r,
     );
     let unknown_ticket = init_frame(
         InitBody::Resume {
             ticket: [0x7e; TICKET_LEN],
-            ephemeral: [9; 32],
+            message: [9; MESSAGE1_LEN],
         },
         &mut r,
     );

@@ -499,7 +499,7 @@ fn outsider_init(body: crate::handshake::messages::InitBody<'_>) -> Vec<u8> {
 /// the aircraft's peer stays the remote, and telemetry and sticks arrive without a gap.
 #[tokio::test]
 async fn a_third_socket_replaying_or_forging_handshakes_takes_nothing_over() {
-    use crate::handshake::messages::{InitBody, BOND_ID_LEN, TICKET_LEN};
+    use crate::handshake::messages::{InitBody, BOND_ID_LEN, MESSAGE1_LEN, TICKET_LEN};
     use crate::wire::FrameType;
     let listen = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
         .await
@@ -532,11 +532,11 @@ async fn a_third_socket_replaying_or_forging_handshakes_takes_nothing_over() {
     forged[last] ^= 0x5a;
     let unknown_bond = outsider_init(InitBody::Session {
         bond_id: [0xb0; BOND_ID_LEN],
-        ephemeral: [9; 32],
+        message: [9; MESSAGE1_LEN],
     });
     let unknown_ticket = outsider_init(InitBody::Resume {
         ticket: [0x7e; TICKET_LEN],
-        ephemeral: [9; 32],
+        message: [9; MESSAGE1_LEN],
     });
     assert_eq!(aircraft_peer(&aircraft), Some(remote_addr));
 
