@@ -1,16 +1,18 @@
-//! The handshake vectors of PROTOCOL.md ("Known-answer vectors", "Session handshake" and
-//! "Seeded handshake run").
+//! The handshake vectors of PROTOCOL.md ("Known-answer vectors", "Session handshake and
+//! resume" and "Seeded handshake run").
 //!
-//! - The session (bonded) handshake built from fixed X25519 keys through the public message
-//!   and key-schedule pieces gives exactly the `Init`, `Response` and `Finish` datagrams, the
-//!   key confirmations, the handshake secret, the transcript hash, the traffic secrets and
-//!   the resumption ticket and secret listed there. Those values were computed independently
-//!   of this crate (Python, appendix of PROTOCOL.md).
+//! - The session handshake (`Noise_KKpsk0_25519_AESGCM_SHA256`) and the resume
+//!   (`Noise_NNpsk0_25519_AESGCM_SHA256`) built from fixed keys through the crate's public
+//!   pieces (message formats, `mac1`, the Noise wrapper `handshake::noise` with the
+//!   vectors' ephemerals injected as the link injects its own, the key schedule) give
+//!   exactly the datagrams, Noise outputs, confirmations, secrets, transcript hashes,
+//!   traffic secrets and resumption values listed there. Those were computed independently
+//!   of this crate (Python with `noiseprotocol`, appendix of PROTOCOL.md).
 //! - The real state machines accept those messages: an aircraft holding the fixed keys
-//!   answers the vector `Init` with a `Response` that verifies under the document's key
-//!   schedule and establishes the session on the matching `Finish`; a remote holding the
-//!   fixed keys finishes against a `Response` built from the document's key schedule, and
-//!   sends no application data before the first authenticated frame.
+//!   answers the vector `Init` (and refuses it once it is stale), and establishes the session
+//!   on a `Finish` computed as the document says from its `Response`; a remote holding the
+//!   fixed keys finishes against a `Response` made as the document says, and sends no
+//!   application data before the first authenticated frame.
 //! - A full seeded run through `Link::aircraft` and `Link::remote` (pairing, a session
 //!   handshake after a restart, then a resume) produces handshake datagrams whose SHA-256
 //!   hashes are the regression vectors listed. These are not independently derived: OPAQUE
@@ -18,19 +20,19 @@
 
 use std::time::Duration;
 
-use hkdf::Hkdf;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rotorlink::crypto::{nonce, traffic_key, traffic_secrets, AeadKey, AeadProvider};
 use rotorlink::handshake::keys::{
-    bond_id, bond_key, keyed_secrets, mac1, mac1_valid, resumption, transcript_hash,
+    bond_id, bond_key, keyed_secrets, mac1, mac1_valid, prologue, resumption,
 };
 use rotorlink::handshake::limits::MemoryAttemptStore;
 use rotorlink::handshake::messages::{
-    frame, parse_frame, Finish, Init, InitBody, Kind, Response, ResponseBody, CONFIRM_LEN,
-    MAC1_LEN, SUITE_V2,
+    frame, parse_frame, Finish, Init, InitBody, Kind, Response, ResponseBody, MAC1_LEN,
+    MESSAGE1_LEN, SUITE_V2,
 };
-use rotorlink::handshake::{AircraftIdentity, KsfParams, RemoteIdentity};
+use rotorlink::handshake::noise::{tai64n, Ephemeral, Keys as NoiseKeys, NoiseHandshake, Pattern};
+use rotorlink::handshake::{AircraftIdentity, HandshakeError, KsfParams, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN, TAG_LEN};
 use rotorlink::{Config, Event, Link, RustCrypto, Secret, Timestamp};
 use sha2::{Digest, Sha256};
@@ -44,13 +46,14 @@ use protocol_vectors::Vectors;
 
 const PROTOCOL_MD: &str = include_str!("../../PROTOCOL.md");
 
+/// The remote's wall clock at the session `Init`, in microseconds since 1970 (28.4).
+const UNIX: u64 = 1_780_000_000_123_456;
+
 /// The fixed keys and indices of the session handshake vectors.
 struct Keys {
     link_id: [u8; 16],
     aircraft_static: StaticSecret,
     remote_static: StaticSecret,
-    remote_ephemeral: StaticSecret,
-    aircraft_ephemeral: StaticSecret,
     aircraft_index: u32,
     remote_index: u32,
 }
@@ -61,8 +64,6 @@ impl Keys {
             link_id: v.array("hs_link_id"),
             aircraft_static: StaticSecret::from(v.array::<32>("hs_aircraft_static_private")),
             remote_static: StaticSecret::from(v.array::<32>("hs_remote_static_private")),
-            remote_ephemeral: StaticSecret::from(v.array::<32>("hs_remote_ephemeral_private")),
-            aircraft_ephemeral: StaticSecret::from(v.array::<32>("hs_aircraft_ephemeral_private")),
             aircraft_index: v.u32("aircraft_index"),
             remote_index: v.u32("remote_index"),
         };
@@ -72,6 +73,8 @@ impl Keys {
             ("hs_remote_static_private", 0x22),
             ("hs_remote_ephemeral_private", 0x33),
             ("hs_aircraft_ephemeral_private", 0x44),
+            ("rs_remote_ephemeral_private", 0x55),
+            ("rs_aircraft_ephemeral_private", 0x66),
         ] {
             assert_eq!(v.array::<32>(name), [byte; 32], "{name}");
         }
@@ -79,272 +82,258 @@ impl Keys {
     }
 }
 
-/// The session handshake's four DH outputs, concatenated in the order of the key schedule
-/// (ee, es, se, ss), computed by the remote. `aircraft_ephemeral` is the aircraft's
-/// ephemeral public key.
-fn remote_ikm(
-    remote_static: &StaticSecret,
-    remote_ephemeral: &StaticSecret,
-    aircraft_static: &PublicKey,
-    aircraft_ephemeral: &PublicKey,
-) -> Vec<u8> {
-    [
-        remote_ephemeral.diffie_hellman(aircraft_ephemeral),
-        remote_ephemeral.diffie_hellman(aircraft_static),
-        remote_static.diffie_hellman(aircraft_ephemeral),
-        remote_static.diffie_hellman(aircraft_static),
-    ]
-    .iter()
-    .flat_map(|dh| *dh.as_bytes())
-    .collect()
+/// One keyed handshake built from the document's inputs through the crate's pieces.
+struct Built {
+    init: Vec<u8>,
+    response: Vec<u8>,
+    finish: Vec<u8>,
 }
 
-/// A session `Init` datagram from the remote with index `remote_index`, its mac1 keyed by the
-/// link id and the bond key.
-fn session_init(
+/// Build a keyed handshake (session or resume) as the document says, checking every
+/// intermediate value named `{prefix}_*`. `statics` are the remote's and the aircraft's
+/// (static private key, peer static public key) for a session.
+#[allow(clippy::too_many_arguments)]
+fn build_keyed(
+    v: &Vectors,
+    prefix: &str,
+    kind: Kind,
     link_id: &[u8; 16],
-    bond_key: &Secret,
+    psk: &Secret,
+    body: InitBody<'_>,
     remote_index: u32,
-    bond: [u8; 8],
-    ephemeral: [u8; 32],
-) -> Vec<u8> {
+    aircraft_index: u32,
+    timestamp_micros: u64,
+    statics: Option<((&StaticSecret, PublicKey), (&StaticSecret, PublicKey))>,
+) -> Built {
+    let (pattern, prologue_label, label) = match kind {
+        Kind::Session => (
+            Pattern::KKpsk0,
+            &b"rotorlink v1 session prologue"[..],
+            &b"rotorlink v1 session"[..],
+        ),
+        _ => (
+            Pattern::NNpsk0,
+            &b"rotorlink v1 resume prologue"[..],
+            &b"rotorlink v1 resume"[..],
+        ),
+    };
+    let get = |name: &str| v.get(&format!("{prefix}_{name}")).to_vec();
     let init = Init {
         suite: SUITE_V2,
         sender_index: remote_index,
-        body: InitBody::Session {
-            bond_id: bond,
-            ephemeral,
-        },
+        body,
         mac1: [0; MAC1_LEN],
     };
     let mut datagram = frame(FrameType::HandshakeInit, 0, &init.emit());
+    let offset = HEADER_LEN + init.noise_offset();
+    let prologue = prologue(prologue_label, &datagram[..offset]);
+    assert_eq!(prologue, get("prologue"), "{prefix}_prologue");
+    let (rc_keys, air_keys) = match &statics {
+        Some(((rs, a_pub), (as_, r_pub))) => (
+            NoiseKeys {
+                psk: psk.expose(),
+                local_static: Some(*rs),
+                remote_static: Some(a_pub),
+            },
+            NoiseKeys {
+                psk: psk.expose(),
+                local_static: Some(*as_),
+                remote_static: Some(r_pub),
+            },
+        ),
+        None => (
+            NoiseKeys {
+                psk: psk.expose(),
+                local_static: None,
+                remote_static: None,
+            },
+            NoiseKeys {
+                psk: psk.expose(),
+                local_static: None,
+                remote_static: None,
+            },
+        ),
+    };
+    let e_names = match kind {
+        Kind::Session => (
+            "hs_remote_ephemeral_private",
+            "hs_aircraft_ephemeral_private",
+        ),
+        _ => (
+            "rs_remote_ephemeral_private",
+            "rs_aircraft_ephemeral_private",
+        ),
+    };
+    let mut rc = NoiseHandshake::initiator(
+        pattern,
+        &prologue,
+        &rc_keys,
+        Ephemeral::from_bytes(v.array(e_names.0)),
+    )
+    .unwrap();
+    let mut air = NoiseHandshake::responder(
+        pattern,
+        &prologue,
+        &air_keys,
+        Ephemeral::from_bytes(v.array(e_names.1)),
+    )
+    .unwrap();
+    let timestamp = tai64n(timestamp_micros);
+    assert_eq!(timestamp.to_vec(), get("timestamp"));
+    let message1 = rc.write_message(&timestamp).unwrap();
+    assert_eq!(message1, get("noise_message1"));
+    assert_eq!(message1.len(), MESSAGE1_LEN);
+    datagram[offset..offset + MESSAGE1_LEN].copy_from_slice(&message1);
     let split = datagram.len() - MAC1_LEN;
-    let tag = mac1(link_id, bond_key.expose(), &datagram[..split]);
+    let tag = mac1(link_id, psk.expose(), &datagram[..split]);
+    assert_eq!(tag.to_vec(), get("mac1"));
     datagram[split..].copy_from_slice(&tag);
-    datagram
-}
+    assert_eq!(datagram, get("init_datagram"));
+    assert!(mac1_valid(link_id, psk.expose(), &datagram));
+    assert_eq!(&air.read_message(&message1).unwrap()[..], &timestamp[..]);
 
-/// A session `Response` datagram, with the confirmation computed from `ikm` and the `Init`.
-/// Returns the datagram, the remote's expected confirmation and the handshake secret.
-fn session_response(
-    init: &[u8],
-    remote_index: u32,
-    aircraft_index: u32,
-    aircraft_ephemeral: [u8; 32],
-    ikm: &[u8],
-) -> (Vec<u8>, [u8; CONFIRM_LEN], Secret) {
-    let mut response = Response {
+    let message2 = air.write_message(&aircraft_index.to_be_bytes()).unwrap();
+    assert_eq!(message2, get("noise_message2"));
+    assert_eq!(
+        &rc.read_message(&message2).unwrap()[..],
+        &aircraft_index.to_be_bytes()
+    );
+    let response = Response {
         sender_index: aircraft_index,
         body: ResponseBody::Keyed {
-            kind: Kind::Session,
-            ephemeral: aircraft_ephemeral,
-            confirm: [0; CONFIRM_LEN],
+            kind,
+            message: message2.try_into().unwrap(),
         },
     };
-    let unconfirmed = frame(FrameType::HandshakeResponse, remote_index, &response.emit());
-    let before_confirm = &unconfirmed[..unconfirmed.len() - CONFIRM_LEN];
-    let s = keyed_secrets(b"rotorlink v1 session", &[init, before_confirm], ikm);
-    if let ResponseBody::Keyed { confirm, .. } = &mut response.body {
-        *confirm = s.confirm_aircraft;
-    }
-    let datagram = frame(FrameType::HandshakeResponse, remote_index, &response.emit());
-    (datagram, s.confirm_remote, s.handshake_secret)
-}
-
-/// A session `Finish` datagram to the aircraft with index `aircraft_index`.
-fn session_finish(aircraft_index: u32, confirm: [u8; CONFIRM_LEN]) -> Vec<u8> {
+    let response = frame(FrameType::HandshakeResponse, remote_index, &response.emit());
+    assert_eq!(response, get("response_datagram"));
+    let rc_out = rc.finish().unwrap();
+    let air_out = air.finish().unwrap();
+    assert_eq!(rc_out.handshake_hash.to_vec(), get("handshake_hash"));
+    assert_eq!(air_out.handshake_hash.to_vec(), get("handshake_hash"));
+    assert_eq!(rc_out.k1.expose().to_vec(), get("k1"));
+    assert_eq!(rc_out.k2.expose().to_vec(), get("k2"));
+    assert_eq!(air_out.k1.expose(), rc_out.k1.expose());
+    assert_eq!(air_out.k2.expose(), rc_out.k2.expose());
+    let s = keyed_secrets(label, &rc_out, &datagram, &response);
+    let a = keyed_secrets(label, &air_out, &datagram, &response);
+    assert_eq!(s.transcript_hash.to_vec(), get("transcript_hash"));
+    assert_eq!(s.confirm_remote.to_vec(), get("confirm_remote"));
+    assert_eq!(
+        s.handshake_secret.expose().to_vec(),
+        get("handshake_secret")
+    );
+    assert_eq!(a.transcript_hash, s.transcript_hash);
+    assert_eq!(a.confirm_remote, s.confirm_remote);
     let finish = Finish::Keyed {
-        kind: Kind::Session,
-        confirm,
+        kind,
+        confirm: s.confirm_remote,
     };
-    frame(FrameType::HandshakeFinish, aircraft_index, &finish.emit())
+    let finish = frame(FrameType::HandshakeFinish, aircraft_index, &finish.emit());
+    assert_eq!(finish, get("finish_datagram"));
+    let t = traffic_secrets(&s.handshake_secret, &s.transcript_hash);
+    let (a2r, r2a) = (t.aircraft_to_remote, t.remote_to_aircraft);
+    assert_eq!(a2r.expose().to_vec(), get("a2r_0"));
+    assert_eq!(r2a.expose().to_vec(), get("r2a_0"));
+    let r = resumption(&s.handshake_secret, &s.transcript_hash);
+    assert_eq!(r.ticket.to_vec(), get("resumption_ticket"));
+    assert_eq!(r.secret.expose().to_vec(), get("resumption_secret"));
+    Built {
+        init: datagram,
+        response,
+        finish,
+    }
 }
 
 #[test]
-fn session_handshake_vectors_follow_the_message_formats_and_key_schedule() {
+fn session_and_resume_vectors_follow_the_message_formats_and_key_schedule() {
     let v = Vectors::load(PROTOCOL_MD);
     let k = Keys::load(&v);
     let aircraft_static = PublicKey::from(&k.aircraft_static);
     let remote_static = PublicKey::from(&k.remote_static);
-    let remote_ephemeral = PublicKey::from(&k.remote_ephemeral);
-    let aircraft_ephemeral = PublicKey::from(&k.aircraft_ephemeral);
     v.check("hs_aircraft_static_public", aircraft_static.as_bytes());
     v.check("hs_remote_static_public", remote_static.as_bytes());
-    v.check("hs_remote_ephemeral_public", remote_ephemeral.as_bytes());
-    v.check(
-        "hs_aircraft_ephemeral_public",
-        aircraft_ephemeral.as_bytes(),
-    );
-
-    // Init: bond id, bond key, mac1 key and mac1.
-    let bond = bond_id(&remote_static);
-    v.check("hs_bond_id", &bond);
+    for (private, public) in [
+        ("hs_remote_ephemeral_private", "hs_remote_ephemeral_public"),
+        (
+            "hs_aircraft_ephemeral_private",
+            "hs_aircraft_ephemeral_public",
+        ),
+        ("rs_remote_ephemeral_private", "rs_remote_ephemeral_public"),
+        (
+            "rs_aircraft_ephemeral_private",
+            "rs_aircraft_ephemeral_public",
+        ),
+    ] {
+        let p = PublicKey::from(&StaticSecret::from(v.array::<32>(private)));
+        v.check(public, p.as_bytes());
+    }
+    let id = bond_id(&remote_static);
+    v.check("hs_bond_id", &id);
     let key = bond_key(&k.remote_static.diffie_hellman(&aircraft_static));
-    v.check("hs_bond_key", key.expose());
     assert_eq!(
-        &bond_key(&k.aircraft_static.diffie_hellman(&remote_static)),
-        &key,
-        "both ends compute the same bond key"
+        key.expose(),
+        bond_key(&k.aircraft_static.diffie_hellman(&remote_static)).expose()
     );
-    let mut mac1_key = Sha256::new();
-    mac1_key.update(b"rotorlink v1 mac1");
-    mac1_key.update(k.link_id);
-    mac1_key.update(key.expose());
-    v.check("hs_mac1_key", &mac1_key.finalize());
-    let init = session_init(
+    v.check("hs_bond_key", key.expose());
+
+    let session = build_keyed(
+        &v,
+        "hs",
+        Kind::Session,
         &k.link_id,
         &key,
-        k.remote_index,
-        bond,
-        *remote_ephemeral.as_bytes(),
-    );
-    v.check("hs_mac1", &init[init.len() - MAC1_LEN..]);
-    v.check("hs_init_datagram", &init);
-    assert_eq!(init.len(), HEADER_LEN + 62);
-    assert!(mac1_valid(&k.link_id, key.expose(), &init));
-    assert!(
-        !mac1_valid(b"rotorlink-kat-02", key.expose(), &init),
-        "mac1 is keyed by the link id"
-    );
-    assert!(
-        !mac1_valid(&k.link_id, &[], &init),
-        "mac1 is keyed by the bond key"
-    );
-    let (header, payload) = parse_frame(&init).unwrap();
-    assert_eq!(
-        (header.frame_type, header.receiver_index, header.counter),
-        (FrameType::HandshakeInit, 0, 0)
-    );
-    let parsed = Init::parse(payload).unwrap();
-    assert_eq!(parsed.kind(), Kind::Session);
-    assert_eq!(parsed.suite, SUITE_V2);
-    assert_eq!(parsed.sender_index, k.remote_index);
-    assert_eq!(
-        parsed.body,
         InitBody::Session {
-            bond_id: bond,
-            ephemeral: *remote_ephemeral.as_bytes()
-        }
-    );
-
-    // The four DH outputs, the same from both ends.
-    let ee = k.remote_ephemeral.diffie_hellman(&aircraft_ephemeral);
-    let es = k.remote_ephemeral.diffie_hellman(&aircraft_static);
-    let se = k.remote_static.diffie_hellman(&aircraft_ephemeral);
-    let ss = k.remote_static.diffie_hellman(&aircraft_static);
-    let remote_ephemeral_pk = PublicKey::from(&k.remote_ephemeral);
-    assert_eq!(
-        ee.as_bytes(),
-        k.aircraft_ephemeral
-            .diffie_hellman(&remote_ephemeral_pk)
-            .as_bytes()
-    );
-    assert_eq!(
-        es.as_bytes(),
-        k.aircraft_static
-            .diffie_hellman(&remote_ephemeral_pk)
-            .as_bytes()
-    );
-    assert_eq!(
-        se.as_bytes(),
-        k.aircraft_ephemeral
-            .diffie_hellman(&remote_static)
-            .as_bytes()
-    );
-    assert_eq!(
-        ss.as_bytes(),
-        k.aircraft_static.diffie_hellman(&remote_static).as_bytes()
-    );
-    v.check("hs_dh_ee", ee.as_bytes());
-    v.check("hs_dh_es", es.as_bytes());
-    v.check("hs_dh_se", se.as_bytes());
-    v.check("hs_dh_ss", ss.as_bytes());
-    let ikm = remote_ikm(
-        &k.remote_static,
-        &k.remote_ephemeral,
-        &aircraft_static,
-        &aircraft_ephemeral,
-    );
-
-    // Response: the keyed transcript hash, PRK, confirmations and handshake secret.
-    let (response, confirm_remote, handshake_secret) = session_response(
-        &init,
+            bond_id: id,
+            message: [0; MESSAGE1_LEN],
+        },
         k.remote_index,
         k.aircraft_index,
-        *aircraft_ephemeral.as_bytes(),
-        &ikm,
+        UNIX,
+        Some((
+            (&k.remote_static, aircraft_static),
+            (&k.aircraft_static, remote_static),
+        )),
     );
-    let before_confirm = &response[..response.len() - CONFIRM_LEN];
-    let keyed_th = transcript_hash(&[b"rotorlink v1 session", &init, before_confirm]);
-    v.check("hs_keyed_th", &keyed_th);
-    let (prk, _) = Hkdf::<Sha256>::extract(Some(&keyed_th), &ikm);
-    v.check("hs_keyed_prk", &prk);
-    v.check(
-        "hs_confirm_aircraft",
-        &response[response.len() - CONFIRM_LEN..],
-    );
-    v.check("hs_confirm_remote", &confirm_remote);
-    v.check("hs_handshake_secret", handshake_secret.expose());
-    v.check("hs_response_datagram", &response);
-    assert_eq!(response.len(), HEADER_LEN + 53);
-    let (header, payload) = parse_frame(&response).unwrap();
-    assert_eq!(
-        (header.frame_type, header.receiver_index),
-        (FrameType::HandshakeResponse, k.remote_index)
-    );
-    assert_eq!(
-        Response::parse(payload).unwrap(),
-        Response {
-            sender_index: k.aircraft_index,
-            body: ResponseBody::Keyed {
-                kind: Kind::Session,
-                ephemeral: *aircraft_ephemeral.as_bytes(),
-                confirm: v.array("hs_confirm_aircraft"),
-            }
-        }
-    );
-
-    // Finish.
-    let finish = session_finish(k.aircraft_index, confirm_remote);
-    v.check("hs_finish_datagram", &finish);
-    assert_eq!(finish.len(), HEADER_LEN + 17);
-    let (header, payload) = parse_frame(&finish).unwrap();
-    assert_eq!(
-        (header.frame_type, header.receiver_index),
-        (FrameType::HandshakeFinish, k.aircraft_index)
-    );
-    assert_eq!(
-        Finish::parse(payload).unwrap(),
-        Finish::Keyed {
+    // The datagrams parse back to what was built.
+    let (header, payload) = parse_frame(&session.init).unwrap();
+    assert_eq!(header.frame_type, FrameType::HandshakeInit);
+    let parsed = Init::parse(payload).unwrap();
+    assert_eq!(parsed.suite, SUITE_V2);
+    assert_eq!(parsed.sender_index, k.remote_index);
+    assert_eq!(session.init.len(), 108);
+    assert_eq!(session.response.len(), 71);
+    assert_eq!(session.finish.len(), 35);
+    let (header, payload) = parse_frame(&session.response).unwrap();
+    assert_eq!(header.receiver_index, k.remote_index);
+    assert!(matches!(
+        Response::parse(payload).unwrap().body,
+        ResponseBody::Keyed {
             kind: Kind::Session,
-            confirm: confirm_remote
+            ..
         }
-    );
+    ));
 
-    // The session: transcript hash, traffic secrets, resumption.
-    let th = transcript_hash(&[&init, &response]);
-    v.check("hs_transcript_hash", &th);
-    let traffic = traffic_secrets(&handshake_secret, &th);
-    v.check("hs_a2r_0", traffic.aircraft_to_remote.expose());
-    v.check("hs_r2a_0", traffic.remote_to_aircraft.expose());
-    let resume = resumption(&handshake_secret, &th);
-    v.check("hs_resumption_ticket", &resume.ticket);
-    v.check("hs_resumption_secret", resume.secret.expose());
-
-    // Pinned (computed independently with Python's `cryptography` X25519, hmac and hashlib),
-    // so that an edit changing both the document and the code still fails.
-    assert_eq!(
-        hex::encode(v.get("hs_handshake_secret")),
-        "1f3ad1c88b8a5ca46d9e7434dacd171c0a7b65004019d142b790d26d2c8ed7f9"
+    let ticket: [u8; 16] = v.array("hs_resumption_ticket");
+    let secret = Secret::new(v.array("hs_resumption_secret"));
+    let resume = build_keyed(
+        &v,
+        "rs",
+        Kind::Resume,
+        &k.link_id,
+        &secret,
+        InitBody::Resume {
+            ticket,
+            message: [0; MESSAGE1_LEN],
+        },
+        v.u32("rs_remote_index"),
+        v.u32("rs_aircraft_index"),
+        UNIX + 60_000_000,
+        None,
     );
-    assert_eq!(
-        hex::encode(v.get("hs_transcript_hash")),
-        "c8c473d0fb696db546e21c56e389ea9c721a93827add8ac42adf2afc06c7528c"
-    );
-    assert_eq!(
-        hex::encode(v.get("hs_finish_datagram")),
-        "010300004149523100000000000000000011029ed547f361c6787ffcddb70848a48418"
-    );
+    assert_eq!(resume.init.len(), 116);
+    assert_eq!(resume.response.len(), 71);
+    assert_eq!(resume.finish.len(), 35);
 }
 
 fn config() -> Config {
@@ -360,7 +349,7 @@ fn rng(seed: u64) -> ChaCha20Rng {
 
 /// An aircraft identity with the vectors' link id and static key, bonded to `remote`.
 ///
-/// Built through the persistence format (identity.rs): version 1, link id (16), static
+/// Built through the persistence format 1 (identity.rs, still read): version 1, link id (16), static
 /// private key (32), code epoch (u32), KSF parameters (3 × u32), password file length (u32)
 /// and bytes, bond count (u32), bonds (32 each).
 fn aircraft_identity(k: &Keys, remote: &PublicKey) -> AircraftIdentity {
@@ -368,6 +357,9 @@ fn aircraft_identity(k: &Keys, remote: &PublicKey) -> AircraftIdentity {
         AircraftIdentity::provision(k.link_id, b"482916", KsfParams::INSECURE_FAST, &mut rng(7))
             .unwrap();
     let mut bytes = provisioned.to_bytes().to_vec();
+    // With no bond yet, format 2 is format 1 but for the version byte; write format 1.
+    assert_eq!(bytes[0], 2);
+    bytes[0] = 1;
     assert_eq!(&bytes[1..17], &k.link_id);
     bytes[17..49].copy_from_slice(&k.aircraft_static.to_bytes());
     let count = bytes.len() - 4;
@@ -440,8 +432,9 @@ fn keepalive(secret: &Secret, receiver_index: u32) -> Vec<u8> {
 }
 
 /// The aircraft state machine, holding the vectors' keys, accepts the vector `Init`, answers
-/// with a `Response` that verifies under the document's key schedule, and establishes the
-/// session on the matching `Finish`.
+/// with a `Response` (its own ephemeral) that the document's Noise initiator accepts, and
+/// establishes the session on the `Finish` the document's key schedule gives; the same
+/// `Init` once more after that session, and after a restart, is refused as stale.
 #[test]
 fn the_aircraft_answers_the_vector_init_as_the_document_says() {
     let v = Vectors::load(PROTOCOL_MD);
@@ -449,9 +442,12 @@ fn the_aircraft_answers_the_vector_init_as_the_document_says() {
     let remote_static = PublicKey::from(&k.remote_static);
     let aircraft_static = PublicKey::from(&k.aircraft_static);
     let now = Timestamp::ZERO;
+    let from = std::net::SocketAddr::from(([10, 0, 0, 2], 47474));
+    let identity = aircraft_identity(&k, &remote_static);
+    let saved = identity.to_bytes();
     let mut air = Link::aircraft(
         config(),
-        aircraft_identity(&k, &remote_static),
+        identity,
         Box::new(MemoryAttemptStore::new()),
         &mut rng(8),
         now,
@@ -462,206 +458,193 @@ fn the_aircraft_answers_the_vector_init_as_the_document_says() {
     let init = v.get("hs_init_datagram");
     let mut bad = init.to_vec();
     *bad.last_mut().unwrap() ^= 1;
-    assert!(air
-        .handle_datagram(
-            now,
-            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
-            &bad
-        )
-        .is_err());
-    assert!(drain(&mut air, now).is_empty());
+    assert!(air.handle_datagram(now, from, &bad).is_err());
     assert_eq!(air.handshake_crypto_ops(), 0);
 
-    air.handle_datagram(
-        now,
-        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
-        init,
-    )
-    .unwrap();
+    air.handle_datagram(now, from, init).unwrap();
+    assert_eq!(air.handshake_crypto_ops(), 4, "es, ss; ee, se");
+    assert!(events(&mut air).contains(&Event::IdentityChanged));
     let sent = drain(&mut air, now);
     assert_eq!(sent.len(), 1);
     let response = &sent[0];
-    assert_eq!(air.handshake_crypto_ops(), 4, "four X25519");
-    let (header, payload) = parse_frame(response).unwrap();
+    assert_eq!(response.len(), 71);
+    assert_eq!(&response[4..8], &k.remote_index.to_be_bytes());
+
+    // The document's initiator (the vector ephemeral) reads the Response.
+    let key = Secret::new(v.array("hs_bond_key"));
+    let prologue = v.get("hs_prologue");
+    let mut rc = NoiseHandshake::initiator(
+        Pattern::KKpsk0,
+        prologue,
+        &NoiseKeys {
+            psk: key.expose(),
+            local_static: Some(&k.remote_static),
+            remote_static: Some(&aircraft_static),
+        },
+        Ephemeral::from_bytes(v.array("hs_remote_ephemeral_private")),
+    )
+    .unwrap();
     assert_eq!(
-        (header.frame_type, header.receiver_index),
-        (FrameType::HandshakeResponse, k.remote_index)
+        rc.write_message(&tai64n(UNIX)).unwrap(),
+        v.get("hs_noise_message1")
     );
+    let (_, payload) = parse_frame(response).unwrap();
     let Response {
-        sender_index: aircraft_index,
-        body:
-            ResponseBody::Keyed {
-                kind: Kind::Session,
-                ephemeral,
-                confirm,
-            },
+        body: ResponseBody::Keyed { kind, message },
+        ..
     } = Response::parse(payload).unwrap()
     else {
-        panic!("not a session response");
+        panic!("a keyed response")
     };
-
-    // The response verifies under the document's key schedule, with the remote's keys.
-    let ikm = remote_ikm(
-        &k.remote_static,
-        &k.remote_ephemeral,
-        &aircraft_static,
-        &PublicKey::from(ephemeral),
+    assert_eq!(kind, Kind::Session);
+    let index = rc.read_message(&message).unwrap();
+    let sender_index = u32::from_be_bytes(index[..].try_into().unwrap());
+    let out = rc.finish().unwrap();
+    let s = keyed_secrets(b"rotorlink v1 session", &out, init, response);
+    let finish = frame(
+        FrameType::HandshakeFinish,
+        sender_index,
+        &Finish::Keyed {
+            kind: Kind::Session,
+            confirm: s.confirm_remote,
+        }
+        .emit(),
     );
-    let (expected, confirm_remote, handshake_secret) =
-        session_response(init, k.remote_index, aircraft_index, ephemeral, &ikm);
-    assert_eq!(&expected, response);
-    assert_eq!(&expected[expected.len() - CONFIRM_LEN..], &confirm);
-
-    // A retransmitted Init gets the same response, at no cost.
-    air.handle_datagram(
-        now,
-        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
-        init,
-    )
-    .unwrap();
-    assert_eq!(drain(&mut air, now), std::slice::from_ref(response));
-    assert_eq!(air.handshake_crypto_ops(), 4);
-
     // A wrong confirmation changes nothing; the right one establishes the session.
-    let mut wrong = confirm_remote;
-    wrong[0] ^= 1;
-    assert!(air
-        .handle_datagram(
-            now,
-            std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
-            &session_finish(aircraft_index, wrong)
-        )
-        .is_err());
+    let mut wrong = finish.clone();
+    *wrong.last_mut().unwrap() ^= 1;
+    assert!(air.handle_datagram(now, from, &wrong).is_err());
     assert!(!air.is_connected());
-    air.handle_datagram(
+    air.handle_datagram(now, from, &finish).unwrap();
+    assert!(air.is_connected());
+    // Its first frame, a keepalive, opens with the document's a2r key.
+    let a2r = traffic_secrets(&s.handshake_secret, &s.transcript_hash).aircraft_to_remote;
+    let first = drain(&mut air, now);
+    assert!(first.iter().any(|d| open(&a2r, d).is_some()));
+
+    // The same Init again: a late copy of the session's own Init is ignored; after a restart
+    // (identity persisted on `IdentityChanged`) it is refused as stale, before ee and se.
+    let persisted = air.aircraft_identity().unwrap().to_bytes();
+    assert_ne!(persisted, saved);
+    let mut restarted = Link::aircraft(
+        config(),
+        AircraftIdentity::from_bytes(&persisted).unwrap(),
+        Box::new(MemoryAttemptStore::new()),
+        &mut rng(9),
         now,
-        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
-        &session_finish(aircraft_index, confirm_remote),
     )
     .unwrap();
-    assert!(air.is_connected());
-    assert!(
-        events(&mut air).contains(&Event::Connected {
-            kind: Kind::Session
-        }),
-        "the aircraft reports the session"
-    );
-
-    // It confirms at once with a keepalive under a2r_0 of the document's key schedule.
-    let th = transcript_hash(&[init, response]);
-    let traffic = traffic_secrets(&handshake_secret, &th);
-    let sent = drain(&mut air, now);
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0][1], FrameType::Keepalive as u8);
-    assert_eq!(&sent[0][4..8], &k.remote_index.to_be_bytes());
     assert_eq!(
-        open(&traffic.aircraft_to_remote, &sent[0]),
-        Some(Vec::new())
+        restarted.handle_datagram(now, from, init).unwrap_err(),
+        rotorlink::Error::Handshake(HandshakeError::Replayed)
     );
+    assert_eq!(restarted.handshake_crypto_ops(), 2);
+    assert!(drain(&mut restarted, now).is_empty());
+    // Without the persisted timestamp (the identity as it was before), it would be answered.
+    let mut forgetful = Link::aircraft(
+        config(),
+        AircraftIdentity::from_bytes(&saved).unwrap(),
+        Box::new(MemoryAttemptStore::new()),
+        &mut rng(10),
+        now,
+    )
+    .unwrap();
+    forgetful.handle_datagram(now, from, init).unwrap();
+    assert_eq!(drain(&mut forgetful, now).len(), 1);
 }
 
-/// The remote state machine, holding the vectors' keys, sends a session `Init` as the
-/// document says, finishes against a `Response` built from the document's key schedule,
-/// and sends no application data before the aircraft's first authenticated frame.
+/// The remote state machine, holding the vectors' keys, sends a session `Init` whose
+/// cleartext is the document's (its ephemeral and timestamp are its own), finishes against
+/// a `Response` made by the document's Noise responder, sends the document's `Finish` for
+/// it, and sends no application data before the aircraft's first authenticated frame.
 #[test]
 fn the_remote_finishes_against_the_document_key_schedule() {
     let v = Vectors::load(PROTOCOL_MD);
     let k = Keys::load(&v);
+    let remote_static = PublicKey::from(&k.remote_static);
     let aircraft_static = PublicKey::from(&k.aircraft_static);
-    let aircraft_ephemeral = PublicKey::from(&k.aircraft_ephemeral);
     let now = Timestamp::ZERO;
-    let mut rc = Link::remote(config(), remote_identity(&k), k.link_id, &mut rng(9), now).unwrap();
-    rc.send(rotorlink::Channel::Control, b"early").unwrap();
-    rc.connect(std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), now)
-        .unwrap();
+    let air_addr = std::net::SocketAddr::from(([10, 0, 0, 1], 47474));
+    let mut rc = Link::remote(config(), remote_identity(&k), k.link_id, &mut rng(11), now).unwrap();
+    rc.set_wall_clock(Duration::from_micros(UNIX), now);
+    rc.connect(air_addr, now).unwrap();
+    rc.send(rotorlink::Channel::Control, b"sticks").unwrap();
     let sent = drain(&mut rc, now);
     assert_eq!(sent.len(), 1, "only the Init");
     let init = &sent[0];
-    let key = bond_key(&k.remote_static.diffie_hellman(&aircraft_static));
+    assert_eq!(init.len(), 108);
+    let key = Secret::new(v.array("hs_bond_key"));
     assert!(mac1_valid(&k.link_id, key.expose(), init));
-    let (header, payload) = parse_frame(init).unwrap();
-    assert_eq!(header.receiver_index, 0);
-    let parsed = Init::parse(payload).unwrap();
-    let InitBody::Session {
-        bond_id: bond,
-        ephemeral,
-    } = parsed.body
-    else {
-        panic!("not a session init");
-    };
-    v.check("hs_bond_id", &bond);
-    let remote_index = parsed.sender_index;
-    assert_eq!(
-        init,
-        &session_init(&k.link_id, &key, remote_index, bond, ephemeral),
-        "the Init is laid out as the document says"
-    );
+    // Header, kind, suite, bond id are the document's; the index is the remote's own.
+    let doc = v.get("hs_init_datagram");
+    assert_eq!(&init[..HEADER_LEN + 2], &doc[..HEADER_LEN + 2]);
+    assert_eq!(&init[24..32], &doc[24..32]);
+    let rc_index = u32::from_be_bytes(init[20..24].try_into().unwrap());
 
-    // The aircraft's side, from the document: its ikm uses the remote's public keys.
-    let their_ephemeral = PublicKey::from(ephemeral);
-    let remote_static = PublicKey::from(&k.remote_static);
-    let ikm: Vec<u8> = [
-        k.aircraft_ephemeral.diffie_hellman(&their_ephemeral),
-        k.aircraft_static.diffie_hellman(&their_ephemeral),
-        k.aircraft_ephemeral.diffie_hellman(&remote_static),
-        k.aircraft_static.diffie_hellman(&remote_static),
-    ]
-    .iter()
-    .flat_map(|dh| *dh.as_bytes())
-    .collect();
-    let (response, confirm_remote, handshake_secret) = session_response(
-        init,
-        remote_index,
-        k.aircraft_index,
-        *aircraft_ephemeral.as_bytes(),
-        &ikm,
-    );
-
-    // A response with a flipped confirmation bit changes nothing.
-    let mut bad = response.clone();
-    *bad.last_mut().unwrap() ^= 1;
-    assert!(rc
-        .handle_datagram(
-            now,
-            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
-            &bad
-        )
-        .is_err());
-    assert!(drain(&mut rc, now).is_empty());
-
-    rc.handle_datagram(
-        now,
-        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
-        &response,
+    let offset = HEADER_LEN + 14;
+    let mut air = NoiseHandshake::responder(
+        Pattern::KKpsk0,
+        &prologue(b"rotorlink v1 session prologue", &init[..offset]),
+        &NoiseKeys {
+            psk: key.expose(),
+            local_static: Some(&k.aircraft_static),
+            remote_static: Some(&remote_static),
+        },
+        Ephemeral::from_bytes(v.array("hs_aircraft_ephemeral_private")),
     )
     .unwrap();
+    let ts = air
+        .read_message(&init[offset..offset + MESSAGE1_LEN])
+        .unwrap();
+    assert_eq!(&ts[..], &tai64n(UNIX)[..], "the wall clock set");
+    let message2 = air.write_message(&k.aircraft_index.to_be_bytes()).unwrap();
+    let response = frame(
+        FrameType::HandshakeResponse,
+        rc_index,
+        &Response {
+            sender_index: k.aircraft_index,
+            body: ResponseBody::Keyed {
+                kind: Kind::Session,
+                message: message2.clone().try_into().unwrap(),
+            },
+        }
+        .emit(),
+    );
+    let out = air.finish().unwrap();
+    let s = keyed_secrets(b"rotorlink v1 session", &out, init, &response);
+    // A tampered Response (its ephemeral, the encrypted index, the tag) changes nothing.
+    for i in [HEADER_LEN + 1, HEADER_LEN + 34, response.len() - 1] {
+        let mut bad = response.clone();
+        bad[i] ^= 1;
+        let _ = rc.handle_datagram(now, air_addr, &bad);
+        let out = drain(&mut rc, now);
+        assert!(out.iter().all(|d| d[1] == 0x01), "byte {i}: {out:?}");
+    }
+    rc.handle_datagram(now, air_addr, &response).unwrap();
     let sent = drain(&mut rc, now);
-    assert_eq!(
-        sent,
-        [session_finish(k.aircraft_index, confirm_remote)],
-        "the Finish, and no data before key confirmation"
+    let finish = frame(
+        FrameType::HandshakeFinish,
+        k.aircraft_index,
+        &Finish::Keyed {
+            kind: Kind::Session,
+            confirm: s.confirm_remote,
+        }
+        .emit(),
     );
+    assert_eq!(sent, vec![finish], "the Finish and nothing encrypted");
     assert!(!rc.is_connected());
-
-    // The aircraft's first authenticated frame confirms the session; data flows.
-    let th = transcript_hash(&[init, &response]);
-    let traffic = traffic_secrets(&handshake_secret, &th);
-    rc.handle_datagram(
-        now,
-        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
-        &keepalive(&traffic.aircraft_to_remote, remote_index),
-    )
-    .unwrap();
+    // The aircraft's first frame confirms the session; the queued sticks follow.
+    let t = traffic_secrets(&s.handshake_secret, &s.transcript_hash);
+    let (a2r, r2a) = (t.aircraft_to_remote, t.remote_to_aircraft);
+    rc.handle_datagram(now, air_addr, &keepalive(&a2r, rc_index))
+        .unwrap();
     assert!(rc.is_connected());
     assert!(events(&mut rc).contains(&Event::Connected {
         kind: Kind::Session
     }));
-    let sent = drain(&mut rc, now);
-    assert_eq!(sent.len(), 1);
-    assert_eq!(
-        open(&traffic.remote_to_aircraft, &sent[0]).as_deref(),
-        Some(&b"early"[..])
-    );
+    let data = drain(&mut rc, now);
+    assert!(data.iter().any(|d| open(&r2a, d).is_some()));
+    let _ = aircraft_static;
 }
 
 /// A handshake datagram seen on the air during the seeded run.
@@ -748,10 +731,10 @@ const SEEDED: [(&str, bool, u8, u8, usize); 9] = [
     ("seeded_pair_init", true, 0x01, 1, 168),
     ("seeded_pair_response", false, 0x02, 1, 379),
     ("seeded_pair_finish", true, 0x03, 1, 83),
-    ("seeded_session_init", true, 0x01, 2, 80),
+    ("seeded_session_init", true, 0x01, 2, 108),
     ("seeded_session_response", false, 0x02, 2, 71),
     ("seeded_session_finish", true, 0x03, 2, 35),
-    ("seeded_resume_init", true, 0x01, 3, 88),
+    ("seeded_resume_init", true, 0x01, 3, 116),
     ("seeded_resume_response", false, 0x02, 3, 71),
     ("seeded_resume_finish", true, 0x03, 3, 35),
 ];

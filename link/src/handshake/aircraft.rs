@@ -738,7 +738,8 @@ impl AircraftHandshake {
             return Err(HandshakeError::Replayed);
         }
         self.expensive_ops += cost.1;
-        let message2 = responder.write_message(&[])?;
+        // The index inside message 2: authenticated, so a changed copy fails as a whole.
+        let message2 = responder.write_message(&local_index.to_be_bytes())?;
         let message2: [u8; MESSAGE2_LEN] = message2[..]
             .try_into()
             .map_err(|_| HandshakeError::Malformed)?;

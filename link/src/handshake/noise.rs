@@ -54,8 +54,11 @@ pub const TAG_LEN: usize = 16;
 pub const TIMESTAMP_LEN: usize = 12;
 /// Length of the first Noise message of both patterns: `e` and the encrypted timestamp.
 pub const MESSAGE1_LEN: usize = DH_LEN + TIMESTAMP_LEN + TAG_LEN;
-/// Length of the second Noise message of both patterns: `e` and the encrypted empty payload.
-pub const MESSAGE2_LEN: usize = DH_LEN + TAG_LEN;
+/// Length of the aircraft's session index, the payload of the second message.
+pub const INDEX_LEN: usize = 4;
+/// Length of the second Noise message of both patterns: `e` and the encrypted index of the
+/// aircraft (4 + 16).
+pub const MESSAGE2_LEN: usize = DH_LEN + INDEX_LEN + TAG_LEN;
 
 /// Which pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -499,9 +499,12 @@ impl RemoteHandshake {
                 // Noise message 2's tag is the aircraft's key confirmation: it fails for
                 // anyone without the keys, and snow then leaves the state as it was.
                 let payload = noise.read_message(message)?;
-                if !payload.is_empty() {
-                    return Err(HandshakeError::Malformed);
-                }
+                // The aircraft's index, authenticated with the rest of message 2.
+                let aircraft_index = match <[u8; 4]>::try_from(&payload[..]) {
+                    Ok(bytes) if u32::from_be_bytes(bytes) != 0 => u32::from_be_bytes(bytes),
+                    // Only the aircraft could have sent it: a broken aircraft.
+                    _ => return Err(HandshakeError::Malformed),
+                };
                 let kind = *kind;
                 let Some(Attempt {
                     pending: Pending::Keyed { noise, .. },
@@ -524,11 +527,7 @@ impl RemoteHandshake {
                 }
                 .emit();
                 self.unconfirmed = Some(Unconfirmed {
-                    frame: messages::frame(
-                        FrameType::HandshakeFinish,
-                        response.sender_index,
-                        &finish,
-                    ),
+                    frame: messages::frame(FrameType::HandshakeFinish, aircraft_index, &finish),
                     since: now,
                     next_send: now,
                     backoff: self.config.retry_initial,
@@ -540,7 +539,7 @@ impl RemoteHandshake {
                     handshake_secret: s.handshake_secret,
                     transcript_hash: s.transcript_hash,
                     local_index,
-                    peer_index: response.sender_index,
+                    peer_index: aircraft_index,
                 }));
                 return Ok(());
             }

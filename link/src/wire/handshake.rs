@@ -15,9 +15,9 @@
 //! +------+-------+----------------+-------------------------------+---------+
 //! Response (aircraft -> remote)
 //! +------+----------------+------------------------------------------------+
-//! | kind | sender index   | Pair:    remaining attempts 4, aircraft static 32, KE2
-//! |      |                | Session: Noise message 2 (48)                  |
-//! |      |                | Resume:  Noise message 2 (48)                  |
+//! | kind | Pair: sender index 4, remaining attempts 4, aircraft static 32, KE2
+//! |      | Session, Resume: Noise message 2 (52: ephemeral 32, encrypted index 4 + 16)
+//! |      |                                                                 |
 //! +------+----------------+------------------------------------------------+
 //! Finish (remote -> aircraft)          Refusal (aircraft -> remote)
 //! +------+---------------------+       +--------+-----------+----------------+
@@ -128,8 +128,9 @@ pub enum ResponseBody<'a> {
     Keyed {
         /// Session or Resume.
         kind: Kind,
-        /// Noise message 2: the aircraft's ephemeral public key (32) and the tag of the
-        /// encrypted empty payload (16), which is the aircraft's key confirmation.
+        /// Noise message 2: the aircraft's ephemeral public key (32) and its session index
+        /// encrypted (4 + 16). The tag is the aircraft's key confirmation, and it covers the
+        /// index: every byte of a keyed `Response` is checked exactly or authenticated.
         message: [u8; MESSAGE2_LEN],
     },
 }
@@ -137,7 +138,9 @@ pub enum ResponseBody<'a> {
 /// A parsed `Response`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Response<'a> {
-    /// The index the aircraft receives on.
+    /// The index the aircraft receives on, in the clear in a pairing `Response`. A keyed
+    /// `Response` carries it inside Noise message 2 instead: there it is 0 when parsed and
+    /// not emitted.
     pub sender_index: u32,
     /// The kind-specific body.
     pub body: ResponseBody<'a>,
@@ -288,17 +291,22 @@ impl<'a> Response<'a> {
     pub fn parse(payload: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(payload);
         let kind = Kind::from_u8(r.u8()?)?;
-        let sender_index = r.u32()?;
-        let body = match kind {
-            Kind::Pair => ResponseBody::Pair {
-                remaining_attempts: r.u32()?,
-                aircraft_static: r.array()?,
-                ke2: r.take(KE2_LEN)?,
-            },
-            Kind::Session | Kind::Resume => ResponseBody::Keyed {
-                kind,
-                message: r.array()?,
-            },
+        let (sender_index, body) = match kind {
+            Kind::Pair => (
+                r.u32()?,
+                ResponseBody::Pair {
+                    remaining_attempts: r.u32()?,
+                    aircraft_static: r.array()?,
+                    ke2: r.take(KE2_LEN)?,
+                },
+            ),
+            Kind::Session | Kind::Resume => (
+                0,
+                ResponseBody::Keyed {
+                    kind,
+                    message: r.array()?,
+                },
+            ),
         };
         r.end()?;
         Ok(Response { sender_index, body })
@@ -321,7 +329,6 @@ impl<'a> Response<'a> {
             }
             ResponseBody::Keyed { kind, message } => {
                 out.push(kind as u8);
-                out.extend_from_slice(&self.sender_index.to_be_bytes());
                 out.extend_from_slice(&message);
             }
         }
