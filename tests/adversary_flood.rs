@@ -13,7 +13,17 @@ use std::time::Duration;
 
 use rand_core::RngCore;
 use rotorlink::handshake::keys::{bond_id, mac1};
-use rotorlink::handshake::messages::{frame, Init, InitBody, Kind, MAC1_LEN, SUITE_V2};
+use rotorlink::handshake::messages::{
+    frame, Init, InitBody, Kind, MAC1_LEN, MESSAGE1_LEN, SUITE_V2,
+};
+
+/// A Noise message 1 an attacker can make without a key: any ephemeral, any ciphertext.
+fn message1(random: [u8; 32]) -> [u8; MESSAGE1_LEN] {
+    let mut m = [0u8; MESSAGE1_LEN];
+    m[..32].copy_from_slice(&random);
+    m[32..].copy_from_slice(&random[..MESSAGE1_LEN - 32]);
+    m
+}
 use rotorlink::handshake::{pake, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN};
 use rotorlink::Role;
@@ -156,21 +166,21 @@ fn an_initiation_flood_costs_the_aircraft_nothing_and_the_pilot_still_pairs() {
                     Forged::BondWithoutKey => keyed_init(
                         InitBody::Session {
                             bond_id: bond_id(&PublicKey::from(pilot)),
-                            ephemeral: random,
+                            message: message1(random),
                         },
                         index,
                     ),
                     Forged::UnknownBond => keyed_init(
                         InitBody::Session {
                             bond_id: random[..8].try_into().unwrap(),
-                            ephemeral: random,
+                            message: message1(random),
                         },
                         index,
                     ),
                     Forged::UnknownTicket => keyed_init(
                         InitBody::Resume {
                             ticket: random[..16].try_into().unwrap(),
-                            ephemeral: random,
+                            message: message1(random),
                         },
                         index,
                     ),

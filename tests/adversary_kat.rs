@@ -20,9 +20,10 @@ use hkdf::Hkdf;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rotorlink::crypto::{nonce, traffic_key, traffic_secrets, AeadKey, AeadProvider};
-use rotorlink::handshake::keys::{bond_id, bond_key, contributory, mac1};
+use rotorlink::handshake::keys::{bond_id, bond_key, contributory, mac1, prologue};
 use rotorlink::handshake::limits::MemoryAttemptStore;
-use rotorlink::handshake::messages::{frame, Init, InitBody, MAC1_LEN, SUITE_V2};
+use rotorlink::handshake::messages::{frame, Init, InitBody, MAC1_LEN, MESSAGE1_LEN, SUITE_V2};
+use rotorlink::handshake::noise::{tai64n, Ephemeral, Keys as NoiseKeys, NoiseHandshake, Pattern};
 use rotorlink::handshake::{AircraftIdentity, HandshakeError, KsfParams};
 use rotorlink::wire::body::{SegmentHeader, SEGMENT_FIRST, SEGMENT_LAST};
 use rotorlink::wire::{FrameType, Header, HEADER_LEN, TAG_LEN};
@@ -341,6 +342,8 @@ fn bonded_aircraft(remote_static: &StaticSecret) -> Link {
         AircraftIdentity::provision(LINK_ID, b"135790", KsfParams::INSECURE_FAST, &mut rng(2))
             .unwrap();
     let mut bytes = identity.to_bytes().to_vec();
+    // With no bond, format 2 is format 1 but for the version byte; write format 1 (still read).
+    bytes[0] = 1;
     let count_at = bytes.len() - 4;
     assert_eq!(
         bytes[count_at..],
@@ -359,20 +362,46 @@ fn bonded_aircraft(remote_static: &StaticSecret) -> Link {
 }
 
 /// A session `Init` from the bonded remote (its mac1 keyed by the bond key, so it passes
-/// the aircraft's cheap checks) carrying `ephemeral`.
-fn session_init(remote: &StaticSecret, aircraft: &PublicKey, index: u32, e: [u8; 32]) -> Vec<u8> {
+/// the aircraft's cheap checks) whose Noise message 1 starts with the ephemeral public key
+/// `e` (the rest: zeros, since with a low-order `e` the aircraft's `es` fails first), or, for
+/// `Err(private)`, a genuine Noise message 1 from that ephemeral private key.
+fn session_init(
+    remote: &StaticSecret,
+    aircraft: &PublicKey,
+    index: u32,
+    e: Result<[u8; 32], [u8; 32]>,
+) -> Vec<u8> {
     let init = Init {
         suite: SUITE_V2,
         sender_index: index,
         body: InitBody::Session {
             bond_id: bond_id(&PublicKey::from(remote)),
-            ephemeral: e,
+            message: [0; MESSAGE1_LEN],
         },
         mac1: [0; MAC1_LEN],
     };
     let mut datagram = frame(FrameType::HandshakeInit, 0, &init.emit());
-    let split = datagram.len() - MAC1_LEN;
+    let offset = HEADER_LEN + init.noise_offset();
     let key = bond_key(&remote.diffie_hellman(aircraft));
+    match e {
+        Ok(public) => datagram[offset..offset + 32].copy_from_slice(&public),
+        Err(private) => {
+            let mut noise = NoiseHandshake::initiator(
+                Pattern::KKpsk0,
+                &prologue(b"rotorlink v1 session prologue", &datagram[..offset]),
+                &NoiseKeys {
+                    psk: key.expose(),
+                    local_static: Some(remote),
+                    remote_static: Some(aircraft),
+                },
+                Ephemeral::from_bytes(private),
+            )
+            .unwrap();
+            let m = noise.write_message(&tai64n(1_780_000_000_000_000)).unwrap();
+            datagram[offset..offset + MESSAGE1_LEN].copy_from_slice(&m);
+        }
+    }
+    let split = datagram.len() - MAC1_LEN;
     let tag = mac1(&LINK_ID, key.expose(), &datagram[..split]);
     datagram[split..].copy_from_slice(&tag);
     datagram
@@ -390,7 +419,7 @@ fn the_link_refuses_a_low_order_handshake_ephemeral() {
     let points = low_order_points();
     for (i, point) in points.iter().enumerate() {
         let index = 100 + u32::try_from(i).unwrap();
-        let init = session_init(&remote, &aircraft_static, index, *point);
+        let init = session_init(&remote, &aircraft_static, index, Ok(*point));
         assert_eq!(
             aircraft.handle_datagram(
                 now,
@@ -407,8 +436,7 @@ fn the_link_refuses_a_low_order_handshake_ephemeral() {
     assert!(!aircraft.is_connected());
 
     // Positive control: an ordinary ephemeral gets a Response.
-    let e = PublicKey::from(&StaticSecret::from([0x99; 32])).to_bytes();
-    let init = session_init(&remote, &aircraft_static, 7, e);
+    let init = session_init(&remote, &aircraft_static, 7, Err([0x99; 32]));
     aircraft
         .handle_datagram(
             now,

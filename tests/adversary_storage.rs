@@ -6,10 +6,11 @@
 
 mod common;
 
-use rotorlink::handshake::keys::{bond_id, bond_key, keyed_secrets, mac1, transcript_hash};
+use rotorlink::handshake::keys::{bond_id, bond_key, keyed_secrets, mac1, prologue};
 use rotorlink::handshake::messages::{
-    frame, Finish, Init, InitBody, Kind, Response, ResponseBody, CONFIRM_LEN, MAC1_LEN, SUITE_V2,
+    frame, Finish, Init, InitBody, Kind, Response, ResponseBody, MAC1_LEN, MESSAGE1_LEN, SUITE_V2,
 };
+use rotorlink::handshake::noise::{tai64n, Ephemeral, Keys as NoiseKeys, NoiseHandshake, Pattern};
 use rotorlink::handshake::{RefusalReason, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN};
 use rotorlink::{Channel, Event, Link, Role, SendError};
@@ -27,29 +28,38 @@ fn rogue_session(f: &mut Flight, remote: &RemoteIdentity, seed: u64) -> Link {
     let bytes = remote.to_bytes();
     let s_r = StaticSecret::from(<[u8; 32]>::try_from(&bytes[1..33]).unwrap());
     let s_a = remote.bond().unwrap().aircraft_static;
-    let e_r = StaticSecret::from([0x71; 32]);
     let index = 0x0bad_cafe;
-    let init = {
-        let body = InitBody::Session {
-            bond_id: bond_id(&PublicKey::from(&s_r)),
-            ephemeral: PublicKey::from(&e_r).to_bytes(),
-        };
-        let init = Init {
-            suite: SUITE_V2,
-            sender_index: index,
-            body,
-            mac1: [0; MAC1_LEN],
-        };
-        let mut d = frame(FrameType::HandshakeInit, 0, &init.emit());
-        let split = d.len() - MAC1_LEN;
-        let tag = mac1(
-            &LINK_ID,
-            bond_key(&s_r.diffie_hellman(&s_a)).expose(),
-            &d[..split],
-        );
-        d[split..].copy_from_slice(&tag);
-        d
+    let key = bond_key(&s_r.diffie_hellman(&s_a));
+    let body = InitBody::Session {
+        bond_id: bond_id(&PublicKey::from(&s_r)),
+        message: [0; MESSAGE1_LEN],
     };
+    let init = Init {
+        suite: SUITE_V2,
+        sender_index: index,
+        body,
+        mac1: [0; MAC1_LEN],
+    };
+    let mut init_frame = frame(FrameType::HandshakeInit, 0, &init.emit());
+    let offset = HEADER_LEN + init.noise_offset();
+    let mut noise = NoiseHandshake::initiator(
+        Pattern::KKpsk0,
+        &prologue(b"rotorlink v1 session prologue", &init_frame[..offset]),
+        &NoiseKeys {
+            psk: key.expose(),
+            local_static: Some(&s_r),
+            remote_static: Some(&s_a),
+        },
+        Ephemeral::from_bytes([0x71; 32]),
+    )
+    .unwrap();
+    // Its own clock: any time later than the pilot's last session.
+    let m1 = noise.write_message(&tai64n(u64::MAX / 2)).unwrap();
+    init_frame[offset..offset + MESSAGE1_LEN].copy_from_slice(&m1);
+    let split = init_frame.len() - MAC1_LEN;
+    let tag = mac1(&LINK_ID, key.expose(), &init_frame[..split]);
+    init_frame[split..].copy_from_slice(&tag);
+    let init = init_frame;
     let recorder = Recorder::new();
     f.pair.set_adversary(Box::new(recorder.clone()));
     f.pair.inject(Direction::Uplink, init.clone(), f.pair.now());
@@ -60,39 +70,33 @@ fn rogue_session(f: &mut Flight, remote: &RemoteIdentity, seed: u64) -> Link {
         .find(|d| d[1] == FrameType::HandshakeResponse as u8 && receiver_index(d) == index)
         .expect("the aircraft answered the bonded remote");
     let parsed = Response::parse(&response[HEADER_LEN..]).unwrap();
-    let ResponseBody::Keyed { ephemeral, .. } = parsed.body else {
+    let ResponseBody::Keyed { message, .. } = parsed.body else {
         panic!("not a session response");
     };
-    let e_a = PublicKey::from(ephemeral);
-    let ikm: Vec<u8> = [
-        e_r.diffie_hellman(&e_a),
-        e_r.diffie_hellman(&s_a),
-        s_r.diffie_hellman(&e_a),
-        s_r.diffie_hellman(&s_a),
-    ]
-    .iter()
-    .flat_map(|dh| *dh.as_bytes())
-    .collect();
-    let before_confirm = &response[..response.len() - CONFIRM_LEN];
-    let s = keyed_secrets(b"rotorlink v1 session", &[&init, before_confirm], &ikm);
-    assert_eq!(response[response.len() - CONFIRM_LEN..], s.confirm_aircraft);
+    let aircraft_index = u32::from_be_bytes(
+        noise.read_message(&message).unwrap()[..]
+            .try_into()
+            .unwrap(),
+    );
+    let out = noise.finish().unwrap();
+    let s = keyed_secrets(b"rotorlink v1 session", &out, &init, &response);
     let finish = frame(
         FrameType::HandshakeFinish,
-        parsed.sender_index,
+        aircraft_index,
         &Finish::Keyed {
             kind: Kind::Session,
             confirm: s.confirm_remote,
         }
         .emit(),
     );
-    let th = transcript_hash(&[&init, &response]);
+    let th = s.transcript_hash;
     let link = Link::from_secret(
         Role::Remote,
         f.pair.remote.config().clone(),
         &s.handshake_secret,
         &th,
         index,
-        parsed.sender_index,
+        aircraft_index,
         std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
         &mut rng(seed),
         f.pair.now(),

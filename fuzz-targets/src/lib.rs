@@ -31,7 +31,7 @@ use rotorlink::crypto::{
 use rotorlink::handshake::keys::{bond_key, mac1, transcript_hash};
 use rotorlink::handshake::messages::{
     self, Finish, Init, InitBody, Kind, Refusal, RefusalReason, Response, ResponseBody,
-    BOND_ID_LEN, CONFIRM_LEN, MAC1_LEN, SUITE_V2, TICKET_LEN,
+    BOND_ID_LEN, CONFIRM_LEN, MAC1_LEN, MESSAGE1_LEN, MESSAGE2_LEN, SUITE_V2, TICKET_LEN,
 };
 use rotorlink::handshake::pake::{self, KE1_LEN};
 use rotorlink::handshake::{
@@ -642,14 +642,18 @@ fn round_trips(input: &mut Input<'_>) {
     ticket.copy_from_slice(&array32[..TICKET_LEN]);
     let index = input.u32();
     let kind = [Kind::Session, Kind::Resume][usize::from(input.u8() & 1)];
+    let mut message1 = [0u8; MESSAGE1_LEN];
+    message1.iter_mut().for_each(|b| *b = input.u8());
+    let mut message2 = [0u8; MESSAGE2_LEN];
+    message2.iter_mut().for_each(|b| *b = input.u8());
     for body in [
         InitBody::Session {
             bond_id,
-            ephemeral: array32,
+            message: message1,
         },
         InitBody::Resume {
             ticket,
-            ephemeral: array32,
+            message: message1,
         },
     ] {
         let init = Init {
@@ -660,12 +664,12 @@ fn round_trips(input: &mut Input<'_>) {
         };
         assert_eq!(Init::parse(&init.emit()), Ok(init));
     }
+    // A keyed Response carries the aircraft's index inside Noise message 2: none in the clear.
     let response = Response {
-        sender_index: index,
+        sender_index: 0,
         body: ResponseBody::Keyed {
             kind,
-            ephemeral: array32,
-            confirm,
+            message: message2,
         },
     };
     assert_eq!(Response::parse(&response.emit()), Ok(response));

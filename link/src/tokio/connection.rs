@@ -21,6 +21,13 @@ use crate::{
     SendError, Stats, Timestamp,
 };
 
+/// The system's wall clock, as time since 1970 (zero if the clock reads earlier).
+pub(crate) fn wall_clock() -> core::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// The link's clock in tokio time: converts a [`tokio::time::Instant`] to the [`Timestamp`]
 /// a [`Link`] run by the driver is handed, and back. It reads [`Timestamp::ZERO`] at its
 /// epoch.
@@ -110,10 +117,14 @@ impl<P: AeadProvider> Connection<P> {
     ///
     /// # Panics
     /// Outside a tokio runtime.
-    pub fn spawn<T: Transport>(link: Link<P>, transport: T, options: Options) -> Self
+    ///
+    /// The link's wall clock (a remote's handshake timestamps, [`Link::set_wall_clock`]) is
+    /// set from the system clock.
+    pub fn spawn<T: Transport>(mut link: Link<P>, transport: T, options: Options) -> Self
     where
         Link<P>: Send + 'static,
     {
+        link.set_wall_clock(wall_clock(), Timestamp::ZERO);
         let capacity = link.config().max_pending_events;
         let shared = Arc::new(Shared {
             link: Mutex::new(link),
@@ -430,6 +441,8 @@ impl Remote {
         config: Config,
     ) -> Result<Connection, ConnectError> {
         let mut link = Link::remote(config, identity, link_id, &mut OsRng, Timestamp::ZERO)?;
+        // Before the first Init: its timestamp must grow across restarts of this remote.
+        link.set_wall_clock(wall_clock(), Timestamp::ZERO);
         link.connect(aircraft, Timestamp::ZERO)
             .map_err(|e| match e {
                 Error::Handshake(h) => ConnectError::Failed(h),
