@@ -14,7 +14,7 @@
 #     length - 16, and a tag; the plaintext length each body allows (PROTOCOL.md 6.4-6.8:
 #     Ack 7 + 6n with n <= 32, Feedback 48, Keepalive 0, Close 2);
 #   - handshake frames: the message name, a kind (Init, Response, Finish), sender indices
-#     (Init, Response), a reason (Refusal);
+#     (Init, pairing Response), a reason (Refusal);
 #   - the handshake messages Init, Response and Finish appear, Data on all four
 #     application channels (control, telemetry, video, storage), and Feedback (PROTOCOL.md
 #     34: both ends receive, so both report);
@@ -129,7 +129,8 @@ function need(col, name) {
             need(16, "handshake kind")
             msgs[$15 " " (($16 in kind_name) ? kind_name[$16] : "kind " $16)]++
         }
-        if (type <= 2) need(17, "sender index")
+        # In the clear in an Init and a pairing Response; inside Noise in a keyed Response.
+        if (type == 1 || (type == 2 && $16 == 1)) need(17, "sender index")
     }
 }
 BEGIN {

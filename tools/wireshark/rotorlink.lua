@@ -57,12 +57,15 @@
 --   handshake frames (types 0x01..0x04, PROTOCOL.md 17):
 --   rotorlink.hs.message           string Init, Response, Finish or Refusal
 --   rotorlink.hs.kind              u8    1 Pair, 2 Session, 3 Resume
---   rotorlink.hs.suite             u8    cipher suite (1)
+--   rotorlink.hs.suite             u8    cipher suite (2: Noise KKpsk0/NNpsk0, OPAQUE)
 --   rotorlink.hs.sender_index      u32   the sender's index
 --   rotorlink.hs.remote_static     bytes remote static public key (Pair Init)
 --   rotorlink.hs.bond_id           bytes bond id (Session Init)
 --   rotorlink.hs.ticket            bytes resumption ticket (Resume Init)
---   rotorlink.hs.remote_ephemeral  bytes remote ephemeral public key (Session, Resume Init)
+--   rotorlink.hs.remote_ephemeral  bytes remote ephemeral public key (Session, Resume Init:
+--                                        Noise message 1's `e`)
+--   rotorlink.hs.timestamp_sealed  bytes the encrypted timestamp and its tag (Session, Resume
+--                                        Init: the rest of Noise message 1, 12 + 16)
 --   rotorlink.hs.ke1               bytes OPAQUE KE1 (Pair Init), with
 --     rotorlink.hs.ke1.blinded_element, rotorlink.hs.ke1.client_nonce,
 --     rotorlink.hs.ke1.client_key_share
@@ -74,8 +77,10 @@
 --     rotorlink.hs.ke2.masked_response, rotorlink.hs.ke2.server_nonce,
 --     rotorlink.hs.ke2.server_key_share, rotorlink.hs.ke2.server_mac
 --   rotorlink.hs.aircraft_ephemeral bytes aircraft ephemeral public key (Session, Resume
---                                        Response)
---   rotorlink.hs.confirm_a         bytes aircraft key confirmation (Session, Resume Response)
+--                                        Response: Noise message 2's `e`)
+--   rotorlink.hs.index_sealed      bytes the aircraft's index encrypted, and the tag (Session,
+--                                        Resume Response: the rest of Noise message 2, 4 + 16;
+--                                        the index shows in clear as the Finish's receiver)
 --   rotorlink.hs.ke3               bytes OPAQUE KE3 (Pair Finish)
 --   rotorlink.hs.confirm_r         bytes remote key confirmation (Session, Resume Finish)
 --   rotorlink.hs.reason            u8    refusal reason (1 BackOff ... 6 PairingClosed)
@@ -84,7 +89,7 @@
 --   rotorlink.malformed            error: a frame a receiver drops (PROTOCOL.md 3.1, 17)
 --   rotorlink.unexpected           warning: a body length that cannot be valid once
 --                                  decrypted (Ack, Close, Feedback; a Keepalive may have
---                                  any), or a suite other than 1
+--                                  any), or a suite other than 2
 
 local rotorlink = Proto("rotorlink", "rotorlink")
 
@@ -259,7 +264,10 @@ f.hs_ke2_share = ProtoField.bytes("rotorlink.hs.ke2.server_key_share", "Server k
 f.hs_ke2_mac = ProtoField.bytes("rotorlink.hs.ke2.server_mac", "Server MAC")
 f.hs_aircraft_ephemeral =
     ProtoField.bytes("rotorlink.hs.aircraft_ephemeral", "Aircraft ephemeral public key")
-f.hs_confirm_a = ProtoField.bytes("rotorlink.hs.confirm_a", "Aircraft confirmation (confirm_a)")
+f.hs_timestamp_sealed =
+    ProtoField.bytes("rotorlink.hs.timestamp_sealed", "Encrypted timestamp and tag (Noise)")
+f.hs_index_sealed =
+    ProtoField.bytes("rotorlink.hs.index_sealed", "Encrypted aircraft index and tag (Noise)")
 f.hs_ke3 = ProtoField.bytes("rotorlink.hs.ke3", "OPAQUE KE3")
 f.hs_confirm_r = ProtoField.bytes("rotorlink.hs.confirm_r", "Remote confirmation (confirm_r)")
 f.hs_reason = ProtoField.uint8("rotorlink.hs.reason", "Reason", base.DEC, reason_names)
@@ -287,15 +295,16 @@ local layouts = {
         [1] = { { f.hs_kind, 1 }, { f.hs_suite, 1 }, { f.hs_sender_index, 4 },
                 { f.hs_remote_static, 32 }, { f.hs_ke1, 96, KE1 }, { f.hs_mac1, 16 } },
         [2] = { { f.hs_kind, 1 }, { f.hs_suite, 1 }, { f.hs_sender_index, 4 },
-                { f.hs_bond_id, 8 }, { f.hs_remote_ephemeral, 32 }, { f.hs_mac1, 16 } },
+                { f.hs_bond_id, 8 }, { f.hs_remote_ephemeral, 32 },
+                { f.hs_timestamp_sealed, 28 }, { f.hs_mac1, 16 } },
         [3] = { { f.hs_kind, 1 }, { f.hs_suite, 1 }, { f.hs_sender_index, 4 },
-                { f.hs_ticket, 16 }, { f.hs_remote_ephemeral, 32 }, { f.hs_mac1, 16 } },
+                { f.hs_ticket, 16 }, { f.hs_remote_ephemeral, 32 },
+                { f.hs_timestamp_sealed, 28 }, { f.hs_mac1, 16 } },
     },
     [HANDSHAKE_RESPONSE] = {
         [1] = { { f.hs_kind, 1 }, { f.hs_sender_index, 4 }, { f.hs_remaining, 4 },
                 { f.hs_aircraft_static, 32 }, { f.hs_ke2, 320, KE2 } },
-        [2] = { { f.hs_kind, 1 }, { f.hs_sender_index, 4 }, { f.hs_aircraft_ephemeral, 32 },
-                { f.hs_confirm_a, 16 } },
+        [2] = { { f.hs_kind, 1 }, { f.hs_aircraft_ephemeral, 32 }, { f.hs_index_sealed, 20 } },
     },
     [HANDSHAKE_FINISH] = {
         [1] = { { f.hs_kind, 1 }, { f.hs_ke3, 64 } },
@@ -393,9 +402,9 @@ local function dissect_handshake(ftype, payload, tree)
         if ftype == HANDSHAKE_INIT and len >= 6 then
             info = info .. string.format(" sender=0x%08x", payload(2, 4):uint())
             local suite = payload(1, 1):uint()
-            if suite ~= 1 then
+            if suite ~= 2 then
                 st:add_proto_expert_info(ef_unexpected, string.format(
-                    "suite %d: only suite 1 is defined; an aircraft drops this Init", suite))
+                    "suite %d: only suite 2 is defined; an aircraft drops this Init", suite))
             end
         elseif ftype == HANDSHAKE_RESPONSE and len >= 5 then
             info = info .. string.format(" sender=0x%08x", payload(1, 4):uint())
