@@ -89,6 +89,9 @@ struct Built {
     finish: Vec<u8>,
 }
 
+/// One end's static private key and its peer's static public key.
+type Side<'a> = (&'a StaticSecret, PublicKey);
+
 /// Build a keyed handshake (session or resume) as the document says, checking every
 /// intermediate value named `{prefix}_*`. `statics` are the remote's and the aircraft's
 /// (static private key, peer static public key) for a session.
@@ -103,7 +106,7 @@ fn build_keyed(
     remote_index: u32,
     aircraft_index: u32,
     timestamp_micros: u64,
-    statics: Option<((&StaticSecret, PublicKey), (&StaticSecret, PublicKey))>,
+    statics: Option<(Side<'_>, Side<'_>)>,
 ) -> Built {
     let (pattern, prologue_label, label) = match kind {
         Kind::Session => (
