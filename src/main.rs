@@ -156,7 +156,9 @@ fn fly(
         (Some(log), observer) => {
             scenario::run_logged(s, &mut progress.run_callback(), observer, log)
         }
-        (None, Some(observer)) => scenario::run_observed(s, &mut progress.run_callback(), observer),
+        (None, Some(observer)) => {
+            scenario::run_observed(s, &mut progress.run_callback(), observer)
+        }
         (None, None) => scenario::run(s, &mut progress.run_callback()),
     };
     progress.finish();
@@ -224,11 +226,7 @@ fn sim(a: &SimArgs) -> ExitCode {
         if let Err(e) = std::fs::write(path, log.to_text()) {
             return cannot_write_capture(path, &e);
         }
-        captured += &format!(
-            "wrote {} traffic secrets to {}\n",
-            log.len(),
-            path.display()
-        );
+        captured += &format!("wrote {} traffic secrets to {}\n", log.len(), path.display());
     }
     if a.flight.json {
         match serde_json::to_string_pretty(&report) {

@@ -213,10 +213,11 @@ fn rewriting_the_version_or_suite_is_refused_before_any_work() {
                         d[HEADER_LEN + 1] = 0;
                         b.0.add(Why::Handshake);
                     }
-                    // ... or to another suite, with mac1 recomputed where the attacker
-                    // can (a pairing's needs only the public link id).
+                    // ... or to another suite (1: the home-made handshake before issue 15),
+                    // with mac1 recomputed where the attacker can (a pairing's needs only
+                    // the public link id).
                     2 | 3 => {
-                        d[HEADER_LEN + 1] = if n % 4 == 2 { 2 } else { 0xff };
+                        d[HEADER_LEN + 1] = if n % 4 == 2 { 1 } else { 0xff };
                         if d[HEADER_LEN] == Kind::Pair as u8 {
                             let split = d.len() - MAC1_LEN;
                             let tag = mac1(&LINK_ID, &[], &d[..split]);
