@@ -477,7 +477,8 @@ impl RemoteApp {
                 return;
             }
             Event::PairingRejected { remaining_attempts } => format!(
-                "the aircraft rejected the code ({remaining_attempts} attempts left before lockout)"
+                "the aircraft rejected the code, or someone interfered ({remaining_attempts} \
+                 attempts left before lockout)"
             ),
             Event::LockedOut { .. } => {
                 "the aircraft is locked out after too many wrong codes".to_string()
