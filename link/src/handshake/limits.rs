@@ -2,8 +2,9 @@
 //!
 //! An active attacker gets one guess at the security code per PAKE attempt, so the aircraft
 //! rations attempts with an [`AttemptGuard`]: exponential back-off between failed attempts
-//! and a lockout after [`LimitsConfig::max_failures`] of them. The count lives behind an
-//! [`AttemptStore`] the app implements, so it survives a restart.
+//! and a lockout after [`LimitsConfig::max_failures`] of them. Pairing has one such budget;
+//! storage unlocks have one per bond, under a total only the owner resets (PROTOCOL.md 24.2).
+//! The counts live behind an [`AttemptStore`] the app implements, so they survive a restart.
 //!
 //! An attempt counts as a failure the moment it *starts*: [`AttemptGuard::begin`] persists the
 //! count before the caller does any expensive work, and only [`AttemptGuard::succeed`] (a
@@ -441,7 +442,10 @@ impl std::error::Error for Refusal {
 }
 
 /// Rations attempts at the security code. The aircraft calls [`begin`](Self::begin) before
-/// each pairing or storage-unlock attempt and [`succeed`](Self::succeed) when one succeeds.
+/// each pairing attempt and [`succeed`](Self::succeed) when one succeeds, and
+/// [`begin_unlock`](Self::begin_unlock) / [`unlock_succeeded`](Self::unlock_succeeded) for a
+/// storage unlock, which spends the bond's own budget under the persisted total
+/// ([`LimitsConfig::max_unlock_failures`]) and never the pairing budget.
 ///
 /// Attempt `k + 1` (with `k` failures counted before it) starting at `now` sets the next
 /// allowed attempt to `now + min(base_backoff * 2^k, max_backoff)`. The attempt that brings
