@@ -371,18 +371,13 @@ pub(crate) fn aircraft(a: &AircraftArgs) -> ExitCode {
     runtime().block_on(run_aircraft(a, start))
 }
 
-/// Save the aircraft's identity as the link holds it now.
+/// Save the aircraft's identity as the link holds it now (serialised under the link's
+/// lock, written outside it).
 fn save_aircraft_identity(conn: &Connection, dir: &Path) -> Result<(), StateError> {
-    let Some(bytes) =
-        conn.with_link(|link| link.aircraft_identity().map(AircraftIdentity::to_bytes))
-    else {
-        return Ok(());
-    };
-    let identity = AircraftIdentity::from_bytes(&bytes).map_err(|e| StateError::Corrupt {
-        path: dir.join(state::IDENTITY),
-        detail: e.to_string(),
-    })?;
-    state::save_aircraft(dir, &identity)
+    match conn.with_link(|link| link.aircraft_identity().map(AircraftIdentity::to_bytes)) {
+        Some(bytes) => state::write_atomic(&dir.join(state::IDENTITY), &bytes),
+        None => Ok(()),
+    }
 }
 
 async fn run_aircraft(a: &AircraftArgs, start: AircraftStart) -> ExitCode {
