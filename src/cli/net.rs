@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
@@ -19,6 +19,7 @@ use rotorlink::tokio::{Aircraft, Connection, LinkEvent, Options, Transport, UdpT
 use rotorlink::{Config, Event, Link, Timestamp};
 use rotorlink_sim::aircraft::{AircraftApp, AircraftConfig};
 use rotorlink_sim::flight::{fly_aircraft, fly_remote, AircraftFlight, RemoteFlight};
+use rotorlink_sim::keylog::KeyLog;
 use rotorlink_sim::pcap::{PcapTap, UDP_PORT};
 use rotorlink_sim::remote::RemoteApp;
 use rotorlink_sim::report::Report;
@@ -83,6 +84,11 @@ pub(crate) struct AircraftArgs {
     /// with tools/wireshark/rotorlink.lua).
     #[arg(long, value_name = "FILE")]
     pub(crate) pcap: Option<PathBuf>,
+    /// Write the traffic secrets this end sends under to FILE, so that `rotorlink decrypt`
+    /// can decrypt the --pcap capture (with the other end's key log too). Whoever reads FILE
+    /// reads the traffic: test benches only.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) keylog: Option<PathBuf>,
     /// Print the report as JSON and nothing else on standard output.
     #[arg(long)]
     pub(crate) json: bool,
@@ -175,6 +181,11 @@ pub(crate) struct RemoteArgs {
     /// with tools/wireshark/rotorlink.lua).
     #[arg(long, value_name = "FILE")]
     pub(crate) pcap: Option<PathBuf>,
+    /// Write the traffic secrets this end sends under to FILE, so that `rotorlink decrypt`
+    /// can decrypt the --pcap capture (with the other end's key log too). Whoever reads FILE
+    /// reads the traffic: test benches only.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) keylog: Option<PathBuf>,
     /// Print the report as JSON and nothing else on standard output.
     #[arg(long)]
     pub(crate) json: bool,
@@ -233,9 +244,12 @@ fn wall_clock() -> Duration {
         .unwrap_or_default()
 }
 
-fn print_event(who: &str, event: &LinkEvent) {
-    if !matches!(event, LinkEvent::Message { .. }) {
-        eprintln!("{who}: {event}");
+/// Print an event (not messages), or keep a traffic secret in the key log (never printed).
+fn print_event(who: &str, event: &LinkEvent, capture: &Captured) {
+    match event {
+        LinkEvent::Message { .. } => {}
+        LinkEvent::Link(e) if capture.log_key(e) => {}
+        _ => eprintln!("{who}: {event}"),
     }
 }
 
@@ -381,7 +395,7 @@ fn save_aircraft_identity(conn: &Connection, dir: &Path) -> Result<(), StateErro
 }
 
 async fn run_aircraft(a: &AircraftArgs, start: AircraftStart) -> ExitCode {
-    let config = Config::default();
+    let mut config = Config::default();
     let transport = match UdpTransport::listen(a.listen).await {
         Ok(t) => t,
         Err(e) => {
@@ -390,10 +404,11 @@ async fn run_aircraft(a: &AircraftArgs, start: AircraftStart) -> ExitCode {
         }
     };
     let local = transport.local_addr().unwrap_or(a.listen);
-    let transport = match Captured::new(transport, a.pcap.as_deref()) {
+    let transport = match Captured::new(transport, a.pcap.as_deref(), a.keylog.as_deref()) {
         Ok(t) => t,
         Err(status) => return status,
     };
+    config.log_traffic_secrets = transport.logs_keys();
     let mut conn = match Aircraft::listen(transport.clone(), start.identity, start.attempts, config)
     {
         Ok(conn) => conn,
@@ -432,7 +447,7 @@ async fn run_aircraft(a: &AircraftArgs, start: AircraftStart) -> ExitCode {
     let bonded = Notify::new();
     let bond_unsaved = AtomicBool::new(false);
     let mut on_event = |e: &LinkEvent| {
-        print_event("aircraft", e);
+        print_event("aircraft", e, &transport);
         if matches!(e, LinkEvent::Link(Event::Bonded)) {
             bond_unsaved.store(true, Ordering::SeqCst);
             bonded.notify_one();
@@ -617,6 +632,7 @@ fn refusal_text(reason: RefusalReason, remaining_attempts: u32, retry_after: Dur
 /// printed, a new bond is saved to `state`. `Err` says why there is no session.
 async fn wait_connected(
     conn: &mut Connection,
+    capture: &Captured,
     mut app: Option<&mut RemoteApp>,
     state: Option<&Path>,
     saved: &mut bool,
@@ -638,10 +654,13 @@ async fn wait_connected(
             }
             Some(LinkEvent::Link(event)) => event,
             Some(other) => {
-                print_event("remote", &other);
+                print_event("remote", &other, capture);
                 continue;
             }
         };
+        if capture.log_key(&event) {
+            continue;
+        }
         eprintln!("remote: {event:?}");
         if let Some(app) = app.as_deref_mut() {
             app.on_event(&event);
@@ -719,7 +738,7 @@ async fn run_remote(a: &RemoteArgs, start: RemoteStart) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let transport = match Captured::new(transport, a.pcap.as_deref()) {
+    let transport = match Captured::new(transport, a.pcap.as_deref(), a.keylog.as_deref()) {
         Ok(t) => t,
         Err(status) => return status,
     };
@@ -728,6 +747,7 @@ async fn run_remote(a: &RemoteArgs, start: RemoteStart) -> ExitCode {
     if let Some(timeout) = a.handshake_timeout {
         config.handshake.timeout = timeout;
     }
+    config.log_traffic_secrets = transport.logs_keys();
     let epoch = wall_clock();
     let mut link = match Link::remote(
         config,
@@ -759,7 +779,7 @@ async fn run_remote(a: &RemoteArgs, start: RemoteStart) -> ExitCode {
     });
     let mut saved = false;
     let state = a.state.as_deref();
-    if let Err(why) = wait_connected(&mut conn, app.as_mut(), state, &mut saved).await {
+    if let Err(why) = wait_connected(&mut conn, &transport, app.as_mut(), state, &mut saved).await {
         conn.close().await;
         let _ = transport.finish();
         let what = if start.use_bond {
@@ -797,7 +817,7 @@ async fn run_remote(a: &RemoteArgs, start: RemoteStart) -> ExitCode {
         until_downloaded: a.until_downloaded,
     };
     let outcome = fly_remote(&mut conn, &mut app, &flight, ctrl_c(), &mut |e| {
-        print_event("remote", e);
+        print_event("remote", e, &transport);
     })
     .await;
     let report = outcome.report;
@@ -830,7 +850,7 @@ async fn fly_without_code(a: &RemoteArgs, mut conn: Connection, transport: &Capt
         tokio::select! {
             event = conn.recv() => match event {
                 None | Some(LinkEvent::Link(Event::Closed { .. })) => break,
-                Some(event) => print_event("remote", &event),
+                Some(event) => print_event("remote", &event, transport),
             },
             () = tokio::time::sleep_until(end) => break,
             () = &mut interrupted => break,
@@ -860,11 +880,12 @@ async fn fly_without_code(a: &RemoteArgs, mut conn: Connection, transport: &Capt
 }
 
 /// A UDP transport that also writes every datagram to a pcap, with wall-clock timestamps
-/// and the sockets' real addresses.
+/// and the sockets' real addresses, and this end's traffic secrets to a key log.
 #[derive(Clone)]
 struct Captured {
     udp: Arc<UdpTransport>,
     pcap: Option<PcapTap>,
+    keylog: Option<(PathBuf, Arc<Mutex<KeyLog>>)>,
 }
 
 /// An address as IPv4 for the capture (IPv6 peers are recorded as 0.0.0.0).
@@ -876,7 +897,11 @@ fn v4(addr: Option<SocketAddr>) -> SocketAddrV4 {
 }
 
 impl Captured {
-    fn new(udp: UdpTransport, pcap: Option<&Path>) -> Result<Self, ExitCode> {
+    fn new(
+        udp: UdpTransport,
+        pcap: Option<&Path>,
+        keylog: Option<&Path>,
+    ) -> Result<Self, ExitCode> {
         let pcap = pcap
             .map(|path| {
                 PcapTap::create(path).map_err(|e| {
@@ -885,10 +910,41 @@ impl Captured {
                 })
             })
             .transpose()?;
+        if let Some(path) = keylog {
+            // Fail before the link starts, not at the end.
+            if let Err(e) = std::fs::write(path, "") {
+                eprintln!("error: --keylog {}: {e}", path.display());
+                return Err(ExitCode::FAILURE);
+            }
+        }
         Ok(Captured {
             udp: Arc::new(udp),
             pcap,
+            keylog: keylog.map(|path| (path.to_path_buf(), Arc::new(Mutex::new(KeyLog::new())))),
         })
+    }
+
+    /// Whether the link should report its traffic secrets.
+    fn logs_keys(&self) -> bool {
+        self.keylog.is_some()
+    }
+
+    /// Keep `event` if it is a traffic secret, and write the key log out at once (a crash
+    /// later still leaves the capture decryptable). Returns whether it was one.
+    fn log_key(&self, event: &Event) -> bool {
+        let Some((path, log)) = &self.keylog else {
+            return matches!(event, Event::TrafficSecret { .. });
+        };
+        let mut log = log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !log.record(event) {
+            return false;
+        }
+        if let Err(e) = std::fs::write(path, log.to_text()) {
+            eprintln!("error: --keylog {}: {e}", path.display());
+        }
+        true
     }
 
     fn record(&self, from: Option<SocketAddr>, to: Option<SocketAddr>, datagram: &[u8]) {
