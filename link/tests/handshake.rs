@@ -826,6 +826,24 @@ fn a_late_copy_of_the_pairing_init_costs_no_attempt() {
     assert!(net.air.is_connected() && net.rc.is_connected());
 }
 
+/// By hand, one hop each: the remote's `Init` to the aircraft, its `Response` back (the
+/// remote's `Finish`, if any, is left for the caller to poll).
+fn init_and_response(net: &mut Net) {
+    let (air_addr, rc_addr) = (
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+    );
+    let mut buf = vec![0u8; 2048];
+    let t = net.rc.poll_transmit(net.now, &mut buf).unwrap();
+    net.air
+        .handle_datagram(net.now, rc_addr, &buf[..t.len])
+        .unwrap();
+    let t = net.air.poll_transmit(net.now, &mut buf).unwrap();
+    net.rc
+        .handle_datagram(net.now, air_addr, &buf[..t.len])
+        .unwrap();
+}
+
 /// Issue 15, finding 6: the aircraft checks a pairing `Finish`'s KE3 before the X25519 that
 /// makes the bond, so 2000 forged `Finish`es (the pending handshake's index, KE3 bytes of
 /// the attacker's choosing) cost it no key exchange at all, and the genuine one still
@@ -837,20 +855,16 @@ fn forged_pairing_finishes_cost_the_aircraft_no_key_exchange() {
         aircraft(identity, store, 2),
         remote(RemoteIdentity::generate(&mut rng(3)), 4),
     );
-    let (air_addr, rc_addr) = (
-        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
-        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
-    );
-    net.rc.pair(CODE, air_addr, net.now).unwrap();
-    let mut buf = vec![0u8; 2048];
-    let t = net.rc.poll_transmit(net.now, &mut buf).unwrap();
-    net.air
-        .handle_datagram(net.now, rc_addr, &buf[..t.len])
-        .unwrap();
-    let t = net.air.poll_transmit(net.now, &mut buf).unwrap();
+    let rc_addr = std::net::SocketAddr::from(([10, 0, 0, 2], 47474));
     net.rc
-        .handle_datagram(net.now, air_addr, &buf[..t.len])
+        .pair(
+            CODE,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            net.now,
+        )
         .unwrap();
+    init_and_response(&mut net);
+    let mut buf = vec![0u8; 2048];
     let t = net.rc.poll_transmit(net.now, &mut buf).unwrap();
     let finish = buf[..t.len].to_vec();
     assert_eq!(net.air.handshake_crypto_ops(), 1, "the OPAQUE start");
@@ -875,20 +889,9 @@ fn forged_pairing_finishes_cost_the_aircraft_no_key_exchange() {
 #[test]
 fn a_resume_that_is_never_confirmed_keeps_the_previous_resumption() {
     let mut net = paired_net();
-    let (air_addr, rc_addr) = (
-        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
-        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
-    );
+    let air_addr = std::net::SocketAddr::from(([10, 0, 0, 1], 47474));
     net.rc.connect(air_addr, net.now).unwrap();
-    let mut buf = vec![0u8; 2048];
-    let t = net.rc.poll_transmit(net.now, &mut buf).unwrap();
-    net.air
-        .handle_datagram(net.now, rc_addr, &buf[..t.len])
-        .unwrap();
-    let t = net.air.poll_transmit(net.now, &mut buf).unwrap();
-    net.rc
-        .handle_datagram(net.now, air_addr, &buf[..t.len])
-        .unwrap();
+    init_and_response(&mut net);
     // The resume's Finish, and everything after it from the remote, is lost until the
     // remote gives the unconfirmed session up.
     net.loss = 1.0;

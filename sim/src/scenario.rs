@@ -265,12 +265,12 @@ fn report(s: &Scenario, pair: &Pair, aircraft: &AircraftApp, remote: &RemoteApp)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::pcap::{PcapTap, PcapWriter, AIRCRAFT_ADDR};
 
     /// A short flight that still pairs, unlocks storage and sends on every channel.
-    fn short() -> Scenario {
+    pub(crate) fn short() -> Scenario {
         Scenario {
             duration: Duration::from_secs(2),
             aircraft: AircraftConfig {

@@ -27,35 +27,10 @@
 # dissector is tools/wireshark/rotorlink.lua, or $ROTORLINK_DISSECTOR.
 set -euo pipefail
 
-here="$(cd "$(dirname "$0")" && pwd)"
-dissector="${ROTORLINK_DISSECTOR:-$here/rotorlink.lua}"
-
-fail() {
-    printf 'check.sh: %s\n' "$*" >&2
-    exit 1
-}
-
-[ $# -eq 1 ] || { echo "usage: $0 CAPTURE" >&2; exit 2; }
-capture="$1"
-command -v tshark >/dev/null || fail "tshark is not installed (apt-get install tshark)"
-[ -r "$capture" ] || fail "cannot read $capture"
-[ -r "$dissector" ] || fail "cannot read the dissector $dissector"
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-# tshark with the dissector, quiet about running as root.
-shark() {
-    if ! tshark -X "lua_script:$dissector" -r "$capture" "$@" >"$work/out" 2>"$work/err"; then
-        grep -v 'Running as user' "$work/err" >&2 || true
-        fail "tshark failed (a field the dissector does not define, or an unreadable capture)"
-    fi
-    if grep -v 'Running as user' "$work/err" | grep -q .; then
-        grep -v 'Running as user' "$work/err" >&2
-        fail "tshark printed errors (a Lua error in the dissector?)"
-    fi
-    cat "$work/out"
-}
+name=check.sh
+usage=CAPTURE
+# shellcheck source=shark.sh
+. "$(dirname "$0")/shark.sh"
 
 fields=(
     frame.number ip.src udp.length
