@@ -54,13 +54,20 @@ enum Command {
     /// Every other flag of `sim` is a fixed parameter of all the flights, the seed included.
     /// The exit status is 3 if any flight did not pair (the files are written all the same).
     Sweep(SweepArgs),
-    /// Run an aircraft on a real UDP socket: wait for a remote to pair with the code in
-    /// --code-file, fly (telemetry, video, onboard storage) and print the report when the
-    /// remote closes the link.
+    /// Run an aircraft on a real UDP socket: wait for a remote to pair with the code (or
+    /// connect with its bond), fly (telemetry, video, onboard storage) and print the report
+    /// when the remote closes the link.
+    ///
+    /// With --code-file the aircraft is a throwaway, provisioned at start and forgetting its
+    /// bonds and failed attempts when it exits. A real one is activated once
+    /// (`rotorlink aircraft activate --state DIR --code-file FILE`) and runs from its state
+    /// (`rotorlink aircraft --state DIR [--pairing-window 2min]`): bonds and the count of
+    /// failed attempts at the code survive a restart.
     Aircraft(cli::net::AircraftArgs),
     /// Run a remote on a real UDP socket: pair with the aircraft at --connect using the code
-    /// in --code-file, fly for --duration, download a file from its onboard storage (the
-    /// flight log, or --download) and print the same report as `sim`.
+    /// in --code-file (or connect with the bond kept in --state), fly for --duration,
+    /// download a file from its onboard storage (the flight log, or --download) and print
+    /// the same report as `sim`.
     Remote(cli::net::RemoteArgs),
     /// Put the simulated radio between a remote and an aircraft over real UDP: datagrams
     /// arriving at --listen go through the channel model to --forward, and the replies back.
@@ -156,9 +163,7 @@ fn fly(
         (Some(log), observer) => {
             scenario::run_logged(s, &mut progress.run_callback(), observer, log)
         }
-        (None, Some(observer)) => {
-            scenario::run_observed(s, &mut progress.run_callback(), observer)
-        }
+        (None, Some(observer)) => scenario::run_observed(s, &mut progress.run_callback(), observer),
         (None, None) => scenario::run(s, &mut progress.run_callback()),
     };
     progress.finish();
@@ -190,10 +195,14 @@ fn demo(a: &DemoArgs) -> ExitCode {
 }
 
 fn sim(a: &SimArgs) -> ExitCode {
-    let scenario = match args::scenario(a.loss, a.duration, &a.radio, &a.flight) {
+    let mut scenario = match args::scenario(a.loss, a.duration, &a.radio, &a.flight) {
         Ok(s) => s,
         Err(e) => return flag_error(&e),
     };
+    scenario.outages.clone_from(&a.outage);
+    if let Some(lifetime) = a.resume_lifetime {
+        scenario.link.handshake.resume_lifetime = lifetime;
+    }
     let tap = match &a.pcap {
         Some(path) => match PcapTap::create(path) {
             Ok(tap) => Some((path, tap)),
@@ -226,7 +235,11 @@ fn sim(a: &SimArgs) -> ExitCode {
         if let Err(e) = std::fs::write(path, log.to_text()) {
             return cannot_write_capture(path, &e);
         }
-        captured += &format!("wrote {} traffic secrets to {}\n", log.len(), path.display());
+        captured += &format!(
+            "wrote {} traffic secrets to {}\n",
+            log.len(),
+            path.display()
+        );
     }
     if a.flight.json {
         match serde_json::to_string_pretty(&report) {

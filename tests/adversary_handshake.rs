@@ -566,6 +566,59 @@ fn changing_the_code_cuts_off_every_bonded_remote() {
     assert!(f.pair.remote.is_connected(), "the new code does");
 }
 
+/// Aircraft provisioned with other codes, one per `(seed, code)`: impostors whose pairing
+/// `Response`s are well-formed `KE2`s the pilot's code cannot open.
+fn impostors(config: &Config, codes: &[(u64, String)]) -> Vec<Arc<Mutex<Link>>> {
+    codes
+        .iter()
+        .map(|(seed, code)| {
+            let identity = AircraftIdentity::provision(
+                LINK_ID,
+                code.as_bytes(),
+                KsfParams::INSECURE_FAST,
+                &mut rng(*seed),
+            )
+            .unwrap();
+            let store = SharedStore::default();
+            let air = aircraft_over(config, identity, &store, seed + 10, Timestamp::ZERO);
+            Arc::new(Mutex::new(air))
+        })
+        .collect()
+}
+
+/// An adversary that shows every pilot `Init` to each impostor and injects `copies` copies
+/// of each answer towards the pilot at once, ahead of the aircraft's; `block` keeps the
+/// `Init` from the aircraft. `forged` counts the injected copies.
+fn answering_first(
+    impostors: Vec<Arc<Mutex<Link>>>,
+    copies: u32,
+    block: bool,
+    forged: Arc<Mutex<u32>>,
+) -> Box<dyn Adversary> {
+    Box::new(FnAdversary::new(
+        move |now: Timestamp, dir: Direction, d: Vec<u8>, air: &mut Air| {
+            if dir == Direction::Uplink && d[1] == FrameType::HandshakeInit as u8 {
+                for imp in &impostors {
+                    let mut imp = lock(imp);
+                    let from = std::net::SocketAddr::from(([10, 0, 0, 1], 47474));
+                    let _ = imp.handle_datagram(now, from, &d);
+                    let mut buf = vec![0u8; 2048];
+                    while let Some(t) = imp.poll_transmit(now, &mut buf) {
+                        for _ in 0..copies {
+                            air.inject(Direction::Downlink, buf[..t.len].to_vec(), now);
+                            *lock(&forged) += 1;
+                        }
+                    }
+                }
+                if block {
+                    return;
+                }
+            }
+            air.forward(d);
+        },
+    ))
+}
+
 /// Issue 15, finding 2 (was MEDIUM): an attacker who only injects (no jamming, no
 /// blocking) answers the pilot's `Init` at once with well-formed pairing `Response`s of its
 /// own (a `KE2` from any OPAQUE server: here two, provisioned with other codes), 50 copies
@@ -578,52 +631,11 @@ fn changing_the_code_cuts_off_every_bonded_remote() {
 #[test]
 fn a_forged_pairing_response_does_not_make_the_right_code_look_wrong() {
     let config = config();
-    let impostors: Vec<_> = [(44, b"000001"), (45, b"000002")]
-        .into_iter()
-        .map(|(seed, code)| {
-            let identity = AircraftIdentity::provision(
-                LINK_ID,
-                code,
-                KsfParams::INSECURE_FAST,
-                &mut rng(seed),
-            )
-            .unwrap();
-            let store = SharedStore::default();
-            Arc::new(Mutex::new(aircraft_over(
-                &config,
-                identity,
-                &store,
-                seed + 10,
-                Timestamp::ZERO,
-            )))
-        })
-        .collect();
+    let codes = [(44, "000001".to_string()), (45, "000002".to_string())];
     let forged = Arc::new(Mutex::new(0u32));
-    let (imps, count) = (impostors.clone(), forged.clone());
-    let adversary = FnAdversary::new(
-        move |now: Timestamp, dir: Direction, d: Vec<u8>, air: &mut Air| {
-            if dir == Direction::Uplink && d[1] == FrameType::HandshakeInit as u8 {
-                for imp in &imps {
-                    let mut imp = lock(imp);
-                    let _ = imp.handle_datagram(
-                        now,
-                        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
-                        &d,
-                    );
-                    let mut buf = vec![0u8; 2048];
-                    while let Some(t) = imp.poll_transmit(now, &mut buf) {
-                        for _ in 0..50 {
-                            air.inject(Direction::Downlink, buf[..t.len].to_vec(), now);
-                            *lock(&count) += 1;
-                        }
-                    }
-                }
-            }
-            air.forward(d);
-        },
-    );
+    let adversary = answering_first(impostors(&config, &codes), 50, false, forged.clone());
     let mut f = Flight::pairing(config, 46);
-    f.pair.set_adversary(Box::new(adversary));
+    f.pair.set_adversary(adversary);
     f.fly(ms(500));
     let rejected = f.count(Role::Remote, |e| matches!(e, Event::PairingRejected { .. }));
     assert!(*lock(&forged) >= 100, "{} forged", lock(&forged));
@@ -641,56 +653,18 @@ fn a_forged_pairing_response_does_not_make_the_right_code_look_wrong() {
     assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 3);
 }
 
-/// A remote whose pairing `Response`s all fail (here: three distinct forgeries, injected
-/// before the aircraft's) stops evaluating after three and reports the attempt rejected at
-/// once — "wrong code or interference" — without waiting for its timeout. Copies cost
-/// nothing.
+/// A remote whose pairing `Response`s all fail (here: four distinct forgeries, and the
+/// aircraft never hears the pilot) stops evaluating after three and reports the attempt
+/// rejected at once — "wrong code or interference" — without waiting for its timeout.
+/// Copies cost nothing.
 #[test]
 fn three_failed_responses_end_the_attempt_without_more_key_stretching() {
     let config = config();
-    let impostors: Vec<_> = (0..4u64)
-        .map(|i| {
-            let identity = AircraftIdentity::provision(
-                LINK_ID,
-                format!("00000{i}").as_bytes(),
-                KsfParams::INSECURE_FAST,
-                &mut rng(60 + i),
-            )
-            .unwrap();
-            Arc::new(Mutex::new(aircraft_over(
-                &config,
-                identity,
-                &SharedStore::default(),
-                70 + i,
-                Timestamp::ZERO,
-            )))
-        })
-        .collect();
-    let imps = impostors.clone();
-    let adversary = FnAdversary::new(
-        move |now: Timestamp, dir: Direction, d: Vec<u8>, air: &mut Air| {
-            if dir == Direction::Uplink && d[1] == FrameType::HandshakeInit as u8 {
-                for imp in &imps {
-                    let mut imp = lock(imp);
-                    let _ = imp.handle_datagram(
-                        now,
-                        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
-                        &d,
-                    );
-                    let mut buf = vec![0u8; 2048];
-                    while let Some(t) = imp.poll_transmit(now, &mut buf) {
-                        for _ in 0..25 {
-                            air.inject(Direction::Downlink, buf[..t.len].to_vec(), now);
-                        }
-                    }
-                }
-                return; // the aircraft never hears the pilot
-            }
-            air.forward(d);
-        },
-    );
+    let codes: Vec<_> = (0..4u64).map(|i| (60 + i, format!("00000{i}"))).collect();
+    let forged = Arc::new(Mutex::new(0u32));
+    let adversary = answering_first(impostors(&config, &codes), 25, true, forged);
     let mut f = Flight::pairing(config, 47);
-    f.pair.set_adversary(Box::new(adversary));
+    f.pair.set_adversary(adversary);
     f.fly(ms(200));
     assert_eq!(f.pair.remote.handshake_crypto_ops(), 3);
     assert_eq!(

@@ -342,8 +342,14 @@ fn bonded_aircraft(remote_static: &StaticSecret) -> Link {
         AircraftIdentity::provision(LINK_ID, b"135790", KsfParams::INSECURE_FAST, &mut rng(2))
             .unwrap();
     let mut bytes = identity.to_bytes().to_vec();
-    // With no bond, format 2 is format 1 but for the version byte; write format 1 (still read).
+    // With no bond, format 2 is format 1 but for the version byte and the count of retired
+    // timestamps at the end (0); write format 1 (still read).
     bytes[0] = 1;
+    assert_eq!(
+        bytes.split_off(bytes.len() - 4),
+        [0, 0, 0, 0],
+        "none retired"
+    );
     let count_at = bytes.len() - 4;
     assert_eq!(
         bytes[count_at..],

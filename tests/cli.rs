@@ -132,7 +132,21 @@ fn sim_downloads_the_file_it_is_told_to() {
 
 #[test]
 fn a_wrong_code_does_not_pair_and_exits_3() {
-    let (code, r) = sim_json(&["--password", "a", "--aircraft-password", "b"]);
+    // The remote reports a wrong code when its attempt times out (10 s: a failed `Response`
+    // may be a forgery), so the flight outlasts it; unpaired, it costs little.
+    let args = [
+        "sim",
+        "--duration",
+        "11s",
+        "--json",
+        "--password",
+        "a",
+        "--aircraft-password",
+        "b",
+    ];
+    let out = rotorlink(&args);
+    let code = out.status.code();
+    let r: Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
     assert_eq!(code, Some(3), "{r:#}");
     assert_eq!(r["paired"], Value::Bool(false));
     assert!(r["handshake_ms"].is_null());

@@ -207,7 +207,7 @@ fn a_lossy_reordering_duplicating_corrupting_radio_delivers_nothing_corrupted() 
 fn a_link_cut_raises_the_failsafe_and_the_link_recovers() {
     let mut s = flight(clean());
     s.duration = Duration::from_secs(10);
-    s.outage = Some((Duration::from_secs(3), Duration::from_secs(6)));
+    s.outages = vec![(Duration::from_secs(3), Duration::from_secs(6))];
     let r = fly(&s);
     assert!(r.paired, "{r}");
     assert_eq!(r.failsafe_events, Some(1), "{r}");
@@ -292,7 +292,7 @@ fn a_download_cut_by_a_lost_link_resumes_from_its_offset_and_verifies() {
     s.aircraft.clip_size = size;
     s.aircraft.photos = 0;
     s.download = "clip".into();
-    s.outage = Some((Duration::from_millis(800), Duration::from_millis(3800)));
+    s.outages = vec![(Duration::from_millis(800), Duration::from_millis(3800))];
     // Shorter than the outage: the resume is refused and a full session takes over.
     s.link.handshake.resume_lifetime = Duration::from_secs(1);
     let r = fly(&s);

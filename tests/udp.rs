@@ -202,8 +202,27 @@ fn two_processes_pair_and_move_ten_mebibytes_over_loopback_udp() {
     let code = code_file("code", "246813");
     let dir = code.parent().unwrap();
     let (aircraft_pcap, remote_pcap) = (dir.join("aircraft.pcap"), dir.join("remote.pcap"));
-    let (aircraft, at) = start_aircraft(&code, &["--pcap", aircraft_pcap.to_str().unwrap()]);
-    let report = fly(at, aircraft, &["--pcap", remote_pcap.to_str().unwrap()]);
+    let (aircraft_keys, remote_keys) = (dir.join("aircraft.keys"), dir.join("remote.keys"));
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let (aircraft, at) = start_aircraft(
+        &code,
+        &[
+            "--pcap",
+            &path(&aircraft_pcap),
+            "--keylog",
+            &path(&aircraft_keys),
+        ],
+    );
+    let report = fly(
+        at,
+        aircraft,
+        &[
+            "--pcap",
+            &path(&remote_pcap),
+            "--keylog",
+            &path(&remote_keys),
+        ],
+    );
     assert_eq!(report["rejected"]["auth"], 0, "{report}");
     // Each end captured what it sent and received: every datagram of the flight shows at
     // least once, and the remote's capture opens with its pairing Init.
@@ -232,6 +251,29 @@ fn two_processes_pair_and_move_ten_mebibytes_over_loopback_udp() {
     assert!(
         air_records + remote_records >= sent,
         "{air_records} + {remote_records} < {sent}"
+    );
+    // With both ends' key logs the remote's capture decrypts whole (each end logs the
+    // secrets it sends under); with one end's, only that end's frames.
+    let decrypt = |logs: &[&PathBuf]| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("decrypt").arg(&remote_pcap);
+        for log in logs {
+            cmd.arg("--keylog").arg(log);
+        }
+        let out = cmd
+            .arg("-o")
+            .arg(dir.join("decrypted.pcap"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let both = decrypt(&[&aircraft_keys, &remote_keys]);
+    assert!(both.contains(" decrypted, 0 not "), "{both}");
+    let one = decrypt(&[&remote_keys]);
+    assert!(
+        !one.contains(" decrypted, 0 not ") && !one.contains(" 0 encrypted"),
+        "{one}"
     );
 }
 

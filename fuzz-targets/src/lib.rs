@@ -24,22 +24,24 @@ use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use rotorlink::channel::fec::FecEncoder;
+use rotorlink::channel::fec::{FecDecoder, FecEncoder};
 use rotorlink::crypto::{
     nonce, traffic_key, traffic_secrets, AeadError, AeadKey, AeadProvider, NONCE_LEN,
 };
 use rotorlink::handshake::keys::{bond_key, mac1, transcript_hash};
+use rotorlink::handshake::limits::{AttemptRecord, RECORD_LEN};
 use rotorlink::handshake::messages::{
     self, Finish, Init, InitBody, Kind, Refusal, RefusalReason, Response, ResponseBody,
     BOND_ID_LEN, CONFIRM_LEN, MAC1_LEN, MESSAGE1_LEN, MESSAGE2_LEN, SUITE_V2, TICKET_LEN,
 };
-use rotorlink::handshake::pake::{self, KE1_LEN};
+use rotorlink::handshake::pake::{self, PasswordFile, KE1_LEN};
 use rotorlink::handshake::{
     AircraftIdentity, HandshakeConfig, KsfParams, LimitsConfig, MemoryAttemptStore, RemoteIdentity,
 };
 use rotorlink::wire::body::{
     fec_supports, AckBody, CloseBody, FeedbackBody, FragmentHeader, SackRange, SegmentHeader,
 };
+use rotorlink::wire::session::SessionMessage;
 use rotorlink::wire::{
     DecodeError, Frame, FrameType, Header, FLAG_KEY_PHASE, HEADER_LEN, MAX_DATAGRAM_LEN,
     MAX_PAYLOAD_LEN, TAG_LEN, VERSION,
@@ -48,19 +50,23 @@ use rotorlink::{
     Channel, CloseCode, Config, Error, Event, Link, ReplayError, Role, RustCrypto, Secret,
     Timestamp,
 };
+use sha2::{Digest, Sha256};
 use x25519_dalek::StaticSecret;
 
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets, by name: what the corpus test replays and `.ci/run` fuzzes.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("frame_decode", frame_decode),
     ("handshake_aircraft", handshake_aircraft),
     ("handshake_remote", handshake_remote),
     ("session_recv", session_recv),
     ("reassembly", reassembly),
     ("structured", structured),
+    ("fec", fec),
+    ("session_message", session_message),
+    ("stored", stored),
 ];
 
 /// The aircraft's public link id in the handshake targets.
@@ -2654,4 +2660,342 @@ pub fn structured(data: &[u8]) {
         net.run(NetOp::read(&mut input));
     }
     net.settle();
+}
+
+// ---------------------------------------------------------------------------------------------
+// fec
+
+/// Largest message of the `fec` target.
+const FEC_MAX_MESSAGE: usize = 8192;
+/// Most data fragments of a message in the `fec` target.
+const FEC_MAX_COUNT: usize = 128;
+/// Most messages per input in the `fec` target (the codecs are reused between them). Every
+/// recovery costs the same whatever the message (the decoder evaluates a polynomial over all
+/// of GF(2^16)), so more would only slow the target down.
+const FEC_MAX_MESSAGES: usize = 2;
+/// What a missing data fragment holds before recovery.
+const FEC_JUNK: u8 = 0xee;
+
+/// `fec`: the video erasure code on its own, `FecEncoder` and `FecDecoder`, the same two
+/// (reused, as a link reuses them) for up to two messages per input. Each message: a length
+/// and fragment size (at most 8192 bytes and 128 data fragments), a parity count (0 to 64),
+/// content from a seed; which data fragments arrived (one bit each); and for each parity
+/// fragment whether it arrived and how (genuine, one byte flipped, a byte short, a byte too
+/// long, an index past the parity count, twice), then up to four arbitrary shards.
+///
+/// Asserts: nothing panics; the encoder refuses exactly the `(count, parity)` pairs
+/// `fec_supports` refuses (and parity 0), and otherwise gives `parity` shards of
+/// `shard_len` bytes; a failed recovery leaves the message as it was; a successful one
+/// changes only the missing fragments; with only genuine shards (distinct, in range) and at
+/// least `count` fragments in all, recovery succeeds and gives the message back exactly;
+/// with fewer than `count` distinct fragments it fails.
+pub fn fec(data: &[u8]) {
+    let mut input = Input::new(data);
+    let mut encoder = FecEncoder::default();
+    let mut decoder = FecDecoder::default();
+    for _ in 0..FEC_MAX_MESSAGES {
+        if input.is_empty() {
+            break;
+        }
+        fec_message(&mut input, &mut encoder, &mut decoder);
+    }
+}
+
+/// One message of the `fec` target.
+fn fec_message(input: &mut Input<'_>, encoder: &mut FecEncoder, decoder: &mut FecDecoder) {
+    let total = usize::from(input.u16()) % FEC_MAX_MESSAGE + 1;
+    let size =
+        (usize::from(input.u16()) % MAX_FRAGMENT_DATA + 1).max(total.div_ceil(FEC_MAX_COUNT));
+    let count = FragmentHeader::count_for(total, size).expect("at most 128 fragments");
+    let parity = u16::from(input.u8() % 65);
+    let seed = input.u32();
+    let message: Vec<u8> = (0..total).map(|p| pattern(seed, p)).collect();
+    let layout = FragmentHeader {
+        message_id: 0,
+        total_len: u32::try_from(total).expect("small"),
+        index: 0,
+        count,
+        parity,
+    };
+    let shard_len = layout.shard_len();
+    let mut shards = Vec::new();
+    let encoded = encoder.encode(&message, count, parity, &mut shards);
+    if parity == 0 || !fec_supports(count, parity) {
+        assert!(encoded.is_err(), "parity for an unsupported code");
+        assert!(shards.is_empty(), "a refused encoding wrote parity");
+        return;
+    }
+    assert_eq!(encoded, Ok(()), "the encoder refused a supported code");
+    assert_eq!(shards.len(), usize::from(parity) * shard_len);
+
+    // Which data fragments arrived: one bit each.
+    let mut have = vec![false; usize::from(count)];
+    for chunk in have.chunks_mut(8) {
+        let bits = input.u8();
+        for (i, h) in chunk.iter_mut().enumerate() {
+            *h = bits & (1 << i) != 0;
+        }
+    }
+    // Which parity fragments arrived, and how.
+    let mut supplied: Vec<(u16, Vec<u8>)> = Vec::new();
+    let mut genuine = true;
+    for (j, shard) in shards.chunks(shard_len).enumerate() {
+        let j = u16::try_from(j).expect("at most 64");
+        let how = input.u8();
+        let mut bytes = shard.to_vec();
+        match how % 8 {
+            0 | 1 => continue,
+            2 | 3 => {}
+            4 => {
+                let at = usize::from(how >> 3) % shard_len;
+                bytes[at] ^= 1 | (how & 0xf0);
+                genuine = false;
+            }
+            5 => {
+                bytes.pop();
+                genuine = false;
+            }
+            6 => {
+                bytes.push(how);
+                genuine = false;
+            }
+            _ => {
+                // Past the parity count, or the same shard twice.
+                if how & 0x80 != 0 {
+                    supplied.push((parity + u16::from(how & 0x0f), bytes));
+                } else {
+                    supplied.push((j, bytes.clone()));
+                    supplied.push((j, bytes));
+                }
+                genuine = false;
+                continue;
+            }
+        }
+        supplied.push((j, bytes));
+    }
+    for _ in 0..input.u8() % 5 {
+        let index = input.u16();
+        let bytes = input.bytes(2 * shard_len + 2);
+        supplied.push((index, bytes));
+        genuine = false;
+    }
+
+    let mut received = message.clone();
+    for (index, &h) in (0..count).zip(&have) {
+        if !h {
+            received[FragmentHeader { index, ..layout }.range()].fill(FEC_JUNK);
+        }
+    }
+    let before = received.clone();
+    let result = decoder.recover(
+        &mut received,
+        count,
+        parity,
+        |i| have[usize::from(i)],
+        supplied.iter().map(|(i, b)| (*i, &b[..])),
+    );
+    let present = have.iter().filter(|&&h| h).count();
+    let distinct: BTreeSet<u16> = supplied
+        .iter()
+        .filter(|(i, b)| *i < parity && b.len() == shard_len)
+        .map(|(i, _)| *i)
+        .collect();
+    match result {
+        Ok(()) => {
+            for (index, &h) in (0..count).zip(&have) {
+                let r = FragmentHeader { index, ..layout }.range();
+                if h {
+                    assert_eq!(
+                        received[r.clone()],
+                        before[r],
+                        "recovery changed fragment {index}, which had arrived"
+                    );
+                }
+            }
+        }
+        Err(_) => assert_eq!(received, before, "a failed recovery changed the message"),
+    }
+    if genuine && present + distinct.len() >= usize::from(count) {
+        assert_eq!(
+            result,
+            Ok(()),
+            "genuine shards, {present} fragments and {} parity of {count}: not recovered",
+            distinct.len()
+        );
+        assert!(
+            received == message,
+            "recovered from genuine shards, but wrong"
+        );
+    }
+    if present < usize::from(count) && present + distinct.len() < usize::from(count) {
+        assert!(
+            result.is_err(),
+            "recovered {count} fragments from {present} and {} parity",
+            distinct.len()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// session_message
+
+/// `session_message`: arbitrary bytes into `SessionMessage::parse`, the parser of the
+/// session channel's messages (key update, storage unlock), which `session_recv` reaches only
+/// behind an authentic frame and the reliable channel; and messages built from the input's
+/// bytes.
+///
+/// Asserts: nothing panics; a parsed message emits the bytes it was parsed from (but for the
+/// unlock result's flag, where any byte but 1 reads as "not unlocked", and anything after the
+/// fixed fields of an unlock result or refusal), and re-parses to itself; a message built
+/// from any field values emits and parses back to itself.
+pub fn session_message(data: &[u8]) {
+    if let Ok(m) = SessionMessage::parse(data) {
+        let mut out = Vec::new();
+        m.emit(&mut out);
+        assert_eq!(SessionMessage::parse(&out), Ok(m), "emit, parse");
+        assert!(out.len() <= data.len());
+        let mut expected = data[..out.len()].to_vec();
+        match m {
+            SessionMessage::UnlockResult { ok, .. } => expected[1] = u8::from(ok),
+            SessionMessage::UnlockRefused { .. } => {}
+            _ => assert_eq!(out.len(), data.len(), "{m:?}: bytes left over"),
+        }
+        assert_eq!(out, expected, "{m:?} does not emit its own bytes");
+    }
+    let mut input = Input::new(data);
+    let key = {
+        let mut k = [0u8; 32];
+        k.iter_mut().for_each(|b| *b = input.u8());
+        k
+    };
+    let bytes = input.bytes(MAX_PAYLOAD_LEN);
+    let (a, b, c) = (input.u32(), input.u32(), input.u8());
+    for m in [
+        SessionMessage::KeyUpdateRequest(key),
+        SessionMessage::KeyUpdateResponse(key),
+        SessionMessage::UnlockInit(&bytes),
+        SessionMessage::UnlockResponse {
+            remaining: a,
+            ke2: &bytes,
+        },
+        SessionMessage::UnlockFinish(&bytes),
+        SessionMessage::UnlockResult {
+            ok: c & 1 != 0,
+            remaining: a,
+        },
+        SessionMessage::UnlockRefused {
+            reason: c,
+            remaining: a,
+            retry_after_ms: b,
+        },
+    ] {
+        let mut out = Vec::new();
+        m.emit(&mut out);
+        assert_eq!(SessionMessage::parse(&out), Ok(m), "built, emitted, parsed");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// stored
+
+/// Longest aircraft identity `stored` reads: room for 16 bonds.
+const STORED_AIRCRAFT_MAX: usize = 1 + 16 + 32 + 4 + 12 + 4 + pake::PASSWORD_FILE_LEN + 4 + 16 * 32;
+
+/// Genuine persisted identities, for the `stored` target's seeds: the handshake targets'
+/// aircraft before and after its pairing, and the remote before and after.
+pub fn identity_examples() -> [(&'static str, Vec<u8>); 4] {
+    let f = fixture();
+    [
+        ("aircraft-fresh", f.fresh_aircraft.clone()),
+        ("aircraft-bonded", f.bonded_aircraft.clone()),
+        ("remote-fresh", f.fresh_remote.clone()),
+        ("remote-bonded", f.bonded_remote.clone()),
+    ]
+}
+
+/// `stored`: arbitrary bytes into the parsers of what the ends persist:
+/// `AircraftIdentity::from_bytes`, `RemoteIdentity::from_bytes`, `PasswordFile::from_bytes`
+/// and `AttemptRecord::from_bytes`. The first byte picks the parser (bits 0 and 1); with bit 7
+/// set, the attempt record's checksum is fixed up first (a version 1 or 2 record of the right
+/// length gets the SHA-256 prefix of its body), so mutations get past it.
+///
+/// Aircraft identities longer than 16 bonds are not read (each bond costs an X25519).
+///
+/// Asserts: nothing panics; an identity or password file that parses writes back exactly the
+/// bytes it was read from; an attempt record of version 2 too, and one of version 1 reads
+/// with no unlock failures and writes back as version 2 with the same fields; what is
+/// written back parses again to the same.
+pub fn stored(data: &[u8]) {
+    let Some((&mode, bytes)) = data.split_first() else {
+        return;
+    };
+    match mode & 3 {
+        // Reading an aircraft identity computes one X25519 per bond: past a few bonds, a
+        // longer input runs the same code, only slower (4 KB inputs, 120 bonds, cut the
+        // target's rate from 65,000 to 9,000 executions a second).
+        0 if bytes.len() <= STORED_AIRCRAFT_MAX => {
+            if let Ok(identity) = AircraftIdentity::from_bytes(bytes) {
+                let out = identity.to_bytes();
+                // Format 1 (no handshake timestamps) is read and written as format 2 with
+                // zero timestamps; only the current format must come back byte for byte.
+                if bytes.first() == out.first() {
+                    assert_eq!(
+                        &out[..],
+                        bytes,
+                        "an aircraft identity writes back other bytes"
+                    );
+                }
+                let again = AircraftIdentity::from_bytes(&out).expect("written back, parses");
+                assert_eq!(again.to_bytes(), out);
+                assert_eq!(again.static_public(), identity.static_public());
+            }
+        }
+        1 => {
+            if let Ok(identity) = RemoteIdentity::from_bytes(bytes) {
+                let out = identity.to_bytes();
+                assert_eq!(&out[..], bytes, "a remote identity writes back other bytes");
+                let again = RemoteIdentity::from_bytes(&out).expect("written back, parses");
+                assert_eq!(again.bond(), identity.bond());
+                assert_eq!(again.static_public(), identity.static_public());
+            }
+        }
+        2 => {
+            if let Ok(file) = PasswordFile::from_bytes(bytes) {
+                let out = file.to_bytes();
+                assert_eq!(&out[..], bytes, "a password file writes back other bytes");
+                let again = PasswordFile::from_bytes(&out).expect("written back, parses");
+                assert_eq!(again.to_bytes(), out);
+            }
+        }
+        0 => {}
+        _ => {
+            let mut bytes = bytes.to_vec();
+            if mode & 0x80 != 0 {
+                let body = match (bytes.first(), bytes.len()) {
+                    (Some(2), RECORD_LEN) => Some(RECORD_LEN - 4),
+                    (Some(1), 26) => Some(22),
+                    _ => None,
+                };
+                if let Some(body) = body {
+                    let sum = Sha256::digest(&bytes[..body]);
+                    bytes[body..].copy_from_slice(&sum[..4]);
+                }
+            }
+            if let Ok(record) = AttemptRecord::from_bytes(&bytes) {
+                let out = record.to_bytes();
+                if bytes[0] == 2 {
+                    assert_eq!(
+                        &out[..],
+                        &bytes[..],
+                        "an attempt record writes back other bytes"
+                    );
+                } else {
+                    assert_eq!(record.unlock_failures, 0, "a version 1 record");
+                    assert_eq!(out[0], 2);
+                    assert_eq!(&out[1..22], &bytes[1..22], "a version 1 record's fields");
+                }
+                assert_eq!(AttemptRecord::from_bytes(&out), Ok(record));
+            }
+        }
+    }
 }

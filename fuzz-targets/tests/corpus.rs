@@ -21,11 +21,13 @@ use std::sync::OnceLock;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use rotorlink::handshake::{AircraftIdentity, KsfParams, MemoryAttemptStore, RemoteIdentity};
+use rotorlink::handshake::limits::AttemptRecord;
+use rotorlink::handshake::{pake, AircraftIdentity, KsfParams, MemoryAttemptStore, RemoteIdentity};
+use rotorlink::wire::session::SessionMessage;
 use rotorlink::{Config, Link, Timestamp};
 use rotorlink_fuzz_targets::{
-    hs_mode, recv_mode, HsOp, Input, Mutation, NetOp, Output, ReasmOp, RecvOp, SealSpec, Target,
-    TARGETS,
+    hs_mode, identity_examples, recv_mode, HsOp, Input, Mutation, NetOp, Output, ReasmOp, RecvOp,
+    SealSpec, Target, TARGETS,
 };
 
 const PROTOCOL_MD: &str = include_str!("../../PROTOCOL.md");
@@ -157,6 +159,9 @@ replay_tests!(
     session_recv,
     reassembly,
     structured,
+    fec,
+    session_message,
+    stored,
 );
 
 #[test]
@@ -343,6 +348,9 @@ fn seeds() -> &'static Seeds {
         session_recv_seeds(&v, &mut out);
         reassembly_seeds(&mut out);
         structured_seeds(&mut out);
+        fec_seeds(&mut out);
+        session_message_seeds(&mut out);
+        stored_seeds(&mut out);
         out
     })
 }
@@ -980,4 +988,169 @@ fn structured_seeds(out: &mut Seeds) {
         "late-and-closed".into(),
         net(2, 2 << 4, &late),
     ));
+}
+
+/// One message of the `fec` target: length, fragment size, parity, content seed, which data
+/// fragments arrived (a bit each), how each parity fragment arrives (see `fec`: 0 lost,
+/// 2 genuine, 4 a byte flipped, 5 a byte short, 6 a byte long, 7 twice, 0x87 a bad index),
+/// and no extra shards.
+fn fec_op(out: &mut Output, total: u16, size: u16, parity: u8, have: &[u8], how: &[u8]) {
+    out.u16(total - 1)
+        .u16(size - 1)
+        .u8(parity)
+        .u32(0x5eed_0000 ^ u32::from(total));
+    for &bits in have {
+        out.u8(bits);
+    }
+    for &h in how {
+        out.u8(h);
+    }
+    out.u8(0);
+}
+
+fn fec_seeds(out: &mut Seeds) {
+    let one = |name: &str, total, size, parity, have: &[u8], how: &[u8], out: &mut Seeds| {
+        let mut o = Output::default();
+        fec_op(&mut o, total, size, parity, have, how);
+        out.push(("fec", name.to_string(), o.0));
+    };
+    // 10 fragments of 300 bytes.
+    one("no-parity", 3000, 300, 0, &[0xff, 0x03], &[], out);
+    one(
+        "lose-two-of-ten",
+        3000,
+        300,
+        4,
+        &[0xfc, 0x03],
+        &[2, 2, 0, 2],
+        out,
+    );
+    one(
+        "lose-five-of-ten",
+        3000,
+        300,
+        4,
+        &[0x1f, 0x00],
+        &[2, 2, 2, 2],
+        out,
+    );
+    one(
+        "corrupt-parity",
+        3000,
+        300,
+        4,
+        &[0xfe, 0x03],
+        &[4, 2, 2, 2],
+        out,
+    );
+    one("short-shard", 3000, 300, 2, &[0xfe, 0x03], &[5, 2], out);
+    one("long-shard", 3000, 300, 2, &[0xfe, 0x03], &[6, 2], out);
+    one("bad-index", 3000, 300, 2, &[0xfe, 0x03], &[0x87, 2], out);
+    one("duplicate", 3000, 300, 2, &[0xfc, 0x03], &[7, 0], out);
+    // Odd fragment size (padded shards), a short last fragment.
+    one("odd-size", 1001, 77, 3, &[0xf5, 0x1f], &[2, 2, 2], out);
+    // 128 fragments of 64 bytes, 64 parity, half the data lost.
+    let mut how = vec![2u8; 64];
+    how[63] = 0;
+    one("wide", 8192, 64, 64, &[0x55; 16], &how, out);
+    // One fragment.
+    one("single", 40, 1000, 1, &[0x00], &[2], out);
+    // Four messages through the same codecs.
+    let mut o = Output::default();
+    fec_op(&mut o, 3000, 300, 4, &[0xfc, 0x03], &[2, 2, 0, 2]);
+    fec_op(&mut o, 1001, 77, 3, &[0xf5, 0x1f], &[2, 2, 2]);
+    fec_op(&mut o, 500, 100, 2, &[0x1c], &[2, 2]);
+    fec_op(&mut o, 3000, 300, 4, &[0xff, 0x00], &[2, 2, 0, 2]);
+    out.push(("fec", "reused-codecs".into(), o.0));
+}
+
+fn session_message_seeds(out: &mut Seeds) {
+    let messages = [
+        (
+            "key-update-request",
+            SessionMessage::KeyUpdateRequest([0x11; 32]),
+        ),
+        (
+            "key-update-response",
+            SessionMessage::KeyUpdateResponse([0x22; 32]),
+        ),
+        (
+            "unlock-init",
+            SessionMessage::UnlockInit(&[0x33; pake::KE1_LEN]),
+        ),
+        (
+            "unlock-response",
+            SessionMessage::UnlockResponse {
+                remaining: 9,
+                ke2: &[0x44; pake::KE2_LEN],
+            },
+        ),
+        (
+            "unlock-finish",
+            SessionMessage::UnlockFinish(&[0x55; pake::KE3_LEN]),
+        ),
+        (
+            "unlock-result",
+            SessionMessage::UnlockResult {
+                ok: true,
+                remaining: 10,
+            },
+        ),
+        (
+            "unlock-refused",
+            SessionMessage::UnlockRefused {
+                reason: 2,
+                remaining: 0,
+                retry_after_ms: 60_000,
+            },
+        ),
+    ];
+    for (name, m) in messages {
+        let mut bytes = Vec::new();
+        m.emit(&mut bytes);
+        out.push(("session_message", name.into(), bytes));
+    }
+}
+
+fn stored_seeds(out: &mut Seeds) {
+    let with_mode = |mode: u8, bytes: &[u8]| [&[mode][..], bytes].concat();
+    for (name, bytes) in identity_examples() {
+        let mode = if name.starts_with("aircraft") { 0 } else { 1 };
+        out.push(("stored", name.into(), with_mode(mode, &bytes)));
+    }
+    let file = pake::provision(
+        b"246813",
+        KsfParams::INSECURE_FAST,
+        &mut ChaCha20Rng::seed_from_u64(11),
+    )
+    .expect("provision");
+    out.push((
+        "stored",
+        "password-file".into(),
+        with_mode(2, &file.to_bytes()),
+    ));
+    let locked = AttemptRecord {
+        failures: 3,
+        next_attempt_at: Timestamp::from_millis(5_000),
+        locked_until: Some(Timestamp::from_millis(65_000)),
+        unlock_failures: 2,
+    };
+    let open = AttemptRecord {
+        failures: 1,
+        next_attempt_at: Timestamp::from_millis(1_500),
+        locked_until: None,
+        unlock_failures: 0,
+    };
+    for (name, record) in [("record-locked", locked), ("record-open", open)] {
+        let bytes = record.to_bytes();
+        out.push(("stored", name.into(), with_mode(3, &bytes)));
+        // The same with a stale checksum, which bit 7 fixes up.
+        let mut stale = bytes;
+        stale[1] ^= 0x40;
+        out.push(("stored", format!("{name}-fix"), with_mode(0x83, &stale)));
+    }
+    // A version 1 record (no unlock failures), checksum fixed up by the target.
+    let mut v1 = locked.to_bytes()[..26].to_vec();
+    v1[0] = 1;
+    out.push(("stored", "record-v1".into(), with_mode(0x83, &v1)));
 }

@@ -161,9 +161,13 @@ pub enum Event {
     /// persisted, a restart forgets the newest timestamp, and the `Init` that carried it could
     /// be replayed once (it cannot complete a session).
     IdentityChanged,
-    /// A pairing attempt with the code failed.
+    /// A pairing attempt with the code failed. On the aircraft: no valid `Finish` came.
+    /// On the remote: the code was wrong, **or someone interfered** (a forged `Response`
+    /// cannot be told from the aircraft's with another code); reported when the attempt
+    /// times out, or once it has evaluated three `Response`s (PROTOCOL.md 19).
     PairingRejected {
-        /// Attempts left before the aircraft locks out.
+        /// Attempts left before the aircraft locks out (on the remote: as the first failed
+        /// `Response` claimed it, which is not authenticated).
         remaining_attempts: u32,
     },
     /// The aircraft refuses attempts at the code until `until`.

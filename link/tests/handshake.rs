@@ -826,6 +826,24 @@ fn a_late_copy_of_the_pairing_init_costs_no_attempt() {
     assert!(net.air.is_connected() && net.rc.is_connected());
 }
 
+/// By hand, one hop each: the remote's `Init` to the aircraft, its `Response` back (the
+/// remote's `Finish`, if any, is left for the caller to poll).
+fn init_and_response(net: &mut Net) {
+    let (air_addr, rc_addr) = (
+        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
+    );
+    let mut buf = vec![0u8; 2048];
+    let t = net.rc.poll_transmit(net.now, &mut buf).unwrap();
+    net.air
+        .handle_datagram(net.now, rc_addr, &buf[..t.len])
+        .unwrap();
+    let t = net.air.poll_transmit(net.now, &mut buf).unwrap();
+    net.rc
+        .handle_datagram(net.now, air_addr, &buf[..t.len])
+        .unwrap();
+}
+
 /// Issue 15, finding 6: the aircraft checks a pairing `Finish`'s KE3 before the X25519 that
 /// makes the bond, so 2000 forged `Finish`es (the pending handshake's index, KE3 bytes of
 /// the attacker's choosing) cost it no key exchange at all, and the genuine one still
@@ -837,20 +855,16 @@ fn forged_pairing_finishes_cost_the_aircraft_no_key_exchange() {
         aircraft(identity, store, 2),
         remote(RemoteIdentity::generate(&mut rng(3)), 4),
     );
-    let (air_addr, rc_addr) = (
-        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
-        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
-    );
-    net.rc.pair(CODE, air_addr, net.now).unwrap();
-    let mut buf = vec![0u8; 2048];
-    let t = net.rc.poll_transmit(net.now, &mut buf).unwrap();
-    net.air
-        .handle_datagram(net.now, rc_addr, &buf[..t.len])
-        .unwrap();
-    let t = net.air.poll_transmit(net.now, &mut buf).unwrap();
+    let rc_addr = std::net::SocketAddr::from(([10, 0, 0, 2], 47474));
     net.rc
-        .handle_datagram(net.now, air_addr, &buf[..t.len])
+        .pair(
+            CODE,
+            std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
+            net.now,
+        )
         .unwrap();
+    init_and_response(&mut net);
+    let mut buf = vec![0u8; 2048];
     let t = net.rc.poll_transmit(net.now, &mut buf).unwrap();
     let finish = buf[..t.len].to_vec();
     assert_eq!(net.air.handshake_crypto_ops(), 1, "the OPAQUE start");
@@ -875,20 +889,9 @@ fn forged_pairing_finishes_cost_the_aircraft_no_key_exchange() {
 #[test]
 fn a_resume_that_is_never_confirmed_keeps_the_previous_resumption() {
     let mut net = paired_net();
-    let (air_addr, rc_addr) = (
-        std::net::SocketAddr::from(([10, 0, 0, 1], 47474)),
-        std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
-    );
+    let air_addr = std::net::SocketAddr::from(([10, 0, 0, 1], 47474));
     net.rc.connect(air_addr, net.now).unwrap();
-    let mut buf = vec![0u8; 2048];
-    let t = net.rc.poll_transmit(net.now, &mut buf).unwrap();
-    net.air
-        .handle_datagram(net.now, rc_addr, &buf[..t.len])
-        .unwrap();
-    let t = net.air.poll_transmit(net.now, &mut buf).unwrap();
-    net.rc
-        .handle_datagram(net.now, air_addr, &buf[..t.len])
-        .unwrap();
+    init_and_response(&mut net);
     // The resume's Finish, and everything after it from the remote, is lost until the
     // remote gives the unconfirmed session up.
     net.loss = 1.0;
@@ -1029,6 +1032,64 @@ fn a_session_init_recorded_before_an_aircraft_restart_is_refused_after_it() {
     assert!(rc.is_connected());
 }
 
+/// A code change revokes the bonds, but a remote that pairs again keeps its static key, so
+/// its bond key is the same as before: its session `Init`s recorded before the change must
+/// stay refused, after a restart too (the aircraft keeps revoked remotes' newest timestamps).
+#[test]
+fn a_remote_that_pairs_again_after_a_code_change_keeps_its_old_inits_refused() {
+    const UNIX: u64 = 1_780_000_000;
+    let net = paired_net();
+    // A bonded session the attacker records: both ends restart and connect with the bond.
+    let air_bytes = net.air.aircraft_identity().unwrap().to_bytes();
+    let rc_bytes = net.rc.remote_identity().unwrap().to_bytes();
+    drop(net);
+    let air = aircraft(
+        AircraftIdentity::from_bytes(&air_bytes).unwrap(),
+        MemoryAttemptStore::new(),
+        12,
+    );
+    let mut rc = remote(RemoteIdentity::from_bytes(&rc_bytes).unwrap(), 14);
+    rc.set_wall_clock(Duration::from_secs(UNIX), Timestamp::ZERO);
+    let mut net = Net::new(air, rc);
+    net.rc.connect(AIR_ADDR, net.now).unwrap();
+    assert!(net.run_until(Duration::from_secs(1), |n| n.rc.is_connected()));
+    let recorded = net
+        .log
+        .iter()
+        .find(|(up, f)| *up && f[1] == 0x01)
+        .map(|(_, f)| f.clone())
+        .unwrap();
+
+    // The owner changes the code; the same remote pairs again with the new one.
+    net.air.change_code(b"135790").unwrap();
+    net.run(Duration::from_millis(50));
+    assert!(net.air.aircraft_identity().unwrap().bonds().is_empty());
+    net.air
+        .open_pairing_window(Duration::from_secs(60), net.now)
+        .unwrap();
+    net.rc.pair(b"135790", AIR_ADDR, net.now).unwrap();
+    assert!(net.run_until(Duration::from_secs(2), |n| n.rc.is_connected()));
+    assert_eq!(net.air.aircraft_identity().unwrap().bonds().len(), 1);
+
+    // The aircraft restarts from its saved identity; the recording is refused.
+    let air_bytes = net.air.aircraft_identity().unwrap().to_bytes();
+    drop(net);
+    let mut air = aircraft(
+        AircraftIdentity::from_bytes(&air_bytes).unwrap(),
+        MemoryAttemptStore::new(),
+        22,
+    );
+    let err = air
+        .handle_datagram(Timestamp::ZERO, ATTACKER, &recorded)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        rotorlink::Error::Handshake(rotorlink::handshake::HandshakeError::Replayed)
+    );
+    let mut buf = vec![0u8; 2048];
+    assert!(air.poll_transmit(Timestamp::ZERO, &mut buf).is_none());
+}
+
 /// Identities saved before issue 15 (format 1, no timestamps) still load: every bond starts
 /// with no timestamp, and the next save is format 2.
 #[test]
@@ -1037,8 +1098,9 @@ fn an_identity_of_format_1_loads_with_no_timestamps() {
     let v2 = net.air.aircraft_identity().unwrap().to_bytes();
     let remote_static = net.rc.remote_identity().unwrap().static_public();
     assert_eq!(v2[0], 2);
-    // Format 1 is format 2 without the 12 timestamp bytes after each bond's key.
-    let mut v1 = v2[..v2.len() - 12].to_vec();
+    // Format 1 is format 2 without the 12 timestamp bytes after each bond's key and without
+    // the retired timestamps (here a count of 0, 4 bytes).
+    let mut v1 = v2[..v2.len() - 12 - 4].to_vec();
     v1[0] = 1;
     let id = AircraftIdentity::from_bytes(&v1).unwrap();
     assert_eq!(id.bonds(), &[remote_static]);

@@ -360,9 +360,15 @@ fn aircraft_identity(k: &Keys, remote: &PublicKey) -> AircraftIdentity {
         AircraftIdentity::provision(k.link_id, b"482916", KsfParams::INSECURE_FAST, &mut rng(7))
             .unwrap();
     let mut bytes = provisioned.to_bytes().to_vec();
-    // With no bond yet, format 2 is format 1 but for the version byte; write format 1.
+    // With no bond yet, format 2 is format 1 but for the version byte and the count of
+    // retired timestamps at the end (0); write format 1.
     assert_eq!(bytes[0], 2);
     bytes[0] = 1;
+    assert_eq!(
+        bytes.split_off(bytes.len() - 4),
+        [0, 0, 0, 0],
+        "none retired"
+    );
     assert_eq!(&bytes[1..17], &k.link_id);
     bytes[17..49].copy_from_slice(&k.aircraft_static.to_bytes());
     let count = bytes.len() - 4;

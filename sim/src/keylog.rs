@@ -204,23 +204,11 @@ pub fn decrypt_capture(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aircraft::AircraftConfig;
     use crate::pcap::{PcapTap, UDP_PORT};
-    use crate::scenario::{run_logged, run_observed, Scenario};
+    use crate::scenario::tests::short;
+    use crate::scenario::{run_logged, run_observed};
     use rotorlink::wire::body::FragmentHeader;
     use rotorlink::wire::FrameType;
-    use std::time::Duration;
-
-    fn short() -> Scenario {
-        Scenario {
-            duration: Duration::from_secs(2),
-            aircraft: AircraftConfig {
-                video_bitrate: 2_000_000,
-                ..AircraftConfig::default()
-            },
-            ..Scenario::default()
-        }
-    }
 
     /// A logged run's capture decrypts whole: every encrypted frame opens, each video
     /// fragment shows its FEC layout (data and parity fragments), and logging changed

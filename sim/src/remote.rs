@@ -18,6 +18,7 @@ use std::time::Duration;
 use rotorlink::handshake::Kind;
 use rotorlink::{Channel, Event, Link, SendError, Timestamp};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::aircraft::{is_intact, stamp_of, stick_command, TELEMETRY_LEN};
 use crate::storage::{FileInfo, Request, Response, FLIGHT_LOG};
@@ -147,7 +148,8 @@ impl RemoteStats {
 /// The remote application.
 #[derive(Debug)]
 pub struct RemoteApp {
-    code: Vec<u8>,
+    /// The pilot's code, for the storage unlock; wiped when the application is dropped.
+    code: Zeroizing<Vec<u8>>,
     next_stick: Timestamp,
     /// An unlock was asked for in this session.
     unlock_asked: bool,
@@ -190,7 +192,7 @@ impl RemoteApp {
     /// A remote whose pilot types `code` and downloads the flight log.
     pub fn new(code: &[u8]) -> Self {
         RemoteApp {
-            code: code.to_vec(),
+            code: Zeroizing::new(code.to_vec()),
             next_stick: Timestamp::ZERO,
             unlock_asked: false,
             list_asked: false,
@@ -477,7 +479,8 @@ impl RemoteApp {
                 return;
             }
             Event::PairingRejected { remaining_attempts } => format!(
-                "the aircraft rejected the code ({remaining_attempts} attempts left before lockout)"
+                "the aircraft rejected the code, or someone interfered ({remaining_attempts} \
+                 attempts left before lockout)"
             ),
             Event::LockedOut { .. } => {
                 "the aircraft is locked out after too many wrong codes".to_string()

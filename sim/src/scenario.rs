@@ -39,8 +39,8 @@ pub struct Scenario {
     pub aircraft_password: Vec<u8>,
     /// Link configuration of both ends.
     pub link: Config,
-    /// Cut the radio (both ways) during this window of virtual time.
-    pub outage: Option<(Duration, Duration)>,
+    /// Cut the radio (both ways) during each of these windows of virtual time, `(from, to)`.
+    pub outages: Vec<(Duration, Duration)>,
 }
 
 impl Default for Scenario {
@@ -67,7 +67,7 @@ impl Default for Scenario {
             password: b"246813".to_vec(),
             aircraft_password: b"246813".to_vec(),
             link: Config::default(),
-            outage: None,
+            outages: Vec::new(),
         }
     }
 }
@@ -167,19 +167,20 @@ fn fly(
     let mut next_progress = Duration::ZERO;
     while pair.now() < end {
         let now = pair.now();
-        if let Some((from, to)) = s.outage {
-            let cut = now >= Timestamp::ZERO + from && now < Timestamp::ZERO + to;
-            if cut != outage_on {
-                outage_on = cut;
-                let loss = |c: &ChannelConfig| if cut { 1.0 } else { c.loss };
-                pair.uplink.config_mut().loss = loss(&s.uplink);
-                pair.downlink.config_mut().loss = loss(&s.downlink);
-            }
+        let cut = s
+            .outages
+            .iter()
+            .any(|&(from, to)| now >= Timestamp::ZERO + from && now < Timestamp::ZERO + to);
+        if cut != outage_on {
+            outage_on = cut;
+            let loss = |c: &ChannelConfig| if cut { 1.0 } else { c.loss };
+            pair.uplink.config_mut().loss = loss(&s.uplink);
+            pair.downlink.config_mut().loss = loss(&s.downlink);
         }
         aircraft.poll(now, &mut pair.aircraft);
         remote.poll(now, &mut pair.remote);
         let mut next = aircraft.next_wakeup().min(remote.next_wakeup()).min(end);
-        if let Some((from, to)) = s.outage {
+        for &(from, to) in &s.outages {
             for edge in [Timestamp::ZERO + from, Timestamp::ZERO + to] {
                 if edge > now {
                     next = next.min(edge);
@@ -265,12 +266,12 @@ fn report(s: &Scenario, pair: &Pair, aircraft: &AircraftApp, remote: &RemoteApp)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::pcap::{PcapTap, PcapWriter, AIRCRAFT_ADDR};
 
     /// A short flight that still pairs, unlocks storage and sends on every channel.
-    fn short() -> Scenario {
+    pub(crate) fn short() -> Scenario {
         Scenario {
             duration: Duration::from_secs(2),
             aircraft: AircraftConfig {

@@ -139,6 +139,16 @@ pub(crate) struct SimArgs {
     /// the --pcap capture (whoever reads FILE reads the traffic: test benches only).
     #[arg(long, value_name = "FILE")]
     pub(crate) keylog: Option<PathBuf>,
+    /// Cut the radio both ways from FROM to TO of virtual time, e.g. 1s..2.5s; several
+    /// windows comma-separated. A cut longer than the link-loss timeout (1 s) makes the
+    /// remote resume the session, or run a new session handshake with its bond once the
+    /// aircraft has dropped the session (--resume-lifetime) [default: none].
+    #[arg(long, value_name = "FROM..TO", value_parser = units::outage, value_delimiter = ',')]
+    pub(crate) outage: Vec<(Duration, Duration)>,
+    /// How long the aircraft keeps an idle session for a one-round-trip resume, e.g. 2s
+    /// [default: 10min].
+    #[arg(long, value_name = "DURATION", value_parser = units::duration)]
+    pub(crate) resume_lifetime: Option<Duration>,
     #[command(flatten)]
     pub(crate) radio: RadioArgs,
     #[command(flatten)]

@@ -146,6 +146,18 @@ pub(crate) fn rate_step(s: &str) -> Result<RateStep, String> {
     })
 }
 
+/// A window of virtual time, `FROM..TO` (`1s..2.5s`), two [`duration`]s with FROM < TO.
+pub(crate) fn outage(s: &str) -> Result<(Duration, Duration), String> {
+    let (from, to) = s
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not a window of time (write it like 1s..2.5s)"))?;
+    let (from, to) = (duration(from)?, duration(to)?);
+    if from >= to {
+        return Err(format!("{s}: the window must end after it starts"));
+    }
+    Ok((from, to))
+}
+
 /// A video bit rate: as [`rate`], and `0` (or `0mbit`) turns the video off.
 pub(crate) fn video_rate(s: &str) -> Result<u64, String> {
     if number(s.trim()) == Some(0.0) {
@@ -384,6 +396,21 @@ mod tests {
         assert_eq!(video_rate("0mbit"), Ok(0));
         assert_eq!(video_rate("2mbit"), Ok(2_000_000));
         assert!(video_rate("fast").is_err());
+    }
+
+    #[test]
+    fn outages() {
+        assert_eq!(
+            outage("1s..2.5s"),
+            Ok((Duration::from_secs(1), Duration::from_millis(2500)))
+        );
+        assert_eq!(
+            outage(" 0s .. 300ms "),
+            Ok((Duration::ZERO, Duration::from_millis(300)))
+        );
+        for bad in ["1s", "2s..1s", "1s..1s", "1s..x", "..1s"] {
+            assert!(outage(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 #   tools/wireshark/check.sh CAPTURE
 #
 # CAPTURE is a pcap with every frame both ends sent from the start of the link, such as
-# `rotorlink sim --duration 3s --pcap CAPTURE` writes. The checks:
+# `rotorlink sim --duration 3s --pcap CAPTURE` writes (or, with every handshake kind,
+# `rotorlink sim --duration 7s --outage 1s..2.5s,3s..6s --resume-lifetime 2s --pcap CAPTURE`).
+# The checks:
 #
 #   - every record is rotorlink, and decodes with no expert info of warning level or above
 #     (IPv4 and UDP checksums are verified too);
@@ -15,7 +17,9 @@
 #     Ack 7 + 6n with n <= 32, Feedback 48, Keepalive 0, Close 2);
 #   - handshake frames: the message name, a kind (Init, Response, Finish), sender indices
 #     (Init, pairing Response), a reason (Refusal);
-#   - the handshake messages Init, Response and Finish appear, Data on all four
+#   - the handshake messages Init, Response and Finish appear (of each kind that
+#     $ROTORLINK_HANDSHAKES names, e.g. "Pair Session Resume"; the CI capture has a link cut
+#     resumed and one renewed with the bond), Data on all four
 #     application channels (control, telemetry, video, storage), and Feedback (PROTOCOL.md
 #     34: both ends receive, so both report);
 #   - the packet counters of each sender and session (source address, receiver index)
@@ -27,35 +31,10 @@
 # dissector is tools/wireshark/rotorlink.lua, or $ROTORLINK_DISSECTOR.
 set -euo pipefail
 
-here="$(cd "$(dirname "$0")" && pwd)"
-dissector="${ROTORLINK_DISSECTOR:-$here/rotorlink.lua}"
-
-fail() {
-    printf 'check.sh: %s\n' "$*" >&2
-    exit 1
-}
-
-[ $# -eq 1 ] || { echo "usage: $0 CAPTURE" >&2; exit 2; }
-capture="$1"
-command -v tshark >/dev/null || fail "tshark is not installed (apt-get install tshark)"
-[ -r "$capture" ] || fail "cannot read $capture"
-[ -r "$dissector" ] || fail "cannot read the dissector $dissector"
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-# tshark with the dissector, quiet about running as root.
-shark() {
-    if ! tshark -X "lua_script:$dissector" -r "$capture" "$@" >"$work/out" 2>"$work/err"; then
-        grep -v 'Running as user' "$work/err" >&2 || true
-        fail "tshark failed (a field the dissector does not define, or an unreadable capture)"
-    fi
-    if grep -v 'Running as user' "$work/err" | grep -q .; then
-        grep -v 'Running as user' "$work/err" >&2
-        fail "tshark printed errors (a Lua error in the dissector?)"
-    fi
-    cat "$work/out"
-}
+name=check.sh
+usage=CAPTURE
+# shellcheck source=shark.sh
+. "$(dirname "$0")/shark.sh"
 
 fields=(
     frame.number ip.src udp.length
@@ -87,7 +66,7 @@ heuristic="$(shark -o rotorlink.udp_port:0 -Y rotorlink -T fields -e frame.numbe
 [ "$heuristic" -eq "$records" ] ||
     fail "the heuristic dissector finds $heuristic of $records records"
 
-awk -F '\t' -v records="$records" '
+awk -F '\t' -v records="$records" -v want_kinds="${ROTORLINK_HANDSHAKES:-}" '
 function bad(msg) {
     printf "check.sh: frame %s: %s\n", $1, msg > "/dev/stderr"
     failed = 1
@@ -151,6 +130,10 @@ END {
     split("Init Response Finish", names, " ")
     for (t = 1; t <= 3; t++) if (!(t in types)) {
         print "check.sh: no handshake " names[t] > "/dev/stderr"; exit 1
+    }
+    nk = split(want_kinds, kinds, " ")
+    for (k = 1; k <= nk; k++) for (t = 1; t <= 3; t++) if (!((names[t] " " kinds[k]) in msgs)) {
+        print "check.sh: no " names[t] " of kind " kinds[k] > "/dev/stderr"; exit 1
     }
     split("control telemetry video storage", chans, " ")
     for (c = 1; c <= 4; c++) if (!(c in data)) {

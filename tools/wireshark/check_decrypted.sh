@@ -19,33 +19,10 @@
 # dissector is tools/wireshark/rotorlink.lua, or $ROTORLINK_DISSECTOR.
 set -euo pipefail
 
-here="$(cd "$(dirname "$0")" && pwd)"
-dissector="${ROTORLINK_DISSECTOR:-$here/rotorlink.lua}"
-
-fail() {
-    printf 'check_decrypted.sh: %s\n' "$*" >&2
-    exit 1
-}
-
-[ $# -eq 1 ] || { echo "usage: $0 DECRYPTED" >&2; exit 2; }
-capture="$1"
-command -v tshark >/dev/null || fail "tshark is not installed (apt-get install tshark)"
-[ -r "$capture" ] || fail "cannot read $capture"
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-shark() {
-    if ! tshark -X "lua_script:$dissector" -r "$capture" "$@" >"$work/out" 2>"$work/err"; then
-        grep -v 'Running as user' "$work/err" >&2 || true
-        fail "tshark failed"
-    fi
-    if grep -v 'Running as user' "$work/err" | grep -q .; then
-        grep -v 'Running as user' "$work/err" >&2
-        fail "tshark printed errors (a Lua error in the dissector?)"
-    fi
-    cat "$work/out"
-}
+name=check_decrypted.sh
+usage=DECRYPTED
+# shellcheck source=shark.sh
+. "$(dirname "$0")/shark.sh"
 
 shark -Y '_ws.expert.severity >= 0x00600000' -T fields -e frame.number -e _ws.expert.message \
     >"$work/experts"

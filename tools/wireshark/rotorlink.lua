@@ -406,7 +406,9 @@ local function dissect_handshake(ftype, payload, tree)
                 st:add_proto_expert_info(ef_unexpected, string.format(
                     "suite %d: only suite 2 is defined; an aircraft drops this Init", suite))
             end
-        elseif ftype == HANDSHAKE_RESPONSE and len >= 5 then
+        elseif ftype == HANDSHAKE_RESPONSE and first == 1 and len >= 5 then
+            -- Only a pairing Response has its sender index in the clear (a keyed one carries
+            -- it inside Noise message 2).
             info = info .. string.format(" sender=0x%08x", payload(1, 4):uint())
         end
     end

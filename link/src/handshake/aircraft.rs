@@ -5,9 +5,11 @@
 //! ticket (resume); `mac1`, keyed by the public link id and, for a session, the bond key or,
 //! for a resume, the resumption secret, so only a bonded remote or the holder of the
 //! previous session gets past it; a byte-identical retransmission of the pending `Init` gets
-//! the cached response (no new work, no new attempt); the rate limiter (a token bucket); for
-//! a pairing the attempt guard. Only then OPAQUE or X25519 runs, and
-//! `AircraftHandshake::expensive_ops` counts it.
+//! the cached response, at most twice (no new work, no new attempt, no amplification); for a
+//! pairing, a KE1 that decodes and the owner's pairing window; the rate limiter (a token
+//! bucket); for a pairing the attempt guard. Only then OPAQUE or X25519 runs, and
+//! `AircraftHandshake::expensive_ops` counts it. A pairing `Finish` is checked (KE3) before
+//! the X25519 that makes the bond.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -409,6 +411,19 @@ impl AircraftHandshake {
         if !mac_ok {
             return Err(HandshakeError::BadMac);
         }
+        // The bond the session will belong to (whose unlock budget it spends): known for
+        // every Init that passed mac1, looked up before anything changes.
+        let remote = match init.body {
+            InitBody::Pair { remote_static, .. } => Some(remote_static),
+            InitBody::Session { bond_id, .. } => self
+                .identity
+                .find_bond(&bond_id)
+                .map(|(remote_static, _)| remote_static.to_bytes()),
+            InitBody::Resume { .. } => self.session_remote,
+        };
+        let Some(remote) = remote else {
+            return Err(HandshakeError::Unexpected); // a bond or ticket passed mac1
+        };
         if let Some(p) = &mut self.pending {
             if p.init_frame == frame {
                 // A retransmission: the cached response, at most `CACHED_ANSWERS` times, so a
@@ -461,17 +476,6 @@ impl AircraftHandshake {
             self.recent_ephemerals.push_back(e);
         }
         let remote_index = init.sender_index;
-        let remote = match init.body {
-            InitBody::Pair { remote_static, .. } => Some(remote_static),
-            InitBody::Session { bond_id, .. } => self
-                .identity
-                .find_bond(&bond_id)
-                .map(|(remote_static, _)| remote_static.to_bytes()),
-            InitBody::Resume { .. } => self.session_remote,
-        };
-        let Some(remote) = remote else {
-            return Err(HandshakeError::Unexpected); // checked with mac1 above
-        };
         let (kind, response_frame) = match init.body {
             InitBody::Pair { remote_static, ke1 } => {
                 let aircraft_static = self.identity.static_public().to_bytes();

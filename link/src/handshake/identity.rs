@@ -20,6 +20,9 @@ const FORMAT_V1: u8 = 1;
 /// Version 2 (issue 15): each bond carries the newest handshake timestamp accepted from it.
 const FORMAT_V2: u8 = 2;
 
+/// Revoked remotes whose newest handshake timestamp the aircraft remembers (PROTOCOL.md 25).
+pub const MAX_RETIRED_TIMESTAMPS: usize = 64;
+
 /// A handshake timestamp (TAI64N, PROTOCOL.md 20): all zeros means none yet.
 pub type HandshakeTimestamp = [u8; crate::handshake::noise::TIMESTAMP_LEN];
 
@@ -36,6 +39,10 @@ pub struct AircraftIdentity {
     /// The newest handshake timestamp accepted from each bond, in the same order (persisted:
     /// a recorded `Init` is refused after a restart too).
     newest: Vec<HandshakeTimestamp>,
+    /// The newest timestamps of remotes a code change revoked, oldest revocation first, at
+    /// most [`MAX_RETIRED_TIMESTAMPS`]: a remote that pairs again has the same static key,
+    /// hence the same bond key, and its `Init`s recorded before the change must stay refused.
+    retired: Vec<(PublicKey, HandshakeTimestamp)>,
 }
 
 impl AircraftIdentity {
@@ -60,10 +67,13 @@ impl AircraftIdentity {
             bonds: Vec::new(),
             bond_keys: Vec::new(),
             newest: Vec::new(),
+            retired: Vec::new(),
         })
     }
 
-    /// Replace the security code. Every bond is revoked: each remote must pair again.
+    /// Replace the security code. Every bond is revoked: each remote must pair again. Their
+    /// newest handshake timestamps are kept (the last [`MAX_RETIRED_TIMESTAMPS`]), so a
+    /// remote that pairs again does not make its old recorded `Init`s acceptable.
     ///
     /// # Errors
     /// [`PakeError`] if the key-stretching parameters are invalid; nothing changes then.
@@ -74,9 +84,15 @@ impl AircraftIdentity {
     ) -> Result<(), PakeError> {
         self.password = pake::provision(new_code, self.ksf, rng)?;
         self.code_epoch = self.code_epoch.wrapping_add(1);
-        self.bonds.clear();
         self.bond_keys.clear();
-        self.newest.clear();
+        for (remote, ts) in self.bonds.drain(..).zip(self.newest.drain(..)) {
+            self.retired.retain(|(r, _)| *r != remote);
+            if ts != [0; 12] {
+                self.retired.push((remote, ts));
+            }
+        }
+        let excess = self.retired.len().saturating_sub(MAX_RETIRED_TIMESTAMPS);
+        self.retired.drain(..excess);
         Ok(())
     }
 
@@ -118,7 +134,11 @@ impl AircraftIdentity {
             let key = bond_key(&self.static_secret.diffie_hellman(&remote));
             self.bond_keys.push(key);
             self.bonds.push(remote);
-            self.newest.push([0; 12]);
+            let newest = match self.retired.iter().position(|(r, _)| *r == remote) {
+                Some(i) => self.retired.remove(i).1,
+                None => [0; 12],
+            };
+            self.newest.push(newest);
         }
     }
 
@@ -153,6 +173,7 @@ impl AircraftIdentity {
         let pw = self.password.to_bytes();
         // Sized up front: a growing Vec would leave copies of the secrets in freed memory.
         let len = 1 + 16 + 32 + 4 + 12 + 4 + pw.len() + 4 + (32 + 12) * self.bonds.len();
+        let len = len + 4 + (32 + 12) * self.retired.len();
         let mut out = Zeroizing::new(Vec::with_capacity(len));
         out.push(FORMAT_V2);
         out.extend_from_slice(&self.link_id);
@@ -170,6 +191,11 @@ impl AircraftIdentity {
         out.extend_from_slice(&(self.bonds.len() as u32).to_be_bytes());
         for (b, ts) in self.bonds.iter().zip(&self.newest) {
             out.extend_from_slice(b.as_bytes());
+            out.extend_from_slice(ts);
+        }
+        out.extend_from_slice(&(self.retired.len() as u32).to_be_bytes());
+        for (r, ts) in &self.retired {
+            out.extend_from_slice(r.as_bytes());
             out.extend_from_slice(ts);
         }
         debug_assert_eq!(out.len(), len, "sized up front");
@@ -210,6 +236,16 @@ impl AircraftIdentity {
             bonds.push(PublicKey::from(r.array::<32>()?));
             newest.push(if with_timestamps { r.array()? } else { [0; 12] });
         }
+        let mut retired = Vec::new();
+        if with_timestamps {
+            let n = r.u32()? as usize;
+            if n > MAX_RETIRED_TIMESTAMPS || n > r.0.len() / (32 + 12) {
+                return Err(PakeError::Storage);
+            }
+            for _ in 0..n {
+                retired.push((PublicKey::from(r.array::<32>()?), r.array()?));
+            }
+        }
         if !r.0.is_empty() {
             return Err(PakeError::Storage);
         }
@@ -226,6 +262,7 @@ impl AircraftIdentity {
             bonds,
             bond_keys,
             newest,
+            retired,
         })
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! An active attacker gets one guess at the security code per PAKE attempt, so the aircraft
 //! rations attempts with an [`AttemptGuard`]: exponential back-off between failed attempts
-//! and a lockout after [`LimitsConfig::max_failures`] of them. The count lives behind an
-//! [`AttemptStore`] the app implements, so it survives a restart.
+//! and a lockout after [`LimitsConfig::max_failures`] of them. Pairing has one such budget;
+//! storage unlocks have one per bond, under a total only the owner resets (PROTOCOL.md 24.2).
+//! The counts live behind an [`AttemptStore`] the app implements, so they survive a restart.
 //!
 //! An attempt counts as a failure the moment it *starts*: [`AttemptGuard::begin`] persists the
 //! count before the caller does any expensive work, and only [`AttemptGuard::succeed`] (a
@@ -336,7 +337,7 @@ mod file {
     /// Saves are atomic and durable: the record is written to `<path>.tmp` in the same
     /// directory, synced, renamed over `<path>`, and the directory is synced (on Unix). A
     /// missing file is a fresh record; a file that does not decode is an error, so the guard
-    /// fails closed.
+    /// fails closed. On Unix the file is created with mode 0600.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct FileAttemptStore {
         path: PathBuf,
@@ -356,7 +357,15 @@ mod file {
         fn write(&self, record: &AttemptRecord) -> io::Result<()> {
             let mut tmp = self.path.clone().into_os_string();
             tmp.push(".tmp");
-            let mut file = fs::File::create(&tmp)?;
+            // A leftover from a crash may have other permissions: start afresh.
+            let _ = fs::remove_file(&tmp);
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            // Readable by the aircraft's own user only: whoever may rewrite the count may
+            // reset it.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp)?;
             file.write_all(&record.to_bytes())?;
             file.sync_all()?;
             drop(file);
@@ -441,7 +450,10 @@ impl std::error::Error for Refusal {
 }
 
 /// Rations attempts at the security code. The aircraft calls [`begin`](Self::begin) before
-/// each pairing or storage-unlock attempt and [`succeed`](Self::succeed) when one succeeds.
+/// each pairing attempt and [`succeed`](Self::succeed) when one succeeds, and
+/// [`begin_unlock`](Self::begin_unlock) / [`unlock_succeeded`](Self::unlock_succeeded) for a
+/// storage unlock, which spends the bond's own budget under the persisted total
+/// ([`LimitsConfig::max_unlock_failures`]) and never the pairing budget.
 ///
 /// Attempt `k + 1` (with `k` failures counted before it) starting at `now` sets the next
 /// allowed attempt to `now + min(base_backoff * 2^k, max_backoff)`. The attempt that brings
@@ -914,6 +926,18 @@ mod tests {
             fn drop(&mut self) {
                 let _ = std::fs::remove_dir_all(&self.0);
             }
+        }
+
+        #[test]
+        #[cfg(unix)]
+        fn the_file_is_private_to_its_owner() {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = TempDir::new();
+            let path = dir.0.join("attempts");
+            let mut store = FileAttemptStore::new(&path);
+            store.save(&AttemptRecord::default()).unwrap();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
         }
 
         #[test]

@@ -482,8 +482,10 @@ impl NoiseHandshake {
 /// nanoseconds, both big-endian. Compared as bytes, later is greater.
 pub fn tai64n(unix_micros: u64) -> [u8; TIMESTAMP_LEN] {
     let secs = 0x4000_0000_0000_000a_u64.saturating_add(unix_micros / 1_000_000);
-    // Microsecond resolution on the air, like WireGuard's rounding of the nanoseconds: the
-    // timestamp should not give away a fine-grained clock.
+    // Microsecond resolution: the remote makes each timestamp at least 1 us after the one
+    // before, so reconnections in quick succession are not refused. (WireGuard rounds down to
+    // 2^24 ns to hide its clock from the responder; the timestamp here is encrypted to the
+    // aircraft, which already sees when each Init arrives.)
     let nanos = u32::try_from((unix_micros % 1_000_000) * 1000).unwrap_or(0);
     let mut out = [0u8; TIMESTAMP_LEN];
     out[..8].copy_from_slice(&secs.to_be_bytes());

@@ -70,7 +70,71 @@ pub struct Suite;
 impl CipherSuite for Suite {
     type OprfCs = Ristretto255;
     type KeyExchange = TripleDh<Ristretto255, Sha512>;
-    type Ksf = Argon2<'static>;
+    type Ksf = Ksf;
+}
+
+/// The key-stretching function OPAQUE runs on the OPRF output: Argon2id, in every build but
+/// the fuzz build.
+#[cfg(not(fuzzing))]
+type Ksf = Argon2<'static>;
+
+/// The fuzz build's key-stretching function (see [`fuzz_ksf`]).
+#[cfg(fuzzing)]
+type Ksf = fuzz_ksf::CheapKsf;
+
+/// Whether OPAQUE's key-stretching function is the real Argon2id: false only in the fuzz build.
+/// The unit tests check it is true (and that the function is Argon2id) in a normal build.
+pub const KSF_IS_ARGON2ID: bool = !cfg!(fuzzing);
+
+/// The fuzz build's stand-in for Argon2id, compiled only with `--cfg fuzzing`.
+///
+/// Why: `cargo fuzz` (and ClusterFuzzLite, which runs `cargo fuzz build`) passes `--cfg
+/// fuzzing` to every crate; nothing else does, and no release is built with it. Argon2id, even
+/// with [`KsfParams::INSECURE_FAST`], is work the fuzzer gains nothing from: its output is
+/// only ever compared, never parsed. The stand-in is one HKDF-SHA256 of the input, keyed by
+/// the parameters: deterministic, different for different codes (OPAQUE applies it to the
+/// OPRF output, which depends on the code, so a wrong code still fails) and for different
+/// parameters (so mismatched parameters still fail), and the parameters are still validated
+/// with Argon2's rules (invalid ones are still [`PakeError::Ksf`]).
+///
+/// It cannot be tied to `debug_assertions` as a guard: `cargo fuzz build -O` (what
+/// ClusterFuzzLite runs) and OSS-Fuzz's coverage builds turn them off. The guard is the cfg
+/// itself, set only by fuzzing tools, and [`KSF_IS_ARGON2ID`], which the unit tests check.
+#[cfg(fuzzing)]
+pub mod fuzz_ksf {
+    use hkdf::Hkdf;
+    use opaque_ke::errors::InternalError;
+    use opaque_ke::generic_array::{ArrayLength, GenericArray};
+    use sha2::Sha256;
+
+    use super::KsfParams;
+
+    /// HKDF-SHA256 keyed by the Argon2 parameters. Fuzzing only.
+    #[derive(Debug)]
+    pub struct CheapKsf(pub(super) KsfParams);
+
+    impl Default for CheapKsf {
+        fn default() -> Self {
+            CheapKsf(KsfParams::default())
+        }
+    }
+
+    impl opaque_ke::ksf::Ksf for CheapKsf {
+        fn hash<L: ArrayLength<u8>>(
+            &self,
+            input: GenericArray<u8, L>,
+        ) -> Result<GenericArray<u8, L>, InternalError> {
+            let mut info = [0u8; 12];
+            info[..4].copy_from_slice(&self.0.memory_kib.to_be_bytes());
+            info[4..8].copy_from_slice(&self.0.iterations.to_be_bytes());
+            info[8..].copy_from_slice(&self.0.parallelism.to_be_bytes());
+            let hkdf = Hkdf::<Sha256>::new(Some(b"rotorlink fuzzing-only KSF"), &input);
+            let mut output = GenericArray::default();
+            hkdf.expand(&info, &mut output)
+                .map_err(|_| InternalError::KsfError)?;
+            Ok(output)
+        }
+    }
 }
 
 /// Argon2id parameters of the key-stretching function. Public, but both sides must use the
@@ -112,6 +176,18 @@ impl KsfParams {
         let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
             .map_err(|_| PakeError::Ksf)?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+
+    /// The key-stretching function with these parameters: Argon2id.
+    #[cfg(not(fuzzing))]
+    fn ksf(self) -> Result<Ksf, PakeError> {
+        self.argon2()
+    }
+
+    /// The fuzz build's stand-in, after the same validation as Argon2id's parameters.
+    #[cfg(fuzzing)]
+    fn ksf(self) -> Result<Ksf, PakeError> {
+        self.argon2().map(|_| fuzz_ksf::CheapKsf(self))
     }
 }
 
@@ -253,13 +329,13 @@ pub fn provision(
     ksf: KsfParams,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<PasswordFile, PakeError> {
-    let argon2 = ksf.argon2()?;
+    let ksf_fn = ksf.ksf()?;
     let setup = ServerSetup::<Suite>::new(rng);
     let client = ClientRegistration::<Suite>::start(rng, code)
         .map_err(|e| map_err(e, PakeError::Malformed))?;
     let server = ServerRegistration::<Suite>::start(&setup, client.message, CREDENTIAL_ID)
         .map_err(|e| map_err(e, PakeError::Malformed))?;
-    let params = ClientRegistrationFinishParameters::new(Identifiers::default(), Some(&argon2));
+    let params = ClientRegistrationFinishParameters::new(Identifiers::default(), Some(&ksf_fn));
     let mut finish = client
         .state
         .finish(rng, code, server.message, params)
@@ -315,11 +391,11 @@ impl ClientLogin {
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(Vec<u8>, Secret), PakeError> {
         check_lengths(ke2, KE2_LEN, context)?;
-        let argon2 = ksf.argon2()?;
+        let ksf_fn = ksf.ksf()?;
         let response =
             CredentialResponse::<Suite>::deserialize(ke2).map_err(|_| PakeError::Malformed)?;
         let params =
-            ClientLoginFinishParameters::new(Some(context), Identifiers::default(), Some(&argon2));
+            ClientLoginFinishParameters::new(Some(context), Identifiers::default(), Some(&ksf_fn));
         let mut result = self
             .0
             .clone()
@@ -714,6 +790,36 @@ mod tests {
                 prop_assert!(server.finish(m, CTX).is_err());
             }
         }
+    }
+
+    /// Outside the fuzz build the key-stretching function is the real Argon2id: the suite's
+    /// type, and a known answer (Argon2id v1.3, 8 KiB, 1 pass, 1 lane, OPAQUE's all-zero
+    /// 16-byte salt, over the bytes 0 to 63; computed with the `argon2` crate, which is
+    /// checked against RFC 9106's vectors) that the fuzz build's stand-in does not give.
+    #[test]
+    // Constant in any one build: the point is which build runs it.
+    #[allow(clippy::assertions_on_constants)]
+    fn ksf_is_argon2id_outside_the_fuzz_build() {
+        use opaque_ke::generic_array::GenericArray;
+        use opaque_ke::ksf::Ksf as _;
+        assert!(
+            KSF_IS_ARGON2ID,
+            "built with --cfg fuzzing: Argon2id is replaced"
+        );
+        assert_eq!(
+            core::any::type_name::<<Suite as CipherSuite>::Ksf>(),
+            core::any::type_name::<Argon2<'static>>()
+        );
+        let mut input = GenericArray::<u8, opaque_ke::generic_array::typenum::U64>::default();
+        for (i, b) in input.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let out = FAST.ksf().unwrap().hash(input).unwrap();
+        assert_eq!(
+            hex::encode(out),
+            "d57e96a0e76960a08d51b88fc0aab6e0bbb055d82626904333cf8163a06c36de\
+             278f8cf3f15d0a6e7752dcca01ef89b635e6f86618b77299da33ba4dbdd1b35c"
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use rand_core::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
 use x25519_dalek::PublicKey;
 use zeroize::Zeroizing;
 
@@ -41,7 +42,6 @@ use crate::wire::handshake::{
 };
 use crate::wire::{FrameType, HEADER_LEN};
 use crate::Timestamp;
-use sha2::{Digest, Sha256};
 
 /// Distinct pairing `Response`s one attempt runs the key-stretching function on: the
 /// aircraft's own, plus room for a corrupted copy and one forgery. Each run is an Argon2id

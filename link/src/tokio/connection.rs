@@ -327,7 +327,8 @@ impl<P: AeadProvider> fmt::Debug for Connection<P> {
 pub enum ConnectError {
     /// The configuration is invalid.
     Config(ConfigError),
-    /// The aircraft rejected the code.
+    /// The aircraft rejected the code, or someone interfered: the remote cannot tell a
+    /// wrong code from a forged `Response` ([`Event::PairingRejected`]).
     Rejected {
         /// Attempts left before the aircraft locks out.
         remaining_attempts: u32,
@@ -356,7 +357,8 @@ impl fmt::Display for ConnectError {
             ConnectError::Config(e) => write!(f, "invalid configuration: {e}"),
             ConnectError::Rejected { remaining_attempts } => write!(
                 f,
-                "the aircraft rejected the code ({remaining_attempts} attempts left before lockout)"
+                "the aircraft rejected the code, or someone interfered ({remaining_attempts} \
+                 attempts left before lockout)"
             ),
             ConnectError::LockedOut { retry_after } => write!(
                 f,
