@@ -1,6 +1,8 @@
-//! Per-packet encrypt + decrypt, in one run, through rotorlink (both AEAD providers), Noise
-//! transport mode (`snow`, Noise_NN_25519_AESGCM_SHA256, RustCrypto AES-GCM) and WireGuard
-//! data packets (`boringtun`, ChaCha20-Poly1305 as WireGuard specifies).
+//! Per-packet encrypt + decrypt, in one run, through rotorlink (both AEAD providers, queued
+//! and in place), Noise transport mode (`snow`, Noise_NN_25519_AESGCM_SHA256, with its
+//! default RustCrypto resolver and with its ring resolver, the fast configuration a snow
+//! user would pick) and WireGuard data packets (`boringtun`, ChaCha20-Poly1305 as WireGuard
+//! specifies).
 //! `cargo bench -p rotorlink-bench --bench peers`.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
@@ -10,19 +12,37 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rotorlink::{AwsLc, RustCrypto};
-use rotorlink_bench::{links, round_trip, SIZES};
+use rotorlink_bench::{links, round_trip, round_trip_in_place, SIZES};
+use snow::resolvers::{CryptoResolver, DefaultResolver, FallbackResolver, RingResolver};
 use snow::{Builder, TransportState};
 use x25519_dalek::{PublicKey, StaticSecret};
 
-fn snow_pair() -> (TransportState, TransportState) {
+/// snow's resolver: its default (RustCrypto), or ring for what ring has (AES-GCM, SHA-256,
+/// randomness) and the default for the rest (X25519), as snow's `ring-accelerated` does.
+fn snow_resolver(ring: bool) -> Box<dyn CryptoResolver + Send> {
+    if ring {
+        Box::new(FallbackResolver::new(
+            Box::new(RingResolver),
+            Box::new(DefaultResolver),
+        ))
+    } else {
+        Box::new(DefaultResolver)
+    }
+}
+
+fn snow_pair(ring: bool) -> (TransportState, TransportState) {
     let params = "Noise_NN_25519_AESGCM_SHA256"
         .parse()
         .expect("valid pattern");
-    let mut i = Builder::new(params).build_initiator().expect("initiator");
+    let mut i = Builder::with_resolver(params, snow_resolver(ring))
+        .build_initiator()
+        .expect("initiator");
     let params = "Noise_NN_25519_AESGCM_SHA256"
         .parse()
         .expect("valid pattern");
-    let mut r = Builder::new(params).build_responder().expect("responder");
+    let mut r = Builder::with_resolver(params, snow_resolver(ring))
+        .build_responder()
+        .expect("responder");
     let (mut a, mut b) = ([0u8; 1024], [0u8; 1024]);
     let n = i.write_message(&[], &mut a).expect("-> e");
     r.read_message(&a[..n], &mut b).expect("read e");
@@ -80,10 +100,12 @@ fn wireguard_pair() -> (Tunn, Tunn) {
 
 fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("per-packet");
-    let (mut snow_tx, mut snow_rx) = snow_pair();
+    let (mut snow_tx, mut snow_rx) = snow_pair(false);
+    let (mut ring_tx, mut ring_rx) = snow_pair(true);
     let (mut wg_tx, mut wg_rx) = wireguard_pair();
     let (mut rc_air, mut rc_rc) = links::<RustCrypto>();
     let (mut lc_air, mut lc_rc) = links::<AwsLc>();
+    let (mut ip_air, mut ip_rc) = links::<AwsLc>();
     let mut wire = vec![0u8; 20_000];
     let mut out = vec![0u8; 20_000];
     for size in SIZES {
@@ -97,13 +119,24 @@ fn benches(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("rotorlink-aws-lc", size), &size, |b, _| {
             b.iter(|| round_trip(&mut lc_air, &mut lc_rc, &payload, &mut wire))
         });
-        group.bench_with_input(BenchmarkId::new("snow-aesgcm", size), &size, |b, _| {
-            b.iter(|| {
-                let n = snow_tx.write_message(&payload, &mut wire).expect("encrypt");
-                let m = snow_rx.read_message(&wire[..n], &mut out).expect("decrypt");
-                assert_eq!(m, size);
-            })
-        });
+        wire[rotorlink::PAYLOAD_OFFSET..][..size].copy_from_slice(&payload);
+        group.bench_with_input(
+            BenchmarkId::new("rotorlink-aws-lc-in-place", size),
+            &size,
+            |b, _| b.iter(|| round_trip_in_place(&mut ip_air, &mut ip_rc, size, &mut wire)),
+        );
+        for (name, tx, rx) in [
+            ("snow-aesgcm", &mut snow_tx, &mut snow_rx),
+            ("snow-ring", &mut ring_tx, &mut ring_rx),
+        ] {
+            group.bench_with_input(BenchmarkId::new(name, size), &size, |b, _| {
+                b.iter(|| {
+                    let n = tx.write_message(&payload, &mut wire).expect("encrypt");
+                    let m = rx.read_message(&wire[..n], &mut out).expect("decrypt");
+                    assert_eq!(m, size);
+                })
+            });
+        }
         let ip = ipv4_packet(size);
         group.bench_with_input(BenchmarkId::new("boringtun", size), &size, |b, _| {
             b.iter(|| {

@@ -82,12 +82,6 @@ enum State {
 /// (its link is closed).
 const CLOSE_COPIES: u8 = 3;
 
-/// A frame that authenticated, waiting to be dispatched (its plaintext is in the scratch
-/// buffer).
-pub(crate) struct Opened {
-    header: Header,
-}
-
 /// What [`Connection::poll_transmit`] wrote.
 pub(crate) struct Sealed {
     pub(crate) len: usize,
@@ -527,6 +521,9 @@ impl<P: AeadProvider> Connection<P> {
 
     /// Report [`Event::Writable`] for every blocked channel that has room again.
     fn report_writable(&mut self) {
+        if !self.blocked.contains(&true) {
+            return; // the usual case, on every poll
+        }
         for channel in Channel::ALL {
             if self.blocked[channel as usize] && self.queued(channel) < self.config.send_queue_len {
                 self.blocked[channel as usize] = false;
@@ -535,8 +532,8 @@ impl<P: AeadProvider> Connection<P> {
         }
     }
 
-    /// Queue a message on a channel (see [`crate::Link::send`]).
-    pub(crate) fn send(&mut self, channel: Channel, payload: &[u8]) -> Result<(), SendError> {
+    /// Why `channel` cannot take a message of `len` bytes now, whatever its queue holds.
+    fn check_send(&self, channel: Channel, len: usize) -> Result<(), SendError> {
         if self.state != State::Open {
             return Err(SendError::Closed);
         }
@@ -553,17 +550,20 @@ impl<P: AeadProvider> Connection<P> {
             Channel::Video => self.config.max_video_message,
             Channel::Storage => self.config.max_storage_message,
         };
+        if len == 0 || len > max {
+            return Err(SendError::MessageSize { len, max });
+        }
+        Ok(())
+    }
+
+    /// Queue a message on a channel (see [`crate::Link::send`]).
+    pub(crate) fn send(&mut self, channel: Channel, payload: &[u8]) -> Result<(), SendError> {
+        self.check_send(channel, payload.len())?;
         // Control keeps only the newest message: it is never full.
         let queued = match channel {
             Channel::Control => 0,
             other => self.queued(other),
         };
-        if payload.is_empty() || payload.len() > max {
-            return Err(SendError::MessageSize {
-                len: payload.len(),
-                max,
-            });
-        }
         if queued >= self.config.send_queue_len {
             self.blocked[channel as usize] = true;
             return Err(SendError::QueueFull(channel));
@@ -592,6 +592,65 @@ impl<P: AeadProvider> Connection<P> {
         }
         self.stats.channel_mut(channel).messages_sent += 1;
         Ok(())
+    }
+
+    /// Seal a control or telemetry message that lies in `buf[HEADER_LEN..HEADER_LEN + len]`
+    /// where it is, if nothing goes before it (section 13's order); otherwise queue a copy
+    /// (`Ok(None)`) as [`Connection::send`] does, and so for the other channels.
+    pub(crate) fn send_in_place(
+        &mut self,
+        now: Timestamp,
+        channel: Channel,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Result<Option<Sealed>, SendError> {
+        self.check_send(channel, len)?;
+        let frame_len = HEADER_LEN + len + TAG_LEN;
+        if buf.len() < frame_len {
+            return Err(SendError::MessageSize {
+                len,
+                max: buf.len().saturating_sub(HEADER_LEN + TAG_LEN),
+            });
+        }
+        if !self.first_in_line(now, channel) || !self.sealable(now) {
+            self.send(channel, &buf[HEADER_LEN..HEADER_LEN + len])?;
+            return Ok(None);
+        }
+        if channel == Channel::Control {
+            // Control keeps only the newest message: this one supersedes an unsent one.
+            if let Some(old) = self.control_out.take() {
+                self.pool.give(old);
+            }
+        }
+        self.last_polled = self.last_polled.max(now);
+        self.stats.channel_mut(channel).messages_sent += 1;
+        Ok(self.seal_frame(
+            now,
+            FrameType::Data,
+            Some(channel),
+            len,
+            &mut buf[..frame_len],
+        ))
+    }
+
+    /// Would a `channel` message go out next, before everything queued (section 13)? Only
+    /// control and telemetry, which are not paced, ever do.
+    fn first_in_line(&self, now: Timestamp, channel: Channel) -> bool {
+        let ahead_of_telemetry = || {
+            self.control_out.is_some()
+                || !self.telemetry_out.is_empty()
+                || self.receipts.is_due(now)
+                || self.session_in.ack_due(now)
+                || self.storage_in.ack_due(now)
+                || self.session_out.queued() > 0
+                || self.session_out.retransmit_due(now)
+        };
+        self.state == State::Open
+            && match channel {
+                Channel::Control => true,
+                Channel::Telemetry => !ahead_of_telemetry(),
+                _ => false,
+            }
     }
 
     /// Close the link for good: a close frame goes out with the next `poll_transmit`.
@@ -634,19 +693,49 @@ impl<P: AeadProvider> Connection<P> {
         self.push_event(Event::SessionEnded { code });
     }
 
-    /// Authenticate an encrypted frame that came from `from` (`datagram` is the whole frame,
-    /// `header` its parsed header). On success its plaintext waits in the scratch buffer for
-    /// [`Connection::dispatch`], and the peer has moved to `from` if the frame is the newest.
+    /// A buffer holding a copy of `datagram`, to open in place (the link's own, taken back
+    /// by [`Connection::put_back_scratch`] or handed to the application by
+    /// [`Connection::deliver_frame`]).
+    pub(crate) fn scratch_copy(&mut self, datagram: &[u8]) -> Vec<u8> {
+        let mut frame = core::mem::take(&mut self.scratch);
+        frame.clear();
+        frame.extend_from_slice(datagram);
+        frame
+    }
+
+    pub(crate) fn put_back_scratch(&mut self, frame: Vec<u8>) {
+        self.scratch = frame;
+    }
+
+    /// Hand the application a whole-frame message, the decrypted `frame` itself (no copy),
+    /// and take another scratch buffer for the next datagram.
+    pub(crate) fn deliver_frame(&mut self, channel: Channel, mut frame: Vec<u8>) {
+        frame.truncate(frame.len().saturating_sub(TAG_LEN));
+        self.scratch = self.pool.take();
+        self.deliver(channel, frame, HEADER_LEN);
+    }
+
+    /// Count a whole-frame message the application takes where it lies (in its own buffer).
+    pub(crate) fn delivered_in_place(&mut self, channel: Channel, len: usize) {
+        let s = self.stats.channel_mut(channel);
+        s.messages_delivered += 1;
+        s.bytes_delivered += len as u64;
+    }
+
+    /// Authenticate and decrypt, in place, an encrypted `frame` that came from `from`
+    /// (`header` is its parsed header). On success its plaintext lies in
+    /// `frame[HEADER_LEN..frame.len() - TAG_LEN]` for [`Connection::dispatch`], and the peer
+    /// has moved to `from` if the frame is the newest.
     ///
     /// # Errors
-    /// Why the frame was dropped; nothing changed then.
+    /// Why the frame was dropped; nothing changed then (but the bytes of `frame`).
     pub(crate) fn open(
         &mut self,
         now: Timestamp,
         from: SocketAddr,
-        header: Header,
-        datagram: &[u8],
-    ) -> Result<Opened, Error> {
+        header: &Header,
+        frame: &mut [u8],
+    ) -> Result<(), Error> {
         if self.state == State::Closed {
             return Err(Error::Closed);
         }
@@ -657,11 +746,7 @@ impl<P: AeadProvider> Connection<P> {
             return Err(Error::UnknownReceiver);
         }
         let newest = keys.recv.is_newest(header.counter);
-        self.scratch.clear();
-        self.scratch.extend_from_slice(datagram);
-        let rotated = keys
-            .recv
-            .open(now, &self.config, &header, &mut self.scratch)?;
+        let rotated = keys.recv.open(now, &self.config, header, frame)?;
         // Authenticated.
         if rotated {
             self.stats.rekeys_received += 1;
@@ -683,7 +768,7 @@ impl<P: AeadProvider> Connection<P> {
         }
         let eliciting = header.frame_type != FrameType::Feedback;
         self.receipts
-            .on_frame(now, header.counter, datagram.len(), eliciting);
+            .on_frame(now, header.counter, frame.len(), eliciting);
         if newest && self.peer != Some(from) {
             // Roaming: the peer is wherever its newest authenticated frame came from.
             self.peer = Some(from);
@@ -694,41 +779,15 @@ impl<P: AeadProvider> Connection<P> {
             self.link_lost = false;
             self.push_event(Event::LinkRestored);
         }
-        Ok(Opened { header })
+        Ok(())
     }
 
-    /// Handle an authenticated frame's body.
+    /// Handle an authenticated frame's body. `Ok(Some(channel))`: the plaintext is a whole
+    /// message for the application, which the caller hands over.
     ///
     /// # Errors
     /// A protocol violation by the authenticated peer; its counter stays consumed.
     pub(crate) fn dispatch(
-        &mut self,
-        now: Timestamp,
-        opened: Opened,
-        endpoint: &mut Endpoint,
-    ) -> Result<(), Error> {
-        let header = opened.header;
-        let mut frame = core::mem::take(&mut self.scratch);
-        let plaintext_end = frame.len() - TAG_LEN;
-        let result = self.dispatch_body(now, &header, &frame[HEADER_LEN..plaintext_end], endpoint);
-        match result {
-            Ok(Some(channel)) => {
-                // A whole-frame message: hand the decrypted frame itself to the application
-                // (no copy) and take another buffer for the next datagram.
-                frame.truncate(plaintext_end);
-                self.scratch = self.pool.take();
-                self.deliver(channel, frame, HEADER_LEN);
-                Ok(())
-            }
-            other => {
-                self.scratch = frame;
-                other.map(|_| ())
-            }
-        }
-    }
-
-    /// `Ok(Some(channel))`: the plaintext is a whole message for the application.
-    fn dispatch_body(
         &mut self,
         now: Timestamp,
         header: &Header,
@@ -1048,24 +1107,49 @@ impl<P: AeadProvider> Connection<P> {
     }
 
     fn seal_next(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Sealed> {
-        if self.state == State::Closed || !self.is_connected() {
+        if !self.sealable(now) {
             return None;
         }
-        let peer = self.peer?;
-        let keys = self.keys.as_ref()?;
+        let max_plain = self.config.max_plaintext();
+        let body = &mut buf[HEADER_LEN..HEADER_LEN + max_plain];
+        let (frame_type, channel, len) = self.next_frame_body(now, body)?;
+        let frame_len = HEADER_LEN + len + TAG_LEN;
+        self.seal_frame(now, frame_type, channel, len, &mut buf[..frame_len])
+    }
+
+    /// Can a frame be sealed now? Ends the session if its send key is spent, and starts a
+    /// key update when one is due.
+    fn sealable(&mut self, now: Timestamp) -> bool {
+        if self.state == State::Closed || !self.is_connected() || self.peer.is_none() {
+            return false;
+        }
+        let Some(keys) = self.keys.as_ref() else {
+            return false;
+        };
         if keys.send.next_counter() >= self.config.counter_limit {
             self.end_session(CloseCode::COUNTER_EXHAUSTED);
-            return None;
+            return false;
         }
         if keys.send.expired(now, &self.config) {
             // The key update did not complete in time; the peer refuses this key now.
             self.end_session(CloseCode::KEY_EXPIRED);
-            return None;
+            return false;
         }
         self.maybe_start_rekey(now);
-        let max_plain = self.config.max_plaintext();
-        let body = &mut buf[HEADER_LEN..HEADER_LEN + max_plain];
-        let (frame_type, channel, len) = self.next_frame_body(now, body)?;
+        true
+    }
+
+    /// Seal `frame`, whose body of `len` bytes is in place after the header, and account
+    /// for it.
+    fn seal_frame(
+        &mut self,
+        now: Timestamp,
+        frame_type: FrameType,
+        channel: Option<Channel>,
+        len: usize,
+        frame: &mut [u8],
+    ) -> Option<Sealed> {
+        let peer = self.peer?;
         let frame_len = HEADER_LEN + len + TAG_LEN;
         let header = Header {
             frame_type,
@@ -1077,7 +1161,10 @@ impl<P: AeadProvider> Connection<P> {
         };
         let keys = self.keys.as_mut()?;
         let counter = keys.send.next_counter();
-        match keys.send.seal(&self.config, header, &mut buf[..frame_len]) {
+        match keys
+            .send
+            .seal(&self.config, header, frame.get_mut(..frame_len)?)
+        {
             Ok(()) => {}
             Err(SealError::CounterExhausted) => {
                 self.end_session(CloseCode::COUNTER_EXHAUSTED);

@@ -106,7 +106,7 @@ pub use crypto::{AeadProvider, RustCrypto, Secret};
 pub use error::{Error, ErrorKind, SendError};
 pub use event::{CloseCode, Event, KeyDirection, Message};
 pub use failsafe::Failsafe;
-pub use link::{Link, Transmit};
+pub use link::{InPlace, Link, Transmit, PAYLOAD_OFFSET};
 pub use session::replay::{ReplayError, ReplayWindow};
 pub use stats::{ChannelStats, Stats};
 pub use time::Timestamp;

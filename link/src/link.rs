@@ -23,7 +23,7 @@ use crate::handshake::{
 };
 use crate::stats::Stats;
 use crate::time::{earliest, Timestamp};
-use crate::wire::{Frame, FrameType, Header};
+use crate::wire::{Frame, FrameType, Header, HEADER_LEN, TAG_LEN};
 
 /// What [`Link::poll_transmit`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,20 @@ pub struct Transmit {
     pub frame_type: FrameType,
     /// The frame's channel, for data and ack frames.
     pub channel: Option<Channel>,
+}
+
+/// Where a message starts in the buffer of [`Link::send_in_place`]: after the header.
+pub const PAYLOAD_OFFSET: usize = HEADER_LEN;
+
+/// A whole-frame message (control or telemetry) that [`Link::handle_datagram_in_place`]
+/// decrypted where it arrived: `datagram[range]` is the message, and no [`Event::Message`]
+/// is queued for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InPlace {
+    /// The message's channel.
+    pub channel: Channel,
+    /// Where the message lies in the datagram's buffer.
+    pub range: core::ops::Range<usize>,
 }
 
 /// One end of the link: an aircraft or a remote.
@@ -381,6 +395,39 @@ impl<P: AeadProvider> Link<P> {
         self.connection.send(channel, payload)
     }
 
+    /// Send a message without copying it: the application writes it into its datagram
+    /// buffer at [`PAYLOAD_OFFSET`], `buf[PAYLOAD_OFFSET..PAYLOAD_OFFSET + len]`, and
+    /// the link seals it there, around it, when it would be the next frame anyway: a control
+    /// or telemetry message with nothing ahead of it in the send order (PROTOCOL.md 13).
+    /// Then `Some(transmit)`: send `buf[..transmit.len]` now. Otherwise the message is
+    /// queued as by [`Link::send`] (one copy) and `None` comes back: it leaves through
+    /// `poll_transmit`, behind what goes first.
+    ///
+    /// ```text
+    /// app: buf[PAYLOAD_OFFSET..][..len] = message   link: header | message | tag
+    ///      send_in_place(now, ch, buf, len) ───────────────▶ Some(Transmit) → socket
+    /// ```
+    ///
+    /// `buf` must hold `PAYLOAD_OFFSET + len + 16` bytes (the tag).
+    ///
+    /// # Errors
+    /// As [`Link::send`], and [`SendError::MessageSize`] if `buf` cannot hold the frame.
+    pub fn send_in_place(
+        &mut self,
+        now: Timestamp,
+        channel: Channel,
+        buf: &mut [u8],
+        len: usize,
+    ) -> Result<Option<Transmit>, SendError> {
+        let sealed = self.connection.send_in_place(now, channel, buf, len)?;
+        Ok(sealed.map(|s| Transmit {
+            destination: s.destination,
+            len: s.len,
+            frame_type: s.frame_type,
+            channel: s.channel,
+        }))
+    }
+
     /// Close the link for good: a close frame is sent by the next `poll_transmit`, then
     /// nothing else, and nothing is accepted any more.
     pub fn close(&mut self, code: CloseCode) {
@@ -427,26 +474,79 @@ impl<P: AeadProvider> Link<P> {
         result
     }
 
+    /// Take one datagram from the network, decrypting it in its own buffer: a control or
+    /// telemetry message is not copied into an [`Event::Message`] but comes back where it
+    /// lies (`Some(InPlace)`, valid until `datagram` is reused). Everything else is as
+    /// [`Link::handle_datagram`]; the bytes of `datagram` are changed either way.
+    ///
+    /// # Errors
+    /// As [`Link::handle_datagram`].
+    pub fn handle_datagram_in_place(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        datagram: &mut [u8],
+    ) -> Result<Option<InPlace>, Error> {
+        let stats = self.connection.stats_mut();
+        stats.datagrams_received += 1;
+        stats.bytes_received += datagram.len() as u64;
+        let result = self.receive_frame(now, from, datagram);
+        match result {
+            Ok(Some(channel)) => {
+                let range = HEADER_LEN..datagram.len() - TAG_LEN;
+                self.connection.delivered_in_place(channel, range.len());
+                Ok(Some(InPlace { channel, range }))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                self.connection.stats_mut().count_drop(&e);
+                Err(e)
+            }
+        }
+    }
+
     fn receive(&mut self, now: Timestamp, from: SocketAddr, datagram: &[u8]) -> Result<(), Error> {
+        // Opened in a copy the link owns, which becomes the message if it is a whole one.
+        let mut frame = self.connection.scratch_copy(datagram);
+        match self.receive_frame(now, from, &mut frame) {
+            Ok(Some(channel)) => {
+                self.connection.deliver_frame(channel, frame);
+                Ok(())
+            }
+            other => {
+                self.connection.put_back_scratch(frame);
+                other.map(|_| ())
+            }
+        }
+    }
+
+    /// Handle one datagram, decrypting it in place. `Ok(Some(channel))`: its plaintext,
+    /// `frame[HEADER_LEN..len - TAG_LEN]`, is a whole message for the application.
+    fn receive_frame(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        frame: &mut [u8],
+    ) -> Result<Option<Channel>, Error> {
         self.refuse_if_closed()?;
-        let header = Header::parse(&Frame::new_checked(datagram)?)?;
+        let header = Header::parse(&Frame::new_checked(&*frame)?)?;
         if !header.frame_type.is_encrypted() {
             let mut events = Vec::new();
             let index = self.connection.local_index();
-            let answer = self
-                .endpoint
-                .handle(now, from, datagram, index, &mut events);
+            let answer = self.endpoint.handle(now, from, frame, index, &mut events);
             self.apply(events, Some(from), now);
             if answer.map_err(Error::Handshake)? == Answer::Reconfirm {
                 self.connection.reconfirm();
             }
-            return Ok(());
+            return Ok(None);
         }
-        let opened = self.connection.open(now, from, header, datagram)?;
+        self.connection.open(now, from, &header, frame)?;
         let mut events = Vec::new();
         self.endpoint.on_authenticated(now, &mut events);
         self.apply(events, Some(from), now);
-        self.connection.dispatch(now, opened, &mut self.endpoint)
+        let plaintext = &frame[HEADER_LEN..frame.len() - TAG_LEN];
+        self.connection
+            .dispatch(now, &header, plaintext, &mut self.endpoint)
     }
 
     /// Turn what the endpoint reported into sessions and application events. `from` is the

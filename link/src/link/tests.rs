@@ -651,3 +651,162 @@ fn a_full_queue_reports_writable_once_it_drains() {
     }
     assert_eq!(got, limit + 1, "after {:?}", now.saturating_since(t));
 }
+
+/// `buf` with `message` written where [`Link::send_in_place`] wants it.
+fn in_place_buffer(message: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 2048];
+    buf[PAYLOAD_OFFSET..][..message.len()].copy_from_slice(message);
+    buf
+}
+
+#[test]
+fn messages_sealed_and_opened_in_place_cross_without_a_copy() {
+    let (mut air, mut rc) = pair();
+    let t = Timestamp::ZERO;
+    // Telemetry, aircraft to remote: sealed in the application's buffer...
+    let mut buf = in_place_buffer(b"alt 120");
+    let tx = air
+        .send_in_place(t, Channel::Telemetry, &mut buf, 7)
+        .unwrap()
+        .expect("nothing goes before it");
+    assert_eq!(
+        (tx.len, tx.destination, tx.channel),
+        (HEADER_LEN + 7 + TAG_LEN, REMOTE, Some(Channel::Telemetry))
+    );
+    assert_ne!(
+        &buf[HEADER_LEN..][..7],
+        b"alt 120",
+        "encrypted where it lay"
+    );
+    assert!(drain(&mut air, t).is_empty(), "nothing was queued");
+    // ... and opened in the receiver's: the message comes back where it lies, not as an event.
+    let got = rc
+        .handle_datagram_in_place(t, from(&rc), &mut buf[..tx.len])
+        .unwrap()
+        .expect("a whole message");
+    assert_eq!(got.channel, Channel::Telemetry);
+    assert_eq!(&buf[got.range], b"alt 120");
+    assert!(messages(&mut rc).is_empty());
+    assert_eq!(rc.stats().channel(Channel::Telemetry).messages_delivered, 1);
+    assert_eq!(rc.stats().channel(Channel::Telemetry).bytes_delivered, 7);
+
+    // Control the other way; an in-place frame also opens through the copying path, and a
+    // frame from `poll_transmit` through the in-place one.
+    let mut buf = in_place_buffer(b"stick");
+    let tx = rc
+        .send_in_place(t, Channel::Control, &mut buf, 5)
+        .unwrap()
+        .unwrap();
+    air.handle_datagram(t, from(&air), &buf[..tx.len]).unwrap();
+    assert_eq!(messages(&mut air), [(Channel::Control, b"stick".to_vec())]);
+    air.send(Channel::Telemetry, b"hdg 270").unwrap();
+    let mut frame = drain(&mut air, t).remove(0);
+    let got = rc
+        .handle_datagram_in_place(t, from(&rc), &mut frame)
+        .unwrap()
+        .unwrap();
+    assert_eq!(&frame[got.range], b"hdg 270");
+}
+
+#[test]
+fn in_place_sends_keep_the_send_order() {
+    let (mut air, mut rc) = pair();
+    let t = Timestamp::ZERO;
+    // Telemetry already queued goes first: the new one is queued behind it (one copy).
+    air.send(Channel::Telemetry, b"first").unwrap();
+    let mut buf = in_place_buffer(b"second");
+    assert_eq!(
+        air.send_in_place(t, Channel::Telemetry, &mut buf, 6),
+        Ok(None)
+    );
+    // Video is paced: never sealed in place, queued as by `send`.
+    let mut video = in_place_buffer(&[7; 900]);
+    assert_eq!(
+        air.send_in_place(t, Channel::Video, &mut video, 900),
+        Ok(None)
+    );
+    let mut delivered = Vec::new();
+    for mut frame in drain(&mut air, t) {
+        if let Some(got) = rc
+            .handle_datagram_in_place(t, from(&rc), &mut frame)
+            .unwrap()
+        {
+            delivered.push(frame[got.range].to_vec());
+        }
+    }
+    assert_eq!(delivered, [b"first".to_vec(), b"second".to_vec()]);
+    // Video is reassembled by the link and delivered as an event.
+    assert_eq!(messages(&mut rc), [(Channel::Video, vec![7; 900])]);
+
+    // Control goes before everything, and supersedes an unsent control message.
+    rc.send(Channel::Storage, b"GET log").unwrap();
+    rc.send(Channel::Control, b"old").unwrap();
+    let mut buf = in_place_buffer(b"new");
+    let tx = rc
+        .send_in_place(t, Channel::Control, &mut buf, 3)
+        .unwrap()
+        .expect("control is never behind anything");
+    air.handle_datagram(t, from(&air), &buf[..tx.len]).unwrap();
+    let up = drain(&mut rc, t);
+    deliver_all(&mut air, t, &up);
+    assert_eq!(
+        messages(&mut air),
+        [
+            (Channel::Control, b"new".to_vec()),
+            (Channel::Storage, b"GET log".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn in_place_errors_are_typed_and_change_nothing() {
+    let (mut air, mut rc) = pair();
+    let t = Timestamp::ZERO;
+    let mut buf = in_place_buffer(b"alt");
+    assert_eq!(
+        rc.send_in_place(t, Channel::Telemetry, &mut buf, 3),
+        Err(SendError::NotAllowed(Channel::Telemetry))
+    );
+    assert!(matches!(
+        air.send_in_place(t, Channel::Telemetry, &mut buf, 0),
+        Err(SendError::MessageSize { len: 0, .. })
+    ));
+    // The buffer must hold the header, the message and the tag.
+    let mut short = vec![0u8; HEADER_LEN + 3 + TAG_LEN - 1];
+    assert_eq!(
+        air.send_in_place(t, Channel::Telemetry, &mut short, 3),
+        Err(SendError::MessageSize { len: 3, max: 2 })
+    );
+    let tx = air
+        .send_in_place(t, Channel::Telemetry, &mut buf, 3)
+        .unwrap()
+        .unwrap();
+    let genuine = buf[..tx.len].to_vec();
+    // Forged, truncated: dropped and counted; the genuine frame still opens afterwards.
+    let mut forged = genuine.clone();
+    forged[HEADER_LEN] ^= 1;
+    assert_eq!(
+        rc.handle_datagram_in_place(t, from(&rc), &mut forged),
+        Err(Error::DecryptFailed)
+    );
+    let mut truncated = genuine[..genuine.len() - 1].to_vec();
+    assert!(rc
+        .handle_datagram_in_place(t, from(&rc), &mut truncated)
+        .is_err());
+    assert_eq!(
+        (rc.stats().dropped_auth, rc.stats().dropped_malformed),
+        (1, 1)
+    );
+    let mut frame = genuine.clone();
+    let got = rc
+        .handle_datagram_in_place(t, from(&rc), &mut frame)
+        .unwrap()
+        .unwrap();
+    assert_eq!(&frame[got.range], b"alt");
+    // A replay of it is refused.
+    let mut again = genuine;
+    assert_eq!(
+        rc.handle_datagram_in_place(t, from(&rc), &mut again),
+        Err(Error::Replayed(crate::ReplayError::Duplicate))
+    );
+}
