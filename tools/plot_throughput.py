@@ -7,19 +7,22 @@ writes docs/throughput.svg (log-scaled sizes, MB/s of payload encrypted and decr
 """
 import json
 import math
+import os
 import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CRIT = ROOT / "target" / "criterion"
+CRIT = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "criterion"
 SIZES = [64, 256, 1400, 8192]
 SERIES = [
     ("seal+open_aws-lc/raw-aead", "raw AES-256-GCM (AWS-LC)", "#1b9e77", "6,3"),
-    ("per-packet/rotorlink-aws-lc", "rotorlink (AWS-LC)", "#1b9e77", ""),
+    ("per-packet/rotorlink-aws-lc-in-place", "rotorlink in place (AWS-LC)", "#1b9e77", ""),
+    ("per-packet/rotorlink-aws-lc", "rotorlink queued (AWS-LC)", "#1b9e77", "2,2"),
     ("seal+open_rustcrypto/raw-aead", "raw AES-256-GCM (RustCrypto)", "#d95f02", "6,3"),
     ("per-packet/rotorlink-rustcrypto", "rotorlink (RustCrypto)", "#d95f02", ""),
     ("per-packet/boringtun", "boringtun (WireGuard)", "#7570b3", ""),
     ("per-packet/snow-aesgcm", "snow (Noise, AES-GCM)", "#e7298a", ""),
+    ("per-packet/snow-ring", "snow with ring (Noise, AES-GCM)", "#e6ab02", ""),
 ]
 
 

@@ -4,7 +4,6 @@
 //! zeros only, and a freed one leaves nothing behind in the allocator.
 
 use alloc::vec::Vec;
-use zeroize::Zeroize;
 
 /// Buffers handed back after use and handed out again with their capacity intact.
 #[derive(Debug, Default)]
@@ -34,7 +33,12 @@ impl BufPool {
     /// was last given back (an idle buffer keeps its length, all zeros, until taken), so only
     /// the length is written.
     pub(crate) fn give(&mut self, mut buf: Vec<u8>) {
-        buf.as_mut_slice().zeroize();
+        // `fill` is a vectorised memset; `zeroize`'s volatile writes go a byte at a time and
+        // cost a third of a data frame's time at 8 KiB (BENCHMARKS.md, issue 16). The stores
+        // cannot be elided while the buffer stays in the pool (it is read again when taken),
+        // and `black_box` keeps them when it is freed instead.
+        buf.fill(0);
+        core::hint::black_box(buf.as_slice());
         if self.free.len() < MAX_IDLE && buf.capacity() > 0 {
             self.free.push(buf);
         }
