@@ -38,7 +38,7 @@ use crate::stats::Stats;
 use crate::time::{earliest, Timestamp};
 use crate::wire::body::{AckBody, CloseBody, FeedbackBody, FragmentHeader, SegmentHeader};
 use crate::wire::session::SessionMessage;
-use crate::wire::{DecodeError, FrameType, Header, HEADER_LEN, MAX_DATAGRAM_LEN, TAG_LEN};
+use crate::wire::{DecodeError, FrameType, Header, HEADER_LEN, TAG_LEN};
 
 /// Session messages (key updates, unlocks) are rare and each waits on the other end: acked
 /// at once.
@@ -198,7 +198,9 @@ impl<P: AeadProvider> Connection<P> {
             video_measured_at: now,
             video_rate_bps: 0,
             blocked: [false; 5],
-            scratch: Vec::with_capacity(MAX_DATAGRAM_LEN),
+            // Grows to the largest datagram on first use, then keeps its capacity: an idle
+            // link (a fleet holds a thousand) does not hold 16 KiB for nothing.
+            scratch: Vec::new(),
             last_sent: now,
             last_eliciting_sent: now,
             last_polled: now,
