@@ -123,6 +123,14 @@ impl Endpoint {
         }
     }
 
+    /// Remote: the index its handshake under way receives on.
+    pub(crate) fn handshake_index(&self) -> Option<u32> {
+        match &self.role {
+            Role::Remote { hs, .. } => hs.attempt_index(),
+            _ => None,
+        }
+    }
+
     /// Remote: start pairing with the aircraft at `aircraft`.
     pub(crate) fn pair(
         &mut self,

@@ -354,6 +354,15 @@ impl<P: AeadProvider> Link<P> {
         self.connection.local_index()
     }
 
+    /// Every index this link receives on now: its session's (if it has had one) and, on a
+    /// remote, that of the handshake under way (a fresh one per handshake, so a new session
+    /// is not linkable to the last by its index). Frames name one of them as receiver; a
+    /// [`crate::Fleet`] routes by them.
+    pub fn receive_indices(&self) -> [Option<u32>; 2] {
+        let session = Some(self.connection.local_index()).filter(|&i| i != 0);
+        [session, self.endpoint.handshake_index()]
+    }
+
     /// What this end knows of the path to the peer: the bottleneck rate and round trip it
     /// measured from the peer's feedback, the rate it paces video and storage at, the loss.
     pub fn path_estimate(&self) -> crate::PathEstimate {

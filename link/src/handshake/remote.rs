@@ -154,6 +154,11 @@ impl RemoteHandshake {
         &self.identity
     }
 
+    /// The index the handshake under way receives its `Response` on.
+    pub(crate) fn attempt_index(&self) -> Option<u32> {
+        self.attempt.as_ref().map(|a| a.local_index)
+    }
+
     pub(crate) fn in_progress(&self) -> bool {
         self.attempt.is_some()
     }
