@@ -77,6 +77,11 @@ enum Command {
     /// ciphertext, on UDP port 47475, where the Wireshark dissector decodes the bodies
     /// (video fragments with their FEC layout, acks, feedback).
     Decrypt(cli::decrypt::DecryptArgs),
+    /// Fly a fleet over real UDP on loopback: one ground-station thread with one socket
+    /// holding a link per aircraft (`rotorlink::Fleet`), the aircraft on another thread;
+    /// sticks at 100 Hz and telemetry at 50 Hz on every link; print the latencies and the
+    /// ground station's CPU. --flood adds handshake Inits from unknown sources.
+    Fleet(cli::fleet::FleetArgs),
 }
 
 /// `rotorlink demo`.
@@ -106,6 +111,7 @@ fn main() -> ExitCode {
         Command::Remote(a) => cli::net::remote(&a),
         Command::Proxy(a) => cli::proxy::run(&a),
         Command::Decrypt(a) => cli::decrypt::run(&a),
+        Command::Fleet(a) => cli::fleet::run(&a),
     }
 }
 

@@ -17,6 +17,7 @@
 
 pub mod aircraft;
 pub mod channel;
+pub mod fleet;
 pub mod flight;
 pub mod keylog;
 pub mod net;

@@ -5,6 +5,7 @@
 
 pub(crate) mod args;
 pub(crate) mod decrypt;
+pub(crate) mod fleet;
 pub(crate) mod net;
 pub(crate) mod progress;
 pub(crate) mod proxy;

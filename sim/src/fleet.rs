@@ -1,0 +1,511 @@
+//! A ground station flying a fleet, over real UDP on loopback, in real time.
+//!
+//! The ground station is one thread (one core) with one socket and one [`Fleet`] of N
+//! remote links; the N aircraft are another thread with one socket and a [`Fleet`] of N
+//! aircraft links. Every link carries what a flight's control link carries: sticks from
+//! the ground at 100 Hz, telemetry from the aircraft at 50 Hz, each message stamped with
+//! the time it was handed to the link, so the receiver measures its latency (both threads
+//! read the same clock). The links are established from a shared secret: this measures
+//! the data path and the fleet, not pairing. Optionally a third thread floods the ground
+//! station's socket with genuine pairing `Init`s from unknown remotes.
+//!
+//! ```text
+//!   ground thread: Fleet<N remotes> ── 127.0.0.1 UDP ── aircraft thread: Fleet<N aircraft>
+//!                  ▲ flood thread: pairing Inits of 16 unknown remotes
+//! ```
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use rotorlink::fleet::FleetStats;
+use rotorlink::{Channel, Config, Event, Fleet, Link, LinkKey, Role, Secret, Timestamp};
+use serde::Serialize;
+
+/// What to fly.
+#[derive(Debug, Clone)]
+pub struct FleetRun {
+    /// Aircraft, one link each.
+    pub aircraft: u32,
+    /// How long, after a second of warm-up.
+    pub duration: Duration,
+    /// Stick messages per second per link, ground to aircraft.
+    pub stick_hz: u32,
+    /// Telemetry messages per second per link, aircraft to ground.
+    pub telemetry_hz: u32,
+    /// Handshake `Init`s per second sent at the ground station from unknown sources.
+    pub flood_per_second: u32,
+    /// Seed of the links' keys.
+    pub seed: u64,
+}
+
+impl Default for FleetRun {
+    fn default() -> Self {
+        FleetRun {
+            aircraft: 1000,
+            duration: Duration::from_secs(10),
+            stick_hz: 100,
+            telemetry_hz: 50,
+            flood_per_second: 0,
+            seed: 1,
+        }
+    }
+}
+
+/// Latency percentiles of the messages of one kind, in microseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Latency {
+    /// Messages measured.
+    pub count: u64,
+    /// Median.
+    pub p50_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// Largest.
+    pub max_us: u64,
+}
+
+impl Latency {
+    fn of(mut samples: Vec<u64>) -> Self {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+            samples.get(i).copied().unwrap_or(0)
+        };
+        Latency {
+            count: samples.len() as u64,
+            p50_us: at(0.5),
+            p99_us: at(0.99),
+            max_us: samples.last().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// What a fleet flight measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetReport {
+    /// Links.
+    pub links: u32,
+    /// Measured time (after the warm-up).
+    pub duration_s: f64,
+    /// Sticks handed to the ground station's links, and delivered to the aircraft.
+    pub sticks_sent: u64,
+    /// Sticks delivered.
+    pub sticks_delivered: u64,
+    /// Stick latency, ground application to aircraft application.
+    pub stick_latency: Latency,
+    /// Telemetry handed to the aircraft's links.
+    pub telemetry_sent: u64,
+    /// Telemetry delivered.
+    pub telemetry_delivered: u64,
+    /// Telemetry latency, aircraft application to ground application.
+    pub telemetry_latency: Latency,
+    /// CPU time of the ground station's thread over the measured time, as a fraction of
+    /// one core.
+    pub ground_cpu: f64,
+    /// Datagrams the ground station received and sent over the measured time.
+    pub ground_datagrams_received: u64,
+    /// Datagrams the ground station sent.
+    pub ground_datagrams_sent: u64,
+    /// Flood `Init`s sent at the ground station over the measured time.
+    pub flood_sent: u64,
+    /// What the ground station's fleet dropped itself.
+    pub unknown_receiver: u64,
+    /// Malformed datagrams the fleet dropped.
+    pub malformed: u64,
+}
+
+/// The ground station's index of link `i` (the aircraft's is `AIRCRAFT_BASE + i`).
+const GROUND_BASE: u32 = 0x1000_0000;
+const AIRCRAFT_BASE: u32 = 0x2000_0000;
+/// Stick and telemetry payloads: the send time (8 bytes) and padding to a realistic size.
+const STICK_LEN: usize = 24;
+const TELEMETRY_LEN: usize = 96;
+const WARM_UP: Duration = Duration::from_secs(1);
+/// How often the applications hand their due messages to the links.
+const TICK: Duration = Duration::from_millis(1);
+
+/// One side's links: remotes on the ground, aircraft in the air.
+fn fleet(
+    role: Role,
+    n: u32,
+    seed: u64,
+    peer: SocketAddr,
+) -> std::io::Result<(Fleet, Vec<LinkKey>)> {
+    let mut fleet = Fleet::new();
+    let mut keys = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let mut secret = [0u8; 32];
+        ChaCha20Rng::seed_from_u64(seed ^ u64::from(i)).fill_bytes(&mut secret);
+        let (local, remote) = match role {
+            Role::Remote => (GROUND_BASE + i, AIRCRAFT_BASE + i),
+            Role::Aircraft => (AIRCRAFT_BASE + i, GROUND_BASE + i),
+        };
+        let link = Link::from_secret(
+            role,
+            Config::default(),
+            &Secret::new(secret),
+            &[0; 32],
+            local,
+            remote,
+            peer,
+            &mut ChaCha20Rng::seed_from_u64(seed.wrapping_add(u64::from(local))),
+            Timestamp::ZERO,
+        );
+        let link = link.map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let key = fleet
+            .insert(link)
+            .map_err(|_| std::io::Error::other("two links with one index"))?;
+        keys.push(key);
+    }
+    Ok((fleet, keys))
+}
+
+/// Micro-seconds since `base`, as the link's time.
+fn stamp(base: Instant, now: Instant) -> Timestamp {
+    Timestamp::ZERO + now.saturating_duration_since(base)
+}
+
+/// CPU time (user + system) of the calling thread, from `/proc/thread-self/stat`; zero
+/// where that file does not exist.
+fn thread_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Clock ticks of 10 ms (USER_HZ is 100 on Linux).
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// What one side of the fleet does: send its kind of message on every link at `hz`, spread
+/// evenly, receive the other kind and measure its latency.
+struct Side {
+    socket: UdpSocket,
+    fleet: Fleet,
+    keys: Vec<LinkKey>,
+    hz: u32,
+    channel: Channel,
+    len: usize,
+}
+
+/// What a side counted over the measured time.
+#[derive(Default)]
+struct SideCounts {
+    sent: u64,
+    delivered: u64,
+    latencies_us: Vec<u64>,
+    datagrams_received: u64,
+    datagrams_sent: u64,
+    cpu: Duration,
+    stats: FleetStats,
+}
+
+impl Side {
+    fn run(mut self, base: Instant, end: Instant, stop: &AtomicBool) -> SideCounts {
+        let n = self.keys.len() as u64;
+        // One message for some link every `period / n`, links in turn.
+        let slot = Duration::from_nanos(1_000_000_000 / (u64::from(self.hz) * n).max(1));
+        let measure_from = base + WARM_UP;
+        let mut counts = SideCounts::default();
+        let mut cpu_at_start = None;
+        let mut next_slot = base;
+        let mut slot_index: u64 = 0;
+        let mut buf = vec![0u8; 2048];
+        let mut message = vec![0u8; self.len];
+        let _ = self.socket.set_nonblocking(true);
+        loop {
+            let now = Instant::now();
+            if now >= end || stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let measuring = now >= measure_from;
+            if measuring && cpu_at_start.is_none() {
+                cpu_at_start = Some(thread_cpu());
+                counts.stats = self.fleet.stats();
+            }
+            let t = stamp(base, now);
+            // Receive everything there is.
+            loop {
+                match self.socket.recv_from(&mut buf) {
+                    Ok((len, from)) => {
+                        if measuring {
+                            counts.datagrams_received += 1;
+                        }
+                        // Drops are counted by the fleet and the links.
+                        let _ = self.fleet.handle_datagram(t, from, &buf[..len]);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    // ICMP errors of loopback (a peer socket not yet bound): try again later.
+                    Err(_) => break,
+                }
+            }
+            // The messages whose time has come, stamped with the time they are handed to
+            // the link: the latency measured is the links' and the network's, not this
+            // loop's scheduling.
+            let sent_at = now.saturating_duration_since(base).as_nanos() as u64;
+            message[..8].copy_from_slice(&sent_at.to_be_bytes());
+            while next_slot <= now {
+                let key = self.keys[(slot_index % n) as usize];
+                let ok = self
+                    .fleet
+                    .with_link(key, |link| link.send(self.channel, &message))
+                    .is_some_and(|r| r.is_ok());
+                if ok && next_slot >= measure_from {
+                    counts.sent += 1;
+                }
+                slot_index += 1;
+                next_slot += slot;
+            }
+            if self.fleet.poll_timeout().is_some_and(|at| at <= t) {
+                self.fleet.handle_timeout(t);
+            }
+            while let Some((_, tx)) = self.fleet.poll_transmit(t, &mut buf) {
+                if measuring {
+                    counts.datagrams_sent += 1;
+                }
+                // A datagram the kernel refuses is lost on the air, to the link.
+                let _ = self.socket.send_to(&buf[..tx.len], tx.destination);
+            }
+            while let Some((key, event)) = self.fleet.poll_event() {
+                if let Event::Message { channel, data } = event {
+                    if channel != self.channel && data.len() >= 8 {
+                        let mut at = [0u8; 8];
+                        at.copy_from_slice(&data[..8]);
+                        let sent_at = base + Duration::from_nanos(u64::from_be_bytes(at));
+                        if sent_at >= measure_from {
+                            counts.delivered += 1;
+                            let latency = Instant::now().saturating_duration_since(sent_at);
+                            counts.latencies_us.push(latency.as_micros() as u64);
+                        }
+                    }
+                    self.fleet.with_link(key, |link| link.recycle(data));
+                }
+            }
+            // Sleep until a datagram comes, a deadline of a link, or the next tick of the
+            // applications (every millisecond, as a control loop would run: the messages
+            // of a tick go together).
+            let tick = now + TICK;
+            let wake = self
+                .fleet
+                .poll_timeout()
+                .map_or(end, |at| base + at.saturating_since(Timestamp::ZERO))
+                .min(next_slot.max(tick))
+                .min(end);
+            let wait = wake.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                let _ = self.socket.set_nonblocking(false);
+                let _ = self.socket.set_read_timeout(Some(wait));
+                let mut peek = [0u8; 1];
+                let _ = self.socket.peek(&mut peek);
+                let _ = self.socket.set_nonblocking(true);
+            }
+        }
+        counts.cpu = thread_cpu().saturating_sub(cpu_at_start.unwrap_or_default());
+        let end_stats = self.fleet.stats();
+        counts.stats = FleetStats {
+            datagrams_received: end_stats.datagrams_received - counts.stats.datagrams_received,
+            unknown_receiver: end_stats.unknown_receiver - counts.stats.unknown_receiver,
+            malformed: end_stats.malformed - counts.stats.malformed,
+            index_collisions: end_stats.index_collisions - counts.stats.index_collisions,
+        };
+        counts
+    }
+}
+
+/// Genuine pairing `Init`s of 16 remotes nobody knows, each from its own socket, `rate`
+/// a second in turn (an `Init` names no receiver: index 0).
+/// Returns how many it sent from `measure_from` on.
+fn flood(
+    target: SocketAddr,
+    rate: u32,
+    measure_from: Instant,
+    end: Instant,
+    stop: &AtomicBool,
+) -> u64 {
+    if rate == 0 {
+        return 0;
+    }
+    let mut rng = ChaCha20Rng::seed_from_u64(99);
+    let mut senders = Vec::new();
+    for _ in 0..16 {
+        let (Ok(socket), Ok(mut remote)) = (
+            UdpSocket::bind("127.0.0.1:0"),
+            Link::<rotorlink::RustCrypto>::remote(
+                Config::default(),
+                rotorlink::handshake::RemoteIdentity::generate(&mut rng),
+                [0x5a; 16],
+                &mut rng,
+                Timestamp::ZERO,
+            ),
+        ) else {
+            continue;
+        };
+        let mut buf = vec![0u8; 2048];
+        let init = remote
+            .pair(b"000000", target, Timestamp::ZERO)
+            .ok()
+            .and_then(|()| remote.poll_transmit(Timestamp::ZERO, &mut buf))
+            .map(|t| buf[..t.len].to_vec());
+        if let Some(init) = init {
+            senders.push((socket, init));
+        }
+    }
+    if senders.is_empty() {
+        return 0;
+    }
+    let (mut sent, mut measured) = (0u64, 0u64);
+    let start = Instant::now();
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        // Catch up to the rate, in bursts of at most 64.
+        let due = (start.elapsed().as_secs_f64() * f64::from(rate)) as u64;
+        for _ in 0..due.saturating_sub(sent).min(64) {
+            let (socket, init) = &senders[(sent % senders.len() as u64) as usize];
+            let _ = socket.send_to(init, target);
+            sent += 1;
+            if Instant::now() >= measure_from {
+                measured += 1;
+            }
+        }
+        thread::sleep(Duration::from_micros(500));
+    }
+    measured
+}
+
+/// Socket buffers each way: a thousand links' datagrams of a few milliseconds (the kernel
+/// may grant less: `net.core.rmem_max`).
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// A UDP socket on 127.0.0.1 with [`SOCKET_BUFFER`] each way.
+fn loopback_socket() -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_recv_buffer_size(SOCKET_BUFFER)?;
+    socket.set_send_buffer_size(SOCKET_BUFFER)?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    Ok(socket.into())
+}
+
+/// Fly the fleet.
+///
+/// # Errors
+/// If a loopback socket cannot be made.
+pub fn run(run: &FleetRun) -> std::io::Result<FleetReport> {
+    let ground_socket = loopback_socket()?;
+    let air_socket = loopback_socket()?;
+    let (ground_addr, air_addr) = (ground_socket.local_addr()?, air_socket.local_addr()?);
+    let n = run.aircraft.max(1);
+    let (ground_fleet, ground_keys) = fleet(Role::Remote, n, run.seed, air_addr)?;
+    let (air_fleet, air_keys) = fleet(Role::Aircraft, n, run.seed, ground_addr)?;
+    let ground = Side {
+        socket: ground_socket,
+        fleet: ground_fleet,
+        keys: ground_keys,
+        hz: run.stick_hz,
+        channel: Channel::Control,
+        len: STICK_LEN,
+    };
+    let air = Side {
+        socket: air_socket,
+        fleet: air_fleet,
+        keys: air_keys,
+        hz: run.telemetry_hz,
+        channel: Channel::Telemetry,
+        len: TELEMETRY_LEN,
+    };
+    let base = Instant::now();
+    let end = base + WARM_UP + run.duration;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (s1, s2, s3) = (stop.clone(), stop.clone(), stop.clone());
+    let ground = thread::spawn(move || ground.run(base, end, &s1));
+    let air = thread::spawn(move || air.run(base, end, &s2));
+    let rate = run.flood_per_second;
+    let flood = thread::spawn(move || flood(ground_addr, rate, base + WARM_UP, end, &s3));
+    let join = |r: thread::Result<SideCounts>| r.unwrap_or_default();
+    let ground = join(ground.join());
+    let air = join(air.join());
+    stop.store(true, Ordering::Relaxed);
+    let flood_sent = flood.join().unwrap_or(0);
+    let secs = run.duration.as_secs_f64();
+    Ok(FleetReport {
+        links: n,
+        duration_s: secs,
+        sticks_sent: ground.sent,
+        sticks_delivered: air.delivered,
+        stick_latency: Latency::of(air.latencies_us),
+        telemetry_sent: air.sent,
+        telemetry_delivered: ground.delivered,
+        telemetry_latency: Latency::of(ground.latencies_us),
+        ground_cpu: ground.cpu.as_secs_f64() / secs,
+        ground_datagrams_received: ground.datagrams_received,
+        ground_datagrams_sent: ground.datagrams_sent,
+        flood_sent,
+        unknown_receiver: ground.stats.unknown_receiver,
+        malformed: ground.stats.malformed,
+    })
+}
+
+impl std::fmt::Display for FleetReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pct = |a: u64, b: u64| {
+            if b == 0 {
+                0.0
+            } else {
+                100.0 * a as f64 / b as f64
+            }
+        };
+        writeln!(
+            f,
+            "fleet: {} links on one ground-station socket, {:.1} s measured",
+            self.links, self.duration_s
+        )?;
+        writeln!(
+            f,
+            "sticks     {:>9} sent {:>9} delivered ({:.2}%)  latency p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            self.sticks_sent,
+            self.sticks_delivered,
+            pct(self.sticks_delivered, self.sticks_sent),
+            self.stick_latency.p50_us as f64 / 1000.0,
+            self.stick_latency.p99_us as f64 / 1000.0,
+            self.stick_latency.max_us as f64 / 1000.0
+        )?;
+        writeln!(
+            f,
+            "telemetry  {:>9} sent {:>9} delivered ({:.2}%)  latency p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            self.telemetry_sent,
+            self.telemetry_delivered,
+            pct(self.telemetry_delivered, self.telemetry_sent),
+            self.telemetry_latency.p50_us as f64 / 1000.0,
+            self.telemetry_latency.p99_us as f64 / 1000.0,
+            self.telemetry_latency.max_us as f64 / 1000.0
+        )?;
+        writeln!(
+            f,
+            "ground     CPU {:.0}% of one core, {} datagrams in, {} out",
+            self.ground_cpu * 100.0,
+            self.ground_datagrams_received,
+            self.ground_datagrams_sent
+        )?;
+        write!(
+            f,
+            "flood      {} handshake Inits from unknown sources; the fleet dropped {} for no link, {} malformed",
+            self.flood_sent, self.unknown_receiver, self.malformed
+        )
+    }
+}
