@@ -17,6 +17,43 @@
 //!
 //! Sending goes through [`Fleet::with_link`], after which the fleet knows that the link may
 //! have something to send and a new deadline.
+//!
+//! # Example
+//!
+//! One loop for every aircraft (here one link, established from a secret; in a ground
+//! station each comes from [`Link::remote`] and `pair` or `connect`, inside `with_link`):
+//!
+//! ```
+//! use rotorlink::{Channel, Event, Fleet, Timestamp};
+//! # use rotorlink::{Config, Link, Role, Secret};
+//! # use rand_chacha::ChaCha20Rng;
+//! # use rand_core::SeedableRng;
+//! # let link: Link = Link::from_secret(Role::Remote, Config::default(), &Secret::new([1; 32]),
+//! #     &[0; 32], 7, 9, "10.0.0.1:47474".parse().unwrap(),
+//! #     &mut ChaCha20Rng::seed_from_u64(1), Timestamp::ZERO).unwrap();
+//! let mut fleet: Fleet = Fleet::new();
+//! let aircraft_1 = fleet.insert(link).map_err(|_| "index taken")?;
+//! let now = Timestamp::ZERO;
+//! fleet
+//!     .with_link(aircraft_1, |link| link.send(Channel::Control, b"sticks"))
+//!     .ok_or("no such link")?
+//!     .map_err(|_| "queue full")?;
+//! let mut buf = [0u8; 1500];
+//! while let Some((_aircraft, t)) = fleet.poll_transmit(now, &mut buf) {
+//!     // socket.send_to(&buf[..t.len], t.destination)
+//!     assert_eq!(t.channel, Some(Channel::Control));
+//! }
+//! // For each datagram from the socket: fleet.handle_datagram(now, from, &datagram)
+//! while let Some((aircraft, event)) = fleet.poll_event() {
+//!     if let Event::Message { channel, data } = event {
+//!         println!("aircraft {aircraft:?}: {channel:?}, {} bytes", data.len());
+//!         fleet.with_link(aircraft, |link| link.recycle(data));
+//!     }
+//! }
+//! // Sleep until fleet.poll_timeout() (or a datagram), then fleet.handle_timeout(now).
+//! assert!(fleet.poll_timeout().is_some());
+//! # Ok::<(), &str>(())
+//! ```
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BinaryHeap, VecDeque};
