@@ -2,6 +2,7 @@
 //! hands events to the application, and watches for the failsafe.
 
 use std::collections::VecDeque;
+use std::io::IoSliceMut;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +14,22 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
 use super::connection::Shared;
-use super::{LinkEvent, Options, Transport};
+use super::{LinkEvent, Options, Received, Transport};
 use crate::wire::MAX_DATAGRAM_LEN;
 use crate::{AeadProvider, Channel, Event, Failsafe, Link, Role};
 
 /// If the link asks to be woken in the past and nothing moved, or the transport fails to
 /// receive, wait this long instead of spinning.
 const SPIN_GUARD: Duration = Duration::from_millis(1);
+
+/// After a receive, the driver keeps taking the datagrams already waiting, without
+/// waiting, until it has this many (or nothing is left), then answers them all at once:
+/// one round of `poll_transmit`, so one ack covers the batch. Bounded so that timers and
+/// sends are not starved by a peer that keeps the socket full.
+const MAX_BATCH: usize = 64;
+
+/// The most bytes one coalesced receive carries (one IP packet, as Linux's UDP GRO).
+const MAX_COALESCED: usize = 64 * 1024;
 
 /// Run the link until it is closed and the close frame is out.
 ///
@@ -38,8 +48,17 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
 {
     let mtu = shared.lock().config().mtu;
     let mut tx_buf = vec![0u8; mtu];
-    // One more than the largest frame, so an oversized datagram is seen whole and refused.
-    let mut rx_buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
+    // One more than the largest frame, so an oversized datagram is seen whole and refused;
+    // as many buffers as the transport fills per call.
+    let (buffers, segments) = transport.recv_batch_size();
+    let slot = if segments > 1 {
+        MAX_COALESCED.max(MAX_DATAGRAM_LEN + 1)
+    } else {
+        MAX_DATAGRAM_LEN + 1
+    };
+    let mut rx = vec![0u8; buffers.max(1) * slot];
+    let mut rx_bufs: Vec<IoSliceMut<'_>> = rx.chunks_mut(slot).map(IoSliceMut::new).collect();
+    let mut rx_meta = vec![Received::default(); rx_bufs.len()];
     // Datagrams of one round, back to back, sent once the lock is released.
     let mut outgoing = Vec::with_capacity(64 * mtu);
     let mut sends: Vec<(usize, SocketAddr)> = Vec::with_capacity(64);
@@ -111,12 +130,27 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
         if moved {
             shared.drained.notify_waiters();
         }
+        // Runs of datagrams of one size to one destination (the last may be shorter) go in
+        // one `send_batch`. A failed send is a lost datagram to the link, which recovers.
         let mut at = 0;
-        for (len, to) in sends.drain(..) {
-            // A failed send is a lost datagram to the link, which recovers from losses.
-            let _ = transport.send(&outgoing[at..at + len], to).await;
-            at += len;
+        let mut i = 0;
+        while i < sends.len() {
+            let (segment, to) = sends[i];
+            let mut end = at;
+            while let Some(&(len, dest)) = sends.get(i) {
+                if dest != to || len > segment {
+                    break;
+                }
+                end += len;
+                i += 1;
+                if len < segment {
+                    break;
+                }
+            }
+            let _ = transport.send_batch(&outgoing[at..end], segment, to).await;
+            at = end;
         }
+        sends.clear();
         outgoing.clear();
         if closed {
             // The last events (the close itself) still reach a listening application.
@@ -136,14 +170,17 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             }
         });
         tokio::select! {
-            received = transport.recv(&mut rx_buf) => {
+            received = transport.recv_batch(&mut rx_bufs, &mut rx_meta) => {
                 match received {
-                    Ok((n, from)) => {
-                        let mut link = shared.lock();
-                        let now = shared.clock.now();
-                        // Dropped datagrams are counted by the link; the peer address is
-                        // the link's business (only authenticated frames move it).
-                        let _ = link.handle_datagram(now, from, &rx_buf[..n]);
+                    Ok(n) => {
+                        let mut taken = hand(&shared, &rx_bufs, &rx_meta[..n]);
+                        // Take what is already waiting before answering (see MAX_BATCH).
+                        while taken < MAX_BATCH {
+                            match transport.try_recv_batch(&mut rx_bufs, &mut rx_meta) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => taken += hand(&shared, &rx_bufs, &rx_meta[..n]),
+                            }
+                        }
                     }
                     // Receive errors (an ICMP port unreachable on a connected socket) are
                     // transient: the link's timers decide when the peer is gone. A transport
@@ -166,6 +203,22 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             () = sleep_until_or_forever(wake_at) => {}
         }
     }
+}
+
+/// Hand the link the datagrams of one receive; returns how many there were.
+fn hand<P: AeadProvider>(shared: &Shared<P>, bufs: &[IoSliceMut<'_>], meta: &[Received]) -> usize {
+    let mut link = shared.lock();
+    let now = shared.clock.now();
+    let mut n = 0;
+    for (buf, got) in bufs.iter().zip(meta) {
+        for datagram in got.datagrams(buf) {
+            // Dropped datagrams are counted by the link; the peer address is the link's
+            // business (only authenticated frames move it).
+            let _ = link.handle_datagram(now, got.source, datagram);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Hand held events to the application while its channel has room.

@@ -66,7 +66,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use connection::{Aircraft, Clock, ConnectError, Connection, Remote};
-pub use transport::{Transport, UdpTransport};
+pub use transport::{Received, Transport, UdpTransport};
 
 use crate::{Channel, Event, Failsafe};
 

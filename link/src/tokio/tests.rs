@@ -59,6 +59,28 @@ struct Pipe {
     tx: mpsc::UnboundedSender<Vec<u8>>,
     rx: Mutex<mpsc::UnboundedReceiver<Vec<u8>>>,
     cut: Arc<AtomicBool>,
+    /// How this end hands over what is waiting.
+    batch: Batch,
+    /// A datagram taken from `rx` by `try_recv_batch` and not handed over yet.
+    peeked: std::sync::Mutex<Option<Vec<u8>>>,
+}
+
+/// How a [`Pipe`] receives.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Batch {
+    /// One datagram per wake-up (the trait's defaults).
+    One,
+    /// `try_recv_batch` takes what is waiting, one datagram per buffer.
+    Drain,
+    /// As `Drain`, with datagrams of one size packed into one buffer (as UDP GRO).
+    Coalesce,
+}
+
+impl Pipe {
+    fn with_batch(mut self, batch: Batch) -> Self {
+        self.batch = batch;
+        self
+    }
 }
 
 fn pipes() -> (Pipe, Pipe, Arc<AtomicBool>) {
@@ -70,12 +92,16 @@ fn pipes() -> (Pipe, Pipe, Arc<AtomicBool>) {
         tx: b_tx,
         rx: Mutex::new(a_rx),
         cut: cut.clone(),
+        batch: Batch::One,
+        peeked: std::sync::Mutex::new(None),
     };
     let b = Pipe {
         peer: PIPE_AIRCRAFT,
         tx: a_tx,
         rx: Mutex::new(b_rx),
         cut: cut.clone(),
+        batch: Batch::One,
+        peeked: std::sync::Mutex::new(None),
     };
     (a, b, cut)
 }
@@ -89,10 +115,70 @@ impl Transport for Pipe {
     }
 
     async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let d = self.rx.lock().await.recv().await;
+        let peeked = self.peeked.lock().unwrap().take();
+        let d = match peeked {
+            Some(d) => Some(d),
+            None => self.rx.lock().await.recv().await,
+        };
         let d = d.ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))?;
         buf[..d.len()].copy_from_slice(&d);
         Ok((d.len(), self.peer))
+    }
+
+    fn recv_batch_size(&self) -> (usize, usize) {
+        match self.batch {
+            Batch::One => (1, 1),
+            Batch::Drain => (8, 1),
+            Batch::Coalesce => (4, 16),
+        }
+    }
+
+    fn try_recv_batch(
+        &self,
+        bufs: &mut [std::io::IoSliceMut<'_>],
+        meta: &mut [Received],
+    ) -> io::Result<usize> {
+        if self.batch == Batch::One {
+            return Ok(0);
+        }
+        let segments = self.recv_batch_size().1;
+        let Ok(mut rx) = self.rx.try_lock() else {
+            return Ok(0);
+        };
+        let mut n = 0;
+        let mut peeked = self.peeked.lock().unwrap();
+        let mut next = peeked.take().or_else(|| rx.try_recv().ok());
+        for (buf, slot) in bufs.iter_mut().zip(meta.iter_mut()) {
+            let Some(first) = next.take() else {
+                break;
+            };
+            let stride = first.len();
+            buf[..stride].copy_from_slice(&first);
+            let mut len = stride;
+            let mut count = 1;
+            next = rx.try_recv().ok();
+            // Datagrams of the same size (the last may be shorter) share the buffer.
+            while let Some(d) = next
+                .take_if(|d| count < segments && d.len() <= stride && len + d.len() <= buf.len())
+            {
+                buf[len..len + d.len()].copy_from_slice(&d);
+                len += d.len();
+                count += 1;
+                next = rx.try_recv().ok();
+                if d.len() < stride {
+                    break;
+                }
+            }
+            *slot = Received {
+                len,
+                stride,
+                source: self.peer,
+            };
+            n += 1;
+        }
+        // Taken from the channel but not handed over: first in line next time.
+        *peeked = next;
+        Ok(n)
     }
 }
 
@@ -244,6 +330,75 @@ async fn send_waits_for_queue_space_and_storage_arrives_in_order() {
         remote.try_send(Channel::Video, b"x"),
         Err(SendError::NotAllowed(Channel::Video))
     ));
+}
+
+/// The remote sends `n` storage messages of `len` bytes to an aircraft whose pipe receives
+/// as `batch` says; every message arrives, in order. Returns the aircraft's stats.
+async fn storage_to_aircraft(batch: Batch, n: usize, len: usize) -> crate::Stats {
+    let (a, r, _) = pipes();
+    let mut aircraft = aircraft(a.with_batch(batch));
+    let remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config())
+        .await
+        .unwrap();
+    remote.unlock_storage(CODE).unwrap();
+    loop {
+        match next_event(&mut aircraft, Duration::from_secs(5)).await {
+            Some(LinkEvent::Link(Event::StorageUnlocked)) => break,
+            Some(_) => {}
+            None => panic!("storage never unlocked"),
+        }
+    }
+    let before = aircraft.stats();
+    let sender = tokio::spawn(async move {
+        for i in 0..n {
+            let m = Bytes::from(vec![i as u8; len]);
+            remote.send(Channel::Storage, m).await.unwrap();
+        }
+        remote
+    });
+    let got = messages(&mut aircraft, Channel::Storage, n).await;
+    for (i, m) in got.iter().enumerate() {
+        assert_eq!(&m[..], &vec![i as u8; len][..], "message {i}");
+    }
+    drop(sender.await.unwrap());
+    let after = aircraft.stats();
+    crate::Stats {
+        datagrams_received: after.datagrams_received - before.datagrams_received,
+        acks_sent: after.acks_sent - before.acks_sent,
+        ..after
+    }
+}
+
+/// A burst that arrived together is taken whole before the driver answers, so one ack
+/// covers it: far fewer acks than one per two segments (the receiver's ack policy when
+/// datagrams come one per wake-up).
+#[tokio::test(start_paused = true)]
+async fn a_burst_that_arrived_together_is_taken_whole_and_acknowledged_once() {
+    let one = storage_to_aircraft(Batch::One, 40, 20_000).await;
+    let drained = storage_to_aircraft(Batch::Drain, 40, 20_000).await;
+    // 40 messages of 20 000 bytes: 600 segments or so either way.
+    assert!(one.datagrams_received >= 590, "{one:?}");
+    assert!(drained.datagrams_received >= 590, "{drained:?}");
+    assert!(
+        one.acks_sent * 5 >= one.datagrams_received * 2,
+        "one per wake-up: {} acks for {} datagrams",
+        one.acks_sent,
+        one.datagrams_received
+    );
+    assert!(
+        drained.acks_sent * 4 <= one.acks_sent,
+        "drained: {} acks, one per wake-up: {}",
+        drained.acks_sent,
+        one.acks_sent
+    );
+}
+
+/// Datagrams packed into one buffer (a coalesced receive, `stride` apart) are cut apart and
+/// each handed to the link: the storage arrives whole and in order.
+#[tokio::test(start_paused = true)]
+async fn coalesced_datagrams_are_cut_at_the_stride() {
+    let stats = storage_to_aircraft(Batch::Coalesce, 40, 20_000).await;
+    assert!(stats.datagrams_received >= 590, "{stats:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -665,4 +820,60 @@ async fn events_are_bounded_end_to_end_when_the_application_stops_reading() {
         .unwrap();
     let got = messages(&mut remote, Channel::Telemetry, 1).await;
     assert_eq!(got, [Bytes::from_static(b"again")]);
+}
+
+/// Receive from `rx` until `n` datagrams arrived (5 s at most); each with its source.
+async fn receive_datagrams(rx: &UdpTransport, n: usize) -> Vec<(Vec<u8>, SocketAddr)> {
+    let (buffers, segments) = rx.recv_batch_size();
+    let slot = if segments > 1 { 64 * 1024 } else { 2048 };
+    let mut storage = vec![0u8; buffers * slot];
+    let mut bufs: Vec<std::io::IoSliceMut<'_>> = storage
+        .chunks_mut(slot)
+        .map(std::io::IoSliceMut::new)
+        .collect();
+    let mut meta = vec![Received::default(); buffers];
+    let mut got = Vec::new();
+    timeout(Duration::from_secs(5), async {
+        while got.len() < n {
+            let k = rx.recv_batch(&mut bufs, &mut meta).await.unwrap();
+            assert!(k >= 1);
+            for (buf, m) in bufs.iter().zip(&meta[..k]) {
+                got.extend(m.datagrams(buf).map(|d| (d.to_vec(), m.source)));
+            }
+        }
+    })
+    .await
+    .expect("the datagrams arrive");
+    // Nothing more is waiting: a try returns at once with nothing.
+    assert_eq!(rx.try_recv_batch(&mut bufs, &mut meta).unwrap(), 0);
+    got
+}
+
+/// Over a real loopback socket, a batch of datagrams of one size (the last one shorter)
+/// goes out with `send_batch` and comes back whole, in order, with its source, through
+/// `recv_batch`, from a listening and from a connected socket.
+#[tokio::test]
+async fn udp_sends_and_receives_a_batch() {
+    let listening = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let at = listening.local_addr().unwrap();
+    let connected = UdpTransport::connect("127.0.0.1:0".parse().unwrap(), at)
+        .await
+        .unwrap();
+    let from = connected.local_addr().unwrap();
+    let data: Vec<u8> = (0..1030u32).map(|i| (i % 251) as u8).collect();
+    let expected: Vec<&[u8]> = data.chunks(100).collect();
+    connected.send_batch(&data, 100, at).await.unwrap();
+    let got = receive_datagrams(&listening, expected.len()).await;
+    assert_eq!(got.len(), expected.len());
+    for ((d, source), want) in got.iter().zip(&expected) {
+        assert_eq!((&d[..], *source), (*want, from));
+    }
+    // And back, to the connected socket.
+    listening.send_batch(&data, 100, from).await.unwrap();
+    let got = receive_datagrams(&connected, expected.len()).await;
+    for ((d, source), want) in got.iter().zip(&expected) {
+        assert_eq!((&d[..], *source), (*want, at));
+    }
 }
