@@ -29,7 +29,7 @@ const SPIN_GUARD: Duration = Duration::from_millis(1);
 const MAX_BATCH: usize = 64;
 
 /// The most bytes one coalesced receive carries (one IP packet, as Linux's UDP GRO).
-const MAX_COALESCED: usize = 64 * 1024;
+pub(super) const MAX_COALESCED: usize = 64 * 1024;
 
 /// Run the link until it is closed and the close frame is out.
 ///

@@ -822,8 +822,9 @@ async fn events_are_bounded_end_to_end_when_the_application_stops_reading() {
     assert_eq!(got, [Bytes::from_static(b"again")]);
 }
 
-/// Receive from `rx` until `n` datagrams arrived (5 s at most); each with its source.
-async fn receive_datagrams(rx: &UdpTransport, n: usize) -> Vec<(Vec<u8>, SocketAddr)> {
+/// Receive from `rx` until `n` datagrams arrived (5 s at most); each with its source, and
+/// the buffers they came in.
+async fn receive_datagrams(rx: &UdpTransport, n: usize) -> (Vec<(Vec<u8>, SocketAddr)>, usize) {
     let (buffers, segments) = rx.recv_batch_size();
     let slot = if segments > 1 { 64 * 1024 } else { 2048 };
     let mut storage = vec![0u8; buffers * slot];
@@ -833,10 +834,12 @@ async fn receive_datagrams(rx: &UdpTransport, n: usize) -> Vec<(Vec<u8>, SocketA
         .collect();
     let mut meta = vec![Received::default(); buffers];
     let mut got = Vec::new();
+    let mut buffers = 0;
     timeout(Duration::from_secs(5), async {
         while got.len() < n {
             let k = rx.recv_batch(&mut bufs, &mut meta).await.unwrap();
             assert!(k >= 1);
+            buffers += k;
             for (buf, m) in bufs.iter().zip(&meta[..k]) {
                 got.extend(m.datagrams(buf).map(|d| (d.to_vec(), m.source)));
             }
@@ -846,7 +849,7 @@ async fn receive_datagrams(rx: &UdpTransport, n: usize) -> Vec<(Vec<u8>, SocketA
     .expect("the datagrams arrive");
     // Nothing more is waiting: a try returns at once with nothing.
     assert_eq!(rx.try_recv_batch(&mut bufs, &mut meta).unwrap(), 0);
-    got
+    (got, buffers)
 }
 
 /// Over a real loopback socket, a batch of datagrams of one size (the last one shorter)
@@ -865,15 +868,99 @@ async fn udp_sends_and_receives_a_batch() {
     let data: Vec<u8> = (0..1030u32).map(|i| (i % 251) as u8).collect();
     let expected: Vec<&[u8]> = data.chunks(100).collect();
     connected.send_batch(&data, 100, at).await.unwrap();
-    let got = receive_datagrams(&listening, expected.len()).await;
+    let (got, buffers) = receive_datagrams(&listening, expected.len()).await;
     assert_eq!(got.len(), expected.len());
     for ((d, source), want) in got.iter().zip(&expected) {
         assert_eq!((&d[..], *source), (*want, from));
     }
+    // On Linux the 11 datagrams went in one GSO send, and the loopback hands the receiver,
+    // which asked for GRO, the same one buffer.
+    if cfg!(target_os = "linux") {
+        assert!(connected.max_send_segments() > 1);
+        assert!(listening.recv_batch_size().1 > 1);
+        assert_eq!(buffers, 1);
+    }
     // And back, to the connected socket.
     listening.send_batch(&data, 100, from).await.unwrap();
-    let got = receive_datagrams(&connected, expected.len()).await;
+    let (got, _) = receive_datagrams(&connected, expected.len()).await;
     for ((d, source), want) in got.iter().zip(&expected) {
         assert_eq!((&d[..], *source), (*want, at));
     }
+}
+
+/// `recv`, one datagram per call, hands out a coalesced receive a datagram at a time (a
+/// wrapper transport that only forwards `recv` still sees datagrams, never a GRO buffer),
+/// and what it kept goes first through `try_recv_batch`.
+#[tokio::test]
+async fn udp_recv_returns_one_datagram_of_a_coalesced_receive_at_a_time() {
+    let listening = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let at = listening.local_addr().unwrap();
+    let connected = UdpTransport::connect("127.0.0.1:0".parse().unwrap(), at)
+        .await
+        .unwrap();
+    let from = connected.local_addr().unwrap();
+    let data: Vec<u8> = (0..1030u32).map(|i| (i % 251) as u8).collect();
+    connected.send_batch(&data, 100, at).await.unwrap();
+    let mut buf = [0u8; 2048];
+    for want in data.chunks(100).take(4) {
+        let (n, source) = timeout(Duration::from_secs(5), listening.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((&buf[..n], source), (want, from));
+    }
+    let (rest, _) = receive_datagrams(&listening, 7).await;
+    let rest: Vec<&[u8]> = rest.iter().map(|(d, _)| &d[..]).collect();
+    assert_eq!(rest, data.chunks(100).skip(4).collect::<Vec<_>>());
+}
+
+/// The socket buffers are sized: the kernel grants at least its default either way, and
+/// here (Linux, `rmem_max` permitting) the 4 MiB asked for.
+#[tokio::test]
+async fn udp_socket_buffers_are_sized() {
+    let t = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (recv, send) = t.socket_buffers().unwrap();
+    let max = |name: &str| {
+        std::fs::read_to_string(std::format!("/proc/sys/net/core/{name}"))
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+    };
+    if let (Some(rmem), Some(wmem)) = (max("rmem_max"), max("wmem_max")) {
+        // Linux doubles the size asked for (the other half is its bookkeeping).
+        assert!(
+            recv >= 2 * rmem.min(UdpTransport::SOCKET_BUFFER),
+            "{recv} of {rmem}"
+        );
+        assert!(
+            send >= 2 * wmem.min(UdpTransport::SOCKET_BUFFER),
+            "{send} of {wmem}"
+        );
+    }
+}
+
+/// A batch larger than one segmented send may carry (64 KiB, one IP packet) is cut into
+/// several sends: every datagram arrives.
+#[tokio::test]
+async fn udp_sends_a_batch_larger_than_one_packet() {
+    let listening = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let at = listening.local_addr().unwrap();
+    let connected = UdpTransport::connect("127.0.0.1:0".parse().unwrap(), at)
+        .await
+        .unwrap();
+    // 100 datagrams of 1400 bytes, each starting with its number, and a short one.
+    let mut data = Vec::new();
+    for i in 0..100u8 {
+        data.extend(std::iter::repeat_n(i, 1400));
+    }
+    data.extend([0xff; 33]);
+    connected.send_batch(&data, 1400, at).await.unwrap();
+    let (got, _) = receive_datagrams(&listening, 101).await;
+    let got: Vec<&[u8]> = got.iter().map(|(d, _)| &d[..]).collect();
+    assert_eq!(got, data.chunks(1400).collect::<Vec<_>>());
 }

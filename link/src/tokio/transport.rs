@@ -3,9 +3,15 @@
 use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::vec;
+use std::vec::Vec;
 
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
+
+use super::driver::MAX_COALESCED;
 
 /// A datagram transport: UDP, a radio modem, or a simulated channel.
 ///
@@ -195,7 +201,15 @@ impl<T: Transport> Transport for Arc<T> {
     }
 }
 
-/// A UDP socket as a [`Transport`].
+/// A UDP socket as a [`Transport`], batched with [`quinn_udp`] (the socket layer of the
+/// quinn QUIC stack): on Linux one system call receives up to 32 buffers (`recvmmsg`), a
+/// buffer may hold up to 64 datagrams of one size coalesced by the kernel (UDP GRO), and
+/// one call sends up to 64 datagrams of one size (UDP GSO, segmented by the kernel or the
+/// network card); other systems get what they support, down to a datagram per call. The
+/// socket buffers are asked for [`UdpTransport::SOCKET_BUFFER`] bytes each way (what the
+/// kernel granted: [`UdpTransport::socket_buffers`]). As in quinn, the socket sets
+/// don't-fragment where it can: a datagram larger than the path's MTU is not sent (keep
+/// [`crate::Config::mtu`] under it, as the default is).
 ///
 /// [`UdpTransport::connect`] talks to one fixed address (the remote dialling the aircraft);
 /// [`UdpTransport::listen`] takes datagrams from anyone and sends where the link says (the
@@ -203,33 +217,76 @@ impl<T: Transport> Transport for Arc<T> {
 #[derive(Debug)]
 pub struct UdpTransport {
     socket: UdpSocket,
+    state: UdpSocketState,
     /// The one peer of a connected socket.
     connected: Option<SocketAddr>,
+    /// For [`Transport::recv`], which returns one datagram: the last coalesced receive and
+    /// the datagrams of it not returned yet.
+    single: Mutex<Coalesced>,
 }
 
+/// A coalesced receive, handed out a datagram at a time.
+#[derive(Debug)]
+struct Coalesced {
+    buf: Vec<u8>,
+    /// `buf[at..len]` is still to be handed out, `stride` bytes per datagram.
+    at: usize,
+    len: usize,
+    stride: usize,
+    source: SocketAddr,
+}
+
+/// The most bytes one segmented send carries: an IPv4 packet's 65 535 bytes less its
+/// 20-byte IP and 8-byte UDP headers (Linux refuses a larger one with `EMSGSIZE`).
+const MAX_GSO_BYTES: usize = 65_507;
+
+/// Buffers one receive fills at most (quinn-udp's own batch, 32 on Linux).
+const RECV_BUFFERS: usize = quinn_udp::BATCH_SIZE;
+
 impl UdpTransport {
+    /// The size asked for each socket buffer, receive and send: 4 MiB, enough for a few
+    /// milliseconds at several Gbit/s, so a burst the driver has not yet taken is not
+    /// dropped by the kernel (the default, 208 KiB on Linux, holds about 64 full
+    /// datagrams). The kernel may grant less (`net.core.rmem_max`, `net.core.wmem_max`).
+    pub const SOCKET_BUFFER: usize = 4 << 20;
+
     /// Bind `local` and talk to `peer` only (datagrams from elsewhere are dropped by the
     /// kernel; everything sent goes to `peer`).
     ///
     /// # Errors
-    /// If the socket cannot be bound or connected.
+    /// If the socket cannot be bound or connected, or quinn-udp cannot set it up.
     pub async fn connect(local: SocketAddr, peer: SocketAddr) -> io::Result<Self> {
         let socket = UdpSocket::bind(local).await?;
         socket.connect(peer).await?;
-        Ok(UdpTransport {
-            connected: Some(socket.peer_addr()?),
-            socket,
-        })
+        let peer = socket.peer_addr()?;
+        UdpTransport::new(socket, Some(peer))
     }
 
     /// Bind `local` and take datagrams from anyone.
     ///
     /// # Errors
-    /// If the socket cannot be bound.
+    /// If the socket cannot be bound, or quinn-udp cannot set it up.
     pub async fn listen(local: SocketAddr) -> io::Result<Self> {
+        UdpTransport::new(UdpSocket::bind(local).await?, None)
+    }
+
+    fn new(socket: UdpSocket, connected: Option<SocketAddr>) -> io::Result<Self> {
+        let state = UdpSocketState::new((&socket).into())?;
+        // Best effort: a kernel that refuses keeps its default, which still works.
+        let _ = state.set_recv_buffer_size((&socket).into(), Self::SOCKET_BUFFER);
+        let _ = state.set_send_buffer_size((&socket).into(), Self::SOCKET_BUFFER);
+        let source = socket.local_addr()?;
         Ok(UdpTransport {
-            socket: UdpSocket::bind(local).await?,
-            connected: None,
+            socket,
+            state,
+            connected,
+            single: Mutex::new(Coalesced {
+                buf: Vec::new(),
+                at: 0,
+                len: 0,
+                stride: 1,
+                source,
+            }),
         })
     }
 
@@ -245,27 +302,107 @@ impl UdpTransport {
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.connected
     }
+
+    /// The socket buffers the kernel granted, `(receive, send)` in bytes, as it reports
+    /// them (Linux reports twice the size it accounts for payload).
+    ///
+    /// # Errors
+    /// If the socket options cannot be read.
+    pub fn socket_buffers(&self) -> io::Result<(usize, usize)> {
+        Ok((
+            self.state.recv_buffer_size((&self.socket).into())?,
+            self.state.send_buffer_size((&self.socket).into())?,
+        ))
+    }
+
+    /// How many datagrams one send may carry (1 without segmentation offload).
+    pub fn max_send_segments(&self) -> usize {
+        self.state.max_gso_segments()
+    }
+
+    /// One receive, without waiting; `WouldBlock` when nothing is there.
+    fn recv_now(&self, bufs: &mut [IoSliceMut<'_>], meta: &mut [Received]) -> io::Result<usize> {
+        let n = bufs.len().min(meta.len()).min(RECV_BUFFERS);
+        let mut got = [RecvMeta::default(); RECV_BUFFERS];
+        let k = self.socket.try_io(Interest::READABLE, || {
+            self.state
+                .recv((&self.socket).into(), &mut bufs[..n], &mut got[..n])
+        })?;
+        for (slot, m) in meta.iter_mut().zip(&got[..k]) {
+            *slot = Received {
+                len: m.len,
+                stride: if m.stride == 0 { m.len } else { m.stride },
+                // A connected socket's only peer, as `connect` resolved it.
+                source: self.connected.unwrap_or(m.addr),
+            };
+        }
+        Ok(k)
+    }
+
+    /// One transmit, waiting while the socket buffer is full.
+    async fn transmit(&self, contents: &[u8], segment: usize, to: SocketAddr) -> io::Result<()> {
+        let transmit = Transmit {
+            destination: to,
+            ecn: None,
+            contents,
+            segment_size: (contents.len() > segment).then_some(segment),
+            src_ip: None,
+        };
+        loop {
+            self.socket.writable().await?;
+            match self.socket.try_io(Interest::WRITABLE, || {
+                self.state.try_send((&self.socket).into(), &transmit)
+            }) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+        }
+    }
 }
 
 impl Transport for UdpTransport {
     async fn send(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
-        match self.connected {
-            // A connected socket has one peer, and the link's only peer is that one.
-            Some(_) => self.socket.send(datagram).await?,
-            None => self.socket.send_to(datagram, to).await?,
-        };
-        Ok(())
+        // A connected socket has one peer, and the link's only peer is that one.
+        let to = self.connected.unwrap_or(to);
+        self.transmit(datagram, datagram.len(), to).await
     }
 
+    /// One datagram: a coalesced receive is kept and handed out a datagram per call.
     async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        match self.connected {
-            Some(peer) => Ok((self.socket.recv(buf).await?, peer)),
-            None => self.socket.recv_from(buf).await,
+        loop {
+            {
+                let mut single = self.single.lock().unwrap_or_else(PoisonError::into_inner);
+                if single.at >= single.len {
+                    if single.buf.is_empty() {
+                        single.buf = vec![0; MAX_COALESCED];
+                    }
+                    let c = &mut *single;
+                    let mut meta = [Received::default()];
+                    match self.recv_now(&mut [IoSliceMut::new(&mut c.buf)], &mut meta) {
+                        Ok(_) => {
+                            let [m] = meta;
+                            (c.at, c.len, c.stride, c.source) =
+                                (0, m.len, m.stride.max(1), m.source);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if single.at < single.len {
+                    let end = single.len.min(single.at + single.stride);
+                    let datagram = &single.buf[single.at..end];
+                    let n = datagram.len().min(buf.len());
+                    buf[..n].copy_from_slice(&datagram[..n]);
+                    single.at = end;
+                    return Ok((n, single.source));
+                }
+            }
+            self.socket.readable().await?;
         }
     }
 
     fn recv_batch_size(&self) -> (usize, usize) {
-        (RECV_BATCH, 1)
+        (RECV_BUFFERS, self.state.gro_segments())
     }
 
     async fn recv_batch(
@@ -274,9 +411,8 @@ impl Transport for UdpTransport {
         meta: &mut [Received],
     ) -> io::Result<usize> {
         loop {
-            self.socket.readable().await?;
             match self.try_recv_batch(bufs, meta) {
-                Ok(0) => {}
+                Ok(0) => self.socket.readable().await?,
                 other => return other,
             }
         }
@@ -287,25 +423,57 @@ impl Transport for UdpTransport {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [Received],
     ) -> io::Result<usize> {
-        let mut n = 0;
-        for (buf, slot) in bufs.iter_mut().zip(meta.iter_mut()) {
-            let got = match self.connected {
-                Some(peer) => self.socket.try_recv(buf).map(|len| (len, peer)),
-                None => self.socket.try_recv_from(buf),
-            };
-            match got {
-                Ok((len, source)) => *slot = Received::single(len, source),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // What arrived so far is handed over; the error (an ICMP report, which the
-                // driver would only count) is dropped.
-                Err(_) if n > 0 => break,
-                Err(e) => return Err(e),
+        let (Some(first), Some(slot)) = (bufs.first_mut(), meta.first_mut()) else {
+            return Ok(0);
+        };
+        // What `recv` kept of a coalesced receive goes first (only when both are used).
+        {
+            let mut single = self.single.lock().unwrap_or_else(PoisonError::into_inner);
+            if single.at < single.len {
+                let rest = &single.buf[single.at..single.len];
+                let n = rest.len().min(first.len());
+                first[..n].copy_from_slice(&rest[..n]);
+                *slot = Received {
+                    len: n,
+                    stride: single.stride,
+                    source: single.source,
+                };
+                single.at = single.len;
+                return Ok(1);
             }
-            n += 1;
         }
-        Ok(n)
+        match self.recv_now(bufs, meta) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            other => other,
+        }
+    }
+
+    /// Up to [`UdpTransport::max_send_segments`] datagrams per system call.
+    async fn send_batch(&self, datagrams: &[u8], segment: usize, to: SocketAddr) -> io::Result<()> {
+        let to = self.connected.unwrap_or(to);
+        let segment = segment.max(1);
+        let mut rest = datagrams;
+        let mut result = Ok(());
+        while !rest.is_empty() {
+            // One send is one IP packet to the kernel: 64 KiB at most, headers included.
+            let max = self
+                .state
+                .max_gso_segments()
+                .min(MAX_GSO_BYTES / segment)
+                .max(1);
+            let (now, later) = rest.split_at(rest.len().min(segment * max));
+            let mut sent = self.transmit(now, segment, to).await;
+            if sent.is_err() && now.len() > segment && self.state.max_gso_segments() == 1 {
+                // The offload failed, and quinn-udp stopped using it: one by one.
+                sent = Ok(());
+                for datagram in now.chunks(segment) {
+                    sent = sent.and(self.transmit(datagram, segment, to).await);
+                }
+            }
+            // A failed send loses its datagrams, not the ones after it.
+            result = result.and(sent);
+            rest = later;
+        }
+        result
     }
 }
-
-/// Datagrams one `recv_batch` of [`UdpTransport`] takes at most.
-const RECV_BATCH: usize = 32;
