@@ -58,6 +58,7 @@
 
 mod connection;
 mod driver;
+mod ground;
 mod transport;
 
 use core::fmt;
@@ -66,6 +67,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use connection::{Aircraft, Clock, ConnectError, Connection, Remote};
+pub use ground::GroundStation;
 pub use transport::{Received, Transport, UdpTransport};
 
 use crate::{Channel, Event, Failsafe};
