@@ -11,6 +11,10 @@
 //!  conn.recv() ◀── LinkEvent ◀── poll_event ◀─┴─ handle_datagram ◀─────────────────┘
 //! ```
 //!
+//! A ground station flying many aircraft runs them all on one socket and one driver task
+//! with a [`GroundStation`] (a [`crate::Fleet`] underneath: datagrams routed by receiver
+//! index, one timer heap).
+//!
 //! The driver hands the link every datagram with its source and sends each datagram where
 //! the link says: the link alone decides who its peer is. Events reach the application
 //! through a channel bounded by [`crate::Config::max_pending_events`].
