@@ -42,6 +42,9 @@ pub struct FleetRun {
     pub flood_per_second: u32,
     /// Seed of the links' keys.
     pub seed: u64,
+    /// All links start in the same instant (their timers then fire together), instead of
+    /// joining one after the other over half a second.
+    pub synchronized: bool,
 }
 
 impl Default for FleetRun {
@@ -53,6 +56,7 @@ impl Default for FleetRun {
             telemetry_hz: 50,
             flood_per_second: 0,
             seed: 1,
+            synchronized: false,
         }
     }
 }
@@ -91,6 +95,8 @@ impl Latency {
 pub struct FleetReport {
     /// Links.
     pub links: u32,
+    /// Did they all start in the same instant?
+    pub synchronized: bool,
     /// Measured time (after the warm-up).
     pub duration_s: f64,
     /// Sticks handed to the ground station's links, and delivered to the aircraft.
@@ -129,17 +135,20 @@ const TELEMETRY_LEN: usize = 96;
 const WARM_UP: Duration = Duration::from_secs(1);
 /// How often the applications hand their due messages to the links.
 const TICK: Duration = Duration::from_millis(1);
+/// Unless synchronized, the links join one after the other over this time (within the
+/// warm-up).
+const JOIN: Duration = Duration::from_millis(500);
 
-/// One side's links: remotes on the ground, aircraft in the air.
-fn fleet(
+/// Link `i` of one side (a remote on the ground, an aircraft in the air), established at
+/// `now` from a secret both sides derive from the seed.
+fn make_link(
     role: Role,
-    n: u32,
+    i: u32,
     seed: u64,
     peer: SocketAddr,
-) -> std::io::Result<(Fleet, Vec<LinkKey>)> {
-    let mut fleet = Fleet::new();
-    let mut keys = Vec::with_capacity(n as usize);
-    for i in 0..n {
+    now: Timestamp,
+) -> std::io::Result<Link> {
+    {
         let mut secret = [0u8; 32];
         ChaCha20Rng::seed_from_u64(seed ^ u64::from(i)).fill_bytes(&mut secret);
         let (local, remote) = match role {
@@ -155,15 +164,10 @@ fn fleet(
             remote,
             peer,
             &mut ChaCha20Rng::seed_from_u64(seed.wrapping_add(u64::from(local))),
-            Timestamp::ZERO,
+            now,
         );
-        let link = link.map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-        let key = fleet
-            .insert(link)
-            .map_err(|_| std::io::Error::other("two links with one index"))?;
-        keys.push(key);
+        link.map_err(|e| std::io::Error::other(format!("{e:?}")))
     }
-    Ok((fleet, keys))
 }
 
 /// Micro-seconds since `base`, as the link's time.
@@ -197,8 +201,12 @@ fn thread_cpu() -> Duration {
 /// evenly, receive the other kind and measure its latency.
 struct Side {
     socket: UdpSocket,
-    fleet: Fleet,
-    keys: Vec<LinkKey>,
+    role: Role,
+    links: u32,
+    seed: u64,
+    peer: SocketAddr,
+    /// All links join at the start, or one after the other over [`JOIN`].
+    synchronized: bool,
     hz: u32,
     channel: Channel,
     len: usize,
@@ -217,8 +225,10 @@ struct SideCounts {
 }
 
 impl Side {
-    fn run(mut self, base: Instant, end: Instant, stop: &AtomicBool) -> SideCounts {
-        let n = self.keys.len() as u64;
+    fn run(self, base: Instant, end: Instant, stop: &AtomicBool) -> std::io::Result<SideCounts> {
+        let n = u64::from(self.links.max(1));
+        let mut fleet = Fleet::new();
+        let mut keys: Vec<LinkKey> = Vec::with_capacity(self.links as usize);
         // One message for some link every `period / n`, links in turn.
         let slot = Duration::from_nanos(1_000_000_000 / (u64::from(self.hz) * n).max(1));
         let measure_from = base + WARM_UP;
@@ -234,10 +244,28 @@ impl Side {
             if now >= end || stop.load(Ordering::Relaxed) {
                 break;
             }
+            // Aircraft join: all at once, or evenly over `JOIN`, as a fleet comes up.
+            while (keys.len() as u64) < n {
+                let i = keys.len() as u32;
+                let joins = if self.synchronized {
+                    base
+                } else {
+                    base + JOIN.mul_f64(f64::from(i) / n as f64)
+                };
+                if joins > now {
+                    break;
+                }
+                let link = make_link(self.role, i, self.seed, self.peer, stamp(base, now))?;
+                let key = fleet
+                    .insert(link)
+                    .map_err(|_| std::io::Error::other("two links with one index"))?;
+                keys.push(key);
+            }
+            let fleet = &mut fleet;
             let measuring = now >= measure_from;
             if measuring && cpu_at_start.is_none() {
                 cpu_at_start = Some(thread_cpu());
-                counts.stats = self.fleet.stats();
+                counts.stats = fleet.stats();
             }
             let t = stamp(base, now);
             // Receive everything there is.
@@ -248,7 +276,7 @@ impl Side {
                             counts.datagrams_received += 1;
                         }
                         // Drops are counted by the fleet and the links.
-                        let _ = self.fleet.handle_datagram(t, from, &buf[..len]);
+                        let _ = fleet.handle_datagram(t, from, &buf[..len]);
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -262,9 +290,13 @@ impl Side {
             let sent_at = now.saturating_duration_since(base).as_nanos() as u64;
             message[..8].copy_from_slice(&sent_at.to_be_bytes());
             while next_slot <= now {
-                let key = self.keys[(slot_index % n) as usize];
-                let ok = self
-                    .fleet
+                let Some(&key) = keys.get((slot_index % n) as usize) else {
+                    // Not joined yet: nothing to send on it.
+                    slot_index += 1;
+                    next_slot += slot;
+                    continue;
+                };
+                let ok = fleet
                     .with_link(key, |link| link.send(self.channel, &message))
                     .is_some_and(|r| r.is_ok());
                 if ok && next_slot >= measure_from {
@@ -273,17 +305,17 @@ impl Side {
                 slot_index += 1;
                 next_slot += slot;
             }
-            if self.fleet.poll_timeout().is_some_and(|at| at <= t) {
-                self.fleet.handle_timeout(t);
+            if fleet.poll_timeout().is_some_and(|at| at <= t) {
+                fleet.handle_timeout(t);
             }
-            while let Some((_, tx)) = self.fleet.poll_transmit(t, &mut buf) {
+            while let Some((_, tx)) = fleet.poll_transmit(t, &mut buf) {
                 if measuring {
                     counts.datagrams_sent += 1;
                 }
                 // A datagram the kernel refuses is lost on the air, to the link.
                 let _ = self.socket.send_to(&buf[..tx.len], tx.destination);
             }
-            while let Some((key, event)) = self.fleet.poll_event() {
+            while let Some((key, event)) = fleet.poll_event() {
                 if let Event::Message { channel, data } = event {
                     if channel != self.channel && data.len() >= 8 {
                         let mut at = [0u8; 8];
@@ -295,15 +327,14 @@ impl Side {
                             counts.latencies_us.push(latency.as_micros() as u64);
                         }
                     }
-                    self.fleet.with_link(key, |link| link.recycle(data));
+                    fleet.with_link(key, |link| link.recycle(data));
                 }
             }
             // Sleep until a datagram comes, a deadline of a link, or the next tick of the
             // applications (every millisecond, as a control loop would run: the messages
             // of a tick go together).
             let tick = now + TICK;
-            let wake = self
-                .fleet
+            let wake = fleet
                 .poll_timeout()
                 .map_or(end, |at| base + at.saturating_since(Timestamp::ZERO))
                 .min(next_slot.max(tick))
@@ -318,14 +349,14 @@ impl Side {
             }
         }
         counts.cpu = thread_cpu().saturating_sub(cpu_at_start.unwrap_or_default());
-        let end_stats = self.fleet.stats();
+        let end_stats = fleet.stats();
         counts.stats = FleetStats {
             datagrams_received: end_stats.datagrams_received - counts.stats.datagrams_received,
             unknown_receiver: end_stats.unknown_receiver - counts.stats.unknown_receiver,
             malformed: end_stats.malformed - counts.stats.malformed,
             index_collisions: end_stats.index_collisions - counts.stats.index_collisions,
         };
-        counts
+        Ok(counts)
     }
 }
 
@@ -411,20 +442,24 @@ pub fn run(run: &FleetRun) -> std::io::Result<FleetReport> {
     let air_socket = loopback_socket()?;
     let (ground_addr, air_addr) = (ground_socket.local_addr()?, air_socket.local_addr()?);
     let n = run.aircraft.max(1);
-    let (ground_fleet, ground_keys) = fleet(Role::Remote, n, run.seed, air_addr)?;
-    let (air_fleet, air_keys) = fleet(Role::Aircraft, n, run.seed, ground_addr)?;
     let ground = Side {
         socket: ground_socket,
-        fleet: ground_fleet,
-        keys: ground_keys,
+        role: Role::Remote,
+        links: n,
+        seed: run.seed,
+        peer: air_addr,
+        synchronized: run.synchronized,
         hz: run.stick_hz,
         channel: Channel::Control,
         len: STICK_LEN,
     };
     let air = Side {
         socket: air_socket,
-        fleet: air_fleet,
-        keys: air_keys,
+        role: Role::Aircraft,
+        links: n,
+        seed: run.seed,
+        peer: ground_addr,
+        synchronized: run.synchronized,
         hz: run.telemetry_hz,
         channel: Channel::Telemetry,
         len: TELEMETRY_LEN,
@@ -437,14 +472,17 @@ pub fn run(run: &FleetRun) -> std::io::Result<FleetReport> {
     let air = thread::spawn(move || air.run(base, end, &s2));
     let rate = run.flood_per_second;
     let flood = thread::spawn(move || flood(ground_addr, rate, base + WARM_UP, end, &s3));
-    let join = |r: thread::Result<SideCounts>| r.unwrap_or_default();
-    let ground = join(ground.join());
-    let air = join(air.join());
+    let join = |r: thread::Result<std::io::Result<SideCounts>>| {
+        r.unwrap_or_else(|_| Err(std::io::Error::other("a fleet thread panicked")))
+    };
+    let ground = join(ground.join())?;
+    let air = join(air.join())?;
     stop.store(true, Ordering::Relaxed);
     let flood_sent = flood.join().unwrap_or(0);
     let secs = run.duration.as_secs_f64();
     Ok(FleetReport {
         links: n,
+        synchronized: run.synchronized,
         duration_s: secs,
         sticks_sent: ground.sent,
         sticks_delivered: air.delivered,
@@ -472,8 +510,14 @@ impl std::fmt::Display for FleetReport {
         };
         writeln!(
             f,
-            "fleet: {} links on one ground-station socket, {:.1} s measured",
-            self.links, self.duration_s
+            "fleet: {} links on one ground-station socket ({}), {:.1} s measured",
+            self.links,
+            if self.synchronized {
+                "all started in the same instant"
+            } else {
+                "joined over half a second"
+            },
+            self.duration_s
         )?;
         writeln!(
             f,

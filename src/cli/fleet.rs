@@ -25,6 +25,10 @@ pub(crate) struct FleetArgs {
     /// Seed of the links' keys.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub(crate) seed: u64,
+    /// Start every link in the same instant (their timers then fire together) instead of
+    /// one after the other over half a second.
+    #[arg(long)]
+    pub(crate) synchronized: bool,
     /// Print the report as JSON and nothing else on standard output.
     #[arg(long)]
     pub(crate) json: bool,
@@ -36,6 +40,7 @@ pub(crate) fn run(a: &FleetArgs) -> ExitCode {
         duration: a.duration,
         flood_per_second: a.flood,
         seed: a.seed,
+        synchronized: a.synchronized,
         ..FleetRun::default()
     };
     match fleet::run(&flight) {
