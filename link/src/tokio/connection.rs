@@ -255,9 +255,12 @@ impl<P: AeadProvider> Connection<P> {
     }
 
     /// Close the link and wait until the driver has sent the close frame and stopped.
-    /// Returns the link's final counters.
+    /// Returns the link's final counters. Events not read yet are dropped.
     pub async fn close(mut self) -> Stats {
         self.with_link(|link| link.close(CloseCode::NORMAL));
+        // Nobody reads the events any more: the driver must not wait for room to hand over
+        // the last ones (with a full channel it would wait forever).
+        self.events.close();
         if let Some(driver) = self.driver.take() {
             // The driver only ends by returning; a panic in it is a bug to surface.
             if let Err(e) = driver.await {

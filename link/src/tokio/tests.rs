@@ -822,6 +822,40 @@ async fn events_are_bounded_end_to_end_when_the_application_stops_reading() {
     assert_eq!(got, [Bytes::from_static(b"again")]);
 }
 
+/// An application that never reads its events can still close: the driver, holding
+/// events for a full channel, does not wait for room that will never come.
+#[tokio::test(start_paused = true)]
+async fn close_returns_when_the_application_never_read_its_events() {
+    let (a, r, _) = pipes();
+    let small = Config {
+        max_pending_events: 8,
+        ..config()
+    };
+    let identity = AircraftIdentity::provision(LINK_ID, CODE, small.ksf, &mut OsRng).unwrap();
+    let attempts = Box::new(MemoryAttemptStore::new());
+    let aircraft = Aircraft::listen(a, identity, attempts, small.clone()).unwrap();
+    aircraft
+        .open_pairing_window(Duration::from_secs(60))
+        .unwrap();
+    let remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, config())
+        .await
+        .unwrap();
+    // Far more messages than the aircraft's event channel holds, none of them read.
+    for i in 0..8 * small.max_pending_events {
+        remote
+            .send(Channel::Control, Bytes::from(std::format!("{i}")))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = timeout(Duration::from_secs(5), aircraft.close())
+        .await
+        .expect("close returns");
+    assert!(stats.events_overflowed > 0, "{stats:?}");
+    remote.close().await;
+}
+
 /// Receive from `rx` until `n` datagrams arrived (5 s at most); each with its source, and
 /// the buffers they came in.
 async fn receive_datagrams(rx: &UdpTransport, n: usize) -> (Vec<(Vec<u8>, SocketAddr)>, usize) {
