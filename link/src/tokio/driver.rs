@@ -222,7 +222,7 @@ fn hand<P: AeadProvider>(shared: &Shared<P>, bufs: &[IoSliceMut<'_>], meta: &[Re
 }
 
 /// Hand held events to the application while its channel has room.
-fn offer(events: &mpsc::Sender<LinkEvent>, held: &mut VecDeque<LinkEvent>) {
+pub(super) fn offer<E>(events: &mpsc::Sender<E>, held: &mut VecDeque<E>) {
     while let Some(event) = held.pop_front() {
         match events.try_send(event) {
             Ok(()) => {}
@@ -236,7 +236,7 @@ fn offer(events: &mpsc::Sender<LinkEvent>, held: &mut VecDeque<LinkEvent>) {
     }
 }
 
-async fn sleep_until_or_forever(at: Option<Instant>) {
+pub(super) async fn sleep_until_or_forever(at: Option<Instant>) {
     match at {
         Some(at) => sleep_until(at).await,
         None => std::future::pending().await,

@@ -22,8 +22,8 @@ use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
-use tokio::time::{sleep_until, Instant};
 
+use super::driver::{offer, sleep_until_or_forever};
 use super::{Clock, LinkEvent};
 use crate::fleet::FleetStats;
 use crate::wire::MAX_DATAGRAM_LEN;
@@ -262,27 +262,5 @@ async fn drive<P: AeadProvider>(
             () = shared.wake.notified() => {}
             () = sleep_until_or_forever(wake_at) => {}
         }
-    }
-}
-
-/// Hand held events to the application while its channel has room.
-fn offer(events: &mpsc::Sender<(LinkKey, LinkEvent)>, held: &mut VecDeque<(LinkKey, LinkEvent)>) {
-    while let Some(event) = held.pop_front() {
-        match events.try_send(event) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(event)) => {
-                held.push_front(event);
-                return;
-            }
-            // Nobody listens: the events are dropped.
-            Err(mpsc::error::TrySendError::Closed(_)) => held.clear(),
-        }
-    }
-}
-
-async fn sleep_until_or_forever(at: Option<Instant>) {
-    match at {
-        Some(at) => sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
