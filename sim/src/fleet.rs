@@ -501,13 +501,6 @@ pub fn run(run: &FleetRun) -> std::io::Result<FleetReport> {
 
 impl std::fmt::Display for FleetReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let pct = |a: u64, b: u64| {
-            if b == 0 {
-                0.0
-            } else {
-                100.0 * a as f64 / b as f64
-            }
-        };
         writeln!(
             f,
             "fleet: {} links on one ground-station socket ({}), {:.1} s measured",
@@ -519,25 +512,30 @@ impl std::fmt::Display for FleetReport {
             },
             self.duration_s
         )?;
-        writeln!(
+        let messages = |f: &mut std::fmt::Formatter<'_>, name, sent: u64, got: u64, l: Latency| {
+            let ms = |us: u64| us as f64 / 1000.0;
+            writeln!(
+                f,
+                "{name:<10} {sent:>9} sent {got:>9} delivered ({:.2}%)  latency p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+                if sent == 0 { 0.0 } else { 100.0 * got as f64 / sent as f64 },
+                ms(l.p50_us),
+                ms(l.p99_us),
+                ms(l.max_us)
+            )
+        };
+        messages(
             f,
-            "sticks     {:>9} sent {:>9} delivered ({:.2}%)  latency p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            "sticks",
             self.sticks_sent,
             self.sticks_delivered,
-            pct(self.sticks_delivered, self.sticks_sent),
-            self.stick_latency.p50_us as f64 / 1000.0,
-            self.stick_latency.p99_us as f64 / 1000.0,
-            self.stick_latency.max_us as f64 / 1000.0
+            self.stick_latency,
         )?;
-        writeln!(
+        messages(
             f,
-            "telemetry  {:>9} sent {:>9} delivered ({:.2}%)  latency p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            "telemetry",
             self.telemetry_sent,
             self.telemetry_delivered,
-            pct(self.telemetry_delivered, self.telemetry_sent),
-            self.telemetry_latency.p50_us as f64 / 1000.0,
-            self.telemetry_latency.p99_us as f64 / 1000.0,
-            self.telemetry_latency.max_us as f64 / 1000.0
+            self.telemetry_latency,
         )?;
         writeln!(
             f,
