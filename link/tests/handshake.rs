@@ -948,20 +948,16 @@ const ATTACKER: std::net::SocketAddr = std::net::SocketAddr::new(
     4,
 );
 
-/// SECURITY.md 5.1 finding 3: a session `Init` recorded before the aircraft restarted was
-/// answered after it (the replay cache lived in memory and the `Init` carried no time): four
-/// X25519, the pilot's pending handshake displaced and its `Finish` refused. Now the `Init`
-/// carries a timestamp the aircraft persists per bond: the recording is refused after the
-/// restart, before `ee` and `se`, and changes nothing.
-#[test]
-fn a_session_init_recorded_before_an_aircraft_restart_is_refused_after_it() {
-    const UNIX: u64 = 1_780_000_000;
+/// The wall clock of the remotes of the timestamp tests (2026).
+const UNIX: u64 = 1_780_000_000;
+
+/// A paired net restarted from its saved identities, whose remote then connected with its
+/// bond: the net, and the session `Init` an attacker recorded.
+fn bonded_session_recorded() -> (Net, Vec<u8>) {
     let net = paired_net();
     let air_bytes = net.air.aircraft_identity().unwrap().to_bytes();
     let rc_bytes = net.rc.remote_identity().unwrap().to_bytes();
     drop(net);
-
-    // A session the attacker records.
     let air = aircraft(
         AircraftIdentity::from_bytes(&air_bytes).unwrap(),
         MemoryAttemptStore::new(),
@@ -972,17 +968,29 @@ fn a_session_init_recorded_before_an_aircraft_restart_is_refused_after_it() {
     let mut net = Net::new(air, rc);
     net.rc.connect(AIR_ADDR, net.now).unwrap();
     assert!(net.run_until(Duration::from_secs(1), |n| n.rc.is_connected()));
-    assert!(
-        net.air_events.contains(&Event::IdentityChanged),
-        "{:?}",
-        net.air_events
-    );
     let recorded = net
         .log
         .iter()
         .find(|(up, f)| *up && f[1] == 0x01)
         .map(|(_, f)| f.clone())
         .unwrap();
+    (net, recorded)
+}
+
+/// SECURITY.md 5.1 finding 3: a session `Init` recorded before the aircraft restarted was
+/// answered after it (the replay cache lived in memory and the `Init` carried no time): four
+/// X25519, the pilot's pending handshake displaced and its `Finish` refused. Now the `Init`
+/// carries a timestamp the aircraft persists per bond: the recording is refused after the
+/// restart, before `ee` and `se`, and changes nothing.
+#[test]
+fn a_session_init_recorded_before_an_aircraft_restart_is_refused_after_it() {
+    // A session the attacker records.
+    let (net, recorded) = bonded_session_recorded();
+    assert!(
+        net.air_events.contains(&Event::IdentityChanged),
+        "{:?}",
+        net.air_events
+    );
     // The application persisted the identity on `IdentityChanged`; both ends restart.
     let air_bytes = net.air.aircraft_identity().unwrap().to_bytes();
     let rc_bytes = net.rc.remote_identity().unwrap().to_bytes();
@@ -1037,28 +1045,8 @@ fn a_session_init_recorded_before_an_aircraft_restart_is_refused_after_it() {
 /// stay refused, after a restart too (the aircraft keeps revoked remotes' newest timestamps).
 #[test]
 fn a_remote_that_pairs_again_after_a_code_change_keeps_its_old_inits_refused() {
-    const UNIX: u64 = 1_780_000_000;
-    let net = paired_net();
-    // A bonded session the attacker records: both ends restart and connect with the bond.
-    let air_bytes = net.air.aircraft_identity().unwrap().to_bytes();
-    let rc_bytes = net.rc.remote_identity().unwrap().to_bytes();
-    drop(net);
-    let air = aircraft(
-        AircraftIdentity::from_bytes(&air_bytes).unwrap(),
-        MemoryAttemptStore::new(),
-        12,
-    );
-    let mut rc = remote(RemoteIdentity::from_bytes(&rc_bytes).unwrap(), 14);
-    rc.set_wall_clock(Duration::from_secs(UNIX), Timestamp::ZERO);
-    let mut net = Net::new(air, rc);
-    net.rc.connect(AIR_ADDR, net.now).unwrap();
-    assert!(net.run_until(Duration::from_secs(1), |n| n.rc.is_connected()));
-    let recorded = net
-        .log
-        .iter()
-        .find(|(up, f)| *up && f[1] == 0x01)
-        .map(|(_, f)| f.clone())
-        .unwrap();
+    // A bonded session the attacker records.
+    let (mut net, recorded) = bonded_session_recorded();
 
     // The owner changes the code; the same remote pairs again with the new one.
     net.air.change_code(b"135790").unwrap();
