@@ -15,7 +15,9 @@ use rand_core::OsRng;
 use rotorlink::handshake::{
     AircraftIdentity, BoxedAttemptStore, LinkId, MemoryAttemptStore, RefusalReason, RemoteIdentity,
 };
-use rotorlink::tokio::{Aircraft, Connection, LinkEvent, Options, Transport, UdpTransport};
+use rotorlink::tokio::{
+    Aircraft, Connection, LinkEvent, Options, Received, Transport, UdpTransport,
+};
 use rotorlink::{Config, Event, Link, Timestamp};
 use rotorlink_sim::aircraft::{AircraftApp, AircraftConfig};
 use rotorlink_sim::flight::{fly_aircraft, fly_remote, AircraftFlight, RemoteFlight};
@@ -993,5 +995,53 @@ impl Transport for Captured {
         let (n, from) = self.udp.recv(buf).await?;
         self.record(Some(from), self.udp.local_addr().ok(), &buf[..n]);
         Ok((n, from))
+    }
+
+    // The UDP transport's batches (recvmmsg, GRO, GSO), each datagram recorded.
+    fn recv_batch_size(&self) -> (usize, usize) {
+        self.udp.recv_batch_size()
+    }
+
+    async fn recv_batch(
+        &self,
+        bufs: &mut [std::io::IoSliceMut<'_>],
+        meta: &mut [Received],
+    ) -> io::Result<usize> {
+        let n = self.udp.recv_batch(bufs, meta).await?;
+        self.record_received(bufs, &meta[..n]);
+        Ok(n)
+    }
+
+    fn try_recv_batch(
+        &self,
+        bufs: &mut [std::io::IoSliceMut<'_>],
+        meta: &mut [Received],
+    ) -> io::Result<usize> {
+        let n = self.udp.try_recv_batch(bufs, meta)?;
+        self.record_received(bufs, &meta[..n]);
+        Ok(n)
+    }
+
+    async fn send_batch(&self, datagrams: &[u8], segment: usize, to: SocketAddr) -> io::Result<()> {
+        let to = self.udp.peer_addr().unwrap_or(to);
+        if self.pcap.is_some() {
+            for datagram in datagrams.chunks(segment.max(1)) {
+                self.record(self.udp.local_addr().ok(), Some(to), datagram);
+            }
+        }
+        self.udp.send_batch(datagrams, segment, to).await
+    }
+}
+
+impl Captured {
+    fn record_received(&self, bufs: &[std::io::IoSliceMut<'_>], meta: &[Received]) {
+        if self.pcap.is_none() {
+            return;
+        }
+        for (buf, m) in bufs.iter().zip(meta) {
+            for datagram in m.datagrams(buf) {
+                self.record(Some(m.source), self.udp.local_addr().ok(), datagram);
+            }
+        }
     }
 }
