@@ -10,6 +10,41 @@
 //!
 //! No task per link: the fleet's timer heap gives the driver one wake-up time, and a
 //! datagram is routed by the receiver index in its header.
+//!
+//! ```no_run
+//! use rotorlink::handshake::RemoteIdentity;
+//! use rotorlink::tokio::{GroundStation, LinkEvent};
+//! use rotorlink::{Channel, Config, Link};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let socket = tokio::net::UdpSocket::bind("0.0.0.0:47475").await?;
+//! let mut station: GroundStation = GroundStation::spawn(socket)?;
+//! // One remote link per aircraft, each with the bond its pairing left (saved on
+//! // `Event::Bonded`): it connects without the code.
+//! for (addr, link_id, saved) in [
+//!     ("10.0.0.11:47474", *b"aircraft-0000011", "aircraft-11.identity"),
+//!     ("10.0.0.12:47474", *b"aircraft-0000012", "aircraft-12.identity"),
+//! ] {
+//!     let identity = RemoteIdentity::from_bytes(&std::fs::read(saved)?)?;
+//!     let now = station.clock().now();
+//!     let link = Link::remote(Config::default(), identity, link_id, &mut rand_core::OsRng, now)?;
+//!     let key = station.add(link).map_err(|_| "index taken")?;
+//!     let aircraft = addr.parse()?;
+//!     let clock = station.clock();
+//!     station.with_link(key, |link| link.connect(aircraft, clock.now())).ok_or("gone")??;
+//! }
+//! while let Some((key, event)) = station.recv().await {
+//!     match event {
+//!         LinkEvent::Message { channel: Channel::Telemetry, data } => {
+//!             println!("{key:?}: {} bytes of telemetry", data.len());
+//!             station.send(key, Channel::Control, b"sticks")?;
+//!         }
+//!         other => println!("{key:?}: {other}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use std::boxed::Box;
 use std::collections::VecDeque;
