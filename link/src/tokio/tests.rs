@@ -886,11 +886,8 @@ async fn receive_datagrams(rx: &UdpTransport, n: usize) -> (Vec<(Vec<u8>, Socket
     (got, buffers)
 }
 
-/// Over a real loopback socket, a batch of datagrams of one size (the last one shorter)
-/// goes out with `send_batch` and comes back whole, in order, with its source, through
-/// `recv_batch`, from a listening and from a connected socket.
-#[tokio::test]
-async fn udp_sends_and_receives_a_batch() {
+/// A listening UDP transport on loopback and one connected to it, with their addresses.
+async fn loopback_pair() -> (UdpTransport, SocketAddr, UdpTransport, SocketAddr) {
     let listening = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -899,6 +896,15 @@ async fn udp_sends_and_receives_a_batch() {
         .await
         .unwrap();
     let from = connected.local_addr().unwrap();
+    (listening, at, connected, from)
+}
+
+/// Over a real loopback socket, a batch of datagrams of one size (the last one shorter)
+/// goes out with `send_batch` and comes back whole, in order, with its source, through
+/// `recv_batch`, from a listening and from a connected socket.
+#[tokio::test]
+async fn udp_sends_and_receives_a_batch() {
+    let (listening, at, connected, from) = loopback_pair().await;
     let data: Vec<u8> = (0..1030u32).map(|i| (i % 251) as u8).collect();
     let expected: Vec<&[u8]> = data.chunks(100).collect();
     connected.send_batch(&data, 100, at).await.unwrap();
@@ -927,14 +933,7 @@ async fn udp_sends_and_receives_a_batch() {
 /// and what it kept goes first through `try_recv_batch`.
 #[tokio::test]
 async fn udp_recv_returns_one_datagram_of_a_coalesced_receive_at_a_time() {
-    let listening = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let at = listening.local_addr().unwrap();
-    let connected = UdpTransport::connect("127.0.0.1:0".parse().unwrap(), at)
-        .await
-        .unwrap();
-    let from = connected.local_addr().unwrap();
+    let (listening, at, connected, from) = loopback_pair().await;
     let data: Vec<u8> = (0..1030u32).map(|i| (i % 251) as u8).collect();
     connected.send_batch(&data, 100, at).await.unwrap();
     let mut buf = [0u8; 2048];
