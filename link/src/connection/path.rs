@@ -50,6 +50,9 @@ const HISTORY: usize = 16_384;
 /// A round trip this much (or a quarter) above the minimum means a queue is building:
 /// well above the radio's jitter and a key frame's burst.
 const QUEUE_THRESHOLD: Duration = Duration::from_millis(10);
+/// A queue this long (or a quarter of the round trip) in every round trip for a whole round
+/// trip is one the radio holds, not the radio's jitter, which raises single round trips.
+const PERSISTENT_QUEUE_THRESHOLD: Duration = Duration::from_millis(5);
 /// A queue this long (or a quarter of the round trip) ends startup.
 const STARTUP_QUEUE_THRESHOLD: Duration = Duration::from_millis(6);
 /// The shortest arrival span a rate sample is measured over.
@@ -86,6 +89,8 @@ const INITIAL_RATE_BPS: f64 = 4_000_000.0;
 const MIN_PACING_BPS: f64 = 256_000.0;
 /// The pacer lets this much through at once.
 const BURST: Duration = Duration::from_millis(2);
+/// The pacer's burst on a narrow radio.
+const MIN_BURST_BYTES: f64 = 3000.0;
 /// What a new path may send at once before any feedback (QUIC's initial window).
 const INITIAL_BURST_BYTES: f64 = 10.0 * 1400.0;
 
@@ -115,6 +120,9 @@ enum Phase {
     Startup { best: f64, flat_samples: u8 },
     /// Emptying the queue startup built.
     Drain,
+    /// Emptying the queue a radio that got slower built while cruising: the down phase's
+    /// gain, until the queue seen is gone.
+    Unload { until: Timestamp },
     /// Cruising at the estimate, probing up and draining in turn.
     ProbeBw { phase: usize, since: Timestamp },
 }
@@ -173,11 +181,23 @@ pub(crate) struct PathModel {
     /// How far the last cycle's smallest round trip stayed above the minimum: a queue the
     /// cycle left standing, drained by a longer DOWN phase.
     standing_queue: Duration,
+    /// Since when every round trip has shown a queue (`PERSISTENT_QUEUE_THRESHOLD`), if
+    /// the latest does.
+    queue_since: Option<Timestamp>,
     /// Counters up to this one were sent while the application had nothing more: rate
     /// samples that end at or before it may only raise the estimate.
     app_limited_until: Option<u64>,
     tokens: f64,
     refilled: Timestamp,
+}
+
+/// Going down at 3/4 of the rate for a round trip takes back what going up at 5/4 for one
+/// put in the queue. A `queue` found standing (through the whole last cycle, or for a round
+/// trip while cruising) is drained as well: at a quarter under the rate, that takes four
+/// times as long as the queue is deep (at most three more round trips).
+fn down_length(min_rtt: Duration, queue: Duration) -> Duration {
+    let base = min_rtt.max(MIN_SAMPLE_SPAN);
+    base + (queue * 4).min(base * 3)
 }
 
 fn wrapping_us(later: u32, earlier: u32) -> u32 {
@@ -240,6 +260,7 @@ impl PathModel {
             },
             cycle_min_rtt: None,
             standing_queue: Duration::ZERO,
+            queue_since: None,
             app_limited_until: None,
             tokens: INITIAL_BURST_BYTES,
             refilled: now,
@@ -255,6 +276,7 @@ impl PathModel {
         match self.phase {
             Phase::Startup { .. } => STARTUP_GAIN,
             Phase::Drain => 1.0 / STARTUP_GAIN,
+            Phase::Unload { .. } => PROBE_GAINS[DOWN],
             Phase::ProbeBw { phase, .. } => PROBE_GAINS[phase],
         }
     }
@@ -301,11 +323,16 @@ impl PathModel {
         }
     }
 
+    /// What the pacer lets through at once: `BURST` at the pacing rate, at least two frames.
+    fn burst_bytes(&self) -> f64 {
+        (self.pacing_rate() / 8.0 * BURST.as_secs_f64()).max(MIN_BURST_BYTES)
+    }
+
     fn refill(&mut self, now: Timestamp) {
         let elapsed = now.saturating_since(self.refilled).as_secs_f64();
         self.refilled = now;
         let rate = self.pacing_rate() / 8.0;
-        let cap = (rate * BURST.as_secs_f64()).max(3000.0);
+        let cap = self.burst_bytes();
         // Refilling never takes away what was there (the initial burst).
         self.tokens = (self.tokens + rate * elapsed).min(cap.max(self.tokens));
     }
@@ -314,6 +341,28 @@ impl PathModel {
     /// `QUEUE_THRESHOLD` or a quarter?
     fn queue_building(&self) -> bool {
         self.queue_longer_than(QUEUE_THRESHOLD)
+    }
+
+    /// Has every round trip for a whole minimum round trip (and at least two feedback
+    /// intervals) shown a queue? A probe's queue, a key frame's burst or a late feedback
+    /// frame raise single samples; a radio that got slower raises them all.
+    fn queue_persists(&self, now: Timestamp) -> bool {
+        let span = self.min_rtt().max(FEEDBACK_DELAY);
+        self.queue_since
+            .is_some_and(|since| now.saturating_since(since) >= span)
+    }
+
+    /// The minimum round trip, zero before any.
+    fn min_rtt(&self) -> Duration {
+        self.min_rtt.map_or(Duration::ZERO, |(r, _)| r)
+    }
+
+    /// How far the latest round trip is above the minimum.
+    fn queue_now(&self) -> Duration {
+        match (self.latest_rtt, self.min_rtt) {
+            (Some(latest), Some((min, _))) => latest.saturating_sub(min),
+            _ => Duration::ZERO,
+        }
     }
 
     /// Is the latest round trip above the minimum by more than `threshold` or a quarter?
@@ -332,7 +381,7 @@ impl PathModel {
         }
         match self.phase {
             Phase::Startup { .. } => true,
-            Phase::Drain => false,
+            Phase::Drain | Phase::Unload { .. } => false,
             Phase::ProbeBw { phase, .. } => phase == UP,
         }
     }
@@ -450,7 +499,7 @@ impl PathModel {
             return;
         };
         let span_us = wrapping_us(here.received_at_us, from.received_at_us);
-        let min_rtt = self.min_rtt.map_or(Duration::ZERO, |(r, _)| r);
+        let min_rtt = self.min_rtt();
         // A sample spans at least a round trip, and once past startup 30 ms: the radio's
         // jitter (a few ms) must not turn into a rate the maximum filter would keep.
         let min_span = if matches!(self.phase, Phase::Startup { .. }) {
@@ -504,15 +553,24 @@ impl PathModel {
         }
         // Cruising: the queue is not of our own making.
         let settled = matches!(self.phase, Phase::ProbeBw { phase, .. } if phase >= CRUISE);
-        if queueing && settled && !app_limited {
-            // A queue built while cruising at the estimate: the radio got slower. What it
-            // delivers now is the estimate, not the maximum of the last second.
+        let slowed = self.queue_persists(now) && settled && !app_limited;
+        if slowed {
+            // A queue stayed for a round trip while cruising at the estimate: the radio got
+            // slower. What it delivers now is the estimate, not the maximum of the last
+            // second.
             self.samples.clear();
         }
         if self.samples.len() == RATE_WINDOW {
             self.samples.pop_front();
         }
         self.samples.push_back(sample);
+        if slowed {
+            // And the queue it built goes first: at the down phase's gain (a quarter under
+            // the rate) a queue of q drains in 4 q.
+            self.phase = Phase::Unload {
+                until: now + down_length(self.min_rtt(), self.queue_now()),
+            };
+        }
         // Startup ends on a shorter queue than the one that makes samples count only what
         // arrived: every millisecond of it is one telemetry waits behind.
         self.end_startup(app_limited, self.queue_longer_than(STARTUP_QUEUE_THRESHOLD));
@@ -563,6 +621,15 @@ impl PathModel {
         if expired || self.min_rtt.is_some_and(|(m, _)| rtt <= m) {
             self.min_rtt = Some((rtt, now));
         }
+        // Above the pacer's burst too (two of them): a narrow radio takes a while to carry
+        // one, and the frames at its end wait that long.
+        let burst = Duration::from_secs_f64(self.burst_bytes() * 8.0 / self.bottleneck().max(1.0));
+        let threshold = PERSISTENT_QUEUE_THRESHOLD.max(burst * 2);
+        self.queue_since = if self.queue_longer_than(threshold) {
+            Some(self.queue_since.unwrap_or(now))
+        } else {
+            None
+        };
     }
 
     /// Startup ends when a queue builds or the rate stopped growing (a new sample).
@@ -603,11 +670,16 @@ impl PathModel {
                     self.enter_probe_phase(now, CRUISE);
                 }
             }
+            Phase::Unload { until } => {
+                if now >= until {
+                    self.enter_probe_phase(now, CRUISE);
+                }
+            }
             Phase::ProbeBw { phase, since } => {
                 let length = match phase {
                     // Long enough for a whole rate sample to see the higher rate.
                     UP => min_rtt.max(MIN_SAMPLE_SPAN),
-                    DOWN => self.down_length(min_rtt),
+                    DOWN => down_length(min_rtt, self.standing_queue),
                     _ => min_rtt.max(Duration::from_millis(10)),
                 };
                 if now.saturating_since(since) >= length {
@@ -626,16 +698,12 @@ impl PathModel {
                 .map_or(Duration::ZERO, |(seen, (min, _))| seen.saturating_sub(min));
             self.cycle_min_rtt = None;
         }
+        if phase == CRUISE {
+            // The round trips of the next round trip are of frames sent before cruising
+            // (startup's queue, or a probe's): a queue must persist past them to count.
+            self.queue_since = None;
+        }
         self.phase = Phase::ProbeBw { phase, since: now };
-    }
-
-    /// Going down at 3/4 of the rate for a round trip takes back what going up at 5/4 for
-    /// one put in the queue. A queue that stayed through the whole last cycle (its smallest
-    /// round trip above the minimum) is drained as well: at a quarter of the rate, that
-    /// takes four times as long as the queue is deep (at most three more round trips).
-    fn down_length(&self, min_rtt: Duration) -> Duration {
-        let base = min_rtt.max(MIN_SAMPLE_SPAN);
-        base + (self.standing_queue * 4).min(base * 3)
     }
 
     /// What the model knows now.
@@ -1023,6 +1091,18 @@ mod tests {
         let e = m.estimate();
         assert_near("bottleneck", e.bottleneck_bps as f64, 20e6, 0.1);
         assert_near("loss", e.loss, 0.1, 0.1);
+    }
+
+    #[test]
+    fn random_loss_does_not_pull_the_estimate_down_after_startup() {
+        // Startup leaves a queue that the first round trips of cruising still show; with
+        // 20 % of frames lost, taking that for a radio that got slower would replace the
+        // estimate by the rate delivered while draining, and climbing back takes seconds.
+        for ms in [700, 1000, 1500] {
+            let until = Duration::from_millis(ms);
+            let model = run_with_stall(5e6, Duration::from_millis(15), 5, until, None);
+            assert_near("bottleneck", model.bottleneck(), 5e6, 0.1);
+        }
     }
 
     #[test]
