@@ -238,7 +238,17 @@ impl Side {
         let mut slot_index: u64 = 0;
         let mut buf = vec![0u8; 2048];
         let mut message = vec![0u8; self.len];
-        let _ = self.socket.set_nonblocking(true);
+        let mut socket = Batched::new(&self.socket)?;
+        // Readiness of the socket, to sleep until a datagram comes or a deadline passes. The
+        // socket stays std's (mio registers its file descriptor; edge-triggered, which is
+        // why every wake-up drains the socket until it would block).
+        let mut poll = mio::Poll::new()?;
+        let mut events = mio::Events::with_capacity(4);
+        poll.registry().register(
+            &mut mio::unix::SourceFd(&std::os::fd::AsRawFd::as_raw_fd(&self.socket)),
+            mio::Token(0),
+            mio::Interest::READABLE,
+        )?;
         loop {
             let now = Instant::now();
             if now >= end || stop.load(Ordering::Relaxed) {
@@ -268,17 +278,18 @@ impl Side {
                 counts.stats = fleet.stats();
             }
             let t = stamp(base, now);
-            // Receive everything there is.
+            // Receive everything there is, a batch per system call.
             loop {
-                match self.socket.recv_from(&mut buf) {
-                    Ok((len, from)) => {
-                        if measuring {
-                            counts.datagrams_received += 1;
-                        }
-                        // Drops are counted by the fleet and the links.
-                        let _ = fleet.handle_datagram(t, from, &buf[..len]);
+                let got = socket.recv(&mut |from, datagram| {
+                    if measuring {
+                        counts.datagrams_received += 1;
                     }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    // Drops are counted by the fleet and the links.
+                    let _ = fleet.handle_datagram(t, from, datagram);
+                });
+                match got {
+                    Ok(0) => break,
+                    Ok(_) => {}
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     // ICMP errors of loopback (a peer socket not yet bound): try again later.
                     Err(_) => break,
@@ -312,9 +323,9 @@ impl Side {
                 if measuring {
                     counts.datagrams_sent += 1;
                 }
-                // A datagram the kernel refuses is lost on the air, to the link.
-                let _ = self.socket.send_to(&buf[..tx.len], tx.destination);
+                socket.send(&buf[..tx.len], tx.destination);
             }
+            socket.flush();
             while let Some((key, event)) = fleet.poll_event() {
                 if let Event::Message { channel, data } = event {
                     if channel != self.channel && data.len() >= 8 {
@@ -341,11 +352,8 @@ impl Side {
                 .min(end);
             let wait = wake.saturating_duration_since(Instant::now());
             if !wait.is_zero() {
-                let _ = self.socket.set_nonblocking(false);
-                let _ = self.socket.set_read_timeout(Some(wait));
-                let mut peek = [0u8; 1];
-                let _ = self.socket.peek(&mut peek);
-                let _ = self.socket.set_nonblocking(true);
+                // Interrupted or failed: the loop looks again.
+                let _ = poll.poll(&mut events, Some(wait));
             }
         }
         counts.cpu = thread_cpu().saturating_sub(cpu_at_start.unwrap_or_default());
@@ -417,6 +425,100 @@ fn flood(
         thread::sleep(Duration::from_micros(500));
     }
     measured
+}
+
+/// A non-blocking UDP socket with batched system calls ([`quinn_udp`], as the tokio
+/// adapter's `UdpTransport`): one receive takes up to 32 buffers (`recvmmsg`), each
+/// holding up to 64 datagrams of one size (GRO); sends of one size to one address go out
+/// together, up to 64 per call (GSO). A datagram the kernel refuses is lost on the air, to
+/// the link, which recovers from losses.
+struct Batched<'a> {
+    socket: &'a UdpSocket,
+    state: quinn_udp::UdpSocketState,
+    rx: Vec<Vec<u8>>,
+    /// Datagrams of one size to one address, waiting to go in one call.
+    tx: Vec<u8>,
+    tx_segment: usize,
+    tx_to: Option<SocketAddr>,
+}
+
+/// The most bytes one segmented send carries: an IPv4 packet less its IP and UDP headers.
+const MAX_GSO_BYTES: usize = 65_507;
+
+impl<'a> Batched<'a> {
+    fn new(socket: &'a UdpSocket) -> std::io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        let state = quinn_udp::UdpSocketState::new(socket.into())?;
+        let rx_len = (state.gro_segments() * 2048).max(2048);
+        Ok(Batched {
+            socket,
+            state,
+            rx: vec![vec![0; rx_len]; quinn_udp::BATCH_SIZE],
+            tx: Vec::with_capacity(MAX_GSO_BYTES),
+            tx_segment: 0,
+            tx_to: None,
+        })
+    }
+
+    /// One receive system call: every datagram it got, to `each`; how many (0 when none
+    /// was waiting).
+    fn recv(&mut self, each: &mut dyn FnMut(SocketAddr, &[u8])) -> std::io::Result<usize> {
+        let mut meta = [quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE];
+        let mut bufs: Vec<std::io::IoSliceMut<'_>> = self
+            .rx
+            .iter_mut()
+            .map(|b| std::io::IoSliceMut::new(b))
+            .collect();
+        let n = match self.state.recv(self.socket.into(), &mut bufs, &mut meta) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut datagrams = 0;
+        for (m, buf) in meta.iter().zip(&self.rx).take(n) {
+            let stride = if m.stride == 0 { m.len } else { m.stride };
+            for datagram in buf[..m.len].chunks(stride.max(1)) {
+                each(m.addr, datagram);
+                datagrams += 1;
+            }
+        }
+        Ok(datagrams)
+    }
+
+    /// Queue a datagram; it goes with the others of its size and address.
+    fn send(&mut self, datagram: &[u8], to: SocketAddr) {
+        let max = self
+            .state
+            .max_gso_segments()
+            .min(MAX_GSO_BYTES / datagram.len().max(1))
+            .max(1);
+        let same = self.tx_to == Some(to) && self.tx_segment == datagram.len();
+        if !same || self.tx.len() / self.tx_segment.max(1) >= max {
+            self.flush();
+        }
+        self.tx_to = Some(to);
+        self.tx_segment = datagram.len();
+        self.tx.extend_from_slice(datagram);
+    }
+
+    /// Send what is queued.
+    fn flush(&mut self) {
+        let Some(to) = self.tx_to.take() else {
+            return;
+        };
+        if !self.tx.is_empty() {
+            let transmit = quinn_udp::Transmit {
+                destination: to,
+                ecn: None,
+                contents: &self.tx,
+                segment_size: (self.tx.len() > self.tx_segment).then_some(self.tx_segment),
+                src_ip: None,
+            };
+            // Refused (a full send buffer): lost on the air, to the links.
+            let _ = self.state.try_send(self.socket.into(), &transmit);
+        }
+        self.tx.clear();
+    }
 }
 
 /// Socket buffers each way: a thousand links' datagrams of a few milliseconds (the kernel
