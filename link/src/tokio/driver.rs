@@ -20,7 +20,7 @@ use crate::{AeadProvider, Channel, Event, Failsafe, Link, Role};
 
 /// If the link asks to be woken in the past and nothing moved, or the transport fails to
 /// receive, wait this long instead of spinning.
-const SPIN_GUARD: Duration = Duration::from_millis(1);
+pub(super) const SPIN_GUARD: Duration = Duration::from_millis(1);
 
 /// After a receive, the driver keeps taking the datagrams already waiting, without
 /// waiting, until it has this many (or nothing is left), then answers them all at once:
@@ -48,20 +48,10 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
 {
     let mtu = shared.lock().config().mtu;
     let mut tx_buf = vec![0u8; mtu];
-    // One more than the largest frame, so an oversized datagram is seen whole and refused;
-    // as many buffers as the transport fills per call.
-    let (buffers, segments) = transport.recv_batch_size();
-    let slot = if segments > 1 {
-        MAX_COALESCED.max(MAX_DATAGRAM_LEN + 1)
-    } else {
-        MAX_DATAGRAM_LEN + 1
-    };
-    let mut rx = vec![0u8; buffers.max(1) * slot];
+    let (mut rx, slot) = receive_buffers(&transport);
     let mut rx_bufs: Vec<IoSliceMut<'_>> = rx.chunks_mut(slot).map(IoSliceMut::new).collect();
     let mut rx_meta = vec![Received::default(); rx_bufs.len()];
-    // Datagrams of one round, back to back, sent once the lock is released.
-    let mut outgoing = Vec::with_capacity(64 * mtu);
-    let mut sends: Vec<(usize, SocketAddr)> = Vec::with_capacity(64);
+    let mut outgoing = Outgoing::with_capacity(64 * mtu);
     let role = shared.lock().role();
     // Only an aircraft watches the pilot's control messages.
     let mut failsafe = match role {
@@ -78,8 +68,7 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             let now = shared.clock.timestamp(now_instant);
             link.handle_timeout(now);
             while let Some(t) = link.poll_transmit(now, &mut tx_buf) {
-                outgoing.extend_from_slice(&tx_buf[..t.len]);
-                sends.push((t.len, t.destination));
+                outgoing.push(&tx_buf[..t.len], t.destination);
             }
             let mut delivered = 0;
             offer(&events, &mut held);
@@ -123,35 +112,14 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             };
             (wake_at, link.is_closed(), delivered)
         };
-        let moved = !sends.is_empty() || delivered > 0;
+        let moved = !outgoing.is_empty() || delivered > 0;
         // Queues may have emptied, acknowledgements may have arrived: let waiters look. Only
         // when something moved: a waiter woken for nothing would try, fail and wake the
         // driver again, a loop that never lets (virtual) time pass while the pacer waits.
         if moved {
             shared.drained.notify_waiters();
         }
-        // Runs of datagrams of one size to one destination (the last may be shorter) go in
-        // one `send_batch`. A failed send is a lost datagram to the link, which recovers.
-        let mut at = 0;
-        let mut i = 0;
-        while i < sends.len() {
-            let (segment, to) = sends[i];
-            let mut end = at;
-            while let Some(&(len, dest)) = sends.get(i) {
-                if dest != to || len > segment {
-                    break;
-                }
-                end += len;
-                i += 1;
-                if len < segment {
-                    break;
-                }
-            }
-            let _ = transport.send_batch(&outgoing[at..end], segment, to).await;
-            at = end;
-        }
-        sends.clear();
-        outgoing.clear();
+        outgoing.send(&transport).await;
         if closed {
             // The last events (the close itself) still reach a listening application.
             for event in held.drain(..) {
@@ -173,14 +141,13 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             received = transport.recv_batch(&mut rx_bufs, &mut rx_meta) => {
                 match received {
                     Ok(n) => {
-                        let mut taken = hand(&shared, &rx_bufs, &rx_meta[..n]);
-                        // Take what is already waiting before answering (see MAX_BATCH).
-                        while taken < MAX_BATCH {
-                            match transport.try_recv_batch(&mut rx_bufs, &mut rx_meta) {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => taken += hand(&shared, &rx_bufs, &rx_meta[..n]),
-                            }
-                        }
+                        let mut link = shared.lock();
+                        let now = shared.clock.now();
+                        // Dropped datagrams are counted by the link; the peer address is
+                        // the link's business (only authenticated frames move it).
+                        take_waiting(&transport, &mut rx_bufs, &mut rx_meta, n, |from, datagram| {
+                            let _ = link.handle_datagram(now, from, datagram);
+                        });
                     }
                     // Receive errors (an ICMP port unreachable on a connected socket) are
                     // transient: the link's timers decide when the peer is gone. A transport
@@ -205,20 +172,99 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
     }
 }
 
-/// Hand the link the datagrams of one receive; returns how many there were.
-fn hand<P: AeadProvider>(shared: &Shared<P>, bufs: &[IoSliceMut<'_>], meta: &[Received]) -> usize {
-    let mut link = shared.lock();
-    let now = shared.clock.now();
-    let mut n = 0;
-    for (buf, got) in bufs.iter().zip(meta) {
-        for datagram in got.datagrams(buf) {
-            // Dropped datagrams are counted by the link; the peer address is the link's
-            // business (only authenticated frames move it).
-            let _ = link.handle_datagram(now, got.source, datagram);
-            n += 1;
+/// The receive buffers for `transport`, back to back: as many as it fills per call, each
+/// one more than the largest frame (an oversized datagram is seen whole and refused), or a
+/// coalesced receive's worth. Returns them and the size of each.
+pub(super) fn receive_buffers<T: Transport>(transport: &T) -> (Vec<u8>, usize) {
+    let (buffers, segments) = transport.recv_batch_size();
+    let slot = if segments > 1 {
+        MAX_COALESCED.max(MAX_DATAGRAM_LEN + 1)
+    } else {
+        MAX_DATAGRAM_LEN + 1
+    };
+    (vec![0u8; buffers.max(1) * slot], slot)
+}
+
+/// Hand `each` the datagrams of a receive that filled `n` buffers, then keep taking the
+/// datagrams already waiting, without waiting, until [`MAX_BATCH`] (or nothing is left):
+/// the caller answers them all at once, one round of `poll_transmit`, so one ack covers
+/// the batch.
+pub(super) fn take_waiting<T: Transport>(
+    transport: &T,
+    bufs: &mut [IoSliceMut<'_>],
+    meta: &mut [Received],
+    mut n: usize,
+    mut each: impl FnMut(SocketAddr, &[u8]),
+) {
+    let mut taken = 0;
+    loop {
+        for (buf, got) in bufs.iter().zip(&meta[..n]) {
+            for datagram in got.datagrams(buf) {
+                each(got.source, datagram);
+                taken += 1;
+            }
+        }
+        if taken >= MAX_BATCH {
+            return;
+        }
+        n = match transport.try_recv_batch(bufs, meta) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+    }
+}
+
+/// The datagrams of one round, back to back, sent once the lock is released: runs of one
+/// size to one destination (the last may be shorter) in one [`Transport::send_batch`].
+pub(super) struct Outgoing {
+    bytes: Vec<u8>,
+    /// Length and destination of each datagram in `bytes`.
+    sends: Vec<(usize, SocketAddr)>,
+}
+
+impl Outgoing {
+    pub(super) fn with_capacity(bytes: usize) -> Self {
+        Outgoing {
+            bytes: Vec::with_capacity(bytes),
+            sends: Vec::with_capacity(64),
         }
     }
-    n
+
+    pub(super) fn push(&mut self, datagram: &[u8], to: SocketAddr) {
+        self.bytes.extend_from_slice(datagram);
+        self.sends.push((datagram.len(), to));
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.sends.is_empty()
+    }
+
+    /// Send everything, and forget it. A failed send is a lost datagram to the link, which
+    /// recovers.
+    pub(super) async fn send<T: Transport>(&mut self, transport: &T) {
+        let mut at = 0;
+        let mut i = 0;
+        while i < self.sends.len() {
+            let (segment, to) = self.sends[i];
+            let mut end = at;
+            while let Some(&(len, dest)) = self.sends.get(i) {
+                if dest != to || len > segment {
+                    break;
+                }
+                end += len;
+                i += 1;
+                if len < segment {
+                    break;
+                }
+            }
+            let _ = transport
+                .send_batch(&self.bytes[at..end], segment, to)
+                .await;
+            at = end;
+        }
+        self.sends.clear();
+        self.bytes.clear();
+    }
 }
 
 /// Hand held events to the application while its channel has room.

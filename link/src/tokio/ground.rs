@@ -3,13 +3,14 @@
 //! ```text
 //!  application                       driver task (one for the fleet)        socket
 //!  ───────────                       ───────────────────────────────        ──────
-//!  gs.add(link) / gs.send(k, ch, b) ──lock──▶ Fleet ─┬─ poll_transmit ──────▶ send_to
-//!                              wake ──▶       timers ┤  handle_timeout       recv_from ─┐
-//!  gs.recv() ◀── (key, LinkEvent) ◀── poll_event ◀───┴─ handle_datagram ◀──────────────┘
+//!  gs.add(link) / gs.send(k, ch, b) ──lock──▶ Fleet ─┬─ poll_transmit ──────▶ send_batch
+//!                              wake ──▶       timers ┤  handle_timeout       recv_batch ─┐
+//!  gs.recv() ◀── (key, LinkEvent) ◀── poll_event ◀───┴─ handle_datagram ◀───────────────┘
 //! ```
 //!
 //! No task per link: the fleet's timer heap gives the driver one wake-up time, and a
-//! datagram is routed by the receiver index in its header.
+//! datagram is routed by the receiver index in its header. The socket is batched as
+//! [`super::UdpTransport`] is (many datagrams per system call, where the system allows).
 //!
 //! ```no_run
 //! use rotorlink::handshake::RemoteIdentity;
@@ -48,6 +49,7 @@
 
 use std::boxed::Box;
 use std::collections::VecDeque;
+use std::io::IoSliceMut;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::vec;
@@ -58,8 +60,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
-use super::driver::{offer, sleep_until_or_forever};
-use super::{Clock, LinkEvent};
+use super::driver::{
+    offer, receive_buffers, sleep_until_or_forever, take_waiting, Outgoing, SPIN_GUARD,
+};
+use super::{Clock, LinkEvent, Received, Transport, UdpTransport};
 use crate::fleet::FleetStats;
 use crate::wire::MAX_DATAGRAM_LEN;
 use crate::{AeadProvider, Channel, Event, Fleet, Link, LinkKey, RustCrypto, SendError};
@@ -67,8 +71,6 @@ use crate::{AeadProvider, Channel, Event, Fleet, Link, LinkKey, RustCrypto, Send
 /// Events waiting for the application, at most (then the driver stops taking events from
 /// the links until it reads: each link's own queue applies its back-pressure).
 const EVENT_QUEUE: usize = 4096;
-/// Datagrams taken from the socket per wake-up before the links are polled.
-const RECV_BATCH: usize = 64;
 
 struct Shared<P: AeadProvider> {
     fleet: Mutex<Fleet<P>>,
@@ -102,12 +104,14 @@ where
     /// with a time from it.
     ///
     /// # Errors
-    /// If the socket's local address cannot be read.
+    /// If the socket's local address cannot be read, or the socket cannot be set up for
+    /// batched system calls.
     ///
     /// # Panics
     /// Outside a tokio runtime.
     pub fn spawn(socket: UdpSocket) -> std::io::Result<Self> {
         let local_addr = socket.local_addr()?;
+        let socket = UdpTransport::from_socket(socket)?;
         let shared = Arc::new(Shared {
             fleet: Mutex::new(Fleet::new()),
             wake: Notify::new(),
@@ -214,15 +218,16 @@ impl<P: AeadProvider> Drop for GroundStation<P> {
 /// The driver: datagrams in, datagrams out, timers, events to the application.
 async fn drive<P: AeadProvider>(
     shared: Arc<Shared<P>>,
-    socket: UdpSocket,
+    socket: UdpTransport,
     events: mpsc::Sender<(LinkKey, LinkEvent)>,
 ) where
     Link<P>: Send + 'static,
 {
     let mut tx_buf = vec![0u8; MAX_DATAGRAM_LEN];
-    // One more than the largest frame, so an oversized datagram is seen whole and refused.
-    let mut rx_buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
-    let mut outgoing: Vec<(Vec<u8>, SocketAddr)> = Vec::new();
+    let (mut rx, slot) = receive_buffers(&socket);
+    let mut rx_bufs: Vec<IoSliceMut<'_>> = rx.chunks_mut(slot).map(IoSliceMut::new).collect();
+    let mut rx_meta = vec![Received::default(); rx_bufs.len()];
+    let mut outgoing = Outgoing::with_capacity(64 * 1500);
     let mut held: VecDeque<(LinkKey, LinkEvent)> = VecDeque::new();
     loop {
         let (wake_at, all_closed) = {
@@ -232,7 +237,7 @@ async fn drive<P: AeadProvider>(
                 fleet.handle_timeout(now);
             }
             while let Some((_, t)) = fleet.poll_transmit(now, &mut tx_buf) {
-                outgoing.push((tx_buf[..t.len].to_vec(), t.destination));
+                outgoing.push(&tx_buf[..t.len], t.destination);
             }
             offer(&events, &mut held);
             while held.is_empty() {
@@ -258,30 +263,24 @@ async fn drive<P: AeadProvider>(
                 .all(|k| fleet.get(k).is_none_or(Link::is_closed));
             (fleet.poll_timeout(), all_closed)
         };
-        for (datagram, to) in outgoing.drain(..) {
-            // A failed send is a lost datagram to the link, which recovers from losses.
-            let _ = socket.send_to(&datagram, to).await;
-        }
+        outgoing.send(&socket).await;
         if all_closed && events.is_closed() {
             return;
         }
         let wake_at = wake_at.map(|t| shared.clock.instant(t));
         tokio::select! {
-            received = socket.recv_from(&mut rx_buf) => {
-                if let Ok((n, from)) = received {
-                    let mut fleet = shared.lock();
-                    let now = shared.clock.now();
-                    // Drops are counted by the fleet and the links.
-                    let _ = fleet.handle_datagram(now, from, &rx_buf[..n]);
-                    // Whatever else already arrived, before polling the links.
-                    for _ in 1..RECV_BATCH {
-                        match socket.try_recv_from(&mut rx_buf) {
-                            Ok((n, from)) => {
-                                let _ = fleet.handle_datagram(now, from, &rx_buf[..n]);
-                            }
-                            Err(_) => break,
-                        }
+            received = socket.recv_batch(&mut rx_bufs, &mut rx_meta) => {
+                match received {
+                    Ok(n) => {
+                        let mut fleet = shared.lock();
+                        let now = shared.clock.now();
+                        // Drops are counted by the fleet and the links.
+                        take_waiting(&socket, &mut rx_bufs, &mut rx_meta, n, |from, datagram| {
+                            let _ = fleet.handle_datagram(now, from, datagram);
+                        });
                     }
+                    // Transient (an ICMP error of a peer gone): not a reason to spin.
+                    Err(_) => tokio::time::sleep(SPIN_GUARD).await,
                 }
             }
             permit = events.reserve(), if !held.is_empty() => {

@@ -270,6 +270,15 @@ impl UdpTransport {
         UdpTransport::new(UdpSocket::bind(local).await?, None)
     }
 
+    /// Take datagrams from anyone on a socket bound already (as [`UdpTransport::listen`]
+    /// does), and send where the link says.
+    ///
+    /// # Errors
+    /// If quinn-udp cannot set the socket up, or its address cannot be read.
+    pub fn from_socket(socket: UdpSocket) -> io::Result<Self> {
+        UdpTransport::new(socket, None)
+    }
+
     fn new(socket: UdpSocket, connected: Option<SocketAddr>) -> io::Result<Self> {
         let state = UdpSocketState::new((&socket).into())?;
         // Best effort: a kernel that refuses keeps its default, which still works.
