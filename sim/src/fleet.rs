@@ -7,7 +7,9 @@
 //! the time it was handed to the link, so the receiver measures its latency (both threads
 //! read the same clock). The links are established from a shared secret: this measures
 //! the data path and the fleet, not pairing. Optionally a third thread floods the ground
-//! station's socket with genuine pairing `Init`s from unknown remotes.
+//! station's socket with genuine pairing `Init`s from unknown remotes, and the ground side
+//! runs on the tokio adapter's `GroundStation` instead of this module's loop
+//! ([`FleetRun::ground_station`]).
 //!
 //! ```text
 //!   ground thread: Fleet<N remotes> ── 127.0.0.1 UDP ── aircraft thread: Fleet<N aircraft>
@@ -45,6 +47,10 @@ pub struct FleetRun {
     /// All links start in the same instant (their timers then fire together), instead of
     /// joining one after the other over half a second.
     pub synchronized: bool,
+    /// Run the ground side on the tokio adapter's [`rotorlink::tokio::GroundStation`] (its
+    /// driver task and the application on one current-thread runtime) instead of a
+    /// [`Fleet`] driven by this module's own loop.
+    pub ground_station: bool,
 }
 
 impl Default for FleetRun {
@@ -57,6 +63,7 @@ impl Default for FleetRun {
             flood_per_second: 0,
             seed: 1,
             synchronized: false,
+            ground_station: false,
         }
     }
 }
@@ -97,6 +104,8 @@ pub struct FleetReport {
     pub links: u32,
     /// Did they all start in the same instant?
     pub synchronized: bool,
+    /// Was the ground side the tokio adapter's `GroundStation`?
+    pub ground_station: bool,
     /// Measured time (after the warm-up).
     pub duration_s: f64,
     /// Sticks handed to the ground station's links, and delivered to the aircraft.
@@ -116,8 +125,8 @@ pub struct FleetReport {
     pub ground_cpu: f64,
     /// Datagrams the ground station received and sent over the measured time.
     pub ground_datagrams_received: u64,
-    /// Datagrams the ground station sent.
-    pub ground_datagrams_sent: u64,
+    /// Datagrams the ground station sent (not counted by a `GroundStation`).
+    pub ground_datagrams_sent: Option<u64>,
     /// Flood `Init`s sent at the ground station over the measured time.
     pub flood_sent: u64,
     /// What the ground station's fleet dropped itself.
@@ -368,6 +377,112 @@ impl Side {
     }
 }
 
+impl Side {
+    /// The ground side on [`rotorlink::tokio::GroundStation`]: the same links, messages and
+    /// measurements as [`Side::run`], with the station's driver task and this loop on one
+    /// current-thread runtime (one core). The station makes its own `poll_transmit` rounds;
+    /// the application hands it each tick's sticks and reads the events it delivers.
+    fn run_station(
+        self,
+        base: Instant,
+        end: Instant,
+        stop: &AtomicBool,
+    ) -> std::io::Result<SideCounts> {
+        use rotorlink::tokio::{GroundStation, LinkEvent};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            self.socket.set_nonblocking(true)?;
+            let socket = tokio::net::UdpSocket::from_std(self.socket)?;
+            let mut station: GroundStation = GroundStation::spawn(socket)?;
+            let clock = station.clock();
+            let n = u64::from(self.links.max(1));
+            let mut keys: Vec<LinkKey> = Vec::with_capacity(self.links as usize);
+            let slot = Duration::from_nanos(1_000_000_000 / (u64::from(self.hz) * n).max(1));
+            let measure_from = base + WARM_UP;
+            let mut counts = SideCounts::default();
+            let mut cpu_at_start = None;
+            let mut next_slot = base;
+            let mut slot_index: u64 = 0;
+            let mut message = vec![0u8; self.len];
+            loop {
+                let now = Instant::now();
+                if now >= end || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                while (keys.len() as u64) < n {
+                    let i = keys.len() as u32;
+                    let joins = if self.synchronized {
+                        base
+                    } else {
+                        base + JOIN.mul_f64(f64::from(i) / n as f64)
+                    };
+                    if joins > now {
+                        break;
+                    }
+                    let link = make_link(self.role, i, self.seed, self.peer, clock.now())?;
+                    let key = station
+                        .add(link)
+                        .map_err(|_| std::io::Error::other("two links with one index"))?;
+                    keys.push(key);
+                }
+                let measuring = now >= measure_from;
+                if measuring && cpu_at_start.is_none() {
+                    cpu_at_start = Some(thread_cpu());
+                    counts.stats = station.stats();
+                }
+                let sent_at = now.saturating_duration_since(base).as_nanos() as u64;
+                message[..8].copy_from_slice(&sent_at.to_be_bytes());
+                while next_slot <= now {
+                    if let Some(&key) = keys.get((slot_index % n) as usize) {
+                        let ok = station.send(key, self.channel, &message).is_ok();
+                        if ok && next_slot >= measure_from {
+                            counts.sent += 1;
+                        }
+                    }
+                    slot_index += 1;
+                    next_slot += slot;
+                }
+                // Events until the next tick of the application.
+                let tick = tokio::time::Instant::from_std(next_slot.max(now + TICK).min(end));
+                loop {
+                    tokio::select! {
+                        event = station.recv() => {
+                            let Some((_, event)) = event else { break };
+                            if let LinkEvent::Message { channel, data } = event {
+                                if channel != self.channel && data.len() >= 8 {
+                                    let mut at = [0u8; 8];
+                                    at.copy_from_slice(&data[..8]);
+                                    let sent_at =
+                                        base + Duration::from_nanos(u64::from_be_bytes(at));
+                                    if sent_at >= measure_from {
+                                        counts.delivered += 1;
+                                        let latency = Instant::now().saturating_duration_since(sent_at);
+                                        counts.latencies_us.push(latency.as_micros() as u64);
+                                    }
+                                }
+                            }
+                        }
+                        () = tokio::time::sleep_until(tick) => break,
+                    }
+                }
+            }
+            counts.cpu = thread_cpu().saturating_sub(cpu_at_start.unwrap_or_default());
+            let end_stats = station.stats();
+            counts.datagrams_received =
+                end_stats.datagrams_received - counts.stats.datagrams_received;
+            counts.stats = FleetStats {
+                datagrams_received: counts.datagrams_received,
+                unknown_receiver: end_stats.unknown_receiver - counts.stats.unknown_receiver,
+                malformed: end_stats.malformed - counts.stats.malformed,
+                index_collisions: end_stats.index_collisions - counts.stats.index_collisions,
+            };
+            Ok(counts)
+        })
+    }
+}
+
 /// Genuine pairing `Init`s of 16 remotes nobody knows, each from its own socket, `rate`
 /// a second in turn (an `Init` names no receiver: index 0).
 /// Returns how many it sent from `measure_from` on.
@@ -570,7 +685,11 @@ pub fn run(run: &FleetRun) -> std::io::Result<FleetReport> {
     let end = base + WARM_UP + run.duration;
     let stop = Arc::new(AtomicBool::new(false));
     let (s1, s2, s3) = (stop.clone(), stop.clone(), stop.clone());
-    let ground = thread::spawn(move || ground.run(base, end, &s1));
+    let ground = if run.ground_station {
+        thread::spawn(move || ground.run_station(base, end, &s1))
+    } else {
+        thread::spawn(move || ground.run(base, end, &s1))
+    };
     let air = thread::spawn(move || air.run(base, end, &s2));
     let rate = run.flood_per_second;
     let flood = thread::spawn(move || flood(ground_addr, rate, base + WARM_UP, end, &s3));
@@ -585,6 +704,7 @@ pub fn run(run: &FleetRun) -> std::io::Result<FleetReport> {
     Ok(FleetReport {
         links: n,
         synchronized: run.synchronized,
+        ground_station: run.ground_station,
         duration_s: secs,
         sticks_sent: ground.sent,
         sticks_delivered: air.delivered,
@@ -594,7 +714,7 @@ pub fn run(run: &FleetRun) -> std::io::Result<FleetReport> {
         telemetry_latency: Latency::of(ground.latencies_us),
         ground_cpu: ground.cpu.as_secs_f64() / secs,
         ground_datagrams_received: ground.datagrams_received,
-        ground_datagrams_sent: ground.datagrams_sent,
+        ground_datagrams_sent: (!run.ground_station).then_some(ground.datagrams_sent),
         flood_sent,
         unknown_receiver: ground.stats.unknown_receiver,
         malformed: ground.stats.malformed,
@@ -605,8 +725,13 @@ impl std::fmt::Display for FleetReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "fleet: {} links on one ground-station socket ({}), {:.1} s measured",
+            "fleet: {} links on one ground-station socket{} ({}), {:.1} s measured",
             self.links,
+            if self.ground_station {
+                " (tokio GroundStation)"
+            } else {
+                ""
+            },
             if self.synchronized {
                 "all started in the same instant"
             } else {
@@ -645,6 +770,7 @@ impl std::fmt::Display for FleetReport {
             self.ground_cpu * 100.0,
             self.ground_datagrams_received,
             self.ground_datagrams_sent
+                .map_or_else(|| "?".to_string(), |n| n.to_string())
         )?;
         write!(
             f,

@@ -9,13 +9,25 @@ use rotorlink_sim::fleet::{run, FleetRun};
 
 #[test]
 fn a_fleet_on_one_socket_delivers_every_message_and_drops_a_flood() {
+    check(false);
+}
+
+/// The same, with the ground side on the tokio adapter's `GroundStation`.
+#[test]
+fn a_tokio_ground_station_delivers_every_message_and_drops_a_flood() {
+    check(true);
+}
+
+fn check(ground_station: bool) {
     let report = run(&FleetRun {
         aircraft: 50,
         duration: Duration::from_millis(1500),
         flood_per_second: 2000,
+        ground_station,
         ..FleetRun::default()
     })
     .unwrap();
+    assert_eq!(report.ground_station, ground_station);
     // 50 links, 100 Hz and 50 Hz, 1.5 s: about 7500 sticks and 3750 telemetry messages.
     assert!(report.sticks_sent > 6000, "{report}");
     assert!(report.telemetry_sent > 3000, "{report}");

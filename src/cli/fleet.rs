@@ -29,6 +29,10 @@ pub(crate) struct FleetArgs {
     /// one after the other over half a second.
     #[arg(long)]
     pub(crate) synchronized: bool,
+    /// Run the ground side on the tokio adapter's `GroundStation` (its driver task and the
+    /// application on one thread) instead of a `Fleet` in a loop of the runner's own.
+    #[arg(long)]
+    pub(crate) ground_station: bool,
     /// Print the report as JSON and nothing else on standard output.
     #[arg(long)]
     pub(crate) json: bool,
@@ -41,6 +45,7 @@ pub(crate) fn run(a: &FleetArgs) -> ExitCode {
         flood_per_second: a.flood,
         seed: a.seed,
         synchronized: a.synchronized,
+        ground_station: a.ground_station,
         ..FleetRun::default()
     };
     match fleet::run(&flight) {
