@@ -70,7 +70,9 @@ impl<'a> SessionMessage<'a> {
     ///
     /// # Errors
     /// [`DecodeError::PayloadTooShort`] for a missing field, [`DecodeError::InvalidField`]
-    /// for a key of the wrong length, [`DecodeError::UnknownMessage`] for an unknown type.
+    /// for a key of the wrong length or an unlock outcome other than 0 or 1,
+    /// [`DecodeError::TrailingBytes`] after the fixed fields of an unlock's result or
+    /// refusal, [`DecodeError::UnknownMessage`] for an unknown type.
     pub fn parse(msg: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(msg);
         Ok(match r.u8()? {
@@ -82,15 +84,25 @@ impl<'a> SessionMessage<'a> {
                 ke2: r.rest(),
             },
             UNLOCK_FINISH => SessionMessage::UnlockFinish(r.rest()),
-            UNLOCK_RESULT => SessionMessage::UnlockResult {
-                ok: r.u8()? == 1,
-                remaining: r.u32()?,
-            },
-            UNLOCK_REFUSED => SessionMessage::UnlockRefused {
-                reason: r.u8()?,
-                remaining: r.u32()?,
-                retry_after_ms: r.u32()?,
-            },
+            UNLOCK_RESULT => {
+                let ok = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(DecodeError::InvalidField),
+                };
+                let remaining = r.u32()?;
+                r.end()?;
+                SessionMessage::UnlockResult { ok, remaining }
+            }
+            UNLOCK_REFUSED => {
+                let message = SessionMessage::UnlockRefused {
+                    reason: r.u8()?,
+                    remaining: r.u32()?,
+                    retry_after_ms: r.u32()?,
+                };
+                r.end()?;
+                message
+            }
             other => return Err(DecodeError::UnknownMessage(other)),
         })
     }
@@ -188,6 +200,19 @@ mod tests {
         assert_eq!(
             SessionMessage::parse(&[42]),
             Err(DecodeError::UnknownMessage(42))
+        );
+        // Fixed-size messages are exactly their size; an outcome is 0 or 1.
+        assert_eq!(
+            SessionMessage::parse(&[6, 1, 0, 0, 0, 3, 0]),
+            Err(DecodeError::TrailingBytes)
+        );
+        assert_eq!(
+            SessionMessage::parse(&[6, 2, 0, 0, 0, 3]),
+            Err(DecodeError::InvalidField)
+        );
+        assert_eq!(
+            SessionMessage::parse(&[7, 2, 0, 0, 0, 0, 0, 0, 0, 1, 9]),
+            Err(DecodeError::TrailingBytes)
         );
     }
 }
