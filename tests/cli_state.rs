@@ -243,6 +243,8 @@ fn a_bonded_remote_reconnects_without_the_code_after_the_aircraft_restarts() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("remote: paired with the aircraft"), "{err}");
     assert!(err.contains("remote: bond saved to"), "{err}");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("paired with the code in"), "{report}");
     aircraft.wait_for("aircraft: new bond saved to");
     // The remote closed the link: the aircraft's flight is over.
     assert_eq!(aircraft.exit_status(Duration::from_secs(10)), Some(0));

@@ -88,6 +88,9 @@ impl DownloadStats {
 pub struct RemoteStats {
     /// When the session was first confirmed.
     pub connected_at: Option<Timestamp>,
+    /// The handshake that made the first session: pairing with the code, or a bonded
+    /// session without it.
+    pub first_handshake: Option<Kind>,
     /// Stick commands handed to the link.
     pub sticks_sent: u64,
     /// One-way latency of each telemetry message.
@@ -463,10 +466,12 @@ impl RemoteApp {
                 return;
             }
             Event::Connected { kind: Kind::Resume } => {
+                self.stats.first_handshake.get_or_insert(Kind::Resume);
                 self.stats.reconnects += 1;
                 return;
             }
-            Event::Connected { .. } => {
+            Event::Connected { kind } => {
+                self.stats.first_handshake.get_or_insert(kind);
                 self.fresh_sessions += 1;
                 if self.fresh_sessions > 1 {
                     self.stats.reconnects += 1;

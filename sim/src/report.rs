@@ -8,6 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use rotorlink::handshake::Kind;
 use rotorlink::{Channel, PathEstimate, Stats, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -280,6 +281,10 @@ pub struct Report {
     pub paired: bool,
     /// From the remote's first handshake message to its confirmed session.
     pub handshake_ms: Option<f64>,
+    /// Which handshake made that session: `"pair"` (with the code, OPAQUE), `"session"`
+    /// (a bonded remote, Noise KK, no code) or `"resume"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<String>,
     /// Why it did not pair, if it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
@@ -603,6 +608,14 @@ impl Report {
             handshake_ms: app
                 .connected_at
                 .map(|t| t.saturating_since(Timestamp::ZERO).as_secs_f64() * 1e3),
+            handshake: app.first_handshake.map(|kind| {
+                match kind {
+                    Kind::Pair => "pair",
+                    Kind::Session => "session",
+                    Kind::Resume => "resume",
+                }
+                .to_string()
+            }),
             refusal: if paired { None } else { app.refusal.clone() },
             storage_unlocked: flight.storage_unlocked,
             channels: Channels {
@@ -760,7 +773,17 @@ impl fmt::Display for Report {
         match (self.paired, self.handshake_ms) {
             (true, Some(t)) => writeln!(
                 f,
-                "paired with the code in {t:.1} ms (OPAQUE); storage {}",
+                "{} in {t:.1} ms ({}); storage {}",
+                match self.handshake.as_deref() {
+                    Some("session") => "connected with its bond",
+                    Some("resume") => "resumed",
+                    _ => "paired with the code",
+                },
+                match self.handshake.as_deref() {
+                    Some("session") => "Noise KK, no code",
+                    Some("resume") => "Noise NN from the resumption secret",
+                    _ => "OPAQUE",
+                },
                 if self.storage_unlocked {
                     "unlocked"
                 } else {
@@ -1185,6 +1208,36 @@ mod tests {
         let r = Report::assemble(&flight(Some(&silent), &remote, &app));
         assert_eq!(r.video_fec.overhead_percent, Some(0.0));
         assert_eq!(r.video_fec.parity_sent, Some(0));
+    }
+
+    /// The report names the handshake that made the session: pairing with the code, or a
+    /// bonded remote's session without it.
+    #[test]
+    fn the_report_says_which_handshake_connected() {
+        let remote = EndSummary::default();
+        for (kind, json, line) in [
+            (
+                Kind::Pair,
+                "pair",
+                "paired with the code in 25.0 ms (OPAQUE)",
+            ),
+            (
+                Kind::Session,
+                "session",
+                "connected with its bond in 25.0 ms (Noise KK, no code)",
+            ),
+        ] {
+            let app = RemoteStats {
+                connected_at: Some(Timestamp::from_millis(25)),
+                first_handshake: Some(kind),
+                ..RemoteStats::default()
+            };
+            let r = Report::assemble(&flight(None, &remote, &app));
+            assert_eq!(r.handshake.as_deref(), Some(json));
+            assert!(r.to_string().contains(line), "{r}");
+            let back: Report = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+            assert_eq!(back.handshake, r.handshake);
+        }
     }
 
     /// The aircraft's summary never arrived: everything it alone counted is unknown, `null`
