@@ -235,18 +235,13 @@ struct SideCounts {
 
 impl Side {
     fn run(self, base: Instant, end: Instant, stop: &AtomicBool) -> std::io::Result<SideCounts> {
-        let n = u64::from(self.links.max(1));
         let mut fleet = Fleet::new();
         let mut keys: Vec<LinkKey> = Vec::with_capacity(self.links as usize);
-        // One message for some link every `period / n`, links in turn.
-        let slot = Duration::from_nanos(1_000_000_000 / (u64::from(self.hz) * n).max(1));
+        let mut schedule = Schedule::new(&self, base);
         let measure_from = base + WARM_UP;
         let mut counts = SideCounts::default();
         let mut cpu_at_start = None;
-        let mut next_slot = base;
-        let mut slot_index: u64 = 0;
         let mut buf = vec![0u8; 2048];
-        let mut message = vec![0u8; self.len];
         let mut socket = Batched::new(&self.socket)?;
         // Readiness of the socket, to sleep until a datagram comes or a deadline passes. The
         // socket stays std's (mio registers its file descriptor; edge-triggered, which is
@@ -263,23 +258,9 @@ impl Side {
             if now >= end || stop.load(Ordering::Relaxed) {
                 break;
             }
-            // Aircraft join: all at once, or evenly over `JOIN`, as a fleet comes up.
-            while (keys.len() as u64) < n {
-                let i = keys.len() as u32;
-                let joins = if self.synchronized {
-                    base
-                } else {
-                    base + JOIN.mul_f64(f64::from(i) / n as f64)
-                };
-                if joins > now {
-                    break;
-                }
-                let link = make_link(self.role, i, self.seed, self.peer, stamp(base, now))?;
-                let key = fleet
-                    .insert(link)
-                    .map_err(|_| std::io::Error::other("two links with one index"))?;
-                keys.push(key);
-            }
+            self.join_due(base, now, stamp(base, now), &mut keys, |link| {
+                fleet.insert(link)
+            })?;
             let fleet = &mut fleet;
             let measuring = now >= measure_from;
             if measuring && cpu_at_start.is_none() {
@@ -304,27 +285,11 @@ impl Side {
                     Err(_) => break,
                 }
             }
-            // The messages whose time has come, stamped with the time they are handed to
-            // the link: the latency measured is the links' and the network's, not this
-            // loop's scheduling.
-            let sent_at = now.saturating_duration_since(base).as_nanos() as u64;
-            message[..8].copy_from_slice(&sent_at.to_be_bytes());
-            while next_slot <= now {
-                let Some(&key) = keys.get((slot_index % n) as usize) else {
-                    // Not joined yet: nothing to send on it.
-                    slot_index += 1;
-                    next_slot += slot;
-                    continue;
-                };
-                let ok = fleet
-                    .with_link(key, |link| link.send(self.channel, &message))
-                    .is_some_and(|r| r.is_ok());
-                if ok && next_slot >= measure_from {
-                    counts.sent += 1;
-                }
-                slot_index += 1;
-                next_slot += slot;
-            }
+            counts.sent += schedule.send_due(now, &keys, |key, message| {
+                fleet
+                    .with_link(key, |link| link.send(self.channel, message))
+                    .is_some_and(|r| r.is_ok())
+            });
             if fleet.poll_timeout().is_some_and(|at| at <= t) {
                 fleet.handle_timeout(t);
             }
@@ -337,16 +302,7 @@ impl Side {
             socket.flush();
             while let Some((key, event)) = fleet.poll_event() {
                 if let Event::Message { channel, data } = event {
-                    if channel != self.channel && data.len() >= 8 {
-                        let mut at = [0u8; 8];
-                        at.copy_from_slice(&data[..8]);
-                        let sent_at = base + Duration::from_nanos(u64::from_be_bytes(at));
-                        if sent_at >= measure_from {
-                            counts.delivered += 1;
-                            let latency = Instant::now().saturating_duration_since(sent_at);
-                            counts.latencies_us.push(latency.as_micros() as u64);
-                        }
-                    }
+                    self.record(&mut counts, channel, &data, base);
                     fleet.with_link(key, |link| link.recycle(data));
                 }
             }
@@ -357,7 +313,7 @@ impl Side {
             let wake = fleet
                 .poll_timeout()
                 .map_or(end, |at| base + at.saturating_since(Timestamp::ZERO))
-                .min(next_slot.max(tick))
+                .min(schedule.next.max(tick))
                 .min(end);
             let wait = wake.saturating_duration_since(Instant::now());
             if !wait.is_zero() {
@@ -377,7 +333,102 @@ impl Side {
     }
 }
 
+/// When each message of a side is due: one for some link every `1 / (hz n)`, links in
+/// turn.
+struct Schedule {
+    links: u64,
+    slot: Duration,
+    /// When the next message is due, and which it is.
+    next: Instant,
+    index: u64,
+    base: Instant,
+    message: Vec<u8>,
+}
+
+impl Schedule {
+    fn new(side: &Side, base: Instant) -> Self {
+        let links = u64::from(side.links.max(1));
+        Schedule {
+            links,
+            slot: Duration::from_nanos(1_000_000_000 / (u64::from(side.hz) * links).max(1)),
+            next: base,
+            index: 0,
+            base,
+            message: vec![0u8; side.len],
+        }
+    }
+
+    /// Hand `send` the messages due by `now`, each stamped with the time it is handed to
+    /// the link (the latency measured is the links' and the network's, not the loop's
+    /// scheduling); returns how many it took that were due in the measured time. A link
+    /// not joined yet gets nothing.
+    fn send_due(
+        &mut self,
+        now: Instant,
+        keys: &[LinkKey],
+        mut send: impl FnMut(LinkKey, &[u8]) -> bool,
+    ) -> u64 {
+        let sent_at = now.saturating_duration_since(self.base).as_nanos() as u64;
+        self.message[..8].copy_from_slice(&sent_at.to_be_bytes());
+        let mut measured = 0;
+        while self.next <= now {
+            if let Some(&key) = keys.get((self.index % self.links) as usize) {
+                if send(key, &self.message) && self.next >= self.base + WARM_UP {
+                    measured += 1;
+                }
+            }
+            self.index += 1;
+            self.next += self.slot;
+        }
+        measured
+    }
+}
+
 impl Side {
+    /// Make the links due to join by `now` (all at once, or evenly over `JOIN`, as a fleet
+    /// comes up), at the links' time `t`, hand each to `add` and keep its key.
+    fn join_due(
+        &self,
+        base: Instant,
+        now: Instant,
+        t: Timestamp,
+        keys: &mut Vec<LinkKey>,
+        mut add: impl FnMut(Link) -> Result<LinkKey, Box<Link>>,
+    ) -> std::io::Result<()> {
+        let n = u64::from(self.links.max(1));
+        while (keys.len() as u64) < n {
+            let i = keys.len() as u32;
+            let joins = if self.synchronized {
+                base
+            } else {
+                base + JOIN.mul_f64(f64::from(i) / n as f64)
+            };
+            if joins > now {
+                break;
+            }
+            let link = make_link(self.role, i, self.seed, self.peer, t)?;
+            let key = add(link).map_err(|_| std::io::Error::other("two links with one index"))?;
+            keys.push(key);
+        }
+        Ok(())
+    }
+
+    /// A message delivered to this side: if it is of the other side's kind and was sent
+    /// in the measured time, count it and its latency (from the send time it carries).
+    fn record(&self, counts: &mut SideCounts, channel: Channel, data: &[u8], base: Instant) {
+        let Some(at) = data.get(..8).filter(|_| channel != self.channel) else {
+            return;
+        };
+        let mut stamp = [0u8; 8];
+        stamp.copy_from_slice(at);
+        let sent_at = base + Duration::from_nanos(u64::from_be_bytes(stamp));
+        if sent_at >= base + WARM_UP {
+            counts.delivered += 1;
+            let latency = Instant::now().saturating_duration_since(sent_at);
+            counts.latencies_us.push(latency.as_micros() as u64);
+        }
+    }
+
     /// The ground side on [`rotorlink::tokio::GroundStation`]: the same links, messages and
     /// measurements as [`Side::run`], with the station's driver task and this loop on one
     /// current-thread runtime (one core). The station makes its own `poll_transmit` rounds;
@@ -394,74 +445,38 @@ impl Side {
             .build()?;
         runtime.block_on(async move {
             self.socket.set_nonblocking(true)?;
-            let socket = tokio::net::UdpSocket::from_std(self.socket)?;
+            // A second handle on the same socket (`self` keeps the first with its other
+            // fields).
+            let socket = tokio::net::UdpSocket::from_std(self.socket.try_clone()?)?;
             let mut station: GroundStation = GroundStation::spawn(socket)?;
             let clock = station.clock();
-            let n = u64::from(self.links.max(1));
             let mut keys: Vec<LinkKey> = Vec::with_capacity(self.links as usize);
-            let slot = Duration::from_nanos(1_000_000_000 / (u64::from(self.hz) * n).max(1));
+            let mut schedule = Schedule::new(&self, base);
             let measure_from = base + WARM_UP;
             let mut counts = SideCounts::default();
             let mut cpu_at_start = None;
-            let mut next_slot = base;
-            let mut slot_index: u64 = 0;
-            let mut message = vec![0u8; self.len];
             loop {
                 let now = Instant::now();
                 if now >= end || stop.load(Ordering::Relaxed) {
                     break;
                 }
-                while (keys.len() as u64) < n {
-                    let i = keys.len() as u32;
-                    let joins = if self.synchronized {
-                        base
-                    } else {
-                        base + JOIN.mul_f64(f64::from(i) / n as f64)
-                    };
-                    if joins > now {
-                        break;
-                    }
-                    let link = make_link(self.role, i, self.seed, self.peer, clock.now())?;
-                    let key = station
-                        .add(link)
-                        .map_err(|_| std::io::Error::other("two links with one index"))?;
-                    keys.push(key);
-                }
+                self.join_due(base, now, clock.now(), &mut keys, |link| station.add(link))?;
                 let measuring = now >= measure_from;
                 if measuring && cpu_at_start.is_none() {
                     cpu_at_start = Some(thread_cpu());
                     counts.stats = station.stats();
                 }
-                let sent_at = now.saturating_duration_since(base).as_nanos() as u64;
-                message[..8].copy_from_slice(&sent_at.to_be_bytes());
-                while next_slot <= now {
-                    if let Some(&key) = keys.get((slot_index % n) as usize) {
-                        let ok = station.send(key, self.channel, &message).is_ok();
-                        if ok && next_slot >= measure_from {
-                            counts.sent += 1;
-                        }
-                    }
-                    slot_index += 1;
-                    next_slot += slot;
-                }
+                counts.sent += schedule.send_due(now, &keys, |key, message| {
+                    station.send(key, self.channel, message).is_ok()
+                });
                 // Events until the next tick of the application.
-                let tick = tokio::time::Instant::from_std(next_slot.max(now + TICK).min(end));
+                let tick = tokio::time::Instant::from_std(schedule.next.max(now + TICK).min(end));
                 loop {
                     tokio::select! {
                         event = station.recv() => {
                             let Some((_, event)) = event else { break };
                             if let LinkEvent::Message { channel, data } = event {
-                                if channel != self.channel && data.len() >= 8 {
-                                    let mut at = [0u8; 8];
-                                    at.copy_from_slice(&data[..8]);
-                                    let sent_at =
-                                        base + Duration::from_nanos(u64::from_be_bytes(at));
-                                    if sent_at >= measure_from {
-                                        counts.delivered += 1;
-                                        let latency = Instant::now().saturating_duration_since(sent_at);
-                                        counts.latencies_us.push(latency.as_micros() as u64);
-                                    }
-                                }
+                                self.record(&mut counts, channel, &data, base);
                             }
                         }
                         () = tokio::time::sleep_until(tick) => break,
