@@ -2,25 +2,11 @@
 //! and the files a sweep writes. Flights are short and the video is slow, so that the
 //! whole file stays fast in a debug build.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
-fn rotorlink(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rotorlink"))
-        .args(args)
-        .output()
-        .expect("the rotorlink binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
-}
+#[path = "common/process.rs"]
+mod process;
+use process::{rotorlink, scratch, stderr, stdout};
 
 /// A flight of `sim --json`, parsed; the whole of stdout must be one JSON object.
 fn sim_json(extra: &[&str]) -> (Option<i32>, Value) {
@@ -32,13 +18,6 @@ fn sim_json(extra: &[&str]) -> (Option<i32>, Value) {
         .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{text}"));
     assert!(value.is_object(), "{text}");
     (out.status.code(), value)
-}
-
-/// A directory of its own for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rotorlink-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create a scratch directory");
-    dir
 }
 
 #[test]

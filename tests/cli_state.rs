@@ -4,39 +4,15 @@
 //! only inside `--pairing-window`), and `rotorlink remote --state DIR` (reconnects with its
 //! bond, without the code).
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rotorlink");
-
-fn rotorlink(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("the rotorlink binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
-}
-
-/// A directory of its own for one test's files, empty.
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("rotorlink-cli-state-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a scratch directory");
-    dir
-}
+#[path = "common/process.rs"]
+mod process;
+use process::{rotorlink, scratch, stderr, stdout, Process, BIN};
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 temporary path")
@@ -66,95 +42,44 @@ fn activate(state: &Path, code: &Path) {
     );
 }
 
-/// A running `rotorlink aircraft`, its standard error read line by line on a thread; killed
-/// when dropped.
+/// A running `rotorlink aircraft` and the address it listens on; killed when dropped.
 struct Aircraft {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Vec<String>,
+    process: Process,
     at: SocketAddr,
 }
 
 impl Aircraft {
     /// `rotorlink aircraft --state STATE` on a free loopback port, with `extra` flags.
     fn start(state: &Path, extra: &[&str]) -> Aircraft {
-        let mut child = Command::new(BIN)
-            .args([
-                "aircraft",
-                "--state",
-                path(state),
-                "--listen",
-                "127.0.0.1:0",
-                "--video",
-                "1mbit",
-                "--log-size",
-                "64KiB",
-                "--clip-size",
-                "0",
-                "--duration",
-                "60s",
-            ])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary runs");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut aircraft = Aircraft {
-            child,
-            lines,
-            stderr: Vec::new(),
-            at: SocketAddr::from(([0, 0, 0, 0], 0)),
-        };
-        let line = aircraft.wait_for("aircraft: listening on ");
-        let addr = line.trim_start_matches("aircraft: listening on ");
-        aircraft.at = addr.parse().expect("the aircraft prints its address");
-        aircraft
+        let mut args = vec![
+            "aircraft",
+            "--state",
+            path(state),
+            "--listen",
+            "127.0.0.1:0",
+            "--video",
+            "1mbit",
+            "--log-size",
+            "64KiB",
+            "--clip-size",
+            "0",
+            "--duration",
+            "60s",
+        ];
+        args.extend_from_slice(extra);
+        let mut process = Process::start(&args);
+        let at = process.address("aircraft: listening on ");
+        Aircraft { process, at }
     }
 
     /// The first line of standard error, from here on, that starts with `prefix`.
     fn wait_for(&mut self, prefix: &str) -> String {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no '{prefix}' line; stderr: {:#?}", self.stderr));
-            self.stderr.push(line.clone());
-            if line.starts_with(prefix) {
-                return line;
-            }
-        }
+        self.process.wait_for(prefix)
     }
 
     /// Wait (at most `within`) for the aircraft to exit; its status.
     fn exit_status(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for the aircraft") {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the aircraft did not exit; stderr: {:#?}",
-                self.stderr
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Aircraft {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.exit_status(within)
     }
 }
 

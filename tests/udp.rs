@@ -3,97 +3,18 @@
 //! loss, moving a 10 MiB flight log over the storage channel alongside the stick commands,
 //! and a 64 MiB video clip, four times the link's send queue, under flow control.
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rotorlink");
+#[path = "common/process.rs"]
+mod process;
+use process::{Process, BIN};
+
 const LOG_SIZE: u64 = 10 << 20;
-
-/// A child process whose standard error is read on a thread, line by line.
-struct Process {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Vec<String>,
-}
-
-impl Process {
-    fn start(args: &[&str]) -> Process {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary runs");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Process {
-            child,
-            lines,
-            stderr: Vec::new(),
-        }
-    }
-
-    /// The address in the first standard-error line that starts with `prefix`
-    /// (`aircraft: listening on 127.0.0.1:PORT`, `proxy: 127.0.0.1:PORT -> ...`).
-    fn address(&mut self, prefix: &str) -> SocketAddr {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no '{prefix}' line; stderr: {:?}", self.stderr));
-            self.stderr.push(line.clone());
-            if let Some(rest) = line.strip_prefix(prefix) {
-                let addr = rest.split_whitespace().next().unwrap();
-                return addr.parse().unwrap();
-            }
-        }
-    }
-
-    /// Wait for the process (killing it after `within`) and collect its output.
-    fn finish(mut self, within: Duration) -> (Option<i32>, String, Vec<String>) {
-        let deadline = std::time::Instant::now() + within;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status.code();
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        let mut stdout = String::new();
-        if let Some(mut out) = self.child.stdout.take() {
-            out.read_to_string(&mut stdout).unwrap();
-        }
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-            self.stderr.push(line);
-        }
-        (status, stdout, std::mem::take(&mut self.stderr))
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn code_file(name: &str, code: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rotorlink-udp-{}", std::process::id()));
