@@ -86,8 +86,6 @@ pub enum HandshakeError {
     /// A replayed initiation: its ephemeral key was seen recently, or its timestamp is not
     /// later than the newest the aircraft accepted for its bond.
     Replayed,
-    /// The security code is wrong (the pairing or unlock attempt failed).
-    WrongCode,
     /// This remote has no bond: it must pair first.
     NotBonded,
     /// No response within the handshake timeout.
@@ -112,7 +110,6 @@ impl fmt::Display for HandshakeError {
             HandshakeError::Unexpected => "unexpected handshake message",
             HandshakeError::AuthenticationFailed => "handshake message failed verification",
             HandshakeError::Replayed => "replayed handshake initiation",
-            HandshakeError::WrongCode => "wrong security code",
             HandshakeError::NotBonded => "not linked to an aircraft: pair first",
             HandshakeError::Timeout => "handshake timed out",
             HandshakeError::Store => "attempt counter unavailable",
