@@ -72,6 +72,9 @@ const STARTUP_GAIN: f64 = 2.885;
 const STARTUP_FLAT_SAMPLES: u8 = 5;
 /// Startup's in-flight cap, in bandwidth-delay products.
 const STARTUP_CAP_GAIN: f64 = STARTUP_GAIN;
+/// The in-flight cap's gain while no queue shows (BBR's `cwnd_gain` in ProbeBW): room for
+/// feedback a fade on the return path delayed or lost.
+const LATE_FEEDBACK_CAP_GAIN: f64 = 2.0;
 /// ProbeBw's gains, one phase per minimum round trip: probe up, go down, cruise.
 const PROBE_GAINS: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
 /// The phases of `PROBE_GAINS` that are not cruising.
@@ -296,12 +299,15 @@ impl PathModel {
     }
 
     /// The most the path should hold, plus what the receiver holds before it reports. In
-    /// startup, twice the bandwidth-delay product, so the rate can double each round trip
-    /// (startup ends as soon as a queue builds). Otherwise the BDP times the pacing gain
-    /// when probing up (at least 1): enough to keep the radio busy, and no more, so any
-    /// queue left after a probe drains and the radio's queue stays a few milliseconds long
-    /// (a queue is what telemetry would wait behind). No limit before the first round trip
-    /// is known.
+    /// startup, 2.885 bandwidth-delay products, so the rate can double each round trip
+    /// (startup ends as soon as a queue builds). Otherwise, while the latest round trip
+    /// shows no queue, two BDPs: the pacer sets the rate, and the cap only lets sending go
+    /// on while feedback is late or lost (a fade on the return path), which a tighter cap
+    /// turned into a stall of the whole path. Once a round trip shows a queue (the radio
+    /// got slower, or a probe filled it), the BDP times the pacing gain when probing up (at
+    /// least 1): enough to keep the radio busy and no more, so the queue drains and stays a
+    /// few milliseconds long (a queue is what telemetry waits behind). No limit before the
+    /// first round trip is known.
     fn in_flight_cap(&self) -> u64 {
         let bottleneck = self.bottleneck();
         match self.min_rtt {
@@ -314,6 +320,8 @@ impl PathModel {
                     + f64::from(FEEDBACK_EVERY) * FRAME_BYTES;
                 let gain = if matches!(self.phase, Phase::Startup { .. }) {
                     STARTUP_CAP_GAIN
+                } else if self.queue_since.is_none() {
+                    self.gain().max(LATE_FEEDBACK_CAP_GAIN)
                 } else {
                     self.gain().max(1.0)
                 };
@@ -880,13 +888,46 @@ impl Receipts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     const MTU: usize = 1400;
+
+    /// The simulated path of these tests: a bottleneck fed as fast as the pacer allows.
+    #[derive(Clone, Copy)]
+    struct Radio {
+        rate_bps: f64,
+        /// One way, each way.
+        delay: Duration,
+        /// Every `lose_every`th frame is lost after the bottleneck (0: none).
+        lose_every: u64,
+        /// The radio carries nothing from `.0` to `.1` (seconds) but holds what it was
+        /// given, and sends it on afterwards.
+        stall: Option<(u64, u64)>,
+        /// Feedback that would reach the sender in this span is lost (a fade on the return
+        /// path).
+        fade: Option<(Duration, Duration)>,
+    }
+
+    impl Radio {
+        fn new(rate_bps: f64, delay: Duration, lose_every: u64) -> Self {
+            Radio {
+                rate_bps,
+                delay,
+                lose_every,
+                stall: None,
+                fade: None,
+            }
+        }
+    }
 
     /// A bottleneck of `rate_bps` with `delay` each way and random loss every `lose_every`
     /// frames (0: none), fed as fast as the pacer allows for `secs`; returns the model.
     fn run(rate_bps: f64, delay: Duration, lose_every: u64, secs: u64) -> PathModel {
-        run_with_stall(rate_bps, delay, lose_every, Duration::from_secs(secs), None)
+        fly(
+            Radio::new(rate_bps, delay, lose_every),
+            Duration::from_secs(secs),
+        )
+        .0
     }
 
     /// As [`run`], and the radio carries nothing from `stall.0` to `stall.1` (seconds) but
@@ -898,6 +939,23 @@ mod tests {
         until: Duration,
         stall: Option<(u64, u64)>,
     ) -> PathModel {
+        let radio = Radio {
+            stall,
+            ..Radio::new(rate_bps, delay, lose_every)
+        };
+        fly(radio, until).0
+    }
+
+    /// Feed `radio` until `until`: the model, and when each frame reached the receiver.
+    fn fly(radio: Radio, until: Duration) -> (PathModel, Vec<Timestamp>) {
+        let Radio {
+            rate_bps,
+            delay,
+            lose_every,
+            stall,
+            fade,
+        } = radio;
+        let mut arrivals = Vec::new();
         let mut model = PathModel::new(Timestamp::ZERO);
         let mut now = Timestamp::ZERO;
         let step = Duration::from_micros(100);
@@ -931,6 +989,7 @@ mod tests {
                 let Some((at, c)) = in_transit.pop_front() else {
                     break;
                 };
+                arrivals.push(at);
                 frames += 1;
                 bytes += MTU as u64;
                 unreported += 1;
@@ -949,7 +1008,13 @@ mod tests {
                         lost,
                         loss_runs: lost,
                     };
-                    feedback_due.push_back((at + delay, f));
+                    let back = at + delay;
+                    let faded = fade.is_some_and(|(from, to)| {
+                        (from..to).contains(&back.saturating_since(Timestamp::ZERO))
+                    });
+                    if !faded {
+                        feedback_due.push_back((back, f));
+                    }
                 }
             }
             while feedback_due.front().is_some_and(|(at, _)| *at <= now) {
@@ -960,7 +1025,7 @@ mod tests {
             }
             now = now + step;
         }
-        model
+        (model, arrivals)
     }
 
     fn assert_near(what: &str, got: f64, want: f64, tolerance: f64) {
@@ -1103,6 +1168,25 @@ mod tests {
             let model = run_with_stall(5e6, Duration::from_millis(15), 5, until, None);
             assert_near("bottleneck", model.bottleneck(), 5e6, 0.1);
         }
+    }
+
+    #[test]
+    fn feedback_lost_on_the_return_path_does_not_stall_the_sender() {
+        // Cruising on a 5 Mbit/s radio, 5 ms each way, the return path loses every feedback
+        // frame for 30 ms (a fade of 8 datagrams on a return path that carries acks and
+        // feedback only). No queue shows, so the cap leaves the sender room to go on at its
+        // rate until feedback comes back; the radio stays busy.
+        let rate = 5e6;
+        let fade = (Duration::from_millis(3000), Duration::from_millis(3030));
+        let radio = Radio {
+            fade: Some(fade),
+            ..Radio::new(rate, Duration::from_millis(5), 0)
+        };
+        let (_, arrivals) = fly(radio, Duration::from_millis(3200));
+        let window = Timestamp::from_millis(3000)..Timestamp::from_millis(3100);
+        let carried = arrivals.iter().filter(|at| window.contains(at)).count();
+        let carried_bps = (carried * MTU * 8) as f64 / 0.1;
+        assert_near("carried through the fade", carried_bps, rate, 0.05);
     }
 
     #[test]
