@@ -57,7 +57,8 @@ const PERSISTENT_QUEUE_THRESHOLD: Duration = Duration::from_millis(5);
 const STARTUP_QUEUE_THRESHOLD: Duration = Duration::from_millis(6);
 /// The shortest arrival span a rate sample is measured over.
 const MIN_SAMPLE_SPAN: Duration = Duration::from_millis(30);
-/// The same in startup, where finding the rate fast matters more than a precise one.
+/// The same in startup, where finding the rate fast matters more than a precise one: a
+/// sample shows a new rate as soon as feedback for frames sent at it comes back.
 const MIN_STARTUP_SAMPLE_SPAN: Duration = Duration::from_millis(10);
 /// Rate samples the bottleneck estimate is the maximum of (about ten round trips).
 const RATE_WINDOW: usize = 10;
@@ -67,11 +68,13 @@ const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
 const MIN_RTT_SAMPLE: Duration = Duration::from_micros(1);
 /// Startup's pacing gain, 2/ln 2, doubles the rate every round trip.
 const STARTUP_GAIN: f64 = 2.885;
-/// Startup ends on the next sample without 25 % growth after this many in a row (two
-/// samples a round trip: about three round trips).
-const STARTUP_FLAT_SAMPLES: u8 = 5;
-/// Startup's in-flight cap, in bandwidth-delay products.
-const STARTUP_CAP_GAIN: f64 = STARTUP_GAIN;
+/// Startup ends at a sample this many times slower than its frames were sent.
+const STARTUP_SATURATION: f64 = 1.5;
+/// Startup ends after this many round trips in a row without 25 % growth (BBR's).
+const STARTUP_FLAT_ROUNDS: u8 = 3;
+/// Startup's in-flight cap, in bandwidth-delay products (BBRv3's): the queue the last
+/// round trip of startup builds, before feedback shows the rate found, is at most one BDP.
+const STARTUP_CAP_GAIN: f64 = 2.0;
 /// The in-flight cap's gain while no queue shows (BBR's `cwnd_gain` in ProbeBW): room for
 /// feedback a fade on the return path delayed or lost.
 const LATE_FEEDBACK_CAP_GAIN: f64 = 2.0;
@@ -120,7 +123,14 @@ struct Anchor {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     /// Growing until the rate stops growing or a queue builds.
-    Startup { best: f64, flat_samples: u8 },
+    Startup {
+        /// The bottleneck when the rate last grew by a quarter.
+        best: f64,
+        /// Round trips since then.
+        flat_rounds: u8,
+        /// Feedback for this counter ends the round trip.
+        round_end: u64,
+    },
     /// Emptying the queue startup built.
     Drain,
     /// Emptying the queue a radio that got slower built while cruising: the down phase's
@@ -259,7 +269,8 @@ impl PathModel {
             settled_from: None,
             phase: Phase::Startup {
                 best: 0.0,
-                flat_samples: 0,
+                flat_rounds: 0,
+                round_end: 0,
             },
             cycle_min_rtt: None,
             standing_queue: Duration::ZERO,
@@ -299,7 +310,7 @@ impl PathModel {
     }
 
     /// The most the path should hold, plus what the receiver holds before it reports. In
-    /// startup, 2.885 bandwidth-delay products, so the rate can double each round trip
+    /// startup, two bandwidth-delay products, so the rate can double each round trip
     /// (startup ends as soon as a queue builds). Otherwise, while the latest round trip
     /// shows no queue, two BDPs: the pacer sets the rate, and the cap only lets sending go
     /// on while feedback is late or lost (a fade on the return path), which a tighter cap
@@ -511,8 +522,9 @@ impl PathModel {
         // A sample spans at least a round trip, and once past startup 30 ms: the radio's
         // jitter (a few ms) must not turn into a rate the maximum filter would keep.
         let min_span = if matches!(self.phase, Phase::Startup { .. }) {
-            // Two samples a round trip: startup follows its own growth closely.
-            (min_rtt / 2).max(MIN_STARTUP_SAMPLE_SPAN)
+            // Startup follows its own growth as soon as feedback shows it: the rate it
+            // paces at is a sample's ceiling anyway (the send span).
+            MIN_STARTUP_SAMPLE_SPAN
         } else {
             min_rtt.max(MIN_SAMPLE_SPAN)
         };
@@ -581,7 +593,16 @@ impl PathModel {
         }
         // Startup ends on a shorter queue than the one that makes samples count only what
         // arrived: every millisecond of it is one telemetry waits behind.
-        self.end_startup(app_limited, self.queue_longer_than(STARTUP_QUEUE_THRESHOLD));
+        // The frames of this span arrived spread out over a longer span than they were
+        // sent in: the bottleneck is found, and a queue is building (a round trip before
+        // the round trips show it). Loss does not spread arrivals; a queue does.
+        let offered = (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0 / send_span;
+        let saturated = !app_limited && offered > STARTUP_SATURATION * sent_rate;
+        self.end_startup(
+            here.largest,
+            app_limited,
+            saturated || self.queue_longer_than(STARTUP_QUEUE_THRESHOLD),
+        );
     }
 
     /// The loss the receiver found once reordering settled, when it judged enough
@@ -640,27 +661,47 @@ impl PathModel {
         };
     }
 
-    /// Startup ends when a queue builds or the rate stopped growing (a new sample).
-    fn end_startup(&mut self, app_limited: bool, queueing: bool) {
+    /// Startup ends when a queue builds (a new sample), or when the rate stopped growing:
+    /// checked once a round trip, when feedback reaches `round_end`, the first counter
+    /// sent after the previous check (a frame sent at a new rate shows it a round trip
+    /// later, however many samples come in between).
+    fn end_startup(&mut self, largest: u64, app_limited: bool, queueing: bool) {
         let bottleneck = self.bottleneck();
-        let Phase::Startup { best, flat_samples } = self.phase else {
+        let Phase::Startup {
+            best,
+            flat_rounds,
+            round_end,
+        } = self.phase
+        else {
             return;
         };
-        self.phase = if queueing {
-            Phase::Drain
-        } else if bottleneck >= best * 1.25 {
+        if queueing {
+            self.phase = Phase::Drain;
+            return;
+        }
+        if largest < round_end {
+            return;
+        }
+        let round_end = self.first + self.sent.len() as u64;
+        self.phase = if bottleneck >= best * 1.25 {
             Phase::Startup {
                 best: bottleneck,
-                flat_samples: 0,
+                flat_rounds: 0,
+                round_end,
             }
         } else if app_limited {
-            Phase::Startup { best, flat_samples }
-        } else if flat_samples >= STARTUP_FLAT_SAMPLES {
+            Phase::Startup {
+                best,
+                flat_rounds,
+                round_end,
+            }
+        } else if flat_rounds + 1 >= STARTUP_FLAT_ROUNDS {
             Phase::Drain
         } else {
             Phase::Startup {
                 best,
-                flat_samples: flat_samples + 1,
+                flat_rounds: flat_rounds + 1,
+                round_end,
             }
         };
     }
@@ -1187,6 +1228,20 @@ mod tests {
         let carried = arrivals.iter().filter(|at| window.contains(at)).count();
         let carried_bps = (carried * MTU * 8) as f64 / 0.1;
         assert_near("carried through the fade", carried_bps, rate, 0.05);
+    }
+
+    #[test]
+    fn startup_finds_a_long_paths_rate_and_stops_within_four_round_trips() {
+        // 20 Mbit/s, 75 ms each way. From 4 Mbit/s, tripling every round trip reaches the
+        // rate in two; the sample that first shows it (its frames arrived spread out over
+        // longer than they were sent in) also ends startup, a round trip before the round
+        // trips show the queue, which the radio's buffer would then have to hold.
+        let (m, _) = fly(
+            Radio::new(20e6, Duration::from_millis(75), 0),
+            Duration::from_millis(560),
+        );
+        assert_near("bottleneck", m.bottleneck(), 20e6, 0.1);
+        assert!(!matches!(m.phase, Phase::Startup { .. }), "{:?}", m.phase);
     }
 
     #[test]
