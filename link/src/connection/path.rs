@@ -591,11 +591,12 @@ impl PathModel {
                 until: now + down_length(self.min_rtt(), self.queue_now()),
             };
         }
-        // Startup ends on a shorter queue than the one that makes samples count only what
-        // arrived: every millisecond of it is one telemetry waits behind.
-        // The frames of this span arrived spread out over a longer span than they were
-        // sent in: the bottleneck is found, and a queue is building (a round trip before
-        // the round trips show it). Loss does not spread arrivals; a queue does.
+        // Startup ends when the frames of this span arrived spread out over a longer span
+        // than they were sent in: the bottleneck is found, and a queue is building (a round
+        // trip before the round trips show it; loss does not spread arrivals out, nor does
+        // the radio's jitter by half). Or on a shorter queue than the one that makes
+        // samples count only what arrived: every millisecond of it is one telemetry waits
+        // behind.
         let offered = (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0 / send_span;
         let saturated = !app_limited && offered > STARTUP_SATURATION * sent_rate;
         self.end_startup(
