@@ -48,6 +48,10 @@ const STORAGE_ACK_EVERY: u32 = 2;
 
 /// How long after its last video frame an end still counts as sending video.
 const VIDEO_ACTIVITY: core::time::Duration = core::time::Duration::from_secs(1);
+/// The loss (as the path model reports it) from which storage sends tail copies: below it
+/// a lost tail segment is rare enough that a round trip more now and then costs less
+/// airtime than copying every tail.
+const TAIL_COPY_MIN_LOSS: f64 = 0.005;
 
 /// How often the video rate is measured against its budget.
 const VIDEO_RATE_INTERVAL: core::time::Duration = core::time::Duration::from_millis(200);
@@ -508,6 +512,14 @@ impl<P: AeadProvider> Connection<P> {
         self.video_out.queued() > 0
             || self.storage_out.queued() > 0
             || self.storage_out.retransmit_due(now)
+            || self.tail_copy_wanted()
+    }
+
+    /// Would a storage segment's tail copy go, if the pacer let it? Only on a path that
+    /// loses frames: on a clean one a copy would only take airtime from the radio's other
+    /// users.
+    fn tail_copy_wanted(&self) -> bool {
+        self.path.reported_loss() >= TAIL_COPY_MIN_LOSS && self.storage_out.tail_copy_wanted()
     }
 
     /// Messages waiting in `channel`'s send queue.
@@ -1292,6 +1304,12 @@ impl<P: AeadProvider> Connection<P> {
                 .next_new(now, max_plain, body, &mut self.pool)
             {
                 return Some((FrameType::Data, Some(Channel::Storage), n));
+            }
+            if self.tail_copy_wanted() {
+                if let Some(n) = self.storage_out.next_tail_copy(body) {
+                    self.stats.storage_tail_copies += 1;
+                    return Some((FrameType::Data, Some(Channel::Storage), n));
+                }
             }
         }
         // Here with the pacer willing, nothing paced could go (nothing queued, or storage

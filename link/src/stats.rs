@@ -55,6 +55,9 @@ pub struct Stats {
     pub storage_duplicates: u64,
     /// Reliable segments retransmitted.
     pub storage_retransmits: u64,
+    /// Copies of storage segments sent at the end of a transfer on a lossy path, in time
+    /// the radio would otherwise have been idle (not counted as retransmissions).
+    pub storage_tail_copies: u64,
     /// Acks sent.
     pub acks_sent: u64,
     /// Keepalives sent.

@@ -226,8 +226,8 @@ pub(crate) struct Outcome {
     pub(crate) longest_gap: Duration,
     /// Datagrams the sender put on the radio.
     pub(crate) datagrams_sent: u64,
-    /// Data retransmitted, in datagrams (rotorlink: segments retransmitted; quinn: packets
-    /// declared lost, whose data goes out again).
+    /// Data retransmitted, in datagrams (rotorlink: segments retransmitted and tail copies;
+    /// quinn: packets declared lost, whose data goes out again).
     pub(crate) retransmits: u64,
     /// The downlink (data direction) radio's counters.
     pub(crate) downlink: RadioStats,

@@ -58,6 +58,8 @@ struct InFlight {
     sacked: bool,
     /// Declared lost by RACK: to be retransmitted from then on.
     lost_at: Option<Timestamp>,
+    /// A tail copy of its latest transmission went (`next_tail_copy`).
+    copied: bool,
 }
 
 /// RFC 6298's round-trip estimator; its timeout is the probe timeout here.
@@ -162,6 +164,8 @@ pub(crate) struct ReliableSender {
     /// The earliest `lost_at` of a segment not yet retransmitted, kept so that the checks
     /// made for every datagram do not scan the window.
     earliest_lost: Option<Timestamp>,
+    /// No segment before this index of `inflight` waits for a tail copy.
+    copy_from: usize,
 }
 
 impl ReliableSender {
@@ -189,6 +193,7 @@ impl ReliableSender {
             tx_order: 0,
             newest_acked_tx: 0,
             earliest_lost: None,
+            copy_from: 0,
         }
     }
 
@@ -239,6 +244,8 @@ impl ReliableSender {
         seg.sent_at = now;
         seg.tx_order = self.tx_order;
         seg.lost_at = None;
+        seg.copied = false;
+        self.copy_from = self.copy_from.min(index);
         Some(seg.segment.len())
     }
 
@@ -313,8 +320,48 @@ impl ReliableSender {
             declared_lost: false,
             sacked: false,
             lost_at: None,
+            copied: false,
         });
         self.transmit(self.inflight.len() - 1, now, out)
+    }
+
+    /// Is no new data queued, and has a segment in flight not had its tail copy yet?
+    pub(crate) fn tail_copy_wanted(&self) -> bool {
+        self.queue.is_empty()
+            && self
+                .inflight
+                .iter()
+                .skip(self.copy_from)
+                .any(|s| !s.sacked && !s.copied)
+    }
+
+    /// Write into `out` a copy of the oldest unacknowledged segment whose latest
+    /// transmission has none yet, if no new data is queued.
+    ///
+    /// At the end of a transfer the radio has nothing new to carry while the last round
+    /// trip's segments are in flight, and on a lossy radio each lost one costs a round trip
+    /// more, each of them lost again with the same chance: at 20 % loss, a tail of a
+    /// thousand segments takes five round trips to complete. A copy sent in that idle time
+    /// makes both transmissions' loss needed to cost a round trip (4 % instead of 20 %).
+    /// The copy changes nothing RACK knows (its time and order stay the transmission's),
+    /// and its ack gives no RTT sample (Karn: the ack may be the copy's).
+    pub(crate) fn next_tail_copy(&mut self, out: &mut [u8]) -> Option<usize> {
+        if !self.queue.is_empty() {
+            return None;
+        }
+        let offset = self
+            .inflight
+            .iter()
+            .skip(self.copy_from)
+            .position(|s| !s.sacked && !s.copied)?;
+        let index = self.copy_from + offset;
+        self.copy_from = index + 1;
+        let seg = self.inflight.get_mut(index)?;
+        out.get_mut(..seg.segment.len())?
+            .copy_from_slice(&seg.segment);
+        seg.copied = true;
+        seg.retransmitted = true;
+        Some(seg.segment.len())
     }
 
     /// Does every range of `ack` lie within what was sent beyond its `next_expected`?
@@ -370,6 +417,7 @@ impl ReliableSender {
                 pool.give(seg.segment);
             }
         }
+        self.copy_from = self.copy_from.saturating_sub(acked);
         self.una = ack.next_expected;
         for range in ack.ranges() {
             let from = seq_diff(range.start, self.una) as usize;

@@ -609,7 +609,7 @@ impl PathModel {
     /// The loss the receiver found once reordering settled, when it judged enough
     /// counters lately to say; until then the ratio of arrivals to counters spanned (noisy,
     /// but unbiased); 0 before any feedback.
-    fn reported_loss(&self) -> f64 {
+    pub(crate) fn reported_loss(&self) -> f64 {
         if self.settled.counters >= MIN_SETTLED_COUNTERS {
             self.settled.loss()
         } else {

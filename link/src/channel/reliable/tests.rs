@@ -226,3 +226,47 @@ fn every_range_is_reported_within_a_few_acks_however_many_holes() {
     }
     assert_eq!(reported.into_iter().collect::<StdVec<_>>(), held);
 }
+
+#[test]
+fn the_tail_of_a_transfer_gets_one_copy_of_each_transmission_and_no_more() {
+    let cfg = config();
+    let mut tx = ReliableSender::new(&cfg);
+    let mut pool = BufPool::default();
+    let mut buf = [0u8; 200];
+    let t0 = Timestamp::ZERO;
+    let seq = |buf: &[u8], n: usize| SegmentHeader::parse(&buf[..n]).unwrap().0.seq;
+    // Six segments of 100 bytes, the last message still queued after the first five: no
+    // copy while new data waits.
+    tx.push(StdVec::from([1u8; 475]));
+    tx.push(StdVec::from([2u8; 50]));
+    for _ in 0..5 {
+        tx.next_new(t0, 100, &mut buf, &mut pool).unwrap();
+    }
+    assert!(!tx.tail_copy_wanted());
+    assert_eq!(tx.next_tail_copy(&mut buf), None);
+    tx.next_new(t0, 100, &mut buf, &mut pool).unwrap();
+    // Nothing new left. 1 and 4 are acknowledged (selectively): 0, 2, 3 and 5 get a copy
+    // each, in order, and the copies are the segments as sent.
+    let t1 = t0 + Duration::from_millis(20);
+    assert!(tx.on_ack(t1, &ack(0, &[(4, 1), (1, 1)]), &mut pool));
+    let mut copies = StdVec::new();
+    while let Some(n) = tx.next_tail_copy(&mut buf) {
+        copies.push(seq(&buf, n));
+    }
+    assert_eq!(copies, [0, 2, 3, 5]);
+    assert!(!tx.tail_copy_wanted());
+    // A copy is not a retransmission: RACK's timing stays the original's (2 and 3, sent
+    // before 4, are lost 20 ms * 9/8 after t0), and a retransmission gets a copy of its own.
+    let lost_at = t0 + Duration::from_micros(22_500);
+    assert_eq!(tx.poll_timeout(), Some(lost_at));
+    let n = tx.next_retransmit(lost_at, &mut buf).unwrap();
+    assert_eq!(seq(&buf, n), 0);
+    assert!(tx.tail_copy_wanted());
+    let n = tx.next_tail_copy(&mut buf).unwrap();
+    assert_eq!(seq(&buf, n), 0);
+    // Everything below 4 acknowledged: only 5 is left, and it has had its copy.
+    let t2 = lost_at + Duration::from_millis(20);
+    assert!(tx.on_ack(t2, &ack(5, &[]), &mut pool));
+    assert!(!tx.tail_copy_wanted());
+    assert_eq!(tx.next_tail_copy(&mut buf), None);
+}
