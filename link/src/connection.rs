@@ -1305,7 +1305,8 @@ impl<P: AeadProvider> Connection<P> {
             {
                 return Some((FrameType::Data, Some(Channel::Storage), n));
             }
-            if self.tail_copy_wanted() {
+            // `next_tail_copy` finds the segment itself: `tail_copy_wanted` would scan twice.
+            if self.path.reported_loss() >= TAIL_COPY_MIN_LOSS {
                 if let Some(n) = self.storage_out.next_tail_copy(body) {
                     self.stats.storage_tail_copies += 1;
                     return Some((FrameType::Data, Some(Channel::Storage), n));
