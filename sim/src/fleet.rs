@@ -360,8 +360,10 @@ impl Schedule {
 
     /// Hand `send` the messages due by `now`, each stamped with the time it is handed to
     /// the link (the latency measured is the links' and the network's, not the loop's
-    /// scheduling); returns how many it took that were due in the measured time. A link
-    /// not joined yet gets nothing.
+    /// scheduling); returns how many it took that carry a stamp in the measured time (the
+    /// receiver counts by the stamp too: a loop that falls behind hands over messages due
+    /// before the measured time with a stamp inside it). A link not joined yet gets
+    /// nothing.
     fn send_due(
         &mut self,
         now: Instant,
@@ -370,10 +372,11 @@ impl Schedule {
     ) -> u64 {
         let sent_at = now.saturating_duration_since(self.base).as_nanos() as u64;
         self.message[..8].copy_from_slice(&sent_at.to_be_bytes());
+        let stamped_in_measured_time = now >= self.base + WARM_UP;
         let mut measured = 0;
         while self.next <= now {
             if let Some(&key) = keys.get((self.index % self.links) as usize) {
-                if send(key, &self.message) && self.next >= self.base + WARM_UP {
+                if send(key, &self.message) && stamped_in_measured_time {
                     measured += 1;
                 }
             }
