@@ -430,6 +430,8 @@ impl<P: AeadProvider> Sealer<P> {
 }
 
 /// A link made with `Link::from_secret(secret)` and `config`: `role`, receiving on `local`.
+/// The events of its start (an aircraft's first video budget) are taken: the targets check
+/// the events that what they feed it produces.
 fn secret_link<P: AeadProvider>(
     role: Role,
     config: Config,
@@ -437,7 +439,7 @@ fn secret_link<P: AeadProvider>(
     (local, peer): (u32, u32),
     seed: u64,
 ) -> Link<P> {
-    Link::from_secret(
+    let mut link = Link::from_secret(
         role,
         config,
         &Secret::new(secret),
@@ -448,7 +450,9 @@ fn secret_link<P: AeadProvider>(
         &mut rng(seed),
         T0,
     )
-    .expect("the targets' configurations are valid")
+    .expect("the targets' configurations are valid");
+    while link.poll_event().is_some() {}
+    link
 }
 
 /// Largest data bytes of one storage segment in a datagram of the maximum size.

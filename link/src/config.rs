@@ -70,9 +70,10 @@ pub struct Config {
     /// off with `max_video_parity: 0`. The receiver needs no setting: every fragment says
     /// how many parity fragments its message has.
     pub video_fec: VideoFec,
-    /// Queued video that would wait longer than this at the pacing rate is dropped, oldest
-    /// whole message first, before any of it is sent (default 100 ms: about three frames
-    /// at 30 frames per second).
+    /// When the newest queued video message would wait longer than this at the pacing
+    /// rate before its first fragment goes (behind what is still unsent of the messages
+    /// before it), the oldest message nothing of which was sent is dropped (default 100 ms:
+    /// about three frames at 30 frames per second; a key frame takes about that long).
     pub video_max_queue_delay: Duration,
     /// Largest control message (default 128 bytes: stick commands are small, and it fits one
     /// frame at the minimum MTU).

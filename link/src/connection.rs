@@ -56,6 +56,28 @@ const TAIL_COPY_MIN_LOSS: f64 = 0.005;
 /// How often the video rate is measured against its budget.
 const VIDEO_RATE_INTERVAL: core::time::Duration = core::time::Duration::from_millis(200);
 
+/// A video budget is reported again at once when it moved by more than a tenth; when it
+/// moved by more than a fiftieth, once the last report is this old. An encoder kept a few
+/// percent under the radio for seconds wastes those percent of it (the estimate moves by
+/// a few percent as it finds the radio's rate again after a slowdown); one told of every
+/// wobble of the estimate would change its bitrate with every feedback frame.
+const VIDEO_BUDGET_REFRESH: core::time::Duration = core::time::Duration::from_millis(500);
+
+/// Is `budget` worth telling the application, `last` having been told `since_reported`
+/// ago (see [`VIDEO_BUDGET_REFRESH`])?
+fn video_budget_worth_reporting(
+    last: Option<u64>,
+    budget: u64,
+    since_reported: core::time::Duration,
+) -> bool {
+    let Some(last) = last else {
+        return true;
+    };
+    let moved = budget.abs_diff(last);
+    moved.saturating_mul(10) > last
+        || (since_reported >= VIDEO_BUDGET_REFRESH && moved.saturating_mul(50) > last)
+}
+
 /// The share of the bottleneck the video budget offers the encoder, in percent.
 const VIDEO_SHARE_PERCENT: u64 = 90;
 
@@ -137,6 +159,8 @@ pub(crate) struct Connection<P: AeadProvider> {
     receipts: Receipts,
     /// The video budget last reported to the application, bits per second.
     video_budget: Option<u64>,
+    /// When `video_budget` was last reported.
+    video_budget_at: Timestamp,
     /// Video was sent within the last second before this.
     video_active_until: Timestamp,
     /// Video bytes sent since `video_measured_at`, and the rate they made over the last
@@ -197,6 +221,7 @@ impl<P: AeadProvider> Connection<P> {
             path: PathModel::new(now),
             receipts: Receipts::default(),
             video_budget: None,
+            video_budget_at: now,
             video_active_until: now,
             video_bytes_measured: 0,
             video_measured_at: now,
@@ -266,6 +291,10 @@ impl<P: AeadProvider> Connection<P> {
             self.storage_unlocked = false;
         }
         self.log_send_secret();
+        // The encoder's first frame (a key frame, the largest) is sized for the rate the
+        // path starts at, not for the camera's: sent at the camera's it would hold the
+        // frames after it back for many times its own period.
+        self.update_video_budget(now);
     }
 
     /// The key log (`Config::log_traffic_secrets`): report the secret this end now sends
@@ -413,9 +442,11 @@ impl<P: AeadProvider> Connection<P> {
         self.path.estimate()
     }
 
-    /// Tell the application the video rate the radio carries, when it changed by a tenth.
+    /// Tell the application the video rate the radio carries, when it changed enough
+    /// ([`VIDEO_BUDGET_REFRESH`]).
     /// Video gets the bottleneck less a margin for the link's own frames, telemetry and
-    /// storage requests (it goes before storage in the send order, section 13).
+    /// storage requests (it goes before storage in the send order, section 13); before the
+    /// first rate sample, the rate the pacer starts at.
     fn update_video_budget(&mut self, now: Timestamp) {
         if !self.role.may_send(Channel::Video) {
             return;
@@ -427,10 +458,14 @@ impl<P: AeadProvider> Connection<P> {
             self.video_bytes_measured = 0;
             self.video_measured_at = now;
         }
-        let bottleneck = self.path.estimate().bottleneck_bps;
-        if bottleneck == 0 {
-            return;
-        }
+        let bottleneck = match self.path.estimate() {
+            PathEstimate {
+                bottleneck_bps: 0,
+                pacing_bps,
+                ..
+            } => pacing_bps,
+            estimate => estimate.bottleneck_bps,
+        };
         // Parity fragments ride inside the budget: the encoder is offered the share left
         // after the parity its frames will get at the loss reported now, sized by the last
         // frame it produced (before any, a 30 frames/s one filling the budget).
@@ -449,11 +484,10 @@ impl<P: AeadProvider> Connection<P> {
                 .video_fec
                 .data_share(count, loss, burst, self.config.max_video_parity);
         let budget = (gross as f64 * share) as u64;
-        if self
-            .video_budget
-            .is_none_or(|last| budget.abs_diff(last) * 10 > last)
-        {
+        let since_reported = now.saturating_since(self.video_budget_at);
+        if video_budget_worth_reporting(self.video_budget, budget, since_reported) {
             self.video_budget = Some(budget);
+            self.video_budget_at = now;
             self.push_event(Event::VideoBudget {
                 bits_per_second: budget,
             });
@@ -1449,5 +1483,40 @@ impl<P: AeadProvider> Connection<P> {
             | Timer::Pacing => {}
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::time::Duration;
+
+    #[test]
+    fn a_video_budget_is_reported_on_a_tenth_at_once_and_on_a_fiftieth_after_a_while() {
+        let soon = Duration::from_millis(100);
+        assert!(video_budget_worth_reporting(None, 1, soon));
+        assert!(video_budget_worth_reporting(Some(10_000), 11_001, soon));
+        assert!(video_budget_worth_reporting(Some(10_000), 8_999, soon));
+        assert!(!video_budget_worth_reporting(Some(10_000), 10_900, soon));
+        assert!(!video_budget_worth_reporting(
+            Some(10_000),
+            10_900,
+            VIDEO_BUDGET_REFRESH - soon
+        ));
+        assert!(video_budget_worth_reporting(
+            Some(10_000),
+            10_201,
+            VIDEO_BUDGET_REFRESH
+        ));
+        assert!(video_budget_worth_reporting(
+            Some(10_000),
+            9_799,
+            VIDEO_BUDGET_REFRESH
+        ));
+        assert!(!video_budget_worth_reporting(
+            Some(10_000),
+            10_200,
+            Duration::from_secs(60)
+        ));
     }
 }

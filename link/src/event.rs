@@ -206,7 +206,8 @@ pub enum Event {
     },
     /// The video rate the radio carries now (the sender's path estimate less a margin for
     /// the link's other traffic): set the encoder's bitrate to it. Reported on the end that
-    /// sends video when it changes by a tenth.
+    /// sends video as its session starts (from the rate the pacer starts at), then when it
+    /// changes by a tenth, or by a fiftieth half a second after the last report.
     VideoBudget {
         /// Bits per second of video.
         bits_per_second: u64,

@@ -376,6 +376,14 @@ fn session<P: AeadProvider>() {
     )
     .unwrap();
     assert_eq!(aircraft.config().keepalive_interval.as_millis(), 250);
+    // The encoder's first budget: 90 % of the rate the pacer starts at, 4 Mbit/s (no
+    // parity in this session).
+    expect_event(
+        &mut aircraft,
+        Event::VideoBudget {
+            bits_per_second: 3_600_000,
+        },
+    );
 
     // Control, remote -> aircraft, counter 0.
     let control = v.get("control_plaintext");
@@ -618,6 +626,10 @@ fn the_vectors_are_not_accepted_twice_or_altered() {
         t0,
     )
     .unwrap();
+    assert!(matches!(
+        aircraft.poll_event(),
+        Some(Event::VideoBudget { .. })
+    ));
     let control = v.get("control_datagram");
     for i in 0..control.len() {
         let mut bad = control.to_vec();

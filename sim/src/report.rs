@@ -981,6 +981,7 @@ mod tests {
             srtt: None,
             loss: 0.0,
             loss_burst: 1.0,
+            slowdowns: 0,
         };
         let aircraft = EndSummary::default()
             .with_path(estimate)

@@ -37,8 +37,8 @@ struct Outgoing {
     next_index: u32,
     count: u16,
     parity: u16,
-    /// Fragment data bytes it puts on the air, parity included.
-    wire_len: usize,
+    /// Fragment data bytes it has still to put on the air, parity included.
+    wire_left: usize,
 }
 
 impl Outgoing {
@@ -62,7 +62,7 @@ impl Outgoing {
 pub(crate) struct VideoSender {
     queue: VecDeque<Outgoing>,
     next_id: u32,
-    /// Fragment data bytes of the queued messages, parity included.
+    /// Fragment data bytes of the queued messages not sent yet, parity included.
     bytes: usize,
     encoder: FecEncoder,
     /// Data fragments of the last message queued (0 before the first).
@@ -81,9 +81,15 @@ impl VideoSender {
     }
 
     /// Drop the oldest message nothing of which was sent yet, if more than `max_bytes`
-    /// wait: a video frame that would arrive too late is better not sent. Returns its id.
+    /// wait to be sent before the newest one starts: a video frame that would arrive too
+    /// late is better not sent. Returns its id.
+    ///
+    /// What waits is counted, not what the queue ever held: a key frame half sent holds
+    /// the frames behind it back by its other half only, and the newest frame's own bytes
+    /// are not a wait (they go as soon as it starts).
     pub(crate) fn drop_stale(&mut self, max_bytes: usize, pool: &mut BufPool) -> Option<u32> {
-        if self.bytes <= max_bytes {
+        let newest = self.queue.back()?.wire_left;
+        if self.bytes.saturating_sub(newest) <= max_bytes {
             return None;
         }
         let i = self.queue.iter().position(|m| m.next_index == 0)?;
@@ -96,7 +102,7 @@ impl VideoSender {
     }
 
     fn release(&mut self, msg: Outgoing, pool: &mut BufPool) -> u32 {
-        self.bytes -= msg.wire_len;
+        self.bytes -= msg.wire_left;
         pool.give(msg.data);
         pool.give(msg.parity_data);
         msg.id
@@ -122,10 +128,10 @@ impl VideoSender {
             next_index: 0,
             count,
             parity,
-            wire_len: 0,
+            wire_left: 0,
         };
-        msg.wire_len = msg.data.len() + usize::from(parity) * msg.header(0).shard_len();
-        self.bytes += msg.wire_len;
+        msg.wire_left = msg.data.len() + usize::from(parity) * msg.header(0).shard_len();
+        self.bytes += msg.wire_left;
         self.last_count = count;
         self.queue.push_back(msg);
         id
@@ -168,6 +174,8 @@ impl VideoSender {
         out.get_mut(n..n + src.len())?.copy_from_slice(src);
         let len = n + src.len();
         msg.next_index += 1;
+        msg.wire_left = msg.wire_left.saturating_sub(src.len());
+        self.bytes = self.bytes.saturating_sub(src.len());
         if msg.next_index >= msg.end() {
             if let Some(done) = self.queue.pop_front() {
                 self.release(done, pool);
@@ -840,8 +848,11 @@ mod tests {
         // The first is partly sent: never dropped; the second is the newest: kept.
         assert_eq!(tx.drop_stale(0, &mut pool), None);
         tx.push(vec![3u8; 3000], 1000, 2);
-        assert_eq!(tx.drop_stale(0, &mut pool), Some(1));
-        assert_eq!(tx.bytes, 2 * 5000);
+        // What waits ahead of the newest: the first's unsent 4000 bytes and the second.
+        assert_eq!(tx.bytes, 4000 + 5000 + 5000);
+        assert_eq!(tx.drop_stale(9000, &mut pool), None);
+        assert_eq!(tx.drop_stale(8999, &mut pool), Some(1));
+        assert_eq!(tx.bytes, 4000 + 5000);
         let mut sent = 0;
         while tx.next_fragment(&mut buf, &mut pool).is_some() {
             sent += 1;

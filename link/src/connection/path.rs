@@ -75,6 +75,13 @@ const STARTUP_FLAT_ROUNDS: u8 = 3;
 /// Startup's in-flight cap, in bandwidth-delay products (BBRv3's): the queue the last
 /// round trip of startup builds, before feedback shows the rate found, is at most one BDP.
 const STARTUP_CAP_GAIN: f64 = 2.0;
+/// A sample of a radio kept busy throughout this far under the estimate is a slower radio,
+/// in any phase of the cycle: a tenth is above what the radio's jitter does to a sample
+/// (2 ms on a 30 ms span), and a radio that changes its modulation steps by more.
+const SLOWER_RADIO: f64 = 0.9;
+/// The pacing gain that unloads the queue a much slower radio built (it drains in twice
+/// its depth).
+const UNLOAD_GAIN_SLOWER: f64 = 0.5;
 /// The in-flight cap's gain while no queue shows (BBR's `cwnd_gain` in ProbeBW): room for
 /// feedback a fade on the return path delayed or lost.
 const LATE_FEEDBACK_CAP_GAIN: f64 = 2.0;
@@ -118,6 +125,8 @@ struct Anchor {
     sent_cumulative: u64,
     /// When the frame `largest` was sent.
     sent_at: Timestamp,
+    /// When the feedback reporting it came.
+    at: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -133,9 +142,14 @@ enum Phase {
     },
     /// Emptying the queue startup built.
     Drain,
-    /// Emptying the queue a radio that got slower built while cruising: the down phase's
-    /// gain, until the queue seen is gone.
-    Unload { until: Timestamp },
+    /// Emptying the queue a radio that got slower built: at `gain`, from `since` until the
+    /// round trips show the queue gone (at least a round trip later), or `until` at the
+    /// latest.
+    Unload {
+        since: Timestamp,
+        until: Timestamp,
+        gain: f64,
+    },
     /// Cruising at the estimate, probing up and draining in turn.
     ProbeBw { phase: usize, since: Timestamp },
 }
@@ -157,6 +171,9 @@ pub struct PathEstimate {
     /// Mean length of a run of consecutive lost frames, at least 1 (1 for independent
     /// losses; a fading radio loses frames in bursts).
     pub loss_burst: f64,
+    /// Times the model found the radio slower than its estimate (a queue that stayed) and
+    /// started again from what the radio delivered.
+    pub slowdowns: u64,
 }
 
 /// The sender's path model and pacer.
@@ -197,6 +214,11 @@ pub(crate) struct PathModel {
     /// Since when every round trip has shown a queue (`PERSISTENT_QUEUE_THRESHOLD`), if
     /// the latest does.
     queue_since: Option<Timestamp>,
+    /// Since when every round trip has shown a queue (as `queue_since`, but not restarted
+    /// when cruising starts): the radio has been busy since then.
+    busy_since: Option<Timestamp>,
+    /// Slowdowns found (`PathEstimate::slowdowns`).
+    slowdowns: u64,
     /// Counters up to this one were sent while the application had nothing more: rate
     /// samples that end at or before it may only raise the estimate.
     app_limited_until: Option<u64>,
@@ -275,6 +297,8 @@ impl PathModel {
             cycle_min_rtt: None,
             standing_queue: Duration::ZERO,
             queue_since: None,
+            busy_since: None,
+            slowdowns: 0,
             app_limited_until: None,
             tokens: INITIAL_BURST_BYTES,
             refilled: now,
@@ -290,7 +314,7 @@ impl PathModel {
         match self.phase {
             Phase::Startup { .. } => STARTUP_GAIN,
             Phase::Drain => 1.0 / STARTUP_GAIN,
-            Phase::Unload { .. } => PROBE_GAINS[DOWN],
+            Phase::Unload { gain, .. } => gain,
             Phase::ProbeBw { phase, .. } => PROBE_GAINS[phase],
         }
     }
@@ -512,6 +536,7 @@ impl PathModel {
             received_at_us: f.received_at_us,
             sent_cumulative: sent.cumulative,
             sent_at: sent.at,
+            at: now,
         };
         let Some(from) = self.anchor else {
             self.anchor = Some(here);
@@ -571,24 +596,57 @@ impl PathModel {
         if app_limited && sample < self.bottleneck() {
             return;
         }
-        // Cruising: the queue is not of our own making.
-        let settled = matches!(self.phase, Phase::ProbeBw { phase, .. } if phase >= CRUISE);
-        let slowed = self.queue_persists(now) && settled && !app_limited;
+        // The radio was busy throughout the span (every round trip since before it began
+        // showed a queue): what it carried over the arrival span is its rate now, whoever
+        // made the queue, and a rate well under the estimate is a slower radio in any
+        // phase. Counted as the sample above counts (frames lost at random as carried),
+        // over the arrival span alone: a span the sender stretched (sending under the
+        // radio's rate, its queue draining) must not read as a slower radio.
+        let busy_throughout = self.busy_since.is_some_and(|since| since <= from.at);
+        let carried = ((here.sent_cumulative - from.sent_cumulative) as f64)
+            .min(here.bytes.saturating_sub(from.bytes) as f64 / (1.0 - usual_loss));
+        let radio_rate = carried * 8.0 / (f64::from(span_us) / 1e6);
+        let cycling = matches!(self.phase, Phase::ProbeBw { .. } | Phase::Unload { .. });
+        let much_slower = busy_throughout
+            && cycling
+            && !app_limited
+            && radio_rate < SLOWER_RADIO * self.bottleneck();
+        // Or a queue stayed for a round trip while cruising at the estimate (the queue is
+        // not of our own making): the radio got slower, by a little or a lot.
+        let cruising = matches!(self.phase, Phase::ProbeBw { phase, .. } if phase >= CRUISE);
+        let slowed = much_slower || (self.queue_persists(now) && cruising && !app_limited);
         if slowed {
-            // A queue stayed for a round trip while cruising at the estimate: the radio got
-            // slower. What it delivers now is the estimate, not the maximum of the last
+            // What the radio delivers now is the estimate, not the maximum of the last
             // second.
             self.samples.clear();
+            self.slowdowns += 1;
         }
         if self.samples.len() == RATE_WINDOW {
             self.samples.pop_front();
         }
-        self.samples.push_back(sample);
+        self.samples.push_back(if slowed && busy_throughout {
+            radio_rate
+        } else {
+            sample
+        });
         if slowed {
-            // And the queue it built goes first: at the down phase's gain (a quarter under
-            // the rate) a queue of q drains in 4 q.
+            // And the queue it built goes first, then cruising resumes at the new estimate.
+            // After a small correction at the down phase's gain (a quarter under the rate,
+            // a queue of q drains in 4 q); after a large one at half the rate (it drains
+            // in 2 q, and the queue grew all the time the change took to show), until the
+            // round trips show it gone.
+            let (gain, length) = if much_slower {
+                (UNLOAD_GAIN_SLOWER, self.min_rtt() + self.queue_now() * 4)
+            } else {
+                (
+                    PROBE_GAINS[DOWN],
+                    down_length(self.min_rtt(), self.queue_now()),
+                )
+            };
             self.phase = Phase::Unload {
-                until: now + down_length(self.min_rtt(), self.queue_now()),
+                since: now,
+                until: now + length,
+                gain,
             };
         }
         // Startup ends when the frames of this span arrived spread out over a longer span
@@ -655,11 +713,9 @@ impl PathModel {
         // one, and the frames at its end wait that long.
         let burst = Duration::from_secs_f64(self.burst_bytes() * 8.0 / self.bottleneck().max(1.0));
         let threshold = PERSISTENT_QUEUE_THRESHOLD.max(burst * 2);
-        self.queue_since = if self.queue_longer_than(threshold) {
-            Some(self.queue_since.unwrap_or(now))
-        } else {
-            None
-        };
+        let queued = self.queue_longer_than(threshold);
+        self.queue_since = queued.then(|| self.queue_since.unwrap_or(now));
+        self.busy_since = queued.then(|| self.busy_since.unwrap_or(now));
     }
 
     /// Startup ends when a queue builds (a new sample), or when the rate stopped growing:
@@ -720,8 +776,10 @@ impl PathModel {
                     self.enter_probe_phase(now, CRUISE);
                 }
             }
-            Phase::Unload { until } => {
-                if now >= until {
+            Phase::Unload { since, until, .. } => {
+                let drained = now.saturating_since(since) >= min_rtt
+                    && self.queue_now() <= PERSISTENT_QUEUE_THRESHOLD;
+                if now >= until || drained {
                     self.enter_probe_phase(now, CRUISE);
                 }
             }
@@ -765,6 +823,7 @@ impl PathModel {
             srtt: self.srtt,
             loss: self.reported_loss(),
             loss_burst: self.settled.burst(),
+            slowdowns: self.slowdowns,
         }
     }
 }
@@ -948,6 +1007,8 @@ mod tests {
         /// Feedback that would reach the sender in this span is lost (a fade on the return
         /// path).
         fade: Option<(Duration, Duration)>,
+        /// From `.0` on, the radio carries `.1` bit/s (its modulation changed).
+        step: Option<(Duration, f64)>,
     }
 
     impl Radio {
@@ -958,6 +1019,7 @@ mod tests {
                 lose_every,
                 stall: None,
                 fade: None,
+                step: None,
             }
         }
     }
@@ -996,6 +1058,7 @@ mod tests {
             lose_every,
             stall,
             fade,
+            step: rate_step,
         } = radio;
         let mut arrivals = Vec::new();
         let mut model = PathModel::new(Timestamp::ZERO);
@@ -1013,8 +1076,12 @@ mod tests {
         while now < end {
             while model.may_send(now) {
                 model.on_sent(now, counter, MTU);
-                let serialise = Duration::from_secs_f64(MTU as f64 * 8.0 / rate_bps);
                 free_at = free_at.max(now);
+                let rate_bps = match rate_step {
+                    Some((at, rate)) if free_at.saturating_since(Timestamp::ZERO) >= at => rate,
+                    _ => rate_bps,
+                };
+                let serialise = Duration::from_secs_f64(MTU as f64 * 8.0 / rate_bps);
                 if let Some((from, to)) = stall {
                     let (from, to) = (Duration::from_secs(from), Duration::from_secs(to));
                     if (from..to).contains(&free_at.saturating_since(Timestamp::ZERO)) {
@@ -1208,6 +1275,37 @@ mod tests {
         for ms in [700, 1000, 1500] {
             let until = Duration::from_millis(ms);
             let model = run_with_stall(5e6, Duration::from_millis(15), 5, until, None);
+            assert_near("bottleneck", model.bottleneck(), 5e6, 0.1);
+        }
+    }
+
+    #[test]
+    fn a_radio_that_halves_is_found_in_any_phase_of_the_cycle() {
+        // The halving falls in turn in every phase of the probing cycle (about 110 ms on
+        // this radio). Found only while cruising, one that falls in the up or down phase
+        // waited for the cycle to come round (up to 150 ms) while the queue grew by a
+        // millisecond every millisecond. And the queue it built is gone 200 ms after the
+        // halving, the estimate at the new rate.
+        let found = Duration::from_millis(100);
+        let drained = Duration::from_millis(200);
+        for k in 0..12 {
+            let at = Duration::from_millis(2000 + 10 * k);
+            let radio = Radio {
+                step: Some((at, 5e6)),
+                ..Radio::new(10e6, Duration::from_millis(5), 0)
+            };
+            let (model, _) = fly(radio, at + found);
+            assert!(
+                model.bottleneck() < 6e6 && model.slowdowns >= 1,
+                "halving at {at:?}: {:.2} Mbit/s {found:?} later",
+                model.bottleneck() / 1e6
+            );
+            let (model, _) = fly(radio, at + drained);
+            assert!(
+                model.queue_now() < PERSISTENT_QUEUE_THRESHOLD,
+                "halving at {at:?}: a queue of {:?} {drained:?} later",
+                model.queue_now()
+            );
             assert_near("bottleneck", model.bottleneck(), 5e6, 0.1);
         }
     }

@@ -351,6 +351,8 @@ fn keepalives_link_loss_and_recovery() {
 fn close_is_authenticated_and_final() {
     let (mut air, mut rc) = pair();
     let t = Timestamp::ZERO;
+    // The aircraft's first event is its encoder's first budget.
+    assert!(matches!(air.poll_event(), Some(Event::VideoBudget { .. })));
     rc.close(CloseCode(7));
     // Three copies of the close frame (a lost one would leave the peer to its link-loss
     // timeout), each with its own counter.
@@ -427,6 +429,7 @@ fn counter_exhaustion_ends_the_session_instead_of_reusing_a_nonce() {
     };
     let (mut air, _rc) = pair_with(config);
     let t = Timestamp::ZERO;
+    assert!(matches!(air.poll_event(), Some(Event::VideoBudget { .. })));
     for _ in 0..10 {
         let _ = air.send(Channel::Telemetry, b"x");
     }
@@ -809,4 +812,29 @@ fn in_place_errors_are_typed_and_change_nothing() {
         rc.handle_datagram_in_place(t, from(&rc), &mut again),
         Err(Error::Replayed(crate::ReplayError::Duplicate))
     );
+}
+
+#[test]
+fn the_aircraft_reports_a_video_budget_as_its_session_starts() {
+    // Before any feedback measured the path: the rate the pacer starts at, less the
+    // margin and the parity, so that the encoder's first frame (a key frame) is not sized
+    // for the camera's bitrate.
+    let (mut aircraft, mut remote) = pair();
+    let budgets = |link: &mut Link| {
+        core::iter::from_fn(|| link.poll_event())
+            .filter_map(|e| match e {
+                Event::VideoBudget { bits_per_second } => Some(bits_per_second),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = budgets(&mut aircraft);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let pacing = aircraft.path_estimate().pacing_bps;
+    assert!(
+        first[0] > pacing / 2 && first[0] < pacing,
+        "{first:?} of {pacing}"
+    );
+    // The remote sends no video: no budget.
+    assert!(budgets(&mut remote).is_empty());
 }
