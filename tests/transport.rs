@@ -117,8 +117,6 @@ fn radio(rate_bps: u64, steps: &[(u64, u64)], loss: f64, jitter: Duration) -> Ch
 /// A flight of `secs` with the camera asking 20 Mbit/s, over `uplink` and `downlink`.
 fn flight(secs: u64, uplink: ChannelConfig, downlink: ChannelConfig) -> Scenario {
     Scenario {
-        // With other seeds the saturated flights below have a second in which video carries
-        // under 80 % of what telemetry leaves (10 of seeds 1 to 12; BENCHMARKS.md, issue 13).
         seed: 13,
         duration: Duration::from_secs(secs),
         uplink,
@@ -206,7 +204,11 @@ fn the_capacity_estimate_and_the_encoder_follow_a_step_down_and_up() {
     assert!(failures.is_empty(), "{}\n{report}", failures.join("\n"));
 }
 
-/// Fly a saturated downlink: a radio of 10 Mbit/s each way (the downlink changing as
+/// The seeds the saturated flights are judged over: a figure that holds on one seed only
+/// is luck (the video share once held on seed 13 alone; BENCHMARKS.md, issue 13).
+const SEEDS: std::ops::RangeInclusive<u64> = 1..=13;
+
+/// Fly a saturated downlink (the radio's draws from `seed`): a radio of 10 Mbit/s each way (the downlink changing as
 /// `steps` say, in seconds and bit/s), no random loss, 5 ms one way with 2 ms of jitter, the
 /// camera asking 20 Mbit/s and the flight log downloading. What falls short of the issue's
 /// targets, one line each, and the report:
@@ -220,14 +222,17 @@ fn the_capacity_estimate_and_the_encoder_follow_a_step_down_and_up() {
 ///   capacity;
 /// - the download makes progress (its segments reach the remote) in each of those seconds
 ///   until it is complete.
-fn saturated(secs: u64, steps: &[(u64, u64)]) -> (Vec<String>, Report) {
+fn saturated(seed: u64, secs: u64, steps: &[(u64, u64)]) -> (Vec<String>, Report) {
     let jitter = Duration::from_millis(2);
     let capacity = 10 * MBIT;
-    let s = flight(
-        secs,
-        radio(capacity, &[], 0.0, jitter),
-        radio(capacity, steps, 0.0, jitter),
-    );
+    let s = Scenario {
+        seed,
+        ..flight(
+            secs,
+            radio(capacity, &[], 0.0, jitter),
+            radio(capacity, steps, 0.0, jitter),
+        )
+    };
     let mut uplink_dropped = 0;
     let mut control = (0, 0);
     let (report, samples) = fly(&s, |m| {
@@ -292,35 +297,49 @@ fn saturated(secs: u64, steps: &[(u64, u64)]) -> (Vec<String>, Report) {
     (failures, report)
 }
 
-/// The downlink saturated at a steady 10 Mbit/s (see [`saturated`] for what is checked).
+/// The downlink saturated at a steady 10 Mbit/s (see [`saturated`] for what is checked), on
+/// every one of [`SEEDS`].
 #[test]
 fn a_saturated_radio_keeps_control_and_telemetry_fast_and_shares_the_rest() {
-    let (failures, report) = saturated(7, &[]);
-    assert!(failures.is_empty(), "{}\n{report}", failures.join("\n"));
+    for seed in SEEDS {
+        let (failures, report) = saturated(seed, 7, &[]);
+        assert!(
+            failures.is_empty(),
+            "seed {seed}:\n{}\n{report}",
+            failures.join("\n")
+        );
+    }
 }
 
 /// The saturated downlink halves to 5 Mbit/s at 4 s and comes back to 10 at 7 s.
 const HALVES: [(u64, u64); 2] = [(4, 5 * MBIT), (7, 10 * MBIT)];
 
 /// Through the changes of [`HALVES`], control is never refused, video takes what telemetry
-/// leaves within 2 s of each change and the download goes on (see [`saturated`]); the
-/// latency bound is the next test's.
+/// leaves within 2 s of each change and the download goes on (see [`saturated`]), on every
+/// one of [`SEEDS`]; the latency bound is the next test's.
 #[test]
 fn a_saturated_radio_that_halves_and_recovers_keeps_video_and_the_download_going() {
-    let (failures, report) = saturated(10, &HALVES);
-    let failures: Vec<_> = failures
-        .into_iter()
-        .filter(|f| !f.starts_with("telemetry p99") && !f.starts_with("control p99"))
-        .collect();
-    assert!(failures.is_empty(), "{}\n{report}", failures.join("\n"));
+    for seed in SEEDS {
+        let (failures, report) = saturated(seed, 10, &HALVES);
+        let failures: Vec<_> = failures
+            .into_iter()
+            .filter(|f| !f.starts_with("telemetry p99") && !f.starts_with("control p99"))
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "seed {seed}:\n{}\n{report}",
+            failures.join("\n")
+        );
+    }
 }
 
 /// The same flight, with the latency bound through the changes too.
 #[test]
-#[ignore = "not met yet: the queue a halving builds is found ~60 ms late and then drained \
-            (telemetry p99 24.1 ms against 22 ms); issue 13 stays open for it"]
+#[ignore = "not met yet: a halving is found up to 100 ms after it and its queue then drained \
+            (telemetry p99 23.4 ms against 22 ms here; 21.5 to 28.1 ms over seeds 1 to 13); \
+            issue 13 stays open for it"]
 fn a_saturated_radio_that_halves_and_recovers_keeps_telemetry_fast() {
-    let (failures, report) = saturated(10, &HALVES);
+    let (failures, report) = saturated(13, 10, &HALVES);
     assert!(failures.is_empty(), "{}\n{report}", failures.join("\n"));
 }
 

@@ -78,6 +78,15 @@ fn video_budget_worth_reporting(
         || (since_reported >= VIDEO_BUDGET_REFRESH && moved.saturating_mul(50) > last)
 }
 
+/// Does a frame of `frame_type` make the receiver's feedback due (PROTOCOL.md 34.1)? Not a
+/// `Feedback` (feedback on feedback would never end), nor an `Ack`: like QUIC's ACK-only
+/// packets, an ack tells the sender of a transfer nothing it needs feedback on, and
+/// feedback on every few acks took about 1 % of a narrow downlink from the transfer
+/// itself.
+fn elicits_feedback(frame_type: FrameType) -> bool {
+    !matches!(frame_type, FrameType::Feedback | FrameType::Ack)
+}
+
 /// The share of the bottleneck the video budget offers the encoder, in percent.
 const VIDEO_SHARE_PERCENT: u64 = 90;
 
@@ -814,7 +823,7 @@ impl<P: AeadProvider> Connection<P> {
                 }
             }
         }
-        let eliciting = header.frame_type != FrameType::Feedback;
+        let eliciting = elicits_feedback(header.frame_type);
         self.receipts
             .on_frame(now, header.counter, frame.len(), eliciting);
         if newest && self.peer != Some(from) {
@@ -1224,7 +1233,7 @@ impl<P: AeadProvider> Connection<P> {
             }
         }
         self.last_sent = now;
-        if frame_type != FrameType::Feedback {
+        if elicits_feedback(frame_type) {
             self.last_eliciting_sent = now;
         }
         self.path.on_sent(now, counter, frame_len);

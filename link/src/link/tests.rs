@@ -838,3 +838,54 @@ fn the_aircraft_reports_a_video_budget_as_its_session_starts() {
     // The remote sends no video: no budget.
     assert!(budgets(&mut remote).is_empty());
 }
+
+#[test]
+fn acks_and_feedback_elicit_no_feedback() {
+    // A remote that only receives a transfer answers with acks (and feedback on the data):
+    // the aircraft owes no feedback for them, so the downlink carries the transfer.
+    let (mut air, mut rc) = pair();
+    air.send(Channel::Storage, &[7u8; 20_000]).unwrap();
+    let mut now = Timestamp::ZERO;
+    let types = |link: &mut Link, now: Timestamp| {
+        let mut buf = vec![0u8; 2048];
+        let mut out = Vec::new();
+        while let Some(t) = link.poll_transmit(now, &mut buf) {
+            out.push((t.frame_type, buf[..t.len].to_vec()));
+        }
+        out
+    };
+    let (mut from_remote, mut from_aircraft) = (Vec::new(), Vec::new());
+    for _ in 0..10 {
+        for (frame_type, f) in types(&mut air, now) {
+            from_aircraft.push(frame_type);
+            rc.handle_datagram(now, from(&rc), &f).unwrap();
+        }
+        for (frame_type, f) in types(&mut rc, now) {
+            from_remote.push(frame_type);
+            air.handle_datagram(now, from(&air), &f).unwrap();
+        }
+        now = now + Duration::from_millis(10);
+        air.handle_timeout(now);
+        rc.handle_timeout(now);
+    }
+    assert_eq!(air.storage_unacked(), 0);
+    assert!(from_remote.contains(&FrameType::Ack), "{from_remote:?}");
+    assert!(
+        from_remote
+            .iter()
+            .all(|t| matches!(t, FrameType::Ack | FrameType::Feedback)),
+        "{from_remote:?}"
+    );
+    // Until well past the feedback delay, the aircraft sent no feedback at all.
+    now = now + Duration::from_millis(50);
+    air.handle_timeout(now);
+    from_aircraft.extend(types(&mut air, now).into_iter().map(|(t, _)| t));
+    assert!(
+        from_aircraft.contains(&FrameType::Data),
+        "{from_aircraft:?}"
+    );
+    assert!(
+        !from_aircraft.contains(&FrameType::Feedback),
+        "{from_aircraft:?}"
+    );
+}
