@@ -336,7 +336,8 @@ fn a_saturated_radio_that_halves_and_recovers_keeps_video_and_the_download_going
 /// The same flight, with the latency bound through the changes too.
 #[test]
 #[ignore = "not met yet: a halving is found up to 100 ms after it and its queue then drained \
-            (telemetry p99 23.4 ms against 22 ms here; 21.5 to 28.1 ms over seeds 1 to 13); \
+            (telemetry p99 26.8 ms against 22 ms here; 21.4 to 26.8 ms, mean 23.8, over seeds \
+            1 to 13); \
             issue 13 stays open for it"]
 fn a_saturated_radio_that_halves_and_recovers_keeps_telemetry_fast() {
     let (failures, report) = saturated(13, 10, &HALVES);

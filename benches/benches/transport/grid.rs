@@ -137,6 +137,16 @@ impl Point {
         )
     }
 
+    /// The target for the ratio at this point: 0.95 up to 10 % loss (and for the
+    /// bursts), 0.90 above.
+    pub(crate) fn target(&self) -> f64 {
+        if self.loss.rate() > 0.10 {
+            0.90
+        } else {
+            0.95
+        }
+    }
+
     /// The bandwidth-delay product: bytes in flight that fill the pipe, round trip.
     pub(crate) fn bdp_bytes(&self) -> usize {
         (u128::from(self.rate_bps) * 2 * self.delay.as_micros() / 8 / 1_000_000) as usize

@@ -104,6 +104,23 @@ pub(crate) fn table(runs: &[Run], systems: &[System]) -> String {
         }
         s.push('\n');
     }
+    for sys in systems {
+        let ratios: Vec<(f64, f64)> = runs
+            .iter()
+            .filter(|r| r.system == *sys)
+            .map(|r| (r.ratio().unwrap_or(0.0), r.point.target()))
+            .collect();
+        let met = ratios.iter().filter(|(r, t)| r >= t).count();
+        let sum: f64 = ratios.iter().map(|(r, _)| r).sum();
+        let _ = write!(
+            s,
+            "\n{}: at the target (0.95, 0.90 above 10 % loss) at {met} of {} points; sum of \
+             the ratios {sum:.3}",
+            sys.name(),
+            ratios.len()
+        );
+    }
+    s.push('\n');
     let notes: Vec<String> = runs.iter().filter_map(Run::notes).collect();
     if !notes.is_empty() {
         s.push_str("\n`*`: did not finish; goodput counts the time to the cap.\n\nNotes:\n");
@@ -118,17 +135,18 @@ pub(crate) fn table(runs: &[Run], systems: &[System]) -> String {
 /// Per-run counters, for the markdown file.
 pub(crate) fn details(runs: &[Run]) -> String {
     let mut s = String::from(
-        "| point | system | goodput Mbit/s | datagrams sent | retransmitted | radio queue drops | radio losses | longest gap (s) | wall (s) |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| point | system | goodput Mbit/s | ratio | datagrams sent | retransmitted | radio queue drops | radio losses | longest gap (s) | wall (s) |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in runs {
         let o = &r.outcome;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
+            "| {} | {} | {} | {:.3} | {} | {} | {} | {} | {:.2} | {:.2} |",
             r.point.label(),
             r.system.name(),
             r.cells().0,
+            r.ratio().unwrap_or(0.0),
             o.datagrams_sent,
             o.retransmits,
             o.downlink.dropped_queue,

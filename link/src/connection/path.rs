@@ -85,6 +85,11 @@ const UNLOAD_GAIN_SLOWER: f64 = 0.5;
 /// The in-flight cap's gain while no queue shows (BBR's `cwnd_gain` in ProbeBW): room for
 /// feedback a fade on the return path delayed or lost.
 const LATE_FEEDBACK_CAP_GAIN: f64 = 2.0;
+/// ...and at least room for a run of lost feedback frames this many times as long as the
+/// path's mean run of losses: on a short path two BDPs are a few milliseconds, and a radio
+/// that loses datagrams in bursts loses feedback frames in a row (a run of eight is 80 ms
+/// of feedback).
+const LATE_FEEDBACK_RUNS: f64 = 2.0;
 /// ProbeBw's gains, one phase per minimum round trip: probe up, go down, cruise.
 const PROBE_GAINS: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
 /// The phases of `PROBE_GAINS` that are not cruising.
@@ -356,7 +361,12 @@ impl PathModel {
                 let gain = if matches!(self.phase, Phase::Startup { .. }) {
                     STARTUP_CAP_GAIN
                 } else if self.queue_since.is_none() {
-                    self.gain().max(LATE_FEEDBACK_CAP_GAIN)
+                    let late = self.gain().max(LATE_FEEDBACK_CAP_GAIN) * bdp + unreported;
+                    // Room for a run of lost feedback frames twice the path's usual run
+                    // (each frame reports `FEEDBACK_DELAY` of data).
+                    let run =
+                        FEEDBACK_DELAY.as_secs_f64() * LATE_FEEDBACK_RUNS * self.settled.burst();
+                    return late.max(bytes_per_s * run) as u64;
                 } else {
                     self.gain().max(1.0)
                 };
@@ -434,11 +444,14 @@ impl PathModel {
         self.in_flight() >= self.in_flight_cap()
     }
 
-    /// How long to wait for feedback before asking for it with a probe: two round trips and
-    /// the receiver's feedback delay (200 ms before any round trip is known).
+    /// How long to wait for feedback before asking for it with a probe, once the path is
+    /// full: two of the receiver's feedback intervals (200 ms before any round trip is
+    /// known). The cap already waited out the round trip (it leaves two BDPs of room), so
+    /// feedback is overdue; each probe is a tiny frame that brings one feedback frame back,
+    /// and on a radio that loses datagrams in runs it takes a few to get one through.
     pub(crate) fn probe_interval(&self) -> Duration {
         match self.srtt {
-            Some(srtt) => srtt * 2 + FEEDBACK_DELAY,
+            Some(_) => FEEDBACK_DELAY * 2,
             None => Duration::from_millis(200),
         }
     }
@@ -799,11 +812,17 @@ impl PathModel {
 
     fn enter_probe_phase(&mut self, now: Timestamp, phase: usize) {
         if phase == UP {
-            // A new cycle: what the last one saw at best is the queue it never drained.
+            // A new cycle: what the last one saw at best is the queue it never drained,
+            // less a full frame's time on the radio: the minimum may be a small frame's
+            // round trip, and a full one spends that much longer being sent (2.2 ms at
+            // 5 Mbit/s), which is no queue to drain.
+            let frame = Duration::from_secs_f64(FRAME_BYTES * 8.0 / self.bottleneck().max(1.0));
             self.standing_queue = self
                 .cycle_min_rtt
                 .zip(self.min_rtt)
-                .map_or(Duration::ZERO, |(seen, (min, _))| seen.saturating_sub(min));
+                .map_or(Duration::ZERO, |(seen, (min, _))| {
+                    seen.saturating_sub(min).saturating_sub(frame)
+                });
             self.cycle_min_rtt = None;
         }
         if phase == CRUISE {
@@ -999,8 +1018,10 @@ mod tests {
         rate_bps: f64,
         /// One way, each way.
         delay: Duration,
-        /// Every `lose_every`th frame is lost after the bottleneck (0: none).
+        /// Every `lose_every`th frame is lost after the bottleneck (0: none)...
         lose_every: u64,
+        /// ...or every `lose_every`th run of this many frames (a fading radio).
+        loss_run: u64,
         /// The radio carries nothing from `.0` to `.1` (seconds) but holds what it was
         /// given, and sends it on afterwards.
         stall: Option<(u64, u64)>,
@@ -1017,6 +1038,7 @@ mod tests {
                 rate_bps,
                 delay,
                 lose_every,
+                loss_run: 1,
                 stall: None,
                 fade: None,
                 step: None,
@@ -1056,6 +1078,7 @@ mod tests {
             rate_bps,
             delay,
             lose_every,
+            loss_run,
             stall,
             fade,
             step: rate_step,
@@ -1089,7 +1112,7 @@ mod tests {
                     }
                 }
                 free_at = free_at + serialise;
-                if lose_every == 0 || counter % lose_every != lose_every - 1 {
+                if lose_every == 0 || (counter / loss_run) % lose_every != lose_every - 1 {
                     in_transit.push_back((free_at + delay, counter));
                 }
                 counter += 1;
@@ -1104,10 +1127,11 @@ mod tests {
                 unreported += 1;
                 if unreported >= 8 {
                     unreported = 0;
-                    // Every `lose_every`th counter is lost, each a run of its own, and
-                    // found lost once `FEEDBACK_SETTLE` larger ones arrived.
+                    // Every `lose_every`th counter is lost (or run of `loss_run`), found
+                    // lost once `FEEDBACK_SETTLE` larger ones arrived.
                     let settled = (c + 1).saturating_sub(FEEDBACK_SETTLE);
                     let lost = settled.checked_div(lose_every).unwrap_or(0);
+                    let runs = lost / loss_run;
                     let f = FeedbackBody {
                         largest: c,
                         frames,
@@ -1115,7 +1139,7 @@ mod tests {
                         received_at_us: at.as_micros() as u32,
                         ack_delay_us: 0,
                         lost,
-                        loss_runs: lost,
+                        loss_runs: runs,
                     };
                     let back = at + delay;
                     let faded = fade.is_some_and(|(from, to)| {
@@ -1311,6 +1335,30 @@ mod tests {
     }
 
     #[test]
+    fn a_full_frames_time_on_the_radio_is_no_standing_queue() {
+        // 5 Mbit/s, 5 ms each way. The minimum round trip is a small frame's (the last
+        // segment of a message, once); a full frame spends 2.2 ms longer on the radio, and
+        // every cycle's smallest round trip is a full frame's. That is no queue: drained, it
+        // idles the radio (a storage download over this radio was 1.5 % slower for it).
+        let mut m = PathModel::new(Timestamp::ZERO);
+        m.samples.push_back(5e6);
+        m.min_rtt = Some((Duration::from_micros(10_530), Timestamp::ZERO));
+        let full_frame = Duration::from_micros(12_370);
+        m.cycle_min_rtt = Some(full_frame);
+        m.enter_probe_phase(Timestamp::from_millis(100), UP);
+        assert_eq!(m.standing_queue, Duration::ZERO);
+        // A queue of 4 ms beyond it stays, less the frame's time.
+        m.cycle_min_rtt = Some(full_frame + Duration::from_millis(4));
+        m.enter_probe_phase(Timestamp::from_millis(200), UP);
+        assert_near(
+            "standing queue",
+            m.standing_queue.as_secs_f64(),
+            0.012_370 + 0.004 - 0.010_530 - 1500.0 * 8.0 / 5e6,
+            0.01,
+        );
+    }
+
+    #[test]
     fn feedback_lost_on_the_return_path_does_not_stall_the_sender() {
         // Cruising on a 5 Mbit/s radio, 5 ms each way, the return path loses every feedback
         // frame for 30 ms (a fade of 8 datagrams on a return path that carries acks and
@@ -1327,6 +1375,31 @@ mod tests {
         let carried = arrivals.iter().filter(|at| window.contains(at)).count();
         let carried_bps = (carried * MTU * 8) as f64 / 0.1;
         assert_near("carried through the fade", carried_bps, rate, 0.05);
+    }
+
+    #[test]
+    fn a_radio_that_loses_in_runs_leaves_room_for_a_run_of_lost_feedback() {
+        // 5 Mbit/s, 5 ms each way, 5 % lost in runs of 8 frames, and the return path loses
+        // every feedback frame for 80 ms (a run of 8 there). Two BDPs and the unreported
+        // data are 48 ms of sending; the room for a run twice the path's usual one keeps the
+        // radio busy until feedback comes back.
+        let rate = 5e6;
+        let fade = (Duration::from_millis(3000), Duration::from_millis(3080));
+        let radio = Radio {
+            loss_run: 8,
+            fade: Some(fade),
+            ..Radio::new(rate, Duration::from_millis(5), 20)
+        };
+        let (model, arrivals) = fly(radio, Duration::from_millis(3200));
+        assert!(
+            model.settled.burst() >= 6.0,
+            "runs of {}",
+            model.settled.burst()
+        );
+        let window = Timestamp::from_millis(3000)..Timestamp::from_millis(3100);
+        let carried = arrivals.iter().filter(|at| window.contains(at)).count();
+        let carried_bps = (carried * MTU * 8) as f64 / 0.1;
+        assert_near("carried through the fade", carried_bps, rate * 0.95, 0.1);
     }
 
     #[test]
