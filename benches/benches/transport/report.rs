@@ -120,6 +120,22 @@ pub(crate) fn table(runs: &[Run], systems: &[System]) -> String {
             ratios.len()
         );
     }
+    // The other target: rotorlink's goodput at or above quinn-BBR's at each point.
+    if systems.contains(&System::Rotorlink) && systems.contains(&System::QuinnBbr) {
+        let pairs: Vec<(f64, f64)> = points(runs)
+            .iter()
+            .filter_map(|p| {
+                let goodput = |sys| find(runs, p, sys)?.outcome.goodput_bps();
+                Some((goodput(System::Rotorlink)?, goodput(System::QuinnBbr)?))
+            })
+            .collect();
+        let at_or_above = pairs.iter().filter(|(ours, bbr)| ours >= bbr).count();
+        let _ = write!(
+            s,
+            "\nrotorlink: goodput at or above quinn-bbr's at {at_or_above} of {} points",
+            pairs.len()
+        );
+    }
     s.push('\n');
     let notes: Vec<String> = runs.iter().filter_map(Run::notes).collect();
     if !notes.is_empty() {
