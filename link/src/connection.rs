@@ -52,6 +52,8 @@ const VIDEO_ACTIVITY: core::time::Duration = core::time::Duration::from_secs(1);
 /// a lost tail segment is rare enough that a round trip more now and then costs less
 /// airtime than copying every tail.
 const TAIL_COPY_MIN_LOSS: f64 = 0.005;
+/// The most probes sent at once (34.6): a power of two.
+const PROBE_BURST: u32 = 8;
 
 /// How often the video rate is measured against its budget.
 const VIDEO_RATE_INTERVAL: core::time::Duration = core::time::Duration::from_millis(200);
@@ -186,6 +188,10 @@ pub(crate) struct Connection<P: AeadProvider> {
     /// When a frame that asks for feedback (any but feedback) was last sent: the probe
     /// counts from it, since feedback alone would never bring an answer.
     last_eliciting_sent: Timestamp,
+    /// Probes sent since the last feedback frame (34.6).
+    probes_unanswered: u32,
+    /// Probes still to go at once, in the burst of the current probe time.
+    probe_burst_left: u32,
     /// The latest `now` a frame was asked for: a timer is never due before it.
     last_polled: Timestamp,
     last_received: Timestamp,
@@ -241,6 +247,8 @@ impl<P: AeadProvider> Connection<P> {
             scratch: Vec::new(),
             last_sent: now,
             last_eliciting_sent: now,
+            probes_unanswered: 0,
+            probe_burst_left: 0,
             last_polled: now,
             last_received: now,
             link_lost: false,
@@ -531,8 +539,28 @@ impl<P: AeadProvider> Connection<P> {
     /// Paced frames wait for feedback that does not come (the frames in flight, or their
     /// feedback, were lost): a keepalive asks the receiver to report what it has.
     fn probe_at(&self, now: Timestamp) -> Option<Timestamp> {
-        (self.paced_pending(now) && self.path.in_flight_full())
-            .then(|| self.last_eliciting_sent + self.path.probe_interval())
+        (self.paced_pending(now) && self.path.in_flight_full()).then(|| {
+            if self.probe_burst_left > 0 {
+                self.last_eliciting_sent
+            } else {
+                self.last_eliciting_sent + self.path.probe_interval()
+            }
+        })
+    }
+
+    /// A probe goes now: the first of a burst that doubles with every probe time left
+    /// unanswered, up to `PROBE_BURST`. A radio that loses datagrams in runs loses them by
+    /// the datagram, not by the time: a run of thirty lost datagrams lasts as long as the
+    /// sender takes to send thirty, and a silent sender probing one at a time took 0.6 s to
+    /// get through one. The probes are empty keepalives on a radio that is idle anyway.
+    fn on_probe_sent(&mut self) {
+        if self.probe_burst_left > 0 {
+            self.probe_burst_left -= 1;
+            return;
+        }
+        let burst = 1u32 << self.probes_unanswered.min(PROBE_BURST.trailing_zeros());
+        self.probes_unanswered += 1;
+        self.probe_burst_left = burst.min(PROBE_BURST) - 1;
     }
 
     fn probe_due(&self, now: Timestamp) -> bool {
@@ -871,6 +899,8 @@ impl<P: AeadProvider> Connection<P> {
             (FrameType::Feedback, None) => {
                 let body = FeedbackBody::parse(plaintext).map_err(Error::violation)?;
                 self.path.on_feedback(now, &body);
+                self.probes_unanswered = 0;
+                self.probe_burst_left = 0;
                 self.update_video_budget(now);
                 Ok(None)
             }
@@ -1371,9 +1401,13 @@ impl<P: AeadProvider> Connection<P> {
                 self.path.on_idle(keys.send.next_counter());
             }
         }
+        let probe = self.probe_due(now);
+        if probe {
+            self.on_probe_sent();
+        }
         if core::mem::take(&mut self.reconfirm)
             || now >= self.last_sent + self.config.keepalive_interval
-            || self.probe_due(now)
+            || probe
         {
             return Some((FrameType::Keepalive, None, 0));
         }

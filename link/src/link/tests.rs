@@ -889,3 +889,68 @@ fn acks_and_feedback_elicit_no_feedback() {
         "{from_aircraft:?}"
     );
 }
+
+#[test]
+fn unanswered_probes_double_up_to_a_burst_and_an_answer_starts_them_again() {
+    // A download in steady state, then the downlink goes silent in both directions (a fade
+    // that loses datagrams by the datagram: each probe is one more try through it). Once
+    // the path is full, the aircraft probes at each probe time with twice as many empty
+    // keepalives as the last time, up to 8; feedback for one of them starts again at 1.
+    let (mut air, mut rc) = pair();
+    let chunk = [7u8; 16_000];
+    let mut now = Timestamp::ZERO;
+    let mut buf = vec![0u8; 2048];
+    let fill = |air: &mut Link| while air.send(Channel::Storage, &chunk).is_ok() {};
+    // A radio that carries 8 frames a millisecond (about 90 Mbit/s), 1 ms each way.
+    let mut radio = std::collections::VecDeque::new();
+    for _ in 0..500 {
+        fill(&mut air);
+        radio.extend(drain(&mut air, now));
+        for f in radio.drain(..radio.len().min(8)) {
+            rc.handle_datagram(now, from(&rc), &f).unwrap();
+        }
+        for f in drain(&mut rc, now) {
+            air.handle_datagram(now, from(&air), &f).unwrap();
+        }
+        now = now + Duration::from_millis(1);
+        air.handle_timeout(now);
+        rc.handle_timeout(now);
+    }
+    // The fade: every datagram lost. Probe bursts: (when, keepalives, the first of them).
+    let mut fade = |air: &mut Link, now: &mut Timestamp, until: Timestamp| {
+        let mut bursts: Vec<(Timestamp, usize, Vec<u8>)> = Vec::new();
+        while *now < until {
+            fill(air);
+            air.handle_timeout(*now);
+            let mut keepalives = Vec::new();
+            while let Some(t) = air.poll_transmit(*now, &mut buf) {
+                if t.frame_type == FrameType::Keepalive {
+                    keepalives.push(buf[..t.len].to_vec());
+                }
+            }
+            if !keepalives.is_empty() {
+                bursts.push((*now, keepalives.len(), keepalives.swap_remove(0)));
+            }
+            *now = *now + Duration::from_millis(1);
+        }
+        bursts
+    };
+    let until = now + Duration::from_millis(200);
+    let bursts = fade(&mut air, &mut now, until);
+    let sizes: Vec<usize> = bursts.iter().map(|b| b.1).collect();
+    assert_eq!(sizes[..6], [1, 2, 4, 8, 8, 8], "{sizes:?}");
+    // One probe gets through, and its feedback back.
+    let (_, _, probe) = bursts.last().unwrap();
+    rc.handle_datagram(now, from(&rc), probe).unwrap();
+    now = now + Duration::from_millis(10);
+    rc.handle_timeout(now);
+    for f in drain(&mut rc, now) {
+        air.handle_datagram(now, from(&air), &f).unwrap();
+    }
+    let until = now + Duration::from_millis(100);
+    let sizes: Vec<usize> = fade(&mut air, &mut now, until)
+        .iter()
+        .map(|b| b.1)
+        .collect();
+    assert_eq!(sizes[..3], [1, 2, 4], "{sizes:?}");
+}
