@@ -90,6 +90,10 @@ const LATE_FEEDBACK_CAP_GAIN: f64 = 2.0;
 /// that loses datagrams in bursts loses feedback frames in a row (a run of eight is 80 ms
 /// of feedback).
 const LATE_FEEDBACK_RUNS: f64 = 2.0;
+/// Where the path loses this much (feedback frames too), the cap keeps room for a lost
+/// feedback frame while a queue shows; below, a lost one costs less than the queue the room
+/// lets a radio that got slower build.
+const LOST_FEEDBACK_ROOM_LOSS: f64 = 0.05;
 /// ProbeBw's gains, one phase per minimum round trip: probe up, go down, cruise.
 const PROBE_GAINS: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
 /// The phases of `PROBE_GAINS` that are not cruising.
@@ -345,35 +349,39 @@ impl PathModel {
     /// on while feedback is late or lost (a fade on the return path), which a tighter cap
     /// turned into a stall of the whole path. Once a round trip shows a queue (the radio
     /// got slower, or a probe filled it), the BDP times the pacing gain when probing up (at
-    /// least 1): enough to keep the radio busy and no more, so the queue drains and stays a
-    /// few milliseconds long (a queue is what telemetry waits behind). No limit before the
-    /// first round trip is known.
+    /// least 1) and one feedback interval: enough to keep the radio busy and no more, so
+    /// the queue drains and stays a few milliseconds long (a queue is what telemetry waits
+    /// behind). No limit before the first round trip is known.
     fn in_flight_cap(&self) -> u64 {
         let bottleneck = self.bottleneck();
-        match self.min_rtt {
-            Some((rtt, _)) if bottleneck > 0.0 => {
-                let bytes_per_s = bottleneck / 8.0;
-                let bdp = bytes_per_s * rtt.as_secs_f64();
-                // What the receiver holds before it reports (`FEEDBACK_DELAY` of data or
-                // `FEEDBACK_EVERY` frames), with room for a lost feedback frame.
-                let unreported = bytes_per_s * FEEDBACK_DELAY.as_secs_f64()
-                    + f64::from(FEEDBACK_EVERY) * FRAME_BYTES;
-                let gain = if matches!(self.phase, Phase::Startup { .. }) {
-                    STARTUP_CAP_GAIN
-                } else if self.queue_since.is_none() {
-                    let late = self.gain().max(LATE_FEEDBACK_CAP_GAIN) * bdp + unreported;
-                    // Room for a run of lost feedback frames twice the path's usual run
-                    // (each frame reports `FEEDBACK_DELAY` of data).
-                    let run =
-                        FEEDBACK_DELAY.as_secs_f64() * LATE_FEEDBACK_RUNS * self.settled.burst();
-                    return late.max(bytes_per_s * run) as u64;
-                } else {
-                    self.gain().max(1.0)
-                };
-                (gain * bdp + unreported) as u64
-            }
-            _ => u64::MAX,
-        }
+        let Some((rtt, _)) = self.min_rtt.filter(|_| bottleneck > 0.0) else {
+            return u64::MAX;
+        };
+        let bytes_per_s = bottleneck / 8.0;
+        let bdp = bytes_per_s * rtt.as_secs_f64();
+        // What the receiver holds before it reports: `FEEDBACK_DELAY` of data or
+        // `FEEDBACK_EVERY` frames, whichever comes first...
+        let interval = bytes_per_s * FEEDBACK_DELAY.as_secs_f64();
+        let frames = f64::from(FEEDBACK_EVERY) * FRAME_BYTES;
+        // ...and their sum: room for a lost feedback frame as well.
+        let unreported = interval + frames;
+        let cap = if matches!(self.phase, Phase::Startup { .. }) {
+            STARTUP_CAP_GAIN * bdp + unreported
+        } else if self.queue_since.is_none() {
+            let late = self.gain().max(LATE_FEEDBACK_CAP_GAIN) * bdp + unreported;
+            // Room for a run of lost feedback frames twice the path's usual run (each
+            // frame reports `FEEDBACK_DELAY` of data).
+            let run = FEEDBACK_DELAY.as_secs_f64() * LATE_FEEDBACK_RUNS * self.settled.burst();
+            late.max(bytes_per_s * run)
+        } else if self.reported_loss() >= LOST_FEEDBACK_ROOM_LOSS {
+            self.gain().max(1.0) * bdp + unreported
+        } else {
+            // A radio that got slower fills its queue up to the cap before the model finds
+            // it (the old rate's BDP is twice a halved radio's): the room for a lost
+            // feedback frame was 40 ms of a halved 10 Mbit/s radio's queue.
+            self.gain().max(1.0) * bdp + interval.max(frames) + FRAME_BYTES
+        };
+        cap as u64
     }
 
     /// What the pacer lets through at once: `BURST` at the pacing rate, at least two frames.
@@ -1356,6 +1364,26 @@ mod tests {
             0.012_370 + 0.004 - 0.010_530 - 1500.0 * 8.0 / 5e6,
             0.01,
         );
+    }
+
+    #[test]
+    fn once_a_queue_shows_the_cap_leaves_room_for_a_lost_feedback_frame_only_on_a_lossy_path() {
+        // 10 Mbit/s, 10 ms: a BDP and a feedback interval are 12.5 kB each, eight frames
+        // 12 kB. While a queue shows, a path that loses little gets a BDP, the larger of an
+        // interval and eight frames, and a frame; one that loses 5 % or more keeps the room
+        // for a lost feedback frame (the interval and the eight frames).
+        let mut m = PathModel::new(Timestamp::ZERO);
+        m.samples.push_back(10e6);
+        m.min_rtt = Some((Duration::from_millis(10), Timestamp::ZERO));
+        m.phase = Phase::ProbeBw {
+            phase: CRUISE,
+            since: Timestamp::ZERO,
+        };
+        m.queue_since = Some(Timestamp::ZERO);
+        assert_eq!(m.in_flight_cap(), 12_500 + 12_500 + 1_500);
+        m.loss_counters = 100.0;
+        m.loss_arrived = 95.0;
+        assert_eq!(m.in_flight_cap(), 12_500 + 12_500 + 12_000);
     }
 
     #[test]
