@@ -111,8 +111,9 @@ const INITIAL_RATE_BPS: f64 = 4_000_000.0;
 const MIN_PACING_BPS: f64 = 256_000.0;
 /// The pacer lets this much through at once.
 const BURST: Duration = Duration::from_millis(2);
-/// The pacer's burst on a narrow radio.
-const MIN_BURST_BYTES: f64 = 3000.0;
+/// The pacer's burst on a narrow radio: a full frame. With two, telemetry waited behind
+/// both, and the bound a queue must exceed to count (two bursts) was 9.6 ms at 5 Mbit/s.
+const MIN_BURST_BYTES: f64 = FRAME_BYTES;
 /// What a new path may send at once before any feedback (QUIC's initial window).
 const INITIAL_BURST_BYTES: f64 = 10.0 * 1400.0;
 
@@ -620,12 +621,13 @@ impl PathModel {
         // The radio was busy throughout the span (every round trip since before it began
         // showed a queue): what it carried over the arrival span is its rate now, whoever
         // made the queue, and a rate well under the estimate is a slower radio in any
-        // phase. Counted as the sample above counts (frames lost at random as carried),
-        // over the arrival span alone: a span the sender stretched (sending under the
-        // radio's rate, its queue draining) must not read as a slower radio.
+        // phase. Over the arrival span alone: a span the sender stretched (sending under
+        // the radio's rate, its queue draining) must not read as a slower radio. Every
+        // byte sent counts: a busy radio spent its time on the frames it then lost on the
+        // air too, and a run of them lost must not read as a slower radio either (frames a
+        // full queue dropped took no time, and only delay the finding by a sample).
         let busy_throughout = self.busy_since.is_some_and(|since| since <= from.at);
-        let carried = ((here.sent_cumulative - from.sent_cumulative) as f64)
-            .min(here.bytes.saturating_sub(from.bytes) as f64 / (1.0 - usual_loss));
+        let carried = (here.sent_cumulative - from.sent_cumulative) as f64;
         let radio_rate = carried * 8.0 / (f64::from(span_us) / 1e6);
         let cycling = matches!(self.phase, Phase::ProbeBw { .. } | Phase::Unload { .. });
         let much_slower = busy_throughout
@@ -732,7 +734,8 @@ impl PathModel {
         }
         // Above the pacer's burst too (two of them): a narrow radio takes a while to carry
         // one, and the frames at its end wait that long.
-        let burst = Duration::from_secs_f64(self.burst_bytes() * 8.0 / self.bottleneck().max(1.0));
+        let burst = self.burst_bytes();
+        let burst = Duration::from_secs_f64(burst * 8.0 / self.bottleneck().max(1.0));
         let threshold = PERSISTENT_QUEUE_THRESHOLD.max(burst * 2);
         let queued = self.queue_longer_than(threshold);
         self.queue_since = queued.then(|| self.queue_since.unwrap_or(now));
@@ -1428,6 +1431,58 @@ mod tests {
         let carried = arrivals.iter().filter(|at| window.contains(at)).count();
         let carried_bps = (carried * MTU * 8) as f64 / 0.1;
         assert_near("carried through the fade", carried_bps, rate * 0.95, 0.1);
+    }
+
+    /// A model cruising at 5 Mbit/s on a radio that holds 8 ms of queue (busy), fed
+    /// feedback every 13 frames: `arrived(k)` frames arrive of the k-th 13, spaced by
+    /// `spacing` (the radio's time per frame).
+    fn busy_radio(spacing: Duration, arrived: impl Fn(u64) -> u64) -> PathModel {
+        let rate = 5e6;
+        let mut m = PathModel::new(Timestamp::ZERO);
+        m.samples.push_back(rate);
+        m.min_rtt = Some((Duration::from_millis(10), Timestamp::ZERO));
+        m.phase = Phase::ProbeBw {
+            phase: CRUISE,
+            since: Timestamp::ZERO,
+        };
+        let start = Timestamp::from_millis(1000);
+        let sent_every = Duration::from_secs_f64(MTU as f64 * 8.0 / rate);
+        for c in 0..40u64 {
+            m.on_sent(start + sent_every * c as u32, c, MTU);
+        }
+        let (mut frames, mut lost) = (0, 0);
+        for k in 0..3u64 {
+            let largest = 13 * k + 12;
+            frames += arrived(k);
+            lost += 13 - arrived(k);
+            let at = start + spacing * (largest + 1) as u32 + Duration::from_millis(13);
+            let f = FeedbackBody {
+                largest,
+                frames,
+                bytes: frames * MTU as u64,
+                received_at_us: at.as_micros() as u32,
+                ack_delay_us: 0,
+                lost,
+                loss_runs: u64::from(lost > 0),
+            };
+            m.on_feedback(at + Duration::from_millis(5), &f);
+        }
+        m
+    }
+
+    #[test]
+    fn a_run_of_losses_on_a_busy_radio_is_no_slower_radio() {
+        // 8 of 13 frames lost in a row: what arrived is 1.9 Mbit/s, but the radio took its
+        // time for every frame sent (they were lost on the air), so it is as fast as ever.
+        // (The queue that stays while cruising may still count as a slowdown; the estimate
+        // it starts again from is what the radio carried.)
+        let frame = Duration::from_secs_f64(MTU as f64 * 8.0 / 5e6);
+        let m = busy_radio(frame, |k| if k == 1 { 5 } else { 13 });
+        assert_near("bottleneck", m.bottleneck(), 5e6, 0.01);
+        // The same radio at half its rate: every frame arrives, twice as far apart.
+        let m = busy_radio(frame * 2, |_| 13);
+        assert!(m.slowdowns >= 1);
+        assert_near("bottleneck", m.bottleneck(), 2.5e6, 0.05);
     }
 
     #[test]
