@@ -379,7 +379,7 @@ impl PathModel {
         } else {
             // A radio that got slower fills its queue up to the cap before the model finds
             // it (the old rate's BDP is twice a halved radio's): the room for a lost
-            // feedback frame was 40 ms of a halved 10 Mbit/s radio's queue.
+            // feedback frame was 20 ms of a halved 10 Mbit/s radio's queue.
             self.gain().max(1.0) * bdp + interval.max(frames) + FRAME_BYTES
         };
         cap as u64
@@ -734,8 +734,7 @@ impl PathModel {
         }
         // Above the pacer's burst too (two of them): a narrow radio takes a while to carry
         // one, and the frames at its end wait that long.
-        let burst = self.burst_bytes();
-        let burst = Duration::from_secs_f64(burst * 8.0 / self.bottleneck().max(1.0));
+        let burst = Duration::from_secs_f64(self.burst_bytes() * 8.0 / self.bottleneck().max(1.0));
         let threshold = PERSISTENT_QUEUE_THRESHOLD.max(burst * 2);
         let queued = self.queue_longer_than(threshold);
         self.queue_since = queued.then(|| self.queue_since.unwrap_or(now));

@@ -938,7 +938,7 @@ fn unanswered_probes_double_up_to_a_burst_and_an_answer_starts_them_again() {
     let until = now + Duration::from_millis(200);
     let bursts = fade(&mut air, &mut now, until);
     let sizes: Vec<usize> = bursts.iter().map(|b| b.1).collect();
-    assert_eq!(sizes[..6], [1, 2, 4, 8, 8, 8], "{sizes:?}");
+    assert!(sizes.starts_with(&[1, 2, 4, 8, 8, 8]), "{sizes:?}");
     // One probe gets through, and its feedback back.
     let (_, _, probe) = bursts.last().unwrap();
     rc.handle_datagram(now, from(&rc), probe).unwrap();
@@ -952,5 +952,5 @@ fn unanswered_probes_double_up_to_a_burst_and_an_answer_starts_them_again() {
         .iter()
         .map(|b| b.1)
         .collect();
-    assert_eq!(sizes[..3], [1, 2, 4], "{sizes:?}");
+    assert!(sizes.starts_with(&[1, 2, 4]), "{sizes:?}");
 }
