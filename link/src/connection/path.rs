@@ -79,6 +79,12 @@ const STARTUP_CAP_GAIN: f64 = 2.0;
 /// in any phase of the cycle: a tenth is above what the radio's jitter does to a sample
 /// (2 ms on a 30 ms span), and a radio that changes its modulation steps by more.
 const SLOWER_RADIO: f64 = 0.9;
+/// A span of a busy radio this long that carried under `QUICK_SLOWER` of what it was
+/// offered is a slower radio before a whole sample (`MIN_SAMPLE_SPAN`) has passed...
+const QUICK_SPAN: Duration = Duration::from_millis(15);
+const QUICK_SLOWER: f64 = 0.75;
+/// ...if it also spans this many full frames at the estimate.
+const QUICK_FRAMES: f64 = 12.0;
 /// The pacing gain that unloads the queue a much slower radio built (it drains in twice
 /// its depth).
 const UNLOAD_GAIN_SLOWER: f64 = 0.5;
@@ -575,7 +581,10 @@ impl PathModel {
         } else {
             min_rtt.max(MIN_SAMPLE_SPAN)
         };
-        if u64::from(span_us) < min_span.as_micros() as u64 || here.largest <= from.largest {
+        if here.largest <= from.largest
+            || (u64::from(span_us) < min_span.as_micros() as u64
+                && !self.radio_lost_much_of_its_rate(&from, &here, span_us))
+        {
             return;
         }
         self.anchor = Some(here);
@@ -685,6 +694,41 @@ impl PathModel {
             app_limited,
             saturated || self.queue_longer_than(STARTUP_QUEUE_THRESHOLD),
         );
+    }
+
+    /// Is the span from `from` to `here`, shorter than a whole sample, already proof of a
+    /// radio that lost much of its rate? Only with the radio busy throughout it (every round
+    /// trip since before it began showed a queue), the sender not idle, and what the radio
+    /// carried over the arrival span under `QUICK_SLOWER` of what the sender offered it (or
+    /// of the estimate, if it offered more): a radio whose queue empties because the sender
+    /// unloads it carries what it is offered. The span is at least `QUICK_SPAN` and a dozen
+    /// frames at the estimate (`QUICK_FRAMES`): the radio's jitter moves such a span by a
+    /// few milliseconds, not by the quarter that would take a radio at the estimate under
+    /// the bound. A radio whose rate halved grows its queue by a millisecond every
+    /// millisecond, and each feedback interval this saves is one.
+    fn radio_lost_much_of_its_rate(&self, from: &Anchor, here: &Anchor, span_us: u32) -> bool {
+        let cycling = matches!(self.phase, Phase::ProbeBw { .. } | Phase::Unload { .. });
+        let busy_throughout = self.busy_since.is_some_and(|since| since <= from.at);
+        let idle_in_span = self.app_limited_until.is_some_and(|c| c > from.largest);
+        let bottleneck = self.bottleneck();
+        let span = f64::from(span_us) / 1e6;
+        let frames = QUICK_FRAMES * FRAME_BYTES * 8.0 / bottleneck.max(1.0);
+        if !cycling
+            || !busy_throughout
+            || idle_in_span
+            || span < QUICK_SPAN.as_secs_f64().max(frames)
+        {
+            return false;
+        }
+        let sent = (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0;
+        let send_span = here.sent_at.saturating_since(from.sent_at).as_secs_f64();
+        let offered = if send_span > 0.0 {
+            (sent / send_span).min(bottleneck)
+        } else {
+            bottleneck
+        };
+        // Every byte sent, as the much-slower rule counts a busy radio's rate.
+        sent / span < QUICK_SLOWER * offered
     }
 
     /// The loss the receiver found once reordering settled, when it judged enough
@@ -1432,29 +1476,51 @@ mod tests {
         assert_near("carried through the fade", carried_bps, rate * 0.95, 0.1);
     }
 
-    /// A model cruising at 5 Mbit/s on a radio that holds 8 ms of queue (busy), fed
-    /// feedback every 13 frames: `arrived(k)` frames arrive of the k-th 13, spaced by
-    /// `spacing` (the radio's time per frame).
-    fn busy_radio(spacing: Duration, arrived: impl Fn(u64) -> u64) -> PathModel {
-        let rate = 5e6;
+    /// How `busy` feeds a model: its estimate, how often it sends a frame, how far apart
+    /// the radio delivers them, and how many frames each feedback frame reports.
+    #[derive(Clone, Copy)]
+    struct Busy {
+        rate: f64,
+        sent_every: Duration,
+        spacing: Duration,
+        group: u64,
+        feedbacks: u64,
+    }
+
+    impl Busy {
+        /// At `rate`, sent and carried at it, reported every `group` frames, three times.
+        fn at(rate: f64, group: u64) -> Self {
+            let frame = Duration::from_secs_f64(MTU as f64 * 8.0 / rate);
+            Busy {
+                rate,
+                sent_every: frame,
+                spacing: frame,
+                group,
+                feedbacks: 3,
+            }
+        }
+    }
+
+    /// A model cruising at `b.rate` on a radio that holds 8 ms of queue (busy): of the k-th
+    /// group of frames `arrived(k)` arrive.
+    fn busy(b: Busy, arrived: impl Fn(u64) -> u64) -> PathModel {
         let mut m = PathModel::new(Timestamp::ZERO);
-        m.samples.push_back(rate);
+        m.samples.push_back(b.rate);
         m.min_rtt = Some((Duration::from_millis(10), Timestamp::ZERO));
         m.phase = Phase::ProbeBw {
             phase: CRUISE,
             since: Timestamp::ZERO,
         };
         let start = Timestamp::from_millis(1000);
-        let sent_every = Duration::from_secs_f64(MTU as f64 * 8.0 / rate);
-        for c in 0..40u64 {
-            m.on_sent(start + sent_every * c as u32, c, MTU);
+        for c in 0..b.group * b.feedbacks + 1 {
+            m.on_sent(start + b.sent_every * c as u32, c, MTU);
         }
         let (mut frames, mut lost) = (0, 0);
-        for k in 0..3u64 {
-            let largest = 13 * k + 12;
+        for k in 0..b.feedbacks {
+            let largest = b.group * k + b.group - 1;
             frames += arrived(k);
-            lost += 13 - arrived(k);
-            let at = start + spacing * (largest + 1) as u32 + Duration::from_millis(13);
+            lost += b.group - arrived(k);
+            let at = start + b.spacing * (largest + 1) as u32 + Duration::from_millis(13);
             let f = FeedbackBody {
                 largest,
                 frames,
@@ -1470,16 +1536,41 @@ mod tests {
     }
 
     #[test]
+    fn a_much_slower_busy_radio_is_found_before_a_whole_sample() {
+        // 10 Mbit/s, feedback every 9 frames: a radio that halved delivers them 20 ms apart
+        // (a whole sample is 30 ms). Found at the first such span.
+        let halved = Busy {
+            spacing: Busy::at(10e6, 9).spacing * 2,
+            feedbacks: 2,
+            ..Busy::at(10e6, 9)
+        };
+        let m = busy(halved, |_| 9);
+        assert_eq!(m.slowdowns, 1);
+        assert_near("bottleneck", m.bottleneck(), 5e6, 0.05);
+        // A sender that offered the radio half the estimate (unloading it) is carried at
+        // what it offered: no slower radio.
+        let unloading = Busy {
+            sent_every: Busy::at(10e6, 9).sent_every * 2,
+            ..halved
+        };
+        let m = busy(unloading, |_| 9);
+        assert_eq!(m.slowdowns, 0);
+    }
+
+    #[test]
     fn a_run_of_losses_on_a_busy_radio_is_no_slower_radio() {
         // 8 of 13 frames lost in a row: what arrived is 1.9 Mbit/s, but the radio took its
         // time for every frame sent (they were lost on the air), so it is as fast as ever.
         // (The queue that stays while cruising may still count as a slowdown; the estimate
         // it starts again from is what the radio carried.)
-        let frame = Duration::from_secs_f64(MTU as f64 * 8.0 / 5e6);
-        let m = busy_radio(frame, |k| if k == 1 { 5 } else { 13 });
+        let m = busy(Busy::at(5e6, 13), |k| if k == 1 { 5 } else { 13 });
         assert_near("bottleneck", m.bottleneck(), 5e6, 0.01);
         // The same radio at half its rate: every frame arrives, twice as far apart.
-        let m = busy_radio(frame * 2, |_| 13);
+        let halved = Busy {
+            spacing: Busy::at(5e6, 13).spacing * 2,
+            ..Busy::at(5e6, 13)
+        };
+        let m = busy(halved, |_| 13);
         assert!(m.slowdowns >= 1);
         assert_near("bottleneck", m.bottleneck(), 2.5e6, 0.05);
     }
