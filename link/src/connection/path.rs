@@ -255,6 +255,13 @@ fn wrapping_us(later: u32, earlier: u32) -> u32 {
     later.wrapping_sub(earlier)
 }
 
+/// What a radio busy from `from` to `here` carried, bit/s: every byte sent between the two
+/// counters over the arrival span alone. A busy radio spends its time on the frames it then
+/// loses on the air too; frames a full queue dropped took none (they only raise the rate).
+fn radio_rate(from: &Anchor, here: &Anchor, span_us: u32) -> f64 {
+    (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0 / (f64::from(span_us) / 1e6)
+}
+
 /// Faded sums of what the receiver found lost once reordering settled.
 #[derive(Debug, Default, Clone, Copy)]
 struct Settled {
@@ -622,8 +629,7 @@ impl PathModel {
         // The sender went idle within the span: the sample shows what it offered, not what
         // the path carries, and may only raise the estimate, unless a queue proves the
         // path was full anyway.
-        let idle_in_span = self.app_limited_until.is_some_and(|c| c > from.largest);
-        let app_limited = idle_in_span && !queueing;
+        let app_limited = self.idle_since(&from) && !queueing;
         if app_limited && sample < self.bottleneck() {
             return;
         }
@@ -631,16 +637,12 @@ impl PathModel {
         // showed a queue): what it carried over the arrival span is its rate now, whoever
         // made the queue, and a rate well under the estimate is a slower radio in any
         // phase. Over the arrival span alone: a span the sender stretched (sending under
-        // the radio's rate, its queue draining) must not read as a slower radio. Every
-        // byte sent counts: a busy radio spent its time on the frames it then lost on the
-        // air too, and a run of them lost must not read as a slower radio either (frames a
-        // full queue dropped took no time, and only delay the finding by a sample).
-        let busy_throughout = self.busy_since.is_some_and(|since| since <= from.at);
-        let carried = (here.sent_cumulative - from.sent_cumulative) as f64;
-        let radio_rate = carried * 8.0 / (f64::from(span_us) / 1e6);
-        let cycling = matches!(self.phase, Phase::ProbeBw { .. } | Phase::Unload { .. });
+        // the radio's rate, its queue draining) must not read as a slower radio; and from
+        // every byte sent, so a run of frames lost on the air does not either.
+        let busy_throughout = self.busy_throughout(&from);
+        let radio_rate = radio_rate(&from, &here, span_us);
         let much_slower = busy_throughout
-            && cycling
+            && self.cycling()
             && !app_limited
             && radio_rate < SLOWER_RADIO * self.bottleneck();
         // Or a queue stayed for a round trip while cruising at the estimate (the queue is
@@ -707,16 +709,12 @@ impl PathModel {
     /// the bound. A radio whose rate halved grows its queue by a millisecond every
     /// millisecond, and each feedback interval this saves is one.
     fn radio_lost_much_of_its_rate(&self, from: &Anchor, here: &Anchor, span_us: u32) -> bool {
-        let cycling = matches!(self.phase, Phase::ProbeBw { .. } | Phase::Unload { .. });
-        let busy_throughout = self.busy_since.is_some_and(|since| since <= from.at);
-        let idle_in_span = self.app_limited_until.is_some_and(|c| c > from.largest);
         let bottleneck = self.bottleneck();
-        let span = f64::from(span_us) / 1e6;
         let frames = QUICK_FRAMES * FRAME_BYTES * 8.0 / bottleneck.max(1.0);
-        if !cycling
-            || !busy_throughout
-            || idle_in_span
-            || span < QUICK_SPAN.as_secs_f64().max(frames)
+        if !self.cycling()
+            || !self.busy_throughout(from)
+            || self.idle_since(from)
+            || f64::from(span_us) / 1e6 < QUICK_SPAN.as_secs_f64().max(frames)
         {
             return false;
         }
@@ -727,8 +725,22 @@ impl PathModel {
         } else {
             bottleneck
         };
-        // Every byte sent, as the much-slower rule counts a busy radio's rate.
-        sent / span < QUICK_SLOWER * offered
+        radio_rate(from, here, span_us) < QUICK_SLOWER * offered
+    }
+
+    /// Probing up and down or unloading: the phases in which a slower radio is found.
+    fn cycling(&self) -> bool {
+        matches!(self.phase, Phase::ProbeBw { .. } | Phase::Unload { .. })
+    }
+
+    /// Has every round trip shown a queue since before the feedback that set `from`?
+    fn busy_throughout(&self, from: &Anchor) -> bool {
+        self.busy_since.is_some_and(|since| since <= from.at)
+    }
+
+    /// Did the sender go idle after the counter `from` reports?
+    fn idle_since(&self, from: &Anchor) -> bool {
+        self.app_limited_until.is_some_and(|c| c > from.largest)
     }
 
     /// The loss the receiver found once reordering settled, when it judged enough
