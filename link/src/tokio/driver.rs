@@ -13,10 +13,10 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
-use super::connection::Shared;
+use super::connection::{Clock, Shared};
 use super::{LinkEvent, Options, Received, Transport};
 use crate::wire::MAX_DATAGRAM_LEN;
-use crate::{AeadProvider, Channel, Event, Failsafe, Link, Role};
+use crate::{AeadProvider, Channel, Event, Failsafe, Link, Role, Timestamp};
 
 /// If the link asks to be woken in the past and nothing moved, or the transport fails to
 /// receive, wait this long instead of spinning.
@@ -62,9 +62,12 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
     // link is not polled while any wait).
     let mut held: VecDeque<LinkEvent> = VecDeque::new();
     loop {
-        let now_instant = Instant::now();
-        let (wake_at, closed, delivered) = {
+        let (now_instant, wake_at, closed, delivered) = {
             let mut link = shared.lock();
+            // Read once the lock is held: an application holding it for a while must not
+            // date the frames sent now (and the feedback's stated delays) to before they
+            // were made.
+            let now_instant = Instant::now();
             let now = shared.clock.timestamp(now_instant);
             link.handle_timeout(now);
             while let Some(t) = link.poll_transmit(now, &mut tx_buf) {
@@ -110,7 +113,7 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            (wake_at, link.is_closed(), delivered)
+            (now_instant, wake_at, link.is_closed(), delivered)
         };
         let moved = !outgoing.is_empty() || delivered > 0;
         // Queues may have emptied, acknowledgements may have arrived: let waiters look. Only
@@ -142,12 +145,18 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                 match received {
                     Ok(n) => {
                         let mut link = shared.lock();
-                        let now = shared.clock.now();
                         // Dropped datagrams are counted by the link; the peer address is
                         // the link's business (only authenticated frames move it).
-                        take_waiting(&transport, &mut rx_bufs, &mut rx_meta, n, |from, datagram| {
-                            let _ = link.handle_datagram(now, from, datagram);
-                        });
+                        take_waiting(
+                            &transport,
+                            &shared.clock,
+                            &mut rx_bufs,
+                            &mut rx_meta,
+                            n,
+                            |now, from, datagram| {
+                                let _ = link.handle_datagram(now, from, datagram);
+                            },
+                        );
                     }
                     // Receive errors (an ICMP port unreachable on a connected socket) are
                     // transient: the link's timers decide when the peer is gone. A transport
@@ -189,18 +198,27 @@ pub(super) fn receive_buffers<T: Transport>(transport: &T) -> (Vec<u8>, usize) {
 /// datagrams already waiting, without waiting, until [`MAX_BATCH`] (or nothing is left):
 /// the caller answers them all at once, one round of `poll_transmit`, so one ack covers
 /// the batch.
+///
+/// Each datagram comes with the time its receive returned, read from `clock` then: a
+/// datagram handled slowly (a handshake's key stretching) must not date the ones taken
+/// after it to before they arrived. The receiver's feedback states how long it held the
+/// newest frame, and the sender takes that off the round trip: an arrival dated early
+/// made a round trip shorter than the path, a minimum that pinned the in-flight cap for
+/// ten seconds.
 pub(super) fn take_waiting<T: Transport>(
     transport: &T,
+    clock: &Clock,
     bufs: &mut [IoSliceMut<'_>],
     meta: &mut [Received],
     mut n: usize,
-    mut each: impl FnMut(SocketAddr, &[u8]),
+    mut each: impl FnMut(Timestamp, SocketAddr, &[u8]),
 ) {
     let mut taken = 0;
     loop {
+        let now = clock.now();
         for (buf, got) in bufs.iter().zip(&meta[..n]) {
             for datagram in got.datagrams(buf) {
-                each(got.source, datagram);
+                each(now, got.source, datagram);
                 taken += 1;
             }
         }

@@ -273,11 +273,17 @@ async fn drive<P: AeadProvider>(
                 match received {
                     Ok(n) => {
                         let mut fleet = shared.lock();
-                        let now = shared.clock.now();
                         // Drops are counted by the fleet and the links.
-                        take_waiting(&socket, &mut rx_bufs, &mut rx_meta, n, |from, datagram| {
-                            let _ = fleet.handle_datagram(now, from, datagram);
-                        });
+                        take_waiting(
+                            &socket,
+                            &shared.clock,
+                            &mut rx_bufs,
+                            &mut rx_meta,
+                            n,
+                            |now, from, datagram| {
+                                let _ = fleet.handle_datagram(now, from, datagram);
+                            },
+                        );
                     }
                     // Transient (an ICMP error of a peer gone): not a reason to spin.
                     Err(_) => tokio::time::sleep(SPIN_GUARD).await,
