@@ -689,13 +689,19 @@ impl PathModel {
         // the radio's jitter by half). Or on a shorter queue than the one that makes
         // samples count only what arrived: every millisecond of it is one telemetry waits
         // behind.
+        // But a sender that went idle within the span, and never yet offered the path its
+        // initial rate, has not probed it: what looks like a queue (late round trips,
+        // arrivals spread out) may be none but a peer that took the frames late (busy
+        // stretching a key for the storage unlock, or not scheduled), and only a queue
+        // that stayed a whole round trip ends its startup. Ended at the hundred kbit/s of a
+        // handshake's messages, the estimate took seconds of probing to reach the radio's
+        // rate (real UDP, 20 Mbit/s: a download at 0.72 of it in one run of four).
+        let probed = !self.idle_since(&from) || self.bottleneck() >= INITIAL_RATE_BPS;
         let offered = (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0 / send_span;
-        let saturated = !app_limited && offered > STARTUP_SATURATION * sent_rate;
-        self.end_startup(
-            here.largest,
-            app_limited,
-            saturated || self.queue_longer_than(STARTUP_QUEUE_THRESHOLD),
-        );
+        let saturated = probed && !app_limited && offered > STARTUP_SATURATION * sent_rate;
+        let queued =
+            self.queue_longer_than(STARTUP_QUEUE_THRESHOLD) && (probed || self.queue_persists(now));
+        self.end_startup(here.largest, app_limited, saturated || queued);
     }
 
     /// Is the span from `from` to `here`, shorter than a whole sample, already proof of a
@@ -1585,6 +1591,64 @@ mod tests {
         let m = busy(halved, |_| 13);
         assert!(m.slowdowns >= 1);
         assert_near("bottleneck", m.bottleneck(), 2.5e6, 0.05);
+    }
+
+    /// A sender with little to send (a handshake's messages: 100 bytes every 5 ms, idle in
+    /// between) on a path of 15 ms each way, whose peer takes the frames that arrive within
+    /// `busy` (milliseconds) only at its end (stretching a key, or not scheduled) and from
+    /// `queue` on finds every frame that much later (a queue at the radio): the model at
+    /// 600 ms.
+    fn idle_sender(busy: (u64, u64), queue: Option<(u64, Duration)>) -> PathModel {
+        let mut m = PathModel::new(Timestamp::ZERO);
+        let one_way = Duration::from_millis(15);
+        let mut feedback: VecDeque<(Timestamp, FeedbackBody)> = VecDeque::new();
+        for c in 0..120 {
+            let sent = Timestamp::from_millis(5 * c);
+            while feedback.front().is_some_and(|(at, _)| *at <= sent) {
+                let Some((at, f)) = feedback.pop_front() else {
+                    break;
+                };
+                m.on_feedback(at, &f);
+            }
+            m.on_sent(sent, c, 100);
+            m.on_idle(c + 1);
+            let mut arrived = sent + one_way;
+            if let Some((from, wait)) = queue {
+                if arrived >= Timestamp::from_millis(from) {
+                    arrived = arrived + wait;
+                }
+            }
+            let (from, to) = (
+                Timestamp::from_millis(busy.0),
+                Timestamp::from_millis(busy.1),
+            );
+            let taken = if arrived >= from && arrived < to {
+                to
+            } else {
+                arrived
+            };
+            let f = FeedbackBody {
+                largest: c,
+                frames: c + 1,
+                bytes: (c + 1) * 100,
+                received_at_us: taken.as_micros() as u32,
+                ack_delay_us: 0,
+                lost: 0,
+                loss_runs: 0,
+            };
+            feedback.push_back((taken + one_way, f));
+        }
+        m
+    }
+
+    #[test]
+    fn a_peer_that_answers_late_does_not_end_an_idle_senders_startup() {
+        // 12 ms of a busy peer: every frame that arrived in it looks 12 ms late, once.
+        let m = idle_sender((200, 212), None);
+        assert!(matches!(m.phase, Phase::Startup { .. }), "{:?}", m.phase);
+        // A queue of 12 ms that stays: startup ends, idle sender or not.
+        let m = idle_sender((0, 0), Some((200, Duration::from_millis(12))));
+        assert!(!matches!(m.phase, Phase::Startup { .. }), "{:?}", m.phase);
     }
 
     #[test]
