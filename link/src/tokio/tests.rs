@@ -997,3 +997,45 @@ async fn udp_sends_a_batch_larger_than_one_packet() {
     let got: Vec<&[u8]> = got.iter().map(|(d, _)| &d[..]).collect();
     assert_eq!(got, data.chunks(1400).collect::<Vec<_>>());
 }
+
+/// A datagram that takes long to handle (the remote stretches a key for the storage unlock
+/// inside `handle_datagram`) does not date the datagrams taken after it to before they
+/// arrived: each receive's datagrams carry the time that receive returned. Dated early, they
+/// made the receiver state a longer hold than the real one in its feedback, and the sender
+/// a round trip shorter than the path.
+#[tokio::test]
+async fn datagrams_taken_after_a_slow_one_are_dated_when_they_were_taken() {
+    let (aircraft, remote, _) = pipes();
+    let aircraft = aircraft.with_batch(Batch::Drain);
+    let clock = Clock::start();
+    remote.tx.send(b"first".to_vec()).unwrap();
+    let mut rx = vec![0u8; 64 * 8];
+    let mut bufs: Vec<std::io::IoSliceMut<'_>> =
+        rx.chunks_mut(64).map(std::io::IoSliceMut::new).collect();
+    let mut meta = vec![Received::default(); bufs.len()];
+    let n = aircraft.recv_batch(&mut bufs, &mut meta).await.unwrap();
+    let slow = Duration::from_millis(30);
+    let mut dated: Vec<(Vec<u8>, crate::Timestamp)> = Vec::new();
+    driver::take_waiting(
+        &aircraft,
+        &clock,
+        &mut bufs,
+        &mut meta,
+        n,
+        |now, _, datagram| {
+            if dated.is_empty() {
+                // Handled slowly; the next datagram arrives meanwhile.
+                std::thread::sleep(slow);
+                remote.tx.send(b"second".to_vec()).unwrap();
+            }
+            dated.push((datagram.to_vec(), now));
+        },
+    );
+    assert_eq!(dated.len(), 2, "both datagrams are taken in one round");
+    assert_eq!(dated[1].0, b"second");
+    let apart = dated[1].1.saturating_since(dated[0].1);
+    assert!(
+        apart >= slow,
+        "the second is dated {apart:?} after the first"
+    );
+}
