@@ -348,7 +348,18 @@ impl PathModel {
         if bottleneck <= 0.0 {
             return INITIAL_RATE_BPS;
         }
-        (self.gain() * bottleneck).max(MIN_PACING_BPS)
+        let rate = (self.gain() * bottleneck).max(MIN_PACING_BPS);
+        if matches!(self.phase, Phase::Startup { .. }) {
+            // Startup never goes slower than it began (as BBR's pacing never decreases
+            // before it found the bandwidth). A sender with little to send at first (a
+            // handshake's messages, the storage unlock, before the download) has samples
+            // of a hundred kbit/s that say nothing of the path, and startup grows from its
+            // estimate: from those it took two round trips more to reach the radio
+            // (300 ms on a 75 ms path).
+            rate.max(INITIAL_RATE_BPS)
+        } else {
+            rate
+        }
     }
 
     /// Bytes sent and not yet covered by feedback.
@@ -380,7 +391,9 @@ impl PathModel {
         // ...and their sum: room for a lost feedback frame as well.
         let unreported = interval + frames;
         let cap = if matches!(self.phase, Phase::Startup { .. }) {
-            STARTUP_CAP_GAIN * bdp + unreported
+            // At least what a round trip at the initial rate sends (see `pacing_rate`).
+            let initial = INITIAL_RATE_BPS / 8.0 * rtt.as_secs_f64();
+            STARTUP_CAP_GAIN * bdp.max(initial) + unreported
         } else if self.queue_since.is_none() {
             let late = self.gain().max(LATE_FEEDBACK_CAP_GAIN) * bdp + unreported;
             // Room for a run of lost feedback frames twice the path's usual run (each
@@ -1646,6 +1659,16 @@ mod tests {
         // 12 ms of a busy peer: every frame that arrived in it looks 12 ms late, once.
         let m = idle_sender((200, 212), None);
         assert!(matches!(m.phase, Phase::Startup { .. }), "{:?}", m.phase);
+        // Its handshake's samples say nothing of the path: startup goes at least as fast
+        // as it began.
+        let e = m.estimate();
+        assert!(e.bottleneck_bps < 200_000, "{e:?}");
+        assert!(e.pacing_bps >= INITIAL_RATE_BPS as u64, "{e:?}");
+        assert!(
+            m.in_flight_cap() as f64 >= INITIAL_RATE_BPS / 8.0 * 0.030,
+            "{}",
+            m.in_flight_cap()
+        );
         // A queue of 12 ms that stays: startup ends, idle sender or not.
         let m = idle_sender((0, 0), Some((200, Duration::from_millis(12))));
         assert!(!matches!(m.phase, Phase::Startup { .. }), "{:?}", m.phase);
