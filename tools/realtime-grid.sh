@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The transport grid in real time: a download through `rotorlink proxy` over loopback UDP,
+# three processes, as a user would measure it.
+#
+#   tools/realtime-grid.sh [ROTORLINK]            # the whole grid (about 10 min)
+#   RATES="20" DELAYS="15" tools/realtime-grid.sh  # a subset
+#
+# ROTORLINK is the binary (default target/release/rotorlink; `cargo build --release`
+# first). For each point: `rotorlink aircraft` serving a clip of 8 s of the capacity (at
+# least 4 MiB) with no video, `rotorlink proxy` in front of it with the rate, the one-way
+# delay and the loss (independent, or Gilbert-Elliott bursts of mean 8 for "5b"), both
+# ways, and a drop-tail queue of one bandwidth-delay product (at least 64 KiB), the
+# transport bench's radio; then `rotorlink remote` pairs, unlocks the storage and
+# downloads the clip (SHA-256 checked). The line printed per point is the remote's
+# `download.goodput_mbps` (from its READ to the last byte) and its ratio to
+# (1 - loss) x rate.
+#
+# Unlike the transport bench (virtual time, the storage channel's data path alone), this
+# is the whole link: the aircraft's telemetry (10 ms apart) and both ends' feedback share
+# the radio with the download, the proxy's timers tick in whole milliseconds, and the
+# three processes share the machine's cores. SEED (default 1) seeds the proxy's radio.
+set -euo pipefail
+
+BIN=${1:-target/release/rotorlink}
+RATES=${RATES:-"5 20 100"}
+DELAYS=${DELAYS:-"5 15 75"}
+LOSSES=${LOSSES:-"0 1 10 20 5b"}
+SEED=${SEED:-1}
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+echo 246813 >"$WORK/code"
+
+point() { # rate_mbit delay_ms loss
+    local rate=$1 delay=$2 loss=$3 percent burst=()
+    if [ "$loss" = 5b ]; then percent=5; burst=(--burst 8); else percent=$loss; fi
+    local bytes=$((rate * 1000000))
+    [ "$bytes" -lt 4194304 ] && bytes=4194304
+    local queue=$((rate * 1000000 / 8 * 2 * delay / 1000))
+    [ "$queue" -lt 65536 ] && queue=65536
+    "$BIN" aircraft --listen 127.0.0.1:0 --code-file "$WORK/code" --clip-size "$bytes" \
+        --video 0 --json >/dev/null 2>"$WORK/aircraft.err" &
+    local aircraft=$!
+    local port=""
+    for _ in $(seq 100); do
+        port=$(sed -n 's/^aircraft: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/aircraft.err")
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    "$BIN" proxy --listen 127.0.0.1:0 --forward "127.0.0.1:$port" --rate "${rate}mbit" \
+        --delay "${delay}ms" --loss "$percent%" "${burst[@]}" --queue "$queue" \
+        --seed "$SEED" >/dev/null 2>"$WORK/proxy.err" &
+    local proxy=$! listen=""
+    for _ in $(seq 100); do
+        listen=$(sed -n 's/^proxy: 127.0.0.1:\([0-9]*\) .*/\1/p' "$WORK/proxy.err")
+        [ -n "$listen" ] && break
+        sleep 0.05
+    done
+    "$BIN" remote --connect "127.0.0.1:$listen" --code-file "$WORK/code" --download clip \
+        --until-downloaded --duration 200s --json >"$WORK/remote.json" 2>/dev/null || true
+    kill "$aircraft" "$proxy" 2>/dev/null || true
+    wait "$aircraft" "$proxy" 2>/dev/null || true
+    python3 - "$rate" "$percent" "$WORK/remote.json" <<'PY'
+import json, sys
+rate, loss, path = float(sys.argv[1]), float(sys.argv[2]) / 100, sys.argv[3]
+try:
+    d = json.load(open(path)).get("download") or {}
+except ValueError:
+    d = {}
+g = d.get("goodput_mbps")
+if g and d.get("verified"):
+    print(f"{g:8.2f} Mbit/s  ratio {g / ((1 - loss) * rate):.3f}")
+else:
+    print(f"     not downloaded whole: {d}")
+PY
+}
+
+echo "rate    delay  loss  goodput          ratio to (1 - loss) x rate  (seed $SEED)"
+for rate in $RATES; do
+    for delay in $DELAYS; do
+        for loss in $LOSSES; do
+            printf '%3s Mbit/s %3s ms %4s  ' "$rate" "$delay" "$loss"
+            point "$rate" "$delay" "$loss"
+        done
+    done
+done
