@@ -702,18 +702,19 @@ impl PathModel {
         // the radio's jitter by half). Or on a shorter queue than the one that makes
         // samples count only what arrived: every millisecond of it is one telemetry waits
         // behind.
-        // But a sender that went idle within the span, and never yet offered the path its
-        // initial rate, has not probed it: what looks like a queue (late round trips,
-        // arrivals spread out) may be none but a peer that took the frames late (busy
-        // stretching a key for the storage unlock, or not scheduled), and only a queue
-        // that stayed a whole round trip ends its startup. Ended at the hundred kbit/s of a
-        // handshake's messages, the estimate took seconds of probing to reach the radio's
-        // rate (real UDP, 20 Mbit/s: a download at 0.72 of it in one run of four).
-        let probed = !self.idle_since(&from) || self.bottleneck() >= INITIAL_RATE_BPS;
+        // But a sender that went idle within the span and sent under `MIN_PACING_BPS` over
+        // it (a handshake's messages) cannot have built a queue on any radio it paces for:
+        // what looks like one (a late round trip, arrivals spread out) is a peer that took
+        // the frames late (busy stretching a key for the storage unlock, or not
+        // scheduled), and only a queue that stays a whole round trip ends its startup.
+        // Ended at the 110 kbit/s of the handshake's messages, the estimate took seconds of
+        // probing to reach the radio's rate (real UDP, 20 Mbit/s: a download at 0.72 of it
+        // in one run of four).
+        let believable = !self.idle_since(&from) || sent_rate >= MIN_PACING_BPS;
         let offered = (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0 / send_span;
-        let saturated = probed && !app_limited && offered > STARTUP_SATURATION * sent_rate;
-        let queued =
-            self.queue_longer_than(STARTUP_QUEUE_THRESHOLD) && (probed || self.queue_persists(now));
+        let saturated = believable && !app_limited && offered > STARTUP_SATURATION * sent_rate;
+        let queued = self.queue_longer_than(STARTUP_QUEUE_THRESHOLD)
+            && (believable || self.queue_persists(now));
         self.end_startup(here.largest, app_limited, saturated || queued);
     }
 
