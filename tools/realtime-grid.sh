@@ -2,7 +2,7 @@
 # The transport grid in real time: a download through `rotorlink proxy` over loopback UDP,
 # three processes, as a user would measure it.
 #
-#   tools/realtime-grid.sh [ROTORLINK]            # the whole grid (about 10 min)
+#   tools/realtime-grid.sh [ROTORLINK]            # the whole grid (about 11 min)
 #   RATES="20" DELAYS="15" tools/realtime-grid.sh  # a subset
 #
 # ROTORLINK is the binary (default target/release/rotorlink; `cargo build --release`
