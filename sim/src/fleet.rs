@@ -142,6 +142,11 @@ const AIRCRAFT_BASE: u32 = 0x2000_0000;
 const STICK_LEN: usize = 24;
 const TELEMETRY_LEN: usize = 96;
 const WARM_UP: Duration = Duration::from_secs(1);
+/// Messages handed to a link in a flight's last this long are not measured: both sides
+/// stop at its end, and one handed over just before may still wait for its driver or be
+/// on its way (at 5000 sticks a second, the two milliseconds a loaded machine takes to
+/// schedule the ground station's driver were ten messages "lost" at the edge).
+const SETTLE: Duration = Duration::from_millis(100);
 /// How often the applications hand their due messages to the links.
 const TICK: Duration = Duration::from_millis(1);
 /// Unless synchronized, the links join one after the other over this time (within the
@@ -237,7 +242,7 @@ impl Side {
     fn run(self, base: Instant, end: Instant, stop: &AtomicBool) -> std::io::Result<SideCounts> {
         let mut fleet = Fleet::new();
         let mut keys: Vec<LinkKey> = Vec::with_capacity(self.links as usize);
-        let mut schedule = Schedule::new(&self, base);
+        let mut schedule = Schedule::new(&self, base, end);
         let measure_from = base + WARM_UP;
         let mut counts = SideCounts::default();
         let mut cpu_at_start = None;
@@ -302,7 +307,7 @@ impl Side {
             socket.flush();
             while let Some((key, event)) = fleet.poll_event() {
                 if let Event::Message { channel, data } = event {
-                    self.record(&mut counts, channel, &data, base);
+                    self.record(&mut counts, channel, &data, base, end);
                     fleet.with_link(key, |link| link.recycle(data));
                 }
             }
@@ -342,11 +347,13 @@ struct Schedule {
     next: Instant,
     index: u64,
     base: Instant,
+    /// Messages handed over from here on are not measured (`SETTLE`).
+    until: Instant,
     message: Vec<u8>,
 }
 
 impl Schedule {
-    fn new(side: &Side, base: Instant) -> Self {
+    fn new(side: &Side, base: Instant, end: Instant) -> Self {
         let links = u64::from(side.links.max(1));
         Schedule {
             links,
@@ -354,6 +361,7 @@ impl Schedule {
             next: base,
             index: 0,
             base,
+            until: end - SETTLE,
             message: vec![0u8; side.len],
         }
     }
@@ -372,7 +380,7 @@ impl Schedule {
     ) -> u64 {
         let sent_at = now.saturating_duration_since(self.base).as_nanos() as u64;
         self.message[..8].copy_from_slice(&sent_at.to_be_bytes());
-        let stamped_in_measured_time = now >= self.base + WARM_UP;
+        let stamped_in_measured_time = now >= self.base + WARM_UP && now < self.until;
         let mut measured = 0;
         while self.next <= now {
             if let Some(&key) = keys.get((self.index % self.links) as usize) {
@@ -417,15 +425,23 @@ impl Side {
     }
 
     /// A message delivered to this side: if it is of the other side's kind and was sent
-    /// in the measured time, count it and its latency (from the send time it carries).
-    fn record(&self, counts: &mut SideCounts, channel: Channel, data: &[u8], base: Instant) {
+    /// in the measured time (after the warm-up, before the `SETTLE` before `end`), count
+    /// it and its latency (from the send time it carries).
+    fn record(
+        &self,
+        counts: &mut SideCounts,
+        channel: Channel,
+        data: &[u8],
+        base: Instant,
+        end: Instant,
+    ) {
         let Some(at) = data.get(..8).filter(|_| channel != self.channel) else {
             return;
         };
         let mut stamp = [0u8; 8];
         stamp.copy_from_slice(at);
         let sent_at = base + Duration::from_nanos(u64::from_be_bytes(stamp));
-        if sent_at >= base + WARM_UP {
+        if sent_at >= base + WARM_UP && sent_at < end - SETTLE {
             counts.delivered += 1;
             let latency = Instant::now().saturating_duration_since(sent_at);
             counts.latencies_us.push(latency.as_micros() as u64);
@@ -454,7 +470,7 @@ impl Side {
             let mut station: GroundStation = GroundStation::spawn(socket)?;
             let clock = station.clock();
             let mut keys: Vec<LinkKey> = Vec::with_capacity(self.links as usize);
-            let mut schedule = Schedule::new(&self, base);
+            let mut schedule = Schedule::new(&self, base, end);
             let measure_from = base + WARM_UP;
             let mut counts = SideCounts::default();
             let mut cpu_at_start = None;
@@ -479,7 +495,7 @@ impl Side {
                         event = station.recv() => {
                             let Some((_, event)) = event else { break };
                             if let LinkEvent::Message { channel, data } = event {
-                                self.record(&mut counts, channel, &data, base);
+                                self.record(&mut counts, channel, &data, base, end);
                             }
                         }
                         () = tokio::time::sleep_until(tick) => break,
