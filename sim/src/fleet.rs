@@ -147,6 +147,12 @@ const WARM_UP: Duration = Duration::from_secs(1);
 /// on its way (at 5000 sticks a second, the two milliseconds a loaded machine takes to
 /// schedule the ground station's driver were ten messages "lost" at the edge).
 const SETTLE: Duration = Duration::from_millis(100);
+
+/// Is a message handed over `at` one of the measured ones: after the warm-up, before the
+/// `SETTLE` before the flight's `end`? (The sender counts it sent, the receiver delivered.)
+fn in_measured_time(at: Instant, base: Instant, end: Instant) -> bool {
+    at >= base + WARM_UP && at < end - SETTLE
+}
 /// How often the applications hand their due messages to the links.
 const TICK: Duration = Duration::from_millis(1);
 /// Unless synchronized, the links join one after the other over this time (within the
@@ -347,8 +353,7 @@ struct Schedule {
     next: Instant,
     index: u64,
     base: Instant,
-    /// Messages handed over from here on are not measured (`SETTLE`).
-    until: Instant,
+    end: Instant,
     message: Vec<u8>,
 }
 
@@ -361,7 +366,7 @@ impl Schedule {
             next: base,
             index: 0,
             base,
-            until: end - SETTLE,
+            end,
             message: vec![0u8; side.len],
         }
     }
@@ -380,7 +385,7 @@ impl Schedule {
     ) -> u64 {
         let sent_at = now.saturating_duration_since(self.base).as_nanos() as u64;
         self.message[..8].copy_from_slice(&sent_at.to_be_bytes());
-        let stamped_in_measured_time = now >= self.base + WARM_UP && now < self.until;
+        let stamped_in_measured_time = in_measured_time(now, self.base, self.end);
         let mut measured = 0;
         while self.next <= now {
             if let Some(&key) = keys.get((self.index % self.links) as usize) {
@@ -425,8 +430,8 @@ impl Side {
     }
 
     /// A message delivered to this side: if it is of the other side's kind and was sent
-    /// in the measured time (after the warm-up, before the `SETTLE` before `end`), count
-    /// it and its latency (from the send time it carries).
+    /// in the measured time ([`in_measured_time`]), count it and its latency (from the
+    /// send time it carries).
     fn record(
         &self,
         counts: &mut SideCounts,
@@ -441,7 +446,7 @@ impl Side {
         let mut stamp = [0u8; 8];
         stamp.copy_from_slice(at);
         let sent_at = base + Duration::from_nanos(u64::from_be_bytes(stamp));
-        if sent_at >= base + WARM_UP && sent_at < end - SETTLE {
+        if in_measured_time(sent_at, base, end) {
             counts.delivered += 1;
             let latency = Instant::now().saturating_duration_since(sent_at);
             counts.latencies_us.push(latency.as_micros() as u64);
