@@ -20,11 +20,10 @@ use rotorlink_sim::{Adversary, Air, Direction, FnAdversary};
 use common::adversary::*;
 
 /// An adversary that records every genuine encrypted frame and replays each once, `after`
-/// the original (and, with `also_after`, a second time then).
-fn replayer(
-    after: Duration,
-    also_after: Option<Duration>,
-) -> (Box<dyn Adversary>, Arc<Mutex<Tape>>) {
+/// the original (and, with `also_after`, a second time then); and a watcher that goes on
+/// recording once it is off the path, while its last replays arrive, so that the tape
+/// holds every frame the receiver judges them against.
+fn replayer(after: Duration, also_after: Option<Duration>) -> Replayer {
     let tape = Arc::new(Mutex::new(Tape::default()));
     let t = tape.clone();
     let adversary = FnAdversary::new(
@@ -44,7 +43,33 @@ fn replayer(
             air.forward(d);
         },
     );
-    (Box::new(adversary), tape)
+    let t = tape.clone();
+    let watcher = FnAdversary::new(
+        move |now: Timestamp, dir: Direction, d: Vec<u8>, air: &mut Air| {
+            if is_encrypted(&d) {
+                lock(&t).record(now, dir, &d);
+            }
+            air.forward(d);
+        },
+    );
+    Replayer {
+        adversary: Box::new(adversary),
+        watcher: Box::new(watcher),
+        tape,
+    }
+}
+
+/// What [`replayer`] makes: the adversary, its watcher and their tape.
+struct Replayer {
+    adversary: Box<dyn Adversary>,
+    watcher: Box<dyn Adversary>,
+    tape: Arc<Mutex<Tape>>,
+}
+
+/// A flight with `replayer`'s adversary, then its watcher.
+fn fly_replayed(config: Config, seed: u64, r: Replayer) -> (Flight, Arc<Mutex<Tape>>) {
+    let f = fly_attacked_then_watched(config, seed, r.adversary, Some(r.watcher));
+    (f, r.tape)
 }
 
 /// Check a replay flight: every replay dropped as the window says, nothing else dropped.
@@ -66,8 +91,7 @@ fn check_replays(f: &Flight, tape: &Tape, window: u64) -> (Drops, Drops) {
 /// decryption), nothing delivered twice, nothing legitimate lost.
 #[test]
 fn replayed_frames_inside_the_window_are_duplicates() {
-    let (adversary, tape) = replayer(ms(3), None);
-    let f = fly_attacked(config(), 2, adversary);
+    let (f, tape) = fly_replayed(config(), 2, replayer(ms(3), None));
     let tape = lock(&tape);
     let (aircraft, remote) = check_replays(&f, &tape, 2048);
     assert!(aircraft.duplicate > 200 && remote.duplicate > 300);
@@ -82,8 +106,7 @@ fn replayed_frames_beyond_the_window_are_too_old() {
         replay_window: 64,
         ..config()
     };
-    let (adversary, tape) = replayer(ms(1000), None);
-    let f = fly_attacked(config, 3, adversary);
+    let (f, tape) = fly_replayed(config, 3, replayer(ms(1000), None));
     let tape = lock(&tape);
     let (aircraft, remote) = check_replays(&f, &tape, 64);
     assert!(aircraft.too_old > 100 && remote.too_old > 100);
@@ -99,8 +122,7 @@ fn replays_across_a_key_update_are_caught_by_the_window() {
         rekey_after_packets: 64,
         ..config()
     };
-    let (adversary, tape) = replayer(ms(50), Some(ms(2500)));
-    let f = fly_attacked(config.clone(), 4, adversary);
+    let (f, tape) = fly_replayed(config.clone(), 4, replayer(ms(50), Some(ms(2500))));
     let tape = lock(&tape);
     check_replays(&f, &tape, 2048);
     let (a, r) = (f.pair.aircraft.stats(), f.pair.remote.stats());

@@ -19,7 +19,7 @@ use rand_chacha::ChaCha20Rng;
 
 use self::key_update::KeyUpdate;
 pub use self::path::PathEstimate;
-use self::path::{PathModel, Receipts};
+use self::path::{Elicits, PathModel, Receipts};
 pub(crate) use self::timers::Timer;
 use self::unlock::{Outcome, Unlock};
 use crate::channel::fec;
@@ -80,13 +80,17 @@ fn video_budget_worth_reporting(
         || (since_reported >= VIDEO_BUDGET_REFRESH && moved.saturating_mul(50) > last)
 }
 
-/// Does a frame of `frame_type` make the receiver's feedback due (PROTOCOL.md 34.1)? Not a
-/// `Feedback` (feedback on feedback would never end), nor an `Ack`: like QUIC's ACK-only
-/// packets, an ack tells the sender of a transfer nothing it needs feedback on, and
-/// feedback on every few acks took about 1 % of a narrow downlink from the transfer
-/// itself.
-fn elicits_feedback(frame_type: FrameType) -> bool {
-    !matches!(frame_type, FrameType::Feedback | FrameType::Ack)
+/// How soon a frame of `frame_type` on `channel` makes the receiver's feedback due
+/// (PROTOCOL.md 34.1). Never for a `Feedback` (feedback on feedback would never end), nor
+/// an `Ack`: like QUIC's ACK-only packets, an ack tells the sender of a transfer nothing it
+/// needs feedback on, and feedback on every few acks took about 1 % of a narrow downlink
+/// from the transfer itself. Relaxed for control and telemetry, prompt for the rest.
+fn elicits(frame_type: FrameType, channel: Option<Channel>) -> Elicits {
+    match (frame_type, channel) {
+        (FrameType::Feedback | FrameType::Ack, _) => Elicits::Nothing,
+        (FrameType::Data, Some(Channel::Control | Channel::Telemetry)) => Elicits::Relaxed,
+        _ => Elicits::Prompt,
+    }
 }
 
 /// The share of the bottleneck the video budget offers the encoder, in percent.
@@ -185,8 +189,8 @@ pub(crate) struct Connection<P: AeadProvider> {
     /// Frame being decrypted; its capacity is kept between datagrams.
     scratch: Vec<u8>,
     last_sent: Timestamp,
-    /// When a frame that asks for feedback (any but feedback) was last sent: the probe
-    /// counts from it, since feedback alone would never bring an answer.
+    /// When a frame that asks for prompt feedback was last sent: the probe counts from
+    /// it, since nothing else brings an answer soon.
     last_eliciting_sent: Timestamp,
     /// Probes sent since the last feedback frame (34.6).
     probes_unanswered: u32,
@@ -851,9 +855,12 @@ impl<P: AeadProvider> Connection<P> {
                 }
             }
         }
-        let eliciting = elicits_feedback(header.frame_type);
-        self.receipts
-            .on_frame(now, header.counter, frame.len(), eliciting);
+        self.receipts.on_frame(
+            now,
+            header.counter,
+            frame.len(),
+            elicits(header.frame_type, header.channel),
+        );
         if newest && self.peer != Some(from) {
             // Roaming: the peer is wherever its newest authenticated frame came from.
             self.peer = Some(from);
@@ -1263,7 +1270,7 @@ impl<P: AeadProvider> Connection<P> {
             }
         }
         self.last_sent = now;
-        if elicits_feedback(frame_type) {
+        if elicits(frame_type, channel) == Elicits::Prompt {
             self.last_eliciting_sent = now;
         }
         self.path.on_sent(now, counter, frame_len);

@@ -510,12 +510,27 @@ pub(crate) fn copier(
 /// A pairing flight with an adversary: fly 2.5 s, settle, and check that the books balance
 /// and nothing legitimate was lost.
 pub(crate) fn fly_attacked(config: Config, seed: u64, adversary: Box<dyn Adversary>) -> Flight {
+    fly_attacked_then_watched(config, seed, adversary, None)
+}
+
+/// As [`fly_attacked`], with `watcher` on the path once the adversary is off: one that
+/// only looks, for an adversary whose injections outlive it and whose books must see
+/// every genuine frame sent until they arrive.
+pub(crate) fn fly_attacked_then_watched(
+    config: Config,
+    seed: u64,
+    adversary: Box<dyn Adversary>,
+    watcher: Option<Box<dyn Adversary>>,
+) -> Flight {
     let mut f = Flight::pairing(config, seed);
     f.pair.set_adversary(adversary);
     f.fly(ms(2500));
     f.settle(ms(500));
     // Off the path: what it put on the air last arrives, and it adds nothing more.
     f.pair.take_adversary();
+    if let Some(watcher) = watcher {
+        f.pair.set_adversary(watcher);
+    }
     f.settle(ms(50));
     assert!(
         f.pair.remote.storage_unlocked(),

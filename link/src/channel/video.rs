@@ -65,8 +65,8 @@ pub(crate) struct VideoSender {
     /// Fragment data bytes of the queued messages not sent yet, parity included.
     bytes: usize,
     encoder: FecEncoder,
-    /// Data fragments of the last message queued (0 before the first).
-    last_count: u16,
+    /// Data fragments of the last two messages queued, the newest first (0 before them).
+    last_counts: [u16; 2],
 }
 
 impl VideoSender {
@@ -74,10 +74,16 @@ impl VideoSender {
         self.queue.len()
     }
 
-    /// Data fragments of the last message queued, 0 before the first: the frame size the
-    /// encoder produces, for sizing the parity share of the video budget.
+    /// Data fragments of the smaller of the last two messages queued (of the last, before a
+    /// second; 0 before the first): the frame size the encoder produces, for sizing the
+    /// parity share of the video budget. The smaller, because one key frame among them is
+    /// several times the others: sized by it, the budget offered the frames after it too
+    /// little parity (a tenth more than the radio carries after a forced key frame).
     pub(crate) fn last_count(&self) -> u16 {
-        self.last_count
+        match self.last_counts {
+            [last, 0] => last,
+            [last, before] => last.min(before),
+        }
     }
 
     /// Drop the oldest message nothing of which was sent yet, if more than `max_bytes`
@@ -132,7 +138,7 @@ impl VideoSender {
         };
         msg.wire_left = msg.data.len() + usize::from(parity) * msg.header(0).shard_len();
         self.bytes += msg.wire_left;
-        self.last_count = count;
+        self.last_counts = [count, self.last_counts[0]];
         self.queue.push_back(msg);
         id
     }

@@ -935,8 +935,25 @@ impl PathModel {
 
 /// Receipts not yet reported make a feedback frame due at once.
 const FEEDBACK_EVERY: u32 = 8;
-/// Otherwise a feedback frame goes this long after the first unreported receipt.
+/// Otherwise a feedback frame goes this long after the first unreported frame that asks
+/// for prompt feedback...
 const FEEDBACK_DELAY: Duration = Duration::from_millis(10);
+/// ...or this long after the first unreported one that asks for relaxed feedback.
+const RELAXED_FEEDBACK_DELAY: Duration = Duration::from_millis(100);
+
+/// How soon a frame asks its receiver for feedback (PROTOCOL.md 34.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Elicits {
+    /// None: feedback and acks.
+    Nothing,
+    /// Within [`FEEDBACK_DELAY`]: the frames the sender paces or probes with, whose rate
+    /// and round trip the sender's model lives on.
+    Prompt,
+    /// Within [`RELAXED_FEEDBACK_DELAY`]: small unpaced messages (control, telemetry). A
+    /// thin flow needs no rate sample every 10 ms, and answering a remote's 100 stick
+    /// commands a second took 0.8 % of a 5 Mbit/s downlink.
+    Relaxed,
+}
 
 /// The receiving side: what arrived of the peer's frames in this session, reported back in
 /// feedback frames (PROTOCOL.md 34).
@@ -946,7 +963,7 @@ pub(crate) struct Receipts {
     largest_at: Timestamp,
     frames: u64,
     bytes: u64,
-    /// Frames that ask for feedback (all but feedback frames) since the last one sent.
+    /// Frames that ask for feedback (all but feedback and acks) since the last one sent.
     unreported: u32,
     due: Option<Timestamp>,
     losses: LossRuns,
@@ -1047,7 +1064,13 @@ impl Receipts {
     /// An authenticated frame arrived (never one seen before: the replay window drops
     /// those first). Feedback frames are counted but ask for none, so two ends never feed
     /// each other feedback.
-    pub(crate) fn on_frame(&mut self, now: Timestamp, counter: u64, bytes: usize, eliciting: bool) {
+    pub(crate) fn on_frame(
+        &mut self,
+        now: Timestamp,
+        counter: u64,
+        bytes: usize,
+        elicits: Elicits,
+    ) {
         self.frames += 1;
         self.bytes += bytes as u64;
         self.losses.on_counter(counter, self.largest);
@@ -1055,10 +1078,14 @@ impl Receipts {
             self.largest = Some(counter);
             self.largest_at = now;
         }
-        if eliciting {
-            self.unreported += 1;
-            self.due.get_or_insert(now + FEEDBACK_DELAY);
-        }
+        let delay = match elicits {
+            Elicits::Nothing => return,
+            Elicits::Prompt => FEEDBACK_DELAY,
+            Elicits::Relaxed => RELAXED_FEEDBACK_DELAY,
+        };
+        self.unreported += 1;
+        let due = now + delay;
+        self.due = Some(self.due.map_or(due, |d| d.min(due)));
     }
 
     /// When a feedback frame is due, if one is owed.
@@ -1324,7 +1351,7 @@ mod tests {
         }
         let mut receipts = Receipts::default();
         for &c in &order {
-            receipts.on_frame(Timestamp::ZERO, c, 100, true);
+            receipts.on_frame(Timestamp::ZERO, c, 100, Elicits::Prompt);
         }
         let f = receipts.take(Timestamp::ZERO);
         // Settled: counters up to 1999 - 1024 = 975, i.e. hundreds 0..8 whole and 900..975:
@@ -1333,7 +1360,7 @@ mod tests {
         // A jump past a whole window: everything between is lost, one run.
         let mut receipts = Receipts::default();
         for c in [0, 1, 3000] {
-            receipts.on_frame(Timestamp::ZERO, c, 100, true);
+            receipts.on_frame(Timestamp::ZERO, c, 100, Elicits::Prompt);
         }
         let f = receipts.take(Timestamp::ZERO);
         assert_eq!((f.lost, f.loss_runs), (3000 - 2 - 1023, 1));

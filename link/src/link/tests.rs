@@ -891,6 +891,70 @@ fn acks_and_feedback_elicit_no_feedback() {
 }
 
 #[test]
+fn stick_commands_get_relaxed_feedback_and_bulk_data_prompt_feedback() {
+    // The remote's 100 stick commands a second: the aircraft reports them after eight, not
+    // every 10 ms (QUIC acks every second packet; a thin flow needs fewer).
+    /// Deliver what the remote sends, then what the aircraft sends; its feedback frames.
+    fn exchange(air: &mut Link, rc: &mut Link, now: Timestamp) -> usize {
+        for f in drain(rc, now) {
+            air.handle_datagram(now, from(air), &f).unwrap();
+        }
+        let mut buf = vec![0u8; 2048];
+        let mut feedback = 0;
+        while let Some(t) = air.poll_transmit(now, &mut buf) {
+            feedback += usize::from(t.frame_type == FrameType::Feedback);
+            rc.handle_datagram(now, from(rc), &buf[..t.len]).unwrap();
+        }
+        feedback
+    }
+    let (mut air, mut rc) = pair();
+    let mut now = Timestamp::ZERO;
+    let mut feedback = 0;
+    for ms in 0..1000 {
+        if ms % 10 == 0 {
+            rc.send(Channel::Control, b"sticks").unwrap();
+        }
+        feedback += exchange(&mut air, &mut rc, now);
+        now = now + Duration::from_millis(1);
+        air.handle_timeout(now);
+        rc.handle_timeout(now);
+    }
+    assert!(
+        (11..=13).contains(&feedback),
+        "{feedback} feedback frames for 100 stick commands"
+    );
+    // The remote still measures its round trip from them.
+    assert!(rc.path_estimate().min_rtt.is_some());
+    // A storage request (bulk, paced) 5 ms after a stick command: reported 10 ms after
+    // it, not 100 ms after the stick command.
+    now = now + Duration::from_millis(200);
+    air.handle_timeout(now);
+    rc.handle_timeout(now);
+    exchange(&mut air, &mut rc, now);
+    rc.send(Channel::Control, b"sticks").unwrap();
+    assert_eq!(exchange(&mut air, &mut rc, now), 0);
+    let request_at = now + Duration::from_millis(5);
+    let mut reported_at = None;
+    for _ in 0..100 {
+        if now == request_at {
+            rc.send(Channel::Storage, b"LIST /").unwrap();
+        }
+        if exchange(&mut air, &mut rc, now) > 0 {
+            reported_at = Some(now);
+            break;
+        }
+        now = now + Duration::from_millis(1);
+        air.handle_timeout(now);
+        rc.handle_timeout(now);
+    }
+    assert_eq!(
+        reported_at,
+        Some(request_at + Duration::from_millis(10)),
+        "{request_at:?}"
+    );
+}
+
+#[test]
 fn unanswered_probes_double_up_to_a_burst_and_an_answer_starts_them_again() {
     // A download in steady state, then the downlink goes silent in both directions (a fade
     // that loses datagrams by the datagram: each probe is one more try through it). Once
@@ -916,11 +980,16 @@ fn unanswered_probes_double_up_to_a_burst_and_an_answer_starts_them_again() {
         air.handle_timeout(now);
         rc.handle_timeout(now);
     }
-    // The fade: every datagram lost. Probe bursts: (when, keepalives, the first of them).
+    // The fade: every datagram lost, while telemetry goes on at 100 Hz (it asks for
+    // relaxed feedback only, so it is no probe and must not put the probes off). Probe
+    // bursts: (when, keepalives, the first of them).
     let mut fade = |air: &mut Link, now: &mut Timestamp, until: Timestamp| {
         let mut bursts: Vec<(Timestamp, usize, Vec<u8>)> = Vec::new();
         while *now < until {
             fill(air);
+            if now.as_micros() % 10_000 == 0 {
+                air.send(Channel::Telemetry, b"position").unwrap();
+            }
             air.handle_timeout(*now);
             let mut keepalives = Vec::new();
             while let Some(t) = air.poll_transmit(*now, &mut buf) {

@@ -302,14 +302,15 @@ mod tests {
         .unwrap()
     }
 
-    /// Ten telemetry messages down and ten control messages up, one every 10 ms.
+    /// Ten telemetry messages down and ten control messages up, one every 10 ms, then time
+    /// for their feedback (relaxed: up to 100 ms later) and replays of it to arrive.
     fn fly(pair: &mut Pair) {
         for i in 0..10u8 {
             pair.aircraft.send(Channel::Telemetry, &[b'T', i]).unwrap();
             pair.remote.send(Channel::Control, &[b'C', i]).unwrap();
             pair.run_for(Duration::from_millis(10));
         }
-        pair.run_for(Duration::from_millis(200));
+        pair.run_for(Duration::from_millis(300));
     }
 
     fn telemetry(pair: &Pair) -> Vec<Vec<u8>> {
