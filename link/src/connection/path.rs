@@ -120,7 +120,8 @@ const BURST: Duration = Duration::from_millis(2);
 /// The pacer's burst on a narrow radio: a full frame. With two, telemetry waited behind
 /// both, and the bound a queue must exceed to count (two bursts) was 9.6 ms at 5 Mbit/s.
 const MIN_BURST_BYTES: f64 = FRAME_BYTES;
-/// What a new path may send at once before any feedback (QUIC's initial window).
+/// What a new path may send at once before its first round trip is known (QUIC's initial
+/// window).
 const INITIAL_BURST_BYTES: f64 = 10.0 * 1400.0;
 
 /// One frame sent.
@@ -421,8 +422,17 @@ impl PathModel {
         self.refilled = now;
         let rate = self.pacing_rate() / 8.0;
         let cap = self.burst_bytes();
-        // Refilling never takes away what was there (the initial burst).
-        self.tokens = (self.tokens + rate * elapsed).min(cap.max(self.tokens));
+        // Refilling never takes away what was there (the initial burst) before the first
+        // round trip is known. After it, the burst is the pacer's: the initial burst kept
+        // through a handshake's small messages went out at the start of a download as ten
+        // frames at once, 22 ms of queue on a 5 Mbit/s radio, and that queue ended
+        // startup at the handshake's rate.
+        let ceiling = if self.min_rtt.is_some() {
+            cap
+        } else {
+            cap.max(self.tokens)
+        };
+        self.tokens = (self.tokens + rate * elapsed).min(ceiling);
     }
 
     /// Does the latest round trip show a queue building: above the minimum by more than
@@ -1700,6 +1710,46 @@ mod tests {
         // A queue of 12 ms that stays: startup ends, idle sender or not.
         let m = idle_sender((0, 0), Some((200, Duration::from_millis(12))));
         assert!(!matches!(m.phase, Phase::Startup { .. }), "{:?}", m.phase);
+    }
+
+    #[test]
+    fn only_a_path_whose_round_trip_is_unknown_sends_the_initial_burst_at_once() {
+        // Full frames the pacer lets through at `now`, from counter `first`.
+        fn at_once(m: &mut PathModel, now: Timestamp, first: u64) -> u64 {
+            let mut sent = 0;
+            while m.may_send(now) && sent < 100 {
+                m.on_sent(now, first + sent, MTU);
+                sent += 1;
+            }
+            sent
+        }
+        let mut new = PathModel::new(Timestamp::ZERO);
+        let initial = at_once(&mut new, Timestamp::from_millis(1), 0);
+        assert!(
+            initial as f64 >= INITIAL_BURST_BYTES / MTU as f64,
+            "{initial}"
+        );
+        // A handshake's small messages, each answered, then a download: it starts at the
+        // pacer's burst (a frame, and the one that overdraws it), not with ten frames of
+        // queue at a narrow radio.
+        let mut known = PathModel::new(Timestamp::ZERO);
+        for c in 0..3 {
+            known.on_sent(Timestamp::from_millis(5 * c), c, 100);
+            known.on_idle(c + 1);
+        }
+        let feedback = FeedbackBody {
+            largest: 2,
+            frames: 3,
+            bytes: 300,
+            received_at_us: 25_000,
+            ack_delay_us: 0,
+            lost: 0,
+            loss_runs: 0,
+        };
+        known.on_feedback(Timestamp::from_millis(40), &feedback);
+        assert!(known.min_rtt.is_some());
+        let burst = at_once(&mut known, Timestamp::from_millis(2000), 3);
+        assert!(burst <= 2, "{burst}");
     }
 
     #[test]
