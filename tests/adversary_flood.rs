@@ -240,7 +240,7 @@ fn an_initiation_flood_costs_the_aircraft_nothing_and_the_pilot_still_pairs() {
 
 /// The adversary holds back the pilot's `Finish`, so the pairing stays pending, and
 /// replays the pilot's `Init` 200 times (from a spoofed source, say). Each answer would be
-/// the 379-byte pairing `Response` to a 168-byte `Init`: an amplifier (issue 15, finding
+/// the 373-byte pairing `Response` to a 162-byte `Init`: an amplifier (issue 15, finding
 /// 5). The aircraft answers a repeat from its cache at most twice (no OPAQUE run, no
 /// attempt, no token), so it sends fewer bytes than it was sent. Once the `Finish` goes
 /// through, the pairing completes and replays are ignored.
@@ -284,7 +284,7 @@ fn replays_of_a_pending_pairing_init_are_answered_from_the_cache() {
     f.pair.set_adversary(Box::new(adversary));
     f.fly(ms(50));
     let init = lock(&books).init.clone().unwrap();
-    assert_eq!(init.len(), 168);
+    assert_eq!(init.len(), 162);
     for _ in 0..200 {
         f.pair.inject(Direction::Uplink, init.clone(), f.pair.now());
         lock(&books).replayed += 1;
@@ -297,7 +297,7 @@ fn replays_of_a_pending_pairing_init_are_answered_from_the_cache() {
         assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 1);
         assert_eq!(f.pair.aircraft.remaining_attempts(), Some(9));
         assert_eq!(b.responses, 3, "{} replayed", b.replayed);
-        assert_eq!(b.response_bytes, b.responses * 379);
+        assert_eq!(b.response_bytes, b.responses * 373);
         let bytes_in = (b.replayed + 1) * init.len() as u64;
         assert!(
             b.response_bytes <= bytes_in,

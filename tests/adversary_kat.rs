@@ -216,20 +216,20 @@ fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
 
-/// An encrypted frame sealed with `key` as a sender would (header as associated data, the
-/// counter as the nonce).
-fn seal(key: &Secret, header: Header, plaintext: &[u8]) -> Vec<u8> {
-    let payload_len = u16::try_from(plaintext.len() + TAG_LEN).unwrap();
+/// An encrypted frame with `counter` sealed with `key` as a sender would (header, with
+/// the counter's low 32 bits as its packet number, as associated data; the counter as the
+/// nonce).
+fn seal(key: &Secret, header: Header, counter: u64, plaintext: &[u8]) -> Vec<u8> {
     let header = Header {
-        payload_len,
+        packet_number: counter as u32,
         ..header
     };
-    let mut buf = vec![0u8; header.frame_len()];
+    let mut buf = vec![0u8; HEADER_LEN + plaintext.len() + TAG_LEN];
     header.emit(&mut buf).unwrap();
     buf[HEADER_LEN..HEADER_LEN + plaintext.len()].copy_from_slice(plaintext);
     let (aad, in_out) = buf.split_at_mut(HEADER_LEN);
     RustCrypto::key(&traffic_key(key))
-        .seal_in_place(&nonce(header.counter), aad, in_out)
+        .seal_in_place(&nonce(counter), aad, in_out)
         .unwrap();
     buf
 }
@@ -252,10 +252,9 @@ fn key_update_request(secret: &Secret, public: [u8; 32], seq: u32, counter: u64)
         key_phase: false,
         channel: Some(Channel::Session),
         receiver_index: 1,
-        counter,
-        payload_len: 0,
+        packet_number: 0,
     };
-    seal(secret, header, &plain)
+    seal(secret, header, counter, &plain)
 }
 
 /// Drain what `link` wants to send now: (type, channel) of each datagram.

@@ -84,7 +84,6 @@ fn frames_spliced_from_another_session_are_refused() {
         set_receiver_index(&mut readdressed, model.index.unwrap());
         let mut spliced = d[..HEADER_LEN].to_vec();
         spliced.extend_from_slice(&e[HEADER_LEN..]);
-        set_payload_len(&mut spliced, e.len() - HEADER_LEN);
         vec![e, readdressed, spliced]
     });
     let (adversary, ledger) = copier(&config(), copies);

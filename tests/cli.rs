@@ -270,7 +270,7 @@ fn sim_pcap_captures_every_datagram_on_the_air() {
         report["radio_sent"].as_u64().unwrap(),
         "one record per datagram put on the air"
     );
-    // Simulation time from zero, in order; UDP to port 47474; rotorlink version 1 inside.
+    // Simulation time from zero, in order; UDP to port 47474; rotorlink inside.
     assert_eq!((records[0].0, records[0].1), (0, 0));
     let micros: Vec<u64> = records
         .iter()
@@ -282,7 +282,7 @@ fn sim_pcap_captures_every_datagram_on_the_air() {
         assert_eq!(&frame[12..14], &[0x08, 0x00], "IPv4 over Ethernet");
         assert_eq!(frame[23], 17, "UDP");
         assert_eq!(&frame[36..38], &47474u16.to_be_bytes(), "destination port");
-        assert_eq!(frame[42], 1, "rotorlink version 1");
+        assert_eq!(frame[42], rotorlink::wire::VERSION, "rotorlink's version");
     }
 
     // The same flight without a capture gives the same report.

@@ -25,10 +25,9 @@ fn frames() -> Vec<Vec<u8>> {
                 key_phase: frame_type.is_encrypted() && i % 2 == 0,
                 channel,
                 receiver_index: 0x0102_0304,
-                counter: 1000 + i as u64,
-                payload_len: len,
+                packet_number: 1000 + i as u32,
             };
-            let mut f = vec![0xa5; HEADER_LEN + usize::from(len)];
+            let mut f = vec![0xa5; HEADER_LEN + len];
             header.emit(&mut f).unwrap();
             f
         })

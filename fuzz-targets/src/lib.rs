@@ -43,8 +43,8 @@ use rotorlink::wire::body::{
 };
 use rotorlink::wire::session::SessionMessage;
 use rotorlink::wire::{
-    DecodeError, Frame, FrameType, Header, FLAG_KEY_PHASE, HEADER_LEN, MAX_DATAGRAM_LEN,
-    MAX_PAYLOAD_LEN, TAG_LEN, VERSION,
+    counter_from_packet_number, DecodeError, Frame, FrameType, Header, FLAG_KEY_PHASE, HEADER_LEN,
+    MAX_DATAGRAM_LEN, MAX_PAYLOAD_LEN, TAG_LEN, VERSION,
 };
 use rotorlink::{
     Channel, CloseCode, Config, Error, Event, Link, ReplayError, Role, RustCrypto, Secret,
@@ -326,7 +326,6 @@ fn header_bytes(
     channel: u8,
     receiver: u32,
     counter: u64,
-    payload_len: usize,
 ) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[0] = VERSION;
@@ -334,9 +333,8 @@ fn header_bytes(
     h[2] = flags;
     h[3] = channel;
     h[4..8].copy_from_slice(&receiver.to_be_bytes());
-    h[8..16].copy_from_slice(&counter.to_be_bytes());
-    let len = u16::try_from(payload_len).unwrap_or(u16::MAX);
-    h[16..18].copy_from_slice(&len.to_be_bytes());
+    // The packet number: the counter's low 32 bits.
+    h[8..12].copy_from_slice(&(counter as u32).to_be_bytes());
     h
 }
 
@@ -477,7 +475,6 @@ pub fn frame_decode(data: &[u8]) {
     let handshake = messages::parse_frame(data).map(|(h, p)| (h, p.to_vec()));
     match parsed {
         Ok(header) => {
-            assert_eq!(header.frame_len(), data.len());
             let mut out = data.to_vec();
             header
                 .emit(&mut out)
@@ -494,7 +491,7 @@ pub fn frame_decode(data: &[u8]) {
             } else {
                 assert_eq!(header.channel, None);
                 assert!(!header.key_phase);
-                if header.counter != 0 {
+                if header.packet_number != 0 {
                     assert_eq!(handshake, Err(DecodeError::InvalidField));
                 } else {
                     assert_eq!(handshake, Ok((header, payload.to_vec())));
@@ -612,8 +609,7 @@ fn round_trips(input: &mut Input<'_>) {
         key_phase: frame_type.is_encrypted() && pick & 0x80 != 0,
         channel,
         receiver_index: input.u32(),
-        counter: input.u64(),
-        payload_len: u16::try_from(payload_len).expect("small"),
+        packet_number: input.u32(),
     };
     let mut buf = vec![0u8; HEADER_LEN + payload_len];
     header.emit(&mut buf).expect("fits");
@@ -1216,8 +1212,8 @@ pub fn handshake_remote(data: &[u8]) {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SealSpec {
     /// Bits 0 to 2: the frame type (0 to 3 data, 4 ack, 5 keepalive, 6 close, 7 the raw type
-    /// byte `channel`); bit 3: key phase 1; bit 4: a wrong receiver index; bit 5: a wrong
-    /// length field; bit 6: version 2; bit 7: reserved flag bits.
+    /// byte `channel`); bit 3: key phase 1; bit 4: a wrong receiver index; bit 5: a byte
+    /// more after the tag; bit 6: the next version; bit 7: reserved flag bits.
     pub shape: u8,
     /// The channel (data: modulo 5; ack: session if even, else storage).
     pub channel: u8,
@@ -1357,6 +1353,13 @@ struct ReplayModel {
 }
 
 impl ReplayModel {
+    /// The counter the link recovers from `packet_number` (PROTOCOL.md 3): nearest to the
+    /// one after the newest accepted.
+    fn counter_of(&self, packet_number: u32) -> u64 {
+        let expected = self.top.map_or(0, |top| top.saturating_add(1));
+        counter_from_packet_number(packet_number, expected)
+    }
+
     fn new(replay_window: usize) -> Self {
         ReplayModel {
             size: (replay_window.div_ceil(64).max(1) * 64) as u64,
@@ -1633,15 +1636,14 @@ impl<P: AeadProvider> Receiver<P> {
         } else {
             LOCAL_INDEX
         };
-        let mut payload_len = plaintext.len() + TAG_LEN;
-        if spec.shape & 0x20 != 0 {
-            payload_len += 1;
-        }
-        let mut header = header_bytes(frame_type, flags, channel, receiver, counter, payload_len);
+        let mut header = header_bytes(frame_type, flags, channel, receiver, counter);
         if spec.shape & 0x40 != 0 {
             header[0] = VERSION + 1;
         }
-        let d = self.sealer.seal(&header, counter, &plaintext);
+        let mut d = self.sealer.seal(&header, counter, &plaintext);
+        if spec.shape & 0x20 != 0 {
+            d.push(0);
+        }
         self.history.push((d.clone(), counter));
         d
     }
@@ -1676,9 +1678,11 @@ impl<P: AeadProvider> Receiver<P> {
             }
             Ok(_) if ended => Some(Error::UnexpectedFrame),
             Ok(h) if h.receiver_index != LOCAL_INDEX => Some(Error::UnknownReceiver),
-            Ok(h) => match self.model.check(h.counter) {
+            Ok(h) => match self.model.check(self.model.counter_of(h.packet_number)) {
                 Err(kind) => Some(Error::Replayed(kind)),
-                Ok(()) if h.counter == u64::MAX => Some(Error::KeyExpired),
+                Ok(()) if self.model.counter_of(h.packet_number) == u64::MAX => {
+                    Some(Error::KeyExpired)
+                }
                 Ok(()) if self.null => {
                     // Any key opens a zero tag, so the key phases are reachable from raw bytes:
                     // only authentication and the replay window are checked exactly.
@@ -1693,7 +1697,14 @@ impl<P: AeadProvider> Receiver<P> {
                 }
                 Ok(()) if h.key_phase => Some(Error::DecryptFailed),
                 Ok(()) if self.key_expired() => Some(Error::KeyExpired),
-                Ok(()) if self.sealer.open(&d, h.counter).is_none() => Some(Error::DecryptFailed),
+                Ok(())
+                    if self
+                        .sealer
+                        .open(&d, self.model.counter_of(h.packet_number))
+                        .is_none() =>
+                {
+                    Some(Error::DecryptFailed)
+                }
                 Ok(()) => None,
             },
         };
@@ -1707,6 +1718,7 @@ impl<P: AeadProvider> Receiver<P> {
         }
         // Authentic and fresh: consumed, whatever its body.
         let h = header.expect("checked above");
+        let counter = self.model.counter_of(h.packet_number);
         assert!(
             !matches!(
                 result,
@@ -1718,12 +1730,12 @@ impl<P: AeadProvider> Receiver<P> {
             ),
             "an authentic, fresh frame was refused: {result:?}"
         );
-        self.model.commit(h.counter);
+        self.model.commit(counter);
         self.accepted += 1;
         let plaintext = if self.null {
             d[HEADER_LEN..d.len() - TAG_LEN].to_vec()
         } else {
-            self.sealer.open(&d, h.counter).expect("authentic")
+            self.sealer.open(&d, counter).expect("authentic")
         };
         let mut whole_messages = 0;
         for e in events {
@@ -1737,9 +1749,8 @@ impl<P: AeadProvider> Receiver<P> {
                         assert_eq!(data, plaintext, "a message that was not sealed");
                         whole_messages += 1;
                         assert!(
-                            self.delivered.insert(h.counter),
-                            "counter {} delivered twice",
-                            h.counter
+                            self.delivered.insert(counter),
+                            "counter {counter} delivered twice"
                         );
                     }
                 }
@@ -1759,11 +1770,13 @@ impl<P: AeadProvider> Receiver<P> {
                 .expect("the link sends well-formed frames");
             assert!(h.frame_type.is_encrypted());
             assert_eq!(h.receiver_index, PEER_INDEX);
-            assert!(self.sent_counter.is_none_or(|c| h.counter > c));
-            self.sent_counter = Some(h.counter);
+            let expected = self.sent_counter.map_or(0, |c| c + 1);
+            let counter = counter_from_packet_number(h.packet_number, expected);
+            assert!(self.sent_counter.is_none_or(|c| counter > c));
+            self.sent_counter = Some(counter);
             if self.link.stats().rekeys_sent == 0 {
                 assert!(!h.key_phase);
-                let opens = self.opener.open(&d, h.counter).is_some();
+                let opens = self.opener.open(&d, counter).is_some();
                 assert!(opens, "a frame that does not open");
             }
         }
@@ -2090,7 +2103,6 @@ pub fn reassembly(data: &[u8]) {
                 channel as u8,
                 LOCAL_INDEX,
                 counter,
-                body.len() + TAG_LEN,
             );
             let d = sealer.seal(&header, counter, &body);
             counter += 1;

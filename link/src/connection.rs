@@ -813,8 +813,9 @@ impl<P: AeadProvider> Connection<P> {
 
     /// Authenticate and decrypt, in place, an encrypted `frame` that came from `from`
     /// (`header` is its parsed header). On success its plaintext lies in
-    /// `frame[HEADER_LEN..frame.len() - TAG_LEN]` for [`Connection::dispatch`], and the peer
-    /// has moved to `from` if the frame is the newest.
+    /// `frame[HEADER_LEN..frame.len() - TAG_LEN]` for [`Connection::dispatch`], the peer
+    /// has moved to `from` if the frame is the newest, and the frame's counter (recovered
+    /// from its packet number) is returned.
     ///
     /// # Errors
     /// Why the frame was dropped; nothing changed then (but the bytes of `frame`).
@@ -824,7 +825,7 @@ impl<P: AeadProvider> Connection<P> {
         from: SocketAddr,
         header: &Header,
         frame: &mut [u8],
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         if self.state == State::Closed {
             return Err(Error::Closed);
         }
@@ -834,8 +835,9 @@ impl<P: AeadProvider> Connection<P> {
         if header.receiver_index != self.local_index {
             return Err(Error::UnknownReceiver);
         }
-        let newest = keys.recv.is_newest(header.counter);
-        let rotated = keys.recv.open(now, &self.config, header, frame)?;
+        let counter = keys.recv.counter_of(header.packet_number);
+        let newest = keys.recv.is_newest(counter);
+        let rotated = keys.recv.open(now, &self.config, header, counter, frame)?;
         // Authenticated.
         if rotated {
             self.stats.rekeys_received += 1;
@@ -857,7 +859,7 @@ impl<P: AeadProvider> Connection<P> {
         }
         self.receipts.on_frame(
             now,
-            header.counter,
+            counter,
             frame.len(),
             elicits(header.frame_type, header.channel),
         );
@@ -871,10 +873,11 @@ impl<P: AeadProvider> Connection<P> {
             self.link_lost = false;
             self.push_event(Event::LinkRestored);
         }
-        Ok(())
+        Ok(counter)
     }
 
-    /// Handle an authenticated frame's body. `Ok(Some(channel))`: the plaintext is a whole
+    /// Handle an authenticated frame's body (`counter` is the frame's, as
+    /// [`Connection::open`] returned it). `Ok(Some(channel))`: the plaintext is a whole
     /// message for the application, which the caller hands over.
     ///
     /// # Errors
@@ -883,12 +886,13 @@ impl<P: AeadProvider> Connection<P> {
         &mut self,
         now: Timestamp,
         header: &Header,
+        counter: u64,
         plaintext: &[u8],
         endpoint: &mut Endpoint,
     ) -> Result<Option<Channel>, Error> {
         match (header.frame_type, header.channel) {
             (FrameType::Data, Some(channel)) => {
-                self.receive_data(now, channel, header.counter, plaintext, endpoint)
+                self.receive_data(now, channel, counter, plaintext, endpoint)
             }
             (FrameType::Ack, Some(channel)) => {
                 let ack = AckBody::parse(plaintext).map_err(Error::violation)?;
@@ -1250,8 +1254,7 @@ impl<P: AeadProvider> Connection<P> {
             key_phase: false,
             channel,
             receiver_index: self.peer_index,
-            counter: 0,
-            payload_len: 0,
+            packet_number: 0,
         };
         let keys = self.keys.as_mut()?;
         let counter = keys.send.next_counter();

@@ -549,13 +549,13 @@ impl<P: AeadProvider> Link<P> {
             }
             return Ok(None);
         }
-        self.connection.open(now, from, &header, frame)?;
+        let counter = self.connection.open(now, from, &header, frame)?;
         let mut events = Vec::new();
         self.endpoint.on_authenticated(now, &mut events);
         self.apply(events, Some(from), now);
         let plaintext = &frame[HEADER_LEN..frame.len() - TAG_LEN];
         self.connection
-            .dispatch(now, &header, plaintext, &mut self.endpoint)
+            .dispatch(now, &header, counter, plaintext, &mut self.endpoint)
     }
 
     /// Turn what the endpoint reported into sessions and application events. `from` is the

@@ -304,9 +304,9 @@ fn session_and_resume_vectors_follow_the_message_formats_and_key_schedule() {
     let parsed = Init::parse(payload).unwrap();
     assert_eq!(parsed.suite, SUITE_V2);
     assert_eq!(parsed.sender_index, k.remote_index);
-    assert_eq!(session.init.len(), 108);
-    assert_eq!(session.response.len(), 71);
-    assert_eq!(session.finish.len(), 35);
+    assert_eq!(session.init.len(), 102);
+    assert_eq!(session.response.len(), 65);
+    assert_eq!(session.finish.len(), 29);
     let (header, payload) = parse_frame(&session.response).unwrap();
     assert_eq!(header.receiver_index, k.remote_index);
     assert!(matches!(
@@ -334,9 +334,9 @@ fn session_and_resume_vectors_follow_the_message_formats_and_key_schedule() {
         UNIX + 60_000_000,
         None,
     );
-    assert_eq!(resume.init.len(), 116);
-    assert_eq!(resume.response.len(), 71);
-    assert_eq!(resume.finish.len(), 35);
+    assert_eq!(resume.init.len(), 110);
+    assert_eq!(resume.response.len(), 65);
+    assert_eq!(resume.finish.len(), 29);
 }
 
 fn config() -> Config {
@@ -418,7 +418,8 @@ fn events(link: &mut Link) -> Vec<Event> {
 /// Open an encrypted frame with the AES key of `secret`; returns the plaintext.
 fn open(secret: &Secret, datagram: &[u8]) -> Option<Vec<u8>> {
     let key = RustCrypto::key(&traffic_key(secret));
-    let counter = u64::from_be_bytes(datagram[8..16].try_into().unwrap());
+    // The packet number: the whole counter for the first frames of a session.
+    let counter = u64::from(u32::from_be_bytes(datagram[8..12].try_into().unwrap()));
     let mut buf = datagram[HEADER_LEN..].to_vec();
     key.open_in_place(&nonce(counter), &datagram[..HEADER_LEN], &mut buf)
         .ok()?;
@@ -428,10 +429,9 @@ fn open(secret: &Secret, datagram: &[u8]) -> Option<Vec<u8>> {
 
 /// A keepalive with counter 0, sealed with the AES key of `secret`.
 fn keepalive(secret: &Secret, receiver_index: u32) -> Vec<u8> {
-    let mut datagram = vec![1, 0x12, 0, 0];
+    let mut datagram = vec![2, 0x12, 0, 0];
     datagram.extend_from_slice(&receiver_index.to_be_bytes());
-    datagram.extend_from_slice(&0u64.to_be_bytes());
-    datagram.extend_from_slice(&(TAG_LEN as u16).to_be_bytes());
+    datagram.extend_from_slice(&0u32.to_be_bytes());
     let mut tag = [0u8; TAG_LEN];
     RustCrypto::key(&traffic_key(secret))
         .seal_in_place(&nonce(0), &datagram, &mut tag)
@@ -476,7 +476,7 @@ fn the_aircraft_answers_the_vector_init_as_the_document_says() {
     let sent = drain(&mut air, now);
     assert_eq!(sent.len(), 1);
     let response = &sent[0];
-    assert_eq!(response.len(), 71);
+    assert_eq!(response.len(), 65);
     assert_eq!(&response[4..8], &k.remote_index.to_be_bytes());
 
     // The document's initiator (the vector ephemeral) reads the Response.
@@ -581,14 +581,15 @@ fn the_remote_finishes_against_the_document_key_schedule() {
     let sent = drain(&mut rc, now);
     assert_eq!(sent.len(), 1, "only the Init");
     let init = &sent[0];
-    assert_eq!(init.len(), 108);
+    assert_eq!(init.len(), 102);
     let key = Secret::new(v.array("hs_bond_key"));
     assert!(mac1_valid(&k.link_id, key.expose(), init));
     // Header, kind, suite, bond id are the document's; the index is the remote's own.
     let doc = v.get("hs_init_datagram");
     assert_eq!(&init[..HEADER_LEN + 2], &doc[..HEADER_LEN + 2]);
-    assert_eq!(&init[24..32], &doc[24..32]);
-    let rc_index = u32::from_be_bytes(init[20..24].try_into().unwrap());
+    let bond_id = HEADER_LEN + 6..HEADER_LEN + 14;
+    assert_eq!(&init[bond_id.clone()], &doc[bond_id]);
+    let rc_index = u32::from_be_bytes(init[HEADER_LEN + 2..HEADER_LEN + 6].try_into().unwrap());
 
     let offset = HEADER_LEN + 14;
     let mut air = NoiseHandshake::responder(
@@ -737,15 +738,15 @@ impl Run {
 /// The seeded run's handshake datagrams, in order: vector name, sender, frame type, kind
 /// byte and datagram length.
 const SEEDED: [(&str, bool, u8, u8, usize); 9] = [
-    ("seeded_pair_init", true, 0x01, 1, 168),
-    ("seeded_pair_response", false, 0x02, 1, 379),
-    ("seeded_pair_finish", true, 0x03, 1, 83),
-    ("seeded_session_init", true, 0x01, 2, 108),
-    ("seeded_session_response", false, 0x02, 2, 71),
-    ("seeded_session_finish", true, 0x03, 2, 35),
-    ("seeded_resume_init", true, 0x01, 3, 116),
-    ("seeded_resume_response", false, 0x02, 3, 71),
-    ("seeded_resume_finish", true, 0x03, 3, 35),
+    ("seeded_pair_init", true, 0x01, 1, 162),
+    ("seeded_pair_response", false, 0x02, 1, 373),
+    ("seeded_pair_finish", true, 0x03, 1, 77),
+    ("seeded_session_init", true, 0x01, 2, 102),
+    ("seeded_session_response", false, 0x02, 2, 65),
+    ("seeded_session_finish", true, 0x03, 2, 29),
+    ("seeded_resume_init", true, 0x01, 3, 110),
+    ("seeded_resume_response", false, 0x02, 3, 65),
+    ("seeded_resume_finish", true, 0x03, 3, 29),
 ];
 
 #[test]

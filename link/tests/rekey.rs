@@ -225,17 +225,24 @@ fn every_frame_opens_with_a_logged_traffic_secret_across_key_updates() {
     let rotations = air.stats().rekeys_sent + rc.stats().rekeys_sent;
     assert_eq!(log.len() as u64, 2 + rotations);
     let mut opened = Vec::new();
+    // The newest counter opened per receiver index: each frame's counter is recovered from
+    // its packet number and the one after it.
+    let mut newest: BTreeMap<u32, u64> = BTreeMap::new();
     for frame in &frames {
-        let header = &frame[..18];
+        let header = &frame[..rotorlink::wire::HEADER_LEN];
         let receiver = u32::from_be_bytes(header[4..8].try_into().unwrap());
         let phase = header[2] & 1 == 1;
+        let expected = newest.get(&receiver).map_or(0, |c| c + 1);
         let plain: Vec<_> = log
             .range((receiver, 0)..=(receiver, u64::MAX))
             .filter(|((_, g), _)| (g % 2 == 1) == phase)
-            .filter_map(|(_, s)| rotorlink::session::open_logged(s, frame).ok())
+            .filter_map(|(_, s)| rotorlink::session::open_logged(s, frame, expected).ok())
             .collect();
         assert_eq!(plain.len(), 1, "exactly one logged key opens each frame");
-        opened.push(plain.into_iter().next().unwrap());
+        let (counter, plain) = plain.into_iter().next().unwrap();
+        let top = newest.entry(receiver).or_insert(counter);
+        *top = (*top).max(counter);
+        opened.push(plain);
     }
     // Each telemetry message is in a frame that opened (channel data after its header).
     for m in &received {

@@ -191,7 +191,7 @@ fn frame_vectors_follow_the_wire_format_and_key_schedule() {
             "{name}_key"
         );
 
-        // The header: fields as described, and the listed bytes are the datagram's first 18.
+        // The header: fields as described, and the listed bytes are the datagram's first 12.
         let frame = Frame::new_checked(datagram).unwrap_or_else(|e| panic!("{name}: {e}"));
         let header = Header::parse(&frame).unwrap_or_else(|e| panic!("{name}: {e}"));
         let receiver = match e.sender {
@@ -205,8 +205,7 @@ fn frame_vectors_follow_the_wire_format_and_key_schedule() {
                 key_phase: false,
                 channel: e.channel,
                 receiver_index: receiver,
-                counter: e.counter,
-                payload_len: u16::try_from(plaintext.len() + TAG_LEN).unwrap(),
+                packet_number: u32::try_from(e.counter).unwrap(),
             },
             "{name} header fields"
         );
@@ -233,21 +232,21 @@ fn frame_vectors_follow_the_wire_format_and_key_schedule() {
     // The bodies decode to what the document says.
     assert_eq!(v.get("control_plaintext"), b"throttle 40%");
     assert_eq!(v.get("keepalive_plaintext"), b"");
-    let video: Vec<u8> = (0..211u8).collect();
-    for (index, range) in [(0u16, 0..106), (1, 106..211)] {
+    let video: Vec<u8> = (0..217u8).collect();
+    for (index, range) in [(0u16, 0..109), (1, 109..217)] {
         let body = v.get(&format!("video_{index}_plaintext"));
         let (fragment, data) = FragmentHeader::parse(body).unwrap();
         assert_eq!(
             fragment,
             FragmentHeader {
                 message_id: 0,
-                total_len: 211,
+                total_len: 217,
                 index,
                 count: 2,
                 parity: 0
             }
         );
-        assert_eq!(fragment.fragment_size(), 106);
+        assert_eq!(fragment.fragment_size(), 109);
         assert_eq!(fragment.range(), range);
         assert_eq!(data, &video[fragment.range()]);
     }

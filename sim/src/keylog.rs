@@ -17,6 +17,7 @@
 //! Whoever holds a key log reads the traffic: it is for test benches, never for flights
 //! whose traffic matters.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 
@@ -124,16 +125,18 @@ impl KeyLog {
         Ok(log)
     }
 
-    /// The plaintext of `frame`, if a logged secret for its receiver index and key phase
-    /// opens it.
-    pub fn open(&self, frame: &[u8]) -> Option<Vec<u8>> {
+    /// The counter and plaintext of `frame`, if a logged secret for its receiver index and
+    /// key phase opens it. `expected` is the counter after the newest frame already opened
+    /// for that receiver index (0 before any): the counter is recovered from the frame's
+    /// packet number and it (PROTOCOL.md 3).
+    pub fn open(&self, frame: &[u8], expected: u64) -> Option<(u64, Vec<u8>)> {
         let header = Header::parse(&Frame::new_checked(frame).ok()?).ok()?;
         self.entries
             .iter()
             .filter(|(index, generation, _)| {
                 *index == header.receiver_index && (generation % 2 == 1) == header.key_phase
             })
-            .find_map(|(_, _, secret)| open_logged(secret, frame).ok())
+            .find_map(|(_, _, secret)| open_logged(secret, frame, expected).ok())
     }
 }
 
@@ -165,25 +168,31 @@ pub fn decrypt_capture(
     let mut reader = PcapReader::new(input)?;
     let mut writer = PcapWriter::new(output)?;
     let mut done = Decrypted::default();
+    // The newest counter opened per receiver index (one direction of one session).
+    let mut newest: BTreeMap<u32, u64> = BTreeMap::new();
     while let Some(record) = reader.next_udp()? {
         done.records += 1;
         let frame = &record.payload;
         let encrypted = Frame::new_checked(frame.as_slice())
             .ok()
             .and_then(|f| Header::parse(&f).ok())
-            .is_some_and(|h| h.frame_type.is_encrypted());
+            .filter(|h| h.frame_type.is_encrypted());
         let moved = |mut addr: std::net::SocketAddrV4| {
             addr.set_port(DECRYPTED_PORT);
             addr
         };
-        if !encrypted {
+        let Some(header) = encrypted else {
             done.other += 1;
             writer.write_udp(record.at, moved(record.src), moved(record.dst), frame)?;
             continue;
-        }
-        match log.open(frame) {
-            Some(plain) => {
+        };
+        let index = header.receiver_index;
+        let expected = newest.get(&index).map_or(0, |c| c.saturating_add(1));
+        match log.open(frame, expected) {
+            Some((counter, plain)) => {
                 done.decrypted += 1;
+                let top = newest.entry(index).or_insert(counter);
+                *top = (*top).max(counter);
                 let tag_at = HEADER_LEN + plain.len();
                 let mut out = Vec::with_capacity(tag_at + TAG_LEN);
                 out.extend_from_slice(&frame[..HEADER_LEN]);

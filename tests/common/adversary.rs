@@ -45,7 +45,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use rotorlink::handshake::limits::LimitsConfig;
 use rotorlink::handshake::KsfParams;
-use rotorlink::wire::{Frame, Header};
+use rotorlink::wire::{counter_from_packet_number, Frame, Header};
 use rotorlink::Role;
 use rotorlink::{Channel, Config, Event, Stats, Timestamp};
 use rotorlink_sim::aircraft::{AircraftApp, AircraftConfig};
@@ -105,12 +105,10 @@ pub(crate) fn set_receiver_index(d: &mut [u8], index: u32) {
     d[4..8].copy_from_slice(&index.to_be_bytes());
 }
 
+/// A genuine frame's counter: its packet number, the counter's low 32 bits, which is the
+/// whole counter in these flights (they send far fewer than 2^32 frames).
 pub(crate) fn counter(d: &[u8]) -> u64 {
-    u64::from_be_bytes(d[8..16].try_into().unwrap())
-}
-
-pub(crate) fn set_payload_len(d: &mut [u8], len: usize) {
-    d[16..18].copy_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
+    u64::from(u32::from_be_bytes(d[8..12].try_into().unwrap()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -403,7 +401,9 @@ impl Model {
         if self.index != Some(header.receiver_index) {
             return Why::UnknownReceiver;
         }
-        let c = header.counter;
+        // The counter the receiver recovers from the packet number (PROTOCOL.md 3).
+        let expected = self.top().map_or(0, |top| top + 1);
+        let c = counter_from_packet_number(header.packet_number, expected);
         if let Some(top) = self.top() {
             if c <= top {
                 if top - c >= self.window {

@@ -292,9 +292,15 @@ fn forged_truncated_and_replayed_frames_are_dropped_and_counted() {
         air.handle_datagram(t, from(&air), &flipped),
         Err(Error::DecryptFailed)
     );
+    // Shorter than a header: malformed. A byte short of the whole frame: the payload is
+    // the rest of the datagram, so its tag is not where it was sealed and fails.
+    assert_eq!(
+        air.handle_datagram(t, from(&air), &f[..HEADER_LEN - 1]),
+        Err(Error::Malformed(DecodeError::Truncated))
+    );
     assert_eq!(
         air.handle_datagram(t, from(&air), &f[..f.len() - 1]),
-        Err(Error::Malformed(DecodeError::Truncated))
+        Err(Error::DecryptFailed)
     );
     let mut wrong_index = f.clone();
     wrong_index[7] ^= 1;
@@ -315,7 +321,7 @@ fn forged_truncated_and_replayed_frames_are_dropped_and_counted() {
             s.dropped_unknown_receiver,
             s.dropped_duplicate
         ),
-        (1, 1, 1, 1)
+        (2, 1, 1, 1)
     );
     assert_eq!(messages(&mut air), [(Channel::Control, b"go".to_vec())]);
 }
@@ -473,8 +479,7 @@ fn forge_storage_as_remote(body: &[u8], counter_base: &mut SendKeys<RustCrypto>)
         key_phase: false,
         channel: Some(Channel::Storage),
         receiver_index: 10,
-        counter: 0,
-        payload_len: 0,
+        packet_number: 0,
     };
     counter_base
         .seal(&Config::default(), header, &mut frame)
@@ -792,7 +797,7 @@ fn in_place_errors_are_typed_and_change_nothing() {
         rc.handle_datagram_in_place(t, from(&rc), &mut forged),
         Err(Error::DecryptFailed)
     );
-    let mut truncated = genuine[..genuine.len() - 1].to_vec();
+    let mut truncated = genuine[..HEADER_LEN + TAG_LEN - 1].to_vec();
     assert!(rc
         .handle_datagram_in_place(t, from(&rc), &mut truncated)
         .is_err());

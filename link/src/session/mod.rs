@@ -20,31 +20,37 @@ use crate::config::Config;
 use crate::crypto::{nonce, traffic_key, AeadKey, AeadProvider, Secret};
 use crate::error::Error;
 use crate::time::Timestamp;
-use crate::wire::{Header, HEADER_LEN, TAG_LEN};
+use crate::wire::{counter_from_packet_number, Header, HEADER_LEN, TAG_LEN};
 use replay::ReplayWindow;
 
 /// Decrypt one captured frame with a logged traffic secret ([`crate::Event::TrafficSecret`],
-/// PROTOCOL.md 30.2), for study: no replay window, no state, nothing checked but the tag.
-/// Returns the plaintext (the payload without its tag).
+/// PROTOCOL.md 30.2), for study: no replay window, nothing checked but the tag. `expected`
+/// is the counter after the newest frame of its direction already opened (0 before any):
+/// the frame's counter is recovered from its packet number and it (PROTOCOL.md 3). Returns
+/// the frame's counter and its plaintext (the payload without its tag).
 ///
 /// # Errors
 /// [`Error::Malformed`] for a datagram that is not a well-formed encrypted frame,
 /// [`Error::DecryptFailed`] if the tag does not verify under `secret` (another key).
-pub fn open_logged(secret: &Secret, datagram: &[u8]) -> Result<alloc::vec::Vec<u8>, Error> {
+pub fn open_logged(
+    secret: &Secret,
+    datagram: &[u8],
+    expected: u64,
+) -> Result<(u64, alloc::vec::Vec<u8>), Error> {
     let frame = crate::wire::Frame::new_checked(datagram).map_err(Error::Malformed)?;
     let header = Header::parse(&frame).map_err(Error::Malformed)?;
     if !header.frame_type.is_encrypted() {
         return Err(Error::Malformed(crate::wire::DecodeError::InvalidField));
     }
-    let len = HEADER_LEN + usize::from(frame.payload_len());
-    let mut copy = datagram[..len].to_vec();
+    let counter = counter_from_packet_number(header.packet_number, expected);
+    let mut copy = datagram.to_vec();
     let (aad, in_out) = copy.split_at_mut(HEADER_LEN);
     let key = <crate::crypto::RustCrypto as AeadProvider>::key(&traffic_key(secret));
-    key.open_in_place(&nonce(header.counter), aad, in_out)
+    key.open_in_place(&nonce(counter), aad, in_out)
         .map_err(|_| Error::DecryptFailed)?;
-    copy.truncate(len - TAG_LEN);
+    copy.truncate(datagram.len() - TAG_LEN);
     copy.drain(..HEADER_LEN);
-    Ok(copy)
+    Ok((counter, copy))
 }
 
 /// One key phase of one direction.
@@ -162,9 +168,8 @@ impl<P: AeadProvider> SendKeys<P> {
             return Err(SealError::CounterExhausted);
         }
         header.key_phase = self.current.phase;
-        header.counter = self.next_counter;
-        header.payload_len =
-            u16::try_from(frame.len().saturating_sub(HEADER_LEN)).map_err(|_| SealError::Failed)?;
+        // The low 32 bits: the receiver recovers the rest (PROTOCOL.md 3).
+        header.packet_number = self.next_counter as u32;
         header.emit(frame).map_err(|_| SealError::Failed)?;
         let (aad, in_out) = frame.split_at_mut(HEADER_LEN);
         self.current
@@ -230,6 +235,13 @@ impl<P: AeadProvider> RecvKeys<P> {
         &self.secret
     }
 
+    /// The counter whose low 32 bits are `packet_number`, nearest to the one after the
+    /// newest accepted (PROTOCOL.md 3).
+    pub(crate) fn counter_of(&self, packet_number: u32) -> u64 {
+        let expected = self.window.top().map_or(0, |top| top.saturating_add(1));
+        counter_from_packet_number(packet_number, expected)
+    }
+
     /// Would `counter` be the newest frame received on this session (if it authenticates)?
     pub(crate) fn is_newest(&self, counter: u64) -> bool {
         self.window.top().is_none_or(|top| counter > top)
@@ -242,7 +254,8 @@ impl<P: AeadProvider> RecvKeys<P> {
     }
 
     /// Authenticate and decrypt one frame in place: `frame` is the whole frame, `header` its
-    /// parsed header. On success the plaintext is `frame[HEADER_LEN..len - TAG_LEN]` and the
+    /// parsed header and `counter` its counter ([`RecvKeys::counter_of`] its packet
+    /// number). On success the plaintext is `frame[HEADER_LEN..len - TAG_LEN]` and the
     /// result says whether the receive key rotated.
     ///
     /// The replay window is checked before and committed after the tag verifies, so a frame
@@ -256,9 +269,9 @@ impl<P: AeadProvider> RecvKeys<P> {
         now: Timestamp,
         config: &Config,
         header: &Header,
+        counter: u64,
         frame: &mut [u8],
     ) -> Result<bool, Error> {
-        let counter = header.counter;
         self.window.check(counter)?;
         if counter >= config.counter_limit {
             return Err(Error::KeyExpired);

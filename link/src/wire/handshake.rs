@@ -195,11 +195,11 @@ pub struct Refusal {
 /// Parse a handshake frame's header and check the fields every handshake frame shares.
 ///
 /// # Errors
-/// A [`DecodeError`] for a malformed frame, a non-handshake type, or a nonzero counter.
+/// A [`DecodeError`] for a malformed frame, a non-handshake type, or a nonzero packet number.
 pub fn parse_frame(datagram: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
     let frame = Frame::new_checked(datagram)?;
     let header = Header::parse(&frame)?;
-    if header.frame_type.is_encrypted() || header.counter != 0 {
+    if header.frame_type.is_encrypted() || header.packet_number != 0 {
         return Err(DecodeError::InvalidField);
     }
     Ok((header, &datagram[HEADER_LEN..]))
@@ -411,7 +411,7 @@ impl Refusal {
     }
 }
 
-/// A whole handshake datagram: header (counter 0, no flags or channel) and `payload`.
+/// A whole handshake datagram: header (packet number 0, no flags or channel) and `payload`.
 pub fn frame(frame_type: FrameType, receiver_index: u32, payload: &[u8]) -> Vec<u8> {
     let mut out = alloc::vec![0u8; HEADER_LEN + payload.len()];
     let header = Header {
@@ -419,9 +419,7 @@ pub fn frame(frame_type: FrameType, receiver_index: u32, payload: &[u8]) -> Vec<
         key_phase: false,
         channel: None,
         receiver_index,
-        counter: 0,
-        // Handshake payloads are a few hundred bytes, far below the u16 limit.
-        payload_len: u16::try_from(payload.len()).unwrap_or(u16::MAX),
+        packet_number: 0,
     };
     // The buffer is exactly HEADER_LEN + payload long, so the header fits.
     let _ = header.emit(&mut out);

@@ -1,19 +1,20 @@
-//! The wire format: one frame per datagram, a fixed 18-byte header, then the payload.
+//! The wire format: one frame per datagram, a fixed 12-byte header, then the payload, which
+//! is the rest of the datagram.
 //!
 //! ```text
 //!  0       1       2       3       4                               8
 //! +-------+-------+-------+-------+-------+-------+-------+-------+
 //! |version| type  | flags |channel|        receiver index         |
 //! +-------+-------+-------+-------+-------+-------+-------+-------+
-//! |                     packet counter (u64)                      |
-//! +-------+-------+-------+-------+-------+-------+-------+-------+
-//! |payload length |  payload (ciphertext || 16-byte tag, or a handshake message) ...
-//! +-------+-------+---------------------------------------------------
+//! |   packet number (u32)         |  payload (ciphertext || 16-byte tag, or a
+//! +-------+-------+-------+-------+  handshake message) ...
 //! ```
 //!
-//! All integers are big-endian. For encrypted frames the 18 header bytes are the AEAD's
-//! associated data, so no header field can be changed without the tag failing. See
-//! `PROTOCOL.md` for the full specification.
+//! All integers are big-endian. The packet number is the low 32 bits of the sender's 64-bit
+//! frame counter; the receiver recovers the counter from it and the newest counter it
+//! accepted ([`counter_from_packet_number`]). For encrypted frames the 12 header bytes are
+//! the AEAD's associated data, so no header field can be changed without the tag failing.
+//! See `PROTOCOL.md` for the full specification.
 //!
 //! Parsing follows smoltcp: [`Frame`] is a zero-copy view over any `AsRef<[u8]>` that is only
 //! built through [`Frame::new_checked`], after which every accessor is in bounds; [`Header`] is
@@ -28,12 +29,12 @@ pub mod session;
 use core::fmt;
 
 /// The protocol version this crate speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Length of the frame header in bytes.
-pub const HEADER_LEN: usize = 18;
+pub const HEADER_LEN: usize = 12;
 /// Length of the AEAD tag that ends every encrypted payload.
 pub const TAG_LEN: usize = 16;
-/// Largest datagram the protocol allows (the payload length field is bounded by it).
+/// Largest datagram the protocol allows.
 pub const MAX_DATAGRAM_LEN: usize = 16 * 1024;
 /// Largest payload a frame may carry.
 pub const MAX_PAYLOAD_LEN: usize = MAX_DATAGRAM_LEN - HEADER_LEN;
@@ -49,8 +50,27 @@ mod field {
     pub(super) const FLAGS: usize = 2;
     pub(super) const CHANNEL: usize = 3;
     pub(super) const RECEIVER: Range<usize> = 4..8;
-    pub(super) const COUNTER: Range<usize> = 8..16;
-    pub(super) const LENGTH: Range<usize> = 16..18;
+    pub(super) const PACKET_NUMBER: Range<usize> = 8..12;
+}
+
+/// The 64-bit counter whose low 32 bits are `packet_number`, nearest to `expected` (the
+/// counter after the newest one accepted, 0 before any): RFC 9000's packet number
+/// decoding (appendix A.3) for 32-bit packet numbers. A sender is never 2^31 frames ahead
+/// of what its receiver accepted (that many frames lost in a row outlast every link-loss
+/// timeout), nor are frames reordered by that much, so the nearest candidate is the
+/// counter sent. Near 0 and near the top of the range the candidate on the far side does
+/// not exist and the other is taken.
+pub fn counter_from_packet_number(packet_number: u32, expected: u64) -> u64 {
+    const WINDOW: u64 = 1 << 32;
+    const HALF: u64 = WINDOW / 2;
+    let candidate = (expected & !(WINDOW - 1)) | u64::from(packet_number);
+    if candidate.saturating_add(HALF) <= expected {
+        candidate.checked_add(WINDOW).unwrap_or(candidate)
+    } else if candidate > expected.saturating_add(HALF) && candidate >= WINDOW {
+        candidate - WINDOW
+    } else {
+        candidate
+    }
 }
 
 /// Why a datagram could not be decoded. Each malformation has its own variant so that it can
@@ -245,38 +265,31 @@ impl<T: AsRef<[u8]>> Frame<T> {
         Frame { buffer }
     }
 
-    /// Wrap a buffer after checking that it holds exactly one frame whose length field
-    /// matches the buffer.
+    /// Wrap a buffer after checking that it holds a header and no more than the largest
+    /// datagram.
     ///
     /// # Errors
-    /// [`DecodeError::Truncated`], [`DecodeError::TrailingBytes`] or
-    /// [`DecodeError::Oversize`] when the lengths do not agree. The other fields are checked
-    /// by [`Header::parse`].
+    /// [`DecodeError::Truncated`] or [`DecodeError::Oversize`]. The other fields are
+    /// checked by [`Header::parse`].
     pub fn new_checked(buffer: T) -> Result<Self, DecodeError> {
         let frame = Frame { buffer };
         frame.check_len()?;
         Ok(frame)
     }
 
-    /// Check the buffer's length against the header's length field.
+    /// Check the buffer's length: a whole header, and no more than the largest datagram.
     ///
     /// # Errors
     /// See [`Frame::new_checked`].
     pub fn check_len(&self) -> Result<(), DecodeError> {
-        let data = self.buffer.as_ref();
-        if data.len() < HEADER_LEN {
+        let len = self.buffer.as_ref().len();
+        if len < HEADER_LEN {
             return Err(DecodeError::Truncated);
         }
-        let payload_len = usize::from(self.payload_len());
-        if payload_len > MAX_PAYLOAD_LEN {
-            return Err(DecodeError::Oversize(payload_len));
+        if len > MAX_DATAGRAM_LEN {
+            return Err(DecodeError::Oversize(len - HEADER_LEN));
         }
-        let total = HEADER_LEN + payload_len;
-        match data.len().cmp(&total) {
-            core::cmp::Ordering::Less => Err(DecodeError::Truncated),
-            core::cmp::Ordering::Greater => Err(DecodeError::TrailingBytes),
-            core::cmp::Ordering::Equal => Ok(()),
-        }
+        Ok(())
     }
 
     /// Give back the underlying buffer.
@@ -309,14 +322,9 @@ impl<T: AsRef<[u8]>> Frame<T> {
         u32::from_be_bytes(array(&self.buffer.as_ref()[field::RECEIVER]))
     }
 
-    /// The explicit packet counter.
-    pub fn counter(&self) -> u64 {
-        u64::from_be_bytes(array(&self.buffer.as_ref()[field::COUNTER]))
-    }
-
-    /// The payload length field.
-    pub fn payload_len(&self) -> u16 {
-        u16::from_be_bytes(array(&self.buffer.as_ref()[field::LENGTH]))
+    /// The packet number: the low 32 bits of the frame's counter.
+    pub fn packet_number(&self) -> u32 {
+        u32::from_be_bytes(array(&self.buffer.as_ref()[field::PACKET_NUMBER]))
     }
 
     /// The header bytes (the AEAD associated data of encrypted frames).
@@ -360,14 +368,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
         self.bytes_mut()[field::RECEIVER].copy_from_slice(&index.to_be_bytes());
     }
 
-    /// Set the packet counter.
-    pub fn set_counter(&mut self, counter: u64) {
-        self.bytes_mut()[field::COUNTER].copy_from_slice(&counter.to_be_bytes());
-    }
-
-    /// Set the payload length field.
-    pub fn set_payload_len(&mut self, len: u16) {
-        self.bytes_mut()[field::LENGTH].copy_from_slice(&len.to_be_bytes());
+    /// Set the packet number.
+    pub fn set_packet_number(&mut self, packet_number: u32) {
+        self.bytes_mut()[field::PACKET_NUMBER].copy_from_slice(&packet_number.to_be_bytes());
     }
 
     /// The header and payload as separate mutable slices (for sealing in place).
@@ -394,14 +397,13 @@ pub struct Header {
     pub channel: Option<Channel>,
     /// The receiver's session index.
     pub receiver_index: u32,
-    /// The packet counter.
-    pub counter: u64,
-    /// The payload length.
-    pub payload_len: u16,
+    /// The packet number: the low 32 bits of the frame's counter (0 in handshake frames).
+    pub packet_number: u32,
 }
 
 impl Header {
-    /// Parse and validate the header of a length-checked frame.
+    /// Parse and validate the header of a length-checked frame (the payload is the rest of
+    /// the datagram).
     ///
     /// # Errors
     /// A [`DecodeError`] naming the first malformation found.
@@ -431,7 +433,7 @@ impl Header {
         } else {
             None
         };
-        if frame_type.is_encrypted() && usize::from(frame.payload_len()) < TAG_LEN {
+        if frame_type.is_encrypted() && frame.payload().len() < TAG_LEN {
             return Err(DecodeError::PayloadTooShort);
         }
         Ok(Header {
@@ -439,14 +441,8 @@ impl Header {
             key_phase: flags & FLAG_KEY_PHASE != 0,
             channel,
             receiver_index: frame.receiver_index(),
-            counter: frame.counter(),
-            payload_len: frame.payload_len(),
+            packet_number: frame.packet_number(),
         })
-    }
-
-    /// Length of the whole frame this header describes.
-    pub fn frame_len(&self) -> usize {
-        HEADER_LEN + usize::from(self.payload_len)
     }
 
     /// Write this header into the first [`HEADER_LEN`] bytes of `buf`.
@@ -463,8 +459,7 @@ impl Header {
         frame.set_flags(if self.key_phase { FLAG_KEY_PHASE } else { 0 });
         frame.set_channel(self.channel.map_or(0, |c| c as u8));
         frame.set_receiver_index(self.receiver_index);
-        frame.set_counter(self.counter);
-        frame.set_payload_len(self.payload_len);
+        frame.set_packet_number(self.packet_number);
         Ok(())
     }
 }
@@ -479,8 +474,7 @@ mod tests {
             key_phase: true,
             channel: Some(Channel::Video),
             receiver_index: 0xdead_beef,
-            counter: 0x0102_0304_0506_0708,
-            payload_len: 20,
+            packet_number: 0x0506_0708,
         }
     }
 
@@ -495,7 +489,7 @@ mod tests {
         let buf = frame_bytes(&sample());
         assert_eq!(
             &buf[..HEADER_LEN],
-            &[1, 0x10, 0x01, 3, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 0, 20]
+            &[2, 0x10, 0x01, 3, 0xde, 0xad, 0xbe, 0xef, 5, 6, 7, 8]
         );
     }
 
@@ -514,14 +508,18 @@ mod tests {
         let parse = |b: &[u8]| Frame::new_checked(b).and_then(|f| Header::parse(&f));
 
         assert_eq!(parse(&good[..5]), Err(DecodeError::Truncated));
-        assert_eq!(parse(&good[..HEADER_LEN + 3]), Err(DecodeError::Truncated));
-        let mut long = [0u8; HEADER_LEN + 21];
+        assert_eq!(parse(&good[..HEADER_LEN - 1]), Err(DecodeError::Truncated));
+        let mut long = [0u8; MAX_DATAGRAM_LEN + 1];
         long[..HEADER_LEN + 20].copy_from_slice(&good);
-        assert_eq!(parse(&long), Err(DecodeError::TrailingBytes));
+        assert_eq!(parse(&long[..MAX_DATAGRAM_LEN]).map(|_| ()), Ok(()));
+        assert_eq!(
+            parse(&long),
+            Err(DecodeError::Oversize(MAX_PAYLOAD_LEN + 1))
+        );
 
         let mut b = good;
-        b[0] = 2;
-        assert_eq!(parse(&b), Err(DecodeError::BadVersion(2)));
+        b[0] = 1;
+        assert_eq!(parse(&b), Err(DecodeError::BadVersion(1)));
         let mut b = good;
         b[1] = 0x7f;
         assert_eq!(parse(&b), Err(DecodeError::UnknownType(0x7f)));
@@ -534,18 +532,11 @@ mod tests {
         let mut b = good;
         b[1] = FrameType::Keepalive as u8; // keepalives carry no channel
         assert_eq!(parse(&b), Err(DecodeError::BadChannel(3)));
-        let mut b = good;
-        b[16..18].copy_from_slice(&0xffffu16.to_be_bytes());
-        assert_eq!(parse(&b), Err(DecodeError::Oversize(0xffff)));
 
-        let mut short = [0u8; HEADER_LEN + 4];
-        Header {
-            payload_len: 4,
-            ..sample()
-        }
-        .emit(&mut short)
-        .unwrap();
+        let mut short = [0u8; HEADER_LEN + TAG_LEN - 1];
+        sample().emit(&mut short).unwrap();
         assert_eq!(parse(&short), Err(DecodeError::PayloadTooShort));
+        assert_eq!(parse(&good[..HEADER_LEN + TAG_LEN]).map(|_| ()), Ok(()));
     }
 
     #[test]
@@ -555,8 +546,7 @@ mod tests {
             key_phase: false,
             channel: None,
             receiver_index: 0,
-            counter: 0,
-            payload_len: 0,
+            packet_number: 0,
         };
         let mut buf = [0u8; HEADER_LEN];
         h.emit(&mut buf).unwrap();
@@ -564,6 +554,34 @@ mod tests {
         assert_eq!(parse(&buf), Ok(h));
         buf[2] = FLAG_KEY_PHASE;
         assert_eq!(parse(&buf), Err(DecodeError::ReservedFlags(1)));
+    }
+
+    #[test]
+    fn the_counter_is_recovered_from_its_packet_number() {
+        let pn = |counter: u64| counter as u32;
+        for (counter, expected) in [
+            (0, 0),
+            (5, 0),
+            (1000, 1500),
+            ((1 << 32) + 3, (1 << 32) - 10),
+            ((1 << 32) - 3, (1 << 32) + 10),
+            ((7 << 32) + 0x8000_0000, 7 << 32),
+            (u64::MAX, u64::MAX - 5),
+            (u64::MAX - 5, u64::MAX),
+        ] {
+            assert_eq!(
+                counter_from_packet_number(pn(counter), expected),
+                counter,
+                "{counter} from {expected}"
+            );
+        }
+        // A candidate more than half a window behind the expected counter: the next window.
+        assert_eq!(
+            counter_from_packet_number(0x9b32, 0xa82f_30eb),
+            0x1_0000_9b32
+        );
+        // Before anything arrived, a small packet number is the counter itself.
+        assert_eq!(counter_from_packet_number(3, 0), 3);
     }
 
     #[test]
