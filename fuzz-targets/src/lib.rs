@@ -802,7 +802,7 @@ fn fixture() -> &'static Fixture {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HsOp {
     /// Deliver these bytes to the target, after the fix-ups in `fix` (bit 0: a handshake
-    /// header, type from bits 5 and 6; bit 1: the length field; bit 2: the target's current
+    /// header, type from bits 5 and 6; bit 1: packet number 0; bit 2: the target's current
     /// index as receiver; bit 3: a valid KE1 in a pairing `Init`; bit 4: a valid `mac1`).
     Raw {
         /// Fix-ups.
@@ -1016,11 +1016,9 @@ impl Handshakes {
             d[1] = 1 + ((fix >> 5) & 3);
             d[2] = 0;
             d[3] = 0;
-            d[8..16].fill(0);
         }
         if fix & 2 != 0 && d.len() >= HEADER_LEN {
-            let len = u16::try_from(d.len() - HEADER_LEN).unwrap_or(u16::MAX);
-            d[16..18].copy_from_slice(&len.to_be_bytes());
+            d[8..HEADER_LEN].fill(0);
         }
         if let (true, Some(index), true) = (fix & 4 != 0, self.target_index, d.len() >= 8) {
             d[4..8].copy_from_slice(&index.to_be_bytes());
@@ -1284,8 +1282,9 @@ pub enum RecvOp {
         /// How.
         mutation: Mutation,
     },
-    /// Deliver these bytes (bit 0 of `fix`: a valid encrypted header; bit 1: the length field;
-    /// bit 2: the right receiver index).
+    /// Deliver these bytes (bit 0 of `fix`: a valid encrypted header; bit 1: the packet
+    /// number of the next fresh counter; bit 2: the right receiver index; bit 3: the null
+    /// AEAD's tag).
     Raw {
         /// Fix-ups.
         fix: u8,
@@ -1486,8 +1485,8 @@ impl<P: AeadProvider> Receiver<P> {
                     d[3] = if d[1] == 0x10 { (fix >> 6) + 1 } else { 0 };
                 }
                 if fix & 2 != 0 && d.len() >= HEADER_LEN {
-                    let len = u16::try_from(d.len() - HEADER_LEN).unwrap_or(u16::MAX);
-                    d[16..18].copy_from_slice(&len.to_be_bytes());
+                    let next = self.model.top.map_or(0, |top| top.saturating_add(1));
+                    d[8..HEADER_LEN].copy_from_slice(&(next as u32).to_be_bytes());
                 }
                 if fix & 4 != 0 && d.len() >= 8 {
                     d[4..8].copy_from_slice(&LOCAL_INDEX.to_be_bytes());

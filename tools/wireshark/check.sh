@@ -10,20 +10,24 @@
 #
 #   - every record is rotorlink, and decodes with no expert info of warning level or above
 #     (IPv4 and UDP checksums are verified too);
-#   - every header field is there: version 1, type, flags, key phase, channel, receiver
-#     index, counter, and a payload length that accounts for the whole UDP payload;
+#   - every header field is there: version 2, type, flags, key phase, channel, receiver
+#     index, packet number; and the payload, which with the 12-byte header accounts for the
+#     whole UDP payload (there is no length field: the payload is the rest of the datagram);
 #   - encrypted frames (Data, Ack, Keepalive, Close, Feedback): ciphertext length = payload
 #     length - 16, and a tag; the plaintext length each body allows (PROTOCOL.md 6.4-6.8:
 #     Ack 7 + 6n with n <= 32, Feedback 48, Keepalive 0, Close 2);
-#   - handshake frames: the message name, a kind (Init, Response, Finish), sender indices
-#     (Init, pairing Response), a reason (Refusal);
+#   - handshake frames: packet number 0, the message name, a kind (Init, Response, Finish),
+#     sender indices (Init, pairing Response), a reason (Refusal), and the datagram length
+#     of PROTOCOL.md 17.1 (Init Pair 162, Session 102, Resume 110; Response Pair 373,
+#     Session and Resume 65; Finish Pair 77, Session and Resume 29; Refusal 21);
 #   - the handshake messages Init, Response and Finish appear (of each kind that
 #     $ROTORLINK_HANDSHAKES names, e.g. "Pair Session Resume"; the CI capture has a link cut
 #     resumed and one renewed with the bond), Data on all four
 #     application channels (control, telemetry, video, storage), and Feedback (PROTOCOL.md
 #     34: both ends receive, so both report);
-#   - the packet counters of each sender and session (source address, receiver index)
-#     go 0, 1, 2, ... in capture order, as every frame sent is in the capture;
+#   - the packet numbers (the low 32 bits of the counters) of each sender and session
+#     (source address, receiver index) go 0, 1, 2, ... in capture order, as every frame
+#     sent is in the capture;
 #   - with the UDP port turned off (-o rotorlink.udp_port:0), the heuristic dissector still
 #     finds every record.
 #
@@ -39,8 +43,8 @@ usage=CAPTURE
 fields=(
     frame.number ip.src udp.length
     rotorlink.version rotorlink.type rotorlink.flags rotorlink.flags.key_phase
-    rotorlink.flags.reserved rotorlink.channel rotorlink.receiver_index rotorlink.counter
-    rotorlink.length rotorlink.ciphertext_len rotorlink.tag
+    rotorlink.flags.reserved rotorlink.channel rotorlink.receiver_index
+    rotorlink.packet_number rotorlink.payload rotorlink.ciphertext_len rotorlink.tag
     rotorlink.hs.message rotorlink.hs.kind rotorlink.hs.sender_index rotorlink.hs.reason
 )
 args=(-T fields -E occurrence=f -E separator=/t)
@@ -77,43 +81,54 @@ function need(col, name) {
 }
 {
     n++
-    for (i = 4; i <= 12; i++) need(i, "header field " fields[i])
-    if ($4 != 1) bad("version " $4)
+    for (i = 4; i <= 11; i++) need(i, "header field " fields[i])
+    need(12, "payload")
+    if ($4 != 2) bad("version " $4)
     if (!($5 in type_of)) bad("unknown type " $5)
     type = type_of[$5]
-    if ($12 + 18 + 8 != $3) bad("payload length " $12 " but UDP length " $3)
+    # The payload in hex (older tsharks separate the bytes with colons).
+    payload = $12
+    gsub(/:/, "", payload)
+    plen = length(payload) / 2
+    if (plen + 12 + 8 != $3) bad("a payload of " plen " bytes but UDP length " $3 " (12-byte header)")
     types[type]++
     if (type >= 16 && type <= 20) {
         need(13, "ciphertext length")
         need(14, "tag")
-        if ($13 != $12 - 16) bad("ciphertext length " $13 " of a " $12 "-byte payload")
+        if ($13 != plen - 16) bad("ciphertext length " $13 " of a " plen "-byte payload")
         if (type == 16) data[$9]++
         if (type == 17 && ($13 < 7 || ($13 - 7) % 6 != 0 || $13 > 7 + 6 * 32))
             bad("an Ack of " $13 " plaintext bytes (7 + 6n, n <= 32)")
         if (type == 17) ranges[($13 - 7) / 6]++
         if (type in body_len && $13 != body_len[type])
             bad("a " type_name[type] " of " $13 " plaintext bytes, not " body_len[type])
-        # Counters: 0, 1, 2, ... per sender and session.
+        # Packet numbers (the low 32 bits of the counters): 0, 1, 2, ... per sender and session.
         stream = $2 " " $10
-        expect = (stream in next_ctr) ? next_ctr[stream] : 0
-        if ($11 != expect) bad("counter " $11 " from " $2 " to receiver " $10 ", expected " expect)
-        next_ctr[stream] = $11 + 1
+        expect = (stream in next_pn) ? next_pn[stream] : 0
+        if ($11 != expect)
+            bad("packet number " $11 " from " $2 " to receiver " $10 ", expected " expect)
+        next_pn[stream] = ($11 + 1) % 4294967296
+        sent[stream]++
         if (!(stream in first)) { first[stream] = n; streams++ }
     } else if (type >= 1 && type <= 4) {
         need(15, "handshake message")
-        if ($11 != 0) bad("handshake counter " $11)
+        if ($11 != 0) bad("handshake packet number " $11)
         if (type == 4) {
             need(18, "refusal reason")
+            m = "Refusal"
         } else {
             need(16, "handshake kind")
-            msgs[$15 " " (($16 in kind_name) ? kind_name[$16] : "kind " $16)]++
+            m = $15 " " (($16 in kind_name) ? kind_name[$16] : "kind " $16)
+            msgs[m]++
         }
+        if (m in hs_len && $3 - 8 != hs_len[m])
+            bad("a " m " datagram of " ($3 - 8) " bytes, not " hs_len[m])
         # In the clear in an Init and a pairing Response; inside Noise in a keyed Response.
         if (type == 1 || (type == 2 && $16 == 1)) need(17, "sender index")
     }
 }
 BEGIN {
-    split("frame ip udp version type flags key_phase reserved channel receiver_index counter length", fields, " ")
+    split("frame ip udp version type flags key_phase reserved channel receiver_index packet_number payload", fields, " ")
     # tshark prints the type in hex, as the dissector displays it.
     split("0x01 0x02 0x03 0x04 0x10 0x11 0x12 0x13 0x14", hex, " ")
     split("1 2 3 4 16 17 18 19 20", dec, " ")
@@ -123,6 +138,11 @@ BEGIN {
     body_len[19] = 2; body_len[20] = 48
     type_name[18] = "Keepalive"; type_name[19] = "Close"; type_name[20] = "Feedback"
     kind_name[1] = "Pair"; kind_name[2] = "Session"; kind_name[3] = "Resume"
+    # Handshake datagram lengths: 12-byte header + message (PROTOCOL.md 17.1).
+    hs_len["Init Pair"] = 162; hs_len["Init Session"] = 102; hs_len["Init Resume"] = 110
+    hs_len["Response Pair"] = 373; hs_len["Response Session"] = 65; hs_len["Response Resume"] = 65
+    hs_len["Finish Pair"] = 77; hs_len["Finish Session"] = 29; hs_len["Finish Resume"] = 29
+    hs_len["Refusal"] = 21
 }
 END {
     if (failed) exit 1
@@ -156,10 +176,10 @@ END {
     sep = " "
     for (r = 0; r <= 32; r++) if (r in ranges) { printf "%s%d: %d", sep, r, ranges[r]; sep = ", " }
     printf "%s\n", (sep == " ") ? " none" : ""
-    printf "counters: %d streams, each 0, 1, 2, ... without a gap\n", streams
-    for (s in next_ctr) {
+    printf "packet numbers: %d streams, each 0, 1, 2, ... without a gap\n", streams
+    for (s in sent) {
         split(s, part, " ")
-        printf "  from %s to receiver index %s: 0..%d\n", part[1], part[2], next_ctr[s] - 1
+        printf "  from %s to receiver index %s: 0..%d\n", part[1], part[2], sent[s] - 1
     }
 }
 ' "$work/fields"

@@ -1,4 +1,4 @@
--- rotorlink.lua: a Wireshark dissector for the rotorlink protocol, version 1.
+-- rotorlink.lua: a Wireshark dissector for the rotorlink protocol, version 2.
 --
 -- The wire format is PROTOCOL.md: section 3 (frame format), 4 (frame types), 5 (channels),
 -- 6 (plaintext bodies: their lengths) and 17 (handshake messages); section 30 ("Captures")
@@ -13,15 +13,16 @@
 -- It is registered on UDP port 47474 (the fixed port of captures; preference
 -- rotorlink.udp_port, 0 to turn the port off) and as the heuristic UDP dissector
 -- "rotorlink_udp", which claims a datagram on any port only if it is a well-formed frame:
--- version 1, a known type, flags and channel valid for the type, the payload length equal
--- to the rest of the datagram, and for handshake frames counter 0 and the exact length of
--- a message of the kind in the first payload byte.
+-- version 2, at most 16384 bytes, a known type, flags and channel valid for the type, for
+-- encrypted frames a payload of at least the 16-byte tag, and for handshake frames packet
+-- number 0 and the exact length of a message of the kind in the first payload byte.
 --
--- Frames are decoded whatever the checks of PROTOCOL.md 3.1 say; each failed check adds
--- an expert info (rotorlink.malformed), never a Lua error.
+-- A frame is a 12-byte header, then the payload: the rest of the datagram (there is no
+-- length field). Frames are decoded whatever the checks of PROTOCOL.md 3.1 say; each failed
+-- check adds an expert info (rotorlink.malformed), never a Lua error.
 --
 -- Fields (display filter names):
---   rotorlink.version              u8    protocol version (1)
+--   rotorlink.version              u8    protocol version (2)
 --   rotorlink.type                 u8    frame type, with its name (HandshakeInit ... Feedback)
 --   rotorlink.flags                u8    flags byte
 --   rotorlink.flags.key_phase      u8    bit 0x01: key phase (encrypted frames)
@@ -30,10 +31,10 @@
 --                                        (0 Session, 1 Control, 2 Telemetry, 3 Video,
 --                                        4 Storage); "none" on the other types
 --   rotorlink.receiver_index       u32   receiver index
---   rotorlink.counter              u64   packet counter (the AEAD nonce; 0 in handshakes)
---   rotorlink.length               u16   payload length
---   rotorlink.payload              bytes the payload
---   rotorlink.trailing             bytes bytes after the payload (malformed)
+--   rotorlink.packet_number        u32   packet number: the low 32 bits of the sender's
+--                                        64-bit frame counter (the AEAD nonce; the
+--                                        receiver recovers the rest); 0 in handshakes
+--   rotorlink.payload              bytes the payload: the rest of the datagram
 --   encrypted frames (types 0x10..0x14: Data, Ack, Keepalive, Close, Feedback; the
 --   dissector holds no keys and decrypts nothing, so an Ack's ranges and a Feedback's
 --   counts stay ciphertext, and only the plaintext length is checked; the Info column
@@ -97,9 +98,13 @@ local UDP_PORT = 47474
 -- Decrypted captures (`rotorlink decrypt`, PROTOCOL.md 30.2) put their frames on this port,
 -- with the plaintext where the ciphertext was: the bodies are decoded there.
 local DECRYPTED_PORT = 47475
-local HEADER_LEN = 18
+local VERSION = 2
+-- The header (PROTOCOL.md 3): version, type, flags, channel (1 byte each), receiver index
+-- (u32), packet number (u32); the payload is the rest of the datagram.
+local HEADER_LEN = 12
 local TAG_LEN = 16
-local MAX_PAYLOAD_LEN = 16384 - HEADER_LEN
+local MAX_DATAGRAM_LEN = 16384
+local MAX_PAYLOAD_LEN = MAX_DATAGRAM_LEN - HEADER_LEN
 
 -- Frame types (PROTOCOL.md 4).
 local HANDSHAKE_INIT, HANDSHAKE_RESPONSE, HANDSHAKE_FINISH, COOKIE_REPLY = 0x01, 0x02, 0x03, 0x04
@@ -202,10 +207,8 @@ f.key_phase = ProtoField.uint8("rotorlink.flags.key_phase", "Key phase", base.DE
 f.reserved = ProtoField.uint8("rotorlink.flags.reserved", "Reserved", base.HEX, nil, 0xfe)
 f.channel = ProtoField.uint8("rotorlink.channel", "Channel", base.DEC, channel_names)
 f.receiver_index = ProtoField.uint32("rotorlink.receiver_index", "Receiver index", base.HEX)
-f.counter = ProtoField.uint64("rotorlink.counter", "Packet counter", base.DEC)
-f.length = ProtoField.uint16("rotorlink.length", "Payload length", base.DEC)
+f.packet_number = ProtoField.uint32("rotorlink.packet_number", "Packet number", base.DEC)
 f.payload = ProtoField.bytes("rotorlink.payload", "Payload")
-f.trailing = ProtoField.bytes("rotorlink.trailing", "Trailing bytes")
 f.ciphertext = ProtoField.bytes("rotorlink.ciphertext", "Ciphertext")
 f.ciphertext_len = ProtoField.uint16("rotorlink.ciphertext_len", "Ciphertext length", base.DEC)
 f.tag = ProtoField.bytes("rotorlink.tag", "Tag")
@@ -483,15 +486,17 @@ local function dissect_plaintext(ftype, channel, body, tree)
     return ""
 end
 
--- Decode the encrypted part of a frame. Returns the Info column text after the channel.
--- `decrypted`: the frame comes from a decrypted capture, its body is plaintext.
-local function dissect_encrypted(ftype, tvb, take, complete, top, li, channel, decrypted)
-    if take < TAG_LEN then
-        malformed(li, "PayloadTooShort", string.format(
-            "encrypted payload of %d bytes: shorter than the %d-byte tag", take, TAG_LEN))
+-- Decode the encrypted part of a frame, whose payload (`plen` bytes, item `pi`) is the
+-- ciphertext, then the tag. Returns the Info column text after the key phase.
+-- `decrypted`: the frame comes from a decrypted capture, its body is plaintext (in place of
+-- the ciphertext, the tag still last).
+local function dissect_encrypted(ftype, tvb, plen, top, pi, channel, decrypted)
+    if plen < TAG_LEN then
+        malformed(pi, "PayloadTooShort", string.format(
+            "encrypted payload of %d bytes: shorter than the %d-byte tag", plen, TAG_LEN))
         return ""
     end
-    local clen = take - TAG_LEN
+    local clen = plen - TAG_LEN
     local ct = top:add(f.ciphertext_len, clen)
     ct:set_generated()
     local body_info = ""
@@ -504,7 +509,7 @@ local function dissect_encrypted(ftype, tvb, take, complete, top, li, channel, d
     end
     top:add(f.tag, tvb(HEADER_LEN + clen, TAG_LEN))
     local problem = body_length_problem(ftype, clen)
-    if problem and complete then
+    if problem then
         ct:add_proto_expert_info(ef_unexpected,
             problem .. ": the receiver drops it once decrypted")
     end
@@ -525,7 +530,7 @@ local function dissect(tvb, pinfo, tree)
     if len < HEADER_LEN then
         -- Decode what there is of the header.
         local fields = { { f.version, 1 }, { f.type, 1 }, { f.flags, 1 }, { f.channel, 1 },
-                         { f.receiver_index, 4 }, { f.counter, 8 }, { f.length, 2 } }
+                         { f.receiver_index, 4 }, { f.packet_number, 4 } }
         local off = 0
         for _, item in ipairs(fields) do
             if off + item[2] > len then
@@ -546,16 +551,18 @@ local function dissect(tvb, pinfo, tree)
     local flags = tvb(2, 1):uint()
     local channel = tvb(3, 1):uint()
     local receiver = tvb(4, 4):uint()
-    local counter = tvb(8, 8):uint64()
-    local plen = tvb(16, 2):uint()
+    local pn = tvb(8, 4):uint()
+    -- No length field: the payload is the rest of the datagram.
+    local plen = len - HEADER_LEN
     local known = type_names[ftype] ~= nil
     local tname = type_names[ftype] or string.format("Unknown(0x%02x)", ftype)
     local has_channel = ftype == DATA or ftype == ACK
 
     -- Header fields, each checked as PROTOCOL.md 3.1 does.
     local vi = top:add(f.version, tvb(0, 1))
-    if version ~= 1 then
-        malformed(vi, "BadVersion", string.format("version %d: only 1 is defined", version))
+    if version ~= VERSION then
+        malformed(vi, "BadVersion", string.format("version %d: only %d is defined", version,
+            VERSION))
     end
     local ti = top:add(f.type, tvb(1, 1))
     if not known then
@@ -584,31 +591,21 @@ local function dissect(tvb, pinfo, tree)
         end
     end
     top:add(f.receiver_index, tvb(4, 4))
-    local ki = top:add(f.counter, tvb(8, 8))
-    if is_handshake(ftype) and counter ~= UInt64(0) then
-        malformed(ki, "InvalidField", "a handshake frame with a non-zero counter")
+    local ni = top:add(f.packet_number, tvb(8, 4))
+    if is_handshake(ftype) and pn ~= 0 then
+        malformed(ni, "InvalidField", "a handshake frame with a non-zero packet number")
     end
-    local li = top:add(f.length, tvb(16, 2))
 
-    -- The payload: as many bytes as the length says and the datagram holds.
-    local avail = len - HEADER_LEN
+    -- The payload: the rest of the datagram.
+    local payload = tvb(HEADER_LEN, plen)
+    local pi = top
+    if plen > 0 then
+        pi = top:add(f.payload, payload)
+    end
     if plen > MAX_PAYLOAD_LEN then
-        malformed(li, "Oversize", string.format(
-            "payload length %d exceeds %d", plen, MAX_PAYLOAD_LEN))
-    end
-    if plen > avail then
-        malformed(li, "Truncated", string.format(
-            "payload length %d, but only %d bytes follow the header", plen, avail))
-    end
-    local take = math.min(plen, avail)
-    local payload = tvb(HEADER_LEN, take)
-    if take > 0 then
-        top:add(f.payload, payload)
-    end
-    if avail > plen then
-        local tr = top:add(f.trailing, tvb(HEADER_LEN + plen))
-        malformed(tr, "TrailingBytes", string.format(
-            "%d bytes after the payload", avail - plen))
+        malformed(pi, "Oversize", string.format(
+            "a datagram of %d bytes (payload %d) exceeds %d (payload %d)", len, plen,
+            MAX_DATAGRAM_LEN, MAX_PAYLOAD_LEN))
     end
 
     local info = tname
@@ -621,10 +618,9 @@ local function dissect(tvb, pinfo, tree)
         if has_channel then
             info = info .. " ch=" .. (channel_names[channel] or tostring(channel))
         end
-        info = info .. " ctr=" .. tostring(counter) .. " phase=" .. key_phase_of(flags)
+        info = info .. string.format(" pn=%d phase=%d", pn, key_phase_of(flags))
         local decrypted = pinfo.src_port == DECRYPTED_PORT or pinfo.dst_port == DECRYPTED_PORT
-        info = info .. dissect_encrypted(ftype, tvb, take, take == plen, top, li, channel,
-            decrypted)
+        info = info .. dissect_encrypted(ftype, tvb, plen, top, pi, channel, decrypted)
     end
     top:set_text("rotorlink, " .. info)
     if #problems > 0 then
@@ -644,22 +640,19 @@ end
 -- The heuristic: a well-formed frame, nothing less.
 local function looks_like_rotorlink(tvb)
     local len = tvb:len()
-    if len < HEADER_LEN or tvb(0, 1):uint() ~= 1 then
+    if len < HEADER_LEN or len > MAX_DATAGRAM_LEN or tvb(0, 1):uint() ~= VERSION then
         return false
     end
     local ftype = tvb(1, 1):uint()
     local flags = tvb(2, 1):uint()
     local channel = tvb(3, 1):uint()
-    local plen = tvb(16, 2):uint()
-    if plen ~= len - HEADER_LEN or plen > MAX_PAYLOAD_LEN then
-        return false
-    end
+    local plen = len - HEADER_LEN
     if is_encrypted(ftype) then
         return flags <= 1 and allowed_channels[ftype][channel] == true
             and plen >= TAG_LEN
     end
     if not is_handshake(ftype) or flags ~= 0 or channel ~= 0 or plen == 0
-        or tvb(8, 4):uint() ~= 0 or tvb(12, 4):uint() ~= 0 then
+        or tvb(8, 4):uint() ~= 0 then
         return false
     end
     local first = tvb(HEADER_LEN, 1):uint()
