@@ -319,7 +319,7 @@ fn pattern(seed: u32, pos: usize) -> u8 {
     ((x >> 24) ^ x) as u8
 }
 
-/// The 18 header bytes, field by field, unchecked.
+/// The 12 header bytes, field by field, unchecked (the packet number: `counter`'s low 32 bits).
 fn header_bytes(
     frame_type: u8,
     flags: u8,

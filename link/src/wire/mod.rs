@@ -78,9 +78,9 @@ pub fn counter_from_packet_number(packet_number: u32, expected: u64) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// Fewer bytes than the header, or than the length field promises.
+    /// Fewer bytes than the header, or than a body's fields promise.
     Truncated,
-    /// More bytes after the payload than the length field says.
+    /// Bytes left over after a body (or a handshake message) whose fields say where it ends.
     TrailingBytes,
     /// A version this implementation does not speak.
     BadVersion(u8),
@@ -90,7 +90,8 @@ pub enum DecodeError {
     BadChannel(u8),
     /// Flag bits that are reserved were set.
     ReservedFlags(u8),
-    /// The length field exceeds [`MAX_PAYLOAD_LEN`].
+    /// A payload longer than [`MAX_PAYLOAD_LEN`] (a datagram over [`MAX_DATAGRAM_LEN`]), or a
+    /// body's length field beyond its limit.
     Oversize(usize),
     /// A payload shorter than its frame type requires (e.g. no room for the AEAD tag).
     PayloadTooShort,
@@ -105,7 +106,7 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::Truncated => f.write_str("truncated frame"),
-            DecodeError::TrailingBytes => f.write_str("bytes after the frame payload"),
+            DecodeError::TrailingBytes => f.write_str("bytes after the end of a body"),
             DecodeError::BadVersion(v) => write!(f, "unsupported protocol version {v}"),
             DecodeError::UnknownType(t) => write!(f, "unknown frame type {t:#04x}"),
             DecodeError::BadChannel(c) => write!(f, "invalid channel id {c}"),
