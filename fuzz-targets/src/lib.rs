@@ -1661,6 +1661,8 @@ impl<P: AeadProvider> Receiver<P> {
         // stays open but holds no keys to open anything with.
         let ended = !closed && !self.link.is_connected();
         let header = Frame::new_checked(&d[..]).and_then(|f| Header::parse(&f));
+        // The counter the link recovers from the packet number (used only if it parsed).
+        let counter = header.map_or(0, |h| self.model.counter_of(h.packet_number));
         let result = self
             .link
             .handle_datagram(self.now, source_for(self.link.role()), &d);
@@ -1677,11 +1679,9 @@ impl<P: AeadProvider> Receiver<P> {
             }
             Ok(_) if ended => Some(Error::UnexpectedFrame),
             Ok(h) if h.receiver_index != LOCAL_INDEX => Some(Error::UnknownReceiver),
-            Ok(h) => match self.model.check(self.model.counter_of(h.packet_number)) {
+            Ok(h) => match self.model.check(counter) {
                 Err(kind) => Some(Error::Replayed(kind)),
-                Ok(()) if self.model.counter_of(h.packet_number) == u64::MAX => {
-                    Some(Error::KeyExpired)
-                }
+                Ok(()) if counter == u64::MAX => Some(Error::KeyExpired),
                 Ok(()) if self.null => {
                     // Any key opens a zero tag, so the key phases are reachable from raw bytes:
                     // only authentication and the replay window are checked exactly.
@@ -1696,14 +1696,7 @@ impl<P: AeadProvider> Receiver<P> {
                 }
                 Ok(()) if h.key_phase => Some(Error::DecryptFailed),
                 Ok(()) if self.key_expired() => Some(Error::KeyExpired),
-                Ok(())
-                    if self
-                        .sealer
-                        .open(&d, self.model.counter_of(h.packet_number))
-                        .is_none() =>
-                {
-                    Some(Error::DecryptFailed)
-                }
+                Ok(()) if self.sealer.open(&d, counter).is_none() => Some(Error::DecryptFailed),
                 Ok(()) => None,
             },
         };
@@ -1717,7 +1710,6 @@ impl<P: AeadProvider> Receiver<P> {
         }
         // Authentic and fresh: consumed, whatever its body.
         let h = header.expect("checked above");
-        let counter = self.model.counter_of(h.packet_number);
         assert!(
             !matches!(
                 result,
