@@ -1,5 +1,7 @@
 //! The storage channel (P8): it stays locked without the code, even for a bonded remote
-//! running modified software, and a wrong code never opens it and is counted.
+//! running modified software, and a wrong code never opens it and is counted. An unlock
+//! whose key stretching runs outside the link leaves the link flying meanwhile, and a late
+//! result opens nothing.
 //!
 //! The fixtures (the flight, the adversary's model of the receiver and its books, the tape of
 //! frames on the air) and what every scenario checks are in `tests/common/adversary.rs`.
@@ -11,7 +13,7 @@ use rotorlink::handshake::messages::{
     frame, Finish, Init, InitBody, Kind, Response, ResponseBody, MAC1_LEN, MESSAGE1_LEN, SUITE_V2,
 };
 use rotorlink::handshake::noise::{tai64n, Ephemeral, Keys as NoiseKeys, NoiseHandshake, Pattern};
-use rotorlink::handshake::{RefusalReason, RemoteIdentity};
+use rotorlink::handshake::{HandshakeError, RefusalReason, RemoteIdentity};
 use rotorlink::wire::{FrameType, HEADER_LEN};
 use rotorlink::{Channel, Event, Link, Role, SendError};
 use rotorlink_sim::storage::Request;
@@ -240,4 +242,95 @@ fn a_wrong_code_never_opens_storage_and_is_counted() {
         "locked out: the right code waits too"
     );
     assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 5);
+}
+
+/// A remote that runs the unlock's key stretching outside the link
+/// (`Link::set_defer_key_stretching`, as the tokio adapter does on a blocking thread): while
+/// the stretching waits, the link flies on (the pilot's stick commands and the telemetry
+/// arrive as before), and once its result is handed back the storage opens on both ends.
+/// Inside `handle_datagram` the stretching (Argon2id, tens to hundreds of milliseconds)
+/// held every frame of the link.
+#[test]
+fn an_unlock_whose_key_stretching_runs_outside_the_link_leaves_the_link_flying() {
+    let mut f = Flight::pairing(config(), 43);
+    f.pair.remote.set_defer_key_stretching(true);
+    f.fly(ms(1500));
+    assert!(f.pair.remote.is_connected());
+    assert_eq!(
+        f.count(Role::Remote, |e| matches!(e, Event::KeyStretchReady)),
+        1
+    );
+    assert!(!f.pair.remote.storage_unlocked() && !f.pair.aircraft.storage_unlocked());
+
+    // The stretching is held for a second: the link carries on.
+    let before = traffic(&f.pair);
+    f.fly(ms(1000));
+    let after = traffic(&f.pair);
+    let sticks = after[0].1 - before[0].1;
+    assert!(
+        sticks >= 95,
+        "stick commands (100 a second) delivered: {sticks}"
+    );
+    let telemetry = (after[1].0 - before[1].0, after[1].1 - before[1].1);
+    assert!(
+        telemetry.0 >= 45 && telemetry.1 + 2 >= telemetry.0,
+        "telemetry (sent, delivered) in the second: {telemetry:?}"
+    );
+    assert!(!f.pair.remote.storage_unlocked());
+
+    let job = f
+        .pair
+        .remote
+        .poll_key_stretch()
+        .expect("the stretching waits");
+    assert!(f.pair.remote.poll_key_stretch().is_none(), "taken once");
+    f.pair.remote.handle_key_stretched(job.run());
+    f.fly(ms(200));
+    f.settle(ms(100));
+    assert!(f.pair.remote.storage_unlocked() && f.pair.aircraft.storage_unlocked());
+    for side in [Role::Aircraft, Role::Remote] {
+        assert_eq!(
+            f.count(side, |e| matches!(e, Event::StorageUnlocked)),
+            1,
+            "{side:?}"
+        );
+    }
+    assert_eq!(f.pair.aircraft.stats().unlock_failures, 0);
+    assert_eq!(undelivered(&f.pair), [0, 0, 0]);
+}
+
+/// A stretching's result that comes back after its unlock was given up (the handshake
+/// timeout) sends nothing and opens nothing: the remote's next unlock starts afresh.
+#[test]
+fn a_key_stretching_result_for_an_unlock_given_up_opens_nothing() {
+    let mut config = config();
+    config.handshake.timeout = ms(2000);
+    let mut f = Flight::pairing(config, 44);
+    f.pair.remote.set_defer_key_stretching(true);
+    f.fly(ms(1500));
+    let stale = f
+        .pair
+        .remote
+        .poll_key_stretch()
+        .expect("the stretching waits");
+    f.fly(ms(2500));
+    assert_eq!(
+        f.count(Role::Remote, |e| matches!(
+            e,
+            Event::HandshakeFailed {
+                error: HandshakeError::Timeout
+            }
+        )),
+        1
+    );
+    // The aircraft still waits for that unlock's finish: had it gone out, the aircraft
+    // would open its storage to a remote that reported the unlock failed.
+    f.pair.remote.handle_key_stretched(stale.run());
+    f.fly(ms(200));
+    assert!(!f.pair.remote.storage_unlocked() && !f.pair.aircraft.storage_unlocked());
+    assert_eq!(
+        f.count(Role::Aircraft, |e| matches!(e, Event::StorageUnlocked)),
+        0
+    );
+    assert_eq!(f.pair.aircraft.stats().unlock_failures, 0);
 }

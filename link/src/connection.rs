@@ -21,6 +21,7 @@ use self::key_update::KeyUpdate;
 pub use self::path::PathEstimate;
 use self::path::{Elicits, PathModel, Receipts};
 pub(crate) use self::timers::Timer;
+pub use self::unlock::{KeyStretch, KeyStretched};
 use self::unlock::{Outcome, Unlock};
 use crate::channel::fec;
 use crate::channel::reliable::{ReliableReceiver, ReliableSender, SegmentOutcome};
@@ -156,6 +157,8 @@ pub(crate) struct Connection<P: AeadProvider> {
     unlock: Unlock,
     /// Has the code been proven inside this session, opening the storage channel?
     storage_unlocked: bool,
+    /// Remote: leave an unlock's key stretching to the caller ([`KeyStretch`]).
+    defer_key_stretching: bool,
     /// Randomness for key-update ephemerals and unlocks.
     rng: ChaCha20Rng,
     pool: BufPool,
@@ -222,6 +225,7 @@ impl<P: AeadProvider> Connection<P> {
             key_update: KeyUpdate::Idle,
             unlock: Unlock::Idle,
             storage_unlocked: false,
+            defer_key_stretching: false,
             rng,
             pool: BufPool::default(),
             control_out: None,
@@ -1109,6 +1113,7 @@ impl<P: AeadProvider> Connection<P> {
                 ke2,
                 &self.session_transcript,
                 self.config.ksf,
+                self.defer_key_stretching,
                 &mut self.rng,
                 &mut out,
             )?,
@@ -1143,6 +1148,7 @@ impl<P: AeadProvider> Connection<P> {
     fn on_unlock_outcome(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Pending => {}
+            Outcome::Stretching => self.push_event(Event::KeyStretchReady),
             Outcome::Unlocked => {
                 self.storage_unlocked = true;
                 self.push_event(Event::StorageUnlocked);
@@ -1183,6 +1189,30 @@ impl<P: AeadProvider> Connection<P> {
         self.unlock.start(code, now, &mut self.rng, &mut out)?;
         self.session_out.push(out);
         Ok(())
+    }
+
+    /// Remote: leave (or not) an unlock's key stretching to the caller.
+    pub(crate) fn set_defer_key_stretching(&mut self, defer: bool) {
+        self.defer_key_stretching = defer;
+    }
+
+    /// Remote: the unlock's key stretching, once, if it waits to be run.
+    pub(crate) fn poll_key_stretch(&mut self) -> Option<KeyStretch> {
+        self.unlock.take_stretch()
+    }
+
+    /// Remote: the result of a [`KeyStretch`]; the unlock's finish goes out. Dropped if
+    /// the unlock was given up or started again since, or the session ended.
+    pub(crate) fn handle_key_stretched(&mut self, done: KeyStretched) {
+        if self.keys.is_none() || self.state != State::Open {
+            return;
+        }
+        let mut out = self.pool.take();
+        if self.unlock.on_stretched(done, &mut out) {
+            self.session_out.push(out);
+        } else {
+            self.pool.give(out);
+        }
     }
 
     /// Start a key update if the send key is due and none is under way.

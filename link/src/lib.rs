@@ -100,7 +100,7 @@ pub mod wire;
 
 pub use channel::{Channel, Role};
 pub use config::{Config, ConfigError, VideoFec};
-pub use connection::PathEstimate;
+pub use connection::{KeyStretch, KeyStretched, PathEstimate};
 #[cfg(feature = "aws-lc")]
 pub use crypto::AwsLc;
 pub use crypto::{AeadProvider, RustCrypto, Secret};

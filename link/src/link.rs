@@ -11,7 +11,7 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 use crate::channel::{Channel, Role};
 use crate::config::{Config, ConfigError};
-use crate::connection::Connection;
+use crate::connection::{Connection, KeyStretch, KeyStretched};
 use crate::crypto::{AeadProvider, RustCrypto, Secret};
 use crate::endpoint::{Answer, Endpoint};
 use crate::error::{Error, SendError};
@@ -455,6 +455,37 @@ impl<P: AeadProvider> Link<P> {
             return Err(Error::Handshake(HandshakeError::WrongRole));
         }
         self.connection.unlock_storage(code, now)
+    }
+
+    /// Remote: leave a storage unlock's key stretching (Argon2id, tens to hundreds of
+    /// milliseconds) to the caller instead of running it inside
+    /// [`Link::handle_datagram`], where it would hold up every other frame of the link,
+    /// the pilot's control included. Off by default; the tokio adapter turns it on and runs
+    /// the stretching on a blocking thread.
+    ///
+    /// ```text
+    ///  handle_datagram(UnlockResponse) ──▶ Event::KeyStretchReady
+    ///  poll_key_stretch() ──▶ KeyStretch ── run() elsewhere ──▶ KeyStretched
+    ///  handle_key_stretched(KeyStretched) ──▶ poll_transmit sends the unlock's finish
+    /// ```
+    ///
+    /// Until the result comes back the link carries on as usual; the unlock's timeout
+    /// ([`crate::handshake::HandshakeConfig::timeout`]) still runs.
+    pub fn set_defer_key_stretching(&mut self, defer: bool) {
+        self.connection.set_defer_key_stretching(defer);
+    }
+
+    /// Remote: the storage unlock's key stretching, once, after
+    /// [`Event::KeyStretchReady`]; `None` if there is none (or it was taken).
+    pub fn poll_key_stretch(&mut self) -> Option<KeyStretch> {
+        self.connection.poll_key_stretch()
+    }
+
+    /// Remote: the result of [`KeyStretch::run`]: the unlock goes on (its result arrives
+    /// as [`Event::StorageUnlocked`] or [`Event::StorageUnlockRejected`]). A result whose
+    /// unlock was given up, started again or whose session ended is dropped.
+    pub fn handle_key_stretched(&mut self, done: KeyStretched) {
+        self.connection.handle_key_stretched(done);
     }
 
     /// True once the storage channel is open on this session.

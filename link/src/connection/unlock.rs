@@ -12,12 +12,25 @@
 //!
 //! The remote gives up after the handshake timeout without an answer (the aircraft sends
 //! none when its attempt store fails, exactly as for a pairing).
+//!
+//! The remote's OPAQUE finish stretches the code (Argon2id: tens of milliseconds on a PC,
+//! hundreds on a small controller). Inside `handle_datagram` that would hold up every frame
+//! of the link, the pilot's control included, so a caller with threads to spare can take
+//! the work out ([`KeyStretch`]) and hand back its result ([`KeyStretched`]) while the link
+//! carries on:
+//!
+//! ```text
+//!   UnlockResponse(KE2) ──▶ handle_datagram ──▶ Event::KeyStretchReady
+//!   poll_key_stretch() ──▶ KeyStretch ──run() on another thread──▶ KeyStretched
+//!   handle_key_stretched(KeyStretched) ──▶ UnlockFinish(KE3) goes out
+//! ```
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
 use zeroize::Zeroizing;
 
 use crate::crypto::label;
@@ -42,6 +55,13 @@ pub(super) enum Unlock {
         code: Zeroizing<Vec<u8>>,
         started: Timestamp,
     },
+    /// Remote: KE2 arrived; the key stretching it needs runs outside the link. `job` is
+    /// there until the caller takes it; `tag` tells its result from a stale one.
+    Stretching {
+        started: Timestamp,
+        tag: u64,
+        job: Option<Box<KeyStretch>>,
+    },
     /// Remote: KE3 sent, waiting for the result.
     Finished { started: Timestamp },
     /// Aircraft: waiting for the remote's KE3.
@@ -55,6 +75,8 @@ pub(super) enum Unlock {
 pub(super) enum Outcome {
     /// Nothing the application sees yet.
     Pending,
+    /// The unlock's key stretching waits for the caller to run it.
+    Stretching,
     /// The code was proven: the storage channel opens.
     Unlocked,
     /// The code was wrong.
@@ -70,6 +92,70 @@ pub(super) enum Outcome {
 /// The OPAQUE context of an unlock: binds it to this session.
 fn context(session_transcript: &[u8; 32]) -> [u8; 32] {
     transcript_hash(&[label::UNLOCK, session_transcript])
+}
+
+/// A remote's storage unlock waiting on its key stretching, taken out of the link by
+/// [`crate::Link::poll_key_stretch`] so that it runs off the link's event loop (the tokio
+/// adapter runs it on a blocking thread). It holds the code, zeroized on drop.
+pub struct KeyStretch {
+    client: Box<ClientLogin>,
+    code: Zeroizing<Vec<u8>>,
+    ke2: Vec<u8>,
+    context: [u8; 32],
+    ksf: KsfParams,
+    /// Seeded from the link's generator when the job was made.
+    rng: ChaCha20Rng,
+    tag: u64,
+}
+
+impl core::fmt::Debug for KeyStretch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyStretch")
+            .field("ksf", &self.ksf)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyStretch {
+    /// Stretch the code and finish the OPAQUE login: the slow part (Argon2id with the
+    /// link's [`crate::Config::ksf`]). Give the result to
+    /// [`crate::Link::handle_key_stretched`].
+    #[must_use]
+    pub fn run(mut self) -> KeyStretched {
+        let ke3 = finish_login(
+            &self.client,
+            &self.code,
+            &self.ke2,
+            &self.context,
+            self.ksf,
+            &mut self.rng,
+        );
+        KeyStretched { tag: self.tag, ke3 }
+    }
+}
+
+/// The result of [`KeyStretch::run`]: the unlock's next message.
+#[derive(Debug)]
+pub struct KeyStretched {
+    tag: u64,
+    ke3: Vec<u8>,
+}
+
+/// The remote's OPAQUE finish: KE3, or zeros for a wrong code.
+fn finish_login(
+    client: &ClientLogin,
+    code: &[u8],
+    ke2: &[u8],
+    context: &[u8; 32],
+    ksf: KsfParams,
+    rng: &mut ChaCha20Rng,
+) -> Vec<u8> {
+    match client.finish(code, ke2, context, ksf, rng) {
+        Ok((ke3, _)) => ke3,
+        // Wrong code: tell the aircraft at once (the attempt is counted either way); its
+        // result message reports the rejection with the attempts left.
+        Err(_) => alloc::vec![0u8; pake::KE3_LEN],
+    }
 }
 
 impl Unlock {
@@ -95,9 +181,9 @@ impl Unlock {
     /// Remote: when an unanswered unlock is given up.
     pub(super) fn deadline(&self, timeout: Duration) -> Option<Timestamp> {
         match self {
-            Unlock::Client { started, .. } | Unlock::Finished { started } => {
-                Some(*started + timeout)
-            }
+            Unlock::Client { started, .. }
+            | Unlock::Stretching { started, .. }
+            | Unlock::Finished { started } => Some(*started + timeout),
             _ => None,
         }
     }
@@ -161,32 +247,75 @@ impl Unlock {
         })
     }
 
-    /// Remote: the aircraft's OPAQUE answer; the finish is appended to `out`.
+    /// Remote: the aircraft's OPAQUE answer. The finish is appended to `out`, or, with
+    /// `defer`, waits for the key stretching to run outside the link
+    /// ([`Unlock::take_stretch`], [`Unlock::on_stretched`]).
     pub(super) fn on_response(
         &mut self,
         ke2: &[u8],
         session_transcript: &[u8; 32],
         ksf: KsfParams,
+        defer: bool,
         rng: &mut ChaCha20Rng,
         out: &mut Vec<u8>,
     ) -> Result<Outcome, Error> {
-        let Unlock::Client {
-            client,
-            code,
-            started,
-        } = &*self
-        else {
-            return Err(Error::UnexpectedFrame);
+        let (client, code, started) = match core::mem::take(self) {
+            Unlock::Client {
+                client,
+                code,
+                started,
+            } => (client, code, started),
+            other => {
+                *self = other;
+                return Err(Error::UnexpectedFrame);
+            }
         };
-        let started = *started;
-        match client.finish(code, ke2, &context(session_transcript), ksf, rng) {
-            Ok((ke3, _)) => SessionMessage::UnlockFinish(&ke3).emit(out),
-            // Wrong code: tell the aircraft at once (the attempt is counted either way); its
-            // result message reports the rejection with the attempts left.
-            Err(_) => SessionMessage::UnlockFinish(&[0u8; pake::KE3_LEN]).emit(out),
+        let context = context(session_transcript);
+        if defer {
+            let tag = rng.next_u64();
+            let mut seed = Zeroizing::new([0u8; 32]);
+            rng.fill_bytes(&mut *seed);
+            let job = KeyStretch {
+                client,
+                code,
+                ke2: ke2.to_vec(),
+                context,
+                ksf,
+                rng: ChaCha20Rng::from_seed(*seed),
+                tag,
+            };
+            *self = Unlock::Stretching {
+                started,
+                tag,
+                job: Some(Box::new(job)),
+            };
+            return Ok(Outcome::Stretching);
         }
+        let ke3 = finish_login(&client, &code, ke2, &context, ksf, rng);
+        SessionMessage::UnlockFinish(&ke3).emit(out);
         *self = Unlock::Finished { started };
         Ok(Outcome::Pending)
+    }
+
+    /// Remote: the key stretching waiting to be run, once.
+    pub(super) fn take_stretch(&mut self) -> Option<KeyStretch> {
+        match self {
+            Unlock::Stretching { job, .. } => job.take().map(|job| *job),
+            _ => None,
+        }
+    }
+
+    /// Remote: the key stretching's result; the finish is appended to `out`. A result for
+    /// an unlock given up or started again since is dropped (false).
+    pub(super) fn on_stretched(&mut self, done: KeyStretched, out: &mut Vec<u8>) -> bool {
+        match *self {
+            Unlock::Stretching { started, tag, .. } if tag == done.tag => {
+                SessionMessage::UnlockFinish(&done.ke3).emit(out);
+                *self = Unlock::Finished { started };
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Aircraft: the remote's KE3; the result is appended to `out`.
@@ -216,7 +345,10 @@ impl Unlock {
 
     /// Remote: the aircraft's verdict.
     pub(super) fn on_result(&mut self, ok: bool, remaining: u32) -> Result<Outcome, Error> {
-        if !matches!(self, Unlock::Finished { .. } | Unlock::Client { .. }) {
+        if !matches!(
+            self,
+            Unlock::Finished { .. } | Unlock::Client { .. } | Unlock::Stretching { .. }
+        ) {
             return Err(Error::UnexpectedFrame);
         }
         *self = Unlock::Idle;

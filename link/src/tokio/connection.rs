@@ -125,6 +125,8 @@ impl<P: AeadProvider> Connection<P> {
         Link<P>: Send + 'static,
     {
         link.set_wall_clock(wall_clock(), Timestamp::ZERO);
+        // The driver runs a storage unlock's key stretching on a blocking thread.
+        link.set_defer_key_stretching(true);
         let capacity = link.config().max_pending_events;
         let shared = Arc::new(Shared {
             link: Mutex::new(link),

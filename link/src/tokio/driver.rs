@@ -11,12 +11,13 @@ use std::vec::Vec;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 
 use super::connection::{Clock, Shared};
 use super::{LinkEvent, Options, Received, Transport};
 use crate::wire::MAX_DATAGRAM_LEN;
-use crate::{AeadProvider, Channel, Event, Failsafe, Link, Role, Timestamp};
+use crate::{AeadProvider, Channel, Event, Failsafe, KeyStretched, Link, Role, Timestamp};
 
 /// If the link asks to be woken in the past and nothing moved, or the transport fails to
 /// receive, wait this long instead of spinning.
@@ -61,6 +62,9 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
     // Events that did not fit the application's channel, oldest first (at most a few: the
     // link is not polled while any wait).
     let mut held: VecDeque<LinkEvent> = VecDeque::new();
+    // A storage unlock's key stretching, running on a blocking thread while the link goes
+    // on carrying the pilot's control (at most one: the link has one unlock at a time).
+    let mut stretching: JoinSet<KeyStretched> = JoinSet::new();
     loop {
         let (now_instant, wake_at, closed, delivered) = {
             let mut link = shared.lock();
@@ -81,6 +85,14 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                 };
                 delivered += 1;
                 let event = match event {
+                    Event::KeyStretchReady => {
+                        // Argon2id takes tens to hundreds of milliseconds: inside the
+                        // driver it would hold every frame (and the lock `send` takes).
+                        if let Some(job) = link.poll_key_stretch() {
+                            stretching.spawn_blocking(move || job.run());
+                        }
+                        continue;
+                    }
                     Event::Message { channel, data } => {
                         if channel == Channel::Control
                             && failsafe.as_mut().is_some_and(|f| f.on_control(now))
@@ -173,6 +185,12 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                     }
                     // Nobody listens any more: the events are dropped.
                     Err(_) => held.clear(),
+                }
+            }
+            Some(done) = stretching.join_next(), if !stretching.is_empty() => {
+                // A stretching that panicked leaves the unlock to its timeout.
+                if let Ok(done) = done {
+                    shared.lock().handle_key_stretched(done);
                 }
             }
             () = shared.wake.notified() => {}

@@ -58,7 +58,7 @@ use std::vec::Vec;
 use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Notify};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::driver::{
     offer, receive_buffers, sleep_until_or_forever, take_waiting, Outgoing, SPIN_GUARD,
@@ -66,7 +66,9 @@ use super::driver::{
 use super::{Clock, LinkEvent, Received, Transport, UdpTransport};
 use crate::fleet::FleetStats;
 use crate::wire::MAX_DATAGRAM_LEN;
-use crate::{AeadProvider, Channel, Event, Fleet, Link, LinkKey, RustCrypto, SendError};
+use crate::{
+    AeadProvider, Channel, Event, Fleet, KeyStretched, Link, LinkKey, RustCrypto, SendError,
+};
 
 /// Events waiting for the application, at most (then the driver stops taking events from
 /// the links until it reads: each link's own queue applies its back-pressure).
@@ -143,7 +145,8 @@ where
     ///
     /// # Errors
     /// The link, if another one already receives on one of its indices.
-    pub fn add(&self, link: Link<P>) -> Result<LinkKey, Box<Link<P>>> {
+    pub fn add(&self, mut link: Link<P>) -> Result<LinkKey, Box<Link<P>>> {
+        link.set_defer_key_stretching(true);
         let key = self.shared.lock().insert(link)?;
         self.shared.wake.notify_one();
         Ok(key)
@@ -229,6 +232,8 @@ async fn drive<P: AeadProvider>(
     let mut rx_meta = vec![Received::default(); rx_bufs.len()];
     let mut outgoing = Outgoing::with_capacity(64 * 1500);
     let mut held: VecDeque<(LinkKey, LinkEvent)> = VecDeque::new();
+    // Storage unlocks' key stretching, on blocking threads while the other links fly.
+    let mut stretching: JoinSet<(LinkKey, KeyStretched)> = JoinSet::new();
     loop {
         let (wake_at, all_closed) = {
             let mut fleet = shared.lock();
@@ -245,6 +250,13 @@ async fn drive<P: AeadProvider>(
                     break;
                 };
                 let event = match event {
+                    Event::KeyStretchReady => {
+                        // Argon2id inside the driver would hold every link's frames.
+                        if let Some(job) = fleet.with_link(key, Link::poll_key_stretch).flatten() {
+                            stretching.spawn_blocking(move || (key, job.run()));
+                        }
+                        continue;
+                    }
                     Event::Message { channel, data } => {
                         let bytes = Bytes::copy_from_slice(&data);
                         fleet.with_link(key, |link| link.recycle(data));
@@ -297,6 +309,12 @@ async fn drive<P: AeadProvider>(
                         }
                     }
                     Err(_) => held.clear(),
+                }
+            }
+            Some(done) = stretching.join_next(), if !stretching.is_empty() => {
+                // A stretching that panicked leaves the unlock to its timeout.
+                if let Ok((key, done)) = done {
+                    shared.lock().with_link(key, |link| link.handle_key_stretched(done));
                 }
             }
             () = shared.wake.notified() => {}

@@ -92,7 +92,8 @@ pub enum LinkEvent {
     },
     /// Anything else the link reports: [`Event::Connected`], [`Event::Bonded`] (persist the
     /// identity now), [`Event::PairingRejected`], [`Event::Rekeyed`], [`Event::LinkLost`],
-    /// [`Event::LinkRestored`], [`Event::Closed`], ... Never [`Event::Message`].
+    /// [`Event::LinkRestored`], [`Event::Closed`], ... Never [`Event::Message`], nor
+    /// [`Event::KeyStretchReady`] (the driver runs the key stretching itself).
     Link(Event),
     /// Aircraft: no control message arrived for [`Options::failsafe_after`] after the pilot
     /// had been flying: the aircraft should hold or return home.

@@ -28,12 +28,17 @@ fn config() -> Config {
 
 /// An aircraft listening on `transport`, its pairing window open for a minute.
 fn aircraft<T: Transport>(transport: T) -> Connection {
-    let identity = AircraftIdentity::provision(LINK_ID, CODE, config().ksf, &mut OsRng).unwrap();
+    aircraft_with(transport, &config())
+}
+
+/// The same, with `config` (and its key stretching).
+fn aircraft_with<T: Transport>(transport: T, config: &Config) -> Connection {
+    let identity = AircraftIdentity::provision(LINK_ID, CODE, config.ksf, &mut OsRng).unwrap();
     let aircraft = Aircraft::listen(
         transport,
         identity,
         Box::new(MemoryAttemptStore::new()),
-        config(),
+        config.clone(),
     )
     .unwrap();
     aircraft
@@ -766,17 +771,7 @@ async fn events_are_bounded_end_to_end_when_the_application_stops_reading() {
         ..config()
     };
     let (a, r, _) = pipes();
-    let identity = AircraftIdentity::provision(LINK_ID, CODE, bounded.ksf, &mut OsRng).unwrap();
-    let aircraft = Aircraft::listen(
-        a,
-        identity,
-        Box::new(MemoryAttemptStore::new()),
-        bounded.clone(),
-    )
-    .unwrap();
-    aircraft
-        .open_pairing_window(Duration::from_secs(60))
-        .unwrap();
+    let aircraft = aircraft_with(a, &bounded);
     let mut remote = Remote::connect(r, PIPE_AIRCRAFT, LINK_ID, CODE, bounded)
         .await
         .unwrap();
@@ -1038,4 +1033,127 @@ async fn datagrams_taken_after_a_slow_one_are_dated_when_they_were_taken() {
         apart >= slow,
         "the second is dated {apart:?} after the first"
     );
+}
+
+/// The pilot flies (a stick command every 2 ms) while the remote unlocks the storage with
+/// heavy key stretching (Argon2id over 64 MiB, three passes: a PC's 200 ms, a small
+/// controller's [`KsfParams::INTERACTIVE`]): the driver runs the
+/// stretching on a blocking thread, so the stick commands keep arriving at the aircraft
+/// throughout. Run inside the driver, it held them (and the lock `send` takes) for the
+/// whole stretching.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stick_commands_keep_arriving_while_the_remote_stretches_its_code() {
+    let config = Config {
+        ksf: KsfParams {
+            memory_kib: 64 * 1024,
+            iterations: 3,
+            parallelism: 1,
+        },
+        ..Config::default()
+    };
+    let listen = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let at = listen.local_addr().unwrap();
+    let mut aircraft = aircraft_with(listen, &config);
+    let transport = UdpTransport::connect("127.0.0.1:0".parse().unwrap(), at)
+        .await
+        .unwrap();
+    let mut remote = Remote::connect(transport, at, LINK_ID, CODE, config)
+        .await
+        .unwrap();
+
+    let mut sticks = tokio::time::interval(Duration::from_millis(2));
+    let start = tokio::time::Instant::now();
+    remote.unlock_storage(CODE).unwrap();
+    let mut arrivals = vec![start];
+    let mut sent = 0u32;
+    let unlocked = loop {
+        tokio::select! {
+            _ = sticks.tick() => {
+                sent += 1;
+                remote.send(Channel::Control, Bytes::from(sent.to_be_bytes().to_vec())).await.unwrap();
+            }
+            event = aircraft.recv() => {
+                if let Some(LinkEvent::Message { channel: Channel::Control, .. }) = event {
+                    arrivals.push(tokio::time::Instant::now());
+                }
+            }
+            event = remote.recv() => match event {
+                Some(LinkEvent::Link(Event::StorageUnlocked)) => {
+                    arrivals.push(tokio::time::Instant::now());
+                    break start.elapsed();
+                }
+                Some(LinkEvent::Link(e @ (Event::StorageUnlockRejected { .. } | Event::HandshakeFailed { .. }))) => {
+                    panic!("unlock failed: {e:?}")
+                }
+                _ => {}
+            }
+        }
+    };
+    // From the unlock's start to its end, between stick commands.
+    let longest = arrivals
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    std::eprintln!(
+        "unlock {unlocked:?}, {} stick commands arrived of {sent}, longest gap {longest:?}",
+        arrivals.len() - 2
+    );
+    assert!(
+        unlocked >= Duration::from_millis(100),
+        "the stretching is real work: {unlocked:?}"
+    );
+    assert!(
+        longest < unlocked / 2,
+        "longest gap between stick commands {longest:?} during an unlock of {unlocked:?}"
+    );
+}
+
+/// A ground station's remote pairs with an aircraft and unlocks its storage: the driver
+/// runs the unlock's key stretching on a blocking thread (its `Event::KeyStretchReady` never
+/// reaches the application) and the unlock completes.
+#[tokio::test]
+async fn a_ground_station_unlocks_an_aircrafts_storage() {
+    let listen = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let at = listen.local_addr().unwrap();
+    let _aircraft = aircraft(listen);
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut station: GroundStation = GroundStation::spawn(socket).unwrap();
+    let clock = station.clock();
+    let identity = crate::handshake::RemoteIdentity::generate(&mut OsRng);
+    let link = crate::Link::remote(config(), identity, LINK_ID, &mut OsRng, clock.now()).unwrap();
+    let key = station.add(link).unwrap();
+    station
+        .with_link(key, |link| link.pair(CODE, at, clock.now()))
+        .unwrap()
+        .unwrap();
+    let mut unlock_asked = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (from, event) = tokio::time::timeout_at(deadline, station.recv())
+            .await
+            .expect("the unlock completes")
+            .unwrap();
+        assert_eq!(from, key);
+        match event {
+            LinkEvent::Link(Event::Connected { .. }) if !unlock_asked => {
+                station
+                    .with_link(key, |link| link.unlock_storage(CODE, clock.now()))
+                    .unwrap()
+                    .unwrap();
+                unlock_asked = true;
+            }
+            LinkEvent::Link(Event::StorageUnlocked) => break,
+            LinkEvent::Link(e @ (Event::KeyStretchReady | Event::HandshakeFailed { .. })) => {
+                panic!("{e:?}")
+            }
+            _ => {}
+        }
+    }
+    assert!(unlock_asked);
+    assert_eq!(station.with_link(key, |l| l.storage_unlocked()), Some(true));
 }
