@@ -375,9 +375,10 @@ impl PathModel {
     /// on while feedback is late or lost (a fade on the return path), which a tighter cap
     /// turned into a stall of the whole path. Once a round trip shows a queue (the radio
     /// got slower, or a probe filled it), the BDP times the pacing gain when probing up (at
-    /// least 1) and one feedback interval: enough to keep the radio busy and no more, so
-    /// the queue drains and stays a few milliseconds long (a queue is what telemetry waits
-    /// behind). No limit before the first round trip is known.
+    /// least 1) and one feedback interval (one run of them where the path loses in runs):
+    /// enough to keep the radio busy and no more, so the queue drains and stays a few
+    /// milliseconds long (a queue is what telemetry waits behind). No limit before the
+    /// first round trip is known.
     fn in_flight_cap(&self) -> u64 {
         let bottleneck = self.bottleneck();
         let Some((rtt, _)) = self.min_rtt.filter(|_| bottleneck > 0.0) else {
@@ -401,13 +402,22 @@ impl PathModel {
             // frame reports `FEEDBACK_DELAY` of data).
             let run = FEEDBACK_DELAY.as_secs_f64() * LATE_FEEDBACK_RUNS * self.settled.burst();
             late.max(bytes_per_s * run)
-        } else if self.reported_loss() >= LOST_FEEDBACK_ROOM_LOSS {
-            self.gain().max(1.0) * bdp + unreported
         } else {
-            // A radio that got slower fills its queue up to the cap before the model finds
-            // it (the old rate's BDP is twice a halved radio's): the room for a lost
-            // feedback frame was 20 ms of a halved 10 Mbit/s radio's queue.
-            self.gain().max(1.0) * bdp + interval.max(frames) + FRAME_BYTES
+            let busy = self.gain().max(1.0) * bdp;
+            let room = if self.reported_loss() >= LOST_FEEDBACK_ROOM_LOSS {
+                unreported
+            } else {
+                // A radio that got slower fills its queue up to the cap before the model
+                // finds it (the old rate's BDP is twice a halved radio's): the room for a
+                // lost feedback frame was 20 ms of a halved 10 Mbit/s radio's queue.
+                interval.max(frames) + FRAME_BYTES
+            };
+            // And room for one run of lost feedback frames as long as the path's usual
+            // run: a radio that loses in bursts loses the feedback in runs too (a run of
+            // eight is 80 ms of feedback), and the sender stopped at the cap until the run
+            // was over (25 to 90 ms at a time on a 5 Mbit/s radio losing 5 % in bursts of
+            // eight). Where losses are single, no more than the room above.
+            busy + room.max(interval * self.settled.burst())
         };
         cap as u64
     }
@@ -1531,6 +1541,31 @@ mod tests {
         m.loss_counters = 100.0;
         m.loss_arrived = 95.0;
         assert_eq!(m.in_flight_cap(), 12_500 + 12_500 + 12_000);
+    }
+
+    #[test]
+    fn once_a_queue_shows_the_cap_still_leaves_room_for_a_run_of_lost_feedback() {
+        // The same radio losing 5 % in runs of eight: the feedback is lost in runs too, and
+        // the cap keeps room for one run of eight feedback intervals (100 kB) besides the
+        // BDP. With a lost frame's room only, the sender stopped at the cap until each run
+        // was over: 25 to 90 ms at a time through `rotorlink proxy` at 5 Mbit/s / 5 ms.
+        let mut m = PathModel::new(Timestamp::ZERO);
+        m.samples.push_back(10e6);
+        m.min_rtt = Some((Duration::from_millis(10), Timestamp::ZERO));
+        m.phase = Phase::ProbeBw {
+            phase: CRUISE,
+            since: Timestamp::ZERO,
+        };
+        m.queue_since = Some(Timestamp::ZERO);
+        m.settled = Settled {
+            counters: 1000.0,
+            lost: 48.0,
+            runs: 6.0,
+        };
+        assert_eq!(m.in_flight_cap(), 12_500 + 8 * 12_500);
+        // Single losses: the room for a lost feedback frame, as before.
+        m.settled.runs = 48.0;
+        assert_eq!(m.in_flight_cap(), 12_500 + 12_500 + 1_500);
     }
 
     #[test]
