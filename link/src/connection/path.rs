@@ -1523,12 +1523,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn once_a_queue_shows_the_cap_leaves_room_for_a_lost_feedback_frame_only_on_a_lossy_path() {
-        // 10 Mbit/s, 10 ms: a BDP and a feedback interval are 12.5 kB each, eight frames
-        // 12 kB. While a queue shows, a path that loses little gets a BDP, the larger of an
-        // interval and eight frames, and a frame; one that loses 5 % or more keeps the room
-        // for a lost feedback frame (the interval and the eight frames).
+    /// Cruising at 10 Mbit/s on a 10 ms round trip, the latest of which shows a queue.
+    fn cruising_with_a_queue() -> PathModel {
         let mut m = PathModel::new(Timestamp::ZERO);
         m.samples.push_back(10e6);
         m.min_rtt = Some((Duration::from_millis(10), Timestamp::ZERO));
@@ -1537,6 +1533,16 @@ mod tests {
             since: Timestamp::ZERO,
         };
         m.queue_since = Some(Timestamp::ZERO);
+        m
+    }
+
+    #[test]
+    fn once_a_queue_shows_the_cap_leaves_room_for_a_lost_feedback_frame_only_on_a_lossy_path() {
+        // 10 Mbit/s, 10 ms: a BDP and a feedback interval are 12.5 kB each, eight frames
+        // 12 kB. While a queue shows, a path that loses little gets a BDP, the larger of an
+        // interval and eight frames, and a frame; one that loses 5 % or more keeps the room
+        // for a lost feedback frame (the interval and the eight frames).
+        let mut m = cruising_with_a_queue();
         assert_eq!(m.in_flight_cap(), 12_500 + 12_500 + 1_500);
         m.loss_counters = 100.0;
         m.loss_arrived = 95.0;
@@ -1549,14 +1555,7 @@ mod tests {
         // the cap keeps room for one run of eight feedback intervals (100 kB) besides the
         // BDP. With a lost frame's room only, the sender stopped at the cap until each run
         // was over: 25 to 90 ms at a time through `rotorlink proxy` at 5 Mbit/s / 5 ms.
-        let mut m = PathModel::new(Timestamp::ZERO);
-        m.samples.push_back(10e6);
-        m.min_rtt = Some((Duration::from_millis(10), Timestamp::ZERO));
-        m.phase = Phase::ProbeBw {
-            phase: CRUISE,
-            since: Timestamp::ZERO,
-        };
-        m.queue_since = Some(Timestamp::ZERO);
+        let mut m = cruising_with_a_queue();
         m.settled = Settled {
             counters: 1000.0,
             lost: 48.0,
