@@ -77,6 +77,12 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             while let Some(t) = link.poll_transmit(now, &mut tx_buf) {
                 outgoing.push(&tx_buf[..t.len], t.destination);
             }
+            // Argon2id takes tens to hundreds of milliseconds: inside the driver it would
+            // hold every frame (and the lock `send` takes). Taken here, not on its event,
+            // so that an application that stopped reading events does not hold it too.
+            if let Some(job) = link.poll_key_stretch() {
+                stretching.spawn_blocking(move || job.run());
+            }
             let mut delivered = 0;
             offer(&events, &mut held);
             while held.is_empty() {
@@ -85,14 +91,8 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                 };
                 delivered += 1;
                 let event = match event {
-                    Event::KeyStretchReady => {
-                        // Argon2id takes tens to hundreds of milliseconds: inside the
-                        // driver it would hold every frame (and the lock `send` takes).
-                        if let Some(job) = link.poll_key_stretch() {
-                            stretching.spawn_blocking(move || job.run());
-                        }
-                        continue;
-                    }
+                    // Taken above.
+                    Event::KeyStretchReady => continue,
                     Event::Message { channel, data } => {
                         if channel == Channel::Control
                             && failsafe.as_mut().is_some_and(|f| f.on_control(now))
