@@ -243,6 +243,9 @@ pub struct PathReport {
     pub min_rtt_ms: Option<f64>,
     /// The smoothed round trip, in milliseconds.
     pub srtt_ms: Option<f64>,
+    /// Times the aircraft found the radio slower than its estimate and started again from
+    /// what the radio carried (`rotorlink::PathEstimate::slowdowns`).
+    pub slowdowns: Option<u64>,
 }
 
 /// The aircraft's video encoder, which follows the link's video budget below the camera's
@@ -413,6 +416,9 @@ pub struct PathSummary {
     pub min_rtt_us: Option<u64>,
     /// The smoothed round trip, microseconds.
     pub srtt_us: Option<u64>,
+    /// Times the model found the radio slower than its estimate.
+    #[serde(default)]
+    pub slowdowns: u64,
 }
 
 /// A video encoder's bitrates, bits per second.
@@ -489,6 +495,7 @@ impl EndSummary {
             loss: estimate.loss,
             min_rtt_us: estimate.min_rtt.map(micros),
             srtt_us: estimate.srtt.map(micros),
+            slowdowns: estimate.slowdowns,
         });
         self
     }
@@ -673,6 +680,7 @@ impl PathReport {
             loss: path.map(|p| p.loss),
             min_rtt_ms: path.and_then(|p| p.min_rtt_us).map(ms),
             srtt_ms: path.and_then(|p| p.srtt_us).map(ms),
+            slowdowns: path.map(|p| p.slowdowns),
         }
     }
 }
@@ -868,10 +876,11 @@ impl fmt::Display for Report {
         let (e, b) = (&self.downlink_estimate, &self.video_bitrate);
         writeln!(
             f,
-            "downlink         capacity {} Mbit/s (the aircraft's estimate), loss {}, min RTT {} ms",
+            "downlink         capacity {} Mbit/s (the aircraft's estimate), loss {}, min RTT {} ms, {} slowdowns",
             fig(e.capacity_mbps, 2, ""),
             fig(e.loss.map(|l| l * 100.0), 1, "%"),
             fig(e.min_rtt_ms, 1, ""),
+            n(e.slowdowns),
         )?;
         writeln!(
             f,
@@ -999,13 +1008,21 @@ mod tests {
         assert_eq!(r.video_dropped_at_sender, Some(0));
         assert_eq!(r.download.progress, None, "no list: the size is unknown");
         let json = serde_json::to_value(&r).unwrap();
-        for key in ["capacity_mbps", "loss", "min_rtt_ms", "srtt_ms"] {
+        for key in [
+            "capacity_mbps",
+            "loss",
+            "min_rtt_ms",
+            "srtt_ms",
+            "slowdowns",
+        ] {
             assert!(json["downlink_estimate"][key].is_null(), "{key}: {json}");
         }
         assert!(json["video_bitrate"]["mean_mbps"].is_null(), "{json}");
         let table = r.to_string();
         assert!(
-            table.contains("capacity ? Mbit/s (the aircraft's estimate), loss ?, min RTT ? ms"),
+            table.contains(
+                "capacity ? Mbit/s (the aircraft's estimate), loss ?, min RTT ? ms, ? slowdowns"
+            ),
             "{table}"
         );
         assert!(table.contains("mean ? Mbit/s, last ? Mbit/s (camera 20 Mbit/s), 0 frames"));
@@ -1028,6 +1045,7 @@ mod tests {
                 loss: 0.021,
                 min_rtt_us: Some(10_400),
                 srtt_us: Some(12_000),
+                slowdowns: 3,
             }),
             ..aircraft
         };
@@ -1046,12 +1064,13 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["channels"]["storage"]["corrupted"], 7);
         assert_eq!(json["corrupted_payloads"], 15);
+        assert_eq!(json["downlink_estimate"]["slowdowns"], 3);
         let table = r.to_string();
         assert!(table.contains(" corrupt "), "{table}");
         assert!(!table.contains('?'), "{table}");
         assert!(
             table.contains(
-                "downlink         capacity 9.87 Mbit/s (the aircraft's estimate), loss 2.1%, min RTT 10.4 ms"
+                "downlink         capacity 9.87 Mbit/s (the aircraft's estimate), loss 2.1%, min RTT 10.4 ms, 3 slowdowns"
             ),
             "{table}"
         );
@@ -1368,7 +1387,9 @@ mod tests {
             "{table}"
         );
         assert!(
-            table.contains("capacity ? Mbit/s (the aircraft's estimate), loss ?, min RTT ? ms"),
+            table.contains(
+                "capacity ? Mbit/s (the aircraft's estimate), loss ?, min RTT ? ms, ? slowdowns"
+            ),
             "{table}"
         );
         assert!(
