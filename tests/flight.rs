@@ -101,7 +101,10 @@ fn the_report_shows_the_estimated_capacity_and_the_bitrate_chosen() {
     );
     assert!(e.min_rtt_ms.is_some_and(|rtt| rtt >= 10.0), "{r}");
     assert!(e.loss.is_some_and(|l| l < 0.05), "a clean radio: {r}");
-    assert!(e.slowdowns.is_some(), "carried by the aircraft's summary: {r}");
+    assert!(
+        e.slowdowns.is_some(),
+        "carried by the aircraft's summary: {r}"
+    );
     let b = r.video_bitrate;
     assert_eq!(b.camera_mbps, Some(20.0));
     assert!(b.last_mbps.is_some_and(|l| l <= 10.0), "{r}");
