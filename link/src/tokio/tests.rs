@@ -474,15 +474,20 @@ async fn a_radio_outage_is_reported_lost_then_restored() {
 }
 
 async fn udp_pair() -> (Connection, Connection, SocketAddr) {
+    udp_pair_with(config()).await
+}
+
+/// An aircraft listening on loopback UDP and a remote paired with it, both with `config`.
+async fn udp_pair_with(config: Config) -> (Connection, Connection, SocketAddr) {
     let listen = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let at = listen.local_addr().unwrap();
-    let aircraft = aircraft(listen);
+    let aircraft = aircraft_with(listen, &config);
     let transport = UdpTransport::connect("127.0.0.1:0".parse().unwrap(), at)
         .await
         .unwrap();
-    let remote = Remote::connect(transport, at, LINK_ID, CODE, config())
+    let remote = Remote::connect(transport, at, LINK_ID, CODE, config)
         .await
         .unwrap();
     (aircraft, remote, at)
@@ -1051,17 +1056,7 @@ async fn stick_commands_keep_arriving_while_the_remote_stretches_its_code() {
         },
         ..Config::default()
     };
-    let listen = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let at = listen.local_addr().unwrap();
-    let mut aircraft = aircraft_with(listen, &config);
-    let transport = UdpTransport::connect("127.0.0.1:0".parse().unwrap(), at)
-        .await
-        .unwrap();
-    let mut remote = Remote::connect(transport, at, LINK_ID, CODE, config)
-        .await
-        .unwrap();
+    let (mut aircraft, mut remote, _) = udp_pair_with(config).await;
 
     let mut sticks = tokio::time::interval(Duration::from_millis(2));
     let start = tokio::time::Instant::now();
