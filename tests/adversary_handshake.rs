@@ -17,7 +17,7 @@ use rotorlink::handshake::limits::{
 };
 use rotorlink::handshake::messages::{Kind, MAC1_LEN};
 use rotorlink::handshake::{
-    AircraftIdentity, HandshakeConfig, KsfParams, RefusalReason, RemoteIdentity,
+    AircraftIdentity, HandshakeConfig, HandshakeError, KsfParams, RefusalReason, RemoteIdentity,
 };
 use rotorlink::wire::{FrameType, HEADER_LEN};
 use rotorlink::Role;
@@ -630,13 +630,34 @@ fn answering_first(
 /// distinct responses: two forgeries and the genuine one, which pairs.
 #[test]
 fn a_forged_pairing_response_does_not_make_the_right_code_look_wrong() {
+    forged_responses_then_the_genuine_one(None);
+}
+
+/// The same with the remote's key stretching outside its link (the tokio adapter's way),
+/// 150 ms each: the two forgeries and the genuine response are under evaluation at once,
+/// and the pilot pairs when the genuine one's result comes back.
+#[test]
+fn forged_pairing_responses_stretched_outside_the_link_do_not_make_the_right_code_look_wrong() {
+    let f = forged_responses_then_the_genuine_one(Some(ms(150)));
+    assert_eq!(
+        f.count(Role::Remote, |e| matches!(e, Event::KeyStretchReady)),
+        4,
+        "three responses of the pairing, then the unlock"
+    );
+    assert!(f.pair.remote.storage_unlocked());
+}
+
+fn forged_responses_then_the_genuine_one(stretch_outside: Option<Duration>) -> Flight {
     let config = config();
     let codes = [(44, "000001".to_string()), (45, "000002".to_string())];
     let forged = Arc::new(Mutex::new(0u32));
     let adversary = answering_first(impostors(&config, &codes), 50, false, forged.clone());
     let mut f = Flight::pairing(config, 46);
+    if let Some(time) = stretch_outside {
+        f.stretch_outside(time);
+    }
     f.pair.set_adversary(adversary);
-    f.fly(ms(500));
+    f.fly(ms(1000));
     let rejected = f.count(Role::Remote, |e| matches!(e, Event::PairingRejected { .. }));
     assert!(*lock(&forged) >= 100, "{} forged", lock(&forged));
     assert!(
@@ -651,6 +672,7 @@ fn a_forged_pairing_response_does_not_make_the_right_code_look_wrong() {
     );
     // The aircraft: the pairing (OPAQUE, the bond's X25519) and the unlock.
     assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 3);
+    f
 }
 
 /// A remote whose pairing `Response`s all fail (here: four distinct forgeries, and the
@@ -659,13 +681,31 @@ fn a_forged_pairing_response_does_not_make_the_right_code_look_wrong() {
 /// Copies cost nothing.
 #[test]
 fn three_failed_responses_end_the_attempt_without_more_key_stretching() {
+    three_forgeries_only(None);
+}
+
+/// The same with the remote's key stretching outside its link, 150 ms each: three
+/// forgeries are under evaluation at once, the fourth is not evaluated at all.
+#[test]
+fn three_failed_responses_stretched_outside_the_link_end_the_attempt() {
+    let f = three_forgeries_only(Some(ms(150)));
+    assert_eq!(
+        f.count(Role::Remote, |e| matches!(e, Event::KeyStretchReady)),
+        3
+    );
+}
+
+fn three_forgeries_only(stretch_outside: Option<Duration>) -> Flight {
     let config = config();
     let codes: Vec<_> = (0..4u64).map(|i| (60 + i, format!("00000{i}"))).collect();
     let forged = Arc::new(Mutex::new(0u32));
     let adversary = answering_first(impostors(&config, &codes), 25, true, forged);
     let mut f = Flight::pairing(config, 47);
+    if let Some(time) = stretch_outside {
+        f.stretch_outside(time);
+    }
     f.pair.set_adversary(adversary);
-    f.fly(ms(200));
+    f.fly(ms(400));
     assert_eq!(f.pair.remote.handshake_crypto_ops(), 3);
     assert_eq!(
         f.count(Role::Remote, |e| matches!(e, Event::PairingRejected { .. })),
@@ -673,6 +713,69 @@ fn three_failed_responses_end_the_attempt_without_more_key_stretching() {
         "rejected once its evaluations were spent"
     );
     assert!(!f.pair.remote.is_connected());
+    f
+}
+
+/// A pairing whose key stretching came back after its attempt timed out changes nothing,
+/// and neither finishes nor spoils the pilot's next attempt: had its `Finish` gone out,
+/// the aircraft would have bonded a remote that reported the pairing failed.
+#[test]
+fn a_pairing_result_that_comes_back_after_its_attempt_timed_out_establishes_nothing() {
+    let mut config = config();
+    config.handshake.timeout = ms(1000);
+    let mut f = Flight::pairing(config, 48);
+    f.pair.remote.set_defer_key_stretching(true);
+    assert!(f.fly_until(ms(500), |f| f
+        .count(Role::Remote, |e| matches!(e, Event::KeyStretchReady))
+        == 1));
+    let stale = f
+        .pair
+        .remote
+        .poll_key_stretch()
+        .expect("the pairing's stretching waits");
+    assert!(f.pair.remote.poll_key_stretch().is_none(), "taken once");
+    f.fly(ms(1500));
+    let timed_out = |f: &Flight| {
+        f.count(Role::Remote, |e| {
+            matches!(
+                e,
+                Event::HandshakeFailed {
+                    error: HandshakeError::Timeout
+                }
+            )
+        })
+    };
+    assert_eq!(timed_out(&f), 1);
+
+    // The pilot tries again; the first attempt's result comes back meanwhile.
+    let now = f.pair.now();
+    f.pair
+        .remote
+        .pair(CODE, rotorlink_sim::pair::addr(Role::Aircraft), now)
+        .unwrap();
+    assert!(f.fly_until(ms(500), |f| f
+        .count(Role::Remote, |e| matches!(e, Event::KeyStretchReady))
+        == 2));
+    let now = f.pair.now();
+    f.pair.remote.handle_key_stretched(now, stale.run());
+    f.fly(ms(200));
+    assert!(!f.pair.remote.is_connected() && !f.pair.aircraft.is_connected());
+    for side in [Role::Aircraft, Role::Remote] {
+        assert_eq!(f.count(side, |e| matches!(e, Event::Bonded)), 0, "{side:?}");
+    }
+
+    // The second attempt's own result pairs.
+    let job = f
+        .pair
+        .remote
+        .poll_key_stretch()
+        .expect("the second stretching waits");
+    let now = f.pair.now();
+    f.pair.remote.handle_key_stretched(now, job.run());
+    f.fly(ms(200));
+    assert!(f.pair.remote.is_connected() && f.pair.aircraft.is_connected());
+    assert_eq!(f.count(Role::Remote, |e| matches!(e, Event::Bonded)), 1);
+    assert_eq!(timed_out(&f), 1);
 }
 
 /// Online brute force from a second remote in range: guesses as fast as the aircraft

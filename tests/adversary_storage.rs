@@ -244,6 +244,16 @@ fn a_wrong_code_never_opens_storage_and_is_counted() {
     assert_eq!(f.pair.aircraft.handshake_crypto_ops(), 5);
 }
 
+/// Pair, then leave the remote's key stretching to the test: the unlock's, which starts on
+/// `Connected` and waits for a round trip.
+fn defer_once_paired(f: &mut Flight) {
+    assert!(
+        f.fly_until(ms(1000), |f| f.pair.remote.is_connected()),
+        "paired"
+    );
+    f.pair.remote.set_defer_key_stretching(true);
+}
+
 /// A remote that runs the unlock's key stretching outside the link
 /// (`Link::set_defer_key_stretching`, as the tokio adapter does on a blocking thread): while
 /// the stretching waits, the link flies on (the pilot's stick commands and the telemetry
@@ -253,7 +263,7 @@ fn a_wrong_code_never_opens_storage_and_is_counted() {
 #[test]
 fn an_unlock_whose_key_stretching_runs_outside_the_link_leaves_the_link_flying() {
     let mut f = Flight::pairing(config(), 43);
-    f.pair.remote.set_defer_key_stretching(true);
+    defer_once_paired(&mut f);
     f.fly(ms(1500));
     assert!(f.pair.remote.is_connected());
     assert_eq!(
@@ -284,7 +294,8 @@ fn an_unlock_whose_key_stretching_runs_outside_the_link_leaves_the_link_flying()
         .poll_key_stretch()
         .expect("the stretching waits");
     assert!(f.pair.remote.poll_key_stretch().is_none(), "taken once");
-    f.pair.remote.handle_key_stretched(job.run());
+    let now = f.pair.now();
+    f.pair.remote.handle_key_stretched(now, job.run());
     f.fly(ms(200));
     f.settle(ms(100));
     assert!(f.pair.remote.storage_unlocked() && f.pair.aircraft.storage_unlocked());
@@ -306,7 +317,7 @@ fn a_key_stretching_result_for_an_unlock_given_up_opens_nothing() {
     let mut config = config();
     config.handshake.timeout = ms(2000);
     let mut f = Flight::pairing(config, 44);
-    f.pair.remote.set_defer_key_stretching(true);
+    defer_once_paired(&mut f);
     f.fly(ms(1500));
     let stale = f
         .pair
@@ -325,7 +336,8 @@ fn a_key_stretching_result_for_an_unlock_given_up_opens_nothing() {
     );
     // The aircraft still waits for that unlock's finish: had it gone out, the aircraft
     // would open its storage to a remote that reported the unlock failed.
-    f.pair.remote.handle_key_stretched(stale.run());
+    let now = f.pair.now();
+    f.pair.remote.handle_key_stretched(now, stale.run());
     f.fly(ms(200));
     assert!(!f.pair.remote.storage_unlocked() && !f.pair.aircraft.storage_unlocked());
     assert_eq!(

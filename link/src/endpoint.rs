@@ -29,6 +29,7 @@ use crate::handshake::aircraft::{
 };
 use crate::handshake::keys::{LinkId, Resumption};
 use crate::handshake::remote::RemoteHandshake;
+use crate::handshake::stretch::{KeyStretch, KeyStretched};
 use crate::handshake::{AircraftIdentity, HandshakeError, HsEvent, RemoteIdentity};
 use crate::time::Timestamp;
 
@@ -305,6 +306,47 @@ impl Endpoint {
             }
             Reply::Reconfirm => Answer::Reconfirm,
         })
+    }
+
+    /// Remote: leave (or not) a pairing's key stretching to the caller.
+    pub(crate) fn set_defer_key_stretching(&mut self, defer: bool) {
+        if let Role::Remote { hs, .. } = &mut self.role {
+            hs.set_defer_key_stretching(defer);
+        }
+    }
+
+    /// Remote: a pairing's key stretching, once, if one waits to be run.
+    pub(crate) fn poll_key_stretch(&mut self) -> Option<KeyStretch> {
+        match &mut self.role {
+            Role::Remote { hs, .. } => hs.take_stretch(),
+            _ => None,
+        }
+    }
+
+    /// Remote: the result of a pairing's key stretching.
+    ///
+    /// # Errors
+    /// As [`RemoteHandshake::on_stretched`]: [`HandshakeError::Unexpected`] for a stale
+    /// result (nothing changed), else the verdict on the response it evaluated (its events
+    /// are reported all the same).
+    pub(crate) fn handle_key_stretched(
+        &mut self,
+        now: Timestamp,
+        done: KeyStretched,
+        events: &mut Vec<HsEvent>,
+    ) -> Result<(), HandshakeError> {
+        match &mut self.role {
+            Role::Remote { hs, .. } => hs.on_stretched(now, done, &mut |e| events.push(e)),
+            _ => Err(HandshakeError::WrongRole),
+        }
+    }
+
+    /// Remote: the aircraft it dials, the only source of the handshake datagrams it takes.
+    pub(crate) fn dialled(&self) -> Option<SocketAddr> {
+        match &self.role {
+            Role::Remote { aircraft, .. } => *aircraft,
+            _ => None,
+        }
     }
 
     /// Aircraft: the guarded OPAQUE evaluation of a storage unlock (the same routine as a

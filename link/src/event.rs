@@ -190,8 +190,8 @@ pub enum Event {
         /// Why.
         error: HandshakeError,
     },
-    /// Remote, after [`crate::Link::set_defer_key_stretching`]: a storage unlock waits for
-    /// its key stretching. Take it with [`crate::Link::poll_key_stretch`], run it off the
+    /// Remote, after [`crate::Link::set_defer_key_stretching`]: a pairing or a storage
+    /// unlock waits for its key stretching. Take it with [`crate::Link::poll_key_stretch`], run it off the
     /// event loop, and give the result to [`crate::Link::handle_key_stretched`].
     KeyStretchReady,
     /// The code was proven inside this session: the storage channel is open.

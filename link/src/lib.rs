@@ -100,7 +100,7 @@ pub mod wire;
 
 pub use channel::{Channel, Role};
 pub use config::{Config, ConfigError, VideoFec};
-pub use connection::{KeyStretch, KeyStretched, PathEstimate};
+pub use connection::PathEstimate;
 #[cfg(feature = "aws-lc")]
 pub use crypto::AwsLc;
 pub use crypto::{AeadProvider, RustCrypto, Secret};
@@ -108,6 +108,7 @@ pub use error::{Error, ErrorKind, SendError};
 pub use event::{CloseCode, Event, KeyDirection, Message};
 pub use failsafe::Failsafe;
 pub use fleet::{Fleet, LinkKey};
+pub use handshake::stretch::{KeyStretch, KeyStretched};
 pub use link::{InPlace, Link, Transmit, PAYLOAD_OFFSET};
 pub use session::replay::{ReplayError, ReplayWindow};
 pub use stats::{ChannelStats, Stats};

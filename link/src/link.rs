@@ -11,13 +11,14 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 use crate::channel::{Channel, Role};
 use crate::config::{Config, ConfigError};
-use crate::connection::{Connection, KeyStretch, KeyStretched};
+use crate::connection::Connection;
 use crate::crypto::{AeadProvider, RustCrypto, Secret};
 use crate::endpoint::{Answer, Endpoint};
 use crate::error::{Error, SendError};
 use crate::event::{CloseCode, Event, Message};
 use crate::handshake::aircraft::BoxedAttemptStore;
 use crate::handshake::keys::{resumption, LinkId};
+use crate::handshake::stretch::{KeyStretch, KeyStretched, Purpose};
 use crate::handshake::{
     AircraftIdentity, Established, HandshakeError, HsEvent, RefusalReason, RemoteIdentity,
 };
@@ -457,35 +458,59 @@ impl<P: AeadProvider> Link<P> {
         self.connection.unlock_storage(code, now)
     }
 
-    /// Remote: leave a storage unlock's key stretching (Argon2id, tens to hundreds of
-    /// milliseconds) to the caller instead of running it inside
-    /// [`Link::handle_datagram`], where it would hold up every other frame of the link,
-    /// the pilot's control included. Off by default; the tokio adapter turns it on and runs
-    /// the stretching on a blocking thread.
+    /// Remote: leave the key stretching of a pairing and of a storage unlock (Argon2id, tens
+    /// to hundreds of milliseconds each) to the caller instead of running it inside
+    /// [`Link::handle_datagram`], where it would hold up every other frame of the link, the
+    /// pilot's control included (and on a [`crate::Fleet`], every other link). Off by
+    /// default; the tokio adapter turns it on and runs the stretching on a blocking thread.
     ///
     /// ```text
-    ///  handle_datagram(UnlockResponse) ──▶ Event::KeyStretchReady
+    ///  handle_datagram(Response | UnlockResponse) ──▶ Event::KeyStretchReady
     ///  poll_key_stretch() ──▶ KeyStretch ── run() elsewhere ──▶ KeyStretched
-    ///  handle_key_stretched(KeyStretched) ──▶ poll_transmit sends the unlock's finish
+    ///  handle_key_stretched(now, KeyStretched) ──▶ poll_transmit sends the Finish
     /// ```
     ///
-    /// Until the result comes back the link carries on as usual; the unlock's timeout
-    /// ([`crate::handshake::HandshakeConfig::timeout`]) still runs.
+    /// Until the result comes back the link carries on as usual; the handshake timeout
+    /// ([`crate::handshake::HandshakeConfig::timeout`]) still runs. A pairing may have up
+    /// to three responses under evaluation at once (the aircraft's, a corrupted copy, a
+    /// forgery: SECURITY.md finding 2), so run every job that comes.
     pub fn set_defer_key_stretching(&mut self, defer: bool) {
+        self.endpoint.set_defer_key_stretching(defer);
         self.connection.set_defer_key_stretching(defer);
     }
 
-    /// Remote: the storage unlock's key stretching, once, after
-    /// [`Event::KeyStretchReady`]; `None` if there is none (or it was taken).
+    /// Remote: a key stretching waiting to be run, each once, after
+    /// [`Event::KeyStretchReady`]; `None` if there is none (or they were taken).
     pub fn poll_key_stretch(&mut self) -> Option<KeyStretch> {
-        self.connection.poll_key_stretch()
+        self.endpoint
+            .poll_key_stretch()
+            .or_else(|| self.connection.poll_key_stretch())
     }
 
-    /// Remote: the result of [`KeyStretch::run`]: the unlock goes on (its result arrives
-    /// as [`Event::StorageUnlocked`] or [`Event::StorageUnlockRejected`]). A result whose
-    /// unlock was given up, started again or whose session ended is dropped.
-    pub fn handle_key_stretched(&mut self, done: KeyStretched) {
-        self.connection.handle_key_stretched(done);
+    /// Remote: the result of [`KeyStretch::run`]: the pairing or the unlock goes on (with
+    /// [`Event::Connected`] or [`Event::PairingRejected`], [`Event::StorageUnlocked`] or
+    /// [`Event::StorageUnlockRejected`], as if it had run inside the link). A result whose
+    /// attempt was given up, started again or replaced, or whose session ended, is dropped.
+    pub fn handle_key_stretched(&mut self, now: Timestamp, done: KeyStretched) {
+        match done.purpose {
+            Purpose::Pair => {
+                let mut events = Vec::new();
+                let result = self.endpoint.handle_key_stretched(now, done, &mut events);
+                match result {
+                    // A stale result: nothing changed, no datagram to account for.
+                    Err(HandshakeError::Unexpected) => {}
+                    // The response it evaluated is dropped now, and counted as if it had
+                    // been evaluated on arrival.
+                    Err(e) => self.connection.stats_mut().count_drop(&Error::Handshake(e)),
+                    Ok(()) => {}
+                }
+                // The response came from the aircraft dialled (no other is heard), which
+                // becomes the peer if the pairing completed.
+                let aircraft = self.endpoint.dialled();
+                self.apply(events, aircraft, now);
+            }
+            Purpose::Unlock => self.connection.handle_key_stretched(done),
+        }
     }
 
     /// True once the storage channel is open on this session.
@@ -628,6 +653,7 @@ impl<P: AeadProvider> Link<P> {
                 }
                 HsEvent::Bonded => Event::Bonded,
                 HsEvent::IdentityChanged => Event::IdentityChanged,
+                HsEvent::KeyStretchReady => Event::KeyStretchReady,
                 HsEvent::Unconfirmed => {
                     self.connection.abandon_keys();
                     Event::HandshakeFailed {

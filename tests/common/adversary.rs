@@ -47,7 +47,7 @@ use rotorlink::handshake::limits::LimitsConfig;
 use rotorlink::handshake::KsfParams;
 use rotorlink::wire::{counter_from_packet_number, Frame, Header};
 use rotorlink::Role;
-use rotorlink::{Channel, Config, Event, Stats, Timestamp};
+use rotorlink::{Channel, Config, Event, KeyStretched, Stats, Timestamp};
 use rotorlink_sim::aircraft::{AircraftApp, AircraftConfig};
 use rotorlink_sim::pair::Received;
 use rotorlink_sim::remote::RemoteApp;
@@ -121,6 +121,11 @@ pub(crate) struct Flight {
     pub(crate) remote: RemoteApp,
     /// Every event other than a message, in order, with the side that reported it.
     pub(crate) events: Vec<(Role, Timestamp, Event)>,
+    /// How long the remote's key stretching takes outside its link, when [`Flight::fly`]
+    /// runs it ([`Flight::stretch_outside`]).
+    stretch_time: Option<Duration>,
+    /// Results of that stretching, each handed back to the remote at its time.
+    stretched: Vec<(Timestamp, KeyStretched)>,
 }
 
 impl Flight {
@@ -143,7 +148,48 @@ impl Flight {
             aircraft: AircraftApp::new(app, seed),
             remote: RemoteApp::new(unlock_code),
             events: Vec::new(),
+            stretch_time: None,
+            stretched: Vec::new(),
         }
+    }
+
+    /// The remote's key stretching (its pairing's and its unlock's) runs outside its link
+    /// (`Link::set_defer_key_stretching`, as the tokio adapter does on blocking threads) and
+    /// takes `time`, as on a controller: [`Flight::fly`] takes each job, runs it, and hands
+    /// its result back `time` later.
+    pub(crate) fn stretch_outside(&mut self, time: Duration) {
+        self.pair.remote.set_defer_key_stretching(true);
+        self.stretch_time = Some(time);
+    }
+
+    /// Take the remote's waiting key stretching and hand back the results that are due.
+    fn run_key_stretching(&mut self, now: Timestamp) {
+        let Some(time) = self.stretch_time else {
+            return;
+        };
+        while let Some(job) = self.pair.remote.poll_key_stretch() {
+            self.stretched.push((now + time, job.run()));
+        }
+        let (due, later) = std::mem::take(&mut self.stretched)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.stretched = later;
+        for (_, done) in due {
+            self.pair.remote.handle_key_stretched(now, done);
+        }
+    }
+
+    /// Fly in steps of a millisecond until `done` holds, for `limit` at most; whether it
+    /// held.
+    pub(crate) fn fly_until(&mut self, limit: Duration, done: impl Fn(&Flight) -> bool) -> bool {
+        let end = self.pair.now() + limit;
+        while !done(self) {
+            if self.pair.now() >= end {
+                return false;
+            }
+            self.fly(ms(1));
+        }
+        true
     }
 
     pub(crate) fn pairing(config: Config, seed: u64) -> Self {
@@ -155,12 +201,15 @@ impl Flight {
         let end = self.pair.now() + d;
         while self.pair.now() < end {
             let now = self.pair.now();
+            self.run_key_stretching(now);
             self.aircraft.poll(now, &mut self.pair.aircraft);
             self.remote.poll(now, &mut self.pair.remote);
+            let stretched = self.stretched.iter().map(|(at, _)| *at).min();
             let next = self
                 .aircraft
                 .next_wakeup()
                 .min(self.remote.next_wakeup())
+                .min(stretched.unwrap_or(end))
                 .min(end);
             self.pair.run_until(next.max(now));
             self.deliver();

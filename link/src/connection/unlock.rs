@@ -13,24 +13,13 @@
 //! The remote gives up after the handshake timeout without an answer (the aircraft sends
 //! none when its attempt store fails, exactly as for a pairing).
 //!
-//! The remote's OPAQUE finish stretches the code (Argon2id: tens of milliseconds on a PC,
-//! hundreds on a small controller). Inside `handle_datagram` that would hold up every frame
-//! of the link, the pilot's control included, so a caller with threads to spare can take
-//! the work out ([`KeyStretch`]) and hand back its result ([`KeyStretched`]) while the link
-//! carries on:
-//!
-//! ```text
-//!   UnlockResponse(KE2) ──▶ handle_datagram ──▶ Event::KeyStretchReady
-//!   poll_key_stretch() ──▶ KeyStretch ──run() on another thread──▶ KeyStretched
-//!   handle_key_stretched(KeyStretched) ──▶ UnlockFinish(KE3) goes out
-//! ```
+//! The remote's OPAQUE finish may run off the link's event loop: [`KeyStretch`].
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
 use zeroize::Zeroizing;
 
 use crate::crypto::label;
@@ -38,7 +27,8 @@ use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::handshake::aircraft::Guarded;
 use crate::handshake::keys::transcript_hash;
-use crate::handshake::pake::{self, ClientLogin, KsfParams, ServerLogin};
+use crate::handshake::pake::{self, ClientLogin, KsfParams, PakeError, ServerLogin};
+use crate::handshake::stretch::{KeyStretch, KeyStretched, Purpose};
 use crate::handshake::{HandshakeError, RefusalReason};
 use crate::time::Timestamp;
 use crate::wire::session::SessionMessage;
@@ -94,63 +84,10 @@ fn context(session_transcript: &[u8; 32]) -> [u8; 32] {
     transcript_hash(&[label::UNLOCK, session_transcript])
 }
 
-/// A remote's storage unlock waiting on its key stretching, taken out of the link by
-/// [`crate::Link::poll_key_stretch`] so that it runs off the link's event loop (the tokio
-/// adapter runs it on a blocking thread). It holds the code, zeroized on drop.
-pub struct KeyStretch {
-    client: Box<ClientLogin>,
-    code: Zeroizing<Vec<u8>>,
-    ke2: Vec<u8>,
-    context: [u8; 32],
-    ksf: KsfParams,
-    /// Seeded from the link's generator when the job was made.
-    rng: ChaCha20Rng,
-    tag: u64,
-}
-
-impl core::fmt::Debug for KeyStretch {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeyStretch")
-            .field("ksf", &self.ksf)
-            .finish_non_exhaustive()
-    }
-}
-
-impl KeyStretch {
-    /// Stretch the code and finish the OPAQUE login: the slow part (Argon2id with the
-    /// link's [`crate::Config::ksf`]). Give the result to
-    /// [`crate::Link::handle_key_stretched`].
-    #[must_use]
-    pub fn run(mut self) -> KeyStretched {
-        let ke3 = finish_login(
-            &self.client,
-            &self.code,
-            &self.ke2,
-            &self.context,
-            self.ksf,
-            &mut self.rng,
-        );
-        KeyStretched { tag: self.tag, ke3 }
-    }
-}
-
-/// The result of [`KeyStretch::run`]: the unlock's next message.
-#[derive(Debug)]
-pub struct KeyStretched {
-    tag: u64,
-    ke3: Vec<u8>,
-}
-
-/// The remote's OPAQUE finish: KE3, or zeros for a wrong code.
-fn finish_login(
-    client: &ClientLogin,
-    code: &[u8],
-    ke2: &[u8],
-    context: &[u8; 32],
-    ksf: KsfParams,
-    rng: &mut ChaCha20Rng,
-) -> Vec<u8> {
-    match client.finish(code, ke2, context, ksf, rng) {
+/// The unlock's next message from the remote's OPAQUE finish: KE3, or zeros for a wrong
+/// code.
+fn ke3_of(result: Result<(Vec<u8>, crate::crypto::Secret), PakeError>) -> Vec<u8> {
+    match result {
         Ok((ke3, _)) => ke3,
         // Wrong code: tell the aircraft at once (the attempt is counted either way); its
         // result message reports the rejection with the attempts left.
@@ -272,26 +209,15 @@ impl Unlock {
         };
         let context = context(session_transcript);
         if defer {
-            let tag = rng.next_u64();
-            let mut seed = Zeroizing::new([0u8; 32]);
-            rng.fill_bytes(&mut *seed);
-            let job = KeyStretch {
-                client,
-                code,
-                ke2: ke2.to_vec(),
-                context,
-                ksf,
-                rng: ChaCha20Rng::from_seed(*seed),
-                tag,
-            };
+            let job = KeyStretch::new(Purpose::Unlock, client, code, ke2, context, ksf, rng);
             *self = Unlock::Stretching {
                 started,
-                tag,
+                tag: job.tag(),
                 job: Some(Box::new(job)),
             };
             return Ok(Outcome::Stretching);
         }
-        let ke3 = finish_login(&client, &code, ke2, &context, ksf, rng);
+        let ke3 = ke3_of(client.finish(&code, ke2, &context, ksf, rng));
         SessionMessage::UnlockFinish(&ke3).emit(out);
         *self = Unlock::Finished { started };
         Ok(Outcome::Pending)
@@ -310,7 +236,7 @@ impl Unlock {
     pub(super) fn on_stretched(&mut self, done: KeyStretched, out: &mut Vec<u8>) -> bool {
         match *self {
             Unlock::Stretching { started, tag, .. } if tag == done.tag => {
-                SessionMessage::UnlockFinish(&done.ke3).emit(out);
+                SessionMessage::UnlockFinish(&ke3_of(done.result)).emit(out);
                 *self = Unlock::Finished { started };
                 true
             }

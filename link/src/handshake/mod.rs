@@ -27,6 +27,7 @@ pub mod pake;
 /// [`crate::wire::handshake`].
 pub use crate::wire::handshake as messages;
 pub(crate) mod remote;
+pub(crate) mod stretch;
 
 use core::fmt;
 use core::time::Duration;
@@ -152,5 +153,7 @@ pub(crate) enum HsEvent {
     Bonded,
     /// The aircraft identity changed (a bond's newest timestamp): persist it.
     IdentityChanged,
+    /// A pairing's key stretching waits for the caller to run it.
+    KeyStretchReady,
     Failed(HandshakeError),
 }

@@ -19,6 +19,11 @@
 //! sends the `Init` once more after the first failure (in case it was corrupted on the
 //! air), and only when the attempt times out (or its evaluations are spent) reports
 //! `PairingRejected`: the code was wrong, or someone interfered.
+//!
+//! With [`RemoteHandshake::set_defer_key_stretching`] the OPAQUE finish of a pairing
+//! `Response` runs outside the link ([`KeyStretch`]); the responses under evaluation count
+//! against the same cap, and the attempt goes on when a result comes back
+//! ([`RemoteHandshake::on_stretched`]).
 
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -34,8 +39,9 @@ use super::keys::{
 };
 use super::noise::{self, tai64n, Ephemeral, NoiseHandshake, Pattern};
 use super::pake::{self, ClientLogin, KsfParams, PakeError};
+use super::stretch::{KeyStretch, KeyStretched, Purpose};
 use super::{Established, HandshakeConfig, HandshakeError, HsEvent};
-use crate::crypto::label;
+use crate::crypto::{label, Secret};
 use crate::wire::handshake::{
     self as messages, Finish, Init, InitBody, Kind, Refusal, Response, ResponseBody, MAC1_LEN,
     MESSAGE1_LEN, SUITE_V2,
@@ -56,12 +62,26 @@ enum Pending {
         failed: Vec<[u8; 32]>,
         /// The attempts left that the first failed response claimed (unauthenticated).
         claimed_remaining: Option<u32>,
+        /// Responses whose key stretching runs outside the link.
+        evaluating: Vec<Evaluation>,
     },
     /// A session (`Noise_KKpsk0`) or resume (`Noise_NNpsk0`) handshake, message 1 sent.
     Keyed {
         kind: Kind,
         noise: alloc::boxed::Box<NoiseHandshake>,
     },
+}
+
+/// A pairing `Response` under evaluation outside the link.
+struct Evaluation {
+    /// The tag of its [`KeyStretch`].
+    tag: u64,
+    /// SHA-256 of `response`: copies are not evaluated again.
+    digest: [u8; 32],
+    /// The whole `Response` datagram, to finish the pairing from.
+    response: Vec<u8>,
+    /// There until the caller takes it.
+    job: Option<alloc::boxed::Box<KeyStretch>>,
 }
 
 struct Attempt {
@@ -97,6 +117,8 @@ pub(crate) struct RemoteHandshake {
     resumption: Option<Resumption>,
     /// Key-stretching (OPAQUE client finish) evaluations run, for the DoS accounting.
     ksf_runs: u64,
+    /// Leave a pairing's key stretching to the caller ([`KeyStretch`]).
+    defer_key_stretching: bool,
     /// Unix time (microseconds) at a link time, set by the application: the handshake
     /// timestamps grow across restarts of the remote only with it.
     wall_clock: Option<(u64, Timestamp)>,
@@ -120,6 +142,7 @@ impl RemoteHandshake {
             unconfirmed: None,
             resumption: None,
             ksf_runs: 0,
+            defer_key_stretching: false,
             wall_clock: None,
             last_timestamp: 0,
         }
@@ -148,6 +171,58 @@ impl RemoteHandshake {
 
     pub(crate) fn ksf_runs(&self) -> u64 {
         self.ksf_runs
+    }
+
+    /// Leave (or not) a pairing's key stretching to the caller.
+    pub(crate) fn set_defer_key_stretching(&mut self, defer: bool) {
+        self.defer_key_stretching = defer;
+    }
+
+    /// A pairing's key stretching waiting to be run, once.
+    pub(crate) fn take_stretch(&mut self) -> Option<KeyStretch> {
+        match &mut self.attempt {
+            Some(Attempt {
+                pending: Pending::Pair { evaluating, .. },
+                ..
+            }) => evaluating
+                .iter_mut()
+                .find_map(|e| e.job.take())
+                .map(|job| *job),
+            _ => None,
+        }
+    }
+
+    /// The result of a pairing's key stretching: the attempt goes on as if the response had
+    /// just been evaluated.
+    ///
+    /// # Errors
+    /// [`HandshakeError::Unexpected`] for a result whose attempt was given up or replaced
+    /// (nothing changes); otherwise as a response evaluated at once.
+    pub(crate) fn on_stretched(
+        &mut self,
+        now: Timestamp,
+        done: KeyStretched,
+        events: &mut impl FnMut(HsEvent),
+    ) -> Result<(), HandshakeError> {
+        let Some(Attempt {
+            pending: Pending::Pair { evaluating, .. },
+            ..
+        }) = &mut self.attempt
+        else {
+            return Err(HandshakeError::Unexpected);
+        };
+        let i = evaluating
+            .iter()
+            .position(|e| e.tag == done.tag)
+            .ok_or(HandshakeError::Unexpected)?;
+        let evaluation = evaluating.swap_remove(i);
+        self.pair_evaluated(
+            now,
+            &evaluation.response,
+            evaluation.digest,
+            done.result,
+            events,
+        )
     }
 
     pub(crate) fn identity(&self) -> &RemoteIdentity {
@@ -253,6 +328,7 @@ impl RemoteHandshake {
             code: Zeroizing::new(code.to_vec()),
             failed: Vec::new(),
             claimed_remaining: None,
+            evaluating: Vec::new(),
         };
         let body = InitBody::Pair {
             remote_static: self.identity.static_public().to_bytes(),
@@ -442,57 +518,54 @@ impl RemoteHandshake {
             return Err(HandshakeError::Unexpected);
         };
         let init_frame = &attempt.init_frame;
-        let (kind, secret, finish, bond) = match (&mut attempt.pending, &response.body) {
+        match (&mut attempt.pending, &response.body) {
             (
                 Pending::Pair {
                     client,
                     code,
                     failed,
-                    claimed_remaining,
+                    evaluating,
+                    ..
                 },
-                ResponseBody::Pair {
-                    remaining_attempts,
-                    aircraft_static,
-                    ke2,
-                },
+                ResponseBody::Pair { ke2, .. },
             ) => {
                 let digest: [u8; 32] = Sha256::digest(frame).into();
                 if failed.contains(&digest) {
                     // Evaluated already: a flood of copies costs nothing more.
                     return Err(HandshakeError::AuthenticationFailed);
                 }
+                if evaluating.iter().any(|e| e.digest == digest) {
+                    // Under evaluation: a copy waits for that verdict.
+                    return Err(HandshakeError::Unexpected);
+                }
+                if failed.len() + evaluating.len() >= MAX_PAIR_EVALUATIONS {
+                    // The evaluations left are all under way.
+                    return Err(HandshakeError::Unexpected);
+                }
                 let prefix = &frame[..frame.len() - ke2.len()];
                 let context = pair_context(init_frame, prefix);
                 self.ksf_runs += 1;
-                match client.finish(code, ke2, &context, self.ksf, rng) {
-                    Ok((ke3, secret)) => {
-                        let bond = Bond {
-                            link_id: self.link_id,
-                            aircraft_static: PublicKey::from(*aircraft_static),
-                        };
-                        let finish = Finish::Pair { ke3: &ke3 }.emit();
-                        (Kind::Pair, secret, finish, Some(bond))
-                    }
-                    Err(PakeError::WrongCode) => {
-                        if failed.is_empty() {
-                            // Perhaps corrupted on the air: ask for the (cached) response
-                            // again, once.
-                            attempt.next_send = now;
-                        }
-                        failed.push(digest);
-                        let remaining = *claimed_remaining.get_or_insert(*remaining_attempts);
-                        if failed.len() == MAX_PAIR_EVALUATIONS {
-                            // Nothing more will be evaluated: the attempt cannot succeed,
-                            // so say so now rather than at the timeout.
-                            self.attempt = None;
-                            events(HsEvent::PairingRejected {
-                                remaining_attempts: remaining,
-                            });
-                        }
-                        return Err(HandshakeError::AuthenticationFailed);
-                    }
-                    Err(_) => return Err(HandshakeError::Malformed),
+                if self.defer_key_stretching {
+                    let job = KeyStretch::new(
+                        Purpose::Pair,
+                        client.clone(),
+                        code.clone(),
+                        ke2,
+                        context,
+                        self.ksf,
+                        rng,
+                    );
+                    evaluating.push(Evaluation {
+                        tag: job.tag(),
+                        digest,
+                        response: frame.to_vec(),
+                        job: Some(alloc::boxed::Box::new(job)),
+                    });
+                    events(HsEvent::KeyStretchReady);
+                    return Ok(());
                 }
+                let result = client.finish(code, ke2, &context, self.ksf, rng);
+                self.pair_evaluated(now, frame, digest, result, events)
             }
             (
                 Pending::Keyed { kind, noise },
@@ -546,26 +619,94 @@ impl RemoteHandshake {
                     local_index,
                     peer_index: aircraft_index,
                 }));
-                return Ok(());
+                Ok(())
             }
-            _ => return Err(HandshakeError::Unexpected),
+            _ => Err(HandshakeError::Unexpected),
+        }
+    }
+
+    /// A pairing `Response` (the whole datagram, `digest` its SHA-256) was evaluated:
+    /// `result` is its OPAQUE finish. Success establishes the session; a failure is
+    /// remembered, and ends the attempt once its evaluations are spent.
+    fn pair_evaluated(
+        &mut self,
+        now: Timestamp,
+        frame: &[u8],
+        digest: [u8; 32],
+        result: Result<(Vec<u8>, Secret), PakeError>,
+        events: &mut impl FnMut(HsEvent),
+    ) -> Result<(), HandshakeError> {
+        let (_, payload) = messages::parse_frame(frame)?;
+        let response = Response::parse(payload)?;
+        let ResponseBody::Pair {
+            remaining_attempts,
+            aircraft_static,
+            ..
+        } = response.body
+        else {
+            return Err(HandshakeError::Malformed);
         };
-        let transcript = transcript_hash(&[init_frame, frame]);
-        let local_index = attempt.local_index;
-        self.attempt = None;
+        let Some(Attempt {
+            pending:
+                Pending::Pair {
+                    failed,
+                    claimed_remaining,
+                    evaluating,
+                    ..
+                },
+            next_send,
+            ..
+        }) = &mut self.attempt
+        else {
+            return Err(HandshakeError::Unexpected);
+        };
+        let (ke3, secret) = match result {
+            Ok(done) => done,
+            Err(PakeError::WrongCode) => {
+                if failed.is_empty() {
+                    // Perhaps corrupted on the air: ask for the (cached) response again,
+                    // once.
+                    *next_send = now;
+                }
+                failed.push(digest);
+                let remaining = *claimed_remaining.get_or_insert(remaining_attempts);
+                if failed.len() == MAX_PAIR_EVALUATIONS {
+                    // Nothing more will be evaluated: the attempt cannot succeed, so say so
+                    // now rather than at the timeout.
+                    self.attempt = None;
+                    events(HsEvent::PairingRejected {
+                        remaining_attempts: remaining,
+                    });
+                }
+                return Err(HandshakeError::AuthenticationFailed);
+            }
+            Err(_) => return Err(HandshakeError::Malformed),
+        };
+        // Responses still under evaluation are forgeries or corrupted copies: their
+        // results find no attempt and change nothing.
+        evaluating.clear();
+        let bond = Bond {
+            link_id: self.link_id,
+            aircraft_static: PublicKey::from(aircraft_static),
+        };
+        let finish = Finish::Pair { ke3: &ke3 }.emit();
+        let Some(attempt) = self.attempt.take() else {
+            return Err(HandshakeError::Unexpected);
+        };
+        let transcript = transcript_hash(&[&attempt.init_frame, frame]);
         self.unconfirmed = Some(Unconfirmed {
             frame: messages::frame(FrameType::HandshakeFinish, response.sender_index, &finish),
             since: now,
             next_send: now,
             backoff: self.config.retry_initial,
-            bond,
+            bond: Some(bond),
             resumption: None,
         });
         events(HsEvent::Established(Established {
-            kind,
+            kind: Kind::Pair,
             handshake_secret: secret,
             transcript_hash: transcript,
-            local_index,
+            local_index: attempt.local_index,
             peer_index: response.sender_index,
         }));
         Ok(())

@@ -125,7 +125,7 @@ impl<P: AeadProvider> Connection<P> {
         Link<P>: Send + 'static,
     {
         link.set_wall_clock(wall_clock(), Timestamp::ZERO);
-        // The driver runs a storage unlock's key stretching on a blocking thread.
+        // The driver runs a pairing's and a storage unlock's key stretching on blocking threads.
         link.set_defer_key_stretching(true);
         let capacity = link.config().max_pending_events;
         let shared = Arc::new(Shared {

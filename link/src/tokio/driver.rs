@@ -62,8 +62,9 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
     // Events that did not fit the application's channel, oldest first (at most a few: the
     // link is not polled while any wait).
     let mut held: VecDeque<LinkEvent> = VecDeque::new();
-    // A storage unlock's key stretching, running on a blocking thread while the link goes
-    // on carrying the pilot's control (at most one: the link has one unlock at a time).
+    // The key stretching of a pairing or a storage unlock, running on blocking threads while
+    // the link goes on carrying the pilot's control (a pairing may evaluate up to three
+    // responses at once: the aircraft's, a corrupted copy, a forgery).
     let mut stretching: JoinSet<KeyStretched> = JoinSet::new();
     loop {
         let (now_instant, wake_at, closed, delivered) = {
@@ -80,7 +81,7 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
             // Argon2id takes tens to hundreds of milliseconds: inside the driver it would
             // hold every frame (and the lock `send` takes). Taken here, not on its event,
             // so that an application that stopped reading events does not hold it too.
-            if let Some(job) = link.poll_key_stretch() {
+            while let Some(job) = link.poll_key_stretch() {
                 stretching.spawn_blocking(move || job.run());
             }
             let mut delivered = 0;
@@ -188,9 +189,10 @@ pub(super) async fn drive<P: AeadProvider, T: Transport>(
                 }
             }
             Some(done) = stretching.join_next(), if !stretching.is_empty() => {
-                // A stretching that panicked leaves the unlock to its timeout.
+                // A stretching that panicked leaves its attempt to the timeout.
                 if let Ok(done) = done {
-                    shared.lock().handle_key_stretched(done);
+                    let now = shared.clock.now();
+                    shared.lock().handle_key_stretched(now, done);
                 }
             }
             () = shared.wake.notified() => {}

@@ -232,7 +232,8 @@ async fn drive<P: AeadProvider>(
     let mut rx_meta = vec![Received::default(); rx_bufs.len()];
     let mut outgoing = Outgoing::with_capacity(64 * 1500);
     let mut held: VecDeque<(LinkKey, LinkEvent)> = VecDeque::new();
-    // Storage unlocks' key stretching, on blocking threads while the other links fly.
+    // Pairings' and storage unlocks' key stretching, on blocking threads while the other
+    // links fly.
     let mut stretching: JoinSet<(LinkKey, KeyStretched)> = JoinSet::new();
     loop {
         let (wake_at, all_closed) = {
@@ -312,9 +313,12 @@ async fn drive<P: AeadProvider>(
                 }
             }
             Some(done) = stretching.join_next(), if !stretching.is_empty() => {
-                // A stretching that panicked leaves the unlock to its timeout.
+                // A stretching that panicked leaves its attempt to the timeout.
                 if let Ok((key, done)) = done {
-                    shared.lock().with_link(key, |link| link.handle_key_stretched(done));
+                    let now = shared.clock.now();
+                    shared
+                        .lock()
+                        .with_link(key, |link| link.handle_key_stretched(now, done));
                 }
             }
             () = shared.wake.notified() => {}

@@ -477,13 +477,18 @@ async fn udp_pair() -> (Connection, Connection, SocketAddr) {
     udp_pair_with(config()).await
 }
 
-/// An aircraft listening on loopback UDP and a remote paired with it, both with `config`.
-async fn udp_pair_with(config: Config) -> (Connection, Connection, SocketAddr) {
+/// An aircraft listening on loopback UDP with `config`, and its address.
+async fn udp_aircraft(config: &Config) -> (Connection, SocketAddr) {
     let listen = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let at = listen.local_addr().unwrap();
-    let aircraft = aircraft_with(listen, &config);
+    (aircraft_with(listen, config), at)
+}
+
+/// An aircraft listening on loopback UDP and a remote paired with it, both with `config`.
+async fn udp_pair_with(config: Config) -> (Connection, Connection, SocketAddr) {
+    let (aircraft, at) = udp_aircraft(&config).await;
     let transport = UdpTransport::connect("127.0.0.1:0".parse().unwrap(), at)
         .await
         .unwrap();
@@ -1040,22 +1045,54 @@ async fn datagrams_taken_after_a_slow_one_are_dated_when_they_were_taken() {
     );
 }
 
-/// The pilot flies (a stick command every 2 ms) while the remote unlocks the storage with
-/// heavy key stretching (Argon2id over 64 MiB, three passes: a PC's 200 ms, a small
-/// controller's [`KsfParams::INTERACTIVE`]): the driver runs the
-/// stretching on a blocking thread, so the stick commands keep arriving at the aircraft
-/// throughout. Run inside the driver, it held them (and the lock `send` takes) for the
-/// whole stretching.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stick_commands_keep_arriving_while_the_remote_stretches_its_code() {
-    let config = Config {
+/// Heavy key stretching: Argon2id over 64 MiB, three passes (a PC's 200 ms, a small
+/// controller's [`KsfParams::INTERACTIVE`]).
+fn heavy_stretching() -> Config {
+    Config {
         ksf: KsfParams {
             memory_kib: 64 * 1024,
             iterations: 3,
             parallelism: 1,
         },
         ..Config::default()
-    };
+    }
+}
+
+/// Stick commands kept arriving through a key stretching of `took` (`what`): `arrivals`
+/// holds its start, each stick command's arrival and its end.
+fn assert_sticks_kept_arriving(
+    what: &str,
+    took: Duration,
+    arrivals: &[tokio::time::Instant],
+    sent: u32,
+) {
+    let longest = arrivals
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    std::eprintln!(
+        "{what} {took:?}, {} stick commands arrived of {sent}, longest gap {longest:?}",
+        arrivals.len() - 2
+    );
+    assert!(
+        took >= Duration::from_millis(100),
+        "the stretching is real work: {what} {took:?}"
+    );
+    assert!(
+        longest < took / 2,
+        "longest gap between stick commands {longest:?} during a {what} of {took:?}"
+    );
+}
+
+/// The pilot flies (a stick command every 2 ms) while the remote unlocks the storage with
+/// [`heavy_stretching`]: the driver runs the
+/// stretching on a blocking thread, so the stick commands keep arriving at the aircraft
+/// throughout. Run inside the driver, it held them (and the lock `send` takes) for the
+/// whole stretching.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stick_commands_keep_arriving_while_the_remote_stretches_its_code() {
+    let config = heavy_stretching();
     let (mut aircraft, mut remote, _) = udp_pair_with(config).await;
 
     let mut sticks = tokio::time::interval(Duration::from_millis(2));
@@ -1086,24 +1123,7 @@ async fn stick_commands_keep_arriving_while_the_remote_stretches_its_code() {
             }
         }
     };
-    // From the unlock's start to its end, between stick commands.
-    let longest = arrivals
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .max()
-        .unwrap_or_default();
-    std::eprintln!(
-        "unlock {unlocked:?}, {} stick commands arrived of {sent}, longest gap {longest:?}",
-        arrivals.len() - 2
-    );
-    assert!(
-        unlocked >= Duration::from_millis(100),
-        "the stretching is real work: {unlocked:?}"
-    );
-    assert!(
-        longest < unlocked / 2,
-        "longest gap between stick commands {longest:?} during an unlock of {unlocked:?}"
-    );
+    assert_sticks_kept_arriving("unlock", unlocked, &arrivals, sent);
 }
 
 /// A ground station's remote pairs with an aircraft and unlocks its storage: the driver
@@ -1111,21 +1131,11 @@ async fn stick_commands_keep_arriving_while_the_remote_stretches_its_code() {
 /// reaches the application) and the unlock completes.
 #[tokio::test]
 async fn a_ground_station_unlocks_an_aircrafts_storage() {
-    let listen = UdpTransport::listen("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let at = listen.local_addr().unwrap();
-    let _aircraft = aircraft(listen);
+    let (_aircraft, at) = udp_aircraft(&config()).await;
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut station: GroundStation = GroundStation::spawn(socket).unwrap();
     let clock = station.clock();
-    let identity = crate::handshake::RemoteIdentity::generate(&mut OsRng);
-    let link = crate::Link::remote(config(), identity, LINK_ID, &mut OsRng, clock.now()).unwrap();
-    let key = station.add(link).unwrap();
-    station
-        .with_link(key, |link| link.pair(CODE, at, clock.now()))
-        .unwrap()
-        .unwrap();
+    let key = station_pairs(&station, at, config());
     let mut unlock_asked = false;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -1151,4 +1161,72 @@ async fn a_ground_station_unlocks_an_aircrafts_storage() {
     }
     assert!(unlock_asked);
     assert_eq!(station.with_link(key, |l| l.storage_unlocked()), Some(true));
+}
+
+/// A ground station's new remote link with `config` starts pairing with the aircraft
+/// listening on `at`.
+fn station_pairs(station: &GroundStation, at: SocketAddr, config: Config) -> crate::LinkKey {
+    let clock = station.clock();
+    let identity = crate::handshake::RemoteIdentity::generate(&mut OsRng);
+    let link = crate::Link::remote(config, identity, LINK_ID, &mut OsRng, clock.now()).unwrap();
+    let key = station.add(link).unwrap();
+    station
+        .with_link(key, |link| link.pair(CODE, at, clock.now()))
+        .unwrap()
+        .unwrap();
+    key
+}
+
+/// A ground station flies one aircraft (a stick command every 2 ms) while it pairs another
+/// with [`heavy_stretching`]: the driver runs the pairing's key stretching on a blocking
+/// thread, so the first aircraft's stick commands keep arriving throughout. Run inside
+/// `handle_datagram`, under the fleet's lock, it held every link's frames (and the lock
+/// `send` takes) for the whole stretching.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ground_station_flies_one_aircraft_while_it_pairs_another() {
+    let (mut flying, flying_at) = udp_aircraft(&config()).await;
+    let (_pairing, pairing_at) = udp_aircraft(&heavy_stretching()).await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut station: GroundStation = GroundStation::spawn(socket).unwrap();
+    let first = station_pairs(&station, flying_at, config());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (key, event) = tokio::time::timeout_at(deadline, station.recv())
+            .await
+            .expect("the first aircraft pairs")
+            .unwrap();
+        if key == first && matches!(event, LinkEvent::Link(Event::Connected { .. })) {
+            break;
+        }
+    }
+
+    let mut sticks = tokio::time::interval(Duration::from_millis(2));
+    let start = tokio::time::Instant::now();
+    let second = station_pairs(&station, pairing_at, heavy_stretching());
+    let mut arrivals = vec![start];
+    let mut sent = 0u32;
+    let paired = loop {
+        tokio::select! {
+            _ = sticks.tick() => {
+                sent += 1;
+                station.send(first, Channel::Control, &sent.to_be_bytes()).unwrap();
+            }
+            event = flying.recv() => {
+                if let Some(LinkEvent::Message { channel: Channel::Control, .. }) = event {
+                    arrivals.push(tokio::time::Instant::now());
+                }
+            }
+            event = station.recv() => match event {
+                Some((key, LinkEvent::Link(Event::Connected { .. }))) if key == second => {
+                    arrivals.push(tokio::time::Instant::now());
+                    break start.elapsed();
+                }
+                Some((_, LinkEvent::Link(e @ (Event::PairingRejected { .. } | Event::HandshakeFailed { .. })))) => {
+                    panic!("pairing failed: {e:?}")
+                }
+                _ => {}
+            }
+        }
+    };
+    assert_sticks_kept_arriving("pairing", paired, &arrivals, sent);
 }
