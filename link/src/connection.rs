@@ -1196,6 +1196,11 @@ impl<P: AeadProvider> Connection<P> {
         self.defer_key_stretching = defer;
     }
 
+    /// Remote: whether the unlock's key stretching waits to be run.
+    pub(crate) fn has_key_stretch(&self) -> bool {
+        self.unlock.has_stretch()
+    }
+
     /// Remote: the unlock's key stretching, once, if it waits to be run.
     pub(crate) fn poll_key_stretch(&mut self) -> Option<KeyStretch> {
         self.unlock.take_stretch()

@@ -315,6 +315,11 @@ impl Endpoint {
         }
     }
 
+    /// Remote: whether a pairing's key stretching waits to be run.
+    pub(crate) fn has_key_stretch(&self) -> bool {
+        matches!(&self.role, Role::Remote { hs, .. } if hs.has_stretch())
+    }
+
     /// Remote: a pairing's key stretching, once, if one waits to be run.
     pub(crate) fn poll_key_stretch(&mut self) -> Option<KeyStretch> {
         match &mut self.role {

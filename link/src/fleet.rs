@@ -16,7 +16,9 @@
 //! ```
 //!
 //! Sending goes through [`Fleet::with_link`], after which the fleet knows that the link may
-//! have something to send and a new deadline.
+//! have something to send and a new deadline. Links that leave their key stretching to the
+//! caller ([`Link::set_defer_key_stretching`]: a pairing's or an unlock's Argon2id would
+//! otherwise hold every link) hand it out through [`Fleet::poll_key_stretch`].
 //!
 //! # Example
 //!
@@ -64,6 +66,7 @@ use core::net::SocketAddr;
 use crate::crypto::{AeadProvider, RustCrypto};
 use crate::error::Error;
 use crate::event::Event;
+use crate::handshake::stretch::KeyStretch;
 use crate::link::{Link, Transmit};
 use crate::time::Timestamp;
 use crate::wire::{Frame, Header};
@@ -83,9 +86,10 @@ struct Slot<P: AeadProvider> {
     /// one another link had first).
     indices: [Option<u32>; 2],
     routed: [Option<u32>; 2],
-    /// In `transmit_ready` / `event_ready`.
+    /// In `transmit_ready` / `event_ready` / `stretch_ready`.
     may_transmit: bool,
     may_have_events: bool,
+    may_stretch: bool,
 }
 
 /// Counters of what the fleet itself dropped (each link counts its own drops).
@@ -116,6 +120,8 @@ pub struct Fleet<P: AeadProvider = RustCrypto> {
     transmit_ready: VecDeque<u64>,
     /// Links that may have events.
     event_ready: VecDeque<u64>,
+    /// Links with a key stretching waiting to be taken.
+    stretch_ready: VecDeque<u64>,
     /// Keys whose deadline passed, collected before any is handled.
     due: Vec<u64>,
     stats: FleetStats,
@@ -130,6 +136,7 @@ impl<P: AeadProvider> Default for Fleet<P> {
             timers: BinaryHeap::new(),
             transmit_ready: VecDeque::new(),
             event_ready: VecDeque::new(),
+            stretch_ready: VecDeque::new(),
             due: Vec::new(),
             stats: FleetStats::default(),
         }
@@ -168,6 +175,7 @@ impl<P: AeadProvider> Fleet<P> {
                 routed: [None; 2],
                 may_transmit: false,
                 may_have_events: false,
+                may_stretch: false,
             },
         );
         self.touched(key);
@@ -293,6 +301,25 @@ impl<P: AeadProvider> Fleet<P> {
         None
     }
 
+    /// A key stretching of any link (remotes that leave it to the caller:
+    /// [`Link::set_defer_key_stretching`]), each once, taken whether or not its
+    /// [`Event::KeyStretchReady`] was read: a caller that holds its events back does not
+    /// hold a pairing or an unlock with them. Hand the result to that link's
+    /// [`Link::handle_key_stretched`] (through [`Fleet::with_link`]).
+    pub fn poll_key_stretch(&mut self) -> Option<(LinkKey, KeyStretch)> {
+        while let Some(&key) = self.stretch_ready.front() {
+            // A removed link's entry is just dropped.
+            if let Some(slot) = self.links.get_mut(&key) {
+                match slot.link.poll_key_stretch() {
+                    Some(job) => return Some((LinkKey(key), job)),
+                    None => slot.may_stretch = false,
+                }
+            }
+            self.stretch_ready.pop_front();
+        }
+        None
+    }
+
     /// The earliest deadline of every link (see [`Link::poll_timeout`]).
     pub fn poll_timeout(&mut self) -> Option<Timestamp> {
         while let Some(&Reverse((at, key))) = self.timers.peek() {
@@ -345,6 +372,12 @@ impl<P: AeadProvider> Fleet<P> {
             self.transmit_ready.push_back(key);
         }
         self.mark_events(key);
+        if let Some(slot) = self.links.get_mut(&key) {
+            if !slot.may_stretch && slot.link.has_key_stretch() {
+                slot.may_stretch = true;
+                self.stretch_ready.push_back(key);
+            }
+        }
         self.reschedule(key);
     }
 

@@ -487,6 +487,11 @@ impl<P: AeadProvider> Link<P> {
             .or_else(|| self.connection.poll_key_stretch())
     }
 
+    /// Remote: whether a key stretching waits to be taken by [`Link::poll_key_stretch`].
+    pub(crate) fn has_key_stretch(&self) -> bool {
+        self.endpoint.has_key_stretch() || self.connection.has_key_stretch()
+    }
+
     /// Remote: the result of [`KeyStretch::run`]: the pairing or the unlock goes on (with
     /// [`Event::Connected`] or [`Event::PairingRejected`], [`Event::StorageUnlocked`] or
     /// [`Event::StorageUnlockRejected`], as if it had run inside the link). A result whose

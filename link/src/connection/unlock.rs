@@ -223,6 +223,11 @@ impl Unlock {
         Ok(Outcome::Pending)
     }
 
+    /// Remote: whether the key stretching waits to be run.
+    pub(super) fn has_stretch(&self) -> bool {
+        matches!(self, Unlock::Stretching { job: Some(_), .. })
+    }
+
     /// Remote: the key stretching waiting to be run, once.
     pub(super) fn take_stretch(&mut self) -> Option<KeyStretch> {
         match self {

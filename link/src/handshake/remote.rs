@@ -178,6 +178,17 @@ impl RemoteHandshake {
         self.defer_key_stretching = defer;
     }
 
+    /// Whether a pairing's key stretching waits to be run.
+    pub(crate) fn has_stretch(&self) -> bool {
+        matches!(
+            &self.attempt,
+            Some(Attempt {
+                pending: Pending::Pair { evaluating, .. },
+                ..
+            }) if evaluating.iter().any(|e| e.job.is_some())
+        )
+    }
+
     /// A pairing's key stretching waiting to be run, once.
     pub(crate) fn take_stretch(&mut self) -> Option<KeyStretch> {
         match &mut self.attempt {

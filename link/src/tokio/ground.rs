@@ -11,6 +11,8 @@
 //! No task per link: the fleet's timer heap gives the driver one wake-up time, and a
 //! datagram is routed by the receiver index in its header. The socket is batched as
 //! [`super::UdpTransport`] is (many datagrams per system call, where the system allows).
+//! The links' key stretching (a pairing's, an unlock's: Argon2id) runs on blocking threads
+//! ([`Fleet::poll_key_stretch`]), so one aircraft's pairing holds no other aircraft's frames.
 //!
 //! ```no_run
 //! use rotorlink::handshake::RemoteIdentity;
@@ -245,19 +247,20 @@ async fn drive<P: AeadProvider>(
             while let Some((_, t)) = fleet.poll_transmit(now, &mut tx_buf) {
                 outgoing.push(&tx_buf[..t.len], t.destination);
             }
+            // Argon2id inside the driver would hold every link's frames. Taken here, not on
+            // its event, so that an application that stopped reading events does not hold
+            // a pairing or an unlock too.
+            while let Some((key, job)) = fleet.poll_key_stretch() {
+                stretching.spawn_blocking(move || (key, job.run()));
+            }
             offer(&events, &mut held);
             while held.is_empty() {
                 let Some((key, event)) = fleet.poll_event() else {
                     break;
                 };
                 let event = match event {
-                    Event::KeyStretchReady => {
-                        // Argon2id inside the driver would hold every link's frames.
-                        if let Some(job) = fleet.with_link(key, Link::poll_key_stretch).flatten() {
-                            stretching.spawn_blocking(move || (key, job.run()));
-                        }
-                        continue;
-                    }
+                    // Taken above.
+                    Event::KeyStretchReady => continue,
                     Event::Message { channel, data } => {
                         let bytes = Bytes::copy_from_slice(&data);
                         fleet.with_link(key, |link| link.recycle(data));

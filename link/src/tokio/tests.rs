@@ -1230,3 +1230,58 @@ async fn a_ground_station_flies_one_aircraft_while_it_pairs_another() {
     };
     assert_sticks_kept_arriving("pairing", paired, &arrivals, sent);
 }
+
+/// A ground station whose application stopped reading its events (thousands wait, the
+/// first aircraft's telemetry) still pairs a new aircraft: the driver takes a key
+/// stretching whether or not its event was read. Taken on its event, it waited behind the
+/// unread ones until the pairing timed out.
+#[tokio::test]
+async fn a_ground_station_pairs_while_its_application_reads_no_events() {
+    let (flying, flying_at) = udp_aircraft(&config()).await;
+    let (_pairing, pairing_at) = udp_aircraft(&config()).await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut station: GroundStation = GroundStation::spawn(socket).unwrap();
+    let first = station_pairs(&station, flying_at, config());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (key, event) = tokio::time::timeout_at(deadline, station.recv())
+            .await
+            .expect("the first aircraft pairs")
+            .unwrap();
+        if key == first && matches!(event, LinkEvent::Link(Event::Connected { .. })) {
+            break;
+        }
+    }
+    // More telemetry than the station's event queue holds, never read.
+    let telemetry = |station: &GroundStation| {
+        station
+            .with_link(first, |l| {
+                l.stats().channel(Channel::Telemetry).messages_delivered
+            })
+            .unwrap()
+    };
+    for i in 0..6000u32 {
+        flying
+            .send(Channel::Telemetry, Bytes::from(i.to_be_bytes().to_vec()))
+            .await
+            .unwrap();
+        if i % 500 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let full = tokio::time::Instant::now() + Duration::from_secs(5);
+    while telemetry(&station) < 4200 && tokio::time::Instant::now() < full {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(telemetry(&station) >= 4200, "{}", telemetry(&station));
+
+    let second = station_pairs(&station, pairing_at, config());
+    let paired = tokio::time::Instant::now() + Duration::from_secs(5);
+    while station.with_link(second, |l| l.is_connected()) != Some(true) {
+        assert!(
+            tokio::time::Instant::now() < paired,
+            "the second aircraft did not pair while the events waited"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
