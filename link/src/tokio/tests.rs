@@ -1177,6 +1177,20 @@ fn station_pairs(station: &GroundStation, at: SocketAddr, config: Config) -> cra
     key
 }
 
+/// Read the station's events until the link `key` reports `Connected` (10 s at most).
+async fn until_connected(station: &mut GroundStation, key: crate::LinkKey) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (from, event) = tokio::time::timeout_at(deadline, station.recv())
+            .await
+            .expect("the link connects")
+            .unwrap();
+        if from == key && matches!(event, LinkEvent::Link(Event::Connected { .. })) {
+            return;
+        }
+    }
+}
+
 /// A ground station flies one aircraft (a stick command every 2 ms) while it pairs another
 /// with [`heavy_stretching`]: the driver runs the pairing's key stretching on a blocking
 /// thread, so the first aircraft's stick commands keep arriving throughout. Run inside
@@ -1189,16 +1203,7 @@ async fn a_ground_station_flies_one_aircraft_while_it_pairs_another() {
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut station: GroundStation = GroundStation::spawn(socket).unwrap();
     let first = station_pairs(&station, flying_at, config());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (key, event) = tokio::time::timeout_at(deadline, station.recv())
-            .await
-            .expect("the first aircraft pairs")
-            .unwrap();
-        if key == first && matches!(event, LinkEvent::Link(Event::Connected { .. })) {
-            break;
-        }
-    }
+    until_connected(&mut station, first).await;
 
     let mut sticks = tokio::time::interval(Duration::from_millis(2));
     let start = tokio::time::Instant::now();
@@ -1242,16 +1247,7 @@ async fn a_ground_station_pairs_while_its_application_reads_no_events() {
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut station: GroundStation = GroundStation::spawn(socket).unwrap();
     let first = station_pairs(&station, flying_at, config());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (key, event) = tokio::time::timeout_at(deadline, station.recv())
-            .await
-            .expect("the first aircraft pairs")
-            .unwrap();
-        if key == first && matches!(event, LinkEvent::Link(Event::Connected { .. })) {
-            break;
-        }
-    }
+    until_connected(&mut station, first).await;
     // More telemetry than the station's event queue holds, never read.
     let telemetry = |station: &GroundStation| {
         station
