@@ -77,7 +77,8 @@ pub struct AircraftFlight {
 }
 
 /// Fly the aircraft application on `conn` until the remote closes the link or `stop`
-/// completes; every event other than a message goes to `on_event` (to print it). Answers
+/// completes; every event other than a message goes to `on_event` with the connection (to
+/// print it, or to copy the identity a new bond changed). Answers
 /// the remote's [`GET_SUMMARY`] and keeps the report it sends. The application follows the
 /// driver's failsafe ([`LinkEvent::Failsafe`], [`LinkEvent::FailsafeCleared`]) rather than
 /// watching the stick commands itself.
@@ -85,7 +86,7 @@ pub async fn fly_aircraft(
     conn: &mut Connection,
     app: &mut AircraftApp,
     stop: impl Future<Output = ()>,
-    on_event: &mut (dyn FnMut(&LinkEvent) + Send),
+    on_event: &mut (dyn FnMut(&LinkEvent, &Connection) + Send),
 ) -> AircraftFlight {
     tokio::pin!(stop);
     app.follow_link_failsafe();
@@ -128,7 +129,7 @@ pub async fn fly_aircraft(
                     conn.with_link(|link| app.on_message(now, channel, &data, link));
                 }
                 Some(other) => {
-                    on_event(&other);
+                    on_event(&other, conn);
                     match other {
                         LinkEvent::Link(event) => {
                             // Writable sends more of the file; a new session resets it.

@@ -58,7 +58,7 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
     let aircraft_task = tokio::spawn(async move {
         let mut app = AircraftApp::new(app_config, 1);
         let mut events = Vec::new();
-        let flight = fly_aircraft(&mut aircraft, &mut app, stop, &mut |e| {
+        let flight = fly_aircraft(&mut aircraft, &mut app, stop, &mut |e, _| {
             events.push(e.clone());
         })
         .await;
@@ -179,9 +179,14 @@ async fn over_the_tokio_driver_the_aircraft_follows_the_links_failsafe() {
     let aircraft_task = tokio::spawn(async move {
         let mut app = AircraftApp::new(app_config, 5);
         let mut events = Vec::new();
-        let flight = fly_aircraft(&mut aircraft, &mut app, std::future::pending(), &mut |e| {
-            events.push(e.clone());
-        })
+        let flight = fly_aircraft(
+            &mut aircraft,
+            &mut app,
+            std::future::pending(),
+            &mut |e, _| {
+                events.push(e.clone());
+            },
+        )
         .await;
         (flight, events, app.failsafe())
     });
@@ -256,8 +261,13 @@ async fn over_the_tokio_driver_a_clip_larger_than_the_send_queue_arrives_whole()
     };
     let aircraft_task = tokio::spawn(async move {
         let mut app = AircraftApp::new(app_config, 12);
-        let flight =
-            fly_aircraft(&mut aircraft, &mut app, std::future::pending(), &mut |_| {}).await;
+        let flight = fly_aircraft(
+            &mut aircraft,
+            &mut app,
+            std::future::pending(),
+            &mut |_, _| {},
+        )
+        .await;
         (flight, app.stats)
     });
     let mut remote = Remote::connect(remote_end, addr(Role::Aircraft), LINK_ID, CODE, config)
@@ -315,7 +325,7 @@ async fn a_summary_that_never_arrives_leaves_the_aircrafts_counters_unknown() {
     let aircraft_task = tokio::spawn(async move {
         let mut app = AircraftApp::new(app_config, 13);
         let stop = tokio::time::sleep(Duration::from_secs(20));
-        fly_aircraft(&mut aircraft, &mut app, stop, &mut |_| {}).await
+        fly_aircraft(&mut aircraft, &mut app, stop, &mut |_, _| {}).await
     });
     let mut remote = Remote::connect(
         net.end(Role::Remote),

@@ -6,7 +6,6 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,13 +19,12 @@ use rotorlink::tokio::{
 };
 use rotorlink::{Config, Event, Link, Timestamp};
 use rotorlink_sim::aircraft::{AircraftApp, AircraftConfig};
-use rotorlink_sim::flight::{fly_aircraft, fly_remote, AircraftFlight, RemoteFlight};
+use rotorlink_sim::flight::{fly_aircraft, fly_remote, RemoteFlight};
 use rotorlink_sim::keylog::KeyLog;
 use rotorlink_sim::pcap::{PcapTap, UDP_PORT};
 use rotorlink_sim::remote::RemoteApp;
 use rotorlink_sim::report::Report;
 use rotorlink_sim::storage::FLIGHT_LOG;
-use tokio::sync::Notify;
 use zeroize::Zeroizing;
 
 use super::args::StorageArgs;
@@ -389,11 +387,55 @@ pub(crate) fn aircraft(a: &AircraftArgs) -> ExitCode {
 
 /// Save the aircraft's identity as the link holds it now (serialised under the link's
 /// lock, written outside it).
-fn save_aircraft_identity(conn: &Connection, dir: &Path) -> Result<(), StateError> {
-    match conn.with_link(|link| link.aircraft_identity().map(AircraftIdentity::to_bytes)) {
-        Some(bytes) => state::write_atomic(&dir.join(state::IDENTITY), &bytes),
-        None => Ok(()),
+/// A copy of the aircraft's identity, to save.
+type IdentityCopy = Zeroizing<Vec<u8>>;
+
+/// Write the copies of the aircraft's identity sent on `copies` (a new bond: `true`) to
+/// `dir`, the newest first: a copy superseded before it was written is never written. Runs
+/// beside the flight, each write on a blocking thread, so that the file system's sync does
+/// not hold the pilot's telemetry and video. Ends when the sender is dropped, every copy
+/// written; returns whether a write failed.
+async fn save_identities(
+    dir: PathBuf,
+    mut copies: tokio::sync::mpsc::UnboundedReceiver<(IdentityCopy, bool)>,
+) -> bool {
+    let mut failed = false;
+    while let Some((mut bytes, mut new_bond)) = copies.recv().await {
+        while let Ok((newer, bond)) = copies.try_recv() {
+            bytes = newer;
+            new_bond |= bond;
+        }
+        let path = dir.join(state::IDENTITY);
+        let target = path.clone();
+        let written = tokio::task::spawn_blocking(move || state::write_atomic(&target, &bytes))
+            .await
+            .unwrap_or_else(|panicked| {
+                Err(StateError::Io {
+                    what: "writing",
+                    path,
+                    source: io::Error::other(panicked),
+                })
+            });
+        match written {
+            Ok(()) if new_bond => eprintln!("aircraft: new bond saved to {}", dir.display()),
+            Ok(()) => eprintln!("aircraft: handshake timestamp saved to {}", dir.display()),
+            Err(e) if new_bond => {
+                failed = true;
+                eprintln!(
+                    "error: cannot save the new bond: {e} (the remote must pair again after a \
+                     restart)"
+                );
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!(
+                    "error: cannot save the handshake timestamp: {e} (after a restart the \
+                     aircraft would answer a recording of this Init once)"
+                );
+            }
+        }
     }
+    failed
 }
 
 async fn run_aircraft(a: &AircraftArgs, start: AircraftStart) -> ExitCode {
@@ -445,73 +487,37 @@ async fn run_aircraft(a: &AircraftArgs, start: AircraftStart) -> ExitCode {
     let interrupted = ctrl_c();
     tokio::pin!(interrupted);
     // A new bond, or a bonded remote's newer handshake timestamp (PROTOCOL.md 20.1), is saved
-    // at once: the flight is paused (`stop`), the identity written and the flight taken up
-    // again where it was. An unsaved timestamp would let a restart accept its `Init` again.
-    let identity_changed = Notify::new();
-    let bond_unsaved = AtomicBool::new(false);
-    let identity_unsaved = AtomicBool::new(false);
-    let mut on_event = |e: &LinkEvent| {
+    // at once: the identity is copied under the link's lock and written beside the flight
+    // (`save_identities`). An unsaved timestamp would let a restart accept its `Init` again.
+    let (copies, saved) = tokio::sync::mpsc::unbounded_channel();
+    let saver = start
+        .state
+        .clone()
+        .map(|dir| tokio::spawn(save_identities(dir, saved)));
+    let mut on_event = |e: &LinkEvent, conn: &Connection| {
         print_event("aircraft", e, &transport);
-        match e {
-            LinkEvent::Link(Event::Bonded) => bond_unsaved.store(true, Ordering::SeqCst),
-            LinkEvent::Link(Event::IdentityChanged) => {}
+        let new_bond = match e {
+            LinkEvent::Link(Event::Bonded) => true,
+            LinkEvent::Link(Event::IdentityChanged) => false,
             _ => return,
-        }
-        identity_unsaved.store(true, Ordering::SeqCst);
-        identity_changed.notify_one();
-    };
-    let mut flight: Option<AircraftFlight> = None;
-    let mut save_failed = false;
-    loop {
-        let mut paused_to_save = false;
-        let stop = async {
-            tokio::select! {
-                () = sleep_until(deadline) => {}
-                () = &mut interrupted => {}
-                () = identity_changed.notified(), if start.state.is_some() => paused_to_save = true,
-            }
         };
-        let part = fly_aircraft(&mut conn, &mut app, stop, &mut on_event).await;
-        flight = Some(match flight {
-            None => part,
-            Some(before) => AircraftFlight {
-                summary: part.summary,
-                report: part.report.or(before.report),
-                connected: before.connected || part.connected,
-                summary_refused: part.summary_refused.or(before.summary_refused),
-            },
-        });
-        if let Some(dir) = &start.state {
-            if identity_unsaved.swap(false, Ordering::SeqCst) {
-                let new_bond = bond_unsaved.swap(false, Ordering::SeqCst);
-                match save_aircraft_identity(&conn, dir) {
-                    Ok(()) if new_bond => {
-                        eprintln!("aircraft: new bond saved to {}", dir.display());
-                    }
-                    Ok(()) => eprintln!("aircraft: handshake timestamp saved to {}", dir.display()),
-                    Err(e) if new_bond => {
-                        save_failed = true;
-                        eprintln!(
-                            "error: cannot save the new bond: {e} (the remote must pair again \
-                             after a restart)"
-                        );
-                    }
-                    Err(e) => {
-                        save_failed = true;
-                        eprintln!(
-                            "error: cannot save the handshake timestamp: {e} (after a restart \
-                             the aircraft would answer a recording of this Init once)"
-                        );
-                    }
-                }
-            }
+        let copy = conn.with_link(|link| link.aircraft_identity().map(AircraftIdentity::to_bytes));
+        if let Some(bytes) = copy {
+            // Without a state directory nobody receives: nothing to save.
+            let _ = copies.send((bytes, new_bond));
         }
-        if !paused_to_save {
-            break;
+    };
+    let stop = async {
+        tokio::select! {
+            () = sleep_until(deadline) => {}
+            () = &mut interrupted => {}
         }
-    }
-    let Some(flight) = flight else {
-        return ExitCode::FAILURE;
+    };
+    let flight = fly_aircraft(&mut conn, &mut app, stop, &mut on_event).await;
+    drop(copies);
+    let save_failed = match saver {
+        Some(saver) => saver.await.unwrap_or(true),
+        None => false,
     };
     if let Some(e) = &flight.summary_refused {
         eprintln!("aircraft: could not send the remote its summary: {e}");
