@@ -1086,10 +1086,9 @@ fn assert_sticks_kept_arriving(
 }
 
 /// The pilot flies (a stick command every 2 ms) while the remote unlocks the storage with
-/// [`heavy_stretching`]: the driver runs the
-/// stretching on a blocking thread, so the stick commands keep arriving at the aircraft
-/// throughout. Run inside the driver, it held them (and the lock `send` takes) for the
-/// whole stretching.
+/// [`heavy_stretching`]: the driver runs the stretching on a blocking thread, so the stick
+/// commands keep arriving at the aircraft throughout. Run inside the driver, it held them
+/// (and the lock `send` takes) for the whole stretching.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stick_commands_keep_arriving_while_the_remote_stretches_its_code() {
     let config = heavy_stretching();
