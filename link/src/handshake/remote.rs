@@ -227,9 +227,13 @@ impl RemoteHandshake {
             .position(|e| e.tag == done.tag)
             .ok_or(HandshakeError::Unexpected)?;
         let evaluation = evaluating.swap_remove(i);
+        // Parsed when it arrived: it parses again.
+        let (_, payload) = messages::parse_frame(&evaluation.response)?;
+        let response = Response::parse(payload)?;
         self.pair_evaluated(
             now,
             &evaluation.response,
+            &response,
             evaluation.digest,
             done.result,
             events,
@@ -576,7 +580,7 @@ impl RemoteHandshake {
                     return Ok(());
                 }
                 let result = client.finish(code, ke2, &context, self.ksf, rng);
-                self.pair_evaluated(now, frame, digest, result, events)
+                self.pair_evaluated(now, frame, response, digest, result, events)
             }
             (
                 Pending::Keyed { kind, noise },
@@ -636,19 +640,19 @@ impl RemoteHandshake {
         }
     }
 
-    /// A pairing `Response` (the whole datagram, `digest` its SHA-256) was evaluated:
-    /// `result` is its OPAQUE finish. Success establishes the session; a failure is
-    /// remembered, and ends the attempt once its evaluations are spent.
+    /// A pairing `Response` (the whole datagram `frame`, parsed as `response`, `digest` its
+    /// SHA-256) was evaluated: `result` is its OPAQUE finish. Success establishes the
+    /// session; a failure is remembered, and ends the attempt once its evaluations are
+    /// spent.
     fn pair_evaluated(
         &mut self,
         now: Timestamp,
         frame: &[u8],
+        response: &Response<'_>,
         digest: [u8; 32],
         result: Result<(Vec<u8>, Secret), PakeError>,
         events: &mut impl FnMut(HsEvent),
     ) -> Result<(), HandshakeError> {
-        let (_, payload) = messages::parse_frame(frame)?;
-        let response = Response::parse(payload)?;
         let ResponseBody::Pair {
             remaining_attempts,
             aircraft_static,
