@@ -349,6 +349,48 @@ fn a_saturated_radio_that_halves_and_recovers_keeps_telemetry_fast() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// A saturated downlink on a long path: 10 Mbit/s each way with 2 % loss, 40 and 75 ms one
+/// way (an aircraft kilometres out, or a relay), 2 ms of jitter, the camera asking
+/// 20 Mbit/s and the flight log downloading, for 30 s (the demo's flight). Stick commands
+/// and telemetry arrive within the one-way delay and jitter plus 15 ms (p99 over the whole
+/// flight, its startup included), on two seeds. Startup's queue is what is left: a round
+/// trip passes before a queue shows, and on a 150 ms round trip the rate grows by half of
+/// it meanwhile (telemetry up to 158 ms at 75 ms one way, once, 0.6 s into the flight: over
+/// a 10 s flight, more than its p99). Before 2026-12-06 a probe went up for a whole round trip (a quarter of
+/// it queued where the radio had no room), and a queue under a quarter of the round trip
+/// counted as none for ending startup and for finding a slower radio: telemetry p99 68 and
+/// 131 ms on seed 1 of `rotorlink sim` at these delays.
+#[test]
+fn a_saturated_long_path_keeps_control_and_telemetry_within_its_delay() {
+    let jitter = Duration::from_millis(2);
+    for delay_ms in [40, 75] {
+        let delay = Duration::from_millis(delay_ms);
+        let long = ChannelConfig {
+            delay,
+            ..radio(10 * MBIT, &[], 0.02, jitter)
+        };
+        let bound_ms = (delay + jitter).as_secs_f64() * 1e3 + 15.0;
+        for seed in 1..=2 {
+            let s = Scenario {
+                seed,
+                ..flight(30, long.clone(), long.clone())
+            };
+            let (report, _) = fly(&s, |_| {});
+            let c = &report.channels;
+            for (name, latency) in [
+                ("telemetry", c.telemetry.latency),
+                ("control", c.control.latency),
+            ] {
+                let p99 = latency.expect("messages arrived").p99_ms;
+                assert!(
+                    p99 <= bound_ms,
+                    "{delay_ms} ms one way, seed {seed}: {name} p99 {p99:.1} ms > {bound_ms} ms\n{report}"
+                );
+            }
+        }
+    }
+}
+
 /// A fast radio whose 3 ms of jitter reorders frames by more than an eighth of the round
 /// trip, with 5 % random loss: a 64 MiB download runs for 6 s beside the video. Frames that
 /// are only late must not be resent as lost (RACK's reordering window adapts), and the
