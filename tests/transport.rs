@@ -208,10 +208,10 @@ fn the_capacity_estimate_and_the_encoder_follow_a_step_down_and_up() {
 /// is luck (the video share once held on seed 13 alone; BENCHMARKS.md, issue 13).
 const SEEDS: std::ops::RangeInclusive<u64> = 1..=13;
 
-/// Fly a saturated downlink (the radio's draws from `seed`): a radio of 10 Mbit/s each way (the downlink changing as
-/// `steps` say, in seconds and bit/s), no random loss, 5 ms one way with 2 ms of jitter, the
-/// camera asking 20 Mbit/s and the flight log downloading. What falls short of the issue's
-/// targets, one line each, and the report:
+/// Fly a saturated downlink (the radio's draws from `seed`): a radio of 10 Mbit/s each way
+/// (the downlink changing as `steps` say, in seconds and bit/s), no random loss, 5 ms one
+/// way with 2 ms of jitter, the camera asking 20 Mbit/s and the flight log downloading.
+/// What falls short of the issue's targets, one line each, and the report:
 ///
 /// - stick commands and telemetry arrive within the one-way delay and jitter plus 15 ms
 ///   (p99 over the whole flight, changes included);
@@ -353,13 +353,15 @@ fn a_saturated_radio_that_halves_and_recovers_keeps_telemetry_fast() {
 /// way (an aircraft kilometres out, or a relay), 2 ms of jitter, the camera asking
 /// 20 Mbit/s and the flight log downloading, for 30 s (the demo's flight). Stick commands
 /// and telemetry arrive within the one-way delay and jitter plus 15 ms (p99 over the whole
-/// flight, its startup included), on two seeds. Startup's queue is what is left: a round
-/// trip passes before a queue shows, and on a 150 ms round trip the rate grows by half of
-/// it meanwhile (telemetry up to 158 ms at 75 ms one way, once, 0.6 s into the flight: over
-/// a 10 s flight, more than its p99). Before 2026-12-06 a probe went up for a whole round trip (a quarter of
-/// it queued where the radio had no room), and a queue under a quarter of the round trip
-/// counted as none for ending startup and for finding a slower radio: telemetry p99 68 and
-/// 131 ms on seed 1 of `rotorlink sim` at these delays.
+/// flight, its startup included), on two seeds.
+///
+/// Before 2026-12-06 a probe went up for a whole round trip (a quarter of it queued where
+/// the radio had no room), and a queue under a quarter of the round trip counted as none
+/// for ending startup and for finding a slower radio: telemetry p99 68 and 131 ms on seed 1
+/// of `rotorlink sim` at these delays. Startup's queue is what is left: a round trip passes
+/// before a queue shows, and on a 150 ms round trip the rate grows by half of it meanwhile
+/// (telemetry up to 158 ms at 75 ms one way, once, 0.6 s into the flight: over a 10 s
+/// flight, more than its p99).
 #[test]
 fn a_saturated_long_path_keeps_control_and_telemetry_within_its_delay() {
     let jitter = Duration::from_millis(2);
