@@ -109,7 +109,8 @@ const LATE_FEEDBACK_RUNS: f64 = 2.0;
 /// feedback frame while a queue shows; below, a lost one costs less than the queue the room
 /// lets a radio that got slower build.
 const LOST_FEEDBACK_ROOM_LOSS: f64 = 0.05;
-/// ProbeBw's gains, one phase per minimum round trip: probe up, go down, cruise.
+/// ProbeBw's gains: probe up (for `UP_LENGTH`), go down (`down_length`), cruise (six
+/// phases of a minimum round trip each).
 const PROBE_GAINS: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
 /// A probe that raised the estimate this much found room the estimate did not show: a
 /// tenth is above what the radio's jitter does to a sample (as `SLOWER_RADIO`).
