@@ -258,7 +258,7 @@ fn sim(a: &SimArgs) -> ExitCode {
     } else {
         out(&format!(
             "radio (each way): {}\nvideo: the camera asks {}, the encoder follows the link; link MTU {}\nstorage: {}\n\n{report}\n{}",
-            args::describe(&scenario.uplink, true),
+            args::describe_radio(&scenario.uplink, &scenario.downlink, true),
             show_rate(scenario.aircraft.video_bitrate),
             scenario.link.mtu,
             args::describe_storage(&scenario.aircraft, &scenario.download),
@@ -291,7 +291,7 @@ fn run_sweep(a: &SweepArgs) -> ExitCode {
         eprintln!("error: invalid value for '--loss': no loss rate to fly");
         return ExitCode::from(2);
     };
-    let radio = args::describe(&first.uplink, false);
+    let radio = args::describe_radio(&first.uplink, &first.downlink, false);
     let fixed = format!(
         "{} per flight, seed {}, video {}, link MTU {}; radio: {radio}",
         show_duration(a.duration),
@@ -447,7 +447,7 @@ fn run_fec_sweep(a: &SweepArgs) -> ExitCode {
         a.flight.seed,
         show_rate(first.aircraft.video_bitrate),
         first.link.mtu,
-        args::describe(&first.uplink, false),
+        args::describe_radio(&first.uplink, &first.downlink, false),
         a.fec
             .iter()
             .map(|p| p.name())

@@ -46,6 +46,11 @@ pub(crate) struct RadioArgs {
     /// [default: no change].
     #[arg(long, value_name = "TIME=RATE,...", value_parser = units::rate_step, value_delimiter = ',')]
     pub(crate) rate_step: Vec<RateStep>,
+    /// Bottleneck rate of the uplink alone (remote to aircraft: sticks, acks, feedback), e.g.
+    /// 500kbit, for a radio that gives the uplink a small share of its air time, as drone
+    /// radios do; --rate-step then changes the downlink only [default: as the downlink].
+    #[arg(long, value_name = "RATE", value_parser = units::rate)]
+    pub(crate) uplink_rate: Option<u64>,
     /// Bytes that may wait for the bottleneck of --rate before datagrams are dropped, e.g.
     /// 64KiB, 1MiB [default: 1MiB].
     #[arg(long, value_name = "BYTES", value_parser = units::bytes)]
@@ -356,6 +361,19 @@ pub(crate) fn radio(
     Ok(c)
 }
 
+/// The uplink's radio: `both_ways` (what [`radio`] made of the flags) with its own rate if
+/// `--uplink-rate` gives one.
+pub(crate) fn uplink(both_ways: ChannelConfig, args: &RadioArgs) -> ChannelConfig {
+    match args.uplink_rate {
+        Some(rate) => ChannelConfig {
+            rate_bps: Some(rate),
+            rate_steps: Vec::new(),
+            ..both_ways
+        },
+        None => both_ways,
+    }
+}
+
 /// The scenario of one run: the demo's, with `loss`, the radio flags and the flight flags
 /// applied.
 ///
@@ -372,7 +390,7 @@ pub(crate) fn scenario(
         duration,
         ..Scenario::default()
     };
-    s.uplink = radio(&s.uplink, loss, radio_args)?;
+    s.uplink = uplink(radio(&s.uplink, loss, radio_args)?, radio_args);
     s.downlink = radio(&s.downlink, loss, radio_args)?;
     if let Some(m) = radio_args.mtu {
         s.link.mtu = m;
@@ -434,6 +452,23 @@ pub(crate) fn describe_storage(c: &AircraftConfig, download: &str) -> String {
         parts.push(format!("clip {}", units::show_bytes(c.clip_size as usize)));
     }
     format!("{}; downloading {download}", parts.join(", "))
+}
+
+/// One line for people: what the radio does both ways ([`describe`] of the downlink), and
+/// the uplink's own rate where `--uplink-rate` gave it one.
+pub(crate) fn describe_radio(
+    uplink: &ChannelConfig,
+    downlink: &ChannelConfig,
+    with_loss: bool,
+) -> String {
+    let both = describe(downlink, with_loss);
+    if uplink.rate_bps == downlink.rate_bps && uplink.rate_steps == downlink.rate_steps {
+        return both;
+    }
+    let up = uplink
+        .rate_bps
+        .map_or_else(|| "unlimited".to_string(), show_rate);
+    format!("{both}; uplink rate {up}")
 }
 
 /// One line for people: what the radio of `c` does (`loss 5%, delay 5 ms, ...`); without
@@ -648,6 +683,37 @@ mod tests {
         let e = build(&["--rate-step", "8s=8mbit,4s=20mbit"]).unwrap_err();
         assert_eq!(e.flag, "--rate-step");
         assert!(e.message.contains("times must increase"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_uplink_rate_narrows_the_uplink_alone() {
+        let s = build(&[
+            "--rate",
+            "20mbit",
+            "--rate-step",
+            "4s=8mbit",
+            "--uplink-rate",
+            "500kbit",
+        ])
+        .unwrap();
+        assert_eq!(s.downlink.rate_bps, Some(20_000_000));
+        assert_eq!(s.downlink.rate_steps.len(), 1);
+        assert_eq!(s.uplink.rate_bps, Some(500_000));
+        assert!(s.uplink.rate_steps.is_empty());
+        // Everything else is the same both ways.
+        assert_eq!(
+            ChannelConfig {
+                rate_bps: s.downlink.rate_bps,
+                rate_steps: s.downlink.rate_steps.clone(),
+                ..s.uplink.clone()
+            },
+            s.downlink
+        );
+        let line = describe_radio(&s.uplink, &s.downlink, true);
+        assert!(line.ends_with("; uplink rate 500 kbit/s"), "{line}");
+        let same = build(&["--rate", "20mbit"]).unwrap();
+        let line = describe_radio(&same.uplink, &same.downlink, true);
+        assert!(!line.contains("uplink"), "{line}");
     }
 
     #[test]

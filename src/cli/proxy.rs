@@ -104,8 +104,8 @@ async fn stop(duration: Option<Duration>) {
 }
 
 async fn serve(a: &ProxyArgs, config: ChannelConfig) -> ExitCode {
-    let proxy = match Proxy::bind(a.listen, a.forward, config.clone(), config.clone(), a.seed).await
-    {
+    let uplink = args::uplink(config.clone(), &a.radio);
+    let proxy = match Proxy::bind(a.listen, a.forward, uplink, config.clone(), a.seed).await {
         Ok(p) => p,
         Err(e) => {
             eprintln!("rotorlink: cannot proxy {} to {}: {e}", a.listen, a.forward);
@@ -145,7 +145,7 @@ async fn serve(a: &ProxyArgs, config: ChannelConfig) -> ExitCode {
             a.forward,
             show_duration(elapsed),
             a.seed,
-            args::describe(&config, true),
+            args::describe_radio(&args::uplink(config.clone(), &a.radio), &config, true),
             table(&stats)
         ));
     }
