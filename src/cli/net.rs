@@ -6,8 +6,8 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
 use rand_core::OsRng;
@@ -244,12 +244,19 @@ fn wall_clock() -> Duration {
         .unwrap_or_default()
 }
 
+/// Seconds since the aircraft or remote started, for the time an event line ends with: the order of a link's events says little of a rate estimate without
+/// their times.
+fn event_time() -> f64 {
+    static FIRST: OnceLock<Instant> = OnceLock::new();
+    FIRST.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
 /// Print an event (not messages), or keep a traffic secret in the key log (never printed).
 fn print_event(who: &str, event: &LinkEvent, capture: &Captured) {
     match event {
         LinkEvent::Message { .. } => {}
         LinkEvent::Link(e) if capture.log_key(e) => {}
-        _ => eprintln!("{who}: {event}"),
+        _ => eprintln!("{who}: {event} (at {:.3} s)", event_time()),
     }
 }
 
@@ -439,6 +446,7 @@ async fn save_identities(
 }
 
 async fn run_aircraft(a: &AircraftArgs, start: AircraftStart) -> ExitCode {
+    event_time(); // events are timed from here
     let mut config = Config::default();
     let transport = match UdpTransport::listen(a.listen).await {
         Ok(t) => t,
@@ -685,7 +693,7 @@ async fn wait_connected(
         if capture.log_key(&event) {
             continue;
         }
-        eprintln!("remote: {event:?}");
+        eprintln!("remote: {event:?} (at {:.3} s)", event_time());
         if let Some(app) = app.as_deref_mut() {
             app.on_event(&event);
         }
@@ -750,6 +758,7 @@ fn save_remote_bond(conn: &Connection, dir: &Path, saved: &mut bool) {
 }
 
 async fn run_remote(a: &RemoteArgs, start: RemoteStart) -> ExitCode {
+    event_time(); // events are timed from here
     let bind = a.bind.unwrap_or_else(|| match a.connect {
         SocketAddr::V4(v4) if v4.ip().is_loopback() => (Ipv4Addr::LOCALHOST, 0).into(),
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
