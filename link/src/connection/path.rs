@@ -855,7 +855,7 @@ impl PathModel {
             return;
         }
         let sample = if queue > UP_LENGTH / 8 {
-            self.probe_sample_with_queue(&start, &end, span_us, send_span + queue)
+            self.probe_sample_with_queue(&start, &end, span_us, queue)
         } else {
             self.rate_sample(&start, &end, span_us).0
         };
@@ -866,28 +866,35 @@ impl PathModel {
 
     /// The rate of a probe whose last frame found a queue of more than an eighth of the
     /// probe (the radio had less room than the probe asked for, or none), from its first
-    /// feedback `start` to its last `end`, `span_us` apart at the receiver: the radio
-    /// carried the frames sent between them within `carried_in`, their send span plus the
-    /// queue the last one waited in. That is a floor of the radio's rate: the queue seen
-    /// includes the radio's jitter and any queue there was before the probe, which only
-    /// lengthen it. Nor more than what arrived, scaled up by the path's usual loss (frames
-    /// a full queue dropped took none of the radio's time). Without it, an estimate a few
-    /// per cent under the radio stayed there: a probe at a quarter more queued over an
-    /// eighth of its length, its sample did not count, and the samples that follow one
-    /// another, which straddle the probe and the phases around it, raised it by a per cent
-    /// a cycle (a radio 8 % faster on a 75 ms path was not followed to within 2 % in 6 s).
+    /// feedback `start` to its last `end`, `span_us` apart at the receiver, the last frame
+    /// having waited `queue` (its round trip over the minimum). The radio carried the
+    /// frames sent between them within their send span plus that wait, less a full frame's
+    /// time at the probe's rate (the minimum is a small frame's round trip, and a full
+    /// frame spends that much longer on the radio: 2.2 ms at 5 Mbit/s, a tenth of a short
+    /// probe; at the probe's rate, shorter than at the radio's). That is a floor of the
+    /// radio's rate: the wait also holds the radio's jitter and any queue there was before
+    /// the probe. Nor faster than over the arrival span (should the minimum be a full
+    /// frame's), nor than what arrived, scaled up by the path's usual loss (frames a full
+    /// queue dropped took none of the radio's time). Without it, an estimate a few per cent
+    /// under the radio stayed there: a probe at a quarter more queued over an eighth of its
+    /// length, its sample did not count, and the samples that follow one another, which
+    /// straddle the probe and the phases around it, raised it by a per cent a cycle (a
+    /// radio 8 % faster on a 75 ms path was not followed to within 2 % in 6 s).
     fn probe_sample_with_queue(
         &self,
         start: &Anchor,
         end: &Anchor,
         span_us: u32,
-        carried_in: Duration,
+        queue: Duration,
     ) -> f64 {
+        let send_span = end.sent_at.saturating_since(start.sent_at).as_secs_f64();
+        let probe_rate = PROBE_GAINS[UP] * self.probe_base.max(MIN_PACING_BPS);
+        let frame = FRAME_BYTES * 8.0 / probe_rate;
+        let wait = (queue.as_secs_f64() - frame).max(0.0);
+        let seconds = (send_span + wait).max(f64::from(span_us) / 1e6);
         let sent = (end.sent_cumulative - start.sent_cumulative) as f64 * 8.0;
-        let carried = sent / carried_in.as_secs_f64();
-        let seconds = (f64::from(span_us) / 1e6).max(carried_in.as_secs_f64());
-        let arrived = end.bytes.saturating_sub(start.bytes) as f64 * 8.0 / seconds;
-        carried.min(arrived / (1.0 - self.loss().min(0.5)))
+        let arrived = end.bytes.saturating_sub(start.bytes) as f64 * 8.0;
+        (sent / seconds).min(arrived / seconds / (1.0 - self.loss().min(0.5)))
     }
 
     /// Is the span from `from` to `here`, shorter than a whole sample, already proof of a
@@ -1744,7 +1751,7 @@ mod tests {
         // 7 % under the radio queues more than an eighth of its length. Before such a probe
         // had a sample (the rate its queue shows), the samples that straddle it raised the
         // estimate by a per cent a cycle: at 40 ms each way 1.3 s at the median and 3 s at
-        // worst, and at 75 ms not within 6 s; now 1.1 and 1.3 s, and 0.6 and 1.1 s.
+        // worst, and at 75 ms not within 6 s; now 0.5 and 0.8 s, and 0.6 and 1.1 s.
         for delay in [40, 75] {
             let took: Vec<Duration> = (30..42)
                 .map(|tenths| {
