@@ -953,7 +953,9 @@ impl<P: AeadProvider> Connection<P> {
         if !self.role.peer().may_send(channel) {
             return Err(Error::WrongDirection(channel));
         }
-        self.stats.channel_mut(channel).frames_received += 1;
+        let stats = self.stats.channel_mut(channel);
+        stats.frames_received += 1;
+        stats.bytes_received += data.len() as u64;
         match channel {
             Channel::Control => {
                 if data.len() > self.config.max_control_message {

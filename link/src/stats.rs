@@ -17,6 +17,10 @@ pub struct ChannelStats {
     pub frames_sent: u64,
     /// Data frames received and authenticated.
     pub frames_received: u64,
+    /// Plaintext bytes of those frames, each one's fragment or segment header included: what
+    /// arrived, whole messages or not (a video frame missing a fragment counts here and not
+    /// in `bytes_delivered`, and so does a frame still arriving).
+    pub bytes_received: u64,
     /// Messages known lost on receive (incomplete video, superseded control).
     pub messages_lost: u64,
 }
