@@ -515,8 +515,9 @@ fn session<P: AeadProvider>() {
     );
     expect_nothing_to_send(&mut remote, t1);
 
-    // The aircraft gets segment 1 first and acknowledges it selectively at once (a gap
-    // opened), counter 4, still in key phase 0.
+    // The aircraft gets segment 1 first: a gap, but no reason to acknowledge at once. It
+    // acknowledges it selectively 5 ms later (the ack delay), counter 4, still in key
+    // phase 0.
     aircraft
         .handle_datagram(
             t1,
@@ -525,19 +526,21 @@ fn session<P: AeadProvider>() {
         )
         .unwrap();
     expect_no_event(&mut aircraft);
+    expect_nothing_to_send(&mut aircraft, t1);
+    let t2 = Timestamp::from_millis(355);
     let ack = expect_transmit(
         &v,
         &mut aircraft,
-        t1,
+        t2,
         "ack",
         FrameType::Ack,
         Some(Channel::Storage),
     );
     expect_no_event(&mut aircraft);
-    expect_nothing_to_send(&mut aircraft, t1);
+    expect_nothing_to_send(&mut aircraft, t2);
     aircraft
         .handle_datagram(
-            t1,
+            t2,
             std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
             &storage_0,
         )
@@ -548,7 +551,7 @@ fn session<P: AeadProvider>() {
 
     // The remote takes the ack.
     remote
-        .handle_datagram(t1, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &ack)
+        .handle_datagram(t2, std::net::SocketAddr::from(([10, 0, 0, 1], 47474)), &ack)
         .unwrap();
     expect_no_event(&mut remote);
     assert_eq!(
@@ -559,16 +562,16 @@ fn session<P: AeadProvider>() {
 
     // Close, remote -> aircraft, counter 3.
     remote.close(CloseCode::NORMAL);
-    let close = expect_transmit(&v, &mut remote, t1, "close", FrameType::Close, None);
+    let close = expect_transmit(&v, &mut remote, t2, "close", FrameType::Close, None);
     // Two more copies of the close (counters 4 and 5; PROTOCOL.md 14.3), then nothing.
     let mut buf = [0u8; BUF_LEN];
     for _ in 1..3 {
         let t = remote
-            .poll_transmit(t1, &mut buf)
+            .poll_transmit(t2, &mut buf)
             .expect("a copy of the close");
         assert_eq!(t.frame_type, FrameType::Close);
     }
-    assert!(remote.poll_transmit(t1, &mut buf).is_none());
+    assert!(remote.poll_transmit(t2, &mut buf).is_none());
     expect_event(
         &mut remote,
         Event::Closed {
@@ -579,7 +582,7 @@ fn session<P: AeadProvider>() {
     assert!(remote.is_closed());
     aircraft
         .handle_datagram(
-            t1,
+            t2,
             std::net::SocketAddr::from(([10, 0, 0, 2], 47474)),
             &close,
         )

@@ -5,8 +5,8 @@
 //! ack holding the next sequence number it expects, its receive window, and up to
 //! [`MAX_SACK_RANGES`] ranges of the segments it holds beyond it: the newest half in every
 //! ack, the older ones in turn (the sender remembers what earlier acks reported). A bulk
-//! receiver acks every second segment, at once when a gap opens or closes or a duplicate
-//! arrives, and otherwise within [`ACK_DELAY`].
+//! receiver acks every second segment (no sooner than [`ACK_MIN_INTERVAL`] after the last
+//! ack), at once when a duplicate arrives, and otherwise within [`ACK_DELAY`].
 //!
 //! The sender keeps at most the peer's window (and its own) in flight; how much of that it
 //! uses is the pacer's business (`connection/path.rs`). A segment is lost when one sent
@@ -33,6 +33,11 @@ use crate::wire::body::{
 pub(crate) const INITIAL_WINDOW: u32 = 64;
 /// The longest an ack waits for a second segment.
 pub(crate) const ACK_DELAY: Duration = Duration::from_millis(5);
+/// The shortest time between two acks that segments arriving in turn make due: at most 2000
+/// acks a second, one for every 4.5 segments of a 100 Mbit/s download rather than every
+/// second one (no limit under 40 Mbit/s). The acks of such a download took 2 Mbit/s of an
+/// uplink in its bursts, and a drone's uplink is narrow (BENCHMARKS.md).
+pub(crate) const ACK_MIN_INTERVAL: Duration = Duration::from_micros(500);
 /// The reordering window's ceiling, in quarters of the lowest round trip (the window is
 /// never more than a round trip either).
 const MAX_REORDER_QUARTERS: u32 = 4;
@@ -492,6 +497,8 @@ pub(crate) struct ReliableReceiver {
     ack_every: u32,
     /// When the owed ack is due.
     ack_at: Option<Timestamp>,
+    /// When the last ack was due (the next waits `ACK_MIN_INTERVAL` after it).
+    last_ack_at: Option<Timestamp>,
     /// Where the next ack's older ranges start (see `take_ack`).
     sack_cursor: usize,
     /// Messages dropped because an authenticated peer broke the segment rules.
@@ -512,6 +519,7 @@ impl ReliableReceiver {
             unacked: 0,
             ack_every: ack_every.max(1),
             ack_at: None,
+            last_ack_at: None,
             sack_cursor: 0,
             protocol_errors: 0,
         }
@@ -544,6 +552,7 @@ impl ReliableReceiver {
 
     /// The ack describing what has been received; clears the pending ack.
     pub(crate) fn take_ack(&mut self) -> AckBody {
+        self.last_ack_at = self.ack_at.or(self.last_ack_at);
         self.ack_at = None;
         self.unacked = 0;
         let window = u16::try_from(self.window).unwrap_or(u16::MAX);
@@ -619,16 +628,14 @@ impl ReliableReceiver {
             self.ack_at = Some(now);
             return SegmentOutcome::Duplicate;
         }
-        let largest = self.out_of_order.keys().next_back().copied();
-        // A gap opens (beyond the largest held, or beyond `next_expected` with nothing held)
-        // or closes (below the largest held): the sender needs to know at once.
-        let gap = match largest {
-            Some(l) => seq != l + 1,
-            None => offset > 0,
-        };
         self.unacked += 1;
-        self.ack_at = if gap || self.unacked >= self.ack_every {
-            Some(now)
+        self.ack_at = if self.unacked >= self.ack_every {
+            // Due now; for bulk data, no sooner than `ACK_MIN_INTERVAL` after the last one.
+            let spaced = self
+                .last_ack_at
+                .filter(|_| self.ack_every > 1)
+                .map(|at| at + ACK_MIN_INTERVAL);
+            Some(spaced.map_or(now, |at| at.max(now)))
         } else {
             Some(self.ack_at.unwrap_or(now + ACK_DELAY))
         };

@@ -270,3 +270,42 @@ fn the_tail_of_a_transfer_gets_one_copy_of_each_transmission_and_no_more() {
     assert!(!tx.tail_copy_wanted());
     assert_eq!(tx.next_tail_copy(&mut buf), None);
 }
+
+#[test]
+fn a_bulk_receiver_acks_every_second_segment_at_most_every_half_millisecond() {
+    let cfg = config();
+    let mut rx = ReliableReceiver::new(&cfg, 2);
+    let mut pool = BufPool::default();
+    let us = |n: u64| Timestamp::ZERO + Duration::from_micros(n);
+    let mut segment = |rx: &mut ReliableReceiver, seq: u32, at: Timestamp| {
+        let h = SegmentHeader {
+            seq,
+            flags: SEGMENT_FIRST | SEGMENT_LAST,
+        };
+        rx.on_segment(at, &h, b"x", &mut pool, &mut |_| {})
+    };
+    // The first segment waits for a second (or `ACK_DELAY`); the second makes it due.
+    segment(&mut rx, 0, us(0));
+    assert_eq!(rx.ack_deadline(), Some(us(0) + ACK_DELAY));
+    segment(&mut rx, 1, us(100));
+    assert!(rx.ack_due(us(100)));
+    rx.take_ack();
+    // Two more 100 µs later (a 100 Mbit/s download): due half a millisecond after the last.
+    segment(&mut rx, 2, us(200));
+    segment(&mut rx, 3, us(300));
+    assert_eq!(rx.ack_deadline(), Some(us(600)));
+    rx.take_ack();
+    // A gap (segment 4 lost) is no reason to ack sooner: the sender's loss detection works
+    // from the acks that come anyway.
+    segment(&mut rx, 5, us(1500));
+    assert_eq!(rx.ack_deadline(), Some(us(1500) + ACK_DELAY));
+    // A duplicate is: our ack was lost.
+    assert_eq!(segment(&mut rx, 5, us(1600)), SegmentOutcome::Duplicate);
+    assert!(rx.ack_due(us(1600)));
+    // A session receiver (every segment) is never held back.
+    let mut session = ReliableReceiver::new(&cfg, 1);
+    segment(&mut session, 0, us(0));
+    session.take_ack();
+    segment(&mut session, 1, us(10));
+    assert!(session.ack_due(us(10)));
+}
