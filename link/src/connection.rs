@@ -48,7 +48,7 @@ const SESSION_ACK_EVERY: u32 = 1;
 const STORAGE_ACK_EVERY: u32 = 2;
 
 /// The longest new storage data waits behind video: then one segment goes first (see
-/// `poll_transmit`). One full segment every 100 ms is 110 kbit/s, about a per cent of a
+/// `next_frame_body`). One full segment every 100 ms is 110 kbit/s, about a per cent of a
 /// 10 Mbit/s radio.
 const STORAGE_MAX_WAIT: core::time::Duration = core::time::Duration::from_millis(100);
 /// How long after its last video frame an end still counts as sending video.

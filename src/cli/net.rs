@@ -244,8 +244,8 @@ fn wall_clock() -> Duration {
         .unwrap_or_default()
 }
 
-/// Seconds since the aircraft or remote started, for the time an event line ends with: the order of a link's events says little of a rate estimate without
-/// their times.
+/// Seconds since the aircraft or remote started, for the time an event line ends with: the
+/// order of a link's events says little of a rate estimate without their times.
 fn event_time() -> f64 {
     static FIRST: OnceLock<Instant> = OnceLock::new();
     FIRST.get_or_init(Instant::now).elapsed().as_secs_f64()
