@@ -22,6 +22,7 @@
 set -euo pipefail
 
 BIN=${1:-target/release/rotorlink}
+TOOLS=$(dirname "$0")
 RATES=${RATES:-"5 20 100"}
 DELAYS=${DELAYS:-"5 15 75"}
 LOSSES=${LOSSES:-"0 1 10 20 5b"}
@@ -59,19 +60,13 @@ point() { # rate_mbit delay_ms loss
         --until-downloaded --duration 200s --json >"$WORK/remote.json" 2>/dev/null || true
     kill "$aircraft" "$proxy" 2>/dev/null || true
     wait "$aircraft" "$proxy" 2>/dev/null || true
-    python3 - "$rate" "$percent" "$WORK/remote.json" <<'PY'
-import json, sys
-rate, loss, path = float(sys.argv[1]), float(sys.argv[2]) / 100, sys.argv[3]
-try:
-    d = json.load(open(path)).get("download") or {}
-except ValueError:
-    d = {}
-g = d.get("goodput_mbps")
-if g and d.get("verified"):
-    print(f"{g:8.2f} Mbit/s  ratio {g / ((1 - loss) * rate):.3f}")
-else:
-    print(f"     not downloaded whole: {d}")
-PY
+    local goodput
+    if goodput=$(python3 "$TOOLS/download-goodput.py" "$WORK/remote.json"); then
+        awk -v g="$goodput" -v r="$rate" -v l="$percent" \
+            'BEGIN { printf "%8.2f Mbit/s  ratio %.3f\n", g, g / ((1 - l / 100) * r) }'
+    else
+        echo "     $goodput"
+    fi
 }
 
 echo "rate    delay  loss  goodput          ratio to (1 - loss) x rate  (seed $SEED)"

@@ -17,6 +17,7 @@
 set -euo pipefail
 
 BIN=$(realpath "${1:-target/release/rotorlink}")
+TOOLS=$(dirname "$0")
 RATES=${RATES:-"5 20 100"}
 UPLINK=${UPLINK:-}
 WORK=$(mktemp -d)
@@ -61,20 +62,16 @@ point() { # rate_mbit
         2>/dev/null || true
     kill "$aircraft" 2>/dev/null || true
     wait "$aircraft" 2>/dev/null || true
-    python3 - "$rate" "$WORK/remote.json" <<'PY'
-import json, sys
-rate, path = float(sys.argv[1]), sys.argv[2]
-try:
-    d = json.load(open(path)).get("download") or {}
-except ValueError:
-    d = {}
-g = d.get("goodput_mbps")
-if g and d.get("verified"):
-    wire = rate * 1400 / 1442
-    print(f"{rate:5.0f} Mbit/s  {g:7.2f} Mbit/s  ratio {g / rate:.3f}  of what tbf passes {g / wire:.3f}")
-else:
-    print(f"{rate:5.0f} Mbit/s  not downloaded whole: {d}")
-PY
+    local goodput
+    if goodput=$(python3 "$TOOLS/download-goodput.py" "$WORK/remote.json"); then
+        # tbf passes 1400 bytes of every 1442 (Ethernet, IP and UDP around each datagram).
+        awk -v g="$goodput" -v r="$rate" 'BEGIN {
+            printf "%5.0f Mbit/s  %7.2f Mbit/s  ratio %.3f  of what tbf passes %.3f\n",
+                r, g, g / r, g / (r * 1400 / 1442)
+        }'
+    else
+        printf '%5.0f Mbit/s  %s\n' "$rate" "$goodput"
+    fi
 }
 
 echo "rate    goodput        ratio to the rate, and to what tbf passes of 1400-byte datagrams"
