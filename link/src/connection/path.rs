@@ -244,6 +244,9 @@ pub(crate) struct PathModel {
     /// where an average of per-sample ratios would keep them.
     loss_counters: f64,
     loss_arrived: f64,
+    /// What the radio loses on the air, not at a full queue: rate samples scale what
+    /// arrived up by it.
+    air: AirLoss,
     /// What the receiver found lost once reordering settled (`FeedbackBody::lost`), over
     /// about the last `LOSS_HORIZON`: counters, lost counters and runs of them, fading as
     /// the sums above. This is the loss reported to the rest of the link (forward error
@@ -299,6 +302,55 @@ fn radio_rate(from: &Anchor, here: &Anchor, span_us: u32) -> f64 {
     (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0 / (f64::from(span_us) / 1e6)
 }
 
+/// The loss of the feedback intervals whose round trip showed no queue (faded sums of the
+/// counters they spanned and the frames that arrived in them, over about `LOSS_HORIZON` of
+/// such intervals). A drop-tail queue drops only when it is full, and then every round trip
+/// shows it; the radio loses on the air whatever its queue. The loss of all intervals would
+/// hold a rate overshoot up: a sender at 1.6 times a radio with a queue shallower than the
+/// round trip's quarter (the depth that makes samples count only what arrived) lost 37 %
+/// at the queue, and what arrived scaled up by that loss was again 1.6 times the radio.
+#[derive(Debug, Default, Clone, Copy)]
+struct AirLoss {
+    counters: f64,
+    arrived: f64,
+    /// The previous feedback's largest counter and frames received.
+    from: Option<(u64, u64)>,
+    /// When the last quiet interval ended.
+    at: Option<Timestamp>,
+}
+
+impl AirLoss {
+    /// Take the interval up to this feedback, if its round trip showed no queue (`quiet`);
+    /// otherwise only move past it.
+    fn on_feedback(&mut self, now: Timestamp, f: &FeedbackBody, quiet: bool) {
+        let from = self.from.replace((f.largest, f.frames));
+        let Some((largest, frames)) = from else {
+            return;
+        };
+        if !quiet || f.largest <= largest {
+            self.at = None;
+            return;
+        }
+        // Faded by the quiet time alone: stretches with a queue leave the estimate as it
+        // was.
+        let elapsed = self
+            .at
+            .map_or(0.0, |at| now.saturating_since(at).as_secs_f64());
+        let fade = 1.0 - (elapsed / LOSS_HORIZON.as_secs_f64()).min(1.0);
+        self.counters = fade * self.counters + (f.largest - largest) as f64;
+        self.arrived = fade * self.arrived + f.frames.saturating_sub(frames) as f64;
+        self.at = Some(now);
+    }
+
+    /// Fraction of frames lost on the air, 0 to 1 (0 before any quiet interval).
+    fn loss(&self) -> f64 {
+        if self.counters <= 0.0 {
+            return 0.0;
+        }
+        (1.0 - self.arrived / self.counters).clamp(0.0, 1.0)
+    }
+}
+
 /// Faded sums of what the receiver found lost once reordering settled.
 #[derive(Debug, Default, Clone, Copy)]
 struct Settled {
@@ -348,6 +400,7 @@ impl PathModel {
             samples: VecDeque::with_capacity(RATE_WINDOW),
             loss_counters: 0.0,
             loss_arrived: 0.0,
+            air: AirLoss::default(),
             settled: Settled::default(),
             settled_from: None,
             phase: Phase::Startup {
@@ -627,6 +680,7 @@ impl PathModel {
         self.cumulative = 0;
         self.acked_cumulative = 0;
         self.anchor = None;
+        self.air.from = None;
         self.probes.clear();
         self.app_limited_until = None;
     }
@@ -655,6 +709,7 @@ impl PathModel {
             .saturating_sub(delay)
             .max(MIN_RTT_SAMPLE);
         self.on_rtt(now, rtt);
+        self.air.on_feedback(now, f, self.queue_since.is_none());
         self.advance_cycle(now);
         let here = Anchor {
             largest: f.largest,
@@ -792,13 +847,13 @@ impl PathModel {
         let sent_rate = (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0 / seconds;
         let delivered_rate = here.bytes.saturating_sub(from.bytes) as f64 * 8.0 / seconds;
         // A queue is building: count only what arrived, so losses at a full queue are not
-        // mistaken for the radio's. Otherwise what arrived, scaled up by the loss the path
-        // usually shows: the sent rate counts frames a full queue dropped as if the radio
+        // mistaken for the radio's. Otherwise what arrived, scaled up by the loss on the
+        // air (`AirLoss`): the sent rate counts frames a full queue dropped as if the radio
         // had carried them, this does not.
         let sample = if self.queue_building() {
             delivered_rate
         } else {
-            sent_rate.min(delivered_rate / (1.0 - self.loss().min(0.5)))
+            sent_rate.min(delivered_rate / (1.0 - self.air.loss().min(0.5)))
         };
         (sample, sent_rate)
     }
@@ -874,7 +929,7 @@ impl PathModel {
     /// probe; at the probe's rate, shorter than at the radio's). That is a floor of the
     /// radio's rate: the wait also holds the radio's jitter and any queue there was before
     /// the probe. Nor faster than over the arrival span (should the minimum be a full
-    /// frame's), nor than what arrived, scaled up by the path's usual loss (frames a full
+    /// frame's), nor than what arrived, scaled up by the loss on the air (frames a full
     /// queue dropped took none of the radio's time). Without it, an estimate a few per cent
     /// under the radio stayed there: a probe at a quarter more queued over an eighth of its
     /// length, its sample did not count, and the samples that follow one another, which
@@ -894,7 +949,7 @@ impl PathModel {
         let seconds = (send_span + wait).max(f64::from(span_us) / 1e6);
         let sent = (end.sent_cumulative - start.sent_cumulative) as f64 * 8.0;
         let arrived = end.bytes.saturating_sub(start.bytes) as f64 * 8.0;
-        (sent / seconds).min(arrived / seconds / (1.0 - self.loss().min(0.5)))
+        (sent / seconds).min(arrived / seconds / (1.0 - self.air.loss().min(0.5)))
     }
 
     /// Is the span from `from` to `here`, shorter than a whole sample, already proof of a
@@ -1357,6 +1412,9 @@ mod tests {
         fade: Option<(Duration, Duration)>,
         /// From `.0` on, the radio carries `.1` bit/s (its modulation changed).
         step: Option<(Duration, f64)>,
+        /// A drop-tail queue this long in front of the bottleneck (unbounded: `None`): a
+        /// frame that would wait longer is dropped and takes no radio time.
+        queue: Option<Duration>,
     }
 
     impl Radio {
@@ -1369,6 +1427,7 @@ mod tests {
                 stall: None,
                 fade: None,
                 step: None,
+                queue: None,
             }
         }
     }
@@ -1409,12 +1468,15 @@ mod tests {
             stall,
             fade,
             step: rate_step,
+            queue,
         } = radio;
         let mut arrivals = Vec::new();
         let mut model = PathModel::new(Timestamp::ZERO);
         let mut now = Timestamp::ZERO;
         let step = Duration::from_micros(100);
         let mut counter = 0u64;
+        // Counters the queue dropped, in order.
+        let mut dropped = Vec::new();
         // The bottleneck: when it is next free, and the frames in transit (arrival, counter).
         let mut free_at = Timestamp::ZERO;
         let mut in_transit: VecDeque<(Timestamp, u64)> = VecDeque::new();
@@ -1427,6 +1489,11 @@ mod tests {
             while model.may_send(now) {
                 model.on_sent(now, counter, MTU);
                 free_at = free_at.max(now);
+                if queue.is_some_and(|q| free_at.saturating_since(now) > q) {
+                    dropped.push(counter);
+                    counter += 1;
+                    continue;
+                }
                 let rate_bps = match rate_step {
                     Some((at, rate)) if free_at.saturating_since(Timestamp::ZERO) >= at => rate,
                     _ => rate_bps,
@@ -1457,7 +1524,8 @@ mod tests {
                     // Every `lose_every`th counter is lost (or run of `loss_run`), found
                     // lost once `FEEDBACK_SETTLE` larger ones arrived.
                     let settled = (c + 1).saturating_sub(FEEDBACK_SETTLE);
-                    let lost = settled.checked_div(lose_every).unwrap_or(0);
+                    let lost = settled.checked_div(lose_every).unwrap_or(0)
+                        + dropped.partition_point(|&d| d < settled) as u64;
                     let runs = lost / loss_run;
                     let f = FeedbackBody {
                         largest: c,
@@ -1959,6 +2027,31 @@ mod tests {
         };
         let m = busy(unloading, |_| 9);
         assert_eq!(m.slowdowns, 0);
+    }
+
+    #[test]
+    fn frames_a_shallow_queue_dropped_do_not_hold_an_overshoot_up() {
+        // 20 ms of queue on a 150 ms round trip: under the quarter of it that makes samples
+        // count only what arrived. Startup's last round trip overshoots into it and the
+        // queue drops a third of what it is offered; that loss is no loss of the air, so
+        // scaling what arrived up by it would make the overshoot its own proof.
+        let radio = Radio {
+            queue: Some(Duration::from_millis(20)),
+            ..Radio::new(5e6, Duration::from_millis(75), 0)
+        };
+        for secs in [3, 6] {
+            let (m, _) = fly(radio, Duration::from_secs(secs));
+            assert_near("bottleneck", m.bottleneck(), 5e6, 0.05);
+            assert!(m.air.loss() < 0.01, "{:?}", m.air);
+        }
+        // Loss on the air still counts: every tenth frame lost, and the same queue.
+        let lossy = Radio {
+            lose_every: 10,
+            ..radio
+        };
+        let (m, _) = fly(lossy, Duration::from_secs(6));
+        assert_near("bottleneck", m.bottleneck(), 5e6, 0.05);
+        assert_near("air loss", m.air.loss(), 0.1, 0.2);
     }
 
     #[test]
