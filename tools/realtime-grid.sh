@@ -4,13 +4,14 @@
 #
 #   tools/realtime-grid.sh [ROTORLINK]            # the whole grid (about 11 min)
 #   RATES="20" DELAYS="15" tools/realtime-grid.sh  # a subset
+#   QUEUE_MS=20 tools/realtime-grid.sh             # a shallow radio queue
 #
 # ROTORLINK is the binary (default target/release/rotorlink; `cargo build --release`
 # first). For each point: `rotorlink aircraft` serving a clip of 8 s of the capacity (at
 # least 4 MiB) with no video, `rotorlink proxy` in front of it with the rate, the one-way
 # delay and the loss (independent, or Gilbert-Elliott bursts of mean 8 for "5b"), both
-# ways, and a drop-tail queue of one bandwidth-delay product (at least 64 KiB), the
-# transport bench's radio; then `rotorlink remote` pairs, unlocks the storage and
+# ways, and a drop-tail queue of one bandwidth-delay product (at least 64 KiB; QUEUE_MS:
+# that many milliseconds of the rate, at least a datagram), the transport bench's radio; then `rotorlink remote` pairs, unlocks the storage and
 # downloads the clip (SHA-256 checked). The line printed per point is the remote's
 # `download.goodput_mbps` (from its READ to the last byte) and its ratio to
 # (1 - loss) x rate.
@@ -27,6 +28,7 @@ RATES=${RATES:-"5 20 100"}
 DELAYS=${DELAYS:-"5 15 75"}
 LOSSES=${LOSSES:-"0 1 10 20 5b"}
 SEED=${SEED:-1}
+QUEUE_MS=${QUEUE_MS:-}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 echo 246813 >"$WORK/code"
@@ -38,6 +40,10 @@ point() { # rate_mbit delay_ms loss
     [ "$bytes" -lt 4194304 ] && bytes=4194304
     local queue=$((rate * 1000000 / 8 * 2 * delay / 1000))
     [ "$queue" -lt 65536 ] && queue=65536
+    if [ -n "$QUEUE_MS" ]; then
+        queue=$((rate * 1000000 / 8 * QUEUE_MS / 1000))
+        [ "$queue" -lt 1400 ] && queue=1400
+    fi
     "$BIN" aircraft --listen 127.0.0.1:0 --code-file "$WORK/code" --clip-size "$bytes" \
         --video 0 --json >/dev/null 2>"$WORK/aircraft.err" &
     local aircraft=$!
@@ -69,7 +75,7 @@ point() { # rate_mbit delay_ms loss
     fi
 }
 
-echo "rate    delay  loss  goodput          ratio to (1 - loss) x rate  (seed $SEED)"
+echo "rate    delay  loss  goodput          ratio to (1 - loss) x rate  (seed $SEED${QUEUE_MS:+, queue $QUEUE_MS ms})"
 for rate in $RATES; do
     for delay in $DELAYS; do
         for loss in $LOSSES; do

@@ -7,6 +7,7 @@
 //! cargo bench -p rotorlink-bench --bench transport -- 20mbit 75ms        # a subset
 //! cargo bench -p rotorlink-bench --bench transport -- --only rotorlink   # one system
 //! cargo bench -p rotorlink-bench --bench transport -- --seed 7           # another radio
+//! cargo bench -p rotorlink-bench --bench transport -- --queue-ms 20      # a shallow queue
 //! cargo bench -p rotorlink-bench -- --test                # CI: one small point, asserted
 //! ```
 //!
@@ -21,7 +22,8 @@
 //! `target/transport-grid.md` (with per-run counters) and `target/transport-grid.svg`.
 //!
 //! The radio (see `transport/grid.rs`): both directions have the capacity, a drop-tail
-//! queue of one bandwidth-delay product (at least 64 KiB), the delay and the loss. Each
+//! queue of one bandwidth-delay product (at least 64 KiB; `--queue-ms N`: N ms of the
+//! capacity, at least a datagram), the delay and the loss. Each
 //! transfer is 8 s of the capacity, at least 4 MiB, so that steady state dominates; a run
 //! that has not finished after 120 s of virtual time stops and is reported incomplete.
 
@@ -55,10 +57,12 @@ struct Args {
     threads: usize,
     /// Filters by the part of a point's label they name: capacity, delay, loss.
     filters: [Vec<String>; 3],
+    /// The radio's queue, in time at its capacity (`--queue-ms`).
+    queue: Option<Duration>,
 }
 
 const USAGE: &str = "usage: transport [--test] [--seed N] [--only SYSTEM[,SYSTEM]] [--threads N] \
-                     [FILTER...]\n  SYSTEM: rotorlink, quinn-bbr, quinn-cubic\n  FILTER: a \
+                     [--queue-ms N] [FILTER...]\n  SYSTEM: rotorlink, quinn-bbr, quinn-cubic\n  FILTER: a \
                      capacity (5mbit, 20mbit, 100mbit), delay (5ms, 15ms, 75ms) or loss (0%, 1%, \
                      10%, 20%, 5%b8)";
 
@@ -75,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
         systems: System::ALL.to_vec(),
         threads: std::thread::available_parallelism().map_or(2, usize::from),
         filters: Default::default(),
+        queue: None,
     };
     // Every label part of the grid, by position, to tell which kind a filter is.
     let parts: Vec<Vec<String>> = Point::grid()
@@ -99,6 +104,15 @@ fn parse_args() -> Result<Args, String> {
                     .ok()
                     .filter(|n| *n > 0)
                     .ok_or(format!("--threads {v}: not a positive number"))?;
+            }
+            "--queue-ms" => {
+                let v = value("--queue-ms")?;
+                let ms: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(format!("--queue-ms {v}: not a positive number"))?;
+                args.queue = Some(Duration::from_millis(ms));
             }
             "--only" => {
                 let v = value("--only")?;
@@ -229,15 +243,22 @@ fn main() {
         Point::grid()
             .into_iter()
             .filter(|p| args.selects(p))
+            .map(|p| Point {
+                queue: args.queue,
+                ..p
+            })
             .collect()
     };
     let jobs: Vec<(Point, System)> = points
         .iter()
         .flat_map(|p| args.systems.iter().map(move |s| (*p, *s)))
         .collect();
+    let queue = args.queue.map_or("max(64 KiB, BDP)".to_string(), |q| {
+        format!("{} ms of capacity (--queue-ms)", q.as_millis())
+    });
     let setup = format!(
         "seed {} (--seed or TRANSPORT_SEED), {} s virtual-time cap, 1400-byte datagrams, \
-         queue max(64 KiB, BDP), transfer max(4 MiB, 8 s of capacity)",
+         queue {queue}, transfer max(4 MiB, 8 s of capacity)",
         params.seed,
         params.cap.as_secs()
     );

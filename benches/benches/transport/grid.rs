@@ -100,6 +100,10 @@ pub(crate) struct Point {
     pub(crate) loss: Loss,
     /// Payload bytes to move from the aircraft to the remote.
     pub(crate) transfer: u64,
+    /// The radio's queue in time at its capacity, instead of [`Point::queue_bytes`]'s
+    /// default (`--queue-ms`): real radios and shapers often queue far less than a
+    /// bandwidth-delay product.
+    pub(crate) queue: Option<Duration>,
 }
 
 impl Point {
@@ -111,6 +115,7 @@ impl Point {
             delay: Duration::from_millis(delay_ms),
             loss,
             transfer: (rate_bps / 8 * TRANSFER_SECONDS).max(MIN_TRANSFER),
+            queue: None,
         }
     }
 
@@ -156,8 +161,13 @@ impl Point {
     /// product (the classic sizing that lets a single loss-based flow keep the link busy
     /// after it halves its window), and never under [`MIN_QUEUE`], as a radio modem holds a
     /// few dozen frames whatever the rate. At 100 Mbit/s and 75 ms that is 1.9 MB, 150 ms of
-    /// queueing: a deep but not unusual buffer.
+    /// queueing: a deep but not unusual buffer. Or as long as [`Point::queue`] says, at
+    /// least one full datagram.
     pub(crate) fn queue_bytes(&self) -> usize {
+        if let Some(queue) = self.queue {
+            let bytes = u128::from(self.rate_bps) * queue.as_micros() / 8 / 1_000_000;
+            return (bytes as usize).max(1400);
+        }
         self.bdp_bytes().max(MIN_QUEUE)
     }
 
