@@ -69,6 +69,8 @@ const MIN_SAMPLE_SPAN: Duration = Duration::from_millis(30);
 /// The same in startup, where finding the rate fast matters more than a precise one: a
 /// sample shows a new rate as soon as feedback for frames sent at it comes back.
 const MIN_STARTUP_SAMPLE_SPAN: Duration = Duration::from_millis(10);
+/// Round-trip samples the jitter (`PathModel::jitter`) averages.
+const RTT_NOISE_SAMPLES: u32 = 16;
 /// Rate samples the bottleneck estimate is the maximum of (about ten round trips).
 const RATE_WINDOW: usize = 10;
 /// How long a minimum round trip stays valid.
@@ -240,6 +242,8 @@ pub(crate) struct PathModel {
     /// The radio's jitter as the round trips show it: the mean of half the absolute second
     /// difference of successive samples (`on_rtt`).
     rtt_noise: Duration,
+    /// Samples `rtt_noise` averages, up to `RTT_NOISE_SAMPLES`.
+    rtt_noise_samples: u32,
     samples: VecDeque<f64>,
     /// Counters spanned and frames arrived over about the last `LOSS_HORIZON` (older
     /// samples fading out): the loss is their ratio. Reordering moves frames between
@@ -296,13 +300,6 @@ fn down_length(queue: Duration) -> Duration {
 
 fn wrapping_us(later: u32, earlier: u32) -> u32 {
     later.wrapping_sub(earlier)
-}
-
-/// What a radio busy from `from` to `here` carried, bit/s: every byte sent between the two
-/// counters over the arrival span alone. A busy radio spends its time on the frames it then
-/// loses on the air too; frames a full queue dropped took none (they only raise the rate).
-fn radio_rate(from: &Anchor, here: &Anchor, span_us: u32) -> f64 {
-    (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0 / (f64::from(span_us) / 1e6)
 }
 
 /// The loss of the feedback intervals whose round trip showed no queue (faded sums of the
@@ -401,6 +398,7 @@ impl PathModel {
             latest_rtt: None,
             prior_rtt: None,
             rtt_noise: Duration::ZERO,
+            rtt_noise_samples: 0,
             samples: VecDeque::with_capacity(RATE_WINDOW),
             loss_counters: 0.0,
             loss_arrived: 0.0,
@@ -796,7 +794,7 @@ impl PathModel {
         // the radio's rate, its queue draining) must not read as a slower radio; and from
         // every byte sent, so a run of frames lost on the air does not either.
         let busy_throughout = self.busy_throughout(&from);
-        let radio_rate = radio_rate(&from, &here, span_us);
+        let radio_rate = self.radio_rate(&from, &here, span_us);
         let much_slower = busy_throughout
             && self.cycling()
             && !app_limited
@@ -854,8 +852,12 @@ impl PathModel {
         // 0.80 of it in three runs of nine).
         let believable = !self.idle_since(&from) || sent_rate >= MIN_PACING_BPS;
         let send_span = here.sent_at.saturating_since(from.sent_at).as_secs_f64();
-        let offered = (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0 / send_span;
-        let saturated = believable && !app_limited && offered > STARTUP_SATURATION * sent_rate;
+        // The arrival span less the jitter beyond what every threshold tolerates: the
+        // jitter of the span's two ends stretches it as often as it shrinks it, and a
+        // stretched one ended startup early (`rotorlink sim --rate 20mbit --delay 15ms
+        // --jitter 20ms --video 0`: a download at 14.6 Mbit/s, 17.6 with this).
+        let arrival_span = f64::from(span_us) / 1e6 - self.excess_jitter().as_secs_f64();
+        let saturated = believable && !app_limited && arrival_span > STARTUP_SATURATION * send_span;
         let queued = self.startup_queue() && (believable || self.queue_persists(now));
         self.end_startup(here.largest, app_limited, saturated || queued);
     }
@@ -1003,7 +1005,20 @@ impl PathModel {
         } else {
             bottleneck
         };
-        radio_rate(from, here, span_us) < QUICK_SLOWER * offered
+        self.radio_rate(from, here, span_us) < QUICK_SLOWER * offered
+    }
+
+    /// What a radio busy from `from` to `here` carried, bit/s: every byte sent between the
+    /// two counters over the arrival span alone. A busy radio spends its time on the frames
+    /// it then loses on the air too; frames a full queue dropped took none (they only raise
+    /// the rate). The span less the jitter beyond what every threshold tolerates (at most
+    /// half of it): the jitter of its two ends stretches it as often as it shrinks it, and
+    /// a stretched one read as a slower radio (20 Mbit/s, 10 ms of jitter each way, 20 %
+    /// loss: seven slowdowns in two seconds took the estimate to 2.2 Mbit/s).
+    fn radio_rate(&self, from: &Anchor, here: &Anchor, span_us: u32) -> f64 {
+        let span = f64::from(span_us) / 1e6;
+        let seconds = (span - self.excess_jitter().as_secs_f64()).max(span / 2.0);
+        (here.sent_cumulative - from.sent_cumulative) as f64 * 8.0 / seconds
     }
 
     /// Probing up and down or unloading: the phases in which a slower radio is found.
@@ -1060,8 +1075,13 @@ impl PathModel {
             // sample on its own. Half the absolute second difference of independent samples
             // averages their standard deviation (its own is the square root of 6 times
             // theirs; a normal variable's mean absolute value is 0.8 of its deviation).
+            // The mean of the first 16, then a moving average of as many: from zero, the
+            // jitter was a third of itself after the first six samples, and Startup ended
+            // on it (20 Mbit/s, 10 ms of jitter each way: at 8 to 12 Mbit/s).
             let second = (rtt + prior).abs_diff(latest * 2) / 2;
-            self.rtt_noise = (self.rtt_noise * 15 + second) / 16;
+            self.rtt_noise_samples = (self.rtt_noise_samples + 1).min(RTT_NOISE_SAMPLES);
+            let n = self.rtt_noise_samples;
+            self.rtt_noise = (self.rtt_noise * (n - 1) + second) / n;
         }
         self.prior_rtt = self.latest_rtt;
         self.latest_rtt = Some(rtt);
@@ -2111,7 +2131,7 @@ mod tests {
         // that of a frame that overtook others, less late than most).
         let jitter = m.jitter();
         assert!(
-            jitter > Duration::from_millis(10) && jitter < Duration::from_millis(40),
+            jitter > PERSISTENT_QUEUE_THRESHOLD && jitter < Duration::from_millis(40),
             "{jitter:?}"
         );
     }
