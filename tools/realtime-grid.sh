@@ -5,6 +5,7 @@
 #   tools/realtime-grid.sh [ROTORLINK]            # the whole grid (about 11 min)
 #   RATES="20" DELAYS="15" tools/realtime-grid.sh  # a subset
 #   QUEUE_MS=20 tools/realtime-grid.sh             # a shallow radio queue
+#   JITTER=10ms tools/realtime-grid.sh             # a jittery radio (reorders)
 #
 # ROTORLINK is the binary (default target/release/rotorlink; `cargo build --release`
 # first). For each point: `rotorlink aircraft` serving a clip of 8 s of the capacity (at
@@ -29,6 +30,7 @@ DELAYS=${DELAYS:-"5 15 75"}
 LOSSES=${LOSSES:-"0 1 10 20 5b"}
 SEED=${SEED:-1}
 QUEUE_MS=${QUEUE_MS:-}
+JITTER=${JITTER:-0ms}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 echo 246813 >"$WORK/code"
@@ -54,7 +56,7 @@ point() { # rate_mbit delay_ms loss
         sleep 0.05
     done
     "$BIN" proxy --listen 127.0.0.1:0 --forward "127.0.0.1:$port" --rate "${rate}mbit" \
-        --delay "${delay}ms" --loss "$percent%" "${burst[@]}" --queue "$queue" \
+        --delay "${delay}ms" --jitter "$JITTER" --loss "$percent%" "${burst[@]}" --queue "$queue" \
         --seed "$SEED" >/dev/null 2>"$WORK/proxy.err" &
     local proxy=$! listen=""
     for _ in $(seq 100); do
@@ -75,7 +77,7 @@ point() { # rate_mbit delay_ms loss
     fi
 }
 
-echo "rate    delay  loss  goodput          ratio to (1 - loss) x rate  (seed $SEED${QUEUE_MS:+, queue $QUEUE_MS ms})"
+echo "rate    delay  loss  goodput          ratio to (1 - loss) x rate  (seed $SEED${QUEUE_MS:+, queue $QUEUE_MS ms}, jitter $JITTER)"
 for rate in $RATES; do
     for delay in $DELAYS; do
         for loss in $LOSSES; do

@@ -8,6 +8,7 @@
 //! cargo bench -p rotorlink-bench --bench transport -- --only rotorlink   # one system
 //! cargo bench -p rotorlink-bench --bench transport -- --seed 7           # another radio
 //! cargo bench -p rotorlink-bench --bench transport -- --queue-ms 20      # a shallow queue
+//! cargo bench -p rotorlink-bench --bench transport -- --jitter-ms 10     # a jittery radio
 //! cargo bench -p rotorlink-bench -- --test                # CI: one small point, asserted
 //! ```
 //!
@@ -23,7 +24,8 @@
 //!
 //! The radio (see `transport/grid.rs`): both directions have the capacity, a drop-tail
 //! queue of one bandwidth-delay product (at least 64 KiB; `--queue-ms N`: N ms of the
-//! capacity, at least a datagram), the delay and the loss. Each
+//! capacity, at least a datagram), the delay (`--jitter-ms N`: and up to N ms more for each
+//! datagram, which reorders them) and the loss. Each
 //! transfer is 8 s of the capacity, at least 4 MiB, so that steady state dominates; a run
 //! that has not finished after 120 s of virtual time stops and is reported incomplete.
 
@@ -59,10 +61,12 @@ struct Args {
     filters: [Vec<String>; 3],
     /// The radio's queue, in time at its capacity (`--queue-ms`).
     queue: Option<Duration>,
+    /// The radio's jitter (`--jitter-ms`).
+    jitter: Duration,
 }
 
 const USAGE: &str = "usage: transport [--test] [--seed N] [--only SYSTEM[,SYSTEM]] [--threads N] \
-                     [--queue-ms N] [FILTER...]\n  SYSTEM: rotorlink, quinn-bbr, quinn-cubic\n  FILTER: a \
+                     [--queue-ms N] [--jitter-ms N] [FILTER...]\n  SYSTEM: rotorlink, quinn-bbr, quinn-cubic\n  FILTER: a \
                      capacity (5mbit, 20mbit, 100mbit), delay (5ms, 15ms, 75ms) or loss (0%, 1%, \
                      10%, 20%, 5%b8)";
 
@@ -80,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
         threads: std::thread::available_parallelism().map_or(2, usize::from),
         filters: Default::default(),
         queue: None,
+        jitter: Duration::ZERO,
     };
     // Every label part of the grid, by position, to tell which kind a filter is.
     let parts: Vec<Vec<String>> = Point::grid()
@@ -113,6 +118,13 @@ fn parse_args() -> Result<Args, String> {
                     .filter(|n| *n > 0)
                     .ok_or(format!("--queue-ms {v}: not a positive number"))?;
                 args.queue = Some(Duration::from_millis(ms));
+            }
+            "--jitter-ms" => {
+                let v = value("--jitter-ms")?;
+                let ms: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--jitter-ms {v}: not a number"))?;
+                args.jitter = Duration::from_millis(ms);
             }
             "--only" => {
                 let v = value("--only")?;
@@ -245,6 +257,7 @@ fn main() {
             .filter(|p| args.selects(p))
             .map(|p| Point {
                 queue: args.queue,
+                jitter: args.jitter,
                 ..p
             })
             .collect()
@@ -258,9 +271,10 @@ fn main() {
     });
     let setup = format!(
         "seed {} (--seed or TRANSPORT_SEED), {} s virtual-time cap, 1400-byte datagrams, \
-         queue {queue}, transfer max(4 MiB, 8 s of capacity)",
+         queue {queue}, jitter {} ms, transfer max(4 MiB, 8 s of capacity)",
         params.seed,
-        params.cap.as_secs()
+        params.cap.as_secs(),
+        args.jitter.as_millis()
     );
     println!(
         "transport: {} runs on {} threads; {setup}",

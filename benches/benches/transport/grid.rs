@@ -104,6 +104,9 @@ pub(crate) struct Point {
     /// default (`--queue-ms`): real radios and shapers often queue far less than a
     /// bandwidth-delay product.
     pub(crate) queue: Option<Duration>,
+    /// Extra delay per datagram, uniform up to this (`--jitter-ms`; datagrams overtake
+    /// one another): the grid's radio has none.
+    pub(crate) jitter: Duration,
 }
 
 impl Point {
@@ -116,6 +119,7 @@ impl Point {
             loss,
             transfer: (rate_bps / 8 * TRANSFER_SECONDS).max(MIN_TRANSFER),
             queue: None,
+            jitter: Duration::ZERO,
         }
     }
 
@@ -185,6 +189,7 @@ impl Point {
             rate_bps: Some(self.rate_bps),
             queue_bytes: self.queue_bytes(),
             delay: self.delay,
+            jitter: self.jitter,
             loss,
             burst,
             ..ChannelConfig::default()
