@@ -550,7 +550,7 @@ impl PathModel {
     }
 
     /// Does the latest round trip show a queue building: above the minimum by more than
-    /// `QUEUE_THRESHOLD` or a quarter? Then a rate sample counts only what arrived. A
+    /// `QUEUE_THRESHOLD`, a quarter, or the jitter (`jitter`)? Then a rate sample counts only what arrived. A
     /// quarter of a long round trip: counting only what arrived on a lossy radio reads its
     /// loss as a slower radio (with 10 ms at 75 ms one way, 5 Mbit/s at 10 % loss went from
     /// 0.95 of the radio to 0.89 to 0.93 in the transport bench, seeds 1 to 3).
@@ -571,7 +571,7 @@ impl PathModel {
     /// that a queue must exceed it to count as one: two and a half times its deviation.
     /// With three, telemetry's p99 on a saturated 10 Mbit/s radio with 20 ms of jitter each
     /// way reached the bound (jitter and 15 ms over the one-way delay); with two,
-    /// the radio's jitter still read as a queue there, and video fell to 2 to 4 Mbit/s.
+    /// the radio's jitter still read as a queue there, and video fell to 1.9 to 4.5 Mbit/s.
     fn jitter(&self) -> Duration {
         self.rtt_noise * 5 / 2
     }
@@ -613,9 +613,9 @@ impl PathModel {
         let threshold = STARTUP_QUEUE_THRESHOLD.max(self.jitter());
         if self.excess_jitter() > Duration::ZERO {
             // The jitter has a mean as well as a spread, and both round trips of a pair
-            // were above the minimum by more than the jitter one time in two (100 Mbit/s,
-            // 75 ms one way, 10 ms of jitter: Startup ended at 4 to 9 Mbit/s). The
-            // smallest of several is near the minimum unless a queue raised them all.
+            // were often above the minimum by more than the jitter (100 Mbit/s, 75 ms one
+            // way, 10 ms of jitter: Startup ended at 4 to 9 Mbit/s). The smallest of
+            // several is near the minimum unless a queue raised them all.
             let smallest = self.recent_rtts.iter().min().copied();
             return over(self.latest_rtt, threshold.max(min / 4))
                 || (self.recent_rtts.len() == JITTERED_STARTUP_SAMPLES
@@ -1117,7 +1117,7 @@ impl PathModel {
             self.min_rtt = Some((rtt, now));
         }
         // Above the pacer's burst too (two of them): a narrow radio takes a while to carry
-        // one, and the frames at its end wait that long.
+        // one, and the frames at its end wait that long. And above the radio's jitter.
         let burst = Duration::from_secs_f64(self.burst_bytes() * 8.0 / self.bottleneck().max(1.0));
         let threshold = PERSISTENT_QUEUE_THRESHOLD.max(burst * 2).max(self.jitter());
         let queued = self.queue_now() > threshold;
