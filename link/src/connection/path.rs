@@ -1535,6 +1535,15 @@ mod tests {
         fly(radio, until).0
     }
 
+    /// A radio of `rate_bps` with `delay_ms` each way and up to `jitter_ms` more for each
+    /// frame and feedback frame, losing nothing.
+    fn jittery(rate_bps: f64, delay_ms: u64, jitter_ms: u64) -> Radio {
+        Radio {
+            jitter: Duration::from_millis(jitter_ms),
+            ..Radio::new(rate_bps, Duration::from_millis(delay_ms), 0)
+        }
+    }
+
     /// Feed `radio` until `until`: the model, and when each frame reached the receiver.
     fn fly(radio: Radio, until: Duration) -> (PathModel, Vec<Timestamp>) {
         let Radio {
@@ -2128,15 +2137,11 @@ mod tests {
     #[test]
     fn a_jittery_radio_is_not_a_queue() {
         // 20 ms of jitter each way on a 30 ms round trip: a round trip is up to 40 ms over
-        // the minimum, and under 5 ms over it one time in thirty. Read as a queue, that
+        // the minimum, and under 5 ms over it one time in sixty. Read as a queue, that
         // ended startup at once and found a slower radio in every round trip: the estimate
         // of a 20 Mbit/s radio fell to 1 Mbit/s. A queue must now exceed the jitter the
         // round trips show.
-        let radio = Radio {
-            jitter: Duration::from_millis(20),
-            ..Radio::new(20e6, Duration::from_millis(15), 0)
-        };
-        let (m, arrivals) = fly(radio, Duration::from_secs(4));
+        let (m, arrivals) = fly(jittery(20e6, 15, 20), Duration::from_secs(4));
         assert_near("bottleneck", m.bottleneck(), 20e6, 0.2);
         assert!(m.slowdowns <= 4, "{} slowdowns", m.slowdowns);
         // The radio carried the last two seconds at 85 % of its rate or more.
@@ -2162,11 +2167,7 @@ mod tests {
         // often both above the minimum by more than the jitter. Startup ended on them under
         // the radio (here at 18.3 Mbit/s, still 18.1 after 3 s: a probing cycle is 1.2 s
         // long and its samples carry the jitter too).
-        let radio = Radio {
-            jitter: Duration::from_millis(10),
-            ..Radio::new(20e6, Duration::from_millis(75), 0)
-        };
-        let (m, _) = fly(radio, Duration::from_secs(2));
+        let (m, _) = fly(jittery(20e6, 75, 10), Duration::from_secs(2));
         assert_near("bottleneck", m.bottleneck(), 20e6, 0.05);
     }
 
