@@ -71,9 +71,6 @@ const MIN_SAMPLE_SPAN: Duration = Duration::from_millis(30);
 const MIN_STARTUP_SAMPLE_SPAN: Duration = Duration::from_millis(10);
 /// Round-trip samples the jitter (`PathModel::jitter`) averages.
 const RTT_NOISE_SAMPLES: u32 = 16;
-/// Where the jitter exceeds what the queue thresholds tolerate, Startup ends on a queue
-/// every one of this many round trips in a row shows.
-const JITTERED_STARTUP_SAMPLES: usize = 8;
 /// Rate samples the bottleneck estimate is the maximum of (about ten round trips).
 const RATE_WINDOW: usize = 10;
 /// How long a minimum round trip stays valid.
@@ -247,8 +244,6 @@ pub(crate) struct PathModel {
     rtt_noise: Duration,
     /// Samples `rtt_noise` averages, up to `RTT_NOISE_SAMPLES`.
     rtt_noise_samples: u32,
-    /// The last `JITTERED_STARTUP_SAMPLES` round trips (`startup_queue`).
-    recent_rtts: VecDeque<Duration>,
     samples: VecDeque<f64>,
     /// Counters spanned and frames arrived over about the last `LOSS_HORIZON` (older
     /// samples fading out): the loss is their ratio. Reordering moves frames between
@@ -404,7 +399,6 @@ impl PathModel {
             prior_rtt: None,
             rtt_noise: Duration::ZERO,
             rtt_noise_samples: 0,
-            recent_rtts: VecDeque::with_capacity(JITTERED_STARTUP_SAMPLES),
             samples: VecDeque::with_capacity(RATE_WINDOW),
             loss_counters: 0.0,
             loss_arrived: 0.0,
@@ -611,16 +605,6 @@ impl PathModel {
             rtt.is_some_and(|rtt| rtt.saturating_sub(min) > threshold)
         };
         let threshold = STARTUP_QUEUE_THRESHOLD.max(self.jitter());
-        if self.excess_jitter() > Duration::ZERO {
-            // The jitter has a mean as well as a spread, and both round trips of a pair
-            // were often above the minimum by more than the jitter (100 Mbit/s, 75 ms one
-            // way, 10 ms of jitter: Startup ended at 4 to 9 Mbit/s). The smallest of
-            // several is near the minimum unless a queue raised them all.
-            let smallest = self.recent_rtts.iter().min().copied();
-            return over(self.latest_rtt, threshold.max(min / 4))
-                || (self.recent_rtts.len() == JITTERED_STARTUP_SAMPLES
-                    && over(smallest, threshold));
-        }
         over(self.latest_rtt, threshold.max(min / 4))
             || (over(self.latest_rtt, threshold) && over(self.prior_rtt, threshold))
     }
@@ -1101,10 +1085,6 @@ impl PathModel {
         }
         self.prior_rtt = self.latest_rtt;
         self.latest_rtt = Some(rtt);
-        if self.recent_rtts.len() == JITTERED_STARTUP_SAMPLES {
-            self.recent_rtts.pop_front();
-        }
-        self.recent_rtts.push_back(rtt);
         self.cycle_min_rtt = Some(self.cycle_min_rtt.map_or(rtt, |m| m.min(rtt)));
         self.srtt = Some(match self.srtt {
             None => rtt,
@@ -2159,16 +2139,6 @@ mod tests {
             jitter > PERSISTENT_QUEUE_THRESHOLD && jitter < Duration::from_millis(40),
             "{jitter:?}"
         );
-    }
-
-    #[test]
-    fn startup_on_a_long_jittery_path_ends_at_the_radio() {
-        // 10 ms of jitter each way on a 150 ms round trip: two round trips in a row are
-        // often both above the minimum by more than the jitter. Startup ended on them under
-        // the radio (here at 18.3 Mbit/s, still 18.1 after 3 s: a probing cycle is 1.2 s
-        // long and its samples carry the jitter too).
-        let (m, _) = fly(jittery(20e6, 75, 10), Duration::from_secs(2));
-        assert_near("bottleneck", m.bottleneck(), 20e6, 0.05);
     }
 
     #[test]
