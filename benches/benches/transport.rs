@@ -66,9 +66,9 @@ struct Args {
 }
 
 const USAGE: &str = "usage: transport [--test] [--seed N] [--only SYSTEM[,SYSTEM]] [--threads N] \
-                     [--queue-ms N] [--jitter-ms N] [FILTER...]\n  SYSTEM: rotorlink, quinn-bbr, quinn-cubic\n  FILTER: a \
-                     capacity (5mbit, 20mbit, 100mbit), delay (5ms, 15ms, 75ms) or loss (0%, 1%, \
-                     10%, 20%, 5%b8)";
+                     [--queue-ms N] [--jitter-ms N] [FILTER...]\n  SYSTEM: rotorlink, \
+                     quinn-bbr, quinn-cubic\n  FILTER: a capacity (5mbit, 20mbit, 100mbit), \
+                     delay (5ms, 15ms, 75ms) or loss (0%, 1%, 10%, 20%, 5%b8)";
 
 fn parse_args() -> Result<Args, String> {
     let seed = match std::env::var("TRANSPORT_SEED") {

@@ -544,10 +544,11 @@ impl PathModel {
     }
 
     /// Does the latest round trip show a queue building: above the minimum by more than
-    /// `QUEUE_THRESHOLD`, a quarter, or the jitter (`jitter`)? Then a rate sample counts only what arrived. A
-    /// quarter of a long round trip: counting only what arrived on a lossy radio reads its
-    /// loss as a slower radio (with 10 ms at 75 ms one way, 5 Mbit/s at 10 % loss went from
-    /// 0.95 of the radio to 0.89 to 0.93 in the transport bench, seeds 1 to 3).
+    /// `QUEUE_THRESHOLD`, a quarter, or the jitter (`jitter`)? Then a rate sample counts
+    /// only what arrived. A quarter of a long round trip: counting only what arrived on a
+    /// lossy radio reads its loss as a slower radio (with 10 ms at 75 ms one way, 5 Mbit/s
+    /// at 10 % loss went from 0.95 of the radio to 0.89 to 0.93 in the transport bench,
+    /// seeds 1 to 3).
     fn queue_building(&self) -> bool {
         self.queue_now() > (self.min_rtt() / 4).max(QUEUE_THRESHOLD).max(self.jitter())
     }
