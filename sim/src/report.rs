@@ -50,8 +50,14 @@ pub struct ChannelReport {
     pub sent: Option<u64>,
     /// Messages the receiving application got.
     pub delivered: Option<u64>,
-    /// Messages that never arrived (`sent - delivered`; for storage, still in flight).
+    /// Messages that never arrived (`sent - delivered - superseded`; for storage, still in
+    /// flight).
     pub lost: Option<u64>,
+    /// Stick commands that arrived after a newer one had been delivered and were dropped
+    /// as stale (the radio reordered them): they reached the aircraft and are not lost. 0
+    /// on the other channels.
+    #[serde(default)]
+    pub superseded: Option<u64>,
     /// Messages the sending application could not queue (the link's queue was full, or it
     /// was closed) and dropped: real-time telemetry and video, stick commands. Storage
     /// waits for room instead: 0.
@@ -365,6 +371,10 @@ pub struct EndSummary {
     /// Messages this end's application could not queue and dropped, per channel.
     #[serde(default)]
     pub refused: [u64; 4],
+    /// Stick commands this end's link dropped on arrival because a newer one had been
+    /// delivered (`Stats::dropped_stale_control`).
+    #[serde(default)]
+    pub control_superseded: u64,
     /// Frames this end dropped, by reason.
     pub rejected: Rejected,
     /// Key updates this end started.
@@ -457,6 +467,7 @@ impl EndSummary {
             bytes_delivered: per_channel(|c| c.bytes_delivered),
             corrupted,
             refused,
+            control_superseded: stats.dropped_stale_control,
             rejected: Rejected {
                 auth: stats.dropped_auth
                     + stats.dropped_unknown_receiver
@@ -568,10 +579,15 @@ fn channel(
     let sent = from.map(|f| f.messages_sent[c]);
     let delivered = to.map(|t| t.messages_delivered[c]);
     let bytes = to.map(|t| t.bytes_delivered[c]);
+    let superseded = to.map(|t| if c == 0 { t.control_superseded } else { 0 });
     ChannelReport {
         sent,
         delivered,
-        lost: sent.zip(delivered).map(|(s, d)| s.saturating_sub(d)),
+        lost: sent
+            .zip(delivered)
+            .zip(superseded)
+            .map(|((s, d), x)| s.saturating_sub(d).saturating_sub(x)),
+        superseded,
         refused: from.map(|f| f.refused[c]),
         goodput_mbps: bytes.map(|b| b as f64 * 8.0 / seconds.max(1e-9) / 1e6),
         bytes,
@@ -600,6 +616,7 @@ impl Report {
             sent: add(up.sent, down.sent),
             delivered: add(up.delivered, down.delivered),
             lost: add(up.lost, down.lost),
+            superseded: add(up.superseded, down.superseded),
             refused: add(up.refused, down.refused),
             goodput_mbps: up.goodput_mbps.zip(down.goodput_mbps).map(|(u, d)| u + d),
             bytes: add(up.bytes, down.bytes),
@@ -839,6 +856,13 @@ impl fmt::Display for Report {
                 ch.goodput_mbps
                     .map_or_else(|| "?".to_string(), |g| format!("{g:.3}")),
                 ms(ch.latency, measured)
+            )?;
+        }
+        if let Some(stale) = c.control.superseded.filter(|&n| n > 0) {
+            writeln!(
+                f,
+                "(control: {stale} more arrived after a newer stick command and were dropped as \
+                 stale; not counted lost)"
             )?;
         }
         writeln!(f)?;
@@ -1260,6 +1284,40 @@ mod tests {
         }
     }
 
+    /// A stick command the radio delivered after a newer one is dropped as stale by the
+    /// aircraft's link: it arrived, and is counted apart from the lost ones.
+    #[test]
+    fn stick_commands_dropped_as_stale_are_not_counted_lost() {
+        let remote = EndSummary {
+            messages_sent: [100, 0, 0, 0],
+            ..EndSummary::default()
+        };
+        let aircraft = EndSummary {
+            messages_delivered: [90, 0, 0, 0],
+            control_superseded: 7,
+            ..EndSummary::default()
+        };
+        let app = RemoteStats::default();
+        let r = Report::assemble(&flight(Some(&aircraft), &remote, &app));
+        let c = &r.channels;
+        assert_eq!((c.control.lost, c.control.superseded), (Some(3), Some(7)));
+        assert_eq!(c.telemetry.superseded, Some(0));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["channels"]["control"]["superseded"], 7);
+        let table = r.to_string();
+        assert!(
+            table.contains("(control: 7 more arrived after a newer stick command"),
+            "{table}"
+        );
+        // None: no line.
+        let aircraft = EndSummary {
+            control_superseded: 0,
+            ..aircraft
+        };
+        let table = Report::assemble(&flight(Some(&aircraft), &remote, &app)).to_string();
+        assert!(!table.contains("stale"), "{table}");
+    }
+
     /// The aircraft's summary never arrived: everything it alone counted is unknown, `null`
     /// in the JSON and `?` in the table, and what the remote counted is still there.
     #[test]
@@ -1286,6 +1344,7 @@ mod tests {
         // Unknown: what only the aircraft counted.
         assert_eq!(c.control.delivered, None);
         assert_eq!(c.control.lost, None);
+        assert_eq!(c.control.superseded, None);
         assert_eq!(c.control.latency, None);
         assert_eq!(c.telemetry.sent, None);
         assert_eq!(c.video.refused, None);
@@ -1302,6 +1361,7 @@ mod tests {
         for path in [
             &["channels", "control", "delivered"][..],
             &["channels", "control", "lost"],
+            &["channels", "control", "superseded"],
             &["channels", "control", "latency"],
             &["channels", "telemetry", "sent"],
             &["channels", "video", "refused"],
