@@ -579,7 +579,8 @@ fn channel(
     let sent = from.map(|f| f.messages_sent[c]);
     let delivered = to.map(|t| t.messages_delivered[c]);
     let bytes = to.map(|t| t.bytes_delivered[c]);
-    let superseded = to.map(|t| if c == 0 { t.control_superseded } else { 0 });
+    let control = CHANNELS[c] == Channel::Control;
+    let superseded = to.map(|t| if control { t.control_superseded } else { 0 });
     ChannelReport {
         sent,
         delivered,
