@@ -77,7 +77,7 @@ const MIN_SAMPLE_SPAN: Duration = Duration::from_millis(30);
 /// sample shows a new rate as soon as feedback for frames sent at it comes back.
 const MIN_STARTUP_SAMPLE_SPAN: Duration = Duration::from_millis(10);
 /// Round-trip samples the jitter (`PathModel::jitter`) averages.
-const RTT_NOISE_SAMPLES: u32 = 16;
+const DELAY_NOISE_SAMPLES: u32 = 16;
 /// Where the jitter exceeds what the queue thresholds tolerate, Startup ends, and the radio
 /// counts as busy, on a queue every one of this many round trips in a row shows.
 const JITTERED_QUEUE_SAMPLES: usize = 8;
@@ -145,6 +145,10 @@ const BURST: Duration = Duration::from_millis(2);
 /// The pacer's burst on a narrow radio: a full frame. With two, telemetry waited behind
 /// both, and the bound a queue must exceed to count (two bursts) was 9.6 ms at 5 Mbit/s.
 const MIN_BURST_BYTES: f64 = FRAME_BYTES;
+/// The most `PathModel::return_scale` thins acks and feedback: every 32nd segment acked...
+const MAX_RETURN_SCALE: f64 = 16.0;
+/// ...and how much denser they get again for each 100 ms of feedback that shows no queue.
+const RETURN_SCALE_DECAY: f64 = 0.97;
 /// What a new path may send at once before its first round trip is known (QUIC's initial
 /// window).
 const INITIAL_BURST_BYTES: f64 = 10.0 * 1400.0;
@@ -246,16 +250,27 @@ pub(crate) struct PathModel {
     anchor: Option<Anchor>,
     min_rtt: Option<(Duration, Timestamp)>,
     srtt: Option<Duration>,
-    latest_rtt: Option<Duration>,
-    /// The round-trip sample before the latest.
-    prior_rtt: Option<Duration>,
-    /// The radio's jitter as the round trips show it: the mean of half the absolute second
-    /// difference of successive samples (`on_rtt`).
-    rtt_noise: Duration,
-    /// Samples `rtt_noise` averages, up to `RTT_NOISE_SAMPLES`.
-    rtt_noise_samples: u32,
-    /// The last `JITTERED_QUEUE_SAMPLES` round trips (`every_recent_rtt_over`).
-    recent_rtts: VecDeque<Duration>,
+    /// The one-way delays of the frames feedback reports (`OneWay`), on the clock
+    /// `one_way_base` sets: the latest, the one before, the smallest lately (over
+    /// `MIN_RTT_WINDOW`), and the smallest in this probing cycle. A queue on the path is
+    /// how far the latest is above the smallest: the one-way delay shows the queue of
+    /// this direction alone, where a round trip also shows the return path's (a narrow
+    /// uplink filled with the sticks, acks and feedback read as a downlink queue: 63
+    /// slowdowns in 20 s of a 20 Mbit/s download over a 300 kbit/s uplink).
+    latest_delay: Option<Duration>,
+    prior_delay: Option<Duration>,
+    min_delay: Option<(Duration, Timestamp)>,
+    cycle_min_delay: Option<Duration>,
+    /// The first one-way delay as the two clocks read it: later ones are taken relative
+    /// to it (`on_one_way`).
+    one_way_base: Option<u32>,
+    /// The radio's jitter as the one-way delays show it: the mean of half the absolute
+    /// second difference of successive samples (`on_one_way`).
+    delay_noise: Duration,
+    /// Samples `delay_noise` averages, up to `DELAY_NOISE_SAMPLES`.
+    delay_noise_samples: u32,
+    /// The last `JITTERED_QUEUE_SAMPLES` one-way delays (`every_recent_delay_over`).
+    recent_delays: VecDeque<Duration>,
     samples: VecDeque<f64>,
     /// Counters spanned and frames arrived over about the last `LOSS_HORIZON` (older
     /// samples fading out): the loss is their ratio. Reordering moves frames between
@@ -277,9 +292,7 @@ pub(crate) struct PathModel {
     /// The last feedback's cumulative figures, and when it came.
     settled_from: Option<(u64, u64, u64, Timestamp)>,
     phase: Phase,
-    /// The smallest round trip seen in this probing cycle.
-    cycle_min_rtt: Option<Duration>,
-    /// How far the last cycle's smallest round trip stayed above the minimum: a queue the
+    /// How far the last cycle's smallest one-way delay stayed above the minimum: a queue the
     /// cycle left standing, drained by a longer DOWN phase.
     standing_queue: Duration,
     /// The bottleneck estimate when the current cycle's probe began.
@@ -299,6 +312,29 @@ pub(crate) struct PathModel {
     /// Counters up to this one were sent while the application had nothing more: rate
     /// samples that end at or before it may only raise the estimate.
     app_limited_until: Option<u64>,
+    /// The size of the frames sent lately: up at once to a larger frame, down by a 64th of
+    /// the difference for each smaller one (a data sender's few small frames, its probes
+    /// in a fade, do not take it under half a full frame).
+    frame_bytes: f64,
+    /// How many times less often than usual the receiving side of this end sends acks and
+    /// feedback (`return_scale`), and when it last grew.
+    return_scale: f64,
+    return_scale_grew: Timestamp,
+    /// Since when every round trip has shown a queue on the return path, if the latest
+    /// does (`on_return_path`).
+    return_path_since: Option<Timestamp>,
+    /// ...for a minimum round trip (and 10 ms), as of the latest feedback: then the in-flight cap
+    /// is the tight one, and the sender's rate falls with the longer round trip until the
+    /// return path carries its acks and feedback (the peer thins them meanwhile).
+    return_path_full: bool,
+    /// This end sends no video or storage data now (`set_returns_only`).
+    returns_only: bool,
+    /// The frames each feedback frame reports, a moving average (the peer reports less
+    /// often where it thins its feedback: `return_scale`), and the last feedback's count...
+    frames_per_feedback: f64,
+    reported_frames: Option<u64>,
+    /// ...and when it came.
+    feedback_at: Option<Timestamp>,
     tokens: f64,
     refilled: Timestamp,
 }
@@ -333,11 +369,14 @@ impl PathModel {
             anchor: None,
             min_rtt: None,
             srtt: None,
-            latest_rtt: None,
-            prior_rtt: None,
-            rtt_noise: Duration::ZERO,
-            rtt_noise_samples: 0,
-            recent_rtts: VecDeque::with_capacity(JITTERED_QUEUE_SAMPLES),
+            latest_delay: None,
+            prior_delay: None,
+            min_delay: None,
+            cycle_min_delay: None,
+            one_way_base: None,
+            delay_noise: Duration::ZERO,
+            delay_noise_samples: 0,
+            recent_delays: VecDeque::with_capacity(JITTERED_QUEUE_SAMPLES),
             samples: VecDeque::with_capacity(RATE_WINDOW),
             loss_counters: 0.0,
             loss_arrived: 0.0,
@@ -349,7 +388,6 @@ impl PathModel {
                 flat_rounds: 0,
                 round_end: 0,
             },
-            cycle_min_rtt: None,
             standing_queue: Duration::ZERO,
             probe_base: 0.0,
             probes: VecDeque::new(),
@@ -357,6 +395,15 @@ impl PathModel {
             busy_since: None,
             slowdowns: 0,
             app_limited_until: None,
+            frame_bytes: 0.0,
+            return_scale: 1.0,
+            return_scale_grew: now,
+            returns_only: false,
+            return_path_since: None,
+            return_path_full: false,
+            frames_per_feedback: f64::from(FEEDBACK_EVERY),
+            reported_frames: None,
+            feedback_at: None,
             tokens: INITIAL_BURST_BYTES,
             refilled: now,
         }
@@ -427,13 +474,18 @@ impl PathModel {
         // `FEEDBACK_EVERY` frames, whichever comes first...
         let interval = bytes_per_s * FEEDBACK_DELAY.as_secs_f64();
         let frames = f64::from(FEEDBACK_EVERY) * FRAME_BYTES;
-        // ...and their sum: room for a lost feedback frame as well.
-        let unreported = interval + frames;
+        // ...and their sum: room for a lost feedback frame as well. Where the return path is
+        // narrow the receiver reports less often (`return_scale`): then half as much again
+        // as the frames a feedback frame actually reports. (Not the time between them: a
+        // run of lost feedback frames lengthens that, and the room above keeps what a run
+        // needs already.)
+        let reported = 1.5 * self.frames_per_feedback * FRAME_BYTES;
+        let unreported = (interval + frames).max(reported);
         let cap = if matches!(self.phase, Phase::Startup { .. }) {
             // At least what a round trip at the initial rate sends (see `pacing_rate`).
             let initial = INITIAL_RATE_BPS / 8.0 * rtt.as_secs_f64();
             STARTUP_CAP_GAIN * bdp.max(initial) + unreported
-        } else if self.queue_since.is_none() {
+        } else if self.queue_since.is_none() && !self.return_path_full {
             let late = self.gain().max(LATE_FEEDBACK_CAP_GAIN) * bdp + unreported;
             // Room for a run of lost feedback frames twice the path's usual run (each
             // frame reports `FEEDBACK_DELAY` of data).
@@ -507,7 +559,7 @@ impl PathModel {
     /// way reached the bound (jitter and 15 ms over the one-way delay); with two,
     /// the radio's jitter still read as a queue there, and video fell to 1.9 to 4.5 Mbit/s.
     fn jitter(&self) -> Duration {
-        self.rtt_noise * 5 / 2
+        self.delay_noise * 5 / 2
     }
 
     /// The jitter beyond the few milliseconds every threshold tolerates anyway (on a clean
@@ -522,9 +574,9 @@ impl PathModel {
         self.min_rtt.map_or(Duration::ZERO, |(r, _)| r)
     }
 
-    /// How far the latest round trip is above the minimum.
+    /// How far the latest one-way delay is above the minimum: the queue on the path.
     fn queue_now(&self) -> Duration {
-        match (self.latest_rtt, self.min_rtt) {
+        match (self.latest_delay, self.min_delay) {
             (Some(latest), Some((min, _))) => latest.saturating_sub(min),
             _ => Duration::ZERO,
         }
@@ -541,31 +593,37 @@ impl PathModel {
     /// for a second raised the halving radio's telemetry p99 from 18.4 to 21.2 ms).
     fn startup_queue(&self) -> bool {
         let min = self.min_rtt();
-        let over = |rtt: Option<Duration>, threshold: Duration| {
-            rtt.is_some_and(|rtt| rtt.saturating_sub(min) > threshold)
+        let base = self.min_delay();
+        let over = |delay: Option<Duration>, threshold: Duration| {
+            delay.is_some_and(|delay| delay.saturating_sub(base) > threshold)
         };
         let threshold = STARTUP_QUEUE_THRESHOLD.max(self.jitter());
         if self.excess_jitter() > Duration::ZERO {
             // The jitter has a mean as well as a spread, and both round trips of a pair
             // were above the minimum by more than the jitter one time in two (100 Mbit/s,
             // 75 ms one way, 10 ms of jitter: Startup ended at 4 to 9 Mbit/s).
-            return over(self.latest_rtt, threshold.max(min / 4))
-                || self.every_recent_rtt_over(threshold);
+            return over(self.latest_delay, threshold.max(min / 4))
+                || self.every_recent_delay_over(threshold);
         }
-        over(self.latest_rtt, threshold.max(min / 4))
-            || (over(self.latest_rtt, threshold) && over(self.prior_rtt, threshold))
+        over(self.latest_delay, threshold.max(min / 4))
+            || (over(self.latest_delay, threshold) && over(self.prior_delay, threshold))
     }
 
-    /// Are the last `JITTERED_QUEUE_SAMPLES` round trips all above the minimum by more than
-    /// `threshold`? The smallest of several is near the minimum unless a queue raised them
-    /// all.
-    fn every_recent_rtt_over(&self, threshold: Duration) -> bool {
-        self.recent_rtts.len() == JITTERED_QUEUE_SAMPLES
+    /// Are the last `JITTERED_QUEUE_SAMPLES` one-way delays all above the minimum by more
+    /// than `threshold`? The smallest of several is near the minimum unless a queue raised
+    /// them all.
+    fn every_recent_delay_over(&self, threshold: Duration) -> bool {
+        self.recent_delays.len() == JITTERED_QUEUE_SAMPLES
             && self
-                .recent_rtts
+                .recent_delays
                 .iter()
                 .min()
-                .is_some_and(|rtt| rtt.saturating_sub(self.min_rtt()) > threshold)
+                .is_some_and(|delay| delay.saturating_sub(self.min_delay()) > threshold)
+    }
+
+    /// The smallest one-way delay lately (on `one_way_base`'s clock), zero before any.
+    fn min_delay(&self) -> Duration {
+        self.min_delay.map_or(Duration::ZERO, |(d, _)| d)
     }
 
     /// Is the model probing for more rate (startup, or the up phase of a cycle), with a
@@ -604,6 +662,13 @@ impl PathModel {
         self.tokens >= 0.0 && self.in_flight() < self.in_flight_cap()
     }
 
+    /// Does the in-flight cap alone hold paced frames back, kept tight for a queued return
+    /// path (`return_path_full`)? Then the sender, not the radio, limits what the next rate
+    /// samples show, as when it runs out of data (`on_idle`).
+    pub(crate) fn held_for_return_path(&self) -> bool {
+        self.return_path_full && self.tokens >= 0.0 && self.in_flight() >= self.in_flight_cap()
+    }
+
     /// When a paced frame may go next, if the pacer holds it back now.
     pub(crate) fn next_send_at(&self) -> Option<Timestamp> {
         if self.tokens >= 0.0 {
@@ -632,6 +697,12 @@ impl PathModel {
         self.refill(now);
         self.tokens -= bytes as f64;
         self.cumulative += bytes as u64;
+        let bytes_f = bytes as f64;
+        self.frame_bytes = if bytes_f >= self.frame_bytes {
+            bytes_f
+        } else {
+            self.frame_bytes - (self.frame_bytes - bytes_f) / 64.0
+        };
         if self.sent.is_empty() {
             self.first = counter;
         } else if counter != self.first + self.sent.len() as u64 {
@@ -662,6 +733,7 @@ impl PathModel {
         self.acked_cumulative = 0;
         self.anchor = None;
         self.air.restart_counters();
+        self.reported_frames = None;
         self.probes.clear();
         self.app_limited_until = None;
     }
@@ -690,6 +762,14 @@ impl PathModel {
             .saturating_sub(delay)
             .max(MIN_RTT_SAMPLE);
         self.on_rtt(now, rtt);
+        self.on_one_way(now, f.received_at_us, sent.at);
+        self.on_return_path(now, rtt);
+        self.on_return_queue(now);
+        if let Some(before) = self.reported_frames.replace(f.frames) {
+            let frames = f.frames.saturating_sub(before) as f64;
+            self.frames_per_feedback = (self.frames_per_feedback * 7.0 + frames) / 8.0;
+        }
+        self.feedback_at = Some(now);
         self.air.on_feedback(now, f, self.queue_since.is_none());
         self.advance_cycle(now);
         let here = Anchor {
@@ -757,7 +837,11 @@ impl PathModel {
         // probing to reach the radio's rate (real UDP, 20 Mbit/s: a download at 0.72 to
         // 0.80 of it in three runs of nine).
         let believable = !self.idle_since(&from) || sent_rate >= MIN_PACING_BPS;
-        let queued = self.startup_queue() && (believable || self.queue_persists(now));
+        // Or the return path stayed queued: Startup's own acks and feedback filling a
+        // narrow uplink (a 20 Mbit/s download's are 530 kbit/s), which the one-way delay
+        // of this direction does not show.
+        let queued = (self.startup_queue() && (believable || self.queue_persists(now)))
+            || self.return_path_queued(now);
         if app_limited && sample < self.bottleneck() {
             if queued {
                 self.end_startup(here.largest, app_limited, true);
@@ -780,6 +864,15 @@ impl PathModel {
         // not of our own making): the radio got slower, by a little or a lot.
         let cruising = matches!(self.phase, Phase::ProbeBw { phase, .. } if phase >= CRUISE);
         let slowed = much_slower || (self.queue_persists(now) && cruising && !app_limited);
+        // While unloading, a radio still busy throughout carries its rate, under the
+        // estimate too: the slowdown took that from a span that began before the change
+        // (a radio halving from 10 Mbit/s read as 5.5, and the queue of the tenth too
+        // many was found only 150 ms later, cruising).
+        let unloading_slower = !slowed
+            && busy_throughout
+            && !app_limited
+            && matches!(self.phase, Phase::Unload { .. })
+            && radio_rate < self.bottleneck();
         if slowed {
             // What the radio delivers now is the estimate, not the maximum of the last
             // second (nor a probe's, sent before it was found).
@@ -787,14 +880,18 @@ impl PathModel {
             self.probes.clear();
             self.slowdowns += 1;
         }
+        if unloading_slower {
+            self.samples.clear();
+        }
         if self.samples.len() == RATE_WINDOW {
             self.samples.pop_front();
         }
-        self.samples.push_back(if slowed && busy_throughout {
-            radio_rate
-        } else {
-            sample
-        });
+        self.samples
+            .push_back(if (slowed || unloading_slower) && busy_throughout {
+                radio_rate
+            } else {
+                sample
+            });
         if slowed {
             // And the queue it built goes first, then cruising resumes at the new estimate.
             // After a small correction at the down phase's gain (a quarter under the rate,
@@ -1036,27 +1133,6 @@ impl PathModel {
     }
 
     fn on_rtt(&mut self, now: Timestamp, rtt: Duration) {
-        if let (Some(latest), Some(prior)) = (self.latest_rtt, self.prior_rtt) {
-            // A queue that grows or drains at a steady rate moves the round trip in a
-            // straight line, which has no second difference; the radio's jitter moves each
-            // sample on its own. Half the absolute second difference of independent samples
-            // averages their standard deviation (its own is the square root of 6 times
-            // theirs; a normal variable's mean absolute value is 0.8 of its deviation).
-            // The mean of the first 16, then a moving average of as many: from zero, the
-            // jitter was a third of itself after the first six samples, and Startup ended
-            // on it (20 Mbit/s, 10 ms of jitter each way: at 8 to 12 Mbit/s).
-            let second = (rtt + prior).abs_diff(latest * 2) / 2;
-            self.rtt_noise_samples = (self.rtt_noise_samples + 1).min(RTT_NOISE_SAMPLES);
-            let n = self.rtt_noise_samples;
-            self.rtt_noise = (self.rtt_noise * (n - 1) + second) / n;
-        }
-        self.prior_rtt = self.latest_rtt;
-        self.latest_rtt = Some(rtt);
-        if self.recent_rtts.len() == JITTERED_QUEUE_SAMPLES {
-            self.recent_rtts.pop_front();
-        }
-        self.recent_rtts.push_back(rtt);
-        self.cycle_min_rtt = Some(self.cycle_min_rtt.map_or(rtt, |m| m.min(rtt)));
         self.srtt = Some(match self.srtt {
             None => rtt,
             Some(s) => (s * 7 + rtt) / 8,
@@ -1067,9 +1143,152 @@ impl PathModel {
         if expired || self.min_rtt.is_some_and(|(m, _)| rtt <= m) {
             self.min_rtt = Some((rtt, now));
         }
+    }
+
+    /// Acks and feedback are what this end's receiving side sends back for what it
+    /// receives (2.6 % of a download's rate), and on a drone's narrow uplink they are most
+    /// of what fills it: a queue of this end's frames that stays (`queue_persists`) makes
+    /// them twice as sparse (a deep one four times), at most once a round trip and up to
+    /// `MAX_RETURN_SCALE`, and every 100 ms without a queue 3 % denser again
+    /// (`RETURN_SCALE_DECAY`). The queue is the one-way
+    /// delay's, this direction's alone: a round trip would also show the peer's queue,
+    /// which sparser acks do not shorten.
+    fn on_return_queue(&mut self, now: Timestamp) {
+        if !self.returns_only {
+            // This end's own data is what queues: its acks and feedback are not.
+            self.return_scale = 1.0;
+            return;
+        }
+        let span = self.min_rtt().max(FEEDBACK_DELAY);
+        // A queue that stays, or one twice as deep as the jitter allows (a download's
+        // startup fills a narrow uplink faster than a queue can be seen to stay); on a
+        // jittery radio a single late delay thinned the acks of a wide one (the transport
+        // bench with 10 ms of jitter each way: 35.6 of 45, against 40.5).
+        let deep_bound = PERSISTENT_QUEUE_THRESHOLD.max(self.jitter()) * 2;
+        let base = self.min_delay();
+        let over = |d: Option<Duration>, bound: Duration| {
+            d.is_some_and(|d| d.saturating_sub(base) > bound)
+        };
+        let deep = over(self.latest_delay, deep_bound * 2)
+            || (over(self.latest_delay, deep_bound) && over(self.prior_delay, deep_bound));
+        // Where the jitter exceeds what the thresholds tolerate, a queue that stays is one
+        // all of the last `JITTERED_QUEUE_SAMPLES` delays show: two in a row thinned the
+        // acks of a 10 Mbit/s uplink with 10 ms of jitter each way up to four times.
+        let stays = if self.excess_jitter() > Duration::ZERO {
+            self.every_recent_delay_over(PERSISTENT_QUEUE_THRESHOLD.max(self.jitter()))
+        } else {
+            self.queue_persists(now)
+        };
+        if stays || deep {
+            if now.saturating_since(self.return_scale_grew) >= span {
+                // Four times at a deep queue: a download's startup outgrows a narrow uplink
+                // by that much within a round trip (150 kbit/s: 58 ms of queue by the
+                // second report, doubling).
+                let growth = if deep { 4.0 } else { 2.0 };
+                self.return_scale = (self.return_scale * growth).min(MAX_RETURN_SCALE);
+                self.return_scale_grew = now;
+            }
+        } else if self.queue_since.is_none() {
+            // By time, not by feedback: feedback comes more often while thinned.
+            let elapsed = self
+                .feedback_at
+                .map_or(0.0, |at| now.saturating_since(at).as_secs_f64());
+            let decay = RETURN_SCALE_DECAY.powf(elapsed / 0.1);
+            self.return_scale = (self.return_scale * decay).max(1.0);
+        }
+    }
+
+    /// Whether this end sends only acks, feedback and the pilot's small messages now (no
+    /// video or storage data): only then does `return_scale` thin them.
+    pub(crate) fn set_returns_only(&mut self, returns_only: bool) {
+        self.returns_only = returns_only;
+    }
+
+    /// Are acks and feedback thinned at all?
+    pub(crate) fn return_thinned(&self) -> bool {
+        self.return_scale > 1.0
+    }
+
+    /// How many times less often than usual acks and feedback go now (1 unless a queue of
+    /// this end's frames stayed: `on_return_queue`).
+    pub(crate) fn return_scale(&self) -> f64 {
+        self.return_scale
+    }
+
+    /// The return path's queue: how far the round trip is above its minimum beyond this
+    /// direction's queue (`queue_now`), over twice the jitter bound (the return path's own
+    /// jitter is not measured; on a symmetric radio it is this one's).
+    fn on_return_path(&mut self, now: Timestamp, rtt: Duration) {
+        let back = rtt
+            .saturating_sub(self.min_rtt())
+            .saturating_sub(self.queue_now());
+        let queued = back > PERSISTENT_QUEUE_THRESHOLD.max(self.jitter() * 2);
+        self.return_path_since = queued.then(|| self.return_path_since.unwrap_or(now));
+        self.return_path_full = self.return_path_queued(now);
+    }
+
+    /// Does the latest round trip show a queue on the return path (`on_return_path`)?
+    pub(crate) fn return_path_queue(&self) -> bool {
+        self.return_path_since.is_some()
+    }
+
+    /// Has the return path shown a queue for a minimum round trip (and 10 ms)?
+    fn return_path_queued(&self, now: Timestamp) -> bool {
+        let span = self.min_rtt().max(FEEDBACK_DELAY);
+        self.return_path_since
+            .is_some_and(|since| now.saturating_since(since) >= span)
+    }
+
+    /// The one-way delay of a frame reported: the receiver's clock when it arrived less
+    /// the sender's when it went, both in microseconds modulo 2^32. The two clocks' offset
+    /// is unknown but fixed, so only differences between samples count: each is taken
+    /// relative to the first (`one_way_base`), on a clock that starts at 2^31 us so that a
+    /// delay shorter than the first is still a positive duration.
+    fn on_one_way(&mut self, now: Timestamp, received_at_us: u32, sent_at: Timestamp) {
+        let raw = received_at_us.wrapping_sub(sent_at.as_micros() as u32);
+        let base = *self.one_way_base.get_or_insert(raw);
+        // The difference as a signed number: the delays of a path differ by far less
+        // than the 35 minutes either way it holds.
+        let from_base = i64::from(raw.wrapping_sub(base) as i32);
+        let delay = Duration::from_micros((from_base + (1 << 31)).max(0) as u64);
+        if let (Some(latest), Some(prior)) = (self.latest_delay, self.prior_delay) {
+            // A queue that grows or drains at a steady rate moves the delay in a straight
+            // line, which has no second difference; the radio's jitter moves each sample on
+            // its own. Half the absolute second difference of independent samples averages
+            // their standard deviation (its own is the square root of 6 times theirs; a
+            // normal variable's mean absolute value is 0.8 of its deviation). The mean of
+            // the first 16, then a moving average of as many: from zero, the jitter was a
+            // third of itself after the first six samples, and Startup ended on it
+            // (20 Mbit/s, 10 ms of jitter each way: at 8 to 12 Mbit/s).
+            let second = (delay + prior).abs_diff(latest * 2) / 2;
+            self.delay_noise_samples = (self.delay_noise_samples + 1).min(DELAY_NOISE_SAMPLES);
+            let n = self.delay_noise_samples;
+            self.delay_noise = (self.delay_noise * (n - 1) + second) / n;
+        }
+        self.prior_delay = self.latest_delay;
+        self.latest_delay = Some(delay);
+        if self.recent_delays.len() == JITTERED_QUEUE_SAMPLES {
+            self.recent_delays.pop_front();
+        }
+        self.recent_delays.push_back(delay);
+        self.cycle_min_delay = Some(self.cycle_min_delay.map_or(delay, |m| m.min(delay)));
+        let expired = self
+            .min_delay
+            .is_none_or(|(_, at)| now.saturating_since(at) > MIN_RTT_WINDOW);
+        if expired || self.min_delay.is_some_and(|(m, _)| delay <= m) {
+            self.min_delay = Some((delay, now));
+        }
         // Above the pacer's burst too (two of them): a narrow radio takes a while to carry
-        // one, and the frames at its end wait that long. And above the radio's jitter.
-        let burst = Duration::from_secs_f64(self.burst_bytes() * 8.0 / self.bottleneck().max(1.0));
+        // one, and the frames at its end wait that long. And above the radio's jitter. But
+        // a sender of small frames (the remote's sticks, acks and feedback, which the
+        // pacer does not hold) bursts one of them, not the pacer's burst: that was 80 ms
+        // of two bursts on a 300 kbit/s uplink.
+        let burst_bytes = if self.frame_bytes < FRAME_BYTES / 2.0 {
+            self.frame_bytes
+        } else {
+            self.burst_bytes()
+        };
+        let burst = Duration::from_secs_f64(burst_bytes * 8.0 / self.bottleneck().max(1.0));
         let threshold = PERSISTENT_QUEUE_THRESHOLD.max(burst * 2).max(self.jitter());
         let queued = self.queue_now() > threshold;
         self.queue_since = queued.then(|| self.queue_since.unwrap_or(now));
@@ -1084,7 +1303,7 @@ impl PathModel {
         // raised by the jitter builds (without them, telemetry p99 45.8 ms on a saturated
         // 10 Mbit/s radio with 10 ms of jitter each way, against a bound of 40).
         let busy = if self.excess_jitter() > Duration::ZERO {
-            self.every_recent_rtt_over(threshold)
+            self.every_recent_delay_over(threshold)
         } else {
             queued
         };
@@ -1212,12 +1431,12 @@ impl PathModel {
             // 5 Mbit/s), which is no queue to drain.
             let frame = Duration::from_secs_f64(FRAME_BYTES * 8.0 / self.bottleneck().max(1.0));
             self.standing_queue = self
-                .cycle_min_rtt
-                .zip(self.min_rtt)
+                .cycle_min_delay
+                .zip(self.min_delay)
                 .map_or(Duration::ZERO, |(seen, (min, _))| {
                     seen.saturating_sub(min).saturating_sub(frame)
                 });
-            self.cycle_min_rtt = None;
+            self.cycle_min_delay = None;
         }
         if phase == CRUISE {
             // The round trips of the next round trip are of frames sent before cruising

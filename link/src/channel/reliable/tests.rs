@@ -309,3 +309,143 @@ fn a_bulk_receiver_acks_every_second_segment_at_most_every_half_millisecond() {
     segment(&mut session, 1, us(10));
     assert!(session.ack_due(us(10)));
 }
+
+/// A download to a remote whose narrow uplink queues its acks (`PathModel::return_scale`
+/// at 4), its segments arriving 100 µs apart (a 100 Mbit/s burst).
+#[test]
+fn thinned_bulk_acks_go_every_eighth_segment_four_times_as_far_apart() {
+    // The receiver acks every 2 * 4 = 8 segments, and no sooner than four times
+    // `ACK_MIN_INTERVAL` after the last ack: a quarter of the acks on the uplink.
+    let cfg = config();
+    let mut rx = ReliableReceiver::new(&cfg, 2);
+    rx.set_ack_scale(4.0);
+    let mut pool = BufPool::default();
+    let us = |n: u64| Timestamp::ZERO + Duration::from_micros(n);
+    let mut segment = |rx: &mut ReliableReceiver, seq: u32| {
+        let h = SegmentHeader {
+            seq,
+            flags: SEGMENT_FIRST | SEGMENT_LAST,
+        };
+        rx.on_segment(us(100 * u64::from(seq)), &h, b"x", &mut pool, &mut |_| {})
+    };
+    // Seven segments: still only the first one's `ACK_DELAY` (unthinned, the second
+    // made the ack due).
+    for seq in 0..7 {
+        segment(&mut rx, seq);
+        assert_eq!(rx.ack_deadline(), Some(us(0) + ACK_DELAY), "segment {seq}");
+    }
+    // The eighth makes it due at once (no ack went before).
+    segment(&mut rx, 7);
+    assert!(rx.ack_due(us(700)));
+    assert_eq!(rx.take_ack().next_expected, 8);
+    // Eight more by 1.5 ms: due 2 ms after the last ack, not 0.5 ms.
+    for seq in 8..16 {
+        segment(&mut rx, seq);
+    }
+    assert_eq!(rx.ack_deadline(), Some(us(700) + ACK_MIN_INTERVAL * 4));
+    assert!(!rx.ack_due(us(1500)));
+    // Back at scale 1 (the queue gone), the next two segments make the ack due half a
+    // millisecond after the last one.
+    rx.take_ack();
+    rx.set_ack_scale(1.0);
+    segment(&mut rx, 16);
+    assert_eq!(rx.ack_deadline(), Some(us(1600) + ACK_DELAY));
+    segment(&mut rx, 17);
+    assert_eq!(rx.ack_deadline(), Some(us(2700) + ACK_MIN_INTERVAL));
+}
+
+/// The end of a download to a remote: the sender's tail copies arrive as duplicates
+/// right after an ack, at a receiver whose acks are thinned four times (its uplink
+/// queues them) and at one whose are not.
+#[test]
+fn a_thinned_receivers_duplicate_waits_out_the_thinned_spacing() {
+    // Thinned, the ack a duplicate makes due goes no sooner than 4 * `ACK_MIN_INTERVAL`
+    // after the last one: each going at once queued the pilot's sticks behind a burst of
+    // acks on a narrow uplink. Unthinned, a duplicate's ack still goes at once (our last
+    // ack was lost, and the sender waits for one).
+    fn segment(rx: &mut ReliableReceiver, seq: u32, at: Timestamp) -> SegmentOutcome {
+        let h = SegmentHeader {
+            seq,
+            flags: SEGMENT_FIRST | SEGMENT_LAST,
+        };
+        rx.on_segment(at, &h, b"x", &mut BufPool::default(), &mut |_| {})
+    }
+    let us = |n: u64| Timestamp::ZERO + Duration::from_micros(n);
+    // Segments 0 to 8 and 10 (9 lost), 100 µs apart, the ack taken when due at 1 ms.
+    let last_ack = us(1000);
+    let receiver = |scale: f64| {
+        let mut rx = ReliableReceiver::new(&config(), 2);
+        rx.set_ack_scale(scale);
+        for seq in (0..9).chain([10]) {
+            segment(&mut rx, seq, us(100 * u64::from(seq)));
+        }
+        assert_eq!(rx.ack_deadline(), Some(last_ack));
+        rx.take_ack();
+        rx
+    };
+    // A copy of an acked segment 100 µs after the ack: due 2 ms after it.
+    let mut thinned = receiver(4.0);
+    assert_eq!(
+        segment(&mut thinned, 3, us(1100)),
+        SegmentOutcome::Duplicate
+    );
+    assert!(!thinned.ack_due(us(1100)));
+    assert_eq!(
+        thinned.ack_deadline(),
+        Some(last_ack + ACK_MIN_INTERVAL * 4)
+    );
+    // A copy of one held out of order: no sooner either.
+    let mut thinned = receiver(4.0);
+    assert_eq!(
+        segment(&mut thinned, 10, us(1100)),
+        SegmentOutcome::Duplicate
+    );
+    assert_eq!(
+        thinned.ack_deadline(),
+        Some(last_ack + ACK_MIN_INTERVAL * 4)
+    );
+    // Past the thinned spacing, a duplicate's ack goes at once.
+    thinned.take_ack();
+    assert_eq!(
+        segment(&mut thinned, 3, us(9000)),
+        SegmentOutcome::Duplicate
+    );
+    assert!(thinned.ack_due(us(9000)));
+    // Unthinned: at once, right after the ack as well.
+    let mut unthinned = receiver(1.0);
+    assert_eq!(
+        segment(&mut unthinned, 3, us(1100)),
+        SegmentOutcome::Duplicate
+    );
+    assert!(unthinned.ack_due(us(1100)));
+}
+
+/// Session messages (a receiver that acks every segment) arriving while the end thins
+/// a download's acks four times.
+#[test]
+fn a_session_receiver_is_not_thinned() {
+    // The scale is for bulk acks: every session segment, and a duplicate right after an
+    // ack, still makes its ack due at once.
+    let cfg = config();
+    let mut rx = ReliableReceiver::new(&cfg, 1);
+    rx.set_ack_scale(4.0);
+    let mut pool = BufPool::default();
+    let at = Timestamp::from_millis(1);
+    for seq in 0..3 {
+        let h = SegmentHeader {
+            seq,
+            flags: SEGMENT_FIRST | SEGMENT_LAST,
+        };
+        rx.on_segment(at, &h, b"x", &mut pool, &mut |_| {});
+        assert!(rx.ack_due(at), "segment {seq}");
+        rx.take_ack();
+    }
+    // A duplicate right after an ack too.
+    let h = SegmentHeader {
+        seq: 1,
+        flags: SEGMENT_FIRST | SEGMENT_LAST,
+    };
+    let dup = rx.on_segment(at, &h, b"x", &mut pool, &mut |_| {});
+    assert_eq!(dup, SegmentOutcome::Duplicate);
+    assert!(rx.ack_due(at));
+}

@@ -39,6 +39,8 @@ pub(crate) struct Receipts {
     unreported: u32,
     due: Option<Timestamp>,
     losses: LossRuns,
+    /// Prompt feedback goes this many times less often (`set_scale`).
+    scale: f64,
 }
 
 /// Which counters arrived, settled into lost counters and runs of them once
@@ -152,7 +154,7 @@ impl Receipts {
         }
         let delay = match elicits {
             Elicits::Nothing => return,
-            Elicits::Prompt => FEEDBACK_DELAY,
+            Elicits::Prompt => FEEDBACK_DELAY.mul_f64(self.scale.max(1.0)),
             Elicits::Relaxed => RELAXED_FEEDBACK_DELAY,
         };
         self.unreported += 1;
@@ -162,10 +164,16 @@ impl Receipts {
 
     /// When a feedback frame is due, if one is owed.
     pub(crate) fn deadline(&self) -> Option<Timestamp> {
-        if self.unreported >= FEEDBACK_EVERY {
+        if f64::from(self.unreported) >= f64::from(FEEDBACK_EVERY) * self.scale.max(1.0) {
             return Some(self.largest_at);
         }
         self.due
+    }
+
+    /// Report `scale` times less often than `FEEDBACK_EVERY` and `FEEDBACK_DELAY` say
+    /// (`PathModel::return_scale`: the return path is queueing this end's frames).
+    pub(crate) fn set_scale(&mut self, scale: f64) {
+        self.scale = scale.max(1.0);
     }
 
     pub(crate) fn is_due(&self, now: Timestamp) -> bool {

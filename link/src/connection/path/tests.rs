@@ -27,6 +27,10 @@ struct Radio {
     /// Every frame and feedback frame is late by up to this much more, each on its own
     /// (uniform, from a fixed seed), so frames overtake one another.
     jitter: Duration,
+    /// From `.0` on, feedback waits on its way back in a queue that grows by `.1` seconds
+    /// a second, up to `.2` (the peer's narrow uplink filling: its acks, its feedback and
+    /// the pilot's sticks). Frames of this direction are not delayed.
+    return_queue: Option<(Duration, f64, Duration)>,
 }
 
 impl Radio {
@@ -41,6 +45,7 @@ impl Radio {
             step: None,
             queue: None,
             jitter: Duration::ZERO,
+            return_queue: None,
         }
     }
 }
@@ -92,6 +97,7 @@ fn fly(radio: Radio, until: Duration) -> (PathModel, Vec<Timestamp>) {
         step: rate_step,
         queue,
         jitter,
+        return_queue,
     } = radio;
     // xorshift64: the jitter of each frame, the same every run.
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -146,6 +152,11 @@ fn fly(radio: Radio, until: Duration) -> (PathModel, Vec<Timestamp>) {
             }
             counter += 1;
         }
+        // As `Connection` does: a cap held for the return path limits the samples, not
+        // the radio.
+        if model.held_for_return_path() {
+            model.on_idle(counter);
+        }
         while in_transit.front().is_some_and(|(at, _)| *at <= now) {
             let Some((at, c)) = in_transit.pop_front() else {
                 break;
@@ -176,7 +187,12 @@ fn fly(radio: Radio, until: Duration) -> (PathModel, Vec<Timestamp>) {
                     lost,
                     loss_runs: runs,
                 };
-                let back = at + delay + late();
+                // The return path's queue as the feedback joins it.
+                let queued = return_queue.map_or(Duration::ZERO, |(from, growth, most)| {
+                    let since = at.saturating_since(Timestamp::ZERO).saturating_sub(from);
+                    since.mul_f64(growth).min(most)
+                });
+                let back = at + delay + late() + queued;
                 let faded = fade.is_some_and(|(from, to)| {
                     (from..to).contains(&back.saturating_since(Timestamp::ZERO))
                 });
@@ -485,13 +501,13 @@ fn a_full_frames_time_on_the_radio_is_no_standing_queue() {
     // idles the radio (a storage download over this radio was 1.5 % slower for it).
     let mut m = PathModel::new(Timestamp::ZERO);
     m.samples.push_back(5e6);
-    m.min_rtt = Some((Duration::from_micros(10_530), Timestamp::ZERO));
+    m.min_delay = Some((Duration::from_micros(10_530), Timestamp::ZERO));
     let full_frame = Duration::from_micros(12_370);
-    m.cycle_min_rtt = Some(full_frame);
+    m.cycle_min_delay = Some(full_frame);
     m.enter_probe_phase(Timestamp::from_millis(100), UP);
     assert_eq!(m.standing_queue, Duration::ZERO);
     // A queue of 4 ms beyond it stays, less the frame's time.
-    m.cycle_min_rtt = Some(full_frame + Duration::from_millis(4));
+    m.cycle_min_delay = Some(full_frame + Duration::from_millis(4));
     m.enter_probe_phase(Timestamp::from_millis(200), UP);
     assert_near(
         "standing queue",
@@ -620,6 +636,10 @@ fn busy(b: Busy, arrived: impl Fn(u64) -> u64) -> PathModel {
     let mut m = PathModel::new(Timestamp::ZERO);
     m.samples.push_back(b.rate);
     m.min_rtt = Some((Duration::from_millis(10), Timestamp::ZERO));
+    // The one-way delay without a queue: the first frame's, less the 8 ms it waited.
+    let unqueued = b.spacing + Duration::from_millis(13 - 8);
+    m.one_way_base = Some(unqueued.as_micros() as u32);
+    m.min_delay = Some((Duration::from_micros(1 << 31), Timestamp::ZERO));
     m.phase = Phase::ProbeBw {
         phase: CRUISE,
         since: Timestamp::ZERO,
@@ -687,12 +707,12 @@ fn a_jittery_radio_is_not_a_queue() {
         .count();
     let carried = late as f64 * MTU as f64 * 8.0 / 2.0;
     assert!(carried >= 0.85 * 20e6, "{:.2} Mbit/s", carried / 1e6);
-    // The jitter the round trips show: above what the thresholds tolerate anyway, and
-    // under the most the radio adds (the round trip of the largest counter so far is
-    // that of a frame that overtook others, less late than most).
+    // The jitter the one-way delays show: some, and under the most the radio adds one
+    // way (the delay of the largest counter so far is that of a frame that overtook
+    // others, less late than most: it reads 2.7 ms here).
     let jitter = m.jitter();
     assert!(
-        jitter > PERSISTENT_QUEUE_THRESHOLD && jitter < Duration::from_millis(40),
+        jitter > Duration::from_millis(1) && jitter < Duration::from_millis(20),
         "{jitter:?}"
     );
 }
@@ -705,9 +725,12 @@ fn on_a_jittery_path_one_late_round_trip_is_no_busy_radio() {
     // in 20 s, the estimate under 2 Mbit/s at times). Eight in a row make it busy.
     let ms = Duration::from_millis;
     let mut now = Timestamp::ZERO;
-    let mut sample = |m: &mut PathModel, rtt: Duration| {
+    // Each sample a frame that took `delay` one way (and as long back: the round trip
+    // counts for the minimum only).
+    let mut sample = |m: &mut PathModel, delay: Duration| {
         now = now + ms(5);
-        m.on_rtt(now, rtt);
+        m.on_rtt(now, delay * 2);
+        m.on_one_way(now, now.as_micros() as u32, now - delay);
     };
     let model = || {
         let mut m = PathModel::new(Timestamp::ZERO);
@@ -949,4 +972,227 @@ fn pacing_holds_frames_back_and_says_until_when() {
     assert!(at > now);
     assert!(!m.may_send(now));
     assert!(m.may_send(at + Duration::from_micros(1)));
+}
+
+/// A remote's uplink of 300 kbit/s, 10 ms each way, carrying its small frames (the
+/// pilot's sticks, its acks and feedback: 100 bytes every 4 ms, 200 kbit/s), and
+/// overdriven from 1 s to 1.3 s (a frame every 2 ms: a download's acks at its startup):
+/// its queue grows by a third of a millisecond every millisecond, to 100 ms, and drains
+/// as fast. The peer reports every fourth frame. With `returns_only(now)` set before each
+/// feedback (as `Connection` does), the model's `return_scale` after each feedback
+/// frame until `until`, and when the first frame went that waited in no queue after the
+/// overdrive.
+fn overdriven_uplink(
+    returns_only: impl Fn(Timestamp) -> bool,
+    until: Duration,
+) -> (Vec<(Timestamp, f64)>, Timestamp) {
+    let one_way = Duration::from_millis(10);
+    let bytes = 100;
+    let on_air = Duration::from_secs_f64(bytes as f64 * 8.0 / 300e3);
+    let overdrive = Timestamp::from_millis(1000)..Timestamp::from_millis(1300);
+    let end = Timestamp::ZERO + until;
+    let mut m = PathModel::new(Timestamp::ZERO);
+    let mut scales = Vec::new();
+    let mut feedback: VecDeque<(Timestamp, FeedbackBody)> = VecDeque::new();
+    let mut drained = None;
+    // When the radio is done with the frames given it so far.
+    let mut free_at = Timestamp::ZERO;
+    let mut sent = Timestamp::ZERO;
+    let mut c = 0u64;
+    while sent < end {
+        while feedback.front().is_some_and(|(at, _)| *at <= sent) {
+            let Some((at, f)) = feedback.pop_front() else {
+                break;
+            };
+            m.set_returns_only(returns_only(at));
+            m.on_feedback(at, &f);
+            scales.push((at, m.return_scale()));
+        }
+        m.on_sent(sent, c, bytes);
+        if sent >= overdrive.end && free_at <= sent {
+            drained.get_or_insert(sent);
+        }
+        free_at = free_at.max(sent) + on_air;
+        let arrived = free_at + one_way;
+        if c % 4 == 3 {
+            let f = FeedbackBody {
+                largest: c,
+                frames: c + 1,
+                bytes: (c + 1) * bytes as u64,
+                received_at_us: arrived.as_micros() as u32,
+                ack_delay_us: 0,
+                lost: 0,
+                loss_runs: 0,
+            };
+            feedback.push_back((arrived + one_way, f));
+        }
+        c += 1;
+        let every = if overdrive.contains(&sent) { 2 } else { 4 };
+        sent = sent + Duration::from_millis(every);
+    }
+    (scales, drained.unwrap_or(end))
+}
+
+/// A remote whose narrow uplink its own small frames overdrive for 300 ms
+/// (`overdriven_uplink`: a queue up to 100 ms deep from 1 s, gone by 1.6 s), and the same
+/// uplink on an end that sends video or storage data.
+#[test]
+fn an_uplink_its_own_small_frames_queue_thins_its_acks_and_feedback_up_to_sixteen_times() {
+    // Its acks and feedback, most of what it sends, go `return_scale` times less often:
+    // x4 a round trip at such a deep queue, up to 16, then 3 % denser every 100 ms once
+    // the queue is gone (by time, not by feedback: thinned, feedback comes less often).
+    let until = Duration::from_secs(12);
+    let (scales, drained) = overdriven_uplink(|_| true, until);
+    let overdrive = Timestamp::from_millis(1000);
+    assert!(
+        scales
+            .iter()
+            .filter(|(at, _)| *at < overdrive)
+            .all(|&(_, s)| s == 1.0),
+        "thinned without a queue"
+    );
+    // Each growth at most four times, at most once a round trip (over twice the 10 ms
+    // each way), never past `MAX_RETURN_SCALE`, and that reached.
+    let mut grew: Option<Timestamp> = None;
+    for w in scales.windows(2) {
+        let ((_, before), (at, after)) = (w[0], w[1]);
+        assert!(after <= MAX_RETURN_SCALE, "{after} at {at:?}");
+        if after > before {
+            assert!(after <= before * 4.0, "{before} to {after} at {at:?}");
+            if let Some(grew) = grew {
+                assert!(
+                    at.saturating_since(grew) >= Duration::from_millis(20),
+                    "grew at {grew:?} and {at:?}"
+                );
+            }
+            grew = Some(at);
+        }
+    }
+    let most = scales.iter().map(|&(_, s)| s).fold(1.0, f64::max);
+    assert_eq!(most, MAX_RETURN_SCALE);
+    // Within a few round trips of the overdrive's start: a download's startup fills a
+    // narrow uplink that fast.
+    let thinned_at = scales.iter().find(|&&(_, s)| s > 1.0).map(|&(at, _)| at);
+    assert!(
+        thinned_at.is_some_and(|at| at >= overdrive && at < overdrive + Duration::from_millis(100)),
+        "thinned first at {thinned_at:?}"
+    );
+    // Once the queue is gone: denser again, never thinner, by 3 % per 100 ms.
+    let after: Vec<(Timestamp, f64)> = scales
+        .iter()
+        .copied()
+        .filter(|&(at, _)| at >= drained)
+        .collect();
+    assert!(
+        after.windows(2).all(|w| w[1].1 <= w[0].1),
+        "thinner again with no queue"
+    );
+    let Some(&(full_at, _)) = scales.iter().rev().find(|&&(_, s)| s == MAX_RETURN_SCALE) else {
+        unreachable!("reached above");
+    };
+    let Some(&(at, scale)) = after
+        .iter()
+        .find(|&&(at, _)| at >= full_at + Duration::from_secs(1))
+    else {
+        panic!("no feedback a second after {full_at:?}");
+    };
+    let decades = at.saturating_since(full_at).as_secs_f64() / 0.1;
+    assert_near(
+        "a second after",
+        scale,
+        MAX_RETURN_SCALE * RETURN_SCALE_DECAY.powf(decades),
+        0.001,
+    );
+    // Nine seconds later, back to every ack and feedback frame.
+    assert_eq!(scales.last().map(|&(_, s)| s), Some(1.0));
+
+    // The same queue on an end that sends video or storage data (its own data is what
+    // queues): no thinning.
+    let (scales, _) = overdriven_uplink(|_| false, until);
+    assert!(scales.iter().all(|&(_, s)| s == 1.0));
+    // And an end that starts sending data stops thinning at its next feedback.
+    let data_from = Timestamp::from_millis(1200);
+    let (scales, _) = overdriven_uplink(|at| at < data_from, Duration::from_millis(1400));
+    assert!(scales
+        .iter()
+        .any(|&(at, s)| at < data_from && s == MAX_RETURN_SCALE));
+    assert!(scales
+        .iter()
+        .filter(|&&(at, _)| at >= data_from)
+        .all(|&(_, s)| s == 1.0));
+}
+
+/// A radio of `rate` bit/s with 15 ms each way, cruising at it, whose feedback from 2 s
+/// on waits in a queue on the return path growing by 100 ms a second to 60 ms: the
+/// remote's narrow uplink filled with its acks, its feedback and the pilot's sticks.
+fn return_queued(rate: f64, until: Duration) -> PathModel {
+    let radio = Radio {
+        return_queue: Some((Duration::from_secs(2), 0.1, Duration::from_millis(60))),
+        ..Radio::new(rate, Duration::from_millis(15), 0)
+    };
+    fly(radio, until).0
+}
+
+/// A download cruising on a 20, 10 and 5 Mbit/s downlink, 15 ms each way, whose
+/// feedback from 2 s on waits behind a growing queue on the remote's narrow uplink
+/// (`return_queued`).
+#[test]
+fn a_queue_on_the_return_path_is_no_slower_radio() {
+    // The round trips grow by the return path's queue; the one-way delays of this
+    // direction do not. Read from the round trips, that queue persisted while cruising
+    // and counted as a slower radio, and the estimate fell to what the sender offered
+    // (63 slowdowns in 20 s of a 20 Mbit/s download over a 300 kbit/s uplink). It is the
+    // return path's queue (`return_path_queue`, which makes the remote's relaxed
+    // feedback prompt), and the estimate stays the radio's: the in-flight cap such a
+    // queue keeps tight (`return_path_full`) holds the sender under the radio, and the
+    // samples it limits count as the sender's own (`held_for_return_path`); counted in
+    // full, 60 ms of it took a 20 Mbit/s estimate to 13.6.
+    for rate in [20e6, 10e6, 5e6] {
+        let m = return_queued(rate, Duration::from_millis(1900));
+        assert!(
+            !m.return_path_queue(),
+            "{rate}: a queue before there is one"
+        );
+        for ms in (2200..=4000).step_by(200) {
+            let m = return_queued(rate, Duration::from_millis(ms));
+            let what = alloc::format!("{} Mbit/s at {ms} ms", rate / 1e6);
+            assert_eq!(m.slowdowns, 0, "{what}");
+            assert!(m.return_path_queue(), "{what}: {:?}", m.srtt);
+            assert_near(&what, m.bottleneck(), rate, 0.1);
+        }
+    }
+}
+
+/// A remote whose uplink queues its own frames, reporting the aircraft's frames with its
+/// feedback thinned four times (`Receipts::set_scale`), and unthinned.
+#[test]
+fn thinned_feedback_goes_after_four_times_the_frames_and_the_delay() {
+    // Every 32 frames (not 8), and prompt ones 40 ms after the first unreported one (not
+    // 10): a quarter of the feedback on the uplink. Relaxed feedback stays 100 ms: it is
+    // sparse already.
+    let ms = Timestamp::from_millis;
+    for (scale, every, delay) in [
+        (1.0, FEEDBACK_EVERY, FEEDBACK_DELAY),
+        (4.0, 32, FEEDBACK_DELAY * 4),
+    ] {
+        let mut receipts = Receipts::default();
+        receipts.set_scale(scale);
+        // One frame a millisecond from 1 ms, each asking for prompt feedback.
+        for c in 1..u64::from(every) {
+            receipts.on_frame(ms(c), c, MTU, Elicits::Prompt);
+            assert_eq!(
+                receipts.deadline(),
+                Some(ms(1) + delay),
+                "scale {scale}, frame {c}"
+            );
+        }
+        let last = ms(u64::from(every));
+        receipts.on_frame(last, u64::from(every), MTU, Elicits::Prompt);
+        assert_eq!(receipts.deadline(), Some(last), "scale {scale}");
+        assert!(receipts.is_due(last));
+        assert_eq!(receipts.take(last).frames, u64::from(every));
+        // Relaxed: 100 ms, thinned or not.
+        receipts.on_frame(ms(100), 100, MTU, Elicits::Relaxed);
+        assert_eq!(receipts.deadline(), Some(ms(200)), "scale {scale}");
+    }
 }
