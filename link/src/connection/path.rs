@@ -351,6 +351,24 @@ fn wrapping_us(later: u32, earlier: u32) -> u32 {
     later.wrapping_sub(earlier)
 }
 
+/// `factor` to the power of `elapsed / 100 ms`, without `powf` (which `core` lacks): the
+/// whole steps multiplied out, and the part of a step left as `e^(f ln factor)` by the
+/// first terms of the two series (exact to 1e-9 for a factor near 1; taken linearly
+/// instead, 0.97 at every 16 ms feedback was 0.4 % off after a second).
+fn per_100ms(factor: f64, elapsed: Duration) -> f64 {
+    let steps = elapsed.as_secs_f64() / 0.1;
+    // Past a thousand steps every factor used here is nothing.
+    let whole = steps.min(1000.0) as u32;
+    let mut product = 1.0;
+    for _ in 0..whole {
+        product *= factor;
+    }
+    let z = (factor - 1.0) / (factor + 1.0);
+    let ln = 2.0 * z * (1.0 + z * z / 3.0 + z * z * z * z / 5.0);
+    let y = (steps - f64::from(whole)).min(1.0) * ln;
+    product * (1.0 + y * (1.0 + y / 2.0 * (1.0 + y / 3.0)))
+}
+
 impl PathModel {
     /// Fraction of frames lost lately, 0 to 1.
     fn loss(&self) -> f64 {
@@ -1192,9 +1210,9 @@ impl PathModel {
             // By time, not by feedback: feedback comes more often while thinned.
             let elapsed = self
                 .feedback_at
-                .map_or(0.0, |at| now.saturating_since(at).as_secs_f64());
-            let decay = RETURN_SCALE_DECAY.powf(elapsed / 0.1);
-            self.return_scale = (self.return_scale * decay).max(1.0);
+                .map_or(Duration::ZERO, |at| now.saturating_since(at));
+            self.return_scale =
+                (self.return_scale * per_100ms(RETURN_SCALE_DECAY, elapsed)).max(1.0);
         }
     }
 

@@ -1196,3 +1196,20 @@ fn thinned_feedback_goes_after_four_times_the_frames_and_the_delay() {
         assert_eq!(receipts.deadline(), Some(ms(200)), "scale {scale}");
     }
 }
+
+#[test]
+fn per_100ms_is_the_power_without_powf() {
+    // The thinning's decay by time (`RETURN_SCALE_DECAY` per 100 ms), at feedback intervals
+    // from a fraction of a millisecond to an outage.
+    for factor in [0.97_f64, 0.998, 0.9] {
+        for ms in [0.0, 0.3, 16.0, 99.9, 100.0, 250.0, 1234.5, 60_000.0] {
+            let elapsed = Duration::from_secs_f64(ms / 1000.0);
+            let want = factor.powf(ms / 100.0);
+            let got = per_100ms(factor, elapsed);
+            assert!(
+                (got - want).abs() <= want * 1e-4,
+                "{factor} over {ms} ms: {got} against {want}"
+            );
+        }
+    }
+}
