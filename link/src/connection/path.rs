@@ -149,6 +149,12 @@ const MIN_BURST_BYTES: f64 = FRAME_BYTES;
 const MAX_RETURN_SCALE: f64 = 16.0;
 /// ...and how much denser they get again for each 100 ms of feedback that shows no queue.
 const RETURN_SCALE_DECAY: f64 = 0.97;
+/// A queue that came back once the thinning had decayed to some scale shows the return
+/// path needs more than that scale: the decay stops half as much again above it...
+const RETURN_FLOOR_MARGIN: f64 = 1.5;
+/// ...and that floor goes down by this for each 100 ms (half in 35 s), so that a download
+/// that slowed, or an uplink that got faster, gets its denser acks back.
+const RETURN_FLOOR_DECAY: f64 = 0.998;
 /// What a new path may send at once before its first round trip is known (QUIC's initial
 /// window).
 const INITIAL_BURST_BYTES: f64 = 10.0 * 1400.0;
@@ -320,6 +326,14 @@ pub(crate) struct PathModel {
     /// feedback (`return_scale`), and when it last grew.
     return_scale: f64,
     return_scale_grew: Timestamp,
+    /// What the last growth set `return_scale` to: a queue found below it means the decay
+    /// went too far.
+    return_scale_set: f64,
+    /// The least `return_scale` decays to (`RETURN_FLOOR_MARGIN`).
+    return_floor: f64,
+    /// Since when every one-way delay has shown this end's frames queued (over the jitter
+    /// bound alone: `on_return_queue`), if the latest does.
+    return_queue_since: Option<Timestamp>,
     /// Since when every round trip has shown a queue on the return path, if the latest
     /// does (`on_return_path`).
     return_path_since: Option<Timestamp>,
@@ -416,6 +430,9 @@ impl PathModel {
             frame_bytes: 0.0,
             return_scale: 1.0,
             return_scale_grew: now,
+            return_scale_set: 1.0,
+            return_floor: 1.0,
+            return_queue_since: None,
             returns_only: false,
             return_path_since: None,
             return_path_full: false,
@@ -1165,16 +1182,21 @@ impl PathModel {
 
     /// Acks and feedback are what this end's receiving side sends back for what it
     /// receives (2.6 % of a download's rate), and on a drone's narrow uplink they are most
-    /// of what fills it: a queue of this end's frames that stays (`queue_persists`) makes
+    /// of what fills it: a queue of this end's frames that stays (a round trip over the
+    /// jitter bound) makes
     /// them twice as sparse (a deep one four times), at most once a round trip and up to
-    /// `MAX_RETURN_SCALE`, and every 100 ms without a queue 3 % denser again
-    /// (`RETURN_SCALE_DECAY`). The queue is the one-way
+    /// `MAX_RETURN_SCALE`, and every 100 ms with the queue clearly gone 3 % denser again
+    /// (`RETURN_SCALE_DECAY`), down to a floor where a queue came back
+    /// (`RETURN_FLOOR_MARGIN`). The queue is the one-way
     /// delay's, this direction's alone: a round trip would also show the peer's queue,
     /// which sparser acks do not shorten.
     fn on_return_queue(&mut self, now: Timestamp) {
         if !self.returns_only {
             // This end's own data is what queues: its acks and feedback are not.
             self.return_scale = 1.0;
+            self.return_scale_set = 1.0;
+            self.return_floor = 1.0;
+            self.return_queue_since = None;
             return;
         }
         let span = self.min_rtt().max(FEEDBACK_DELAY);
@@ -1189,13 +1211,22 @@ impl PathModel {
         };
         let deep = over(self.latest_delay, deep_bound * 2)
             || (over(self.latest_delay, deep_bound) && over(self.prior_delay, deep_bound));
-        // Where the jitter exceeds what the thresholds tolerate, a queue that stays is one
-        // all of the last `JITTERED_QUEUE_SAMPLES` delays show: two in a row thinned the
-        // acks of a 10 Mbit/s uplink with 10 ms of jitter each way up to four times.
+        // A queue that stays: over the jitter bound for a round trip, without
+        // `queue_persists`'s two bursts (acks and feedback are small frames no pacer
+        // bunches, and the burst at the estimate of an end that sends little is long: two
+        // 100-byte frames at 75 kbit/s, 21 ms, and a queue the thinning's decay let back
+        // grew to 10 ms before it counted). Where the jitter exceeds what the thresholds
+        // tolerate, one all of the last `JITTERED_QUEUE_SAMPLES` delays show: two in a row
+        // thinned the acks of a 10 Mbit/s uplink with 10 ms of jitter each way up to four
+        // times.
+        let bound = PERSISTENT_QUEUE_THRESHOLD.max(self.jitter());
+        let queued = self.queue_now() > bound;
+        self.return_queue_since = queued.then(|| self.return_queue_since.unwrap_or(now));
         let stays = if self.excess_jitter() > Duration::ZERO {
-            self.every_recent_delay_over(PERSISTENT_QUEUE_THRESHOLD.max(self.jitter()))
+            self.every_recent_delay_over(bound)
         } else {
-            self.queue_persists(now)
+            self.return_queue_since
+                .is_some_and(|since| now.saturating_since(since) >= span)
         };
         if stays || deep {
             if now.saturating_since(self.return_scale_grew) >= span {
@@ -1203,16 +1234,27 @@ impl PathModel {
                 // by that much within a round trip (150 kbit/s: 58 ms of queue by the
                 // second report, doubling).
                 let growth = if deep { 4.0 } else { 2.0 };
+                if self.return_scale < self.return_scale_set {
+                    // Decayed to where the acks fill the return path again: every 4 to 5 s
+                    // on a 150 kbit/s uplink under a 15 Mbit/s download, from 16 to 4,
+                    // and each time the sticks waited behind 15 ms of acks.
+                    self.return_floor =
+                        (self.return_scale * RETURN_FLOOR_MARGIN).min(MAX_RETURN_SCALE);
+                }
                 self.return_scale = (self.return_scale * growth).min(MAX_RETURN_SCALE);
+                self.return_scale_set = self.return_scale;
                 self.return_scale_grew = now;
             }
-        } else if self.queue_since.is_none() {
-            // By time, not by feedback: feedback comes more often while thinned.
+        } else if self.queue_now() <= (PERSISTENT_QUEUE_THRESHOLD / 2).max(self.jitter()) {
+            // Only with the queue clearly gone: one under the bound may be the start of the
+            // next. By time, not by feedback: feedback comes more often while thinned.
             let elapsed = self
                 .feedback_at
                 .map_or(Duration::ZERO, |at| now.saturating_since(at));
+            self.return_floor =
+                (self.return_floor * per_100ms(RETURN_FLOOR_DECAY, elapsed)).max(1.0);
             self.return_scale =
-                (self.return_scale * per_100ms(RETURN_SCALE_DECAY, elapsed)).max(1.0);
+                (self.return_scale * per_100ms(RETURN_SCALE_DECAY, elapsed)).max(self.return_floor);
         }
     }
 

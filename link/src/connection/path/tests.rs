@@ -1213,3 +1213,107 @@ fn per_100ms_is_the_power_without_powf() {
         }
     }
 }
+
+/// A remote's uplink of 300 kbit/s, 10 ms each way, whose acks and feedback (100-byte
+/// frames) would take `need` times what it carries unthinned (a download's, 2.6 % of its
+/// rate), sent `return_scale` times less often as the model says after each feedback. The
+/// peer reports every fourth frame. The model's scale after each feedback, and how long
+/// each frame waited for the uplink, until `until`.
+fn uplink_the_acks_overfill(
+    need: f64,
+    until: Duration,
+) -> (Vec<(Timestamp, f64)>, Vec<(Timestamp, Duration)>) {
+    let one_way = Duration::from_millis(10);
+    let bytes = 100;
+    let on_air = Duration::from_secs_f64(bytes as f64 * 8.0 / 300e3);
+    let unthinned = on_air.div_f64(need);
+    let end = Timestamp::ZERO + until;
+    let mut m = PathModel::new(Timestamp::ZERO);
+    m.set_returns_only(true);
+    let mut scales = Vec::new();
+    let mut waits = Vec::new();
+    let mut feedback: VecDeque<(Timestamp, FeedbackBody)> = VecDeque::new();
+    let mut free_at = Timestamp::ZERO;
+    let mut sent = Timestamp::ZERO;
+    let mut c = 0u64;
+    while sent < end {
+        while feedback.front().is_some_and(|(at, _)| *at <= sent) {
+            let Some((at, f)) = feedback.pop_front() else {
+                break;
+            };
+            m.on_feedback(at, &f);
+            scales.push((at, m.return_scale()));
+        }
+        m.on_sent(sent, c, bytes);
+        free_at = free_at.max(sent);
+        waits.push((sent, free_at.saturating_since(sent)));
+        free_at = free_at + on_air;
+        let arrived = free_at + one_way;
+        if c % 4 == 3 {
+            let f = FeedbackBody {
+                largest: c,
+                frames: c + 1,
+                bytes: (c + 1) * bytes as u64,
+                received_at_us: arrived.as_micros() as u32,
+                ack_delay_us: 0,
+                lost: 0,
+                loss_runs: 0,
+            };
+            feedback.push_back((arrived + one_way, f));
+        }
+        c += 1;
+        sent = sent + unthinned.mul_f64(m.return_scale());
+    }
+    (scales, waits)
+}
+
+/// A download whose acks and feedback would take four times a narrow uplink, for 30 s
+/// (`uplink_the_acks_overfill`).
+#[test]
+fn thinning_settles_where_the_acks_fit_the_uplink() {
+    // Once the startup's queue is gone the thinning decays, but only while no queue
+    // shows, and once a queue came back, not below half as much again as where it did:
+    // decayed to 1 whenever no queue persisted, it came down to where the acks filled
+    // the uplink every 4 to 5 s, and each time the sticks waited behind 15 ms of acks (a
+    // 150 kbit/s uplink under a 15 Mbit/s download).
+    let need = 4.0;
+    let (scales, waits) = uplink_the_acks_overfill(need, Duration::from_secs(30));
+    // The times a queue came back after the startup's was gone: a frame that waited over
+    // half the bound of a queue that stays, after one that waited less.
+    let startup_gone = Timestamp::from_millis(1000);
+    let half = PERSISTENT_QUEUE_THRESHOLD / 2;
+    let back: Vec<Timestamp> = waits
+        .windows(2)
+        .filter(|w| w[1].0 >= startup_gone && w[0].1 <= half && w[1].1 > half)
+        .map(|w| w[1].0)
+        .collect();
+    assert!(back.len() <= 2, "a queue came back at {back:?}");
+    let longest = waits
+        .iter()
+        .filter(|&&(at, _)| at >= startup_gone)
+        .map(|&(_, wait)| wait)
+        .max()
+        .unwrap_or_default();
+    assert!(
+        longest < PERSISTENT_QUEUE_THRESHOLD * 2,
+        "a frame waited {longest:?}"
+    );
+    // From the first on, near what the uplink needs (a little under it only while a
+    // queue begins to show), and never much sparser.
+    let since = back.first().copied().unwrap_or(startup_gone);
+    let settled: Vec<f64> = scales
+        .iter()
+        .filter(|&&(at, _)| at >= since)
+        .map(|&(_, s)| s)
+        .collect();
+    let least = settled.iter().copied().fold(f64::MAX, f64::min);
+    let most = settled.iter().copied().fold(0.0, f64::max);
+    assert!(
+        least >= 0.9 * need,
+        "thinned only {least:.2} times where {need} is needed"
+    );
+    assert!(
+        most <= 4.0 * need,
+        "thinned {most:.2} times where {need} is needed"
+    );
+}
