@@ -1214,15 +1214,15 @@ fn per_100ms_is_the_power_without_powf() {
     }
 }
 
+/// When each frame went, and how long it waited for the radio.
+type Waits = Vec<(Timestamp, Duration)>;
+
 /// A remote's uplink of 300 kbit/s, 10 ms each way, whose acks and feedback (100-byte
 /// frames) would take `need` times what it carries unthinned (a download's, 2.6 % of its
 /// rate), sent `return_scale` times less often as the model says after each feedback. The
 /// peer reports every fourth frame. The model's scale after each feedback, and how long
 /// each frame waited for the uplink, until `until`.
-fn uplink_the_acks_overfill(
-    need: f64,
-    until: Duration,
-) -> (Vec<(Timestamp, f64)>, Vec<(Timestamp, Duration)>) {
+fn uplink_the_acks_overfill(need: f64, until: Duration) -> (Vec<(Timestamp, f64)>, Waits) {
     let one_way = Duration::from_millis(10);
     let bytes = 100;
     let on_air = Duration::from_secs_f64(bytes as f64 * 8.0 / 300e3);
