@@ -974,27 +974,27 @@ fn pacing_holds_frames_back_and_says_until_when() {
     assert!(m.may_send(at + Duration::from_micros(1)));
 }
 
-/// A remote's uplink of 300 kbit/s, 10 ms each way, carrying its small frames (the
-/// pilot's sticks, its acks and feedback: 100 bytes every 4 ms, 200 kbit/s), and
-/// overdriven from 1 s to 1.3 s (a frame every 2 ms: a download's acks at its startup):
-/// its queue grows by a third of a millisecond every millisecond, to 100 ms, and drains
-/// as fast. The peer reports every fourth frame. With `returns_only(now)` set before each
-/// feedback (as `Connection` does), the model's `return_scale` after each feedback
-/// frame until `until`, and when the first frame went that waited in no queue after the
-/// overdrive.
-fn overdriven_uplink(
+/// When each frame went, and how long it waited for the radio.
+type Waits = Vec<(Timestamp, Duration)>;
+
+/// A remote's uplink of 300 kbit/s, 10 ms each way, carrying its 100-byte frames (the
+/// pilot's sticks, its acks and feedback), each sent `gap(sent, model)` after the one
+/// before. The peer reports every fourth frame. With `returns_only(now)` set before each
+/// feedback (as `Connection` does), the model's `return_scale` after each feedback frame,
+/// and how long each frame waited for the uplink, until `until`.
+fn small_frames_uplink(
     returns_only: impl Fn(Timestamp) -> bool,
+    gap: impl Fn(Timestamp, &PathModel) -> Duration,
     until: Duration,
-) -> (Vec<(Timestamp, f64)>, Timestamp) {
+) -> (Vec<(Timestamp, f64)>, Waits) {
     let one_way = Duration::from_millis(10);
     let bytes = 100;
     let on_air = Duration::from_secs_f64(bytes as f64 * 8.0 / 300e3);
-    let overdrive = Timestamp::from_millis(1000)..Timestamp::from_millis(1300);
     let end = Timestamp::ZERO + until;
     let mut m = PathModel::new(Timestamp::ZERO);
     let mut scales = Vec::new();
+    let mut waits = Vec::new();
     let mut feedback: VecDeque<(Timestamp, FeedbackBody)> = VecDeque::new();
-    let mut drained = None;
     // When the radio is done with the frames given it so far.
     let mut free_at = Timestamp::ZERO;
     let mut sent = Timestamp::ZERO;
@@ -1009,10 +1009,9 @@ fn overdriven_uplink(
             scales.push((at, m.return_scale()));
         }
         m.on_sent(sent, c, bytes);
-        if sent >= overdrive.end && free_at <= sent {
-            drained.get_or_insert(sent);
-        }
-        free_at = free_at.max(sent) + on_air;
+        free_at = free_at.max(sent);
+        waits.push((sent, free_at.saturating_since(sent)));
+        free_at = free_at + on_air;
         let arrived = free_at + one_way;
         if c % 4 == 3 {
             let f = FeedbackBody {
@@ -1027,10 +1026,28 @@ fn overdriven_uplink(
             feedback.push_back((arrived + one_way, f));
         }
         c += 1;
-        let every = if overdrive.contains(&sent) { 2 } else { 4 };
-        sent = sent + Duration::from_millis(every);
+        sent = sent + gap(sent, &m);
     }
-    (scales, drained.unwrap_or(end))
+    (scales, waits)
+}
+
+/// `small_frames_uplink` with a frame every 4 ms (200 kbit/s), overdriven from 1 s to
+/// 1.3 s (a frame every 2 ms: a download's acks at its startup): its queue grows by a third
+/// of a millisecond every millisecond, to 100 ms, and drains as fast. The scales, and when
+/// the first frame went that waited in no queue after the overdrive.
+fn overdriven_uplink(
+    returns_only: impl Fn(Timestamp) -> bool,
+    until: Duration,
+) -> (Vec<(Timestamp, f64)>, Timestamp) {
+    let overdrive = Timestamp::from_millis(1000)..Timestamp::from_millis(1300);
+    let gap =
+        |sent, _: &PathModel| Duration::from_millis(if overdrive.contains(&sent) { 2 } else { 4 });
+    let (scales, waits) = small_frames_uplink(returns_only, gap, until);
+    let drained = waits
+        .iter()
+        .find(|&&(at, wait)| at >= overdrive.end && wait.is_zero())
+        .map_or(Timestamp::ZERO + until, |&(at, _)| at);
+    (scales, drained)
 }
 
 /// A remote whose narrow uplink its own small frames overdrive for 300 ms
@@ -1214,57 +1231,13 @@ fn per_100ms_is_the_power_without_powf() {
     }
 }
 
-/// When each frame went, and how long it waited for the radio.
-type Waits = Vec<(Timestamp, Duration)>;
-
-/// A remote's uplink of 300 kbit/s, 10 ms each way, whose acks and feedback (100-byte
-/// frames) would take `need` times what it carries unthinned (a download's, 2.6 % of its
-/// rate), sent `return_scale` times less often as the model says after each feedback. The
-/// peer reports every fourth frame. The model's scale after each feedback, and how long
-/// each frame waited for the uplink, until `until`.
+/// `small_frames_uplink` carrying acks and feedback that would take `need` times what it
+/// carries unthinned (a download's, 2.6 % of its rate), sent `return_scale` times less
+/// often as the model says after each feedback.
 fn uplink_the_acks_overfill(need: f64, until: Duration) -> (Vec<(Timestamp, f64)>, Waits) {
-    let one_way = Duration::from_millis(10);
-    let bytes = 100;
-    let on_air = Duration::from_secs_f64(bytes as f64 * 8.0 / 300e3);
+    let on_air = Duration::from_secs_f64(100.0 * 8.0 / 300e3);
     let unthinned = on_air.div_f64(need);
-    let end = Timestamp::ZERO + until;
-    let mut m = PathModel::new(Timestamp::ZERO);
-    m.set_returns_only(true);
-    let mut scales = Vec::new();
-    let mut waits = Vec::new();
-    let mut feedback: VecDeque<(Timestamp, FeedbackBody)> = VecDeque::new();
-    let mut free_at = Timestamp::ZERO;
-    let mut sent = Timestamp::ZERO;
-    let mut c = 0u64;
-    while sent < end {
-        while feedback.front().is_some_and(|(at, _)| *at <= sent) {
-            let Some((at, f)) = feedback.pop_front() else {
-                break;
-            };
-            m.on_feedback(at, &f);
-            scales.push((at, m.return_scale()));
-        }
-        m.on_sent(sent, c, bytes);
-        free_at = free_at.max(sent);
-        waits.push((sent, free_at.saturating_since(sent)));
-        free_at = free_at + on_air;
-        let arrived = free_at + one_way;
-        if c % 4 == 3 {
-            let f = FeedbackBody {
-                largest: c,
-                frames: c + 1,
-                bytes: (c + 1) * bytes as u64,
-                received_at_us: arrived.as_micros() as u32,
-                ack_delay_us: 0,
-                lost: 0,
-                loss_runs: 0,
-            };
-            feedback.push_back((arrived + one_way, f));
-        }
-        c += 1;
-        sent = sent + unthinned.mul_f64(m.return_scale());
-    }
-    (scales, waits)
+    small_frames_uplink(|_| true, |_, m| unthinned.mul_f64(m.return_scale()), until)
 }
 
 /// A download whose acks and feedback would take four times a narrow uplink, for 30 s
