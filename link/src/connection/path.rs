@@ -334,6 +334,9 @@ pub(crate) struct PathModel {
     /// Since when every one-way delay has shown this end's frames queued (over the jitter
     /// bound alone: `on_return_queue`), if the latest does.
     return_queue_since: Option<Timestamp>,
+    /// The jitter (`jitter`) at the latest feedback that showed this end's frames not
+    /// queued: what a deep queue of them is judged against (`on_return_queue`).
+    calm_jitter: Duration,
     /// Since when every round trip has shown a queue on the return path, if the latest
     /// does (`on_return_path`).
     return_path_since: Option<Timestamp>,
@@ -433,6 +436,7 @@ impl PathModel {
             return_scale_set: 1.0,
             return_floor: 1.0,
             return_queue_since: None,
+            calm_jitter: Duration::ZERO,
             returns_only: false,
             return_path_since: None,
             return_path_full: false,
@@ -1204,7 +1208,14 @@ impl PathModel {
         // startup fills a narrow uplink faster than a queue can be seen to stay); on a
         // jittery radio a single late delay thinned the acks of a wide one (the transport
         // bench with 10 ms of jitter each way: 35.6 of 45, against 40.5).
-        let deep_bound = PERSISTENT_QUEUE_THRESHOLD.max(self.jitter()) * 2;
+        // The jitter from before the queue: a queue that fills in steps between two
+        // feedback frames moves the delay as the radio's jitter does, and the jitter read
+        // from it held the deep bound at 60 ms while a download's startup queued the
+        // remote's sticks for 250 ms on a 150 kbit/s uplink (feedback 90 ms apart).
+        if self.queue_now() <= PERSISTENT_QUEUE_THRESHOLD / 2 {
+            self.calm_jitter = self.jitter();
+        }
+        let deep_bound = PERSISTENT_QUEUE_THRESHOLD.max(self.calm_jitter) * 2;
         let base = self.min_delay();
         let over = |d: Option<Duration>, bound: Duration| {
             d.is_some_and(|d| d.saturating_sub(base) > bound)

@@ -332,7 +332,11 @@ fn thinned_bulk_acks_go_every_eighth_segment_four_times_as_far_apart() {
     // (unthinned, the second made the ack due, and the delay was 5 ms).
     for seq in 0..7 {
         segment(&mut rx, seq);
-        assert_eq!(rx.ack_deadline(), Some(us(0) + ACK_DELAY * 4), "segment {seq}");
+        assert_eq!(
+            rx.ack_deadline(),
+            Some(us(0) + ACK_DELAY * 4),
+            "segment {seq}"
+        );
     }
     // The eighth makes it due at once (no ack went before).
     segment(&mut rx, 7);

@@ -979,12 +979,13 @@ type Waits = Vec<(Timestamp, Duration)>;
 
 /// A remote's uplink of 300 kbit/s, 10 ms each way, carrying its 100-byte frames (the
 /// pilot's sticks, its acks and feedback), each sent `gap(sent, model)` after the one
-/// before. The peer reports every fourth frame. With `returns_only(now)` set before each
+/// before. The peer reports every `report_every`-th frame. With `returns_only(now)` set before each
 /// feedback (as `Connection` does), the model's `return_scale` after each feedback frame,
 /// and how long each frame waited for the uplink, until `until`.
 fn small_frames_uplink(
     returns_only: impl Fn(Timestamp) -> bool,
     gap: impl Fn(Timestamp, &PathModel) -> Duration,
+    report_every: u64,
     until: Duration,
 ) -> (Vec<(Timestamp, f64)>, Waits) {
     let one_way = Duration::from_millis(10);
@@ -1013,7 +1014,7 @@ fn small_frames_uplink(
         waits.push((sent, free_at.saturating_since(sent)));
         free_at = free_at + on_air;
         let arrived = free_at + one_way;
-        if c % 4 == 3 {
+        if c % report_every == report_every - 1 {
             let f = FeedbackBody {
                 largest: c,
                 frames: c + 1,
@@ -1042,7 +1043,7 @@ fn overdriven_uplink(
     let overdrive = Timestamp::from_millis(1000)..Timestamp::from_millis(1300);
     let gap =
         |sent, _: &PathModel| Duration::from_millis(if overdrive.contains(&sent) { 2 } else { 4 });
-    let (scales, waits) = small_frames_uplink(returns_only, gap, until);
+    let (scales, waits) = small_frames_uplink(returns_only, gap, 4, until);
     let drained = waits
         .iter()
         .find(|&&(at, wait)| at >= overdrive.end && wait.is_zero())
@@ -1231,13 +1232,59 @@ fn per_100ms_is_the_power_without_powf() {
     }
 }
 
+/// A remote reported on every 80 ms (relaxed feedback on its sticks) whose uplink a
+/// download's startup overfills at once, three reports into the session: from 250 ms, a
+/// frame every millisecond where 2.7 ms is what the uplink carries, so its queue grows
+/// 33 ms between two reports. The first report that shows that queue deep (20 ms) thins
+/// the acks, although the step it makes in the delays reads as jitter: judged against the
+/// jitter read from the step itself (17 ms, from four delays), the thinning waited for
+/// the next report, and the queue grew to 60 ms.
+/// (A download's startup on a 150 kbit/s uplink queued the sticks 250 ms that way.)
+#[test]
+fn a_queue_that_fills_between_two_reports_thins_at_the_first_that_shows_it() {
+    let overdrive = Timestamp::from_millis(250);
+    let gap =
+        |sent, _: &PathModel| Duration::from_micros(if sent >= overdrive { 1000 } else { 4000 });
+    let (scales, waits) = small_frames_uplink(|_| true, gap, 20, Duration::from_millis(700));
+    assert!(
+        scales
+            .iter()
+            .filter(|(at, _)| *at < overdrive)
+            .all(|&(_, s)| s == 1.0),
+        "thinned without a queue"
+    );
+    // When each report came (10 ms after the frame it reports arrived): the first whose
+    // frame waited four times a queue that stays (20 ms) must thin.
+    let on_air = Duration::from_secs_f64(100.0 * 8.0 / 300e3);
+    let deep = PERSISTENT_QUEUE_THRESHOLD * 4;
+    let Some(first_deep) = waits
+        .iter()
+        .skip(19)
+        .step_by(20)
+        .find(|&&(_, wait)| wait >= deep)
+        .map(|&(sent, wait)| sent + wait + on_air + Duration::from_millis(20))
+    else {
+        panic!("no report showed the queue");
+    };
+    let thinned_at = scales.iter().find(|&&(_, s)| s > 1.0).map(|&(at, _)| at);
+    assert!(
+        thinned_at.is_some_and(|at| at <= first_deep + Duration::from_millis(1)),
+        "thinned first at {thinned_at:?}, the first report of a deep queue at {first_deep:?}"
+    );
+}
+
 /// `small_frames_uplink` carrying acks and feedback that would take `need` times what it
 /// carries unthinned (a download's, 2.6 % of its rate), sent `return_scale` times less
 /// often as the model says after each feedback.
 fn uplink_the_acks_overfill(need: f64, until: Duration) -> (Vec<(Timestamp, f64)>, Waits) {
     let on_air = Duration::from_secs_f64(100.0 * 8.0 / 300e3);
     let unthinned = on_air.div_f64(need);
-    small_frames_uplink(|_| true, |_, m| unthinned.mul_f64(m.return_scale()), until)
+    small_frames_uplink(
+        |_| true,
+        |_, m| unthinned.mul_f64(m.return_scale()),
+        4,
+        until,
+    )
 }
 
 /// A download whose acks and feedback would take four times a narrow uplink, for 30 s
