@@ -274,7 +274,7 @@ impl<P: AeadProvider> Link<P> {
     /// Aircraft: accept pairings from `now` until `now + duration`, the owner's pairing
     /// window (PROTOCOL.md 24.1). It is closed when the link is made and closes again after
     /// one successful pairing; outside it a pairing `Init` is refused
-    /// ([`RefusalReason::PairingClosed`](crate::handshake::RefusalReason::PairingClosed))
+    /// ([`RefusalReason::PairingClosed`])
     /// before any attempt is spent, so nobody in radio range can spend the code's budget.
     /// Call it only on the owner's authority (a button on the aircraft, a trusted channel).
     ///
