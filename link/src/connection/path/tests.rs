@@ -979,9 +979,9 @@ type Waits = Vec<(Timestamp, Duration)>;
 
 /// A remote's uplink of 300 kbit/s, 10 ms each way, carrying its 100-byte frames (the
 /// pilot's sticks, its acks and feedback), each sent `gap(sent, model)` after the one
-/// before. The peer reports every `report_every`-th frame. With `returns_only(now)` set before each
-/// feedback (as `Connection` does), the model's `return_scale` after each feedback frame,
-/// and how long each frame waited for the uplink, until `until`.
+/// before. The peer reports every `report_every`-th frame. With `returns_only(now)` set
+/// before each feedback (as `Connection` does), the model's `return_scale` after each
+/// feedback frame, and how long each frame waited for the uplink, until `until`.
 fn small_frames_uplink(
     returns_only: impl Fn(Timestamp) -> bool,
     gap: impl Fn(Timestamp, &PathModel) -> Duration,
