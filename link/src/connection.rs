@@ -846,7 +846,7 @@ impl<P: AeadProvider> Connection<P> {
                 self.path.on_feedback(now, &body);
                 // Acks and feedback thin out while this end's frames queue on the path.
                 let scale = self.return_scale(now);
-                self.storage_in.set_ack_scale(scale);
+                self.storage_in.set_ack_scale(path::ack_scale(scale));
                 self.receipts.set_scale(scale);
                 self.probes_unanswered = 0;
                 self.probe_burst_left = 0;

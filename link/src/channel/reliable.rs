@@ -33,6 +33,10 @@ use crate::wire::body::{
 pub(crate) const INITIAL_WINDOW: u32 = 64;
 /// The longest an ack waits for a second segment.
 pub(crate) const ACK_DELAY: Duration = Duration::from_millis(5);
+/// The longest a thinned receiver delays an ack (`ACK_DELAY` times the scale, up to this):
+/// the sender's round-trip samples carry the delay, and its loss detection and probe
+/// timeout wait as long.
+const MAX_ACK_DELAY: Duration = Duration::from_millis(80);
 /// The shortest time between two acks that segments arriving in turn make due: at most 2000
 /// acks a second, one for every 4.5 segments of a 100 Mbit/s download rather than every
 /// second one (no limit under 40 Mbit/s). The acks of such a download took 2 Mbit/s of an
@@ -540,7 +544,7 @@ impl ReliableReceiver {
 
     /// Ack bulk data (`ack_every` above 1) `scale` times less often: every
     /// `ack_every * scale`-th segment, `ACK_MIN_INTERVAL * scale` apart at least, and
-    /// otherwise within `ACK_DELAY * scale`. Each ack
+    /// otherwise within `ACK_DELAY * scale` (`MAX_ACK_DELAY` at most). Each ack
     /// carries the ranges held whatever their number; fewer of them keep a narrow return
     /// path free for the pilot's sticks (`PathModel::return_scale`).
     pub(crate) fn set_ack_scale(&mut self, scale: f64) {
@@ -671,7 +675,10 @@ impl ReliableReceiver {
             // Thinned, the delay too: a 10 Mbit/s download (560 segments a second) reached
             // `ACK_DELAY` long before its 32nd segment, and at 16 times thinner its acks
             // still went every 7 ms, 37 kbit/s of a 100 kbit/s uplink.
-            Some(self.ack_at.unwrap_or(now + ACK_DELAY.mul_f64(scale)))
+            Some(
+                self.ack_at
+                    .unwrap_or(now + ACK_DELAY.mul_f64(scale).min(MAX_ACK_DELAY)),
+            )
         };
         if seq == self.delivered && self.out_of_order.is_empty() {
             // In order with nothing held: straight through, no copy, no allocation.

@@ -356,6 +356,11 @@ fn thinned_bulk_acks_go_every_eighth_segment_four_times_as_far_apart() {
     assert_eq!(rx.ack_deadline(), Some(us(1600) + ACK_DELAY));
     segment(&mut rx, 17);
     assert_eq!(rx.ack_deadline(), Some(us(2700) + ACK_MIN_INTERVAL));
+    // At 32 times, the next segment's ack waits 80 ms (`MAX_ACK_DELAY`), not 160.
+    rx.take_ack();
+    rx.set_ack_scale(32.0);
+    segment(&mut rx, 18);
+    assert_eq!(rx.ack_deadline(), Some(us(1800) + MAX_ACK_DELAY));
 }
 
 /// The end of a download to a remote: the sender's tail copies arrive as duplicates

@@ -1337,3 +1337,28 @@ fn thinning_settles_where_the_acks_fit_the_uplink() {
         "thinned {most:.2} times where {need} is needed"
     );
 }
+
+#[test]
+fn acks_thin_twice_as_fast_as_feedback_from_a_scale_of_two() {
+    for (scale, acks) in [
+        (0.5, 1.0),
+        (1.0, 1.0),
+        (1.5, 2.25),
+        (2.0, 4.0),
+        (4.0, 8.0),
+        (16.0, 32.0),
+    ] {
+        assert_eq!(ack_scale(scale), acks, "scale {scale}");
+    }
+    // Never denser than the scale, and never thinner for a smaller one.
+    let mut last = 0.0;
+    for tenth in 0..=160 {
+        let scale = f64::from(tenth) / 10.0;
+        let acks = ack_scale(scale);
+        assert!(
+            acks >= scale.max(1.0) && acks >= last,
+            "scale {scale}: {acks}"
+        );
+        last = acks;
+    }
+}
