@@ -1032,6 +1032,17 @@ fn small_frames_uplink(
     (scales, waits)
 }
 
+/// No feedback taken before `queue_from` thinned anything (`small_frames_uplink`'s scales).
+fn assert_unthinned_before(scales: &[(Timestamp, f64)], queue_from: Timestamp) {
+    assert!(
+        scales
+            .iter()
+            .filter(|(at, _)| *at < queue_from)
+            .all(|&(_, s)| s == 1.0),
+        "thinned without a queue"
+    );
+}
+
 /// `small_frames_uplink` with a frame every 4 ms (200 kbit/s), overdriven from 1 s to
 /// 1.3 s (a frame every 2 ms: a download's acks at its startup): its queue grows by a third
 /// of a millisecond every millisecond, to 100 ms, and drains as fast. The scales, and when
@@ -1062,13 +1073,7 @@ fn an_uplink_its_own_small_frames_queue_thins_its_acks_and_feedback_up_to_sixtee
     let until = Duration::from_secs(12);
     let (scales, drained) = overdriven_uplink(|_| true, until);
     let overdrive = Timestamp::from_millis(1000);
-    assert!(
-        scales
-            .iter()
-            .filter(|(at, _)| *at < overdrive)
-            .all(|&(_, s)| s == 1.0),
-        "thinned without a queue"
-    );
+    assert_unthinned_before(&scales, overdrive);
     // Each growth at most four times, at most once a round trip (over twice the 10 ms
     // each way), never past `MAX_RETURN_SCALE`, and that reached.
     let mut grew: Option<Timestamp> = None;
@@ -1246,13 +1251,7 @@ fn a_queue_that_fills_between_two_reports_thins_at_the_first_that_shows_it() {
     let gap =
         |sent, _: &PathModel| Duration::from_micros(if sent >= overdrive { 1000 } else { 4000 });
     let (scales, waits) = small_frames_uplink(|_| true, gap, 20, Duration::from_millis(700));
-    assert!(
-        scales
-            .iter()
-            .filter(|(at, _)| *at < overdrive)
-            .all(|&(_, s)| s == 1.0),
-        "thinned without a queue"
-    );
+    assert_unthinned_before(&scales, overdrive);
     // When each report came (10 ms after the frame it reports arrived): the first whose
     // frame waited four times a queue that stays (20 ms) must thin.
     let on_air = Duration::from_secs_f64(100.0 * 8.0 / 300e3);
