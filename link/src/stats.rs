@@ -6,6 +6,7 @@ use crate::wire::Channel;
 
 /// Per-channel traffic counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChannelStats {
     /// Messages the application handed to `send`.
     pub messages_sent: u64,
