@@ -28,10 +28,12 @@ use crate::wire::body::{FeedbackBody, FEEDBACK_SETTLE};
 
 mod loss;
 mod receipts;
+mod return_trial;
 
 use self::loss::{AirLoss, Settled};
 pub(crate) use self::receipts::{Elicits, Receipts};
 use self::receipts::{FEEDBACK_DELAY, FEEDBACK_EVERY};
+use self::return_trial::{ReturnTrial, TrialStep};
 
 /// The loss estimate's memory.
 pub(super) const LOSS_HORIZON: Duration = Duration::from_secs(1);
@@ -338,6 +340,9 @@ pub(crate) struct PathModel {
     /// The jitter (`jitter`) at the latest feedback that showed this end's frames not
     /// queued: what a deep queue of them is judged against (`on_return_queue`).
     calm_jitter: Duration,
+    /// Whether thinning the returns shortens this end's queue where no rule above sees it
+    /// (`on_return_queue`).
+    return_trial: ReturnTrial,
     /// Since when every round trip has shown a queue on the return path, if the latest
     /// does (`on_return_path`).
     return_path_since: Option<Timestamp>,
@@ -450,6 +455,7 @@ impl PathModel {
             return_floor: 1.0,
             return_queue_since: None,
             calm_jitter: Duration::ZERO,
+            return_trial: ReturnTrial::new(now),
             returns_only: false,
             return_path_since: None,
             return_path_full: false,
@@ -1214,6 +1220,7 @@ impl PathModel {
             self.return_scale_set = 1.0;
             self.return_floor = 1.0;
             self.return_queue_since = None;
+            self.return_trial.cancel(now);
             return;
         }
         let span = self.min_rtt().max(FEEDBACK_DELAY);
@@ -1269,7 +1276,34 @@ impl PathModel {
                 self.return_scale_set = self.return_scale;
                 self.return_scale_grew = now;
             }
-        } else if self.queue_now() <= (PERSISTENT_QUEUE_THRESHOLD / 2).max(self.jitter()) {
+            self.return_trial.cancel(now);
+            return;
+        }
+        // A queue the rules above miss: one the returns fill now and then (`ReturnTrial`).
+        let step = self.return_trial.on_queue(
+            now,
+            self.queue_now(),
+            span,
+            self.return_scale,
+            MAX_RETURN_SCALE,
+        );
+        match step {
+            TrialStep::Start => {
+                self.return_scale = (self.return_scale * 2.0).min(MAX_RETURN_SCALE);
+            }
+            TrialStep::Keep => {
+                // As a growth, but the decay stops here: the trial showed the scale is needed.
+                self.return_scale_set = self.return_scale;
+                self.return_floor = self.return_floor.max(self.return_scale);
+                self.return_scale_grew = now;
+            }
+            TrialStep::Revert(scale) => self.return_scale = scale,
+            TrialStep::Wait => {}
+        }
+        if self.return_trial.running() {
+            return;
+        }
+        if self.queue_now() <= (PERSISTENT_QUEUE_THRESHOLD / 2).max(self.jitter()) {
             // Only with the queue clearly gone: one under the bound may be the start of the
             // next. By time, not by feedback: feedback comes more often while thinned.
             let elapsed = self

@@ -85,6 +85,22 @@ fn jittery(rate_bps: f64, delay_ms: u64, jitter_ms: u64) -> Radio {
     }
 }
 
+/// Uniform numbers in 0..1, the same every run (xorshift64).
+pub(super) struct Noise(u64);
+
+impl Noise {
+    pub(super) fn new() -> Self {
+        Noise(0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub(super) fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 /// Feed `radio` until `until`: the model, and when each frame reached the receiver.
 fn fly(radio: Radio, until: Duration) -> (PathModel, Vec<Timestamp>) {
     let Radio {
@@ -99,14 +115,9 @@ fn fly(radio: Radio, until: Duration) -> (PathModel, Vec<Timestamp>) {
         jitter,
         return_queue,
     } = radio;
-    // xorshift64: the jitter of each frame, the same every run.
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut late = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        jitter.mul_f64((state >> 11) as f64 / (1u64 << 53) as f64)
-    };
+    // The jitter of each frame, the same every run.
+    let mut noise = Noise::new();
+    let mut late = move || jitter.mul_f64(noise.uniform());
     let mut largest = 0u64;
     let mut largest_at = Timestamp::ZERO;
     let mut arrivals = Vec::new();
@@ -988,6 +999,18 @@ fn small_frames_uplink(
     report_every: u64,
     until: Duration,
 ) -> (Vec<(Timestamp, f64)>, Waits) {
+    late_small_frames_uplink(returns_only, gap, report_every, |_| Duration::ZERO, until)
+}
+
+/// `small_frames_uplink` on a radio that delays each frame by `late(model)` more after the
+/// uplink's queue.
+fn late_small_frames_uplink(
+    returns_only: impl Fn(Timestamp) -> bool,
+    gap: impl Fn(Timestamp, &PathModel) -> Duration,
+    report_every: u64,
+    mut late: impl FnMut(&PathModel) -> Duration,
+    until: Duration,
+) -> (Vec<(Timestamp, f64)>, Waits) {
     let one_way = Duration::from_millis(10);
     let bytes = 100;
     let on_air = Duration::from_secs_f64(bytes as f64 * 8.0 / 300e3);
@@ -1013,7 +1036,7 @@ fn small_frames_uplink(
         free_at = free_at.max(sent);
         waits.push((sent, free_at.saturating_since(sent)));
         free_at = free_at + on_air;
-        let arrived = free_at + one_way;
+        let arrived = free_at + one_way + late(&m);
         if c % report_every == report_every - 1 {
             let f = FeedbackBody {
                 largest: c,
@@ -1359,5 +1382,92 @@ fn acks_thin_twice_as_fast_as_feedback_from_a_scale_of_two() {
             "scale {scale}: {acks}"
         );
         last = acks;
+    }
+}
+
+/// A remote's returns on an uplink with room for them, each frame late by up to `most(scale)`
+/// at random (uniform, from a fixed seed) at the return scale of the moment, for `secs`:
+/// the scales after each feedback frame.
+fn returns_late_by(most: impl Fn(f64) -> Duration, secs: u64) -> Vec<(Timestamp, f64)> {
+    let on_air = Duration::from_secs_f64(100.0 * 8.0 / 300e3);
+    let mut noise = Noise::new();
+    late_small_frames_uplink(
+        |_| true,
+        |_, m| (on_air * 2).mul_f64(m.return_scale()),
+        4,
+        |m| most(m.return_scale()).mul_f64(noise.uniform()),
+        Duration::from_secs(secs),
+    )
+    .0
+}
+
+/// The spans in which the scale was above 1 in `scales`: from the first feedback that
+/// showed it to the first that did not.
+fn thinned_spans(scales: &[(Timestamp, f64)]) -> Vec<(Timestamp, Timestamp)> {
+    let mut spans = Vec::new();
+    let mut from = None;
+    for &(at, scale) in scales {
+        match (from, scale > 1.0) {
+            (None, true) => from = Some(at),
+            (Some(start), false) => {
+                spans.push((start, at));
+                from = None;
+            }
+            _ => {}
+        }
+    }
+    if let (Some(start), Some(&(last, _))) = (from, scales.last()) {
+        spans.push((start, last));
+    }
+    spans
+}
+
+#[test]
+fn a_queue_that_reads_as_jitter_but_goes_with_thinner_returns_is_found_by_a_trial() {
+    // A queue the returns fill now and then: 0 to 16 ms over the minimum, at random, as
+    // deep as it swings (the jitter reads 10 ms, so neither a queue that stays nor a deep
+    // one shows, and without the trial nothing thins), and under a millisecond once the
+    // returns are two thirds as dense.
+    let scales = returns_late_by(
+        |scale| Duration::from_millis(if scale < 1.5 { 16 } else { 1 }),
+        20,
+    );
+    let first = scales.iter().find(|&&(_, s)| s >= 2.0).map(|&(at, _)| at);
+    assert!(
+        first.is_some_and(|at| at < Timestamp::from_millis(1000)),
+        "thinned first at {first:?}"
+    );
+    // Kept: the scale decays only with its floor (half in 35 s), from 2 to 1.5 in 14 s.
+    let under = scales
+        .iter()
+        .find(|&&(at, s)| Some(at) > first && s < 1.5)
+        .map(|&(at, _)| at);
+    assert!(
+        under.is_none_or(|at| at > Timestamp::from_millis(14_000)),
+        "under 1.5 at {under:?}"
+    );
+}
+
+#[test]
+fn a_jittery_radio_is_thinned_only_for_its_trials() {
+    // The same delays whatever the scale: the radio's jitter, which thinning does not
+    // shorten. Trials, each half a second at twice the scale, ever rarer: 4 s after the
+    // first, then 8 s.
+    let scales = returns_late_by(|_| Duration::from_millis(16), 20);
+    let spans = thinned_spans(&scales);
+    assert_eq!(spans.len(), 3, "{spans:?}");
+    for (i, &(from, to)) in spans.iter().enumerate() {
+        assert!(
+            to.saturating_since(from) < Duration::from_millis(700),
+            "{spans:?}"
+        );
+        assert!(scales
+            .iter()
+            .filter(|(at, _)| (from..to).contains(at))
+            .all(|&(_, s)| s == 2.0));
+        if let Some(&(next, _)) = spans.get(i + 1) {
+            let every = Duration::from_secs(4 << i);
+            assert!(next.saturating_since(to) >= every, "{spans:?}");
+        }
     }
 }
