@@ -558,6 +558,11 @@ impl<P: AeadProvider> Connection<P> {
         }
     }
 
+    /// Drop the storage messages not begun yet (see [`crate::Link::discard_unsent_storage`]).
+    pub(crate) fn discard_unsent_storage(&mut self) -> usize {
+        self.storage_out.discard_unsent(&mut self.pool)
+    }
+
     /// Report [`Event::Writable`] for every blocked channel that has room again.
     fn report_writable(&mut self) {
         if !self.blocked.contains(&true) {

@@ -405,6 +405,23 @@ impl<P: AeadProvider> Link<P> {
         self.connection.send(channel, payload)
     }
 
+    /// Withdraw the storage messages queued whose first byte has not been sent yet, and say
+    /// how many: the application stopped a transfer (the flight ended, the pilot cancelled)
+    /// and what follows must not wait behind it. A message partly sent is finished, so the
+    /// peer still receives whole messages, in order; what was sent is still retransmitted
+    /// until acknowledged. The storage queue holds up to `send_queue_len` messages of up to
+    /// `max_storage_message` bytes (64 MiB by default): seconds of a narrow radio. Room it
+    /// frees is reported as [`Event::Writable`] to a sender that was refused.
+    ///
+    /// ```text
+    /// queue: [chunk 7 (half sent) | chunk 8 | chunk 9 | ... ]   discard_unsent_storage() = n
+    ///     →  [chunk 7 (half sent)]                              send(Storage, answer)
+    ///     →  [chunk 7 (half sent) | answer]
+    /// ```
+    pub fn discard_unsent_storage(&mut self) -> usize {
+        self.connection.discard_unsent_storage()
+    }
+
     /// Send a message without copying it: the application writes it into its datagram
     /// buffer at [`PAYLOAD_OFFSET`], `buf[PAYLOAD_OFFSET..PAYLOAD_OFFSET + len]`, and
     /// the link seals it there, around it, when it would be the next frame anyway: a control

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rotorlink::tokio::{Connection, LinkEvent};
-use rotorlink::{Channel, Event, SendError};
+use rotorlink::{Channel, Event, Link, SendError};
 use tokio::time::{sleep_until, Instant};
 
 use crate::aircraft::AircraftApp;
@@ -105,8 +105,11 @@ pub async fn fly_aircraft(
                 Some(LinkEvent::Message { channel: Channel::Storage, data })
                     if &data[..] == GET_SUMMARY =>
                 {
-                    // The flight is over: no more file data ahead of the answer.
+                    // The flight is over: no more file data ahead of the answer, neither
+                    // chunks still to come nor those queued (up to 16 MiB: seconds of a
+                    // narrow radio, longer than the remote waits for the answer).
                     app.stop_transfer();
+                    conn.with_link(Link::discard_unsent_storage);
                     let mut summary = aircraft_summary(conn, app);
                     // The request is the end of the flight, not part of it.
                     summary.uncount_delivered(Channel::Storage, GET_SUMMARY.len());

@@ -448,3 +448,72 @@ async fn a_summary_that_never_arrives_leaves_the_aircrafts_counters_unknown() {
         "{table}"
     );
 }
+
+/// The flight ends in the middle of a large download on a narrow radio, with the aircraft's
+/// storage queue full of the clip's chunks (256 of 64 KiB: 16 MiB, half a minute of this
+/// radio). The aircraft withdraws the chunks not begun before it answers the remote's
+/// summary request, so the answer comes at once and the report is whole (it came after the
+/// 5 s the remote waits, and showed the aircraft's counters as unknown, before).
+#[tokio::test(start_paused = true)]
+async fn a_flight_that_ends_mid_download_still_gets_the_aircrafts_summary() {
+    let radio = ChannelConfig {
+        rate_bps: Some(4_000_000),
+        ..ChannelConfig::default()
+    };
+    let (air_end, remote_end) = SimNet::pair(radio.clone(), radio, 14);
+    let mut aircraft = listen(air_end, config());
+    let app_config = AircraftConfig {
+        video_bitrate: 0,
+        initial_log_len: 4096,
+        clip_size: 64 << 20,
+        ..AircraftConfig::default()
+    };
+    let aircraft_task = tokio::spawn(async move {
+        let mut app = AircraftApp::new(app_config, 14);
+        fly_aircraft(
+            &mut aircraft,
+            &mut app,
+            std::future::pending(),
+            &mut |_, _| {},
+        )
+        .await
+    });
+    let mut remote = Remote::connect(remote_end, addr(Role::Aircraft), LINK_ID, CODE, config())
+        .await
+        .unwrap();
+    let mut app = RemoteApp::new(CODE).downloading("clip");
+    let flight = RemoteFlight {
+        seed: 14,
+        duration: Duration::from_secs(4),
+        until_downloaded: false,
+    };
+    let started = tokio::time::Instant::now();
+    let outcome = fly_remote(
+        &mut remote,
+        &mut app,
+        &flight,
+        std::future::pending(),
+        &mut |_| {},
+    )
+    .await;
+    let ended = started.elapsed();
+    let report = outcome.report;
+    remote.close().await;
+    let aircraft_flight = aircraft_task.await.unwrap();
+
+    let d = &report.download;
+    assert!(
+        d.received > 0 && d.received < 64 << 20,
+        "mid-download: {report}"
+    );
+    assert_eq!(report.missing_summary, None, "{report}");
+    assert!(report.channels.control.latency.is_some(), "{report}");
+    // The answer came behind what was in flight, not behind the queue.
+    assert!(
+        ended < Duration::from_secs(4) + Duration::from_secs(1),
+        "{ended:?}"
+    );
+    assert!(outcome.report_delivered);
+    assert!(aircraft_flight.summary_refused.is_none());
+    assert!(aircraft_flight.report.is_some());
+}

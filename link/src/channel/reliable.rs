@@ -225,6 +225,17 @@ impl ReliableSender {
         self.queue.push_back(message);
     }
 
+    /// Drop the queued messages of which no segment was sent yet (the front one stays if it
+    /// is partly sent, so the receiver still gets whole messages): how many.
+    pub(crate) fn discard_unsent(&mut self, pool: &mut BufPool) -> usize {
+        let keep = usize::from(self.cursor > 0).min(self.queue.len());
+        let dropped = self.queue.len() - keep;
+        for message in self.queue.drain(keep..) {
+            pool.give(message);
+        }
+        dropped
+    }
+
     /// When the probe timer fires: a probe timeout after the last transmission, while
     /// anything is unacknowledged.
     fn probe_at(&self) -> Option<Timestamp> {

@@ -458,3 +458,42 @@ fn a_session_receiver_is_not_thinned() {
     assert_eq!(dup, SegmentOutcome::Duplicate);
     assert!(rx.ack_due(at));
 }
+
+#[test]
+fn discarding_drops_only_messages_not_begun_and_the_rest_arrives_whole() {
+    let cfg = config();
+    let mut tx = ReliableSender::new(&cfg);
+    let mut rx = ReliableReceiver::new(&cfg, 2);
+    let mut pool = BufPool::default();
+    let messages: StdVec<StdVec<u8>> = (0..5u8).map(|i| std::vec![i; 1000]).collect();
+    for m in &messages {
+        tx.push(m.clone());
+    }
+    let mut buf = [0u8; 600];
+    let now = Timestamp::ZERO;
+    let mut got = StdVec::new();
+    let mut deliver = |tx: &mut ReliableSender, rx: &mut ReliableReceiver, segments: usize| {
+        for _ in 0..segments {
+            let Some(n) = tx.next_new(now, 500, &mut buf, &mut pool) else {
+                break;
+            };
+            let (h, data) = SegmentHeader::parse(&buf[..n]).unwrap();
+            rx.on_segment(now, &h, data, &mut pool, &mut |m| got.push(m));
+        }
+    };
+    // The first message half sent: it stays, the four behind it go.
+    deliver(&mut tx, &mut rx, 1);
+    assert_eq!(tx.discard_unsent(&mut BufPool::default()), 4);
+    assert_eq!(tx.queued(), 1);
+    deliver(&mut tx, &mut rx, 10);
+    assert_eq!(tx.queued(), 0);
+    // Nothing begun: all go; then a new message follows the first in order.
+    tx.push(messages[1].clone());
+    tx.push(messages[2].clone());
+    assert_eq!(tx.discard_unsent(&mut BufPool::default()), 2);
+    assert_eq!(tx.discard_unsent(&mut BufPool::default()), 0);
+    tx.push(messages[3].clone());
+    deliver(&mut tx, &mut rx, 10);
+    assert_eq!(got, [messages[0].clone(), messages[3].clone()]);
+    assert_eq!(rx.protocol_errors, 0);
+}
