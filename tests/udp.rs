@@ -269,3 +269,22 @@ fn a_wrong_code_file_exits_with_status_3() {
     assert!(out.stdout.is_empty());
     drop(aircraft);
 }
+
+/// Hashing a large clip for the list (a second for 1 GiB) is done on a thread of its own: the pilot's stick commands do
+/// not wait for it (in the loop that takes them, it held them for as long). The flight ends
+/// in the middle of the download, and the aircraft's summary still arrives.
+#[test]
+fn hashing_a_large_clip_for_the_list_holds_no_stick_command() {
+    let code = code_file("code", "246813");
+    let (aircraft, at) = start_aircraft(&code, &["--clip-size", "1GiB", "--photos", "0"]);
+    let out = remote_for(at, &code, "4s", &["--download", "clip"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "remote failed: {stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the report is JSON");
+    let (status, _, aircraft_err) = aircraft.finish(Duration::from_secs(20));
+    assert_eq!(status, Some(0), "aircraft: {aircraft_err:?}");
+    assert_eq!(report["missing_summary"], Value::Null, "{report}");
+    let latency = &report["channels"]["control"]["latency"];
+    eprintln!("control latency {latency}, download {}", report["download"]);
+    assert!(latency["max_ms"].as_f64().unwrap() < 500.0, "{report}");
+}

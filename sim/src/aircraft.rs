@@ -36,7 +36,9 @@ use rotorlink::handshake::Kind;
 use rotorlink::{Channel, Event, Failsafe, Link, SendError, Timestamp};
 use sha2::{Digest, Sha256};
 
-use crate::storage::{self, Onboard, Request, Response, StorageConfig, DATA_HEADER_LEN};
+use crate::storage::{
+    self, DigestJob, Digested, Onboard, Request, Response, StorageConfig, DATA_HEADER_LEN,
+};
 use crate::video::{FrameHeader, FrameKind, FRAME_HEADER_LEN};
 
 /// Length of a stick command: stamp, four 16-bit axes, key-frame request, check (see
@@ -223,6 +225,8 @@ pub struct AircraftApp {
     transfer: Option<Transfer>,
     /// A storage send was refused as full: wait for [`Event::Writable`].
     storage_blocked: bool,
+    /// The generated files are hashed elsewhere ([`AircraftApp::hash_elsewhere`]).
+    hash_elsewhere: bool,
     /// The message being built (reused: no allocation per chunk).
     scratch: Vec<u8>,
     failsafe: Watch,
@@ -346,6 +350,7 @@ impl AircraftApp {
             answers: VecDeque::new(),
             transfer: None,
             storage_blocked: false,
+            hash_elsewhere: false,
             scratch: Vec::new(),
             failsafe,
             altitude_cm: 0,
@@ -516,13 +521,40 @@ impl AircraftApp {
     }
 
     /// Compute the SHA-256 of the files a list request waits for (the slow part of
-    /// answering it: a 1 GiB clip takes about a second), without the link. Over the tokio
-    /// adapter, call it before taking the link's lock for [`AircraftApp::poll`], so that
-    /// the driver is not held up meanwhile; [`AircraftApp::poll`] does it otherwise.
+    /// answering it: a 1 GiB clip takes about a second), without the link; only the flight
+    /// log's after [`AircraftApp::hash_elsewhere`]. [`AircraftApp::poll`] calls it.
     pub fn hash_files(&mut self) {
         if self.answers.contains(&Answer::List) {
-            self.storage.compute_digests();
+            if self.hash_elsewhere {
+                self.storage.compute_log_digest();
+            } else {
+                self.storage.compute_digests();
+            }
         }
+    }
+
+    /// Hash the generated files elsewhere from now on: their digests come through
+    /// [`AircraftApp::digest_jobs`] and [`AircraftApp::digested`], and a list waits for
+    /// them. What [`fly_aircraft`](crate::flight::fly_aircraft) does in real time, on a
+    /// thread of their own: hashed in the loop that takes the link's messages, a 256 MiB
+    /// clip held the pilot's sticks for 230 ms.
+    pub fn hash_elsewhere(&mut self) {
+        self.hash_elsewhere = true;
+    }
+
+    /// The digests a list request waits for, as jobs to run elsewhere (none if no list
+    /// waits, or they are known).
+    pub fn digest_jobs(&self) -> Vec<DigestJob> {
+        if self.answers.contains(&Answer::List) {
+            self.storage.digest_jobs()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Keep a digest a [`DigestJob`] computed.
+    pub fn digested(&mut self, done: Digested) {
+        self.storage.set_digest(done);
     }
 
     /// The onboard storage.
@@ -531,7 +563,8 @@ impl AircraftApp {
     }
 
     /// Stop sending the file under way (the flight is over: the remote asked for the
-    /// summary). Answers already queued in the link still go out.
+    /// summary). What the link has queued still goes out, unless withdrawn
+    /// ([`Link::discard_unsent_storage`]).
     pub fn stop_transfer(&mut self) {
         self.transfer = None;
     }

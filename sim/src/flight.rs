@@ -5,8 +5,8 @@
 //! The applications are the same as over the simulator's [`crate::Pair`]: the aircraft
 //! sends file data until the storage queue is full and then waits for
 //! [`Event::Writable`], which the driver hands over as `LinkEvent::Link(Event::Writable)`
-//! (see [`crate::storage`]). Hashing a large file for the list is done before the link's lock
-//! is taken ([`AircraftApp::hash_files`]), so the driver is never held up by it.
+//! (see [`crate::storage`]). Hashing a large file for the list is done on a thread of its
+//! own ([`AircraftApp::digest_jobs`]), so neither the driver nor the sticks wait for it.
 //!
 //! At the end of a flight the remote asks the aircraft for its [`EndSummary`] on the
 //! storage channel, so that it can make the same [`Report`] as the simulator, and sends the
@@ -15,14 +15,14 @@
 //! ```text
 //! remote                                   aircraft
 //!   ... flight: sticks, telemetry, video, LIST / READ / DATA on storage ...
-//!   Storage "GET /summary"      ───────▶   (stops the file transfer: the flight is over)
-//!                               ◀───────   Storage "SUMMARY {json}"  (after the DATA queued)
+//!   Storage "GET /summary"      ───────▶   (stops the file transfer: the flight is over,
+//!                                           and withdraws the DATA queued, not begun)
+//!                               ◀───────   Storage "SUMMARY {json}"  (after the DATA in flight)
 //!   Storage "REPORT {json}"     ───────▶
 //!   Close (once acknowledged)   ───────▶   (the aircraft's flight ends)
 //! ```
 //!
-//! If the summary does not arrive within [`SUMMARY_WAIT`] (the link died, or the file data
-//! queued ahead of it takes longer), the counters only the aircraft knows are unknown in
+//! If the summary does not arrive within [`SUMMARY_WAIT`] (the link died), the counters only the aircraft knows are unknown in
 //! the report: `null` in its JSON, `?` in its table.
 
 use std::future::Future;
@@ -31,11 +31,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use rotorlink::tokio::{Connection, LinkEvent};
 use rotorlink::{Channel, Event, Link, SendError};
+use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
 use crate::aircraft::AircraftApp;
 use crate::remote::RemoteApp;
 use crate::report::{EndSummary, Flight, Report};
+use crate::storage::{DigestJob, Digested};
 
 /// The remote's request for the aircraft's summary, on the storage channel.
 pub const GET_SUMMARY: &[u8] = b"GET /summary";
@@ -90,16 +92,38 @@ pub async fn fly_aircraft(
 ) -> AircraftFlight {
     tokio::pin!(stop);
     app.follow_link_failsafe();
+    app.hash_elsewhere();
     let mut report = None;
     let mut connected = false;
     let mut summary_refused = None;
+    // The slow part of a list request: hashing the files, on a thread of its own.
+    let mut hashing: Option<JoinHandle<Vec<Digested>>> = None;
     loop {
-        // The slow part of a list request (hashing the files), outside the link's lock.
-        app.hash_files();
+        if hashing.is_none() {
+            let jobs = app.digest_jobs();
+            if !jobs.is_empty() {
+                hashing = Some(tokio::task::spawn_blocking(move || {
+                    jobs.into_iter().map(DigestJob::run).collect()
+                }));
+            }
+        }
         let now = conn.now();
         conn.with_link(|link| app.poll(now, link));
         let wake = conn.clock().instant(app.next_wakeup());
+        let hashed = async {
+            match hashing.as_mut() {
+                Some(job) => job.await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            done = hashed => {
+                hashing = None;
+                // A job that failed leaves its digests unknown: the next loop tries again.
+                for digest in done.into_iter().flatten() {
+                    app.digested(digest);
+                }
+            }
             event = conn.recv() => match event {
                 None => break,
                 Some(LinkEvent::Message { channel: Channel::Storage, data })

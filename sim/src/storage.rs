@@ -380,6 +380,34 @@ impl Generated {
     }
 }
 
+/// The SHA-256 of a generated file, to compute away from the storage (on a thread of its
+/// own: a 1 GiB clip takes about a second, which a real-time aircraft must not spend in
+/// the loop that applies the pilot's sticks).
+#[derive(Debug, Clone)]
+pub struct DigestJob {
+    index: usize,
+    file: Generated,
+}
+
+impl DigestJob {
+    /// Compute the digest (streaming: constant memory, whatever the size).
+    pub fn run(mut self) -> Digested {
+        Digested {
+            index: self.index,
+            name: self.file.name.clone(),
+            sha256: self.file.digest(),
+        }
+    }
+}
+
+/// A digest [`DigestJob::run`] computed, for [`Onboard::set_digest`].
+#[derive(Debug, Clone)]
+pub struct Digested {
+    index: usize,
+    name: String,
+    sha256: [u8; 32],
+}
+
 /// What the onboard storage holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageConfig {
@@ -493,13 +521,40 @@ impl Onboard {
     /// Compute every digest not known yet: each generated file's once, the flight log's if
     /// it grew. Streaming, so a file of any size is hashed in constant memory.
     pub fn compute_digests(&mut self) {
+        self.compute_log_digest();
+        for job in self.digest_jobs() {
+            self.set_digest(job.run());
+        }
+    }
+
+    /// Compute the flight log's digest if it grew (it is in memory, and small beside the
+    /// generated files).
+    pub fn compute_log_digest(&mut self) {
         if self.log_digest.is_none_or(|(len, _)| len != self.log.len()) {
             self.log_digest = Some((self.log.len(), Sha256::digest(&self.log).into()));
             self.hashed += 1;
         }
-        for g in &mut self.generated {
-            if g.sha256.is_none() {
-                g.digest();
+    }
+
+    /// The generated files whose digests are not known yet, as jobs that compute them
+    /// without the storage ([`Onboard::set_digest`] takes what they return).
+    pub fn digest_jobs(&self) -> Vec<DigestJob> {
+        self.generated
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.sha256.is_none())
+            .map(|(index, g)| DigestJob {
+                index,
+                file: g.clone(),
+            })
+            .collect()
+    }
+
+    /// Keep a digest a [`DigestJob`] computed (ignored if that file has one already).
+    pub fn set_digest(&mut self, done: Digested) {
+        if let Some(g) = self.generated.get_mut(done.index) {
+            if g.name == done.name && g.sha256.is_none() {
+                g.sha256 = Some(done.sha256);
                 self.hashed += 1;
             }
         }
@@ -635,5 +690,35 @@ mod tests {
         assert_eq!(onboard.files_hashed(), 5);
         assert!(list[3].matches("clip") && list[3].matches(CLIP) && !list[3].matches("clip.m"));
         assert!(list[0].matches(FLIGHT_LOG) && list[1].matches("photo-1"));
+    }
+
+    #[test]
+    fn digests_computed_elsewhere_make_the_same_list() {
+        let config = StorageConfig {
+            log_len: 1000,
+            photos: 2,
+            photo_size: 100_000,
+            clip_size: 300_001,
+        };
+        let mut inline = Onboard::new(&config, 1);
+        let mut elsewhere = Onboard::new(&config, 1);
+        let jobs = elsewhere.digest_jobs();
+        assert_eq!(jobs.len(), 3, "the generated files, not the log");
+        let done: Vec<Digested> =
+            std::thread::spawn(move || jobs.into_iter().map(DigestJob::run).collect())
+                .join()
+                .unwrap();
+        for d in done.iter().cloned() {
+            elsewhere.set_digest(d);
+        }
+        assert!(elsewhere.digest_jobs().is_empty());
+        assert!(!elsewhere.digests_ready(), "the log is hashed at the list");
+        elsewhere.compute_log_digest();
+        assert!(elsewhere.digests_ready());
+        assert_eq!(elsewhere.list(), inline.list());
+        assert_eq!(elsewhere.files_hashed(), 4);
+        // A late copy changes nothing.
+        elsewhere.set_digest(done[0].clone());
+        assert_eq!(elsewhere.files_hashed(), 4);
     }
 }
