@@ -152,6 +152,10 @@ const MIN_BURST_BYTES: f64 = FRAME_BYTES;
 const MAX_RETURN_SCALE: f64 = 16.0;
 /// ...and how much denser they get again for each 100 ms of feedback that shows no queue.
 const RETURN_SCALE_DECAY: f64 = 0.97;
+/// The calm jitter (`PathModel::calm_jitter`) is the most the jitter read at a calm
+/// feedback, fading by this for each 100 ms (half in 2.3 s: a startup's queue is judged
+/// against the jitter of the seconds before it).
+const CALM_JITTER_FADE: f64 = 0.97;
 /// A queue that came back once the thinning had decayed to some scale shows the return
 /// path needs more than that scale: the decay stops half as much again above it...
 const RETURN_FLOOR_MARGIN: f64 = 1.5;
@@ -337,8 +341,9 @@ pub(crate) struct PathModel {
     /// Since when every one-way delay has shown this end's frames queued (over the jitter
     /// bound alone: `on_return_queue`), if the latest does.
     return_queue_since: Option<Timestamp>,
-    /// The jitter (`jitter`) at the latest feedback that showed this end's frames not
-    /// queued: what a deep queue of them is judged against (`on_return_queue`).
+    /// The most the jitter (`jitter`) read at a feedback that showed this end's frames
+    /// not queued, fading (`CALM_JITTER_FADE`): what a deep queue of them is judged
+    /// against (`on_return_queue`).
     calm_jitter: Duration,
     /// Whether thinning the returns shortens this end's queue where no rule above sees it
     /// (`on_return_queue`).
@@ -1231,9 +1236,18 @@ impl PathModel {
         // The jitter from before the queue: a queue that fills in steps between two
         // feedback frames moves the delay as the radio's jitter does, and the jitter read
         // from it held the deep bound at 60 ms while a download's startup queued the
-        // remote's sticks for 250 ms on a 150 kbit/s uplink (feedback 90 ms apart).
+        // remote's sticks for 250 ms on a 150 kbit/s uplink (feedback 90 ms apart). The
+        // most of it lately, not the latest: the jitter read dips, and on a radio with
+        // 16 ms of jitter a dip to 6.6 ms let two delays of 14 ms in a row count as a deep
+        // queue (after 22 s), which thinned the acks four times for good.
         if self.queue_now() <= PERSISTENT_QUEUE_THRESHOLD / 2 {
-            self.calm_jitter = self.jitter();
+            let elapsed = self
+                .feedback_at
+                .map_or(Duration::ZERO, |at| now.saturating_since(at));
+            let fading = self
+                .calm_jitter
+                .mul_f64(per_100ms(CALM_JITTER_FADE, elapsed));
+            self.calm_jitter = self.jitter().max(fading);
         }
         let deep_bound = PERSISTENT_QUEUE_THRESHOLD.max(self.calm_jitter) * 2;
         let base = self.min_delay();
