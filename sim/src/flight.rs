@@ -22,8 +22,8 @@
 //!   Close (once acknowledged)   ───────▶   (the aircraft's flight ends)
 //! ```
 //!
-//! If the summary does not arrive within [`SUMMARY_WAIT`] (the link died), the counters only the aircraft knows are unknown in
-//! the report: `null` in its JSON, `?` in its table.
+//! If the summary does not arrive within [`SUMMARY_WAIT`] (the link died), the counters
+//! only the aircraft knows are unknown in the report: `null` in its JSON, `?` in its table.
 
 use std::future::Future;
 use std::time::Duration;

@@ -24,8 +24,9 @@ use core::time::Duration;
 use super::PERSISTENT_QUEUE_THRESHOLD;
 use crate::time::Timestamp;
 
-/// A mean queue this deep starts a trial: the sticks then wait three times as long at their
-/// 99th percentile, near the 15 ms. Not less: at half, trials ran on a 150 kbit/s
+/// A mean queue this deep starts a trial: the sticks then wait about three times as long at
+/// their 99th percentile (7 ms on average and 17 at the p99 on the 500 kbit/s uplink above),
+/// near the 15 ms. Not less: at half, trials ran on a 150 kbit/s
 /// uplink already thinned 11 times (a queue of one 76-byte frame there is 4 ms), and on a
 /// radio with 20 ms of jitter, each costing the download a moment of thinner acks.
 const TRIAL_QUEUE: Duration = PERSISTENT_QUEUE_THRESHOLD;
@@ -35,8 +36,8 @@ const TRIAL_SAMPLES: u32 = 16;
 /// ...and how much shorter the trial's mean must be to keep the thinner scale. The delays
 /// of a jittery radio are not uniform as its jitter is: a feedback frame reports the
 /// largest counter that arrived, often one that overtook others (30 ms of jitter each way
-/// read as a mean queue of 2.5 to 5.5 ms). With a half and 8 delays, one trial in four
-/// kept a scale there; a queue this end fills goes from 8 ms to under 1.
+/// read as a mean queue of 2.5 to 5.5 ms). With a half and 8 delays, one of the first four
+/// trials there kept a scale; a queue this end fills goes from 8 ms to under 1.
 const TRIAL_SHORTER: u32 = 3;
 /// A trial ends after at most this long, whatever it has seen (feedback that stopped).
 const TRIAL_LONGEST: Duration = Duration::from_millis(500);
