@@ -22,6 +22,7 @@
 # the radio with the download, the proxy's timers tick in whole milliseconds, and the
 # three processes share the machine's cores. SEED (default 1) seeds the proxy's radio.
 set -euo pipefail
+. "$(dirname "$0")/realtime-common.sh"
 
 BIN=${1:-target/release/rotorlink}
 TOOLS=$(dirname "$0")
@@ -49,21 +50,14 @@ point() { # rate_mbit delay_ms loss
     "$BIN" aircraft --listen 127.0.0.1:0 --code-file "$WORK/code" --clip-size "$bytes" \
         --video 0 --json >/dev/null 2>"$WORK/aircraft.err" &
     local aircraft=$!
-    local port=""
-    for _ in $(seq 100); do
-        port=$(sed -n 's/^aircraft: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/aircraft.err")
-        [ -n "$port" ] && break
-        sleep 0.05
-    done
+    local port
+    port=$(aircraft_port "$WORK/aircraft.err")
     "$BIN" proxy --listen 127.0.0.1:0 --forward "127.0.0.1:$port" --rate "${rate}mbit" \
         --delay "${delay}ms" --jitter "$JITTER" --loss "$percent%" "${burst[@]}" --queue "$queue" \
         --seed "$SEED" >/dev/null 2>"$WORK/proxy.err" &
-    local proxy=$! listen=""
-    for _ in $(seq 100); do
-        listen=$(sed -n 's/^proxy: 127.0.0.1:\([0-9]*\) .*/\1/p' "$WORK/proxy.err")
-        [ -n "$listen" ] && break
-        sleep 0.05
-    done
+    local proxy=$!
+    local listen
+    listen=$(proxy_port "$WORK/proxy.err")
     "$BIN" remote --connect "127.0.0.1:$listen" --code-file "$WORK/code" --download clip \
         --until-downloaded --duration 200s --json >"$WORK/remote.json" 2>/dev/null || true
     kill "$aircraft" "$proxy" 2>/dev/null || true

@@ -19,6 +19,7 @@
 # jitter + 15 ms: 22 ms here. The whole flight counts, its first second too (pairing, the
 # storage unlock and the download's startup).
 set -euo pipefail
+. "$(dirname "$0")/realtime-common.sh"
 
 BIN=${1:-target/release/rotorlink}
 UPLINKS=${UPLINKS:-"100kbit 150kbit 300kbit 500kbit"}
@@ -34,21 +35,15 @@ flight() { # uplink downlink video
     local up=$1 down=$2 video=$3
     "$BIN" aircraft --listen 127.0.0.1:0 --code-file "$WORK/code" --clip-size 256MiB \
         --video "$video" --json >/dev/null 2>"$WORK/aircraft.err" &
-    local aircraft=$! port=""
-    for _ in $(seq 100); do
-        port=$(sed -n 's/^aircraft: listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$WORK/aircraft.err")
-        [ -n "$port" ] && break
-        sleep 0.05
-    done
+    local aircraft=$!
+    local port
+    port=$(aircraft_port "$WORK/aircraft.err")
     "$BIN" proxy --listen 127.0.0.1:0 --forward "127.0.0.1:$port" --rate "$down" \
         --uplink-rate "$up" --delay 5ms --jitter 2ms --loss 2% --seed "$SEED" \
         >/dev/null 2>"$WORK/proxy.err" &
-    local proxy=$! listen=""
-    for _ in $(seq 100); do
-        listen=$(sed -n 's/^proxy: 127.0.0.1:\([0-9]*\) .*/\1/p' "$WORK/proxy.err")
-        [ -n "$listen" ] && break
-        sleep 0.05
-    done
+    local proxy=$!
+    local listen
+    listen=$(proxy_port "$WORK/proxy.err")
     "$BIN" remote --connect "127.0.0.1:$listen" --code-file "$WORK/code" --download clip \
         --duration "$DURATION" --json >"$WORK/remote.json" 2>/dev/null || true
     # The aircraft prints the report the remote sent it, then exits on its own.

@@ -8,7 +8,7 @@ use rotorlink::handshake::{AircraftIdentity, KsfParams, MemoryAttemptStore};
 use rotorlink::tokio::{Aircraft, ConnectError, LinkEvent, Remote};
 use rotorlink::{Config, Event, Role};
 use rotorlink_sim::aircraft::{AircraftApp, AircraftConfig};
-use rotorlink_sim::flight::{fly_aircraft, fly_remote, RemoteFlight};
+use rotorlink_sim::flight::{fly_aircraft, fly_remote, RemoteFlight, RemoteOutcome};
 use rotorlink_sim::net::SimNet;
 use rotorlink_sim::remote::RemoteApp;
 use rotorlink_sim::scenario::Scenario;
@@ -28,6 +28,23 @@ fn listen(end: rotorlink_sim::net::SimTransport, config: Config) -> rotorlink::t
         .open_pairing_window(rotorlink_sim::PAIRING_WINDOW)
         .unwrap();
     aircraft
+}
+
+/// Fly `app` on `remote` for `duration` (or until its download is complete, if
+/// `until_downloaded`), with no other stop and no event printed.
+async fn fly_remote_for(
+    remote: &mut rotorlink::tokio::Connection,
+    app: &mut RemoteApp,
+    seed: u64,
+    duration: Duration,
+    until_downloaded: bool,
+) -> RemoteOutcome {
+    let flight = RemoteFlight {
+        seed,
+        duration,
+        until_downloaded,
+    };
+    fly_remote(remote, app, &flight, std::future::pending(), &mut |_| {}).await
 }
 
 fn config() -> Config {
@@ -76,19 +93,7 @@ async fn a_whole_flight_runs_through_the_tokio_driver_over_the_simulated_radio()
     .await
     .unwrap();
     let mut app = RemoteApp::new(CODE);
-    let flight = RemoteFlight {
-        seed: 11,
-        duration: Duration::from_secs(10),
-        until_downloaded: false,
-    };
-    let outcome = fly_remote(
-        &mut remote,
-        &mut app,
-        &flight,
-        std::future::pending(),
-        &mut |_| {},
-    )
-    .await;
+    let outcome = fly_remote_for(&mut remote, &mut app, 11, Duration::from_secs(10), false).await;
     let report = outcome.report;
     remote.close().await;
     // Virtual time: ten seconds of flight (plus the end-of-flight exchange).
@@ -211,19 +216,7 @@ async fn over_the_tokio_driver_the_aircraft_follows_the_links_failsafe() {
         set_loss(0.0);
     });
     let mut app = RemoteApp::new(CODE);
-    let flight = RemoteFlight {
-        seed: 5,
-        duration: Duration::from_secs(10),
-        until_downloaded: false,
-    };
-    let outcome = fly_remote(
-        &mut remote,
-        &mut app,
-        &flight,
-        std::future::pending(),
-        &mut |_| {},
-    )
-    .await;
+    let outcome = fly_remote_for(&mut remote, &mut app, 5, Duration::from_secs(10), false).await;
     let report = outcome.report;
     remote.close().await;
     outage.await.unwrap();
@@ -274,19 +267,7 @@ async fn over_the_tokio_driver_a_clip_larger_than_the_send_queue_arrives_whole()
         .await
         .unwrap();
     let mut app = RemoteApp::new(CODE).downloading("clip");
-    let flight = RemoteFlight {
-        seed: 12,
-        duration: Duration::from_secs(60),
-        until_downloaded: true,
-    };
-    let outcome = fly_remote(
-        &mut remote,
-        &mut app,
-        &flight,
-        std::future::pending(),
-        &mut |_| {},
-    )
-    .await;
+    let outcome = fly_remote_for(&mut remote, &mut app, 12, Duration::from_secs(60), true).await;
     let report = outcome.report;
     remote.close().await;
     let (aircraft_flight, stats) = aircraft_task.await.unwrap();
@@ -344,20 +325,8 @@ async fn a_summary_that_never_arrives_leaves_the_aircrafts_counters_unknown() {
         cut.with_downlink(|c| c.config_mut().loss = 1.0);
     });
     let mut app = RemoteApp::new(CODE);
-    let flight = RemoteFlight {
-        seed: 13,
-        duration: Duration::from_secs(3),
-        until_downloaded: false,
-    };
     let started = tokio::time::Instant::now();
-    let outcome = fly_remote(
-        &mut remote,
-        &mut app,
-        &flight,
-        std::future::pending(),
-        &mut |_| {},
-    )
-    .await;
+    let outcome = fly_remote_for(&mut remote, &mut app, 13, Duration::from_secs(3), false).await;
     let report = outcome.report;
     // It waited for the summary, in vain.
     assert!(started.elapsed() >= Duration::from_secs(3) + rotorlink_sim::flight::SUMMARY_WAIT);
@@ -482,20 +451,8 @@ async fn a_flight_that_ends_mid_download_still_gets_the_aircrafts_summary() {
         .await
         .unwrap();
     let mut app = RemoteApp::new(CODE).downloading("clip");
-    let flight = RemoteFlight {
-        seed: 14,
-        duration: Duration::from_secs(4),
-        until_downloaded: false,
-    };
     let started = tokio::time::Instant::now();
-    let outcome = fly_remote(
-        &mut remote,
-        &mut app,
-        &flight,
-        std::future::pending(),
-        &mut |_| {},
-    )
-    .await;
+    let outcome = fly_remote_for(&mut remote, &mut app, 14, Duration::from_secs(4), false).await;
     let ended = started.elapsed();
     let report = outcome.report;
     remote.close().await;
