@@ -657,14 +657,19 @@ mod tests {
         assert_eq!(a, b);
     }
 
-    #[test]
-    fn the_list_gives_sizes_and_digests_and_hashes_each_file_once() {
-        let config = StorageConfig {
+    /// A log, two photos and a clip, each small enough to read whole.
+    fn small_storage() -> StorageConfig {
+        StorageConfig {
             log_len: 1000,
             photos: 2,
             photo_size: 100_000,
             clip_size: 300_001,
-        };
+        }
+    }
+
+    #[test]
+    fn the_list_gives_sizes_and_digests_and_hashes_each_file_once() {
+        let config = small_storage();
         let mut onboard = Onboard::new(&config, 1);
         assert!(!onboard.digests_ready());
         let list = onboard.list();
@@ -694,12 +699,7 @@ mod tests {
 
     #[test]
     fn digests_computed_elsewhere_make_the_same_list() {
-        let config = StorageConfig {
-            log_len: 1000,
-            photos: 2,
-            photo_size: 100_000,
-            clip_size: 300_001,
-        };
+        let config = small_storage();
         let mut inline = Onboard::new(&config, 1);
         let mut elsewhere = Onboard::new(&config, 1);
         let jobs = elsewhere.digest_jobs();
