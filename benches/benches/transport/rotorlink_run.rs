@@ -1,7 +1,7 @@
 //! The rotorlink side: the aircraft sends the transfer as storage-channel messages under the
 //! link's flow control, the remote receives them, over one [`RadioChannel`] per direction.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rotorlink::{AwsLc, Channel, Config, Event, Role, SendError, Timestamp};
 use rotorlink_sim::storage::CHUNK;
@@ -22,6 +22,7 @@ pub(crate) fn run(point: &Point, params: RunParams) -> Outcome {
     let radio = point.channel();
     let mut pair = Pair::<AwsLc>::new(config.clone(), radio.clone(), radio, params.seed)
         .expect("the grid's radio and the default configuration are valid");
+    let start = warm_up(&mut pair);
     let Pair {
         aircraft,
         remote,
@@ -34,9 +35,12 @@ pub(crate) fn run(point: &Point, params: RunParams) -> Outcome {
     // the link's largest storage message.
     let chunk = vec![0x42; CHUNK.min(config.max_storage_message)];
     let mut buf = vec![0; config.mtu];
-    let mut out = Outcome::default();
-    let mut now = Timestamp::ZERO;
-    let cap = Timestamp::ZERO + params.cap;
+    let mut out = Outcome {
+        start,
+        ..Outcome::default()
+    };
+    let mut now = start;
+    let cap = start + params.cap;
     let mut queued = 0u64;
     // The flow-control contract: send until `QueueFull`, then wait for `Writable`.
     let mut writable = true;
@@ -144,6 +148,27 @@ pub(crate) fn run(point: &Point, params: RunParams) -> Outcome {
     }
     finish(out, aircraft.stats(), downlink, wall)
 }
+
+/// Let the session carry a telemetry message each way and its feedback before the
+/// transfer, until the aircraft knows the round trip: a download follows a session's
+/// handshake and traffic (the remote asks for it), and quinn's follows its handshake, whose
+/// round trips its congestion control starts from. The transfer's clock starts after.
+fn warm_up(pair: &mut Pair<AwsLc>) -> Timestamp {
+    let limit = Timestamp::ZERO + WARM_UP_LIMIT;
+    while pair.aircraft.path_estimate().min_rtt.is_none() && pair.now() < limit {
+        // Telemetry asks for relaxed feedback (within 100 ms): a message every 200 ms
+        // gets one through a lossy radio soon enough. (Its content is not measured: one
+        // the link refused is sent again at the next step.)
+        pair.aircraft.send(Channel::Telemetry, &[0; 32]).ok();
+        pair.remote.send(Channel::Telemetry, &[0; 32]).ok();
+        pair.run_for(WARM_UP_STEP);
+    }
+    pair.now()
+}
+
+/// The longest the warm-up waits for a round trip, and how often it sends.
+const WARM_UP_LIMIT: Duration = Duration::from_secs(5);
+const WARM_UP_STEP: Duration = Duration::from_millis(200);
 
 fn finish(
     mut out: Outcome,

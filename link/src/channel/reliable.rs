@@ -211,6 +211,16 @@ impl ReliableSender {
         self.queue.len()
     }
 
+    /// Are at least `bytes` of the messages waiting still to be segmented?
+    pub(crate) fn queued_at_least(&self, bytes: usize) -> bool {
+        let mut queued = 0;
+        bytes == 0
+            || self.queue.iter().any(|m| {
+                queued += m.len();
+                queued >= bytes + self.cursor
+            })
+    }
+
     /// Segments sent and not yet acknowledged.
     pub(crate) fn in_flight(&self) -> usize {
         self.inflight.len()
@@ -355,27 +365,41 @@ impl ReliableSender {
                 .any(|s| !s.sacked && !s.copied)
     }
 
-    /// Write into `out` a copy of the oldest unacknowledged segment whose latest
-    /// transmission has none yet, if no new data is queued.
+    /// Write into `out` a copy of an unacknowledged segment whose latest transmission has
+    /// none yet, if no new data is queued: the oldest of those sent in the last half round
+    /// trip, then the oldest of the rest.
     ///
     /// At the end of a transfer the radio has nothing new to carry while the last round
     /// trip's segments are in flight, and on a lossy radio each lost one costs a round trip
     /// more, each of them lost again with the same chance: at 20 % loss, a tail of a
     /// thousand segments takes five round trips to complete. A copy sent in that idle time
     /// makes both transmissions' loss needed to cost a round trip (4 % instead of 20 %).
+    ///
+    /// Copies in the order sent, from the oldest, reach the segments of a round trip ago
+    /// just as their acks come back: most copies duplicate what arrived, and a lost
+    /// segment's copy goes barely sooner than its retransmission would. The last half round
+    /// trip's segments first: each copy goes half a round trip before the ack of its
+    /// segment could, and half a round trip after the segment itself (a fade that took the
+    /// segment has passed; copies of the newest first went right behind their segments, and
+    /// a burst of eight losses took both). Meanwhile the acks sort the older half out.
+    ///
     /// The copy changes nothing RACK knows (its time and order stay the transmission's),
     /// and its ack gives no RTT sample (Karn: the ack may be the copy's).
-    pub(crate) fn next_tail_copy(&mut self, out: &mut [u8]) -> Option<usize> {
+    pub(crate) fn next_tail_copy(&mut self, now: Timestamp, out: &mut [u8]) -> Option<usize> {
         if !self.queue.is_empty() {
             return None;
         }
-        let offset = self
+        let recent = now - self.rtt.srtt.unwrap_or(self.rtt.rto) / 2;
+        let wanted = |s: &InFlight| !s.sacked && !s.copied;
+        let oldest = self.copy_from + self.inflight.iter().skip(self.copy_from).position(wanted)?;
+        let index = self
             .inflight
             .iter()
-            .skip(self.copy_from)
-            .position(|s| !s.sacked && !s.copied)?;
-        let index = self.copy_from + offset;
-        self.copy_from = index + 1;
+            .enumerate()
+            .skip(oldest)
+            .find(|(_, s)| wanted(s) && s.sent_at >= recent)
+            .map_or(oldest, |(i, _)| i);
+        self.copy_from = if index == oldest { index + 1 } else { oldest };
         let seg = self.inflight.get_mut(index)?;
         out.get_mut(..seg.segment.len())?
             .copy_from_slice(&seg.segment);

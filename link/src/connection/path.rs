@@ -29,11 +29,13 @@ use crate::wire::body::{FeedbackBody, FEEDBACK_SETTLE};
 mod loss;
 mod receipts;
 mod return_trial;
+mod startup_train;
 
 use self::loss::{AirLoss, Settled};
 pub(crate) use self::receipts::{Elicits, Receipts};
 use self::receipts::{FEEDBACK_DELAY, FEEDBACK_EVERY};
 use self::return_trial::{ReturnTrial, TrialStep};
+use self::startup_train::{StartupTrain, TrainPoint, TRAIN_FRAMES, TRAIN_SHARE};
 
 /// The loss estimate's memory.
 pub(super) const LOSS_HORIZON: Duration = Duration::from_secs(1);
@@ -165,6 +167,13 @@ const RETURN_FLOOR_DECAY: f64 = 0.998;
 /// What a new path may send at once before its first round trip is known (QUIC's initial
 /// window).
 const INITIAL_BURST_BYTES: f64 = 10.0 * 1400.0;
+/// What the pacer lets through at once for Startup's train (`startup_train`).
+pub(crate) const TRAIN_BYTES: usize = TRAIN_FRAMES as usize * FRAME_BYTES as usize;
+/// Startup sends a train where the round trip is known and at least this long: there it
+/// saves round trips of 40 ms or more each, where a short path's Startup is over in a few
+/// tens of milliseconds anyway and the train's queue (54 ms on a 5 Mbit/s radio) would be
+/// longer than the path. Not before a round trip is known: then the path could be either.
+const TRAIN_MIN_RTT: Duration = Duration::from_millis(40);
 
 /// One frame sent.
 #[derive(Clone, Copy)]
@@ -348,6 +357,8 @@ pub(crate) struct PathModel {
     /// Whether thinning the returns shortens this end's queue where no rule above sees it
     /// (`on_return_queue`).
     return_trial: ReturnTrial,
+    /// Startup's train, which measures the radio's rate from a burst's spread.
+    train: StartupTrain,
     /// Since when every round trip has shown a queue on the return path, if the latest
     /// does (`on_return_path`).
     return_path_since: Option<Timestamp>,
@@ -461,6 +472,7 @@ impl PathModel {
             return_queue_since: None,
             calm_jitter: Duration::ZERO,
             return_trial: ReturnTrial::new(now),
+            train: StartupTrain::new(),
             returns_only: false,
             return_path_since: None,
             return_path_full: false,
@@ -588,8 +600,8 @@ impl PathModel {
         // round trip is known. After it, the burst is the pacer's: the initial burst kept
         // through a handshake's small messages went out at the start of a download as ten
         // frames at once, 22 ms of queue on a 5 Mbit/s radio, and that queue ended
-        // startup at the handshake's rate.
-        let ceiling = if self.min_rtt.is_some() {
+        // startup at the handshake's rate. Nor while Startup's train goes (`send_train`).
+        let ceiling = if self.min_rtt.is_some() && !self.train.sending(now) {
             cap
         } else {
             cap.max(self.tokens)
@@ -725,6 +737,25 @@ impl PathModel {
         self.tokens >= 0.0 && self.in_flight() < self.in_flight_cap()
     }
 
+    /// Does Startup want its train (`startup_train`) from a sender with the train's worth
+    /// of paced data waiting (`TRAIN_BYTES`)? Only on a path whose round trip is known and
+    /// long.
+    pub(crate) fn train_wanted(&self) -> bool {
+        matches!(self.phase, Phase::Startup { .. })
+            && self.train.armed()
+            && self.min_rtt.is_some_and(|(rtt, _)| rtt >= TRAIN_MIN_RTT)
+    }
+
+    /// The sender has the train's worth of storage data waiting (`train_wanted`): the
+    /// pacer lets it through at once. (A train cut short measures nothing: a video frame's
+    /// dozen fragments sent at once as one only queued, 150 ms of it on a saturated
+    /// 5 Mbit/s radio 75 ms away.)
+    pub(crate) fn send_train(&mut self) {
+        if self.train_wanted() && self.train.begin() {
+            self.tokens = self.tokens.max(TRAIN_BYTES as f64);
+        }
+    }
+
     /// Does the in-flight cap alone hold paced frames back, kept tight for a queued return
     /// path (`return_path_full`)? Then the sender, not the radio, limits what the next rate
     /// samples show, as when it runs out of data (`on_idle`).
@@ -758,6 +789,7 @@ impl PathModel {
     /// A frame with `counter` and `bytes` went out (paced or not: every byte counts).
     pub(crate) fn on_sent(&mut self, now: Timestamp, counter: u64, bytes: usize) {
         self.refill(now);
+        self.train.on_sent(now, counter);
         self.tokens -= bytes as f64;
         self.cumulative += bytes as u64;
         let bytes_f = bytes as f64;
@@ -825,7 +857,11 @@ impl PathModel {
             .saturating_sub(delay)
             .max(MIN_RTT_SAMPLE);
         self.on_rtt(now, rtt);
-        self.on_one_way(now, f.received_at_us, sent.at);
+        // The train's frames queue behind one another: their delays are no queue of the
+        // radio's.
+        if !self.train.covers(f.largest) {
+            self.on_one_way(now, f.received_at_us, sent.at);
+        }
         self.on_return_path(now, rtt);
         self.on_return_queue(now);
         if let Some(before) = self.reported_frames.replace(f.frames) {
@@ -845,6 +881,7 @@ impl PathModel {
             at: now,
         };
         self.probe_sample(&here);
+        self.train_sample(&here);
         let Some(from) = self.anchor else {
             self.anchor = Some(here);
             return;
@@ -985,8 +1022,43 @@ impl PathModel {
         // stretched one ended startup early (`rotorlink sim --rate 20mbit --delay 15ms
         // --jitter 20ms --video 0`: a download at 14.6 Mbit/s, 17.6 with this).
         let arrival_span = f64::from(span_us) / 1e6 - self.excess_jitter().as_secs_f64();
-        let saturated = believable && !app_limited && arrival_span > STARTUP_SATURATION * send_span;
+        // A span with the train in it was sent faster than the radio carries it, on purpose.
+        let saturated = believable
+            && !app_limited
+            && arrival_span > STARTUP_SATURATION * send_span
+            && !self.train.within(from.largest, here.largest);
         self.end_startup(here.largest, app_limited, saturated || queued);
+        if !matches!(self.phase, Phase::Startup { .. }) {
+            self.train.stop();
+        }
+    }
+
+    /// The feedback `here` may complete the train's measurement. A radio no faster than
+    /// Startup's next round trip would pace at (its gain times the pacing rate): the train
+    /// found the bottleneck, and Startup ends at it. The samples that span the train are
+    /// not judged for a rate that stopped growing, and Startup went on at three times a
+    /// 5 Mbit/s radio for another round trip: an estimate taken from the train can go no
+    /// further than that round trip would have. A faster radio: the estimate starts from
+    /// a share of it (`TRAIN_SHARE`), if that is more than it has, and Startup goes on.
+    fn train_sample(&mut self, here: &Anchor) {
+        let point = TrainPoint {
+            largest: here.largest,
+            sent_bytes: here.sent_cumulative,
+            received_at_us: here.received_at_us,
+            sent_at: here.sent_at,
+        };
+        let Some(rate) = self.train.on_feedback(point) else {
+            return;
+        };
+        let found = rate <= STARTUP_GAIN * self.pacing_rate();
+        if self.samples.len() == RATE_WINDOW {
+            self.samples.pop_front();
+        }
+        self.samples
+            .push_back(if found { rate } else { rate * TRAIN_SHARE });
+        if found {
+            self.end_startup(here.largest, false, true);
+        }
     }
 
     /// The rate sample from `from` to `here` (`span_us` apart at the receiver), and the

@@ -4,6 +4,7 @@
 //! and marking the pacer idle), the probes of 34.6, the padding of 34.5 and the return watch
 //! of 34.9.
 
+use super::path::TRAIN_BYTES;
 use super::{Connection, State};
 use crate::channel::Channel;
 use crate::crypto::AeadProvider;
@@ -81,6 +82,12 @@ impl<P: AeadProvider> Connection<P> {
         // short, so nothing above waits behind them anywhere on the path.
         self.drop_stale_video();
         let paced_pending = self.paced_pending(now);
+        if paced_pending
+            && self.path.train_wanted()
+            && self.storage_out.queued_at_least(TRAIN_BYTES)
+        {
+            self.path.send_train();
+        }
         if paced_pending && self.path.may_send(now) {
             if let Some(n) = self.storage_out.next_retransmit(now, body) {
                 self.stats.storage_retransmits += 1;
@@ -108,7 +115,7 @@ impl<P: AeadProvider> Connection<P> {
             }
             // `next_tail_copy` finds the segment itself: `tail_copy_wanted` would scan twice.
             if self.path.reported_loss() >= TAIL_COPY_MIN_LOSS {
-                if let Some(n) = self.storage_out.next_tail_copy(body) {
+                if let Some(n) = self.storage_out.next_tail_copy(now, body) {
                     self.stats.storage_tail_copies += 1;
                     return Some((FrameType::Data, Some(Channel::Storage), n));
                 }

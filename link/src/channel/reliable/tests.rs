@@ -243,14 +243,15 @@ fn the_tail_of_a_transfer_gets_one_copy_of_each_transmission_and_no_more() {
         tx.next_new(t0, 100, &mut buf, &mut pool).unwrap();
     }
     assert!(!tx.tail_copy_wanted());
-    assert_eq!(tx.next_tail_copy(&mut buf), None);
+    assert_eq!(tx.next_tail_copy(t0, &mut buf), None);
     tx.next_new(t0, 100, &mut buf, &mut pool).unwrap();
-    // Nothing new left. 1 and 4 are acknowledged (selectively): 0, 2, 3 and 5 get a copy
-    // each, in order, and the copies are the segments as sent.
+    // Nothing new left. 1 and 4 are acknowledged (selectively): 0, 2, 3 and 5 (all sent
+    // at once, a round trip ago) get a copy each, in order, and the copies are the
+    // segments as sent.
     let t1 = t0 + Duration::from_millis(20);
     assert!(tx.on_ack(t1, &ack(0, &[(4, 1), (1, 1)]), &mut pool));
     let mut copies = StdVec::new();
-    while let Some(n) = tx.next_tail_copy(&mut buf) {
+    while let Some(n) = tx.next_tail_copy(t1, &mut buf) {
         copies.push(seq(&buf, n));
     }
     assert_eq!(copies, [0, 2, 3, 5]);
@@ -262,13 +263,38 @@ fn the_tail_of_a_transfer_gets_one_copy_of_each_transmission_and_no_more() {
     let n = tx.next_retransmit(lost_at, &mut buf).unwrap();
     assert_eq!(seq(&buf, n), 0);
     assert!(tx.tail_copy_wanted());
-    let n = tx.next_tail_copy(&mut buf).unwrap();
+    let n = tx.next_tail_copy(lost_at, &mut buf).unwrap();
     assert_eq!(seq(&buf, n), 0);
     // Everything below 4 acknowledged: only 5 is left, and it has had its copy.
     let t2 = lost_at + Duration::from_millis(20);
     assert!(tx.on_ack(t2, &ack(5, &[]), &mut pool));
     assert!(!tx.tail_copy_wanted());
-    assert_eq!(tx.next_tail_copy(&mut buf), None);
+    assert_eq!(tx.next_tail_copy(t2, &mut buf), None);
+}
+
+#[test]
+fn tail_copies_go_to_the_last_half_round_trip_first() {
+    let cfg = config();
+    let mut tx = ReliableSender::new(&cfg);
+    let mut pool = BufPool::default();
+    let mut buf = [0u8; 200];
+    let seq = |buf: &[u8], n: usize| SegmentHeader::parse(&buf[..n]).unwrap().0.seq;
+    // Ten segments, one every 10 ms; the first is acknowledged 100 ms after it went: a
+    // round trip of 100 ms.
+    tx.push(StdVec::from([7u8; 950]));
+    let ms = |m: u64| Timestamp::ZERO + Duration::from_millis(m);
+    for i in 0..10 {
+        tx.next_new(ms(i * 10), 100, &mut buf, &mut pool).unwrap();
+    }
+    let now = ms(100);
+    assert!(tx.on_ack(now, &ack(1, &[]), &mut pool));
+    // Those sent in the last 50 ms (5 to 9) are copied first, in order; then the older
+    // ones, whose acks are due about now.
+    let mut copies = StdVec::new();
+    while let Some(n) = tx.next_tail_copy(now, &mut buf) {
+        copies.push(seq(&buf, n));
+    }
+    assert_eq!(copies, [5, 6, 7, 8, 9, 1, 2, 3, 4]);
 }
 
 #[test]
@@ -496,4 +522,22 @@ fn discarding_drops_only_messages_not_begun_and_the_rest_arrives_whole() {
     deliver(&mut tx, &mut rx, 10);
     assert_eq!(got, [messages[0].clone(), messages[3].clone()]);
     assert_eq!(rx.protocol_errors, 0);
+}
+
+#[test]
+fn queued_at_least_counts_what_is_left_to_segment() {
+    let cfg = config();
+    let mut tx = ReliableSender::new(&cfg);
+    let mut pool = BufPool::default();
+    let mut buf = [0u8; 200];
+    assert!(tx.queued_at_least(0) && !tx.queued_at_least(1));
+    tx.push(StdVec::from([1u8; 300]));
+    tx.push(StdVec::from([2u8; 200]));
+    assert!(tx.queued_at_least(500) && !tx.queued_at_least(501));
+    // One segment of the first message sent: its 100 bytes of data are no longer waiting.
+    let n = tx
+        .next_new(Timestamp::ZERO, 100, &mut buf, &mut pool)
+        .unwrap();
+    let sent = n - SegmentHeader::LEN;
+    assert!(tx.queued_at_least(500 - sent) && !tx.queued_at_least(501 - sent));
 }

@@ -136,6 +136,8 @@ fn fly(radio: Radio, until: Duration) -> (PathModel, Vec<Timestamp>) {
     let end = Timestamp::ZERO + until;
     let mut feedback_due: VecDeque<(Timestamp, FeedbackBody)> = VecDeque::new();
     while now < end {
+        // The sender always has more than a train's worth waiting.
+        model.send_train();
         while model.may_send(now) {
             model.on_sent(now, counter, MTU);
             free_at = free_at.max(now);
@@ -243,6 +245,24 @@ fn the_model_finds_the_bottleneck_and_the_round_trip() {
         "{min_rtt:?}"
     );
     assert!(e.loss < 0.01, "{e:?}");
+}
+
+#[test]
+fn startup_measures_a_fast_radio_on_a_long_path_from_a_train() {
+    // 100 Mbit/s, 75 ms each way. The first round trip is known at 0.15 s and the train
+    // goes; its report comes at 0.3 s. Startup alone, nearly tripling the rate each round
+    // trip from 4 Mbit/s, paced 33 Mbit/s from then.
+    let rate = 100e6;
+    let (model, arrivals) = fly(
+        Radio::new(rate, Duration::from_millis(75), 0),
+        Duration::from_millis(600),
+    );
+    let from = Timestamp::from_millis(400);
+    let to = Timestamp::from_millis(500);
+    let frames = arrivals.iter().filter(|&&at| at >= from && at < to).count();
+    let carried = frames as f64 * MTU as f64 * 8.0 / 0.1;
+    assert_near("radio carried 0.4 to 0.5 s", carried, rate, 0.05);
+    assert_near("estimate", model.bottleneck(), rate, 0.05);
 }
 
 #[test]
