@@ -1039,11 +1039,11 @@ impl PathModel {
 
     /// The feedback `here` may complete the train's measurement. A radio no faster than
     /// Startup's next round trip would pace at (its gain times the pacing rate): the train
-    /// found the bottleneck, and Startup ends at it. The samples that span the train are
-    /// not judged for a rate that stopped growing, and Startup went on at three times a
-    /// 5 Mbit/s radio for another round trip: an estimate taken from the train can go no
-    /// further than that round trip would have. A faster radio: the estimate starts from
-    /// a share of it (`TRAIN_SHARE`), if that is more than it has, and Startup goes on.
+    /// found the bottleneck, and Startup ends there. (The spans that hold the train cannot
+    /// end it by their spread; without this, Startup went on at three times a saturated
+    /// 5 Mbit/s radio for another round trip.) An estimate from the train so goes no
+    /// further than that round trip would have. A faster radio: the estimate starts from a
+    /// share of it (`TRAIN_SHARE`), if that is more than it has, and Startup goes on.
     fn train_sample(&mut self, here: &Anchor) {
         let point = TrainPoint {
             largest: here.largest,
