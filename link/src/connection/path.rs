@@ -35,7 +35,7 @@ use self::loss::{AirLoss, Settled};
 pub(crate) use self::receipts::{Elicits, Receipts};
 use self::receipts::{FEEDBACK_DELAY, FEEDBACK_EVERY};
 use self::return_trial::{ReturnTrial, TrialStep};
-use self::startup_train::{StartupTrain, TrainPoint, TRAIN_FRAMES, TRAIN_SHARE};
+use self::startup_train::{StartupTrain, TRAIN_FRAMES, TRAIN_SHARE};
 
 /// The loss estimate's memory.
 pub(super) const LOSS_HORIZON: Duration = Duration::from_secs(1);
@@ -1045,13 +1045,7 @@ impl PathModel {
     /// further than that round trip would have. A faster radio: the estimate starts from a
     /// share of it (`TRAIN_SHARE`), if that is more than it has, and Startup goes on.
     fn train_sample(&mut self, here: &Anchor) {
-        let point = TrainPoint {
-            largest: here.largest,
-            sent_bytes: here.sent_cumulative,
-            received_at_us: here.received_at_us,
-            sent_at: here.sent_at,
-        };
-        let Some(rate) = self.train.on_feedback(point) else {
+        let Some(rate) = self.train.on_feedback(here) else {
             return;
         };
         let found = rate <= STARTUP_GAIN * self.pacing_rate();

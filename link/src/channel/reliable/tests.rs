@@ -17,6 +17,11 @@ impl Rng {
     }
 }
 
+/// The sequence number of a segment as sent.
+fn seq(segment: &[u8]) -> u32 {
+    SegmentHeader::parse(segment).unwrap().0.seq
+}
+
 /// An ack for `next_expected` with `ranges` of (start, len), newest first.
 fn ack(next_expected: u32, ranges: &[(u32, u16)]) -> AckBody {
     let mut ack = AckBody::new(next_expected, 64);
@@ -234,7 +239,6 @@ fn the_tail_of_a_transfer_gets_one_copy_of_each_transmission_and_no_more() {
     let mut pool = BufPool::default();
     let mut buf = [0u8; 200];
     let t0 = Timestamp::ZERO;
-    let seq = |buf: &[u8], n: usize| SegmentHeader::parse(&buf[..n]).unwrap().0.seq;
     // Six segments of 100 bytes, the last message still queued after the first five: no
     // copy while new data waits.
     tx.push(StdVec::from([1u8; 475]));
@@ -252,7 +256,7 @@ fn the_tail_of_a_transfer_gets_one_copy_of_each_transmission_and_no_more() {
     assert!(tx.on_ack(t1, &ack(0, &[(4, 1), (1, 1)]), &mut pool));
     let mut copies = StdVec::new();
     while let Some(n) = tx.next_tail_copy(t1, &mut buf) {
-        copies.push(seq(&buf, n));
+        copies.push(seq(&buf[..n]));
     }
     assert_eq!(copies, [0, 2, 3, 5]);
     assert!(!tx.tail_copy_wanted());
@@ -261,10 +265,10 @@ fn the_tail_of_a_transfer_gets_one_copy_of_each_transmission_and_no_more() {
     let lost_at = t0 + Duration::from_micros(22_500);
     assert_eq!(tx.poll_timeout(), Some(lost_at));
     let n = tx.next_retransmit(lost_at, &mut buf).unwrap();
-    assert_eq!(seq(&buf, n), 0);
+    assert_eq!(seq(&buf[..n]), 0);
     assert!(tx.tail_copy_wanted());
     let n = tx.next_tail_copy(lost_at, &mut buf).unwrap();
-    assert_eq!(seq(&buf, n), 0);
+    assert_eq!(seq(&buf[..n]), 0);
     // Everything below 4 acknowledged: only 5 is left, and it has had its copy.
     let t2 = lost_at + Duration::from_millis(20);
     assert!(tx.on_ack(t2, &ack(5, &[]), &mut pool));
@@ -278,7 +282,6 @@ fn tail_copies_go_to_the_last_half_round_trip_first() {
     let mut tx = ReliableSender::new(&cfg);
     let mut pool = BufPool::default();
     let mut buf = [0u8; 200];
-    let seq = |buf: &[u8], n: usize| SegmentHeader::parse(&buf[..n]).unwrap().0.seq;
     // Ten segments, one every 10 ms; the first is acknowledged 100 ms after it went: a
     // round trip of 100 ms.
     tx.push(StdVec::from([7u8; 950]));
@@ -292,7 +295,7 @@ fn tail_copies_go_to_the_last_half_round_trip_first() {
     // ones, whose acks are due about now.
     let mut copies = StdVec::new();
     while let Some(n) = tx.next_tail_copy(now, &mut buf) {
-        copies.push(seq(&buf, n));
+        copies.push(seq(&buf[..n]));
     }
     assert_eq!(copies, [5, 6, 7, 8, 9, 1, 2, 3, 4]);
 }

@@ -29,6 +29,7 @@
 use core::time::Duration;
 
 use super::receipts::FEEDBACK_EVERY;
+use super::Anchor;
 use crate::time::Timestamp;
 
 /// Frames in a train: three feedback intervals, so that two reports from within it span
@@ -56,17 +57,6 @@ pub(super) const TRAIN_SHARE: f64 = 0.5;
 /// send, a thinned return path reporting less often than twice in a train).
 const TRAIN_TRIES: u8 = 3;
 
-/// A feedback's view of a frame the train sent.
-#[derive(Clone, Copy)]
-pub(super) struct TrainPoint {
-    pub(super) largest: u64,
-    /// Bytes sent up to and including `largest`: those lost on the air took the radio's
-    /// time too (at 20 % loss, what arrived of a train read a 20 Mbit/s radio as 13).
-    pub(super) sent_bytes: u64,
-    pub(super) received_at_us: u32,
-    pub(super) sent_at: Timestamp,
-}
-
 #[derive(Clone, Copy)]
 enum State {
     /// The next burst the pacer lets through is a train.
@@ -79,7 +69,7 @@ enum State {
         first: u64,
         last: u64,
         at: Timestamp,
-        start: Option<TrainPoint>,
+        start: Option<Anchor>,
         tries: u8,
     },
     /// Measured, given up, or Startup is over.
@@ -192,7 +182,7 @@ impl StartupTrain {
 
     /// Feedback reported `here`: the train's rate, bit/s, once two reports from within it
     /// span enough of it.
-    pub(super) fn on_feedback(&mut self, here: TrainPoint) -> Option<f64> {
+    pub(super) fn on_feedback(&mut self, here: &Anchor) -> Option<f64> {
         let State::Sent {
             first,
             last,
@@ -217,7 +207,7 @@ impl StartupTrain {
                 first,
                 last,
                 at,
-                start: Some(here),
+                start: Some(*here),
                 tries,
             };
             return None;
@@ -227,7 +217,9 @@ impl StartupTrain {
         }
         let span = f64::from(here.received_at_us.wrapping_sub(start.received_at_us)) / 1e6;
         let send_span = here.sent_at.saturating_since(start.sent_at).as_secs_f64();
-        let bytes = here.sent_bytes.saturating_sub(start.sent_bytes) as f64;
+        // Every byte sent between the two: those lost on the air took the radio's time too (at
+        // 20 % loss, what arrived of a train read a 20 Mbit/s radio as 13).
+        let bytes = here.sent_cumulative.saturating_sub(start.sent_cumulative) as f64;
         self.state = State::Done;
         (span >= MIN_TRAIN_SPAN.as_secs_f64() && send_span <= MAX_SEND_SHARE * span)
             .then(|| bytes * 8.0 / span)
@@ -244,10 +236,13 @@ mod tests {
 
     /// Reports of frames `counter` of 1400 bytes, the first of the train (counter 10) at
     /// 100 ms, one every `frame_us` after it.
-    fn point(counter: u64, frame_us: u64) -> TrainPoint {
-        TrainPoint {
+    fn point(counter: u64, frame_us: u64) -> Anchor {
+        Anchor {
             largest: counter,
-            sent_bytes: counter * 1400,
+            frames: counter,
+            bytes: counter * 1400,
+            sent_cumulative: counter * 1400,
+            at: at(150_000),
             received_at_us: (100_000 + (counter - 10) * frame_us) as u32,
             sent_at: at(5),
         }
@@ -274,14 +269,14 @@ mod tests {
         assert!(!train.armed());
         assert!(train.covers(10) && train.covers(33) && !train.covers(34));
         assert!(train.within(9, 10) && !train.within(33, 40));
-        assert_eq!(train.on_feedback(point(17, 560)), None);
+        assert_eq!(train.on_feedback(&point(17, 560)), None);
         // Eight frames apart are too few.
-        assert_eq!(train.on_feedback(point(25, 560)), None);
-        let rate = train.on_feedback(point(33, 560)).unwrap();
+        assert_eq!(train.on_feedback(&point(25, 560)), None);
+        let rate = train.on_feedback(&point(33, 560)).unwrap();
         assert!((rate - 20e6).abs() < 1e3, "{rate}");
         // Measured once; its frames are still known.
         assert!(!train.armed() && train.covers(10));
-        assert_eq!(train.on_feedback(point(34, 560)), None);
+        assert_eq!(train.on_feedback(&point(34, 560)), None);
     }
 
     #[test]
@@ -306,21 +301,21 @@ mod tests {
     fn a_train_the_radio_did_not_spread_or_a_receiver_stamped_alike_gives_no_rate() {
         // The frames arrived 50 us apart: 16 frames in 800 us, under `MIN_TRAIN_SPAN`.
         let mut train = sent_train(TRAIN_FRAMES);
-        train.on_feedback(point(12, 50));
-        assert_eq!(train.on_feedback(point(28, 50)), None);
+        train.on_feedback(&point(12, 50));
+        assert_eq!(train.on_feedback(&point(28, 50)), None);
         assert!(!train.armed());
         // A train sent over a span as long as it arrived in: the radio did not spread it.
         let mut train = sent_train(TRAIN_FRAMES);
-        train.on_feedback(point(12, 560));
-        let late = TrainPoint {
+        train.on_feedback(&point(12, 560));
+        let late = Anchor {
             sent_at: at(6_000),
             ..point(28, 560)
         };
-        assert_eq!(train.on_feedback(late), None);
+        assert_eq!(train.on_feedback(&late), None);
         // Reports that skip past the train: tried again.
         let mut train = sent_train(TRAIN_FRAMES);
-        train.on_feedback(point(17, 560));
-        assert_eq!(train.on_feedback(point(40, 560)), None);
+        train.on_feedback(&point(17, 560));
+        assert_eq!(train.on_feedback(&point(40, 560)), None);
         assert!(train.armed());
     }
 }
