@@ -39,7 +39,8 @@ use rotorlink::handshake::{
     AircraftIdentity, HandshakeConfig, KsfParams, LimitsConfig, MemoryAttemptStore, RemoteIdentity,
 };
 use rotorlink::wire::body::{
-    fec_supports, AckBody, CloseBody, FeedbackBody, FragmentHeader, SackRange, SegmentHeader,
+    fec_supports, AckBody, CloseBody, FeedbackBody, FragmentHeader, RepairHeader, SackRange,
+    SegmentHeader, MAX_REPAIR_SEGMENTS,
 };
 use rotorlink::wire::session::SessionMessage;
 use rotorlink::wire::{
@@ -545,6 +546,14 @@ fn body_parsers(b: &[u8]) {
         let mut out = [0u8; AckBody::MAX_LEN];
         assert_eq!(a.emit(&mut out), Ok(b.len()));
         assert_eq!(&out[..b.len()], b);
+    }
+    if let Ok((r, shard)) = RepairHeader::parse(b) {
+        assert!(r.count >= 1 && r.count <= MAX_REPAIR_SEGMENTS && r.index < r.parity);
+        assert!(!shard.is_empty() && shard.len() % 2 == 0);
+        assert_eq!(shard, &b[RepairHeader::LEN..]);
+        let mut out = [0u8; RepairHeader::LEN];
+        assert_eq!(r.emit(&mut out), Ok(RepairHeader::LEN));
+        assert_eq!(&out[..], &b[..RepairHeader::LEN]);
     }
     if let Ok(c) = CloseBody::parse(b) {
         let mut out = [0u8; CloseBody::LEN];
@@ -1840,6 +1849,9 @@ pub enum ReasmOp {
     },
     /// A sealed storage segment. `mode` bit 0: raw `seq` (else the next expected plus
     /// `seq % 70`); bit 1: exactly the next expected; bit 2: raw flags (else `flags & 3`).
+    /// With `mode` bit 7, a repair frame instead, over `len % 128 + 1` segments from
+    /// `seq % 70` before the next expected (all of `seq` with bit 0), `flags % 16 + 1`
+    /// parity shards of a pattern, `2 + 2 * ((len >> 7) % 340)` bytes each.
     Segment {
         /// Sequence number.
         seq: u32,
@@ -1934,10 +1946,13 @@ pub fn reasm_config(b: u8) -> Config {
 
 /// The bound on `Link::reassembly_bytes` that `config` implies: every video slot full
 /// (message and parity shards, `Config::max_video_reassembly_bytes`), a whole storage
-/// message being assembled, and a full receive window (64 segments) of the largest segments
-/// a datagram can carry.
+/// message being assembled, a full receive window (64 segments) of the largest segments
+/// a datagram can carry, and what a storage receiver keeps for repair frames: each of the
+/// `REASM_MAX_OPS` operations at most one segment delivered or one parity shard.
 pub fn reassembly_bound(config: &Config) -> usize {
-    config.max_video_reassembly_bytes() + config.max_storage_message + 64 * MAX_SEGMENT_DATA
+    config.max_video_reassembly_bytes()
+        + config.max_storage_message
+        + (64 + REASM_MAX_OPS) * MAX_SEGMENT_DATA
 }
 
 /// Operations per input in `reassembly`.
@@ -1979,7 +1994,7 @@ pub fn reassembly(data: &[u8]) {
         if input.is_empty() {
             break;
         }
-        let plaintext_and_channel = match ReasmOp::read(&mut input) {
+        let frame = match ReasmOp::read(&mut input) {
             ReasmOp::Video {
                 id,
                 total,
@@ -2051,7 +2066,31 @@ pub fn reassembly(data: &[u8]) {
                     body.push(0);
                 }
                 video_sent.entry(total).or_default().push((id, corrupt));
-                (body, Channel::Video)
+                Some((body, FrameType::Data, Channel::Video as u8))
+            }
+            ReasmOp::Segment {
+                seq,
+                flags,
+                len,
+                mode,
+            } if mode & 0x80 != 0 => {
+                let parity = u16::from(flags % 16) + 1;
+                let header = RepairHeader {
+                    first_seq: if mode & 1 != 0 {
+                        seq
+                    } else {
+                        next_seq.wrapping_sub(seq % 70)
+                    },
+                    count: len % 128 + 1,
+                    parity,
+                    index: (seq >> 8) as u16 % parity,
+                };
+                let mut body = vec![0u8; RepairHeader::LEN];
+                header.emit(&mut body).expect("fits");
+                let shard_len = 2 + 2 * usize::from((len >> 7) % 340);
+                body.extend((0..shard_len).map(|p| pattern(seq, p)));
+                storage_sent = true;
+                Some((body, FrameType::Repair, 0))
             }
             ReasmOp::Segment {
                 seq,
@@ -2075,26 +2114,20 @@ pub fn reassembly(data: &[u8]) {
                 let len = usize::from(len) % (MAX_SEGMENT_DATA + 1);
                 body.extend((0..len).map(|p| pattern(seq, p)));
                 storage_sent = true;
-                (body, Channel::Storage)
+                Some((body, FrameType::Data, Channel::Storage as u8))
             }
             ReasmOp::Advance(step) => {
                 now = now + time_step(step);
                 link.handle_timeout(now);
-                (Vec::new(), Channel::Session)
+                None
             }
             ReasmOp::Transmit => {
                 transmit_all(&mut link, now);
-                (Vec::new(), Channel::Session)
+                None
             }
         };
-        if let (body, channel @ (Channel::Video | Channel::Storage)) = plaintext_and_channel {
-            let header = header_bytes(
-                FrameType::Data as u8,
-                0,
-                channel as u8,
-                LOCAL_INDEX,
-                counter,
-            );
+        if let Some((body, frame_type, channel)) = frame {
+            let header = header_bytes(frame_type as u8, 0, channel, LOCAL_INDEX, counter);
             let d = sealer.seal(&header, counter, &body);
             counter += 1;
             let _ = link.handle_datagram(now, source_for(link.role()), &d);

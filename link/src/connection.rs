@@ -40,7 +40,9 @@ use crate::pool::BufPool;
 use crate::session::{RecvKeys, SealError, SendKeys};
 use crate::stats::Stats;
 use crate::time::{earliest, Timestamp};
-use crate::wire::body::{AckBody, CloseBody, FeedbackBody, FragmentHeader, SegmentHeader};
+use crate::wire::body::{
+    AckBody, CloseBody, FeedbackBody, FragmentHeader, RepairHeader, SegmentHeader,
+};
 use crate::wire::session::SessionMessage;
 use crate::wire::{DecodeError, FrameType, Header, HEADER_LEN, TAG_LEN};
 
@@ -85,6 +87,22 @@ fn elicits(frame_type: FrameType, channel: Option<Channel>) -> Elicits {
         (FrameType::Feedback | FrameType::Ack, _) => Elicits::Nothing,
         (FrameType::Data, Some(Channel::Control | Channel::Telemetry)) => Elicits::Relaxed,
         _ => Elicits::Prompt,
+    }
+}
+
+/// Where complete storage messages go: counted, and queued for the application.
+fn storage_sink<'a>(
+    events: &'a mut VecDeque<Event>,
+    stats: &'a mut Stats,
+) -> impl FnMut(Vec<u8>) + 'a {
+    |message| {
+        let s = stats.channel_mut(Channel::Storage);
+        s.messages_delivered += 1;
+        s.bytes_delivered += message.len() as u64;
+        events.push_back(Event::Message {
+            channel: Channel::Storage,
+            data: Message::new(message, 0),
+        });
     }
 }
 
@@ -228,7 +246,7 @@ impl<P: AeadProvider> Connection<P> {
             telemetry_out: VecDeque::new(),
             video_out: VideoSender::default(),
             storage_out: ReliableSender::new(&config),
-            storage_in: ReliableReceiver::new(&config, STORAGE_ACK_EVERY),
+            storage_in: ReliableReceiver::new(&config, STORAGE_ACK_EVERY).with_repair(),
             reassembler: Reassembler::new(
                 config.video_reassembly_slots,
                 config.max_video_message,
@@ -347,7 +365,7 @@ impl<P: AeadProvider> Connection<P> {
         self.telemetry_out.clear();
         self.video_out = VideoSender::default();
         self.storage_out = ReliableSender::new(config);
-        self.storage_in = ReliableReceiver::new(config, STORAGE_ACK_EVERY);
+        self.storage_in = ReliableReceiver::new(config, STORAGE_ACK_EVERY).with_repair();
         self.reassembler = Reassembler::new(
             config.video_reassembly_slots,
             config.max_video_message,
@@ -852,10 +870,17 @@ impl<P: AeadProvider> Connection<P> {
                 // Acks and feedback thin out while this end's frames queue on the path.
                 let scale = self.return_scale(now);
                 self.storage_in.set_ack_scale(path::ack_scale(scale));
+                if let Some(srtt) = self.path.estimate().srtt {
+                    self.storage_in.set_repair_rtt(srtt);
+                }
                 self.receipts.set_scale(scale);
                 self.probes_unanswered = 0;
                 self.probe_burst_left = 0;
                 self.update_video_budget(now);
+                Ok(None)
+            }
+            (FrameType::Repair, None) => {
+                self.receive_repair(now, plaintext)?;
                 Ok(None)
             }
             // Empty, or padding (section 34.5): its bytes mean nothing.
@@ -963,22 +988,12 @@ impl<P: AeadProvider> Connection<P> {
                     return Ok(None);
                 }
                 let errors_before = self.storage_in.protocol_errors;
-                let events = &mut self.events;
-                let stats = &mut self.stats;
                 let outcome = self.storage_in.on_segment(
                     now,
                     &segment,
                     bytes,
                     &mut self.pool,
-                    &mut |message| {
-                        let s = stats.channel_mut(Channel::Storage);
-                        s.messages_delivered += 1;
-                        s.bytes_delivered += message.len() as u64;
-                        events.push_back(Event::Message {
-                            channel: Channel::Storage,
-                            data: Message::new(message, 0),
-                        });
-                    },
+                    &mut storage_sink(&mut self.events, &mut self.stats),
                 );
                 self.stats.dropped_protocol += self.storage_in.protocol_errors - errors_before;
                 match outcome {
@@ -989,6 +1004,30 @@ impl<P: AeadProvider> Connection<P> {
             }
         }
         Ok(None)
+    }
+
+    /// A repair frame (PROTOCOL.md 12.4): the storage segments it rebuilds are taken as
+    /// received.
+    fn receive_repair(&mut self, now: Timestamp, plaintext: &[u8]) -> Result<(), Error> {
+        if !self.storage_unlocked {
+            return Err(Error::StorageLocked);
+        }
+        let (header, shard) = RepairHeader::parse(plaintext).map_err(Error::violation)?;
+        if self.events.len() >= self.config.max_pending_events {
+            self.stats.events_overflowed += 1;
+            return Ok(());
+        }
+        let errors_before = self.storage_in.protocol_errors;
+        let rebuilt = self.storage_in.on_repair(
+            now,
+            &header,
+            shard,
+            &mut self.pool,
+            &mut storage_sink(&mut self.events, &mut self.stats),
+        );
+        self.stats.dropped_protocol += self.storage_in.protocol_errors - errors_before;
+        self.stats.storage_repaired += rebuilt.ok_or(Error::UnexpectedFrame)? as u64;
+        Ok(())
     }
 
     /// Queue `buf[start..]` as a message for the application.

@@ -60,9 +60,12 @@ pub struct Stats {
     pub storage_duplicates: u64,
     /// Reliable segments retransmitted.
     pub storage_retransmits: u64,
-    /// Copies of storage segments sent at the end of a transfer on a lossy path, in time
-    /// the radio would otherwise have been idle (not counted as retransmissions).
-    pub storage_tail_copies: u64,
+    /// Repair frames sent: parity over the storage segments in flight at the end of a
+    /// transfer on a lossy path, in time the radio would otherwise have been idle (not
+    /// counted as retransmissions).
+    pub storage_repairs_sent: u64,
+    /// Storage segments rebuilt from repair frames.
+    pub storage_repaired: u64,
     /// Acks sent.
     pub acks_sent: u64,
     /// Keepalives sent.

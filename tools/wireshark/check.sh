@@ -13,9 +13,11 @@
 #   - every header field is there: version 2, type, flags, key phase, channel, receiver
 #     index, packet number; and the payload, which with the 12-byte header accounts for the
 #     whole UDP payload (there is no length field: the payload is the rest of the datagram);
-#   - encrypted frames (Data, Ack, Keepalive, Close, Feedback): ciphertext length = payload
-#     length - 16, and a tag; the plaintext length each body allows (PROTOCOL.md 6.4-6.8:
-#     Ack 7 + 6n with n <= 32, Feedback 48, Keepalive 0, Close 2);
+#   - encrypted frames (Data, Ack, Keepalive, Close, Feedback, Repair): ciphertext length =
+#     payload length - 16, and a tag; the plaintext length each body allows (PROTOCOL.md
+#     6.4-6.9: Ack 7 + 6n with n <= 32, Feedback 48, Keepalive 0, Close 2, Repair 10 + a
+#     non-empty shard of even length; a capture has Repair frames only if a storage transfer
+#     ended on a lossy path);
 #   - handshake frames: packet number 0, the message name, a kind (Init, Response, Finish),
 #     sender indices (Init, pairing Response), a reason (Refusal), and the datagram length
 #     of PROTOCOL.md 17.1 (Init Pair 162, Session 102, Resume 110; Response Pair 373,
@@ -92,7 +94,7 @@ function need(col, name) {
     plen = length(payload) / 2
     if (plen + 12 + 8 != $3) bad("a payload of " plen " bytes but UDP length " $3 " (12-byte header)")
     types[type]++
-    if (type >= 16 && type <= 20) {
+    if (type >= 16 && type <= 21) {
         need(13, "ciphertext length")
         need(14, "tag")
         if ($13 != plen - 16) bad("ciphertext length " $13 " of a " plen "-byte payload")
@@ -100,6 +102,8 @@ function need(col, name) {
         if (type == 17 && ($13 < 7 || ($13 - 7) % 6 != 0 || $13 > 7 + 6 * 32))
             bad("an Ack of " $13 " plaintext bytes (7 + 6n, n <= 32)")
         if (type == 17) ranges[($13 - 7) / 6]++
+        if (type == 21 && ($13 < 12 || ($13 - 10) % 2 != 0))
+            bad("a Repair of " $13 " plaintext bytes (10 + a non-empty shard of even length)")
         if (type in body_len && $13 != body_len[type])
             bad("a " type_name[type] " of " $13 " plaintext bytes, not " body_len[type])
         # Packet numbers (the low 32 bits of the counters): 0, 1, 2, ... per sender and session.
@@ -130,9 +134,9 @@ function need(col, name) {
 BEGIN {
     split("frame ip udp version type flags key_phase reserved channel receiver_index packet_number payload", fields, " ")
     # tshark prints the type in hex, as the dissector displays it.
-    split("0x01 0x02 0x03 0x04 0x10 0x11 0x12 0x13 0x14", hex, " ")
-    split("1 2 3 4 16 17 18 19 20", dec, " ")
-    for (i = 1; i <= 9; i++) type_of[hex[i]] = dec[i] + 0
+    split("0x01 0x02 0x03 0x04 0x10 0x11 0x12 0x13 0x14 0x15", hex, " ")
+    split("1 2 3 4 16 17 18 19 20 21", dec, " ")
+    for (i = 1; i <= 10; i++) type_of[hex[i]] = dec[i] + 0
     # Encrypted bodies of fixed size (PROTOCOL.md 6.5, 6.8); a keepalive may carry padding
     # of any length (6.6).
     body_len[19] = 2; body_len[20] = 48
@@ -171,7 +175,8 @@ END {
     printf "%sRefusal %d\n", sep, types[4]
     printf "Data by channel: session %d, control %d, telemetry %d, video %d, storage %d\n", \
         data[0], data[1], data[2], data[3], data[4]
-    printf "Ack %d, Keepalive %d, Close %d, Feedback %d\n", types[17], types[18], types[19], types[20]
+    printf "Ack %d, Keepalive %d, Close %d, Feedback %d, Repair %d\n", types[17], types[18], \
+        types[19], types[20], types[21]
     printf "Ack SACK ranges (from the length):"
     sep = " "
     for (r = 0; r <= 32; r++) if (r in ranges) { printf "%s%d: %d", sep, r, ranges[r]; sep = ", " }

@@ -11,7 +11,10 @@
 #   - every encrypted frame with a body shows its plaintext, and its body's fields
 #     (PROTOCOL.md 6): a video fragment its message id, index, data and parity counts and
 #     kind (data or parity: the FEC layout, 6.2); a reliable segment its sequence; an Ack
-#     its next expected sequence; a Feedback its lost counters and loss runs;
+#     its next expected sequence; a Feedback its lost counters and loss runs; a Repair (if
+#     any: sent only at a storage transfer's tail on a lossy path) its first sequence,
+#     segment count (1 to 4096), parity count (at least 1), index (below the parity count)
+#     and shard (non-empty, of even length);
 #   - video fragments of both kinds appear, and no fragment's index is past its message's
 #     data + parity count.
 #
@@ -34,7 +37,9 @@ fi
 fields=(frame.number udp.dstport rotorlink.type rotorlink.channel rotorlink.ciphertext_len
     rotorlink.plaintext rotorlink.video.message_id rotorlink.video.index rotorlink.video.count
     rotorlink.video.parity rotorlink.video.kind rotorlink.segment.sequence
-    rotorlink.ack.next_expected rotorlink.feedback.lost rotorlink.feedback.loss_runs)
+    rotorlink.ack.next_expected rotorlink.feedback.lost rotorlink.feedback.loss_runs
+    rotorlink.repair.first_seq rotorlink.repair.count rotorlink.repair.parity
+    rotorlink.repair.index rotorlink.repair.shard)
 args=(-T fields -E occurrence=f -E separator=/t)
 for field in "${fields[@]}"; do
     args+=(-e "$field")
@@ -53,7 +58,7 @@ function need(col, name) { if ($col == "") bad("no " name) }
     n++
     if ($2 != 47475) bad("UDP port " $2 ", not 47475 (not decrypted?)")
     type = $3
-    if (type == "0x10" || type == "0x11" || type == "0x13" || type == "0x14") {
+    if (type == "0x10" || type == "0x11" || type == "0x13" || type == "0x14" || type == "0x15") {
         if ($5 > 0) need(6, "plaintext")
     }
     if (type == "0x10" && $4 == 3) {
@@ -70,6 +75,17 @@ function need(col, name) { if ($col == "") bad("no " name) }
         need(13, "next expected"); acks++
     } else if (type == "0x14") {
         need(14, "lost counters"); need(15, "loss runs"); feedback++
+    } else if (type == "0x15") {
+        need(16, "repair first sequence"); need(17, "repair segment count")
+        need(18, "repair parity count"); need(19, "repair index"); need(20, "repair shard")
+        if ($17 < 1 || $17 > 4096) bad("a Repair block of " $17 " segments (1 to 4096)")
+        if ($19 >= $18) bad("parity shard " $19 " of a Repair block of " $18)
+        # The shard in hex (older tsharks separate the bytes with colons).
+        shard = $20
+        gsub(/:/, "", shard)
+        if (length(shard) % 4 != 0) bad("a Repair shard of odd length " length(shard) / 2)
+        repairs++
+        blocks[$16 "+" $17] = 1
     }
 }
 END {
@@ -83,6 +99,8 @@ END {
         m, kind["data"], kind["parity"], max_parity
     printf "reliable segments %d, acks %d, feedback %d (lost counters and loss runs decoded)\n", \
         segments, acks, feedback
+    b = 0; for (k in blocks) b++
+    printf "repair: %d parity shards over %d blocks\n", repairs, b
 }
 ' "$work/fields"
 echo "ok: $capture decodes with $(basename "$dissector")"

@@ -23,7 +23,7 @@
 --
 -- Fields (display filter names):
 --   rotorlink.version              u8    protocol version (2)
---   rotorlink.type                 u8    frame type, with its name (HandshakeInit ... Feedback)
+--   rotorlink.type                 u8    frame type, with its name (HandshakeInit ... Repair)
 --   rotorlink.flags                u8    flags byte
 --   rotorlink.flags.key_phase      u8    bit 0x01: key phase (encrypted frames)
 --   rotorlink.flags.reserved       u8    bits 0xfe: reserved, 0
@@ -35,15 +35,16 @@
 --                                        64-bit frame counter (the AEAD nonce; the
 --                                        receiver recovers the rest); 0 in handshakes
 --   rotorlink.payload              bytes the payload: the rest of the datagram
---   encrypted frames (types 0x10..0x14: Data, Ack, Keepalive, Close, Feedback; the
---   dissector holds no keys and decrypts nothing, so an Ack's ranges and a Feedback's
---   counts stay ciphertext, and only the plaintext length is checked; the Info column
---   gives an Ack's number of SACK ranges, which follows from that length):
+--   encrypted frames (types 0x10..0x15: Data, Ack, Keepalive, Close, Feedback, Repair;
+--   the dissector holds no keys and decrypts nothing, so an Ack's ranges, a Feedback's
+--   counts and a Repair's block stay ciphertext, and only the plaintext length is checked;
+--   the Info column gives an Ack's number of SACK ranges, which follows from that length):
 --   rotorlink.ciphertext           bytes ciphertext, without the tag
 --   rotorlink.ciphertext_len       u16   ciphertext length (= plaintext length): Close 2,
 --                                        Feedback 48, Ack 7 + 6n (n <= 32 SACK ranges,
---                                        PROTOCOL.md 6.4); a Keepalive any (empty, or
---                                        padding, PROTOCOL.md 6.6)
+--                                        PROTOCOL.md 6.4), Repair 10 + a non-empty shard
+--                                        of even length (12, 14, ...; PROTOCOL.md 6.9); a
+--                                        Keepalive any (empty, or padding, PROTOCOL.md 6.6)
 --   rotorlink.tag                  bytes the 16-byte AES-GCM tag
 --   decrypted captures (UDP port 47475, `rotorlink decrypt`, PROTOCOL.md 30.2): the
 --   plaintext in place of the ciphertext, and its body's fields:
@@ -55,6 +56,10 @@
 --   rotorlink.close.code           u16   a Close (6.5)
 --   rotorlink.feedback.largest, .frames, .bytes, .received_at, .ack_delay, .lost,
 --     .loss_runs                         a Feedback (6.8)
+--   rotorlink.repair.first_seq, .count, .parity, .index, .shard
+--                                        a Repair (6.9): parity shard `index` of `parity`
+--                                        over the `count` storage segments from
+--                                        sequence `first_seq` on
 --   handshake frames (types 0x01..0x04, PROTOCOL.md 17):
 --   rotorlink.hs.message           string Init, Response, Finish or Refusal
 --   rotorlink.hs.kind              u8    1 Pair, 2 Session, 3 Resume
@@ -89,8 +94,8 @@
 -- Expert infos:
 --   rotorlink.malformed            error: a frame a receiver drops (PROTOCOL.md 3.1, 17)
 --   rotorlink.unexpected           warning: a body length that cannot be valid once
---                                  decrypted (Ack, Close, Feedback; a Keepalive may have
---                                  any), or a suite other than 2
+--                                  decrypted (Ack, Close, Feedback, Repair; a Keepalive
+--                                  may have any), or a suite other than 2
 
 local rotorlink = Proto("rotorlink", "rotorlink")
 
@@ -108,7 +113,7 @@ local MAX_PAYLOAD_LEN = MAX_DATAGRAM_LEN - HEADER_LEN
 
 -- Frame types (PROTOCOL.md 4).
 local HANDSHAKE_INIT, HANDSHAKE_RESPONSE, HANDSHAKE_FINISH, COOKIE_REPLY = 0x01, 0x02, 0x03, 0x04
-local DATA, ACK, KEEPALIVE, CLOSE, FEEDBACK = 0x10, 0x11, 0x12, 0x13, 0x14
+local DATA, ACK, KEEPALIVE, CLOSE, FEEDBACK, REPAIR = 0x10, 0x11, 0x12, 0x13, 0x14, 0x15
 
 local type_names = {
     [HANDSHAKE_INIT] = "HandshakeInit",
@@ -120,6 +125,7 @@ local type_names = {
     [KEEPALIVE] = "Keepalive",
     [CLOSE] = "Close",
     [FEEDBACK] = "Feedback",
+    [REPAIR] = "Repair",
 }
 
 -- The handshake message each handshake type carries (PROTOCOL.md 17).
@@ -145,6 +151,7 @@ local allowed_channels = {
     [KEEPALIVE] = { [0] = true },
     [CLOSE] = { [0] = true },
     [FEEDBACK] = { [0] = true },
+    [REPAIR] = { [0] = true },
 }
 
 local kind_names = { [1] = "Pair", [2] = "Session", [3] = "Resume" }
@@ -166,6 +173,10 @@ local body_lengths = { [CLOSE] = 2, [FEEDBACK] = 48 }
 -- of 6 bytes, at most 32.
 local ACK_MIN_LEN, ACK_RANGE_LEN, MAX_SACK_RANGES = 7, 6, 32
 
+-- A Repair body (PROTOCOL.md 6.9): first seq (4), count (2), parity (2), index (2), then
+-- the shard: the rest, non-empty and of even length. A block covers 1 to 4096 segments.
+local REPAIR_HEADER_LEN, MAX_REPAIR_SEGMENTS = 10, 4096
+
 -- Why a plaintext of `clen` bytes cannot be a valid body of type `ftype`, or nil if it can.
 local function body_length_problem(ftype, clen)
     if ftype == ACK then
@@ -174,6 +185,15 @@ local function body_length_problem(ftype, clen)
             return string.format(
                 "an Ack plaintext is 7 + 6n bytes with n <= %d (7 to %d), this one %d",
                 MAX_SACK_RANGES, ACK_MIN_LEN + MAX_SACK_RANGES * ACK_RANGE_LEN, clen)
+        end
+        return nil
+    end
+    if ftype == REPAIR then
+        local shard = clen - REPAIR_HEADER_LEN
+        if shard < 2 or shard % 2 ~= 0 then
+            return string.format(
+                "a Repair plaintext is a %d-byte header and a non-empty shard of even length"
+                .. " (12, 14, ... bytes), this one %d", REPAIR_HEADER_LEN, clen)
         end
         return nil
     end
@@ -191,7 +211,7 @@ end
 
 -- The encrypted types this revision defines (PROTOCOL.md 4: every known type from 0x10 on).
 local function is_encrypted(ftype)
-    return ftype >= DATA and ftype <= FEEDBACK
+    return ftype >= DATA and ftype <= REPAIR
 end
 
 -- The key phase bit (0x01) of a flags byte.
@@ -238,6 +258,11 @@ f.fb_received_at = ProtoField.uint32("rotorlink.feedback.received_at", "Received
 f.fb_ack_delay = ProtoField.uint32("rotorlink.feedback.ack_delay", "Ack delay (us)", base.DEC)
 f.fb_lost = ProtoField.uint64("rotorlink.feedback.lost", "Counters lost", base.DEC)
 f.fb_loss_runs = ProtoField.uint64("rotorlink.feedback.loss_runs", "Loss runs", base.DEC)
+f.repair_first_seq = ProtoField.uint32("rotorlink.repair.first_seq", "First sequence", base.DEC)
+f.repair_count = ProtoField.uint16("rotorlink.repair.count", "Segments", base.DEC)
+f.repair_parity = ProtoField.uint16("rotorlink.repair.parity", "Parity shards", base.DEC)
+f.repair_index = ProtoField.uint16("rotorlink.repair.index", "Parity shard index", base.DEC)
+f.repair_shard = ProtoField.bytes("rotorlink.repair.shard", "Parity shard")
 
 f.hs_message = ProtoField.string("rotorlink.hs.message", "Handshake message")
 f.hs_kind = ProtoField.uint8("rotorlink.hs.kind", "Kind", base.DEC, kind_names)
@@ -433,6 +458,10 @@ local FEEDBACK_BODY = {
     { f.fb_largest, 8 }, { f.fb_frames, 8 }, { f.fb_bytes, 8 }, { f.fb_received_at, 4 },
     { f.fb_ack_delay, 4 }, { f.fb_lost, 8 }, { f.fb_loss_runs, 8 },
 }
+local REPAIR_HEADER = {
+    { f.repair_first_seq, 4 }, { f.repair_count, 2 }, { f.repair_parity, 2 },
+    { f.repair_index, 2 },
+}
 
 -- Decode the plaintext body `body` of a decrypted frame (PROTOCOL.md 6). Returns Info text.
 local function dissect_plaintext(ftype, channel, body, tree)
@@ -482,6 +511,29 @@ local function dissect_plaintext(ftype, channel, body, tree)
         add_layout(body, pt, FEEDBACK_BODY)
         return string.format(" lost=%s runs=%s", tostring(body(32, 8):uint64()),
             tostring(body(40, 8):uint64()))
+    elseif ftype == REPAIR then
+        -- The shard's length (non-empty, even) is body_length_problem's to check.
+        if len < REPAIR_HEADER_LEN then
+            malformed(pt, "PayloadTooShort", "a Repair has a 10-byte header")
+            return ""
+        end
+        add_layout(body(0, REPAIR_HEADER_LEN), pt, REPAIR_HEADER)
+        local first, count = body(0, 4):uint(), body(4, 2):uint()
+        local parity, index = body(6, 2):uint(), body(8, 2):uint()
+        if count == 0 or count > MAX_REPAIR_SEGMENTS then
+            malformed(pt, "InvalidField", string.format(
+                "a Repair block has 1 to %d segments, this one %d", MAX_REPAIR_SEGMENTS, count))
+        end
+        if parity == 0 then
+            malformed(pt, "InvalidField", "a Repair block with no parity shard")
+        elseif index >= parity then
+            malformed(pt, "InvalidField", string.format(
+                "parity shard %d of a Repair block of %d", index, parity))
+        end
+        if len > REPAIR_HEADER_LEN then
+            pt:add(f.repair_shard, body(REPAIR_HEADER_LEN))
+        end
+        return string.format(" seq=%d+%d shard %d/%d", first, count, index, parity)
     end
     return ""
 end

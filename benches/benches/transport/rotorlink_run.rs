@@ -177,7 +177,7 @@ fn finish(
     wall: Instant,
 ) -> Outcome {
     out.datagrams_sent = stats.datagrams_sent;
-    out.retransmits = stats.storage_retransmits + stats.storage_tail_copies;
+    out.retransmits = stats.storage_retransmits + stats.storage_repairs_sent;
     out.downlink = downlink.stats();
     out.wall = wall.elapsed();
     out

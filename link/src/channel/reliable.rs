@@ -25,8 +25,12 @@ use crate::config::Config;
 use crate::pool::BufPool;
 use crate::time::Timestamp;
 use crate::wire::body::{
-    AckBody, SackRange, SegmentHeader, MAX_SACK_RANGES, SEGMENT_FIRST, SEGMENT_LAST,
+    AckBody, RepairHeader, SackRange, SegmentHeader, MAX_REPAIR_SEGMENTS, MAX_SACK_RANGES,
+    SEGMENT_FIRST, SEGMENT_LAST,
 };
+
+mod repair;
+use repair::{parity_segments, RepairIn, RepairOut};
 
 /// The window a sender assumes before the peer's first ack; every receiver's window is at
 /// least this (`Config::storage_window`).
@@ -55,7 +59,8 @@ fn seq_diff(a: u32, b: u32) -> i64 {
 }
 
 struct InFlight {
-    /// Segment header and data, as sent (emptied once the peer holds it).
+    /// Segment header and data, as sent (kept until acknowledged in order: a repair block
+    /// covers the segments the peer holds among those it lacks).
     segment: Vec<u8>,
     sent_at: Timestamp,
     /// Order of the last transmission among all transmissions.
@@ -67,8 +72,8 @@ struct InFlight {
     sacked: bool,
     /// Declared lost by RACK: to be retransmitted from then on.
     lost_at: Option<Timestamp>,
-    /// A tail copy of its latest transmission went (`next_tail_copy`).
-    copied: bool,
+    /// Its latest transmission is in a repair block (`next_repair`).
+    protected: bool,
 }
 
 /// RFC 6298's round-trip estimator; its timeout is the probe timeout here.
@@ -173,8 +178,27 @@ pub(crate) struct ReliableSender {
     /// The earliest `lost_at` of a segment not yet retransmitted, kept so that the checks
     /// made for every datagram do not scan the window.
     earliest_lost: Option<Timestamp>,
-    /// No segment before this index of `inflight` waits for a tail copy.
-    copy_from: usize,
+    /// No segment before this index of `inflight` waits for a repair block.
+    protect_from: usize,
+    /// The repair block whose parity is going out.
+    repair: Option<RepairOut>,
+    /// The repair blocks whose parity may still rebuild their segments, oldest first.
+    repair_live: VecDeque<LiveBlock>,
+}
+
+/// A repair block whose parity went out: until `until` (a round trip and RACK's wait after
+/// its last shard) the receiver may still rebuild its segments from it.
+#[derive(Clone, Copy)]
+struct LiveBlock {
+    first_seq: u32,
+    count: u32,
+    until: Timestamp,
+}
+
+impl LiveBlock {
+    fn covers(&self, seq: u32, now: Timestamp) -> bool {
+        now < self.until && seq.wrapping_sub(self.first_seq) < self.count
+    }
 }
 
 impl ReliableSender {
@@ -202,7 +226,9 @@ impl ReliableSender {
             tx_order: 0,
             newest_acked_tx: 0,
             earliest_lost: None,
-            copy_from: 0,
+            protect_from: 0,
+            repair: None,
+            repair_live: VecDeque::new(),
         }
     }
 
@@ -274,8 +300,13 @@ impl ReliableSender {
         seg.sent_at = now;
         seg.tx_order = self.tx_order;
         seg.lost_at = None;
-        seg.copied = false;
-        self.copy_from = self.copy_from.min(index);
+        // A live block's parity rebuilds the segment whichever transmission is lost: its
+        // retransmission needs no block of its own (`next_repair`).
+        let seq = self.una.wrapping_add(index as u32);
+        if !self.repair_live.iter().any(|live| live.covers(seq, now)) {
+            seg.protected = false;
+            self.protect_from = self.protect_from.min(index);
+        }
         Some(seg.segment.len())
     }
 
@@ -350,62 +381,86 @@ impl ReliableSender {
             declared_lost: false,
             sacked: false,
             lost_at: None,
-            copied: false,
+            protected: false,
         });
         self.transmit(self.inflight.len() - 1, now, out)
     }
 
-    /// Is no new data queued, and has a segment in flight not had its tail copy yet?
-    pub(crate) fn tail_copy_wanted(&self) -> bool {
+    /// Is no new data queued, and is a repair block's parity going out or a segment in
+    /// flight in none yet?
+    pub(crate) fn repair_wanted(&self) -> bool {
         self.queue.is_empty()
-            && self
-                .inflight
-                .iter()
-                .skip(self.copy_from)
-                .any(|s| !s.sacked && !s.copied)
+            && (self.repair.is_some()
+                || self
+                    .inflight
+                    .iter()
+                    .skip(self.protect_from)
+                    .any(|s| !s.sacked && !s.protected))
     }
 
-    /// Write into `out` a copy of an unacknowledged segment whose latest transmission has
-    /// none yet, if no new data is queued: the oldest of those sent in the last half round
-    /// trip, then the oldest of the rest.
+    /// Write into `out` the next repair body (PROTOCOL.md 12.4), if no new data is queued:
+    /// the next parity shard of the block going out, or the first of a new block over the
+    /// segments in flight whose latest transmission is in none yet, sized for a path losing
+    /// `loss` in runs of `burst` (`repair::parity_segments`).
     ///
-    /// At the end of a transfer the radio has nothing new to carry while the last round
-    /// trip's segments are in flight, and on a lossy radio each lost one costs a round trip
-    /// more, each of them lost again with the same chance: at 20 % loss, a tail of a
-    /// thousand segments takes five round trips to complete. A copy sent in that idle time
-    /// makes both transmissions' loss needed to cost a round trip (4 % instead of 20 %).
-    ///
-    /// Copies in the order sent, from the oldest, reach the segments of a round trip ago
-    /// just as their acks come back: most copies duplicate what arrived, and a lost
-    /// segment's copy goes barely sooner than its retransmission would. The last half round
-    /// trip's segments first: each copy goes half a round trip before the ack of its
-    /// segment could, and half a round trip after the segment itself (a fade that took the
-    /// segment has passed; copies of the newest first went right behind their segments, and
-    /// a burst of eight losses took both). Meanwhile the acks sort the older half out.
-    ///
-    /// The copy changes nothing RACK knows (its time and order stay the transmission's),
-    /// and its ack gives no RTT sample (Karn: the ack may be the copy's).
-    pub(crate) fn next_tail_copy(&mut self, now: Timestamp, out: &mut [u8]) -> Option<usize> {
+    /// The block runs from the oldest such segment to the newest sent (at most
+    /// `MAX_REPAIR_SEGMENTS`), the segments the peer holds included: the receiver decodes
+    /// with what it holds. Its segments then count as retransmitted (Karn: an ack may be
+    /// the repair's), and nothing else RACK knows changes. A segment of the block that RACK
+    /// sends again while the block's parity may still rebuild it stays in the block.
+    pub(crate) fn next_repair(
+        &mut self,
+        now: Timestamp,
+        loss: f64,
+        burst: f64,
+        out: &mut [u8],
+    ) -> Option<usize> {
         if !self.queue.is_empty() {
             return None;
         }
-        let recent = now - self.rtt.srtt.unwrap_or(self.rtt.rto) / 2;
-        let wanted = |s: &InFlight| !s.sacked && !s.copied;
-        let oldest = self.copy_from + self.inflight.iter().skip(self.copy_from).position(wanted)?;
-        let index = self
-            .inflight
-            .iter()
-            .enumerate()
-            .skip(oldest)
-            .find(|(_, s)| wanted(s) && s.sent_at >= recent)
-            .map_or(oldest, |(i, _)| i);
-        self.copy_from = if index == oldest { index + 1 } else { oldest };
-        let seg = self.inflight.get_mut(index)?;
-        out.get_mut(..seg.segment.len())?
-            .copy_from_slice(&seg.segment);
-        seg.copied = true;
-        seg.retransmitted = true;
-        Some(seg.segment.len())
+        if self.repair.is_none() {
+            self.repair = self.new_repair_block(now, loss, burst);
+        }
+        let repair = self.repair.as_mut()?;
+        let (n, last) = repair.next_body(out)?;
+        if last {
+            if let Some(live) = self.repair_live.back_mut() {
+                live.until = now + self.rtt.loss_wait();
+            }
+            self.repair = None;
+        }
+        Some(n)
+    }
+
+    fn new_repair_block(&mut self, now: Timestamp, loss: f64, burst: f64) -> Option<RepairOut> {
+        let wanted = |s: &InFlight| !s.sacked && !s.protected;
+        let start =
+            self.protect_from + self.inflight.range(self.protect_from..).position(wanted)?;
+        let end = (start + usize::from(MAX_REPAIR_SEGMENTS)).min(self.inflight.len());
+        self.protect_from = end;
+        let mut unknown = 0;
+        for seg in self.inflight.range_mut(start..end).filter(|s| !s.sacked) {
+            seg.protected = true;
+            seg.retransmitted = true;
+            unknown += 1;
+        }
+        let parity = u16::try_from(2 * parity_segments(unknown, loss, burst)).ok()?;
+        let segments = self.inflight.range(start..end).map(|s| {
+            (
+                s.segment[SegmentHeader::LEN - 1],
+                &s.segment[SegmentHeader::LEN..],
+            )
+        });
+        let block = RepairOut::encode(self.una.wrapping_add(start as u32), segments, parity)?;
+        // Live from now: RACK may send its segments again while its parity goes out.
+        let (first_seq, count) = block.span();
+        self.repair_live.retain(|live| now < live.until);
+        self.repair_live.push_back(LiveBlock {
+            first_seq,
+            count,
+            until: now + self.probe_timeout(),
+        });
+        Some(block)
     }
 
     /// Does every range of `ack` lie within what was sent beyond its `next_expected`?
@@ -461,16 +516,19 @@ impl ReliableSender {
                 pool.give(seg.segment);
             }
         }
-        self.copy_from = self.copy_from.saturating_sub(acked);
+        self.protect_from = self.protect_from.saturating_sub(acked);
         self.una = ack.next_expected;
+        if self
+            .repair
+            .as_ref()
+            .is_some_and(|r| seq_diff(self.una, r.end_seq()) >= 0)
+        {
+            self.repair = None; // all of its block arrived
+        }
         for range in ack.ranges() {
             let from = seq_diff(range.start, self.una) as usize;
             for seg in self.inflight.range_mut(from..from + usize::from(range.len)) {
-                if !seg.sacked {
-                    seg.sacked = true;
-                    // The peer holds it and never gives it up: the data is not needed again.
-                    pool.give(core::mem::take(&mut seg.segment));
-                }
+                seg.sacked = true;
             }
         }
         let Some((tx_order, sent_at, retransmitted)) = newest else {
@@ -542,6 +600,8 @@ pub(crate) struct ReliableReceiver {
     last_ack_at: Option<Timestamp>,
     /// Where the next ack's older ranges start (see `take_ack`).
     sack_cursor: usize,
+    /// What repair frames are decoded with (storage only: `with_repair`).
+    repair: Option<RepairIn>,
     /// Messages dropped because an authenticated peer broke the segment rules.
     pub(crate) protocol_errors: u64,
 }
@@ -563,13 +623,31 @@ impl ReliableReceiver {
             ack_at: None,
             last_ack_at: None,
             sack_cursor: 0,
+            repair: None,
             protocol_errors: 0,
         }
     }
 
-    /// Bytes buffered out of order or in a partial message (for the memory invariant).
+    /// Take repair frames (PROTOCOL.md 12.4): keep the last `MAX_REPAIR_SEGMENTS`
+    /// segments delivered (the window's, if fewer), to decode with.
+    pub(crate) fn with_repair(mut self) -> Self {
+        self.repair = Some(RepairIn::new(self.window));
+        self
+    }
+
+    /// Keep delivered segments for repair for twice the round trip `rtt` and the longest an
+    /// ack waits (`repair::RepairIn::set_keep_for`).
+    pub(crate) fn set_repair_rtt(&mut self, rtt: Duration) {
+        if let Some(repair) = self.repair.as_mut() {
+            repair.set_keep_for(rtt * 2 + MAX_ACK_DELAY);
+        }
+    }
+
+    /// Bytes buffered out of order, in a partial message or for repair (for the memory
+    /// invariant).
     pub(crate) fn buffered_bytes(&self) -> usize {
-        self.assembling.len()
+        self.repair.as_ref().map_or(0, RepairIn::buffered_bytes)
+            + self.assembling.len()
             + self
                 .out_of_order
                 .values()
@@ -588,7 +666,7 @@ impl ReliableReceiver {
 
     /// When the ack a duplicate makes due goes: at once, unless acks are thinned
     /// (`set_ack_scale`). Then no sooner than the thinned spacing after the last: a
-    /// transfer's tail copies, each a duplicate, sent a burst of acks that queued the
+    /// transfer's tail copies (before repair frames), each a duplicate, sent a burst of acks that queued the
     /// pilot's sticks behind them for 50 ms on a 150 kbit/s uplink.
     fn duplicate_ack_at(&self, now: Timestamp) -> Timestamp {
         let thinned = self.ack_every > 1 && self.ack_scale > 1.0;
@@ -715,11 +793,17 @@ impl ReliableReceiver {
                     .unwrap_or(now + ACK_DELAY.mul_f64(scale).min(MAX_ACK_DELAY)),
             )
         };
+        if let Some(repair) = self.repair.as_mut() {
+            repair.on_arrival(seq);
+        }
         if seq == self.delivered && self.out_of_order.is_empty() {
-            // In order with nothing held: straight through, no copy, no allocation.
+            // In order with nothing held: straight through, no copy unless kept for repair.
             self.delivered += 1;
             self.next_expected = self.next_expected.wrapping_add(1);
             self.assemble(header.flags, data, pool, deliver);
+            if let Some(repair) = self.repair.as_mut() {
+                repair.keep(now, header.flags, data, pool);
+            }
             return SegmentOutcome::Accepted;
         }
         self.out_of_order
@@ -728,9 +812,59 @@ impl ReliableReceiver {
             self.delivered += 1;
             self.next_expected = self.next_expected.wrapping_add(1);
             self.assemble(flags, &data, pool, deliver);
+            if let Some(repair) = self.repair.as_mut() {
+                repair.keep(now, flags, &data, pool);
+            }
             pool.give(data);
         }
         SegmentOutcome::Accepted
+    }
+
+    /// Take one repair frame's parity shard, received at `now`; the segments it lets the
+    /// receiver rebuild are taken as received (complete messages passed to `deliver`).
+    /// Returns how many were rebuilt, or `None` if the block reaches beyond the receive
+    /// window (the sender broke the protocol) or this receiver takes no repair.
+    pub(crate) fn on_repair(
+        &mut self,
+        now: Timestamp,
+        header: &RepairHeader,
+        shard: &[u8],
+        pool: &mut BufPool,
+        deliver: &mut impl FnMut(Vec<u8>),
+    ) -> Option<usize> {
+        let offset = seq_diff(header.first_seq, self.next_expected);
+        if offset + i64::from(header.count) > i64::from(self.window) {
+            return None;
+        }
+        let first = i64::try_from(self.delivered).ok()? + offset;
+        let repair = self.repair.as_mut()?;
+        let Ok(first) = u64::try_from(first) else {
+            return Some(0); // before the first segment: nothing to rebuild
+        };
+        let held = &self.out_of_order;
+        let rebuilt = repair.on_repair(
+            first,
+            header,
+            shard,
+            self.delivered,
+            |seq| {
+                held.get(&seq)
+                    .map(|(flags, data)| (*flags, data.as_slice()))
+            },
+            pool,
+        );
+        let count = rebuilt.len();
+        for (seq, flags, data) in rebuilt {
+            let header = SegmentHeader {
+                seq: self
+                    .next_expected
+                    .wrapping_add(seq.wrapping_sub(self.delivered) as u32),
+                flags,
+            };
+            self.on_segment(now, &header, &data, pool, deliver);
+            pool.give(data);
+        }
+        Some(count)
     }
 
     fn assemble(

@@ -1244,6 +1244,11 @@ impl PathModel {
         }
     }
 
+    /// The mean run of lost frames the receiver reports (1 for independent losses).
+    pub(crate) fn loss_burst(&self) -> f64 {
+        self.settled.burst()
+    }
+
     /// Has any feedback said what the path loses?
     pub(crate) fn loss_known(&self) -> bool {
         self.loss_counters > 0.0 || self.settled.counters > 0.0

@@ -1,6 +1,6 @@
 //! The send side of [`Connection`]: what frame goes next and when. The send priority of
 //! PROTOCOL.md section 13 (`next_frame_body`, and `first_in_line` for a message sealed in
-//! place), the pacing of video and storage (with the stale-video drop, storage's tail copies
+//! place), the pacing of video and storage (with the stale-video drop, storage's repair
 //! and marking the pacer idle), the probes of 34.6, the padding of 34.5 and the return watch
 //! of 34.9.
 
@@ -19,10 +19,10 @@ use crate::wire::FrameType;
 const STORAGE_MAX_WAIT: core::time::Duration = core::time::Duration::from_millis(100);
 /// How long after its last video frame an end still counts as sending video.
 const VIDEO_ACTIVITY: core::time::Duration = core::time::Duration::from_secs(1);
-/// The loss (as the path model reports it) from which storage sends tail copies: below it
-/// a lost tail segment is rare enough that a round trip more now and then costs less
-/// airtime than copying every tail.
-const TAIL_COPY_MIN_LOSS: f64 = 0.005;
+/// The loss (as the path model reports it) from which storage repairs its tails
+/// (PROTOCOL.md 12.4): below it a lost tail segment is rare enough that a round trip more
+/// now and then costs less airtime than parity over every tail.
+const REPAIR_MIN_LOSS: f64 = 0.005;
 /// The most probes sent at once (34.6): a power of two.
 const PROBE_BURST: u32 = 8;
 
@@ -113,11 +113,13 @@ impl<P: AeadProvider> Connection<P> {
             if let Some(n) = self.next_new_storage(now, max_plain, body) {
                 return Some((FrameType::Data, Some(Channel::Storage), n));
             }
-            // `next_tail_copy` finds the segment itself: `tail_copy_wanted` would scan twice.
-            if self.path.reported_loss() >= TAIL_COPY_MIN_LOSS {
-                if let Some(n) = self.storage_out.next_tail_copy(now, body) {
-                    self.stats.storage_tail_copies += 1;
-                    return Some((FrameType::Data, Some(Channel::Storage), n));
+            // `next_repair` finds the segments itself: `repair_wanted` would scan twice.
+            let loss = self.path.reported_loss();
+            if loss >= REPAIR_MIN_LOSS {
+                let burst = self.path.loss_burst();
+                if let Some(n) = self.storage_out.next_repair(now, loss, burst, body) {
+                    self.stats.storage_repairs_sent += 1;
+                    return Some((FrameType::Repair, None, n));
                 }
             }
         }
@@ -209,14 +211,13 @@ impl<P: AeadProvider> Connection<P> {
         self.video_out.queued() > 0
             || self.storage_out.queued() > 0
             || self.storage_out.retransmit_due(now)
-            || self.tail_copy_wanted()
+            || self.repair_wanted()
     }
 
-    /// Would a storage segment's tail copy go, if the pacer let it? Only on a path that
-    /// loses frames: on a clean one a copy would only take airtime from the radio's other
-    /// users.
-    fn tail_copy_wanted(&self) -> bool {
-        self.path.reported_loss() >= TAIL_COPY_MIN_LOSS && self.storage_out.tail_copy_wanted()
+    /// Would a storage repair frame go, if the pacer let it? Only on a path that loses
+    /// frames: on a clean one parity would only take airtime from the radio's other users.
+    fn repair_wanted(&self) -> bool {
+        self.path.reported_loss() >= REPAIR_MIN_LOSS && self.storage_out.repair_wanted()
     }
 
     /// Should padding fill the pacer's room? Only on an end whose video fills most of its

@@ -9,6 +9,11 @@
 //! | index | count | parity| data ...     flags: 0x01 first segment, 0x02 last segment
 //! +-------+-------+-------+
 //!
+//! Repair (storage):
+//! +---------------+-------+-------+-------+
+//! | first seq     | count | parity| index | parity shard ...
+//! +---------------+-------+-------+-------+
+//!
 //! Ack (channels 4, 0):                               Close:
 //! +---------------+--------+---+---------------+     +-------+
 //! | next expected | window | n | n SACK ranges |     | code  |
@@ -218,6 +223,86 @@ impl SegmentHeader {
         let mut b = [0u8; Self::LEN];
         b[0..4].copy_from_slice(&self.seq.to_be_bytes());
         b[4] = self.flags;
+        put(buf, &b)
+    }
+}
+
+/// The most segments one repair block covers ([`RepairHeader`]), and the segments a storage
+/// receiver keeps after delivering them, to decode with: a block's segments the receiver
+/// delivered are those whose acks were on the way when it was sent, a round trip's worth
+/// and RACK's wait (4096 full segments are 1.5 round trips of 150 ms at 100 Mbit/s), so
+/// a block within the last `MAX_REPAIR_SEGMENTS` sent only ever counts on kept ones.
+pub const MAX_REPAIR_SEGMENTS: u16 = 4096;
+
+/// The header of one repair frame: a Reed-Solomon parity shard over a block of storage
+/// segments (PROTOCOL.md 6.9, 12.4).
+///
+/// ```text
+/// offset  0               4       6       8       10
+///         +---------------+-------+-------+-------+---------
+///         | first seq     | count | parity| index | shard ...
+///         +---------------+-------+-------+-------+---------
+/// ```
+///
+/// The block is the `count` segments from sequence number `first_seq` on. Each segment
+/// is laid out as an image of twice the shard length: its flags (u8), its data length
+/// (u16) and its data, zero-padded; the image's two halves are data shards `2i` and
+/// `2i + 1` of the code. `parity` parity shards follow from them, and this frame carries
+/// shard `index`. The shard is the rest of the body: the same even length in every frame of
+/// a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepairHeader {
+    /// Sequence number of the block's first segment.
+    pub first_seq: u32,
+    /// Segments in the block, 1 to [`MAX_REPAIR_SEGMENTS`].
+    pub count: u16,
+    /// Parity shards of the block, at least 1.
+    pub parity: u16,
+    /// This frame's parity shard, below `parity`.
+    pub index: u16,
+}
+
+impl RepairHeader {
+    /// Encoded length.
+    pub const LEN: usize = 10;
+
+    /// Parse a repair body and return its header and shard.
+    ///
+    /// # Errors
+    /// [`DecodeError::PayloadTooShort`] if the header does not fit;
+    /// [`DecodeError::InvalidField`] for a count of 0 or over [`MAX_REPAIR_SEGMENTS`], no
+    /// parity, an index past it, a pair the erasure code does not support, or a shard that
+    /// is empty or of odd length.
+    pub fn parse(payload: &[u8]) -> Result<(Self, &[u8]), DecodeError> {
+        let mut r = Reader::new(payload);
+        let header = RepairHeader {
+            first_seq: r.u32()?,
+            count: r.u16()?,
+            parity: r.u16()?,
+            index: r.u16()?,
+        };
+        let shard = r.rest();
+        let valid = (1..=MAX_REPAIR_SEGMENTS).contains(&header.count)
+            && header.index < header.parity
+            && fec_supports(2 * header.count, header.parity)
+            && !shard.is_empty()
+            && shard.len() % 2 == 0;
+        if !valid {
+            return Err(DecodeError::InvalidField);
+        }
+        Ok((header, shard))
+    }
+
+    /// Write the header into `buf`, returning the bytes written.
+    ///
+    /// # Errors
+    /// [`EncodeError::BufferTooSmall`] if `buf` is too short.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
+        let mut b = [0u8; Self::LEN];
+        b[0..4].copy_from_slice(&self.first_seq.to_be_bytes());
+        b[4..6].copy_from_slice(&self.count.to_be_bytes());
+        b[6..8].copy_from_slice(&self.parity.to_be_bytes());
+        b[8..10].copy_from_slice(&self.index.to_be_bytes());
         put(buf, &b)
     }
 }
@@ -655,5 +740,40 @@ mod tests {
             CloseBody::parse(&buf[..1]),
             Err(DecodeError::PayloadTooShort)
         );
+    }
+
+    #[test]
+    fn repair_headers_round_trip_and_inconsistent_ones_are_rejected() {
+        let h = RepairHeader {
+            first_seq: 0xffff_fff0,
+            count: 40,
+            parity: 12,
+            index: 11,
+        };
+        let mut buf = [0u8; RepairHeader::LEN + 4];
+        assert_eq!(h.emit(&mut buf), Ok(RepairHeader::LEN));
+        buf[RepairHeader::LEN..].copy_from_slice(b"wxyz");
+        assert_eq!(RepairHeader::parse(&buf), Ok((h, &b"wxyz"[..])));
+        assert_eq!(
+            RepairHeader::parse(&buf[..RepairHeader::LEN - 1]),
+            Err(DecodeError::PayloadTooShort)
+        );
+        let bad = |f: &dyn Fn(&mut RepairHeader), shard: &[u8]| {
+            let mut h = h;
+            f(&mut h);
+            let mut buf = [0u8; RepairHeader::LEN + 8];
+            h.emit(&mut buf).unwrap();
+            buf[RepairHeader::LEN..RepairHeader::LEN + shard.len()].copy_from_slice(shard);
+            RepairHeader::parse(&buf[..RepairHeader::LEN + shard.len()]).map(|(h, _)| h)
+        };
+        let invalid = Err(DecodeError::InvalidField);
+        assert_eq!(bad(&|_| {}, b""), invalid, "no shard");
+        assert_eq!(bad(&|_| {}, b"abc"), invalid, "an odd shard");
+        assert_eq!(bad(&|h| h.count = 0, b"ab"), invalid);
+        assert_eq!(bad(&|h| h.count = MAX_REPAIR_SEGMENTS + 1, b"ab"), invalid);
+        assert_eq!(bad(&|h| h.parity = 0, b"ab"), invalid);
+        assert_eq!(bad(&|h| h.index = 12, b"ab"), invalid, "index past parity");
+        let most = bad(&|h| h.count = MAX_REPAIR_SEGMENTS, b"ab");
+        assert_eq!(most.map(|h| h.count), Ok(MAX_REPAIR_SEGMENTS));
     }
 }

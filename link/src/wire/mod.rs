@@ -165,6 +165,8 @@ pub enum FrameType {
     Close = 0x13,
     /// Receiver feedback: what arrived, when, for the sender's estimate of the radio.
     Feedback = 0x14,
+    /// A parity shard over a block of storage segments, sent at a transfer's tail.
+    Repair = 0x15,
 }
 
 impl FrameType {
@@ -183,6 +185,7 @@ impl FrameType {
             0x12 => FrameType::Keepalive,
             0x13 => FrameType::Close,
             0x14 => FrameType::Feedback,
+            0x15 => FrameType::Repair,
             other => return Err(DecodeError::UnknownType(other)),
         })
     }

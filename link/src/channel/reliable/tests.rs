@@ -232,72 +232,171 @@ fn every_range_is_reported_within_a_few_acks_however_many_holes() {
     assert_eq!(reported.into_iter().collect::<StdVec<_>>(), held);
 }
 
+/// The repair frames `tx` sends now, at `loss` in runs of `burst`, as (header, shard).
+fn repair_frames(
+    tx: &mut ReliableSender,
+    now: Timestamp,
+    loss: f64,
+    burst: f64,
+) -> StdVec<(RepairHeader, StdVec<u8>)> {
+    let mut buf = [0u8; 1400];
+    let mut frames = StdVec::new();
+    while let Some(n) = tx.next_repair(now, loss, burst, &mut buf) {
+        let (header, shard) = RepairHeader::parse(&buf[..n]).unwrap();
+        frames.push((header, shard.to_vec()));
+    }
+    frames
+}
+
 #[test]
-fn the_tail_of_a_transfer_gets_one_copy_of_each_transmission_and_no_more() {
+fn the_tail_of_a_transfer_gets_one_repair_block_and_no_more() {
     let cfg = config();
     let mut tx = ReliableSender::new(&cfg);
     let mut pool = BufPool::default();
     let mut buf = [0u8; 200];
     let t0 = Timestamp::ZERO;
     // Six segments of 100 bytes, the last message still queued after the first five: no
-    // copy while new data waits.
+    // repair while new data waits.
     tx.push(StdVec::from([1u8; 475]));
     tx.push(StdVec::from([2u8; 50]));
     for _ in 0..5 {
         tx.next_new(t0, 100, &mut buf, &mut pool).unwrap();
     }
-    assert!(!tx.tail_copy_wanted());
-    assert_eq!(tx.next_tail_copy(t0, &mut buf), None);
+    assert!(!tx.repair_wanted());
+    assert!(repair_frames(&mut tx, t0, 0.1, 1.0).is_empty());
     tx.next_new(t0, 100, &mut buf, &mut pool).unwrap();
-    // Nothing new left. 1 and 4 are acknowledged (selectively): 0, 2, 3 and 5 (all sent
-    // at once, a round trip ago) get a copy each, in order, and the copies are the
-    // segments as sent.
+    // Nothing new left. 1 and 4 are acknowledged (selectively): one block from 0 to 5, its
+    // parity sized for the four the peer may lack.
     let t1 = t0 + Duration::from_millis(20);
     assert!(tx.on_ack(t1, &ack(0, &[(4, 1), (1, 1)]), &mut pool));
-    let mut copies = StdVec::new();
-    while let Some(n) = tx.next_tail_copy(t1, &mut buf) {
-        copies.push(seq(&buf[..n]));
+    assert!(tx.repair_wanted());
+    let frames = repair_frames(&mut tx, t1, 0.1, 1.0);
+    let parity = 2 * repair::parity_segments(4, 0.1, 1.0) as u16;
+    assert_eq!(frames.len(), usize::from(parity));
+    for (i, (header, shard)) in frames.iter().enumerate() {
+        let expected = RepairHeader {
+            first_seq: 0,
+            count: 6,
+            parity,
+            index: i as u16,
+        };
+        assert_eq!(*header, expected);
+        assert_eq!(shard.len(), repair::shard_len_for(95));
     }
-    assert_eq!(copies, [0, 2, 3, 5]);
-    assert!(!tx.tail_copy_wanted());
-    // A copy is not a retransmission: RACK's timing stays the original's (2 and 3, sent
-    // before 4, are lost 20 ms * 9/8 after t0), and a retransmission gets a copy of its own.
+    assert!(!tx.repair_wanted());
+    // Repair is not a retransmission: RACK's timing stays the original's (2 and 3, sent
+    // before 4, are lost 20 ms * 9/8 after t0). While the block's parity may still rebuild
+    // them, their retransmissions need no block of their own.
     let lost_at = t0 + Duration::from_micros(22_500);
     assert_eq!(tx.poll_timeout(), Some(lost_at));
     let n = tx.next_retransmit(lost_at, &mut buf).unwrap();
     assert_eq!(seq(&buf[..n]), 0);
-    assert!(tx.tail_copy_wanted());
-    let n = tx.next_tail_copy(lost_at, &mut buf).unwrap();
-    assert_eq!(seq(&buf[..n]), 0);
-    // Everything below 4 acknowledged: only 5 is left, and it has had its copy.
-    let t2 = lost_at + Duration::from_millis(20);
-    assert!(tx.on_ack(t2, &ack(5, &[]), &mut pool));
-    assert!(!tx.tail_copy_wanted());
-    assert_eq!(tx.next_tail_copy(t2, &mut buf), None);
+    assert!(!tx.repair_wanted());
+    // Once the block had its round trip, a retransmission gets a block again: 0 alone.
+    let later = lost_at + Duration::from_millis(100);
+    assert_eq!(tx.poll_timeout(), Some(lost_at));
+    let n = tx.next_retransmit(later, &mut buf).unwrap();
+    assert_eq!(seq(&buf[..n]), 2);
+    assert!(tx.repair_wanted());
+    let frames = repair_frames(&mut tx, later, 0.1, 1.0);
+    assert_eq!((frames[0].0.first_seq, frames[0].0.count), (2, 4));
+    // Everything below 5 acknowledged: 5 is in a block already.
+    assert!(tx.on_ack(later, &ack(5, &[]), &mut pool));
+    assert!(!tx.repair_wanted());
 }
 
 #[test]
-fn tail_copies_go_to_the_last_half_round_trip_first() {
+fn a_receiver_rebuilds_the_lost_segments_of_a_block_from_its_parity() {
     let cfg = config();
     let mut tx = ReliableSender::new(&cfg);
+    let mut rx = ReliableReceiver::new(&cfg, 2).with_repair();
     let mut pool = BufPool::default();
+    // Messages of varied lengths, so that segments of every length are in the block.
+    let messages: StdVec<StdVec<u8>> = (0..30u32)
+        .map(|i| {
+            (0..(i * 131 % 900 + 1))
+                .map(|b| ((b * 7) ^ i) as u8)
+                .collect()
+        })
+        .collect();
+    for m in &messages {
+        tx.push(m.clone());
+    }
+    let now = Timestamp::ZERO;
+    let mut buf = [0u8; 600];
+    let mut got = StdVec::new();
+    let mut sent = 0;
+    // Every fifth segment is lost on the way, the rest arrive (in order: the first ones
+    // are delivered, and must be kept to decode with).
+    while let Some(n) = tx.next_new(now, 400, &mut buf, &mut pool) {
+        if sent % 5 != 3 {
+            let (h, data) = SegmentHeader::parse(&buf[..n]).unwrap();
+            rx.on_segment(now, &h, data, &mut pool, &mut |m| got.push(m));
+        }
+        sent += 1;
+    }
+    assert!(got.len() < messages.len());
+    let frames = repair_frames(&mut tx, now, 0.2, 1.0);
+    assert_eq!(frames[0].0.count, sent);
+    // Half the parity is lost too; what arrives is enough.
+    let mut rebuilt = 0;
+    for (header, shard) in frames.iter().step_by(2) {
+        rebuilt += rx
+            .on_repair(now, header, shard, &mut pool, &mut |m| got.push(m))
+            .unwrap();
+    }
+    assert_eq!(rebuilt, (sent as usize + 1) / 5);
+    assert_eq!(got, messages);
+    // A block reaching beyond the window is the peer's error.
+    let (mut header, shard) = frames[0].clone();
+    header.first_seq = 100;
+    header.count = cfg.storage_window as u16;
+    assert_eq!(
+        rx.on_repair(now, &header, &shard, &mut pool, &mut |_| {}),
+        None
+    );
+}
+
+#[test]
+fn parity_that_does_not_fit_what_arrived_rebuilds_nothing() {
+    let cfg = config();
+    let mut rx = ReliableReceiver::new(&cfg, 2).with_repair();
+    let mut pool = BufPool::default();
+    // A block of 4 segments, 1 and 2 lost; parity for it from segments other than those
+    // sent (a peer's bug): what would be rebuilt is not a segment image, and nothing is
+    // delivered or counted.
+    let sent: StdVec<StdVec<u8>> = (0..4u8).map(|i| StdVec::from([i + 1; 40])).collect();
+    let lies: StdVec<StdVec<u8>> = (0..4u8).map(|i| StdVec::from([i + 9; 41])).collect();
+    let mut out = RepairOut::encode(
+        0,
+        lies.iter()
+            .map(|d| (SEGMENT_FIRST | SEGMENT_LAST, d.as_slice())),
+        4,
+    )
+    .unwrap();
+    for seq in [0u32, 3] {
+        let h = SegmentHeader {
+            seq,
+            flags: SEGMENT_FIRST | SEGMENT_LAST,
+        };
+        rx.on_segment(
+            Timestamp::ZERO,
+            &h,
+            &sent[seq as usize],
+            &mut pool,
+            &mut |_| {},
+        );
+    }
+    let mut got = StdVec::new();
     let mut buf = [0u8; 200];
-    // Ten segments, one every 10 ms; the first is acknowledged 100 ms after it went: a
-    // round trip of 100 ms.
-    tx.push(StdVec::from([7u8; 950]));
-    let ms = |m: u64| Timestamp::ZERO + Duration::from_millis(m);
-    for i in 0..10 {
-        tx.next_new(ms(i * 10), 100, &mut buf, &mut pool).unwrap();
+    while let Some((n, _)) = out.next_body(&mut buf) {
+        let (header, shard) = RepairHeader::parse(&buf[..n]).unwrap();
+        let rebuilt = rx.on_repair(Timestamp::ZERO, &header, shard, &mut pool, &mut |m| {
+            got.push(m)
+        });
+        assert_eq!(rebuilt, Some(0));
     }
-    let now = ms(100);
-    assert!(tx.on_ack(now, &ack(1, &[]), &mut pool));
-    // Those sent in the last 50 ms (5 to 9) are copied first, in order; then the older
-    // ones, whose acks are due about now.
-    let mut copies = StdVec::new();
-    while let Some(n) = tx.next_tail_copy(now, &mut buf) {
-        copies.push(seq(&buf[..n]));
-    }
-    assert_eq!(copies, [5, 6, 7, 8, 9, 1, 2, 3, 4]);
+    assert!(got.is_empty());
 }
 
 #[test]
@@ -392,7 +491,7 @@ fn thinned_bulk_acks_go_every_eighth_segment_four_times_as_far_apart() {
     assert_eq!(rx.ack_deadline(), Some(us(1800) + MAX_ACK_DELAY));
 }
 
-/// The end of a download to a remote: the sender's tail copies arrive as duplicates
+/// The end of a download to a remote: the sender's retransmissions arrive as duplicates
 /// right after an ack, at a receiver whose acks are thinned four times (its uplink
 /// queues them) and at one whose are not.
 #[test]
