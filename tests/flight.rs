@@ -140,6 +140,10 @@ fn ten_percent_loss_still_delivers_the_whole_log_and_keeps_control_fast() {
     // Channel delay 5 ms; a few frame times of margin.
     assert!(latency.p99_ms <= 5.0 + 3.0, "{r}");
     assert!(r.storage_retransmits.unwrap() > 0);
+    // The downloads' tails were repaired by parity, and what was rebuilt is in the
+    // verified bytes.
+    assert!(r.storage_repairs.unwrap() > 0, "{r}");
+    assert!(r.storage_repaired.unwrap() > 0, "{r}");
 }
 
 #[test]

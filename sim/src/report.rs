@@ -328,6 +328,10 @@ pub struct Report {
     pub failsafe_events: Option<u64>,
     /// Storage segments retransmitted, both sides.
     pub storage_retransmits: Option<u64>,
+    /// Storage repair frames sent at transfers' tails (PROTOCOL.md 12.4), both sides.
+    pub storage_repairs: Option<u64>,
+    /// Storage segments rebuilt from repair frames, both sides.
+    pub storage_repaired: Option<u64>,
     /// Datagrams the radio carried (both directions).
     pub radio_sent: Option<u64>,
     /// Datagrams the radio lost (both directions): on the air in the simulator (see
@@ -381,6 +385,10 @@ pub struct EndSummary {
     pub rekeys_sent: u64,
     /// Storage segments this end retransmitted.
     pub storage_retransmits: u64,
+    /// Storage repair frames this end sent.
+    pub storage_repairs: u64,
+    /// Storage segments this end rebuilt from repair frames.
+    pub storage_repaired: u64,
     /// Datagrams this end sent.
     pub datagrams_sent: u64,
     /// Datagrams this end received.
@@ -480,6 +488,8 @@ impl EndSummary {
             },
             rekeys_sent: stats.rekeys_sent,
             storage_retransmits: stats.storage_retransmits,
+            storage_repairs: stats.storage_repairs_sent,
+            storage_repaired: stats.storage_repaired,
             datagrams_sent: stats.datagrams_sent,
             datagrams_received: stats.datagrams_received,
             latencies_us: latencies
@@ -676,6 +686,8 @@ impl Report {
             }),
             failsafe_events: a.map(|a| a.failsafe_events),
             storage_retransmits: both(|e| e.storage_retransmits),
+            storage_repairs: both(|e| e.storage_repairs),
+            storage_repaired: both(|e| e.storage_repaired),
             radio_sent: flight.radio.map(|(sent, _)| sent),
             radio_lost: flight.radio.map(|(_, lost)| lost),
             radio_queue_dropped: flight.radio_queue_dropped,
@@ -918,11 +930,14 @@ impl fmt::Display for Report {
         writeln!(f, "download         {}", self.download)?;
         writeln!(
             f,
-            "key updates {}   reconnects {}   failsafes {}   storage retransmits {}",
+            "key updates {}   reconnects {}   failsafes {}   storage retransmits {}   \
+             repair frames {} (segments rebuilt {})",
             n(self.rekeys),
             self.reconnects,
             n(self.failsafe_events),
-            n(self.storage_retransmits)
+            n(self.storage_retransmits),
+            n(self.storage_repairs),
+            n(self.storage_repaired)
         )?;
         match &self.rejected {
             Some(r) => writeln!(
@@ -1376,6 +1391,8 @@ mod tests {
             &["rejected"],
             &["failsafe_events"],
             &["storage_retransmits"],
+            &["storage_repairs"],
+            &["storage_repaired"],
             &["radio_sent"],
             &["radio_lost"],
             &["downlink_estimate", "capacity_mbps"],
@@ -1437,7 +1454,10 @@ mod tests {
             "{table}"
         );
         assert!(
-            table.contains("key updates ?   reconnects 0   failsafes ?   storage retransmits ?"),
+            table.contains(
+                "key updates ?   reconnects 0   failsafes ?   storage retransmits ?   \
+                 repair frames ? (segments rebuilt ?)"
+            ),
             "{table}"
         );
         assert!(table.contains("rejected frames  ?"), "{table}");

@@ -385,6 +385,8 @@ async fn a_summary_that_never_arrives_leaves_the_aircrafts_counters_unknown() {
         "rejected",
         "failsafe_events",
         "storage_retransmits",
+        "storage_repairs",
+        "storage_repaired",
         "radio_sent",
         "radio_lost",
         "video_dropped_at_sender",
