@@ -6,8 +6,8 @@
 //! reach a 100 Mbit/s radio, most of it with the radio idle. A radio carries frames sent
 //! at once one after another at its own rate, so the arrival times of a burst say that rate
 //! whatever the sender paced at. The receiver reports every `FEEDBACK_EVERY` frames, and
-//! three times that many frames bring three reports from within the train: the time
-//! between the first and the last is sixteen frames on the air.
+//! three times that many frames bring three reports from within the train: the first two
+//! of them that are a feedback interval and a millisecond apart give the rate.
 //!
 //! ```text
 //!  sender: TRAIN_FRAMES at once ─▶ radio at C ─▶ receiver: feedback at frame k, k + 8,
@@ -33,18 +33,18 @@ use super::Anchor;
 use crate::time::Timestamp;
 
 /// Frames in a train: three feedback intervals, so that two reports from within it span
-/// two of them...
+/// at least one (a frame lost moves a report on by one).
 pub(super) const TRAIN_FRAMES: u64 = 3 * FEEDBACK_EVERY as u64;
-/// ...or at least this many frames (a frame lost moves a report on by one). With two
-/// reports a single interval apart, eight frames on a 100 Mbit/s radio took 0.9 ms, under
-/// `MIN_TRAIN_SPAN`.
-const TRAIN_SAMPLE_FRAMES: u64 = 3 * FEEDBACK_EVERY as u64 / 2;
+/// The fewest frames between the two reports a rate is taken from: a feedback interval.
+const TRAIN_SAMPLE_FRAMES: u64 = FEEDBACK_EVERY as u64;
 /// Frames sent this close after the first are in the train (a sender's loop sends a burst
 /// within microseconds).
 const TRAIN_SEND_SPAN: Duration = Duration::from_micros(250);
 /// A sample's arrival span must be this long: a receiver that reads a few datagrams at
 /// once stamps them alike, and a span of a few hundred microseconds would read as a far
-/// faster radio.
+/// faster radio. A shorter one waits for the next report: eight frames on a 100 Mbit/s
+/// radio take 0.9 ms, and a receiver reading datagrams as a proxy releases them, on
+/// whole milliseconds, reports every ten to eighteen frames.
 const MIN_TRAIN_SPAN: Duration = Duration::from_millis(1);
 /// The train's send span must be at most this fraction of its arrival span: otherwise the
 /// radio did not spread it (it carried it as fast as it went).
@@ -212,17 +212,18 @@ impl StartupTrain {
             };
             return None;
         };
-        if here.largest < start.largest + TRAIN_SAMPLE_FRAMES {
+        let span = f64::from(here.received_at_us.wrapping_sub(start.received_at_us)) / 1e6;
+        if here.largest < start.largest + TRAIN_SAMPLE_FRAMES || span < MIN_TRAIN_SPAN.as_secs_f64()
+        {
+            // Too close: a later report within the train may do (one past it tries again).
             return None;
         }
-        let span = f64::from(here.received_at_us.wrapping_sub(start.received_at_us)) / 1e6;
         let send_span = here.sent_at.saturating_since(start.sent_at).as_secs_f64();
         // Every byte sent between the two: those lost on the air took the radio's time too (at
         // 20 % loss, what arrived of a train read a 20 Mbit/s radio as 13).
         let bytes = here.sent_cumulative.saturating_sub(start.sent_cumulative) as f64;
         self.state = State::Done;
-        (span >= MIN_TRAIN_SPAN.as_secs_f64() && send_span <= MAX_SEND_SHARE * span)
-            .then(|| bytes * 8.0 / span)
+        (send_span <= MAX_SEND_SHARE * span).then(|| bytes * 8.0 / span)
     }
 }
 
@@ -270,9 +271,9 @@ mod tests {
         assert!(train.covers(10) && train.covers(33) && !train.covers(34));
         assert!(train.within(9, 10) && !train.within(33, 40));
         assert_eq!(train.on_feedback(&point(17, 560)), None);
-        // Eight frames apart are too few.
-        assert_eq!(train.on_feedback(&point(25, 560)), None);
-        let rate = train.on_feedback(&point(33, 560)).unwrap();
+        // Seven frames apart are too few.
+        assert_eq!(train.on_feedback(&point(24, 560)), None);
+        let rate = train.on_feedback(&point(25, 560)).unwrap();
         assert!((rate - 20e6).abs() < 1e3, "{rate}");
         // Measured once; its frames are still known.
         assert!(!train.armed() && train.covers(10));
@@ -298,12 +299,30 @@ mod tests {
     }
 
     #[test]
-    fn a_train_the_radio_did_not_spread_or_a_receiver_stamped_alike_gives_no_rate() {
-        // The frames arrived 50 us apart: 16 frames in 800 us, under `MIN_TRAIN_SPAN`.
+    fn reports_too_close_in_time_wait_for_a_later_one_within_the_train() {
+        // 100 Mbit/s (112 us a frame), read as a proxy releases datagrams, on whole
+        // milliseconds: reports at frames 12, 20 and 30, the first two stamped alike.
         let mut train = sent_train(TRAIN_FRAMES);
-        train.on_feedback(&point(12, 50));
-        assert_eq!(train.on_feedback(&point(28, 50)), None);
+        let stamped = |counter: u64, ms: u32| Anchor {
+            received_at_us: 100_000 + ms * 1000,
+            ..point(counter, 112)
+        };
+        assert_eq!(train.on_feedback(&stamped(12, 0)), None);
+        assert_eq!(train.on_feedback(&stamped(20, 0)), None);
+        let rate = train.on_feedback(&stamped(30, 2)).unwrap();
+        assert!((rate - 18.0 * 1400.0 * 8.0 / 2e-3).abs() < 1e3, "{rate}");
+    }
+
+    #[test]
+    fn a_train_the_radio_did_not_spread_or_a_receiver_stamped_alike_gives_no_rate() {
+        // The frames arrived 30 us apart: 23 frames in 690 us, under `MIN_TRAIN_SPAN`, and
+        // the next report is past the train: tried again.
+        let mut train = sent_train(TRAIN_FRAMES);
+        train.on_feedback(&point(10, 30));
+        assert_eq!(train.on_feedback(&point(33, 30)), None);
         assert!(!train.armed());
+        assert_eq!(train.on_feedback(&point(41, 30)), None);
+        assert!(train.armed());
         // A train sent over a span as long as it arrived in: the radio did not spread it.
         let mut train = sent_train(TRAIN_FRAMES);
         train.on_feedback(&point(12, 560));
