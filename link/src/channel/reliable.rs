@@ -16,6 +16,10 @@
 //! Karn's rule) one probe goes, the oldest unacknowledged segment, and the next timeout is
 //! twice as long (QUIC's probe timeout, RFC 9002): its ack tells RACK what else was lost,
 //! instead of every timed-out segment being sent again.
+//!
+//! At the end of a storage transfer on a lossy path, parity over the segments in flight
+//! lets the receiver rebuild the last round trip's losses without a round trip more
+//! (`repair`: the sender's blocks, the receiver's decoding).
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -403,9 +407,9 @@ impl ReliableSender {
     /// segments in flight whose latest transmission is in none yet, sized for a path losing
     /// `loss` in runs of `burst` (`repair::parity_segments`).
     ///
-    /// The block runs from the oldest such segment to the newest sent (at most
-    /// `MAX_REPAIR_SEGMENTS`), the segments the peer holds included: the receiver decodes
-    /// with what it holds. Its segments then count as retransmitted (Karn: an ack may be
+    /// The block runs from the oldest such segment, `MAX_REPAIR_SEGMENTS` at most (the
+    /// next block goes on from its end), the segments the peer holds included: the
+    /// receiver decodes with what it holds. Its segments then count as retransmitted (Karn: an ack may be
     /// the repair's), and nothing else RACK knows changes. A segment of the block that RACK
     /// sends again while the block's parity may still rebuild it stays in the block.
     pub(crate) fn next_repair(
