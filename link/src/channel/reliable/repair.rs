@@ -85,7 +85,9 @@ pub(crate) fn parity_segments(unknown: usize, loss: f64, burst: f64) -> usize {
     let wanted = (n * q + PARITY_DEVIATIONS * spread) / (1.0 - q);
     // Rounded up (`core` has no `ceil`): the cast truncates a non-negative value.
     let whole = wanted as usize;
-    (whole + usize::from((whole as f64) < wanted)).clamp(1, unknown)
+    whole
+        .saturating_add(usize::from((whole as f64) < wanted))
+        .clamp(1, unknown)
 }
 
 /// The square root of `x >= 0` (`core` has none), by Newton's method from above: each
@@ -93,6 +95,9 @@ pub(crate) fn parity_segments(unknown: usize, loss: f64, burst: f64) -> usize {
 fn sqrt(x: f64) -> f64 {
     if x.is_nan() || x <= 0.0 {
         return 0.0;
+    }
+    if x.is_infinite() {
+        return x;
     }
     let mut root = x.max(1.0);
     loop {
@@ -484,6 +489,9 @@ mod tests {
         }
         assert_eq!(sqrt(-1.0), 0.0);
         assert_eq!(sqrt(f64::NAN), 0.0);
+        assert_eq!(sqrt(f64::INFINITY), f64::INFINITY);
+        let top = std::primitive::f64::sqrt(f64::MAX);
+        assert!((sqrt(f64::MAX) - top).abs() <= 1e-12 * top);
     }
 
     #[test]
@@ -497,5 +505,7 @@ mod tests {
         assert!((250..320).contains(&at(0.1, 1.0)), "{}", at(0.1, 1.0));
         assert_eq!(parity_segments(10, 0.5, 8.0), 10);
         assert_eq!(parity_segments(10, f64::NAN, f64::INFINITY), 1);
+        // A run length no radio has (a peer's bug) asks for a copy of each, no more.
+        assert_eq!(parity_segments(10, 0.1, f64::MAX), 10);
     }
 }
