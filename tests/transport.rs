@@ -14,7 +14,7 @@ use rotorlink::{Channel, Config};
 use rotorlink_sim::aircraft::AircraftConfig;
 use rotorlink_sim::report::Report;
 use rotorlink_sim::scenario::{self, Moment, Scenario};
-use rotorlink_sim::{ChannelConfig, RateStep};
+use rotorlink_sim::{ChannelConfig, Pair, RateStep};
 
 const MBIT: u64 = 1_000_000;
 /// How often the flights are sampled.
@@ -468,4 +468,37 @@ fn reordering_by_jitter_is_neither_resent_nor_counted_as_loss() {
         (mean - loss).abs() <= 0.3 * loss,
         "loss estimate {mean:.3} on a radio losing {loss}\n{report}"
     );
+}
+
+/// On a long path the aircraft measures the downlink as soon as the link is up, with a train
+/// of padding where nothing paced waits (PROTOCOL.md 34.3): a download or video asked for
+/// later starts near the radio's rate instead of spending a round trip at the pacer's
+/// initial 4 Mbit/s. A radio no faster than Startup's next round trip would pace at is the
+/// estimate; a faster one starts Startup from half of it. The remote, whose uplink carries
+/// the sticks, sends no train. Only telemetry and stick commands go here.
+#[test]
+fn the_aircraft_measures_a_long_path_before_it_has_anything_to_send() {
+    for rate in [10 * MBIT, 40 * MBIT] {
+        let path = ChannelConfig {
+            delay: Duration::from_millis(75),
+            rate_bps: Some(rate),
+            ..ChannelConfig::default()
+        };
+        let mut pair: Pair = Pair::new(Config::default(), path.clone(), path, 5).unwrap();
+        for _ in 0..100 {
+            pair.aircraft.send(Channel::Telemetry, &[1; 40]).unwrap();
+            pair.remote.send(Channel::Control, &[2; 40]).unwrap();
+            pair.run_for(Duration::from_millis(10));
+        }
+        let estimate = pair.aircraft.path_estimate().bottleneck_bps as f64;
+        let rate = rate as f64;
+        assert!(
+            estimate >= 0.45 * rate && estimate <= 1.1 * rate,
+            "{} radio: the aircraft's estimate {} after 1 s",
+            mbit(rate),
+            mbit(estimate)
+        );
+        assert!(pair.aircraft.stats().padding_sent >= 24);
+        assert_eq!(pair.remote.stats().padding_sent, 0);
+    }
 }

@@ -78,8 +78,8 @@ pub struct Stats {
     pub dropped_storage_locked: u64,
     /// Feedback frames sent (PROTOCOL.md 34).
     pub feedback_sent: u64,
-    /// Padding frames sent to probe the path while video alone left it idle (PROTOCOL.md
-    /// 34).
+    /// Padding frames sent to probe the path while video alone left it idle, or as an idle
+    /// aircraft's Startup train (PROTOCOL.md 34.3, 34.5).
     pub padding_sent: u64,
     /// Video messages delivered only thanks to forward error correction (some data
     /// fragments were recovered from parity fragments).

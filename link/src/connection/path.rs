@@ -174,6 +174,11 @@ pub(crate) const TRAIN_BYTES: usize = TRAIN_FRAMES as usize * FRAME_BYTES as usi
 /// tens of milliseconds anyway and the train's queue (54 ms on a 5 Mbit/s radio) would be
 /// longer than the path. Not before a round trip is known: then the path could be either.
 const TRAIN_MIN_RTT: Duration = Duration::from_millis(40);
+/// A train of padding (`padding_train_wanted`) waits for the jitter to be measured, from
+/// this many of its samples (`delay_noise`): before any, a 15 ms path with 20 ms of jitter
+/// each way showed a 46 ms round trip and no jitter, and a 32-frame train read its radio as
+/// 11.6 Mbit/s of 20 (the path model's test `a_jittery_radio_is_not_a_queue`).
+const PADDING_TRAIN_NOISE_SAMPLES: u32 = 2;
 
 /// One frame sent.
 #[derive(Clone, Copy)]
@@ -737,12 +742,12 @@ impl PathModel {
         self.tokens >= 0.0 && self.in_flight() < self.in_flight_cap()
     }
 
-    /// Does Startup want its train (`startup_train`) from a sender with the train's worth
-    /// of paced data waiting (`TRAIN_BYTES`)? Only on a path whose round trip is known and
-    /// long, and whose jitter is within what every threshold tolerates: a radio's jitter
-    /// moves each frame of a train by more than the train's spread (on a 20 Mbit/s radio
-    /// 15 ms away with 20 ms of jitter, the reports skipped past both trains tried, and the
-    /// download lost 3 % to their bursts).
+    /// Does Startup want its train (`startup_train`), of paced data (`TRAIN_BYTES`) or
+    /// padding? Only on a path whose round trip is known and long, and whose jitter is
+    /// within what every threshold tolerates: a radio's jitter moves each frame of a train
+    /// by more than the train's spread (on a 20 Mbit/s radio 15 ms away with 20 ms of
+    /// jitter, the reports skipped past both trains tried, and the download lost 3 % to
+    /// their bursts).
     pub(crate) fn train_wanted(&self) -> bool {
         matches!(self.phase, Phase::Startup { .. })
             && self.train.armed()
@@ -750,14 +755,27 @@ impl PathModel {
             && self.excess_jitter() == Duration::ZERO
     }
 
-    /// The sender has the train's worth of storage data waiting (`train_wanted`): the
-    /// pacer lets it through at once. (A train cut short measures nothing: a video frame's
-    /// dozen fragments sent at once as one only queued, 150 ms of it on a saturated
-    /// 5 Mbit/s radio 75 ms away.)
+    /// Does Startup want a train of padding (an aircraft with nothing paced to send)? As
+    /// `train_wanted`, once the jitter is measured: a download's train goes at once, for
+    /// the download waits on it, and its first round trip knows no jitter yet (the storage
+    /// train on a jittery short path is a risk taken); a padding train has time.
+    pub(crate) fn padding_train_wanted(&self) -> bool {
+        self.train_wanted() && self.delay_noise_samples >= PADDING_TRAIN_NOISE_SAMPLES
+    }
+
+    /// The sender has the train's worth of storage data waiting, or padding to send
+    /// (`train_wanted`): the pacer lets it through at once. (A train cut short measures
+    /// nothing: a video frame's dozen fragments sent at once as one only queued, 150 ms of
+    /// it on a saturated 5 Mbit/s radio 75 ms away.)
     pub(crate) fn send_train(&mut self) {
         if self.train_wanted() && self.train.begin() {
             self.tokens = self.tokens.max(TRAIN_BYTES as f64);
         }
+    }
+
+    /// Is Startup's train going out now (`send_train`)?
+    pub(crate) fn train_sending(&self, now: Timestamp) -> bool {
+        self.train.sending(now)
     }
 
     /// Does the in-flight cap alone hold paced frames back, kept tight for a queued return

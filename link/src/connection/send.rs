@@ -5,7 +5,7 @@
 //! of 34.9.
 
 use super::path::TRAIN_BYTES;
-use super::{Connection, State};
+use super::{Connection, Role, State};
 use crate::channel::Channel;
 use crate::crypto::AeadProvider;
 use crate::event::Event;
@@ -82,9 +82,16 @@ impl<P: AeadProvider> Connection<P> {
         // short, so nothing above waits behind them anywhere on the path.
         self.drop_stale_video();
         let paced_pending = self.paced_pending(now);
-        if paced_pending
-            && self.path.train_wanted()
-            && self.storage_out.queued_at_least(TRAIN_BYTES)
+        // A download's start (a train's worth of storage waiting), or an aircraft with
+        // nothing paced to send, whose train is padding: the radio's rate is then known
+        // before a download or video asks for it. (Not beside video: the train's end then
+        // marks the pacer idle, and Startup's samples of the video as the application's.)
+        let idle_aircraft =
+            self.role == Role::Aircraft && !paced_pending && now >= self.video_active_until;
+        if (idle_aircraft && self.path.padding_train_wanted())
+            || (paced_pending
+                && self.path.train_wanted()
+                && self.storage_out.queued_at_least(TRAIN_BYTES))
         {
             self.path.send_train();
         }
@@ -126,9 +133,11 @@ impl<P: AeadProvider> Connection<P> {
         // Here with the pacer willing, nothing paced could go (nothing queued, or storage
         // held by the peer's window).
         if !paced_pending || self.path.may_send(now) {
-            if self.padding_wanted(now) && self.path.may_send(now) {
+            if (self.padding_wanted(now) || self.path.train_sending(now)) && self.path.may_send(now)
+            {
                 // Video follows the budget, so alone it never shows the path can carry
-                // more: while the model probes, padding fills up to the pacing rate.
+                // more: while the model probes, padding fills up to the pacing rate. And
+                // the aircraft's train is padding where nothing paced fills it.
                 body[..max_plain].fill(0);
                 self.stats.padding_sent += 1;
                 return Some((FrameType::Keepalive, None, max_plain));

@@ -20,7 +20,8 @@
 //! ```
 //!
 //! Only where the round trip is known and long (`TRAIN_MIN_RTT`), and only from a sender
-//! with a train's worth of storage data waiting (a download's start).
+//! with a train's worth of storage data waiting (a download's start), or from an aircraft
+//! with nothing paced to send, whose train is padding (the connection decides which).
 //!
 //! The train's frames queue behind one another (on a 20 Mbit/s radio the last waits
 //! 13 ms): the model keeps their one-way delays and their spread out of the rules that end
@@ -278,6 +279,15 @@ mod tests {
         // Measured once; its frames are still known.
         assert!(!train.armed() && train.covers(10));
         assert_eq!(train.on_feedback(&point(34, 560)), None);
+    }
+
+    #[test]
+    fn a_report_lost_within_the_train_leaves_two_that_measure_it() {
+        // The report at 25 was lost: 17 and the train's last frame, 33, measure the radio.
+        let mut train = sent_train(TRAIN_FRAMES);
+        assert_eq!(train.on_feedback(&point(17, 560)), None);
+        let rate = train.on_feedback(&point(33, 560)).unwrap();
+        assert!((rate - 20e6).abs() < 1e3, "{rate}");
     }
 
     #[test]
