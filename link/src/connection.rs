@@ -41,7 +41,7 @@ use crate::session::{RecvKeys, SealError, SendKeys};
 use crate::stats::Stats;
 use crate::time::{earliest, Timestamp};
 use crate::wire::body::{
-    AckBody, CloseBody, FeedbackBody, FragmentHeader, RepairHeader, SegmentHeader,
+    AckBody, CloseBody, FeedbackBody, FragmentHeader, RepairHeader, SegmentHeader, KEEPALIVE_PROBE,
 };
 use crate::wire::session::SessionMessage;
 use crate::wire::{DecodeError, FrameType, Header, HEADER_LEN, TAG_LEN};
@@ -883,8 +883,14 @@ impl<P: AeadProvider> Connection<P> {
                 self.receive_repair(now, plaintext)?;
                 Ok(None)
             }
-            // Empty, or padding (section 34.5): its bytes mean nothing.
-            (FrameType::Keepalive, None) => Ok(None),
+            // A probe (section 34.6) is answered at once; empty, or padding (34.5), its
+            // bytes mean nothing.
+            (FrameType::Keepalive, None) => {
+                if plaintext == KEEPALIVE_PROBE {
+                    self.receipts.on_probe();
+                }
+                Ok(None)
+            }
             (FrameType::Close, None) => {
                 let body = CloseBody::parse(plaintext).map_err(Error::violation)?;
                 match CloseCode(body.code) {

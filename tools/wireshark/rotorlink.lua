@@ -44,7 +44,8 @@
 --                                        Feedback 48, Ack 7 + 6n (n <= 32 SACK ranges,
 --                                        PROTOCOL.md 6.4), Repair 10 + a non-empty shard
 --                                        of even length (12, 14, ...; PROTOCOL.md 6.9); a
---                                        Keepalive any (empty, or padding, PROTOCOL.md 6.6)
+--                                        Keepalive any (empty, a probe, or padding,
+--                                        PROTOCOL.md 6.6)
 --   rotorlink.tag                  bytes the 16-byte AES-GCM tag
 --   decrypted captures (UDP port 47475, `rotorlink decrypt`, PROTOCOL.md 30.2): the
 --   plaintext in place of the ciphertext, and its body's fields:
@@ -166,7 +167,8 @@ local reason_names = {
 }
 
 -- The plaintext length of encrypted bodies of fixed size (PROTOCOL.md 6.5, 6.8). A
--- Keepalive's plaintext is empty or padding of any length (PROTOCOL.md 6.6, 34.5).
+-- Keepalive's plaintext is empty, a probe's byte or padding of any length (PROTOCOL.md 6.6,
+-- 34.5, 34.6).
 local body_lengths = { [CLOSE] = 2, [FEEDBACK] = 48 }
 
 -- An Ack body (PROTOCOL.md 6.4): next expected (4), window (2), n (1), then n SACK ranges
@@ -534,6 +536,14 @@ local function dissect_plaintext(ftype, channel, body, tree)
             pt:add(f.repair_shard, body(REPAIR_HEADER_LEN))
         end
         return string.format(" seq=%d+%d shard %d/%d", first, count, index, parity)
+    elseif ftype == KEEPALIVE then
+        -- One byte 0x01: a probe, answered by a feedback frame of its own (PROTOCOL.md
+        -- 6.6, 34.6); empty, a keepalive; anything else, padding.
+        if len == 1 and body(0, 1):uint() == 1 then
+            return " probe"
+        elseif len > 0 then
+            return " padding"
+        end
     end
     return ""
 end

@@ -10,7 +10,7 @@ use crate::channel::Channel;
 use crate::crypto::AeadProvider;
 use crate::event::Event;
 use crate::time::Timestamp;
-use crate::wire::body::{CloseBody, FragmentHeader};
+use crate::wire::body::{CloseBody, FragmentHeader, KEEPALIVE_PROBE};
 use crate::wire::FrameType;
 
 /// The longest new storage data waits behind video: then one segment goes first (see
@@ -153,13 +153,15 @@ impl<P: AeadProvider> Connection<P> {
                 self.path.on_idle(keys.send.next_counter());
             }
         }
-        let probe = self.probe_due(now);
-        if probe {
+        let reconfirm = core::mem::take(&mut self.reconfirm);
+        if self.probe_due(now) {
             self.on_probe_sent();
+            let n = KEEPALIVE_PROBE.len();
+            body.get_mut(..n)?.copy_from_slice(&KEEPALIVE_PROBE);
+            return Some((FrameType::Keepalive, None, n));
         }
-        if core::mem::take(&mut self.reconfirm)
+        if reconfirm
             || now >= self.last_sent + self.config.keepalive_interval
-            || probe
             || self.return_watch_at().is_some_and(|at| now >= at)
         {
             return Some((FrameType::Keepalive, None, 0));

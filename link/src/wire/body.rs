@@ -516,6 +516,11 @@ impl FeedbackBody {
     }
 }
 
+/// The plaintext of a probe (PROTOCOL.md 6.6, 34.6): a `Keepalive` of this one byte asks
+/// its receiver for a feedback frame of its own, at once. Any other keepalive plaintext
+/// (empty, or padding) means nothing.
+pub const KEEPALIVE_PROBE: [u8; 1] = [0x01];
+
 /// The body of a close frame: a reason code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CloseBody {

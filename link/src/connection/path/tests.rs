@@ -337,6 +337,36 @@ fn the_receiver_counts_settled_losses_and_their_runs_not_reordering() {
 }
 
 #[test]
+fn each_probe_is_answered_by_a_feedback_frame_of_its_own() {
+    // A burst of three probes arrives with other frames: three feedback frames are due at
+    // once, one after another, and then none until the usual rules make one due.
+    let mut receipts = Receipts::default();
+    let t = Timestamp::from_millis(100);
+    for c in 0..5 {
+        receipts.on_frame(t, c, 100, Elicits::Prompt);
+    }
+    for c in 5..8 {
+        receipts.on_frame(t, c, 28, Elicits::Prompt);
+        receipts.on_probe();
+    }
+    for _ in 0..3 {
+        assert!(receipts.is_due(t));
+        assert_eq!(receipts.take(t).largest, 7);
+    }
+    assert!(!receipts.is_due(t + Duration::from_millis(50)));
+    // No more are owed than the largest burst, however many probes came.
+    for _ in 0..20 {
+        receipts.on_probe();
+    }
+    let mut answers = 0;
+    while receipts.is_due(t) {
+        receipts.take(t);
+        answers += 1;
+    }
+    assert_eq!(answers, 8);
+}
+
+#[test]
 fn bursts_of_loss_are_measured_as_such() {
     let mut model = PathModel::new(Timestamp::ZERO);
     let mut now = Timestamp::ZERO;
