@@ -176,8 +176,9 @@ pub(crate) const TRAIN_BYTES: usize = TRAIN_FRAMES as usize * FRAME_BYTES as usi
 const TRAIN_MIN_RTT: Duration = Duration::from_millis(40);
 /// A train of padding (`padding_train_wanted`) waits for the jitter to be measured, from
 /// this many of its samples (`delay_noise`): before any, a 15 ms path with 20 ms of jitter
-/// each way showed a 46 ms round trip and no jitter, and a 32-frame train read its radio as
-/// 11.6 Mbit/s of 20 (the path model's test `a_jittery_radio_is_not_a_queue`).
+/// each way showed a 46 ms round trip and no jitter (the path model's test
+/// `a_jittery_radio_is_not_a_queue`), where a train read its radio as 11.6 Mbit/s of 20 (one
+/// of 32 frames; one of 24 happened to measure nothing).
 const PADDING_TRAIN_NOISE_SAMPLES: u32 = 2;
 
 /// One frame sent.
