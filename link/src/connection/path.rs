@@ -169,11 +169,13 @@ const RETURN_FLOOR_DECAY: f64 = 0.998;
 const INITIAL_BURST_BYTES: f64 = 10.0 * 1400.0;
 /// What the pacer lets through at once for Startup's train (`startup_train`).
 pub(crate) const TRAIN_BYTES: usize = TRAIN_FRAMES as usize * FRAME_BYTES as usize;
-/// Startup sends a train where the round trip is known and at least this long: there it
-/// saves round trips of 40 ms or more each, where a short path's Startup is over in a few
-/// tens of milliseconds anyway and the train's queue (54 ms on a 5 Mbit/s radio) would be
-/// longer than the path. Not before a round trip is known: then the path could be either.
-const TRAIN_MIN_RTT: Duration = Duration::from_millis(40);
+/// Startup sends a train where the round trip is known and at least this long: from 4
+/// Mbit/s it takes three round trips to reach a 100 Mbit/s radio, 90 ms at 15 ms one way
+/// (0.96 of the radio in the transport bench, 0.97 with the train). Under it Startup is
+/// over in a few tens of milliseconds anyway, and the train's queue (54 ms on a 5 Mbit/s
+/// radio) would be several round trips long. Not before a round trip is known: then the
+/// path could be either.
+const TRAIN_MIN_RTT: Duration = Duration::from_millis(20);
 /// A train of padding (`padding_train_wanted`) waits for the jitter to be measured, from
 /// this many of its samples (`delay_noise`): before any, a 15 ms path with 20 ms of jitter
 /// each way showed a 46 ms round trip and no jitter (the path model's test
@@ -963,7 +965,15 @@ impl PathModel {
         // Or the return path stayed queued: Startup's own acks and feedback filling a
         // narrow uplink (a 20 Mbit/s download's are 530 kbit/s), which the one-way delay
         // of this direction does not show.
-        let queued = (self.startup_queue() && (believable || self.queue_persists(now)))
+        // Not at a report of the train's frames: their one-way delays are kept out, and the
+        // latest the model has is older than the train, a frame a busy peer stamped late
+        // (the storage unlock's key stretching) or one before it that queued. Startup
+        // ended at its telemetry's rate then, and the train, stopped with it, measured
+        // nothing (through `rotorlink proxy`, 5 Mbit/s, 15 ms: 0.9 Mbit/s, a second to
+        // climb to the radio).
+        let queued = (self.startup_queue()
+            && !self.train.covers(here.largest)
+            && (believable || self.queue_persists(now)))
             || self.return_path_queued(now);
         if app_limited && sample < self.bottleneck() {
             if queued {

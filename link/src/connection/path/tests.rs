@@ -266,6 +266,22 @@ fn startup_measures_a_fast_radio_on_a_long_path_from_a_train() {
 }
 
 #[test]
+fn startup_measures_a_fast_radio_on_a_15_ms_path_from_a_train() {
+    // 100 Mbit/s, 15 ms each way: the round trip is known at 30 ms and the train's report
+    // comes a round trip later. Startup alone (a train only from 40 ms round trips, before
+    // 2026-12-07) carried 18 Mbit/s from 80 to 100 ms and reached the radio at 180.
+    let rate = 100e6;
+    let (_, arrivals) = fly(
+        Radio::new(rate, Duration::from_millis(15), 0),
+        Duration::from_millis(100),
+    );
+    let from = Timestamp::from_millis(80);
+    let frames = arrivals.iter().filter(|&&at| at >= from).count();
+    let carried = frames as f64 * MTU as f64 * 8.0 / 0.02;
+    assert_near("radio carried 80 to 100 ms", carried, rate, 0.05);
+}
+
+#[test]
 fn the_estimate_recovers_from_a_radio_that_stalled() {
     // Five seconds in which the radio holds frames without carrying them (a link in
     // retries): the feedback after it spans the stall and shows a trickle, which is not
@@ -1521,4 +1537,109 @@ fn a_jittery_radio_is_thinned_only_for_its_trials() {
             assert!(next.saturating_since(to) >= every, "{spans:?}");
         }
     }
+}
+
+/// A first-in first-out radio of `rate` bit/s, `one_way` away, losing nothing.
+struct Fifo {
+    rate: f64,
+    one_way: Duration,
+    /// When the radio is next free.
+    free_at: Timestamp,
+    next_counter: u64,
+    /// (arrival, counter, bytes), in order.
+    in_transit: VecDeque<(Timestamp, u64, usize)>,
+}
+
+impl Fifo {
+    fn send(&mut self, m: &mut PathModel, now: Timestamp, bytes: usize) {
+        m.on_sent(now, self.next_counter, bytes);
+        self.free_at =
+            self.free_at.max(now) + Duration::from_secs_f64(bytes as f64 * 8.0 / self.rate);
+        self.in_transit
+            .push_back((self.free_at + self.one_way, self.next_counter, bytes));
+        self.next_counter += 1;
+    }
+}
+
+#[test]
+fn a_late_frame_before_the_train_does_not_end_startup_before_the_train_measures() {
+    // Telemetry (100 bytes every 5 ms) on a 5 Mbit/s radio 15 ms away each way; the last
+    // frame before a download's train reaches a peer busy for 9 ms (stretching the storage
+    // unlock's key), which stamps it 9 ms late. Its feedback is the latest one-way delay the
+    // model has when the train's first report comes (the train's own are kept out). Ending
+    // Startup on it ended it at the telemetry's rate, and stopped the train, which then
+    // measured nothing (through `rotorlink proxy`: an estimate of 0.9 Mbit/s, a second to
+    // climb to the radio's 5).
+    let rate = 5e6;
+    let one_way = Duration::from_millis(15);
+    let train_at = Timestamp::from_millis(112);
+    let (busy_from, busy_to) = (Timestamp::from_millis(113), Timestamp::from_millis(124));
+    let mut m = PathModel::new(Timestamp::ZERO);
+    let mut radio = Fifo {
+        rate,
+        one_way,
+        free_at: Timestamp::ZERO,
+        next_counter: 0,
+        in_transit: VecDeque::new(),
+    };
+    let mut feedback: VecDeque<(Timestamp, FeedbackBody)> = VecDeque::new();
+    let (mut frames, mut bytes, mut unreported) = (0u64, 0u64, 0);
+    let mut ended_at = None;
+    let mut now = Timestamp::ZERO;
+    while now < Timestamp::from_millis(300) {
+        while feedback.front().is_some_and(|(at, _)| *at <= now) {
+            let Some((at, f)) = feedback.pop_front() else {
+                break;
+            };
+            m.on_feedback(at, &f);
+            if ended_at.is_none() && !matches!(m.phase, Phase::Startup { .. }) {
+                ended_at = Some(m.bottleneck());
+            }
+        }
+        if now < train_at {
+            if now.as_micros() % 5_000 == 0 && now <= Timestamp::from_millis(100) {
+                radio.send(&mut m, now, 100);
+                m.on_idle(radio.next_counter);
+            }
+        } else {
+            m.send_train();
+            while m.may_send(now) {
+                radio.send(&mut m, now, MTU);
+            }
+        }
+        while radio
+            .in_transit
+            .front()
+            .is_some_and(|(at, _, _)| *at <= now)
+        {
+            let Some((at, c, size)) = radio.in_transit.pop_front() else {
+                break;
+            };
+            let taken = if at >= busy_from && at < busy_to {
+                busy_to
+            } else {
+                at
+            };
+            frames += 1;
+            bytes += size as u64;
+            unreported += 1;
+            // Telemetry is reported frame by frame, the download every 8th frame.
+            if size < MTU || unreported >= 8 {
+                unreported = 0;
+                let f = FeedbackBody {
+                    largest: c,
+                    frames,
+                    bytes,
+                    received_at_us: taken.as_micros() as u32,
+                    ack_delay_us: 0,
+                    lost: 0,
+                    loss_runs: 0,
+                };
+                feedback.push_back((taken + one_way, f));
+            }
+        }
+        now = now + Duration::from_micros(100);
+    }
+    let ended_at = ended_at.expect("Startup ended");
+    assert_near("the estimate Startup ended at", ended_at, rate, 0.05);
 }
