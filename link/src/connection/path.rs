@@ -169,13 +169,14 @@ const RETURN_FLOOR_DECAY: f64 = 0.998;
 const INITIAL_BURST_BYTES: f64 = 10.0 * 1400.0;
 /// What the pacer lets through at once for Startup's train (`startup_train`).
 pub(crate) const TRAIN_BYTES: usize = TRAIN_FRAMES as usize * FRAME_BYTES as usize;
-/// Startup sends a train where the round trip is known and at least this long: from 4
-/// Mbit/s it takes three round trips to reach a 100 Mbit/s radio, 90 ms at 15 ms one way
-/// (0.96 of the radio in the transport bench, 0.97 with the train). Under it Startup is
-/// over in a few tens of milliseconds anyway, and the train's queue (54 ms on a 5 Mbit/s
-/// radio) would be several round trips long. Not before a round trip is known: then the
-/// path could be either.
-const TRAIN_MIN_RTT: Duration = Duration::from_millis(20);
+/// Startup sends a train where the round trip is known and at least this long: there it
+/// saves round trips of 40 ms or more each, where a short path's Startup is over in a few
+/// tens of milliseconds anyway and the train's queue (54 ms on a 5 Mbit/s radio), which
+/// the aircraft's telemetry waits behind, would be longer than the path (from 20 ms: the
+/// transport bench's 100 Mbit/s / 15 ms rose from 0.959 to 0.971, and in real time
+/// telemetry's p99 on a 5 Mbit/s radio 15 ms away from 30 to 45-49 ms). Not before a
+/// round trip is known: then the path could be either.
+const TRAIN_MIN_RTT: Duration = Duration::from_millis(40);
 /// A train of padding (`padding_train_wanted`) waits for the jitter to be measured, from
 /// this many of its samples (`delay_noise`): before any, a 15 ms path with 20 ms of jitter
 /// each way showed a 46 ms round trip and no jitter (the path model's test
@@ -969,8 +970,8 @@ impl PathModel {
         // latest the model has is older than the train, a frame a busy peer stamped late
         // (the storage unlock's key stretching) or one before it that queued. Startup
         // ended at its telemetry's rate then, and the train, stopped with it, measured
-        // nothing (through `rotorlink proxy`, 5 Mbit/s, 15 ms: 0.9 Mbit/s, a second to
-        // climb to the radio).
+        // nothing (through `rotorlink proxy`, 5 Mbit/s, 15 ms, with trains from 20 ms
+        // round trips: 0.9 Mbit/s, a second to climb to the radio).
         let queued = (self.startup_queue()
             && !self.train.covers(here.largest)
             && (believable || self.queue_persists(now)))
