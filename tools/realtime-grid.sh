@@ -6,6 +6,7 @@
 #   RATES="20" DELAYS="15" tools/realtime-grid.sh  # a subset
 #   QUEUE_MS=20 tools/realtime-grid.sh             # a shallow radio queue
 #   JITTER=10ms tools/realtime-grid.sh             # a jittery radio (reorders)
+#   TELEMETRY=1 tools/realtime-grid.sh             # and the aircraft's telemetry latency
 #
 # ROTORLINK is the binary (default target/release/rotorlink; `cargo build --release`
 # first). For each point: `rotorlink aircraft` serving a clip of 8 s of the capacity (at
@@ -32,6 +33,7 @@ LOSSES=${LOSSES:-"0 1 10 20 5b"}
 SEED=${SEED:-1}
 QUEUE_MS=${QUEUE_MS:-}
 JITTER=${JITTER:-0ms}
+TELEMETRY=${TELEMETRY:-}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 echo 246813 >"$WORK/code"
@@ -65,7 +67,14 @@ point() { # rate_mbit delay_ms loss
     local goodput
     if goodput=$(python3 "$TOOLS/download-goodput.py" "$WORK/remote.json"); then
         awk -v g="$goodput" -v r="$rate" -v l="$percent" \
-            'BEGIN { printf "%8.2f Mbit/s  ratio %.3f\n", g, g / ((1 - l / 100) * r) }'
+            'BEGIN { printf "%8.2f Mbit/s  ratio %.3f", g, g / ((1 - l / 100) * r) }'
+        if [ -n "$TELEMETRY" ]; then
+            python3 -c 'import json, sys
+t = json.load(open(sys.argv[1]))["channels"]["telemetry"]["latency"] or {}
+print("  telemetry p99 %s ms, max %s ms" % (t.get("p99_ms"), t.get("max_ms")))' "$WORK/remote.json"
+        else
+            echo
+        fi
     else
         echo "     $goodput"
     fi
