@@ -35,6 +35,7 @@ use self::loss::{AirLoss, Settled};
 pub(crate) use self::receipts::{Elicits, Receipts};
 use self::receipts::{FEEDBACK_DELAY, FEEDBACK_EVERY};
 use self::return_trial::{ReturnTrial, TrialStep};
+pub(crate) use self::startup_train::ScoutFrame;
 use self::startup_train::{StartupTrain, TRAIN_FRAMES, TRAIN_SHARE};
 
 /// The loss estimate's memory.
@@ -169,19 +170,23 @@ const RETURN_FLOOR_DECAY: f64 = 0.998;
 const INITIAL_BURST_BYTES: f64 = 10.0 * 1400.0;
 /// What the pacer lets through at once for Startup's train (`startup_train`).
 pub(crate) const TRAIN_BYTES: usize = TRAIN_FRAMES as usize * FRAME_BYTES as usize;
-/// Startup sends a train where the round trip is known and at least this long: there it
-/// saves round trips of 40 ms or more each, where a short path's Startup is over in a few
-/// tens of milliseconds anyway and the train's queue (54 ms on a 5 Mbit/s radio), which
-/// the aircraft's telemetry waits behind, would be longer than the path (from 20 ms: the
-/// transport bench's 100 Mbit/s / 15 ms rose from 0.959 to 0.971, and in real time
-/// telemetry's p99 on a 5 Mbit/s radio 15 ms away from 30 to 45-49 ms). Not before a
-/// round trip is known: then the path could be either.
-const TRAIN_MIN_RTT: Duration = Duration::from_millis(40);
-/// A train of padding (`padding_train_wanted`) waits for the jitter to be measured, from
-/// this many of its samples (`delay_noise`): before any, a 15 ms path with 20 ms of jitter
-/// each way showed a 46 ms round trip and no jitter (the path model's test
-/// `a_jittery_radio_is_not_a_queue`), where a train read its radio as 11.6 Mbit/s of 20 (one
-/// of 32 frames; one of 24 happened to measure nothing).
+/// Startup sends a train (after its scout, `startup_train`) where the round trip is known
+/// and at least this long: on a shorter path Startup is over in a few tens of milliseconds
+/// anyway. Not before a round trip is known: then the path could be anything.
+const TRAIN_MIN_RTT: Duration = Duration::from_millis(20);
+/// Where the round trip is at least this long, the train goes without a scout (a
+/// download's at once, an idle aircraft's once the jitter is measured): a scout's round
+/// trip there costs 40 ms or more of a radio that may be fast, and its answers, three
+/// probes each way, are lost more often than a train's reports on a lossy radio. Scouted
+/// there too (tried), real-time downloads 75 ms away with 10 to 20 % loss got 1 to 4 %
+/// less of the radio, on three runs of the grid (telemetry's maximum at 5 Mbit/s went
+/// from 125 ms to 90).
+const UNSCOUTED_TRAIN_MIN_RTT: Duration = Duration::from_millis(40);
+/// The aircraft's scout of padding (`scout_wanted`), and so its train, waits for the jitter
+/// to be measured, from this many of its samples (`delay_noise`): before any, a 15 ms path
+/// with 20 ms of jitter each way showed a 46 ms round trip and no jitter (the path model's
+/// test `a_jittery_radio_is_not_a_queue`), where a train read its radio as 11.6 Mbit/s of
+/// 20 (one of 32 frames; one of 24 happened to measure nothing).
 const PADDING_TRAIN_NOISE_SAMPLES: u32 = 2;
 
 /// One frame sent.
@@ -746,25 +751,64 @@ impl PathModel {
         self.tokens >= 0.0 && self.in_flight() < self.in_flight_cap()
     }
 
-    /// Does Startup want its train (`startup_train`), of paced data (`TRAIN_BYTES`) or
-    /// padding? Only on a path whose round trip is known and long, and whose jitter is
-    /// within what every threshold tolerates: a radio's jitter moves each frame of a train
-    /// by more than the train's spread (on a 20 Mbit/s radio 15 ms away with 20 ms of
-    /// jitter, the reports skipped past both trains tried, and the download lost 3 % to
-    /// their bursts).
-    pub(crate) fn train_wanted(&self) -> bool {
+    /// May Startup send its train or scout (`startup_train`)? Only on a path whose round
+    /// trip is known and long, and whose jitter is within what every threshold tolerates:
+    /// a radio's jitter moves each frame of a train by more than the train's spread (on a
+    /// 20 Mbit/s radio 15 ms away with 20 ms of jitter, the reports skipped past both
+    /// trains tried, and the download lost 3 % to their bursts).
+    fn train_allowed(&self) -> bool {
         matches!(self.phase, Phase::Startup { .. })
-            && self.train.armed()
             && self.min_rtt.is_some_and(|(rtt, _)| rtt >= TRAIN_MIN_RTT)
             && self.excess_jitter() == Duration::ZERO
     }
 
-    /// Does Startup want a train of padding (an aircraft with nothing paced to send)? As
-    /// `train_wanted`, once the jitter is measured: a download's train goes at once, for
-    /// the download waits on it, and its first round trip knows no jitter yet (the storage
-    /// train on a jittery short path is a risk taken); a padding train has time.
+    /// Does Startup want a download's train (`TRAIN_BYTES` of paced data)? Once the scout
+    /// found the radio too fast for it to measure, or at once on a path of
+    /// `UNSCOUTED_TRAIN_MIN_RTT` or more while the radio is not scouted yet (nothing sent,
+    /// or a scout out or lost: at 10 % loss one in two is, and waiting for the next cost
+    /// real-time downloads 75 ms away 1 to 2 % of the radio).
+    pub(crate) fn train_wanted(&self) -> bool {
+        self.train_allowed()
+            && (self.train.armed() || (self.train.awaiting_scout() && self.long_path()))
+    }
+
+    /// Does Startup want a train of padding (an aircraft with nothing paced to send)?
+    /// Once the scout found the radio too fast for it to measure, or unscouted on a path
+    /// of `UNSCOUTED_TRAIN_MIN_RTT` or more once the jitter is measured
+    /// (`PADDING_TRAIN_NOISE_SAMPLES`).
     pub(crate) fn padding_train_wanted(&self) -> bool {
-        self.train_wanted() && self.delay_noise_samples >= PADDING_TRAIN_NOISE_SAMPLES
+        self.train_allowed()
+            && (self.train.armed()
+                || (self.train.unscouted()
+                    && self.long_path()
+                    && self.delay_noise_samples >= PADDING_TRAIN_NOISE_SAMPLES))
+    }
+
+    /// Is the round trip known and at least `UNSCOUTED_TRAIN_MIN_RTT`?
+    fn long_path(&self) -> bool {
+        self.min_rtt
+            .is_some_and(|(rtt, _)| rtt >= UNSCOUTED_TRAIN_MIN_RTT)
+    }
+
+    /// Does Startup want its scout, before a train? On a path shorter than
+    /// `UNSCOUTED_TRAIN_MIN_RTT`: for a download, at once (it waits on it), and on an
+    /// aircraft with nothing paced to send (`padding` true) once the jitter is measured
+    /// (`PADDING_TRAIN_NOISE_SAMPLES`).
+    pub(crate) fn scout_wanted(&self, padding: bool) -> bool {
+        self.train_allowed()
+            && self.train.unscouted()
+            && !self.long_path()
+            && (!padding || self.delay_noise_samples >= PADDING_TRAIN_NOISE_SAMPLES)
+    }
+
+    /// The scout goes out from the next frame (`scout_wanted`).
+    pub(crate) fn send_scout(&mut self, now: Timestamp) {
+        self.train.begin_scout(now);
+    }
+
+    /// The scout's next frame, which the caller sends now, out of the pacer's order.
+    pub(crate) fn scout_frame(&mut self, now: Timestamp) -> Option<ScoutFrame> {
+        self.train.scout_frame(now)
     }
 
     /// The sender has the train's worth of storage data waiting, or padding to send
@@ -857,6 +901,7 @@ impl PathModel {
         self.reported_frames = None;
         self.probes.clear();
         self.app_limited_until = None;
+        self.train.restart_counters();
     }
 
     /// The receiver's feedback arrived (authenticated).
@@ -1075,10 +1120,11 @@ impl PathModel {
     /// further than that round trip would have. A faster radio: the estimate starts from a
     /// share of it (`TRAIN_SHARE`), if that is more than it has, and Startup goes on.
     fn train_sample(&mut self, here: &Anchor) {
-        let Some(rate) = self.train.on_feedback(here) else {
+        let found_at = STARTUP_GAIN * self.pacing_rate();
+        let Some(rate) = self.train.on_feedback(here, found_at) else {
             return;
         };
-        let found = rate <= STARTUP_GAIN * self.pacing_rate();
+        let found = rate <= found_at;
         if self.samples.len() == RATE_WINDOW {
             self.samples.pop_front();
         }

@@ -4,7 +4,7 @@
 //! and marking the pacer idle), the probes of 34.6, the padding of 34.5 and the return watch
 //! of 34.9.
 
-use super::path::TRAIN_BYTES;
+use super::path::{ScoutFrame, TRAIN_BYTES};
 use super::{Connection, Role, State};
 use crate::channel::Channel;
 use crate::crypto::AeadProvider;
@@ -84,16 +84,39 @@ impl<P: AeadProvider> Connection<P> {
         let paced_pending = self.paced_pending(now);
         // A download's start (a train's worth of storage waiting), or an aircraft with
         // nothing paced to send, whose train is padding: the radio's rate is then known
-        // before a download or video asks for it. (Not beside video: the train's end then
-        // marks the pacer idle, and Startup's samples of the video as the application's.)
+        // before a download or video asks for it. A scout first (but for a download on a
+        // long path), then the train if the radio is too fast for the scout to measure.
+        // (Not beside video: the train's end then marks the pacer idle, and Startup's
+        // samples of the video as the application's.)
         let idle_aircraft =
             self.role == Role::Aircraft && !paced_pending && now >= self.video_active_until;
+        let download = paced_pending && self.storage_out.queued_at_least(TRAIN_BYTES);
         if (idle_aircraft && self.path.padding_train_wanted())
-            || (paced_pending
-                && self.path.train_wanted()
-                && self.storage_out.queued_at_least(TRAIN_BYTES))
+            || (download && self.path.train_wanted())
         {
             self.path.send_train();
+        } else if (idle_aircraft && self.path.scout_wanted(true))
+            || (download && self.path.scout_wanted(false))
+        {
+            self.path.send_scout(now);
+        }
+        // The scout's frames go back to back, out of the pacer's order: a download's data
+        // where it has some, for it waits on the scout.
+        match self.path.scout_frame(now) {
+            Some(ScoutFrame::Probe) => {
+                let n = KEEPALIVE_PROBE.len();
+                body.get_mut(..n)?.copy_from_slice(&KEEPALIVE_PROBE);
+                return Some((FrameType::Keepalive, None, n));
+            }
+            Some(ScoutFrame::Full) => {
+                if let Some(n) = self.next_new_storage(now, max_plain, body) {
+                    return Some((FrameType::Data, Some(Channel::Storage), n));
+                }
+                body[..max_plain].fill(0);
+                self.stats.padding_sent += 1;
+                return Some((FrameType::Keepalive, None, max_plain));
+            }
+            None => {}
         }
         if paced_pending && self.path.may_send(now) {
             if let Some(n) = self.storage_out.next_retransmit(now, body) {

@@ -1,5 +1,6 @@
 //! The receiving side of the path model: what arrived, reported back in feedback frames.
 
+use alloc::collections::VecDeque;
 use core::time::Duration;
 
 use crate::time::Timestamp;
@@ -14,7 +15,7 @@ pub(super) const FEEDBACK_DELAY: Duration = Duration::from_millis(10);
 const RELAXED_FEEDBACK_DELAY: Duration = Duration::from_millis(100);
 /// The most feedback frames owed to probes at once (`Receipts::on_probe`): a sender's
 /// largest probe burst (`PROBE_BURST` in the connection's send code).
-const MAX_PROBES_OWED: u32 = 8;
+const MAX_PROBES_OWED: usize = 8;
 
 /// How soon a frame asks its receiver for feedback (PROTOCOL.md 34.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +45,20 @@ pub(crate) struct Receipts {
     losses: LossRuns,
     /// Prompt feedback goes this many times less often (`set_scale`).
     scale: f64,
-    /// Probes (PROTOCOL.md 34.6) each owed a feedback frame of its own, at once.
-    probes_owed: u32,
+    /// Probes (PROTOCOL.md 34.6) each owed a feedback frame of its own, at once: what had
+    /// arrived when each came, which its answer reports (`on_probe`), oldest first.
+    probes_owed: VecDeque<Report>,
+}
+
+/// What arrived as of one frame: the part of a feedback frame that is not settled losses.
+#[derive(Debug, Clone, Copy)]
+struct Report {
+    largest: u64,
+    largest_at: Timestamp,
+    frames: u64,
+    bytes: u64,
+    lost: u64,
+    loss_runs: u64,
 }
 
 /// Which counters arrived, settled into lost counters and runs of them once
@@ -173,13 +186,31 @@ impl Receipts {
     /// through a run of losses on the way back: one frame answering a whole burst took a
     /// run of eight lost datagrams on a sparse return path eight probe intervals to cross
     /// (160 ms of a stalled 5 Mbit/s download). At most `MAX_PROBES_OWED` are owed.
+    ///
+    /// Each probe is answered as things stood when it arrived, even if more frames arrived
+    /// before the answer goes (a receiver that reads datagrams in batches): the answers to
+    /// Startup's scout, three probes four full frames apart, then still say when each
+    /// arrived, and their spacing the radio's rate.
     pub(crate) fn on_probe(&mut self) {
-        self.probes_owed = (self.probes_owed + 1).min(MAX_PROBES_OWED);
+        if self.probes_owed.len() < MAX_PROBES_OWED {
+            self.probes_owed.push_back(self.report());
+        }
+    }
+
+    fn report(&self) -> Report {
+        Report {
+            largest: self.largest.unwrap_or(0),
+            largest_at: self.largest_at,
+            frames: self.frames,
+            bytes: self.bytes,
+            lost: self.losses.lost,
+            loss_runs: self.losses.runs,
+        }
     }
 
     /// When a feedback frame is due, if one is owed.
     pub(crate) fn deadline(&self) -> Option<Timestamp> {
-        if self.probes_owed > 0 {
+        if !self.probes_owed.is_empty() {
             return Some(self.largest_at);
         }
         if f64::from(self.unreported) >= f64::from(FEEDBACK_EVERY) * self.scale.max(1.0) {
@@ -200,19 +231,23 @@ impl Receipts {
 
     /// The feedback to send now.
     pub(crate) fn take(&mut self, now: Timestamp) -> FeedbackBody {
-        self.unreported = 0;
-        self.due = None;
-        self.probes_owed = self.probes_owed.saturating_sub(1);
+        let current = self.report();
+        let r = self.probes_owed.pop_front().unwrap_or(current);
+        if r.frames == current.frames {
+            self.unreported = 0;
+            self.due = None;
+        }
+        // Else what arrived after the probe is still owed its report, due as it was.
         FeedbackBody {
-            largest: self.largest.unwrap_or(0),
-            frames: self.frames,
-            bytes: self.bytes,
+            largest: r.largest,
+            frames: r.frames,
+            bytes: r.bytes,
             // Only differences of arrival times are used: the low 32 bits of microseconds.
-            received_at_us: self.largest_at.as_micros() as u32,
-            ack_delay_us: u32::try_from(now.saturating_since(self.largest_at).as_micros())
+            received_at_us: r.largest_at.as_micros() as u32,
+            ack_delay_us: u32::try_from(now.saturating_since(r.largest_at).as_micros())
                 .unwrap_or(u32::MAX),
-            lost: self.losses.lost,
-            loss_runs: self.losses.runs,
+            lost: r.lost,
+            loss_runs: r.loss_runs,
         }
     }
 }

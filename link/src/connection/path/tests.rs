@@ -338,29 +338,42 @@ fn the_receiver_counts_settled_losses_and_their_runs_not_reordering() {
 
 #[test]
 fn each_probe_is_answered_by_a_feedback_frame_of_its_own() {
-    // A burst of three probes arrives with other frames: three feedback frames are due at
-    // once, one after another, and then none until the usual rules make one due.
+    // A burst of three probes arrives with other frames, read at once: three feedback
+    // frames are due at once, one after another, each as things stood when its probe
+    // arrived, and then none until the usual rules make one due.
     let mut receipts = Receipts::default();
     let t = Timestamp::from_millis(100);
     for c in 0..5 {
         receipts.on_frame(t, c, 100, Elicits::Prompt);
     }
     for c in 5..8 {
-        receipts.on_frame(t, c, 28, Elicits::Prompt);
+        receipts.on_frame(t + Duration::from_micros(c), c, 28, Elicits::Prompt);
         receipts.on_probe();
     }
-    for _ in 0..3 {
-        assert!(receipts.is_due(t));
-        assert_eq!(receipts.take(t).largest, 7);
-    }
+    let answers: Vec<_> = (0..3)
+        .map(|_| {
+            assert!(receipts.is_due(t + Duration::from_millis(1)));
+            let f = receipts.take(t + Duration::from_millis(1));
+            (f.largest, f.frames, f.received_at_us, f.ack_delay_us)
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (5, 6, 100_005, 995),
+            (6, 7, 100_006, 994),
+            (7, 8, 100_007, 993)
+        ]
+    );
     assert!(!receipts.is_due(t + Duration::from_millis(50)));
     // No more are owed than the largest burst, however many probes came.
     for _ in 0..20 {
         receipts.on_probe();
     }
     let mut answers = 0;
-    while receipts.is_due(t) {
-        receipts.take(t);
+    let later = t + Duration::from_millis(2);
+    while receipts.is_due(later) {
+        receipts.take(later);
         answers += 1;
     }
     assert_eq!(answers, 8);
