@@ -179,7 +179,7 @@ const TRAIN_MIN_RTT: Duration = Duration::from_millis(20);
 /// trip there costs 40 ms or more of a radio that may be fast, and its answers, three
 /// probes each way, are lost more often than a train's reports on a lossy radio. Scouted
 /// there too (tried), real-time downloads 75 ms away with 10 to 20 % loss got 1 to 4 %
-/// less of the radio, on three runs of the grid (telemetry's maximum at 5 Mbit/s went
+/// less of the radio, on four runs of that row (telemetry's maximum at 5 Mbit/s went
 /// from 125 ms to 90).
 const UNSCOUTED_TRAIN_MIN_RTT: Duration = Duration::from_millis(40);
 /// The aircraft's scout of padding (`scout_wanted`), and so its train, waits for the jitter
@@ -765,8 +765,7 @@ impl PathModel {
     /// Does Startup want a download's train (`TRAIN_BYTES` of paced data)? Once the scout
     /// found the radio too fast for it to measure, or at once on a path of
     /// `UNSCOUTED_TRAIN_MIN_RTT` or more while the radio is not scouted yet (nothing sent,
-    /// or a scout out or lost: at 10 % loss one in two is, and waiting for the next cost
-    /// real-time downloads 75 ms away 1 to 2 % of the radio).
+    /// or a scout out or lost: the download does not wait for it).
     pub(crate) fn train_wanted(&self) -> bool {
         self.train_allowed()
             && (self.train.armed() || (self.train.awaiting_scout() && self.long_path()))

@@ -84,8 +84,8 @@ impl<P: AeadProvider> Connection<P> {
         let paced_pending = self.paced_pending(now);
         // A download's start (a train's worth of storage waiting), or an aircraft with
         // nothing paced to send, whose train is padding: the radio's rate is then known
-        // before a download or video asks for it. A scout first (but for a download on a
-        // long path), then the train if the radio is too fast for the scout to measure.
+        // before a download or video asks for it. On a path under 40 ms round trip a scout
+        // first, then the train if the radio is too fast for the scout to measure.
         // (Not beside video: the train's end then marks the pacer idle, and Startup's
         // samples of the video as the application's.)
         let idle_aircraft =

@@ -437,9 +437,9 @@ impl StartupTrain {
     /// else the train (a half shorter), or another scout (an answer lost). A rate of
     /// `found_at` or less ends Startup: only if the halves agree (`SCOUT_AGREEMENT`). A
     /// receiver not scheduled for a few milliseconds (the remote stretching the storage
-    /// unlock's key on a busy machine) stamped a scout's last probe 9 ms late, read a
-    /// 20 Mbit/s radio as 6.5, and Startup ended there: the download got 0.79 of the radio,
-    /// through `rotorlink proxy` 75 ms away.
+    /// unlock's key on a busy machine) stamped the last probe of a scout of one span
+    /// (tried) 9 ms late, read a 20 Mbit/s radio as 6.5, and Startup ended there: the
+    /// download got 0.79 of the radio, through `rotorlink proxy` 75 ms away.
     fn on_scout_answer(
         &mut self,
         here: &Anchor,
