@@ -99,7 +99,15 @@ struct Rtt {
 }
 
 impl Rtt {
+    /// Take a round-trip sample. One longer than the longest probe timeout is not the path's
+    /// round trip but an outage: the segment, or every ack of it, waited out a fade. Taken,
+    /// it would make RACK wait as long, and make every retransmission's prompt ack look like
+    /// its late original's (`acked_too_soon`), so that a transfer's tail crawled one probe per
+    /// timeout.
     fn sample(&mut self, rtt: Duration) {
+        if rtt > self.max {
+            return;
+        }
         self.latest = Some(rtt);
         self.lowest = Some(self.lowest.map_or(rtt, |l| l.min(rtt)));
         match self.srtt {
@@ -498,7 +506,11 @@ impl ReliableSender {
             if seg.sacked {
                 return;
             }
-            let too_soon = seg.retransmitted && rtt.acked_too_soon(now, seg.sent_at);
+            // Only RACK's retransmissions: a probe went because nothing was acknowledged for a
+            // whole timeout, and its ack is what tells RACK what else was lost (RFC 9002), even
+            // when `lowest` is a sample stretched by a fade, under which every prompt ack
+            // would look too soon.
+            let too_soon = seg.declared_lost && rtt.acked_too_soon(now, seg.sent_at);
             if seg.declared_lost {
                 rtt.on_retransmission_acked(too_soon);
             }

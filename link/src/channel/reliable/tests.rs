@@ -643,3 +643,97 @@ fn queued_at_least_counts_what_is_left_to_segment() {
     let sent = n - SegmentHeader::LEN;
     assert!(tx.queued_at_least(500 - sent) && !tx.queued_at_least(501 - sent));
 }
+
+/// Run `tx` and `rx` over a lossless path of round trip `rtt` from `now`, in steps of a
+/// millisecond, until every segment is acknowledged: when that was.
+fn finish_losslessly(
+    tx: &mut ReliableSender,
+    rx: &mut ReliableReceiver,
+    mut now: Timestamp,
+    rtt: Duration,
+    pool: &mut BufPool,
+) -> Timestamp {
+    let mut buf = [0u8; 200];
+    // (arrival, segment) towards the receiver, (arrival, ack) back.
+    let mut to_rx: StdVec<(Timestamp, StdVec<u8>)> = StdVec::new();
+    let mut to_tx: StdVec<(Timestamp, AckBody)> = StdVec::new();
+    let step = Duration::from_millis(1);
+    while tx.in_flight() > 0 {
+        assert!(
+            now < Timestamp::ZERO + Duration::from_secs(600),
+            "never finished"
+        );
+        while let Some(n) = tx.next_retransmit(now, &mut buf) {
+            to_rx.push((now + rtt / 2, buf[..n].to_vec()));
+        }
+        while let Some(n) = tx.next_new(now, 100, &mut buf, pool) {
+            to_rx.push((now + rtt / 2, buf[..n].to_vec()));
+        }
+        for (_, seg) in to_rx.extract_if(.., |(at, _)| *at <= now) {
+            let (h, data) = SegmentHeader::parse(&seg).unwrap();
+            rx.on_segment(now, &h, data, pool, &mut |_| {});
+        }
+        if rx.ack_due(now) {
+            to_tx.push((now + rtt / 2, rx.take_ack()));
+        }
+        for (_, ack) in to_tx.extract_if(.., |(at, _)| *at <= now) {
+            assert!(tx.on_ack(now, &ack, pool));
+        }
+        now = now + step;
+    }
+    now
+}
+
+/// Send 24 segments at `t0`; the receiver gets 6, 11 and 17, and the first ack of them
+/// reaches the sender `stale` later (every earlier one lost in a fade).
+fn a_window_acked_late(stale: Duration) -> (ReliableSender, ReliableReceiver, BufPool, Timestamp) {
+    let cfg = config();
+    let mut tx = ReliableSender::new(&cfg);
+    let mut rx = ReliableReceiver::new(&cfg, 2);
+    let mut pool = BufPool::default();
+    tx.push(StdVec::from([5u8; 24 * (100 - SegmentHeader::LEN)]));
+    let mut buf = [0u8; 200];
+    let t0 = Timestamp::ZERO;
+    while let Some(n) = tx.next_new(t0, 100, &mut buf, &mut pool) {
+        let (h, data) = SegmentHeader::parse(&buf[..n]).unwrap();
+        if [6, 11, 17].contains(&h.seq) {
+            rx.on_segment(t0, &h, data, &mut pool, &mut |_| {});
+        }
+    }
+    assert_eq!(tx.in_flight(), 24);
+    let late = t0 + stale;
+    assert!(tx.on_ack(late, &rx.take_ack(), &mut pool));
+    (tx, rx, pool, late)
+}
+
+#[test]
+fn after_an_outage_longer_than_the_timeout_the_tail_is_resent_within_round_trips() {
+    // The fuzzer's stall: the first ack came 147 s late. Taken as a round trip, that sample
+    // made every prompt ack of a retransmission look like its original's, and the 21 missing
+    // segments went one per 2 s probe timeout (42 s).
+    let (mut tx, mut rx, mut pool, late) = a_window_acked_late(Duration::from_secs(147));
+    let rtt = Duration::from_millis(10);
+    let done = finish_losslessly(&mut tx, &mut rx, late, rtt, &mut pool);
+    assert!(
+        done.saturating_since(late) <= rtt * 5,
+        "the tail took {:?}",
+        done.saturating_since(late)
+    );
+}
+
+#[test]
+fn after_a_fade_within_the_timeout_the_tail_waits_one_probe_at_most() {
+    // A first sample of 1.5 s (a fade shorter than the longest timeout) is taken. RACK's
+    // retransmissions acked 10 ms later then look too soon, but the first probe's ack still
+    // tells RACK the rest was lost: one timeout, not one per segment.
+    let stale = Duration::from_millis(1500);
+    let (mut tx, mut rx, mut pool, late) = a_window_acked_late(stale);
+    let rtt = Duration::from_millis(10);
+    let probe_timeout = tx.probe_timeout();
+    let done = finish_losslessly(&mut tx, &mut rx, late, rtt, &mut pool);
+    assert!(
+        done.saturating_since(late) <= stale + probe_timeout + rtt * 5,
+        "the tail took {:?}",
+        done.saturating_since(late)
+    );
+}
