@@ -1381,9 +1381,16 @@ impl<P: AeadProvider> Connection<P> {
                 if !sending {
                     return None;
                 }
+                // The release (`PathModel::release_at`) only while it is ahead: one that
+                // passed with the frame still waiting found nothing it could send (storage
+                // held by the peer's window), and would wake the caller for ever.
+                let release = self
+                    .path
+                    .release_at(self.last_eliciting_sent)
+                    .filter(|at| *at > self.last_polled);
                 let paced = self
                     .paced_pending(self.last_sent)
-                    .then(|| self.path.next_send_at())
+                    .then(|| earliest(self.path.next_send_at(), release))
                     .flatten();
                 // Padding always goes when the pacer lets it, so it may be due at once; but
                 // only if it is still wanted then (or this would wake the caller for nothing,

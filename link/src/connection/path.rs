@@ -150,6 +150,9 @@ const BURST: Duration = Duration::from_millis(2);
 /// The pacer's burst on a narrow radio: a full frame. With two, telemetry waited behind
 /// both, and the bound a queue must exceed to count (two bursts) was 9.6 ms at 5 Mbit/s.
 const MIN_BURST_BYTES: f64 = FRAME_BYTES;
+/// The longest unpaced frames keep paced ones waiting (`PathModel::release_at`), unless two
+/// frames at the pacing rate take longer.
+const PACED_MAX_WAIT: Duration = Duration::from_millis(100);
 /// The most `PathModel::return_scale` thins acks and feedback: every 64th segment acked
 /// (`ack_scale`)...
 const MAX_RETURN_SCALE: f64 = 16.0;
@@ -830,6 +833,26 @@ impl PathModel {
     /// samples show, as when it runs out of data (`on_idle`).
     pub(crate) fn held_for_return_path(&self) -> bool {
         self.return_path_full && self.tokens >= 0.0 && self.in_flight() >= self.in_flight_cap()
+    }
+
+    /// When a paced frame goes although the tokens are spent: `PACED_MAX_WAIT` (or two
+    /// frames' time at the pacing rate, if longer) after `last_paced`, the last frame that
+    /// asked for prompt feedback, while the in-flight cap has room. `None` while the tokens
+    /// last or the cap is full.
+    ///
+    /// Unpaced frames (acks, feedback, sticks, telemetry) are charged to the pacer so that
+    /// paced ones leave them room, and on its own a frame the pacer sends waits no longer
+    /// than this. But unpaced frames can outrun the pacing rate: a remote downloading at
+    /// 800 Mbit/s over loopback sent 1.5 Mbit/s of acks, which ask for no feedback, so its
+    /// estimate of the uplink sat in Drain at a third of that, and the end-of-flight request
+    /// behind them never went (`tests/udp.rs`). A paced frame now and then also asks the
+    /// feedback that corrects the estimate.
+    pub(crate) fn release_at(&self, last_paced: Timestamp) -> Option<Timestamp> {
+        if self.tokens >= 0.0 || self.in_flight_full() {
+            return None;
+        }
+        let frames = Duration::from_secs_f64(2.0 * self.frame_bytes * 8.0 / self.pacing_rate());
+        Some(last_paced + PACED_MAX_WAIT.max(frames))
     }
 
     /// When a paced frame may go next, if the pacer holds it back now.

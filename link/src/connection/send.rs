@@ -118,7 +118,7 @@ impl<P: AeadProvider> Connection<P> {
             }
             None => {}
         }
-        if paced_pending && self.path.may_send(now) {
+        if paced_pending && self.paced_may_go(now) {
             if let Some(n) = self.storage_out.next_retransmit(now, body) {
                 self.stats.storage_retransmits += 1;
                 return Some((FrameType::Data, Some(Channel::Storage), n));
@@ -238,6 +238,16 @@ impl<P: AeadProvider> Connection<P> {
             self.stats.channel_mut(Channel::Video).messages_lost += 1;
             self.push_event(Event::VideoDropped { message_id });
         }
+    }
+
+    /// May a paced frame go: the pacer lets it, or unpaced frames kept it waiting too long
+    /// (`PathModel::release_at`)?
+    fn paced_may_go(&mut self, now: Timestamp) -> bool {
+        self.path.may_send(now)
+            || self
+                .path
+                .release_at(self.last_eliciting_sent)
+                .is_some_and(|at| now >= at)
     }
 
     /// Is anything the pacer governs (video, storage) waiting?

@@ -1640,3 +1640,44 @@ fn a_late_frame_before_the_train_does_not_end_startup_before_the_train_measures(
     let ended_at = ended_at.expect("Startup ended");
     assert_near("the estimate Startup ended at", ended_at, rate, 0.05);
 }
+
+#[test]
+fn unpaced_frames_that_outrun_the_pacer_hold_paced_ones_back_a_tenth_of_a_second_at_most() {
+    // The remote of `tests/udp.rs`: its uplink estimated at 1.4 Mbit/s from its acks alone,
+    // in Drain (pacing at a third of that), while a download's acks go at 1.6 Mbit/s and
+    // are reported every 10 ms. The tokens never come back, so the pacer alone would hold
+    // the end-of-flight request for ever: it goes 100 ms after the last paced frame.
+    let mut m = PathModel::new(Timestamp::ZERO);
+    m.samples.push_back(1.4e6);
+    m.min_rtt = Some((Duration::from_millis(1), Timestamp::ZERO));
+    m.phase = Phase::Drain;
+    let last_paced = Timestamp::ZERO;
+    let mut now = Timestamp::ZERO;
+    for counter in 0..400 {
+        m.on_sent(now, counter, 100);
+        if counter % 20 == 19 {
+            m.acked_cumulative = m.cumulative;
+        }
+        now = now + Duration::from_micros(500);
+        // After the pacer's burst (1500 bytes) is spent.
+        if counter >= 40 {
+            assert!(!m.may_send(now), "the tokens came back at {now:?}");
+        }
+    }
+    let release = last_paced + PACED_MAX_WAIT;
+    assert_eq!(m.release_at(last_paced), Some(release));
+    // Not while the in-flight cap is full: then the probes of 34.6 ask for feedback.
+    m.acked_cumulative = 0;
+    assert!(m.in_flight_full());
+    assert_eq!(m.release_at(last_paced), None);
+    // Frames so large that two take longer at the pacing rate: that long.
+    m.acked_cumulative = m.cumulative;
+    m.frame_bytes = 16_000.0;
+    let two_frames = 2.0 * 16_000.0 * 8.0 / m.pacing_rate();
+    assert!(two_frames > 0.1);
+    let wait = m
+        .release_at(last_paced)
+        .unwrap()
+        .saturating_since(last_paced);
+    assert_near("the wait", wait.as_secs_f64(), two_frames, 1e-3);
+}
