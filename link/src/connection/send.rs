@@ -112,9 +112,7 @@ impl<P: AeadProvider> Connection<P> {
                 if let Some(n) = self.next_new_storage(now, max_plain, body) {
                     return Some((FrameType::Data, Some(Channel::Storage), n));
                 }
-                body[..max_plain].fill(0);
-                self.stats.padding_sent += 1;
-                return Some((FrameType::Keepalive, None, max_plain));
+                return Some(self.padding(body));
             }
             None => {}
         }
@@ -161,9 +159,7 @@ impl<P: AeadProvider> Connection<P> {
                 // Video follows the budget, so alone it never shows the path can carry
                 // more: while the model probes, padding fills up to the pacing rate. And
                 // the aircraft's train is padding where nothing paced fills it.
-                body[..max_plain].fill(0);
-                self.stats.padding_sent += 1;
-                return Some((FrameType::Keepalive, None, max_plain));
+                return Some(self.padding(body));
             }
             // Rate samples from now on may undercount the path.
             if let Some(keys) = &self.keys {
@@ -190,6 +186,13 @@ impl<P: AeadProvider> Connection<P> {
             return Some((FrameType::Keepalive, None, 0));
         }
         None
+    }
+
+    /// A frame of padding (34.5): a keepalive filling all of `body`.
+    fn padding(&mut self, body: &mut [u8]) -> (FrameType, Option<Channel>, usize) {
+        body.fill(0);
+        self.stats.padding_sent += 1;
+        (FrameType::Keepalive, None, body.len())
     }
 
     /// A new storage segment into `body`, if the channel has one it may send.
