@@ -1084,15 +1084,27 @@ impl PathModel {
         if unloading_slower {
             self.samples.clear();
         }
-        if self.samples.len() == RATE_WINDOW {
-            self.samples.pop_front();
+        // Startup went on after the train's or scout's reading (a radio faster than its
+        // next round trip): a span holding their frames reads the radio as they did, and
+        // the reading entered the estimate at its share (`train_sample`). Taken whole here
+        // it undid that share: a 20 Mbit/s radio 75 ms away was paced at 58 Mbit/s for a
+        // round trip before the saturation showed, 150 ms of queue. (Before the reading,
+        // or where it ended Startup, such a span counts: on a lossy radio it is often the
+        // better reading.)
+        let train_span = matches!(self.phase, Phase::Startup { .. })
+            && self.train.reading().is_some()
+            && self.train.within(from.largest, here.largest);
+        if !train_span {
+            if self.samples.len() == RATE_WINDOW {
+                self.samples.pop_front();
+            }
+            self.samples
+                .push_back(if (slowed || unloading_slower) && busy_throughout {
+                    radio_rate
+                } else {
+                    sample
+                });
         }
-        self.samples
-            .push_back(if (slowed || unloading_slower) && busy_throughout {
-                radio_rate
-            } else {
-                sample
-            });
         if slowed {
             // And the queue it built goes first, then cruising resumes at the new estimate.
             // After a small correction at the down phase's gain (a quarter under the rate,

@@ -154,6 +154,8 @@ pub(super) struct StartupTrain {
     /// answers are on their way, and its last probe waits 19 ms behind the scout's full
     /// frames on a 5 Mbit/s radio (taken for a queue, that ended Startup at 3.7 Mbit/s).
     scout_frames: Option<(u64, u64)>,
+    /// The rate the latest train or scout measured (`reading`).
+    reading: Option<f64>,
 }
 
 impl StartupTrain {
@@ -162,6 +164,7 @@ impl StartupTrain {
             state: State::Unscouted { scouts: 0 },
             frames: None,
             scout_frames: None,
+            reading: None,
         }
     }
 
@@ -379,8 +382,22 @@ impl StartupTrain {
 
     /// Feedback reported `here`: the train's rate, bit/s, once two reports from within it
     /// span enough of it; or the scout's, once both its probes are answered (and a second
-    /// scout confirmed a rate of `found_at` or less, at which Startup ends).
+    /// scout confirmed a rate of `found_at` or less, at which Startup ends). Kept as the
+    /// reading (`reading`).
     pub(super) fn on_feedback(&mut self, here: &Anchor, found_at: f64) -> Option<f64> {
+        let rate = self.measure(here, found_at);
+        if rate.is_some() {
+            self.reading = rate;
+        }
+        rate
+    }
+
+    /// The radio's rate, bit/s, as the latest train or scout measured it.
+    pub(super) fn reading(&self) -> Option<f64> {
+        self.reading
+    }
+
+    fn measure(&mut self, here: &Anchor, found_at: f64) -> Option<f64> {
         if let State::Scouted {
             first,
             answers,
