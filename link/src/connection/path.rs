@@ -501,6 +501,15 @@ impl PathModel {
         }
     }
 
+    /// A bottleneck sample, bits per second, into the maximum filter (the newest
+    /// `RATE_WINDOW`).
+    fn push_sample(&mut self, rate: f64) {
+        if self.samples.len() == RATE_WINDOW {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(rate);
+    }
+
     /// The bottleneck estimate, bits per second.
     fn bottleneck(&self) -> f64 {
         self.samples.iter().copied().fold(0.0, f64::max)
@@ -1095,15 +1104,11 @@ impl PathModel {
             && self.train.reading().is_some()
             && self.train.within(from.largest, here.largest);
         if !train_span {
-            if self.samples.len() == RATE_WINDOW {
-                self.samples.pop_front();
-            }
-            self.samples
-                .push_back(if (slowed || unloading_slower) && busy_throughout {
-                    radio_rate
-                } else {
-                    sample
-                });
+            self.push_sample(if (slowed || unloading_slower) && busy_throughout {
+                radio_rate
+            } else {
+                sample
+            });
         }
         if slowed {
             // And the queue it built goes first, then cruising resumes at the new estimate.
@@ -1159,11 +1164,7 @@ impl PathModel {
             return;
         };
         let found = rate <= found_at;
-        if self.samples.len() == RATE_WINDOW {
-            self.samples.pop_front();
-        }
-        self.samples
-            .push_back(if found { rate } else { rate * TRAIN_SHARE });
+        self.push_sample(if found { rate } else { rate * TRAIN_SHARE });
         if found {
             self.end_startup(here.largest, false, true);
         }
@@ -1649,10 +1650,7 @@ impl PathModel {
             // frames that follow) at the share, the estimate took seconds of probing to
             // reach the radio: 0.86 of a 20 Mbit/s radio 75 ms away through the proxy.
             if let Some(reading) = self.train.reading().filter(|&r| r > bottleneck) {
-                if self.samples.len() == RATE_WINDOW {
-                    self.samples.pop_front();
-                }
-                self.samples.push_back(reading);
+                self.push_sample(reading);
             }
             self.phase = Phase::Drain;
             return;
