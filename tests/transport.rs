@@ -438,7 +438,7 @@ fn a_download_on_a_long_path_keeps_telemetry_within_its_delay() {
         delay,
         jitter: Duration::ZERO,
         rate_bps: Some(rate),
-        queue_bytes: (rate / 8 * 2 * 75 / 1000) as usize,
+        queue_bytes: (rate as f64 / 8.0 * 2.0 * delay.as_secs_f64()) as usize,
         ..ChannelConfig::default()
     };
     let bound_ms = delay.as_secs_f64() * 1e3 + 15.0;
