@@ -5,9 +5,10 @@
 //! ticket (resume); `mac1`, keyed by the public link id and, for a session, the bond key or,
 //! for a resume, the resumption secret, so only a bonded remote or the holder of the
 //! previous session gets past it; a byte-identical retransmission of the pending `Init` gets
-//! the cached response, at most twice (no new work, no new attempt, no amplification); for a
-//! pairing, a KE1 that decodes and the owner's pairing window; the rate limiter (a token
-//! bucket); for a pairing the attempt guard. Only then OPAQUE or X25519 runs, and
+//! the cached response, at most once per half `retry_initial` (no new work, no new attempt,
+//! no more answers than a genuine remote asks for); for a pairing, a KE1 that decodes and
+//! the owner's pairing window; the rate limiter (a token bucket); for a pairing the attempt
+//! guard. Only then OPAQUE or X25519 runs, and
 //! `AircraftHandshake::expensive_ops` counts it. A pairing `Finish` is checked (KE3) before
 //! the X25519 that makes the bond.
 
@@ -59,8 +60,8 @@ struct Pending {
     remote: [u8; 32],
     init_frame: Vec<u8>,
     response_frame: Vec<u8>,
-    /// Retransmissions of `init_frame` answered with `response_frame`.
-    answered_again: u8,
+    /// When `response_frame` was last sent (first for the `Init`, then for its copies).
+    answered_at: Timestamp,
     remote_index: u32,
     local_index: u32,
     started: Timestamp,
@@ -94,11 +95,6 @@ impl Bucket {
         }
     }
 }
-
-/// Retransmissions of the pending `Init` answered from the cache. The response is larger
-/// than the `Init` (2.3 times for a pairing), so answering every copy would let a spoofed
-/// source amplify; twice covers two lost responses.
-const CACHED_ANSWERS: u8 = 2;
 
 /// Session and resume initiations remembered, so that a replayed one costs no X25519.
 const RECENT_INITS: usize = 256;
@@ -426,12 +422,18 @@ impl AircraftHandshake {
         };
         if let Some(p) = &mut self.pending {
             if p.init_frame == frame {
-                // A retransmission: the cached response, at most `CACHED_ANSWERS` times, so a
-                // spoofed source cannot make the aircraft send more than it was sent.
-                if p.answered_again >= CACHED_ANSWERS {
+                // A retransmission: the cached response, at most once per half of
+                // `retry_initial` (the shortest interval at which a genuine remote
+                // retransmits; half, for jitter between two copies). The response is larger
+                // than the `Init` (2.3 times for a pairing), so answering every copy would
+                // let a spoofed source amplify without bound; a fixed number of answers
+                // instead strands a genuine remote whose responses the radio lost that many
+                // times, with its pairing attempt spent.
+                let gap = self.config.retry_initial / 2;
+                if now < p.answered_at + gap {
                     return Ok(Reply::None);
                 }
-                p.answered_again += 1;
+                p.answered_at = now;
                 return Ok(Reply::Send(p.response_frame.clone()));
             }
         }
@@ -615,7 +617,7 @@ impl AircraftHandshake {
             remote,
             init_frame: frame.to_vec(),
             response_frame: response_frame.clone(),
-            answered_again: 0,
+            answered_at: now,
             remote_index,
             local_index,
             started: now,
