@@ -266,6 +266,42 @@ fn startup_measures_a_fast_radio_on_a_long_path_from_a_train() {
 }
 
 #[test]
+fn samples_that_confirm_the_train_do_not_raise_startups_pace() {
+    // 100 Mbit/s, 75 ms each way: faster than Startup's next round trip, so the train's
+    // reading enters at its share and Startup paces at 1.44 times it for a round trip. The
+    // samples of that round trip read the radio (it is saturated), and pacing from them at
+    // Startup's gain (288 Mbit/s here) until the queue showed is what the share is there
+    // to avoid. Stepped 5 ms at a time through the confirming round trip.
+    let rate = 100e6;
+    let mut confirmed = false;
+    for ms in (300..700).step_by(5) {
+        let (model, _) = fly(
+            Radio::new(rate, Duration::from_millis(75), 0),
+            Duration::from_millis(ms),
+        );
+        let Some(reading) = model.train.reading() else {
+            continue;
+        };
+        if !matches!(model.phase, Phase::Startup { .. }) {
+            break;
+        }
+        confirmed |= model.bottleneck() > 0.9 * reading;
+        let most = STARTUP_GAIN * TRAIN_SHARE * reading;
+        assert!(
+            model.pacing_rate() <= most * 1.001,
+            "at {ms} ms: pacing {:.1} Mbit/s, estimate {:.1}, reading {:.1}",
+            model.pacing_rate() / 1e6,
+            model.bottleneck() / 1e6,
+            reading / 1e6
+        );
+    }
+    assert!(
+        confirmed,
+        "no sample confirmed the reading while Startup went on"
+    );
+}
+
+#[test]
 fn the_estimate_recovers_from_a_radio_that_stalled() {
     // Five seconds in which the radio holds frames without carrying them (a link in
     // retries): the feedback after it spans the stall and shows a trickle, which is not
