@@ -378,6 +378,9 @@ pub(crate) struct PathModel {
     return_trial: ReturnTrial,
     /// Startup's train, which measures the radio's rate from a burst's spread.
     train: StartupTrain,
+    /// Bytes sent (`cumulative`) when the train's reading entered the estimate at its
+    /// share: Startup's confirming burst counts from there (`startup_confirming`).
+    confirm_from: Option<u64>,
     /// Since when every round trip has shown a queue on the return path, if the latest
     /// does (`on_return_path`).
     return_path_since: Option<Timestamp>,
@@ -492,6 +495,7 @@ impl PathModel {
             calm_jitter: Duration::ZERO,
             return_trial: ReturnTrial::new(now),
             train: StartupTrain::new(),
+            confirm_from: None,
             returns_only: false,
             return_path_since: None,
             return_path_full: false,
@@ -528,9 +532,10 @@ impl PathModel {
 
     /// The pacing rate, bits per second: never below [`MIN_PACING_BPS`].
     fn pacing_rate(&self) -> f64 {
-        let bottleneck = self
-            .startup_confirming()
-            .unwrap_or_else(|| self.bottleneck());
+        if let Some(rate) = self.startup_confirming() {
+            return rate;
+        }
+        let bottleneck = self.bottleneck();
         if bottleneck <= 0.0 {
             return INITIAL_RATE_BPS;
         }
@@ -548,20 +553,32 @@ impl PathModel {
         }
     }
 
-    /// Startup's round trip after a train or scout read the radio at more than Startup
-    /// would have paced at: the estimate it paces from, the reading's share, until samples
-    /// show the radio faster than the reading by Startup's growth. Samples that only
-    /// confirm the reading must not raise the pace to Startup's gain times the radio: the
-    /// queue that would end Startup shows a round trip after the frames that build it, and
-    /// on a 20 Mbit/s radio 75 ms away each sample near the reading paced the rest of that
-    /// round trip at 57 Mbit/s (through the proxy at 10 % loss: telemetry's maximum 216 ms
-    /// in two runs of sixteen). `None` outside that round trip.
+    /// Startup's pacing rate after a train or scout read the radio at C, more than Startup
+    /// would have paced at, until samples show the radio faster than that by Startup's
+    /// growth: a burst at Startup's gain times the reading's share (1.44 C) for
+    /// `UP_LENGTH`, then C. The burst's samples a round trip later say whether the radio
+    /// carries more than C (they read 1.25 C or more, and Startup grows from them) or not
+    /// (they read C, and the burst's queue ends Startup). Paced from those samples at
+    /// Startup's gain instead, the rest of the round trip went at 2.885 C before the queue
+    /// showed (through the proxy, 20 Mbit/s, 75 ms, 10 % loss: 57 Mbit/s for 140 ms, and
+    /// telemetry's maximum 216 ms in two runs of sixteen); at 1.44 C for the whole round
+    /// trip, it queued up to 0.44 of one. `None` outside that part of Startup.
     fn startup_confirming(&self) -> Option<f64> {
         if !matches!(self.phase, Phase::Startup { .. }) {
             return None;
         }
         let reading = self.train.reading()?;
-        (self.bottleneck() < STARTUP_GROWTH * reading).then_some(reading * TRAIN_SHARE)
+        let from = self.confirm_from?;
+        if self.bottleneck() >= STARTUP_GROWTH * reading {
+            return None;
+        }
+        let burst = STARTUP_GAIN * TRAIN_SHARE * reading;
+        let burst_bytes = burst / 8.0 * UP_LENGTH.as_secs_f64();
+        Some(if ((self.cumulative - from) as f64) < burst_bytes {
+            burst
+        } else {
+            reading
+        })
     }
 
     /// Bytes sent and not yet covered by feedback.
@@ -1072,9 +1089,20 @@ impl PathModel {
             && !self.train.covers(here.largest)
             && (believable || self.queue_persists(now)))
             || self.return_path_queued(now);
+        // What the radio carried over the span, where the sender kept it busy: the most a
+        // reading may add to the estimate when this span's queue ends Startup. Not over a
+        // span the sender went idle in: the queue behind the train ends Startup there
+        // (the download not yet begun), and bounded by that span the estimate stayed at
+        // half the radio (0.87 of a 20 Mbit/s radio 75 ms away, 20 % loss, through the
+        // proxy).
+        let carried = if app_limited {
+            f64::INFINITY
+        } else {
+            self.radio_rate(&from, &here, span_us)
+        };
         if app_limited && sample < self.bottleneck() {
             if queued {
-                self.end_startup(here.largest, app_limited, true);
+                self.end_startup(here.largest, app_limited, Some(carried));
             }
             return;
         }
@@ -1117,13 +1145,24 @@ impl PathModel {
         // next round trip): a span holding their frames reads the radio as they did, and
         // the reading entered the estimate at its share (`train_sample`). Taken whole here
         // it undid that share: a 20 Mbit/s radio 75 ms away was paced at 58 Mbit/s for a
-        // round trip before the saturation showed, 150 ms of queue. (Before the reading,
-        // or where it ended Startup, such a span counts: on a lossy radio it is often the
-        // better reading.)
-        let train_span = matches!(self.phase, Phase::Startup { .. })
-            && self.train.reading().is_some()
+        // round trip before the saturation showed, 150 ms of queue. (Where the train ended
+        // Startup, such a span counts.)
+        let holds_train = matches!(self.phase, Phase::Startup { .. })
             && self.train.within(from.largest, here.largest);
-        if !train_span {
+        // Before the train's own reports measured it (they were lost: at 10 % loss one
+        // train in a few), such a span's sample is the train's reading, and above
+        // Startup's next round trip it enters as the train's would. Taken whole, Startup
+        // paced at 2.885 times the radio for a round trip (through the proxy, 20 Mbit/s,
+        // 75 ms, 10 % loss: 54 Mbit/s for 270 ms, the radio's 150 ms queue full, telemetry
+        // 225 ms). A slower one counts as any sample: a span reaching back before the
+        // train reads less than the radio, and must not end Startup as a train would.
+        let read_train = holds_train
+            && self.train.reading().is_none()
+            && sample > STARTUP_GAIN * self.pacing_rate();
+        if read_train {
+            self.train.read_by_span(sample);
+            self.confirm_reading(sample);
+        } else if !(holds_train && self.train.reading().is_some()) {
             self.push_sample(if (slowed || unloading_slower) && busy_throughout {
                 radio_rate
             } else {
@@ -1165,7 +1204,8 @@ impl PathModel {
             && !app_limited
             && arrival_span > STARTUP_SATURATION * send_span
             && !self.train.within(from.largest, here.largest);
-        self.end_startup(here.largest, app_limited, saturated || queued);
+        let queueing = (saturated || queued).then_some(carried);
+        self.end_startup(here.largest, app_limited, queueing);
         if !matches!(self.phase, Phase::Startup { .. }) {
             self.train.stop();
         }
@@ -1183,11 +1223,19 @@ impl PathModel {
         let Some(rate) = self.train.on_feedback(here, found_at) else {
             return;
         };
-        let found = rate <= found_at;
-        self.push_sample(if found { rate } else { rate * TRAIN_SHARE });
-        if found {
-            self.end_startup(here.largest, false, true);
+        if rate <= found_at {
+            self.push_sample(rate);
+            self.end_startup(here.largest, false, Some(rate));
+        } else {
+            self.confirm_reading(rate);
         }
+    }
+
+    /// A reading of the radio above Startup's next round trip: the estimate starts from its
+    /// share, and Startup's confirming burst starts now (`startup_confirming`).
+    fn confirm_reading(&mut self, reading: f64) {
+        self.push_sample(reading * TRAIN_SHARE);
+        self.confirm_from = Some(self.cumulative);
     }
 
     /// The rate sample from `from` to `here` (`span_us` apart at the receiver), and the
@@ -1652,7 +1700,7 @@ impl PathModel {
     /// checked once a round trip, when feedback reaches `round_end`, the first counter
     /// sent after the previous check (a frame sent at a new rate shows it a round trip
     /// later, however many samples come in between).
-    fn end_startup(&mut self, largest: u64, app_limited: bool, queueing: bool) {
+    fn end_startup(&mut self, largest: u64, app_limited: bool, queueing: Option<f64>) {
         let bottleneck = self.bottleneck();
         let Phase::Startup {
             best,
@@ -1662,14 +1710,19 @@ impl PathModel {
         else {
             return;
         };
-        if queueing {
+        if let Some(carried) = queueing {
             // The spans holding the train's or scout's frames were kept out of the estimate
             // while Startup went on from a share of their reading (`on_feedback`). A queue
             // now says the radio is full at Startup's rate, so the reading counts whole.
             // Ended on the queue behind the train (a receiver in real time sees it in the
             // frames that follow) at the share, the estimate took seconds of probing to
             // reach the radio: 0.86 of a 20 Mbit/s radio 75 ms away through the proxy.
-            if let Some(reading) = self.train.reading().filter(|&r| r > bottleneck) {
+            // But no more than the radio carried over the span that showed the queue: a
+            // train's span of a few milliseconds over-reads where arrivals are stamped on
+            // coarse ticks (25.7 Mbit/s of a 20 Mbit/s radio through the proxy), and
+            // cruising at that filled the radio's queue until a slowdown was found.
+            let reading = self.train.reading().map(|r| r.min(carried));
+            if let Some(reading) = reading.filter(|&r| r > bottleneck) {
                 self.push_sample(reading);
             }
             self.phase = Phase::Drain;

@@ -392,6 +392,13 @@ impl StartupTrain {
         rate
     }
 
+    /// A rate sample of a span holding the train's frames measured it before the train's
+    /// own reports did: that is the reading (and the train measures nothing more).
+    pub(super) fn read_by_span(&mut self, rate: f64) {
+        self.reading = Some(rate);
+        self.state = State::Done;
+    }
+
     /// The radio's rate, bit/s, as the latest train or scout measured it.
     pub(super) fn reading(&self) -> Option<f64> {
         self.reading

@@ -268,12 +268,13 @@ fn startup_measures_a_fast_radio_on_a_long_path_from_a_train() {
 #[test]
 fn samples_that_confirm_the_train_do_not_raise_startups_pace() {
     // 100 Mbit/s, 75 ms each way: faster than Startup's next round trip, so the train's
-    // reading enters at its share and Startup paces at 1.44 times it for a round trip. The
-    // samples of that round trip read the radio (it is saturated), and pacing from them at
-    // Startup's gain (288 Mbit/s here) until the queue showed is what the share is there
-    // to avoid. Stepped 5 ms at a time through the confirming round trip.
+    // reading C enters at its share, and Startup sends a burst at 1.44 C for `UP_LENGTH`,
+    // then paces at C until its samples come back. They read the radio (the burst
+    // saturates it), and pacing from them at Startup's gain (288 Mbit/s here) until the
+    // queue showed is what the share is there to avoid; pacing at 1.44 C for the whole
+    // round trip queued 0.44 of one. Stepped 5 ms at a time through that round trip.
     let rate = 100e6;
-    let mut confirmed = false;
+    let (mut confirmed, mut burst_over) = (false, false);
     for ms in (300..700).step_by(5) {
         let (model, _) = fly(
             Radio::new(rate, Duration::from_millis(75), 0),
@@ -286,6 +287,7 @@ fn samples_that_confirm_the_train_do_not_raise_startups_pace() {
             break;
         }
         confirmed |= model.bottleneck() > 0.9 * reading;
+        burst_over |= model.pacing_rate() <= reading * 1.001;
         let most = STARTUP_GAIN * TRAIN_SHARE * reading;
         assert!(
             model.pacing_rate() <= most * 1.001,
@@ -299,6 +301,7 @@ fn samples_that_confirm_the_train_do_not_raise_startups_pace() {
         confirmed,
         "no sample confirmed the reading while Startup went on"
     );
+    assert!(burst_over, "Startup paced over the reading all along");
 }
 
 #[test]
