@@ -574,11 +574,8 @@ impl PathModel {
         }
         let burst = STARTUP_GAIN * TRAIN_SHARE * reading;
         let burst_bytes = burst / 8.0 * UP_LENGTH.as_secs_f64();
-        Some(if ((self.cumulative - from) as f64) < burst_bytes {
-            burst
-        } else {
-            reading
-        })
+        let sent = self.cumulative.saturating_sub(from) as f64;
+        Some(if sent < burst_bytes { burst } else { reading })
     }
 
     /// Bytes sent and not yet covered by feedback.
@@ -970,6 +967,8 @@ impl PathModel {
         self.probes.clear();
         self.app_limited_until = None;
         self.train.restart_counters();
+        // The confirming burst counts on from the new counters.
+        self.confirm_from = self.confirm_from.map(|_| 0);
     }
 
     /// The receiver's feedback arrived (authenticated).
