@@ -1094,10 +1094,11 @@ impl PathModel {
         // (the download not yet begun), and bounded by that span the estimate stayed at
         // half the radio (0.87 of a 20 Mbit/s radio 75 ms away, 20 % loss, through the
         // proxy).
+        let radio_rate = self.radio_rate(&from, &here, span_us);
         let carried = if app_limited {
             f64::INFINITY
         } else {
-            self.radio_rate(&from, &here, span_us)
+            radio_rate
         };
         if app_limited && sample < self.bottleneck() {
             if queued {
@@ -1112,7 +1113,6 @@ impl PathModel {
         // the radio's rate, its queue draining) must not read as a slower radio; and from
         // every byte sent, so a run of frames lost on the air does not either.
         let busy_throughout = self.busy_throughout(&from);
-        let radio_rate = self.radio_rate(&from, &here, span_us);
         let much_slower = busy_throughout
             && self.cycling()
             && !app_limited
