@@ -40,7 +40,7 @@ use rotorlink::handshake::{
 };
 use rotorlink::wire::body::{
     fec_supports, AckBody, CloseBody, FeedbackBody, FragmentHeader, RepairHeader, SackRange,
-    SegmentHeader, MAX_REPAIR_SEGMENTS,
+    SegmentHeader, FEEDBACK_SETTLE, MAX_REPAIR_SEGMENTS,
 };
 use rotorlink::wire::session::SessionMessage;
 use rotorlink::wire::{
@@ -562,7 +562,8 @@ fn body_parsers(b: &[u8]) {
     }
     if let Ok(f) = FeedbackBody::parse(b) {
         let counters = f.largest.saturating_add(1);
-        assert!(f.frames <= counters && f.lost <= counters && f.loss_runs <= f.lost);
+        assert!(f.frames <= counters && f.loss_runs <= f.lost);
+        assert!(u64::from(f.unjudged) <= FEEDBACK_SETTLE.min(counters) && f.lost <= f.judged());
         let mut out = [0u8; FeedbackBody::LEN];
         assert_eq!(f.emit(&mut out), Ok(FeedbackBody::LEN));
         assert_eq!(&out[..], b);

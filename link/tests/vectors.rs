@@ -274,6 +274,7 @@ fn frame_vectors_follow_the_wire_format_and_key_schedule() {
             ack_delay_us: 100_000,
             lost: 0,
             loss_runs: 0,
+            unjudged: 1,
         })
     );
     assert_eq!(

@@ -15,7 +15,7 @@
 #     whole UDP payload (there is no length field: the payload is the rest of the datagram);
 #   - encrypted frames (Data, Ack, Keepalive, Close, Feedback, Repair): ciphertext length =
 #     payload length - 16, and a tag; the plaintext length each body allows (PROTOCOL.md
-#     6.4-6.9: Ack 7 + 6n with n <= 32, Feedback 48, Keepalive 0, Close 2, Repair 10 + a
+#     6.4-6.9: Ack 7 + 6n with n <= 32, Feedback 50, Keepalive 0, Close 2, Repair 10 + a
 #     non-empty shard of even length; a capture has Repair frames only if a storage transfer
 #     ended on a lossy path);
 #   - handshake frames: packet number 0, the message name, a kind (Init, Response, Finish),
@@ -139,7 +139,7 @@ BEGIN {
     for (i = 1; i <= 10; i++) type_of[hex[i]] = dec[i] + 0
     # Encrypted bodies of fixed size (PROTOCOL.md 6.5, 6.8); a keepalive may carry padding
     # of any length (6.6).
-    body_len[19] = 2; body_len[20] = 48
+    body_len[19] = 2; body_len[20] = 50
     type_name[18] = "Keepalive"; type_name[19] = "Close"; type_name[20] = "Feedback"
     kind_name[1] = "Pair"; kind_name[2] = "Session"; kind_name[3] = "Resume"
     # Handshake datagram lengths: 12-byte header + message (PROTOCOL.md 17.1).

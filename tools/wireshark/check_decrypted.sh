@@ -39,7 +39,7 @@ fields=(frame.number udp.dstport rotorlink.type rotorlink.channel rotorlink.ciph
     rotorlink.video.parity rotorlink.video.kind rotorlink.segment.sequence
     rotorlink.ack.next_expected rotorlink.feedback.lost rotorlink.feedback.loss_runs
     rotorlink.repair.first_seq rotorlink.repair.count rotorlink.repair.parity
-    rotorlink.repair.index rotorlink.repair.shard)
+    rotorlink.repair.index rotorlink.repair.shard rotorlink.feedback.unjudged)
 args=(-T fields -E occurrence=f -E separator=/t)
 for field in "${fields[@]}"; do
     args+=(-e "$field")
@@ -74,7 +74,9 @@ function need(col, name) { if ($col == "") bad("no " name) }
     } else if (type == "0x11") {
         need(13, "next expected"); acks++
     } else if (type == "0x14") {
-        need(14, "lost counters"); need(15, "loss runs"); feedback++
+        need(14, "lost counters"); need(15, "loss runs"); need(21, "unjudged counters")
+        if ($21 > 1024) bad($21 " counters not judged (at most 1024)")
+        feedback++
     } else if (type == "0x15") {
         need(16, "repair first sequence"); need(17, "repair segment count")
         need(18, "repair parity count"); need(19, "repair index"); need(20, "repair shard")
@@ -97,7 +99,7 @@ END {
     printf "%d records decoded on port 47475, no expert warnings\n", n
     printf "video: %d messages, %d data and %d parity fragments (at most %d parity per message)\n", \
         m, kind["data"], kind["parity"], max_parity
-    printf "reliable segments %d, acks %d, feedback %d (lost counters and loss runs decoded)\n", \
+    printf "reliable segments %d, acks %d, feedback %d (lost, loss runs and unjudged decoded)\n", \
         segments, acks, feedback
     b = 0; for (k in blocks) b++
     printf "repair: %d parity shards over %d blocks\n", repairs, b

@@ -41,7 +41,7 @@
 --   the Info column gives an Ack's number of SACK ranges, which follows from that length):
 --   rotorlink.ciphertext           bytes ciphertext, without the tag
 --   rotorlink.ciphertext_len       u16   ciphertext length (= plaintext length): Close 2,
---                                        Feedback 48, Ack 7 + 6n (n <= 32 SACK ranges,
+--                                        Feedback 50, Ack 7 + 6n (n <= 32 SACK ranges,
 --                                        PROTOCOL.md 6.4), Repair 10 + a non-empty shard
 --                                        of even length (12, 14, ...; PROTOCOL.md 6.9); a
 --                                        Keepalive any (empty, a probe, or padding,
@@ -56,7 +56,7 @@
 --   rotorlink.ack.next_expected, .window, .ranges, .start, .len   an Ack (6.4)
 --   rotorlink.close.code           u16   a Close (6.5)
 --   rotorlink.feedback.largest, .frames, .bytes, .received_at, .ack_delay, .lost,
---     .loss_runs                         a Feedback (6.8)
+--     .loss_runs, .unjudged              a Feedback (6.8)
 --   rotorlink.repair.first_seq, .count, .parity, .index, .shard
 --                                        a Repair (6.9): parity shard `index` of `parity`
 --                                        over the `count` storage segments from
@@ -169,7 +169,7 @@ local reason_names = {
 -- The plaintext length of encrypted bodies of fixed size (PROTOCOL.md 6.5, 6.8). A
 -- Keepalive's plaintext is empty, a probe's byte or padding of any length (PROTOCOL.md 6.6,
 -- 34.5, 34.6).
-local body_lengths = { [CLOSE] = 2, [FEEDBACK] = 48 }
+local body_lengths = { [CLOSE] = 2, [FEEDBACK] = 50 }
 
 -- An Ack body (PROTOCOL.md 6.4): next expected (4), window (2), n (1), then n SACK ranges
 -- of 6 bytes, at most 32.
@@ -260,6 +260,7 @@ f.fb_received_at = ProtoField.uint32("rotorlink.feedback.received_at", "Received
 f.fb_ack_delay = ProtoField.uint32("rotorlink.feedback.ack_delay", "Ack delay (us)", base.DEC)
 f.fb_lost = ProtoField.uint64("rotorlink.feedback.lost", "Counters lost", base.DEC)
 f.fb_loss_runs = ProtoField.uint64("rotorlink.feedback.loss_runs", "Loss runs", base.DEC)
+f.fb_unjudged = ProtoField.uint16("rotorlink.feedback.unjudged", "Counters not judged yet", base.DEC)
 f.repair_first_seq = ProtoField.uint32("rotorlink.repair.first_seq", "First sequence", base.DEC)
 f.repair_count = ProtoField.uint16("rotorlink.repair.count", "Segments", base.DEC)
 f.repair_parity = ProtoField.uint16("rotorlink.repair.parity", "Parity shards", base.DEC)
@@ -458,7 +459,7 @@ local FRAGMENT_HEADER = {
 }
 local FEEDBACK_BODY = {
     { f.fb_largest, 8 }, { f.fb_frames, 8 }, { f.fb_bytes, 8 }, { f.fb_received_at, 4 },
-    { f.fb_ack_delay, 4 }, { f.fb_lost, 8 }, { f.fb_loss_runs, 8 },
+    { f.fb_ack_delay, 4 }, { f.fb_lost, 8 }, { f.fb_loss_runs, 8 }, { f.fb_unjudged, 2 },
 }
 local REPAIR_HEADER = {
     { f.repair_first_seq, 4 }, { f.repair_count, 2 }, { f.repair_parity, 2 },
@@ -509,7 +510,7 @@ local function dissect_plaintext(ftype, channel, body, tree)
     elseif ftype == CLOSE and len == 2 then
         pt:add(f.close_code, body(0, 2))
         return string.format(" code=0x%04x", body(0, 2):uint())
-    elseif ftype == FEEDBACK and len == 48 then
+    elseif ftype == FEEDBACK and len == 50 then
         add_layout(body, pt, FEEDBACK_BODY)
         return string.format(" lost=%s runs=%s", tostring(body(32, 8):uint64()),
             tostring(body(40, 8):uint64()))

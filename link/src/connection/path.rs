@@ -24,7 +24,7 @@ use alloc::collections::VecDeque;
 use core::time::Duration;
 
 use crate::time::Timestamp;
-use crate::wire::body::{FeedbackBody, FEEDBACK_SETTLE};
+use crate::wire::body::FeedbackBody;
 
 mod loss;
 mod receipts;
@@ -330,7 +330,8 @@ pub(crate) struct PathModel {
     /// before all of it arrived, then repaid at the next), between about 0 and twice a 1 %
     /// radio's loss; this one does not.
     settled: Settled,
-    /// The last feedback's cumulative figures, and when it came.
+    /// The last feedback's cumulative figures (counters judged, lost, loss runs), and when
+    /// it came.
     settled_from: Option<(u64, u64, u64, Timestamp)>,
     phase: Phase,
     /// How far the last cycle's smallest one-way delay stayed above the minimum: a queue the
@@ -1434,18 +1435,15 @@ impl PathModel {
 
     /// Add what the receiver newly found lost, fading what is older than the horizon.
     fn on_settled(&mut self, now: Timestamp, f: &FeedbackBody) {
-        // The counters judged so far: all but the last `FEEDBACK_SETTLE`.
-        let judged = |largest: u64| largest.saturating_sub(FEEDBACK_SETTLE);
-        if let Some((largest, lost, runs, at)) = self.settled_from {
+        if let Some((judged, lost, runs, at)) = self.settled_from {
             let elapsed = now.saturating_since(at).as_secs_f64();
             let fade = 1.0 - (elapsed / LOSS_HORIZON.as_secs_f64()).min(1.0);
             let s = &mut self.settled;
-            s.counters =
-                fade * s.counters + judged(f.largest).saturating_sub(judged(largest)) as f64;
+            s.counters = fade * s.counters + f.judged().saturating_sub(judged) as f64;
             s.lost = fade * s.lost + f.lost.saturating_sub(lost) as f64;
             s.runs = fade * s.runs + f.loss_runs.saturating_sub(runs) as f64;
         }
-        self.settled_from = Some((f.largest, f.lost, f.loss_runs, now));
+        self.settled_from = Some((f.judged(), f.lost, f.loss_runs, now));
     }
 
     fn on_rtt(&mut self, now: Timestamp, rtt: Duration) {

@@ -444,6 +444,8 @@ impl AckBody {
 /// +-------------------------------+---------------+---------------+
 /// | counters lost (u64)           | loss runs (u64)               |
 /// +-------------------------------+-------------------------------+
+/// | unjudged (u16)|
+/// +---------------+
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeedbackBody {
@@ -458,28 +460,40 @@ pub struct FeedbackBody {
     pub received_at_us: u32,
     /// Microseconds from that arrival to this feedback's sending.
     pub ack_delay_us: u32,
-    /// Counters of this session found lost: never arrived by the time
-    /// [`FEEDBACK_SETTLE`] larger ones had (reordering has settled by then).
+    /// Counters of this session judged lost: not arrived by the time reordering has
+    /// settled ([`FEEDBACK_SETTLE`] larger ones arrived, or one larger a while ago).
     pub lost: u64,
     /// Runs of consecutive lost counters among them: `lost / loss_runs` is the mean length
     /// of a loss burst.
     pub loss_runs: u64,
+    /// The counters up to `largest` not judged yet (at most [`FEEDBACK_SETTLE`]): `lost`
+    /// and `loss_runs` cover every counter below `largest + 1 - unjudged`.
+    pub unjudged: u16,
 }
 
 /// A counter not received by the time the largest is this much larger counts as lost in
-/// [`FeedbackBody::lost`].
+/// [`FeedbackBody::lost`] (if no other rule judged it sooner).
 pub const FEEDBACK_SETTLE: u64 = 1024;
 
 impl FeedbackBody {
     /// Encoded length.
-    pub const LEN: usize = 48;
+    pub const LEN: usize = 50;
+
+    /// The counters judged so far, from the session's first: the ones below
+    /// `largest + 1 - unjudged`.
+    pub fn judged(&self) -> u64 {
+        self.largest
+            .saturating_add(1)
+            .saturating_sub(u64::from(self.unjudged))
+    }
 
     /// Parse a feedback body; it must be exactly [`FeedbackBody::LEN`] bytes.
     ///
     /// # Errors
     /// [`DecodeError::PayloadTooShort`] or [`DecodeError::TrailingBytes`];
     /// [`DecodeError::InvalidField`] if more frames than counters are claimed, more counters
-    /// lost than there are, or more loss runs than lost counters.
+    /// unjudged than [`FEEDBACK_SETTLE`] or than there are, more lost than judged, or more
+    /// loss runs than lost counters.
     pub fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(payload);
         let body = FeedbackBody {
@@ -490,10 +504,16 @@ impl FeedbackBody {
             ack_delay_us: r.u32()?,
             lost: r.u64()?,
             loss_runs: r.u64()?,
+            unjudged: r.u16()?,
         };
         r.end()?;
         let counters = body.largest.saturating_add(1);
-        if body.frames > counters || body.lost > counters || body.loss_runs > body.lost {
+        let unjudged = u64::from(body.unjudged);
+        if body.frames > counters
+            || unjudged > FEEDBACK_SETTLE.min(counters)
+            || body.lost > body.judged()
+            || body.loss_runs > body.lost
+        {
             return Err(DecodeError::InvalidField);
         }
         Ok(body)
@@ -512,6 +532,7 @@ impl FeedbackBody {
         b[28..32].copy_from_slice(&self.ack_delay_us.to_be_bytes());
         b[32..40].copy_from_slice(&self.lost.to_be_bytes());
         b[40..48].copy_from_slice(&self.loss_runs.to_be_bytes());
+        b[48..50].copy_from_slice(&self.unjudged.to_be_bytes());
         put(buf, &b)
     }
 }
@@ -780,5 +801,51 @@ mod tests {
         assert_eq!(bad(&|h| h.index = 12, b"ab"), invalid, "index past parity");
         let most = bad(&|h| h.count = MAX_REPAIR_SEGMENTS, b"ab");
         assert_eq!(most.map(|h| h.count), Ok(MAX_REPAIR_SEGMENTS));
+    }
+
+    #[test]
+    fn feedback_round_trips_and_inconsistent_counts_are_rejected() {
+        let f = FeedbackBody {
+            largest: 5000,
+            frames: 4900,
+            bytes: 4900 * 1400,
+            received_at_us: 7,
+            ack_delay_us: 9,
+            lost: 90,
+            loss_runs: 12,
+            unjudged: 40,
+        };
+        assert_eq!(f.judged(), 5001 - 40);
+        let mut buf = [0u8; FeedbackBody::LEN];
+        assert_eq!(f.emit(&mut buf), Ok(FeedbackBody::LEN));
+        assert_eq!(FeedbackBody::parse(&buf), Ok(f));
+        assert_eq!(
+            FeedbackBody::parse(&buf[..FeedbackBody::LEN - 1]),
+            Err(DecodeError::PayloadTooShort)
+        );
+        for bad in [
+            // More unjudged than the window holds, or than there are counters.
+            FeedbackBody {
+                unjudged: FEEDBACK_SETTLE as u16 + 1,
+                ..f
+            },
+            FeedbackBody {
+                largest: 30,
+                frames: 20,
+                lost: 0,
+                loss_runs: 0,
+                ..f
+            },
+            // More lost than judged, though not more than there are counters.
+            FeedbackBody { lost: 4962, ..f },
+            FeedbackBody { loss_runs: 91, ..f },
+        ] {
+            bad.emit(&mut buf).unwrap();
+            assert_eq!(
+                FeedbackBody::parse(&buf),
+                Err(DecodeError::InvalidField),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -59,32 +59,63 @@ struct Report {
     bytes: u64,
     lost: u64,
     loss_runs: u64,
+    unjudged: u16,
 }
 
-/// Which counters arrived, settled into lost counters and runs of them once
-/// [`FEEDBACK_SETTLE`] larger ones have: late enough that a reordered frame is not taken
-/// for a lost one (a radio's jitter of 2 ms reorders about 180 frames at 1 Gbit/s), early
-/// enough to follow the radio (half a second of 20 Mbit/s video).
+/// Which counters arrived, judged lost or not once reordering has settled: once
+/// [`FEEDBACK_SETTLE`] larger counters have arrived, or one larger arrived [`SETTLE_TIME`]
+/// ago, whichever comes first. Late enough that a reordered frame is not taken for a lost
+/// one (a radio's jitter of 2 ms reorders about 180 frames at 1 Gbit/s), early enough to
+/// follow the radio: half a second of 20 Mbit/s video by the count alone, but 2.3 s of a
+/// 5 Mbit/s download and 6 s of 2 Mbit/s video, and the sender's cap for a run of lost
+/// feedback and its video parity wait for the runs these counts show.
 #[derive(Debug)]
 struct LossRuns {
-    /// Bit `c % FEEDBACK_SETTLE`: counter `c` of the window ending at the largest arrived.
+    /// Bit `c % FEEDBACK_SETTLE`: counter `c` arrived, for `c` from `next` to the largest
+    /// arrived.
     window: [u64; WINDOW_WORDS],
+    /// The smallest counter not judged yet (counters before the first that arrives are not
+    /// judged: as if they arrived).
+    next: u64,
     lost: u64,
     runs: u64,
-    /// The newest settled counter was lost: a lost one next continues its run.
+    /// The newest judged counter was lost: a lost one next continues its run.
     in_run: bool,
+    /// When the largest counter grew, and to what, over the last `SETTLE_TIME`: every
+    /// counter below one of these is judged once it is `SETTLE_TIME` old.
+    grown: VecDeque<Grown>,
 }
 
 const WINDOW_WORDS: usize = (FEEDBACK_SETTLE / 64) as usize;
 
+/// The largest counters that arrived in one step of `SETTLE_TIME / GROWN_STEPS`: the newest
+/// of them, and when it arrived.
+#[derive(Debug, Clone, Copy)]
+struct Grown {
+    /// When the step began (its first counter arrived).
+    from: Timestamp,
+    at: Timestamp,
+    largest: u64,
+}
+
+/// A counter missing this long after a larger one arrived is judged lost: longer than the
+/// reordering of any radio modelled (the bench's and the proxy's jitter, up to 20 ms each
+/// way). A radio reordering by more counts its late frames lost, as one reordering by more
+/// than `FEEDBACK_SETTLE` counters does; they are still delivered.
+pub(super) const SETTLE_TIME: Duration = Duration::from_millis(100);
+/// `LossRuns::grown` keeps about this many steps of `SETTLE_TIME`: a counter is judged up
+/// to `SETTLE_TIME / GROWN_STEPS` later than `SETTLE_TIME`, never sooner.
+const GROWN_STEPS: u32 = 16;
+
 impl Default for LossRuns {
     fn default() -> Self {
         LossRuns {
-            // Counters before the first that arrives are not judged: as if they arrived.
-            window: [u64::MAX; WINDOW_WORDS],
+            window: [0; WINDOW_WORDS],
+            next: 0,
             lost: 0,
             runs: 0,
             in_run: false,
+            grown: VecDeque::new(),
         }
     }
 }
@@ -111,37 +142,89 @@ impl LossRuns {
         self.window.get(word).is_some_and(|w| w & bit != 0)
     }
 
-    /// A counter that was not seen before arrived; `largest` is the largest before it.
-    fn on_counter(&mut self, counter: u64, largest: Option<u64>) {
+    /// A counter that was not seen before arrived at `now`; `largest` is the largest before
+    /// it.
+    fn on_counter(&mut self, now: Timestamp, counter: u64, largest: Option<u64>) {
         let Some(largest) = largest else {
+            self.next = counter;
             self.set(counter, true);
+            self.grow(now, counter);
             return;
         };
         if counter <= largest {
-            // Within the window: it arrived in time. Older: already counted lost (a frame
-            // reordered by more than the window), left so.
-            if largest - counter < FEEDBACK_SETTLE {
+            // Not judged yet: it arrived in time. Judged: counted lost (a frame reordered
+            // by more than the window or `SETTLE_TIME`), left so.
+            if counter >= self.next {
                 self.set(counter, true);
             }
             return;
         }
-        // Each counter entering the window settles the one `FEEDBACK_SETTLE` before it;
-        // past a whole window, the counters in between never arrived.
-        let entering = counter - largest;
-        for c in largest + 1..=largest + entering.min(FEEDBACK_SETTLE) {
-            self.settle(self.arrived(c));
+        // The window holds `next` to `counter`: judge what leaves it. The counters between
+        // the previous largest and this one have not arrived (yet).
+        self.judge_below(counter.saturating_sub(FEEDBACK_SETTLE - 1), largest);
+        for c in (largest + 1).max(self.next)..counter {
             self.set(c, false);
         }
-        let skipped = entering.saturating_sub(FEEDBACK_SETTLE);
-        if skipped > 0 {
-            self.settle(false);
-            self.lost += skipped - 1;
-            // The window now holds only counters that never arrived (all bits clear).
-        }
         self.set(counter, true);
+        let next = self.next;
+        while self.grown.front().is_some_and(|g| g.largest <= next) {
+            self.grown.pop_front();
+        }
+        self.grow(now, counter);
     }
 
-    fn settle(&mut self, arrived: bool) {
+    /// The largest counter grew to `counter` at `now`.
+    fn grow(&mut self, now: Timestamp, counter: u64) {
+        let step = SETTLE_TIME / GROWN_STEPS;
+        match self.grown.back_mut() {
+            // The step's earlier counters are judged as late as this one: never too soon.
+            Some(back) if now.saturating_since(back.from) < step => {
+                back.at = now;
+                back.largest = counter;
+            }
+            _ => self.grown.push_back(Grown {
+                from: now,
+                at: now,
+                largest: counter,
+            }),
+        }
+    }
+
+    /// Judge the counters below every one that arrived `SETTLE_TIME` before `now` or
+    /// earlier; `largest` is the largest arrived.
+    fn judge_by_time(&mut self, now: Timestamp, largest: Option<u64>) {
+        let Some(largest) = largest else {
+            return;
+        };
+        while let Some(&Grown {
+            at, largest: end, ..
+        }) = self.grown.front()
+        {
+            if now.saturating_since(at) < SETTLE_TIME {
+                break;
+            }
+            self.grown.pop_front();
+            self.judge_below(end, largest);
+        }
+    }
+
+    /// Judge every counter from `next` to below `end`: lost unless its bit says it arrived
+    /// (none above `largest` did).
+    fn judge_below(&mut self, end: u64, largest: u64) {
+        let arrivals_end = end.min(largest.saturating_add(1));
+        while self.next < arrivals_end {
+            self.judge(self.arrived(self.next));
+            self.next += 1;
+        }
+        if self.next < end {
+            // Past the largest, the counters never arrived: one run.
+            self.judge(false);
+            self.lost += end - self.next - 1;
+            self.next = end;
+        }
+    }
+
+    fn judge(&mut self, arrived: bool) {
         if !arrived {
             self.lost += 1;
             if !self.in_run {
@@ -149,6 +232,13 @@ impl LossRuns {
             }
         }
         self.in_run = !arrived;
+    }
+
+    /// Counters up to `largest` not judged yet.
+    fn unjudged(&self, largest: Option<u64>) -> u16 {
+        largest.map_or(0, |l| {
+            u16::try_from(l.saturating_add(1).saturating_sub(self.next)).unwrap_or(u16::MAX)
+        })
     }
 }
 
@@ -165,11 +255,12 @@ impl Receipts {
     ) {
         self.frames += 1;
         self.bytes += bytes as u64;
-        self.losses.on_counter(counter, self.largest);
+        self.losses.on_counter(now, counter, self.largest);
         if self.largest.is_none_or(|l| counter > l) {
             self.largest = Some(counter);
             self.largest_at = now;
         }
+        self.losses.judge_by_time(now, self.largest);
         let delay = match elicits {
             Elicits::Nothing => return,
             Elicits::Prompt => FEEDBACK_DELAY.mul_f64(self.scale.max(1.0)),
@@ -205,6 +296,7 @@ impl Receipts {
             bytes: self.bytes,
             lost: self.losses.lost,
             loss_runs: self.losses.runs,
+            unjudged: self.losses.unjudged(self.largest),
         }
     }
 
@@ -231,6 +323,7 @@ impl Receipts {
 
     /// The feedback to send now.
     pub(crate) fn take(&mut self, now: Timestamp) -> FeedbackBody {
+        self.losses.judge_by_time(now, self.largest);
         let current = self.report();
         let r = self.probes_owed.pop_front().unwrap_or(current);
         if r.frames == current.frames {
@@ -248,6 +341,7 @@ impl Receipts {
                 .unwrap_or(u32::MAX),
             lost: r.lost,
             loss_runs: r.loss_runs,
+            unjudged: r.unjudged,
         }
     }
 }

@@ -1,4 +1,6 @@
+use super::receipts::SETTLE_TIME;
 use super::*;
+use crate::wire::body::FEEDBACK_SETTLE;
 use alloc::vec::Vec;
 
 const MTU: usize = 1400;
@@ -199,6 +201,7 @@ fn fly(radio: Radio, until: Duration) -> (PathModel, Vec<Timestamp>) {
                     ack_delay_us: at.saturating_since(largest_at).as_micros() as u32,
                     lost,
                     loss_runs: runs,
+                    unjudged: (largest + 1).min(FEEDBACK_SETTLE) as u16,
                 };
                 // The return path's queue as the feedback joins it.
                 let queued = return_queue.map_or(Duration::ZERO, |(from, growth, most)| {
@@ -342,6 +345,7 @@ fn a_round_trip_below_the_clock_resolution_is_a_sample() {
             ack_delay_us: 0,
             lost: 0,
             loss_runs: 0,
+            unjudged: 0,
         };
         model.on_feedback(now, &f);
     }
@@ -373,6 +377,38 @@ fn the_receiver_counts_settled_losses_and_their_runs_not_reordering() {
     }
     let f = receipts.take(Timestamp::ZERO);
     assert_eq!((f.lost, f.loss_runs), (3000 - 2 - 1023, 1));
+}
+
+#[test]
+fn the_receiver_judges_a_missing_counter_once_a_larger_one_is_settle_time_old() {
+    // A 5 Mbit/s download: a full frame every 2.24 ms, far fewer than `FEEDBACK_SETTLE` in
+    // `SETTLE_TIME`. Counters 100 to 107 are lost (a run of 8, which 108 ends at 242 ms);
+    // 200 arrives after 209, 20 ms late.
+    let at = |c: u64| Timestamp::ZERO + Duration::from_micros(2240 * c);
+    let mut receipts = Receipts::default();
+    let arrive = |receipts: &mut Receipts, from: u64, to: u64| {
+        for c in (from..to).filter(|c| !(100..108).contains(c) && *c != 200) {
+            receipts.on_frame(at(c), c, MTU, Elicits::Prompt);
+            if c == 209 {
+                receipts.on_frame(at(c), 200, MTU, Elicits::Prompt);
+            }
+        }
+    };
+    arrive(&mut receipts, 0, 151);
+    // 94 ms after 108 arrived: the run is not judged yet, and nothing is lost.
+    let f = receipts.take(at(150));
+    assert_eq!((f.lost, f.loss_runs), (0, 0));
+    assert!(f.judged() <= 100, "judged {}", f.judged());
+    arrive(&mut receipts, 151, 171);
+    // 139 ms after: judged, long before 1024 larger counters arrived.
+    let f = receipts.take(at(170));
+    assert_eq!((f.lost, f.loss_runs), (8, 1));
+    assert!((108..=170).contains(&f.judged()), "judged {}", f.judged());
+    arrive(&mut receipts, 171, 401);
+    // The late 200 arrived within `SETTLE_TIME` of 201: not lost. And with nothing more
+    // arriving, time alone judges all but the largest.
+    let f = receipts.take(at(400) + SETTLE_TIME + SETTLE_TIME / 8);
+    assert_eq!((f.lost, f.loss_runs, f.unjudged), (8, 1, 1));
 }
 
 #[test]
@@ -438,6 +474,7 @@ fn bursts_of_loss_are_measured_as_such() {
             ack_delay_us: 0,
             lost: judged / 100 * 5 + (judged % 100).min(5),
             loss_runs: judged.div_ceil(100),
+            unjudged: ((i + 1) * 100).min(FEEDBACK_SETTLE) as u16,
         };
         model.on_feedback(now, &f);
     }
@@ -775,6 +812,7 @@ fn busy(b: Busy, arrived: impl Fn(u64) -> u64) -> PathModel {
             ack_delay_us: 0,
             lost,
             loss_runs: u64::from(lost > 0),
+            unjudged: 0,
         };
         m.on_feedback(at + Duration::from_millis(5), &f);
     }
@@ -983,6 +1021,7 @@ fn idle_sender(busy: (u64, u64), queue: Option<(u64, Duration)>) -> PathModel {
             ack_delay_us: 0,
             lost: 0,
             loss_runs: 0,
+            unjudged: 0,
         };
         feedback.push_back((taken + one_way, f));
     }
@@ -1042,6 +1081,7 @@ fn only_a_path_whose_round_trip_is_unknown_sends_the_initial_burst_at_once() {
         ack_delay_us: 0,
         lost: 0,
         loss_runs: 0,
+        unjudged: 0,
     };
     known.on_feedback(Timestamp::from_millis(40), &feedback);
     assert!(known.min_rtt.is_some());
@@ -1148,6 +1188,7 @@ fn late_small_frames_uplink(
                 ack_delay_us: 0,
                 lost: 0,
                 loss_runs: 0,
+                unjudged: 0,
             };
             feedback.push_back((arrived + one_way, f));
         }
@@ -1670,6 +1711,7 @@ fn a_late_frame_before_the_train_does_not_end_startup_before_the_train_measures(
                     ack_delay_us: 0,
                     lost: 0,
                     loss_runs: 0,
+                    unjudged: 0,
                 };
                 feedback.push_back((taken + one_way, f));
             }
