@@ -4,7 +4,7 @@
 //! and marking the pacer idle), the probes of 34.6, the padding of 34.5 and the return watch
 //! of 34.9.
 
-use super::path::{ScoutFrame, TRAIN_BYTES};
+use super::path::ScoutFrame;
 use super::{Connection, Role, State};
 use crate::channel::Channel;
 use crate::crypto::AeadProvider;
@@ -90,7 +90,7 @@ impl<P: AeadProvider> Connection<P> {
         // samples of the video as the application's.)
         let idle_aircraft =
             self.role == Role::Aircraft && !paced_pending && now >= self.video_active_until;
-        let download = paced_pending && self.storage_out.queued_at_least(TRAIN_BYTES);
+        let download = paced_pending && self.storage_out.queued_at_least(self.path.train_bytes());
         if (idle_aircraft && self.path.padding_train_wanted())
             || (download && self.path.train_wanted())
         {

@@ -269,6 +269,33 @@ fn startup_measures_a_fast_radio_on_a_long_path_from_a_train() {
 }
 
 #[test]
+fn on_a_lossy_radio_what_arrives_of_a_train_still_spans_three_feedback_intervals() {
+    // A train needs two reports from within what arrives of it, and the receiver reports
+    // every `FEEDBACK_EVERY` arrivals: at 20 % loss a lossless radio's train brought only
+    // two, and one report lost made the next skip past it.
+    let mut m = PathModel::new(Timestamp::ZERO);
+    let arriving_frames =
+        |m: &PathModel, loss: f64| m.train_bytes() as f64 / FRAME_BYTES * (1.0 - loss);
+    assert_eq!(m.train_bytes(), TRAIN_BYTES, "nothing known lost");
+    assert!(arriving_frames(&m, 0.2) < f64::from(3 * FEEDBACK_EVERY));
+    for loss in [0.01, 0.1, 0.2, 0.3, 0.5] {
+        m.settled = Settled {
+            counters: 1000.0,
+            lost: 1000.0 * loss,
+            runs: 1000.0 * loss,
+        };
+        assert!(
+            arriving_frames(&m, loss) >= f64::from(3 * FEEDBACK_EVERY),
+            "loss {loss}: {} bytes",
+            m.train_bytes()
+        );
+    }
+    // Beyond `TRAIN_MAX_LOSS` no longer: the queue a train builds grows with it.
+    m.settled.lost = 900.0;
+    assert_eq!(m.train_bytes(), 2 * TRAIN_BYTES);
+}
+
+#[test]
 fn samples_that_confirm_the_train_do_not_raise_startups_pace() {
     // 100 Mbit/s, 75 ms each way: faster than Startup's next round trip, so the train's
     // reading C enters at its share, and Startup sends a burst at 1.44 C for `UP_LENGTH`,
