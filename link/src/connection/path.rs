@@ -868,7 +868,10 @@ impl PathModel {
     /// the radio for a round trip (telemetry waited 177 ms).
     pub(crate) fn train_bytes(&self) -> usize {
         let arriving = 1.0 - self.reported_loss().min(TRAIN_MAX_LOSS);
-        (TRAIN_BYTES as f64 / arriving).ceil() as usize
+        let bytes = TRAIN_BYTES as f64 / arriving;
+        // Rounded up (`core` has no `ceil`).
+        let whole = bytes as usize;
+        whole + usize::from((whole as f64) < bytes)
     }
 
     /// The sender has the train's worth of storage data waiting, or padding to send
