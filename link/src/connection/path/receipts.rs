@@ -69,7 +69,7 @@ struct Report {
 /// follow the radio: half a second of 20 Mbit/s video by the count alone, but 2.3 s of a
 /// 5 Mbit/s download and 6 s of 2 Mbit/s video, and the sender's cap for a run of lost
 /// feedback and its video parity wait for the runs these counts show.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct LossRuns {
     /// Bit `c % FEEDBACK_SETTLE`: counter `c` arrived, for `c` from `next` to the largest
     /// arrived.
@@ -106,19 +106,6 @@ pub(super) const SETTLE_TIME: Duration = Duration::from_millis(100);
 /// `LossRuns::grown` keeps about this many steps of `SETTLE_TIME`: a counter is judged up
 /// to `SETTLE_TIME / GROWN_STEPS` later than `SETTLE_TIME`, never sooner.
 const GROWN_STEPS: u32 = 16;
-
-impl Default for LossRuns {
-    fn default() -> Self {
-        LossRuns {
-            window: [0; WINDOW_WORDS],
-            next: 0,
-            lost: 0,
-            runs: 0,
-            in_run: false,
-            grown: VecDeque::new(),
-        }
-    }
-}
 
 impl LossRuns {
     fn bit(counter: u64) -> (usize, u64) {
